@@ -1,0 +1,1 @@
+"""Capture decoding: SageMaker data-capture and ground-truth JSONL into typed rows."""

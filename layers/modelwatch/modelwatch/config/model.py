@@ -1,0 +1,313 @@
+"""The model config: how to read a model's captures and how to monitor it (YAML, validated with pydantic)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import timedelta
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from modelwatch.errors import ConfigError
+
+MAX_CONFIG_BYTES = 1_000_000
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
+_DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+# A small JSONPath subset: $, .name, ['name'], [0], [*]
+_JSON_PATH = re.compile(r"^\$((\.[A-Za-z_][A-Za-z0-9_\-]*)|(\[\d+\])|(\[\*\])|(\['[^']+'\]))*$")
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,62}$")
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse `30m`, `1h`, `2d` into a timedelta."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"invalid duration {text!r}: use a number and one of s, m, h, d, w (e.g. 1h)")
+    amount, unit = int(match.group(1)), match.group(2)
+    return timedelta(**{_DURATION_UNITS[unit]: amount})
+
+
+def _check_json_path(path: str) -> str:
+    if not _JSON_PATH.match(path):
+        raise ValueError(f"invalid JSON path {path!r}: use $.field, $.list[*].field, $.list[0] or $['key']")
+    return path
+
+
+JsonPath = Annotated[str, Field(description="JSONPath subset: $.a.b, $.a[*].b, $.a[0]")]
+
+
+class ProblemType(str, Enum):
+    BINARY = "binary_classification"
+    MULTICLASS = "multiclass_classification"
+    REGRESSION = "regression"
+
+    @property
+    def nannyml(self) -> str:
+        """The problem type as nannyml names it."""
+        return {
+            ProblemType.BINARY: "classification_binary",
+            ProblemType.MULTICLASS: "classification_multiclass",
+            ProblemType.REGRESSION: "regression",
+        }[self]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Feature(_Strict):
+    name: str = Field(min_length=1)
+    type: Literal["numeric", "categorical"] = "numeric"
+
+
+class InputFormat(_Strict):
+    """How to read the request body. CSV: columns are `features` in order. JSON: rows at `instances`."""
+
+    format: Literal["csv", "json"] = "csv"
+    # JSON requests: path to the list of rows (or to a single row); rows are lists (positional) or objects (by name).
+    instances: JsonPath = "$"
+    # Optional per-feature paths inside each row object, when names differ from the feature names.
+    feature_paths: dict[str, JsonPath] = Field(default_factory=dict)
+
+    @field_validator("instances")
+    @classmethod
+    def _instances_path(cls, value: str) -> str:
+        return _check_json_path(value)
+
+    @field_validator("feature_paths")
+    @classmethod
+    def _feature_paths(cls, value: dict[str, str]) -> dict[str, str]:
+        for path in value.values():
+            _check_json_path(path)
+        return value
+
+
+class OutputFormat(_Strict):
+    """How to read the response body.
+
+    CSV: `columns` names each value of an output line, using `y_pred_proba`, `y_pred` or `y_pred_proba_<class>`
+    (use `_` to ignore a column). JSON: `probabilities` and/or `prediction` are paths giving one value (or one
+    list of class probabilities) per request row.
+    """
+
+    format: Literal["csv", "json"] = "csv"
+    columns: list[str] = Field(default_factory=list)
+    probabilities: JsonPath | None = None
+    prediction: JsonPath | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> OutputFormat:
+        if self.format == "csv":
+            if not self.columns:
+                raise ValueError("output.columns is required when output.format is csv")
+            if self.probabilities or self.prediction:
+                raise ValueError("output.probabilities/prediction are for format json; use output.columns for csv")
+        else:
+            if not (self.probabilities or self.prediction):
+                raise ValueError("output.format json needs output.probabilities and/or output.prediction paths")
+            for path in (self.probabilities, self.prediction):
+                if path is not None:
+                    _check_json_path(path)
+        return self
+
+
+class Chunking(_Strict):
+    period: str | None = None
+    size: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Chunking:
+        if (self.period is None) == (self.size is None):
+            raise ValueError("chunking needs exactly one of period (e.g. 1h) or size (rows)")
+        if self.period is not None:
+            parse_duration(self.period)
+        return self
+
+    @property
+    def period_delta(self) -> timedelta | None:
+        return parse_duration(self.period) if self.period else None
+
+
+class GroundTruth(_Strict):
+    """Where this model's labels land: an s3:// prefix (or a local folder for `modelwatch run`)."""
+
+    prefix: str | None = None
+    encoding_hint: Literal["csv", "json"] = "csv"
+
+
+class Threshold(_Strict):
+    """A nannyml threshold: `standard_deviation` (default, std_lower/upper_multiplier) or `constant` (lower/upper)."""
+
+    type: Literal["standard_deviation", "constant"] = "standard_deviation"
+    lower: float | None = None
+    upper: float | None = None
+    std_lower_multiplier: float | None = 3.0
+    std_upper_multiplier: float | None = 3.0
+
+
+BINARY_METRICS = ("roc_auc", "f1", "precision", "recall", "specificity", "accuracy", "average_precision")
+MULTICLASS_METRICS = ("roc_auc", "f1", "precision", "recall", "specificity", "accuracy")
+REGRESSION_METRICS = ("mae", "mape", "mse", "msle", "rmse", "rmsle")
+DEFAULT_METRICS = {
+    ProblemType.BINARY: ["roc_auc", "f1"],
+    ProblemType.MULTICLASS: ["roc_auc", "f1"],
+    ProblemType.REGRESSION: ["mae", "rmse"],
+}
+
+
+class Estimation(_Strict):
+    metrics: list[str] = Field(default_factory=list)
+    thresholds: dict[str, Threshold] = Field(default_factory=dict)
+    min_rows_per_chunk: int = Field(default=100, ge=1)
+    lateness: str = "15m"
+    min_label_coverage: float = Field(default=0.5, ge=0.0, le=1.0)
+    # Drift and data-quality metrics (count of features in drift alert, missing rate of top features).
+    drift_metrics: bool = True
+    top_features: int = Field(default=3, ge=0)
+
+    @field_validator("lateness")
+    @classmethod
+    def _lateness(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @property
+    def lateness_delta(self) -> timedelta:
+        return parse_duration(self.lateness)
+
+
+class ModelConfig(_Strict):
+    """One monitored model. `name` is the lake partition and the CloudWatch `Model` dimension."""
+
+    name: str
+    endpoint: str = Field(min_length=1)
+    variant: str = "AllTraffic"
+    problem_type: ProblemType
+    features: list[Feature] = Field(min_length=1)
+    input: InputFormat = Field(default_factory=InputFormat)
+    output: OutputFormat
+    classes: list[str] = Field(default_factory=list)
+    threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
+    target: str = "target"
+    timestamp: str = "timestamp"
+    reference: str | None = None
+    chunking: Chunking = Field(default_factory=lambda: Chunking(period="1h"))
+    ground_truth: GroundTruth = Field(default_factory=GroundTruth)
+    estimation: Estimation = Field(default_factory=Estimation)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _MODEL_NAME.match(value):
+            raise ValueError("name must be 1-63 letters, digits, '-' or '_', starting with a letter or digit")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelConfig:
+        names = [f.name for f in self.features]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"features: duplicate names {duplicates}")
+        if self.problem_type is ProblemType.MULTICLASS and len(self.classes) < 2:
+            raise ValueError("classes: multiclass_classification needs at least two classes, in output order")
+        if self.problem_type is ProblemType.BINARY and self.classes and len(self.classes) != 2:
+            raise ValueError("classes: binary_classification takes exactly two classes (negative, positive)")
+        allowed = {
+            ProblemType.BINARY: BINARY_METRICS,
+            ProblemType.MULTICLASS: MULTICLASS_METRICS,
+            ProblemType.REGRESSION: REGRESSION_METRICS,
+        }[self.problem_type]
+        bad = [m for m in self.estimation.metrics if m not in allowed]
+        if bad:
+            raise ValueError(f"estimation.metrics: {bad} not valid for {self.problem_type.value}; use {list(allowed)}")
+        bad_thresholds = [m for m in self.estimation.thresholds if m not in allowed]
+        if bad_thresholds:
+            raise ValueError(f"estimation.thresholds: {bad_thresholds} are not metrics of {self.problem_type.value}")
+        for column in self.output.columns:
+            if column in ("_", "y_pred", "y_pred_proba"):
+                continue
+            if column.startswith("y_pred_proba_") and self.problem_type is ProblemType.MULTICLASS:
+                if column.removeprefix("y_pred_proba_") not in self.classes:
+                    raise ValueError(f"output.columns: {column} names a class not in classes {self.classes}")
+                continue
+            raise ValueError(
+                f"output.columns: {column!r} is not one of y_pred_proba, y_pred, y_pred_proba_<class> or _"
+            )
+        return self
+
+    # Derived names, used by decoding, estimation and publishing alike.
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @property
+    def metrics(self) -> list[str]:
+        return list(self.estimation.metrics) or list(DEFAULT_METRICS[self.problem_type])
+
+    @property
+    def proba_columns(self) -> list[str]:
+        """The probability columns of decoded rows: `y_pred_proba`, or one per class for multiclass."""
+        if self.problem_type is ProblemType.MULTICLASS:
+            return [f"y_pred_proba_{c}" for c in self.classes]
+        if self.problem_type is ProblemType.BINARY:
+            return ["y_pred_proba"]
+        return []
+
+    @property
+    def prediction_columns(self) -> list[str]:
+        return [*self.proba_columns, "y_pred"]
+
+    def fingerprint(self) -> str:
+        """A stable hash of the config, for the fitted-estimator manifest."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json", exclude_defaults=False), sort_keys=False)
+
+
+def _format_validation_error(exc: ValidationError, source: str) -> str:
+    parts = []
+    for error in exc.errors():
+        location = ".".join(str(p) for p in error["loc"]) or "(top level)"
+        parts.append(f"{location}: {error['msg']}")
+    return f"{source}: invalid model config: " + "; ".join(parts)
+
+
+def parse_model_config(data: Any, source: str = "<config>") -> ModelConfig:
+    """Validate a parsed config mapping; errors name the field and the source."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: invalid model config: expected a mapping at the top level")
+    try:
+        return ModelConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, source)) from exc
+
+
+def load_model_config_text(text: str | bytes, source: str = "<config>") -> ModelConfig:
+    """Parse YAML (safe loader, size-limited) into a validated ModelConfig."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{source}: config is larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+    return parse_model_config(data, source)
+
+
+def load_model_config(path: str | Path) -> ModelConfig:
+    """Load a model config file; a relative `reference` is resolved against the config's folder."""
+    path = Path(path)
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read model config: {exc.strerror}") from exc
+    config = load_model_config_text(text, str(path))
+    if config.reference and "://" not in config.reference and not Path(config.reference).is_absolute():
+        config = config.model_copy(update={"reference": str((path.parent / config.reference).resolve())})
+    return config

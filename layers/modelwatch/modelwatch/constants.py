@@ -1,0 +1,64 @@
+"""Names shared by the code and template.yaml: environment variables, metrics, dimensions, lake prefixes."""
+
+from __future__ import annotations
+
+# Environment variables (set by template.yaml Globals/Function Environment; parsed once in config.settings).
+ENV_LAKE_BUCKET = "LAKE_BUCKET"
+ENV_STATE_TABLE = "STATE_TABLE"
+ENV_CAPTURE_BUCKET = "CAPTURE_BUCKET"
+ENV_CAPTURE_PREFIX = "CAPTURE_PREFIX"
+ENV_GROUND_TRUTH_PREFIX = "GROUND_TRUTH_PREFIX"
+ENV_MONITOR_STATE_MACHINE_ARN = "MONITOR_STATE_MACHINE_ARN"
+ENV_NOTIFICATIONS_TOPIC_ARN = "NOTIFICATIONS_TOPIC_ARN"
+ENV_ALARMS_TOPIC_ARN = "ALARMS_TOPIC_ARN"
+ENV_METRIC_NAMESPACE = "METRIC_NAMESPACE"
+ENV_REPORT_LINKS = "REPORT_LINKS"  # "console" (default) or "presigned"
+ENV_STACK_NAME = "STACK_NAME"
+ENV_CLOCK_OVERRIDE = "MODELWATCH_CLOCK"  # local stack only: ISO time of the simulated clock
+
+# Lake prefixes (captures/model=<name>/dt=YYYY-MM-DD/hour=HH/...).
+LAKE_CAPTURES = "captures"
+LAKE_GROUND_TRUTH = "ground_truth"
+LAKE_QUARANTINE = "quarantine"
+LAKE_RESULTS = "results"
+LAKE_REPORTS = "reports"
+LAKE_MODELS = "models"  # registry: models/<name>/config.yaml, reference.parquet, estimator/...
+LAKE_MANIFESTS = "manifests"  # compaction manifests
+
+# CloudWatch.
+DEFAULT_METRIC_NAMESPACE = "ModelWatch"
+DIM_MODEL = "Model"
+DIM_METRIC = "Metric"
+DIM_KIND = "Kind"
+KIND_ESTIMATED = "estimated"
+KIND_REALIZED = "realized"
+KIND_ERROR = "estimation_error"
+KIND_LOWER_BOUND = "lower_confidence_bound"
+KIND_UPPER_BOUND = "upper_confidence_bound"
+METRIC_PERFORMANCE = "Performance"
+METRIC_ALERT = "Alert"
+METRIC_RECORDS_DECODED = "RecordsDecoded"
+METRIC_RECORDS_QUARANTINED = "RecordsQuarantined"
+METRIC_ROWS_WITHOUT_PREDICTION = "RowsWithoutPrediction"
+METRIC_INGEST_LAG = "IngestLagSeconds"
+METRIC_INGEST_ERRORS = "IngestErrors"
+METRIC_WORKFLOW_DURATION = "WorkflowDurationSeconds"
+METRIC_WORKFLOW_FAILURES = "WorkflowFailures"
+METRIC_FEATURES_DRIFTING = "FeaturesInDriftAlert"
+METRIC_MISSING_RATE = "MissingValueRate"
+CLOUDWATCH_MAX_AGE_DAYS = 14
+
+# Per-model alarms (created by `register`, not owned by CloudFormation).
+ALARM_PREFIX = "modelwatch"
+ALARM_TAG_KEY = "modelwatch:model"
+
+# Decoded capture columns besides features and predictions.
+COL_EVENT_ID = "event_id"
+COL_INFERENCE_ID = "inference_id"
+COL_ROW_IN_REQUEST = "row_in_request"
+COL_INFERENCE_TIME = "inference_time"
+COL_SOURCE_KEY = "source_key"
+COL_Y_PRED = "y_pred"
+COL_Y_PRED_PROBA = "y_pred_proba"
+COL_Y_TRUE = "y_true"
+COL_LABEL_TIME = "label_time"

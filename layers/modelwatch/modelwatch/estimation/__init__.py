@@ -1,0 +1,1 @@
+"""Performance estimation with nannyml: CBPE, DLE, realized performance, fitted-estimator cache."""

@@ -1,0 +1,1 @@
+"""The Parquet lake: layout, object stores, writer, reader, compaction, processed-object state."""

@@ -1,0 +1,93 @@
+"""Where things live in the lake: `<area>/model=<name>/dt=YYYY-MM-DD/hour=HH/<file>` and friends."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from modelwatch.clock import to_utc
+from modelwatch.constants import (
+    LAKE_CAPTURES,
+    LAKE_GROUND_TRUTH,
+    LAKE_MANIFESTS,
+    LAKE_MODELS,
+    LAKE_QUARANTINE,
+    LAKE_REPORTS,
+    LAKE_RESULTS,
+)
+
+AREAS = (LAKE_CAPTURES, LAKE_GROUND_TRUTH, LAKE_QUARANTINE, LAKE_RESULTS, LAKE_REPORTS)
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One hourly partition of one model in one lake area."""
+
+    area: str
+    model: str
+    dt: str  # YYYY-MM-DD
+    hour: str  # HH
+
+    @classmethod
+    def of(cls, area: str, model: str, when: datetime) -> Partition:
+        when = to_utc(when)
+        return cls(area, model, when.strftime("%Y-%m-%d"), when.strftime("%H"))
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.area}/model={self.model}/dt={self.dt}/hour={self.hour}/"
+
+    def key(self, file_name: str) -> str:
+        return self.prefix + file_name
+
+
+def model_prefix(area: str, model: str) -> str:
+    """The prefix of all partitions of one model in one area."""
+    return f"{area}/model={model}/"
+
+
+def source_file_stem(source_key: str, version: str) -> str:
+    """Deterministic file stem for one source object version (its key plus ETag or VersionId)."""
+    return hashlib.sha256(f"{source_key}\0{version}".encode()).hexdigest()[:32]
+
+
+def parse_partition(key: str) -> Partition | None:
+    """Read the partition back from a lake key; None when the key is not in the layout."""
+    parts = key.split("/")
+    if len(parts) < 5 or parts[0] not in AREAS:
+        return None
+    try:
+        model = parts[1].removeprefix("model=")
+        dt = parts[2].removeprefix("dt=")
+        hour = parts[3].removeprefix("hour=")
+    except IndexError:
+        return None
+    if not (parts[1].startswith("model=") and parts[2].startswith("dt=") and parts[3].startswith("hour=")):
+        return None
+    return Partition(parts[0], model, dt, hour)
+
+
+def manifest_key(partition: Partition) -> str:
+    """The compaction manifest of a partition; readers honour it (see lake.reader)."""
+    return f"{LAKE_MANIFESTS}/{partition.prefix}manifest.json"
+
+
+def model_config_key(model: str) -> str:
+    return f"{LAKE_MODELS}/{model}/config.yaml"
+
+
+def model_reference_key(model: str) -> str:
+    return f"{LAKE_MODELS}/{model}/reference.parquet"
+
+
+def estimator_prefix(model: str) -> str:
+    return f"{LAKE_MODELS}/{model}/estimator/"
+
+
+def results_key(model: str, run_id: str) -> str:
+    return f"{LAKE_RESULTS}/model={model}/run={run_id}/results.parquet"
+
+
+def report_key(model: str, run_id: str) -> str:
+    return f"{LAKE_REPORTS}/model={model}/run={run_id}/report.html"

@@ -1,0 +1,1 @@
+"""The model registry: configs and reference data in the lake."""
