@@ -1,0 +1,32 @@
+"""Test helpers shared by all suites: canonical events from `events/`, repository paths, handler loading."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "events"
+FUNCTIONS = ROOT / "functions"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """Load one canonical event JSON from `events/` (name with or without `.json`)."""
+    path = EVENTS / (name if name.endswith(".json") else f"{name}.json")
+    return json.loads(path.read_text())
+
+
+def load_handler(function: str) -> ModuleType:
+    """Import `functions/<function>/app.py` as a module, the way Lambda would."""
+    path = FUNCTIONS / function / "app.py"
+    module_name = f"modelwatch_fn_{function}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    assert spec and spec.loader, path
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
