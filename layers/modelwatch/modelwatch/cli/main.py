@@ -1,0 +1,75 @@
+"""The `modelwatch` command: one click group; each verb lives in its own module under modelwatch.cli."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from modelwatch.errors import ModelwatchError
+
+# (module, command attribute): each module defines one click command; imported lazily so `--help` stays fast.
+COMMANDS: dict[str, tuple[str, str]] = {}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported only when used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module_name, attribute = COMMANDS[cmd_name]
+        command = getattr(importlib.import_module(module_name), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+
+def register_command(name: str, module: str, attribute: str) -> None:
+    COMMANDS[name] = (module, attribute)
+
+
+# Verbs: name -> module:attribute. Add yours here (one line each).
+register_command("decode", "modelwatch.cli.decode", "decode")
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--verbose", is_flag=True, help="Show full tracebacks and debug logs.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
+    """modelwatch: watch SageMaker models' performance without waiting for labels."""
+    ctx.ensure_object(dict)
+    ctx.obj["verbose"] = verbose
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: errors become one clear line (exit 1) unless --verbose; usage errors exit 2 (click)."""
+    args = sys.argv[1:] if argv is None else argv
+    verbose = "--verbose" in args
+    try:
+        cli.main(args=args, prog_name="modelwatch", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except ModelwatchError as exc:
+        if verbose:
+            raise
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except Exception as exc:  # the last line of defence: one clear line, trace with --verbose
+        if verbose:
+            raise
+        click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
