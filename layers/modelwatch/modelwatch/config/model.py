@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 from datetime import timedelta
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -41,7 +41,7 @@ def _check_json_path(path: str) -> str:
 JsonPath = Annotated[str, Field(description="JSONPath subset: $.a.b, $.a[*].b, $.a[0]")]
 
 
-class ProblemType(str, Enum):
+class ProblemType(StrEnum):
     BINARY = "binary_classification"
     MULTICLASS = "multiclass_classification"
     REGRESSION = "regression"
