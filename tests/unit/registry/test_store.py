@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from modelwatch.config import load_model_config_text
 from modelwatch.errors import RegistryError
 from modelwatch.lake.store import LocalStore
