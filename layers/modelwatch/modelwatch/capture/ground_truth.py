@@ -1,0 +1,260 @@
+"""Vectorised decoder of SageMaker ground-truth merge JSONL (one label per request row) into typed rows."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, BinaryIO
+
+import polars as pl
+
+from modelwatch.capture._records import (
+    LINE_COL,
+    QuarantinedRecord,
+    RecordError,
+    decode_side_text,
+    iter_line_batches,
+    payload_text,
+    raw_text,
+    read_json_records,
+)
+from modelwatch.capture.decode import DEFAULT_BATCH_LINES, TIME_DTYPE, DecodedBatch, concat_batches
+from modelwatch.config.model import ModelConfig, ProblemType
+from modelwatch.constants import (
+    COL_INFERENCE_ID,
+    COL_LABEL_TIME,
+    COL_ROW_IN_REQUEST,
+    COL_SOURCE_KEY,
+    COL_Y_TRUE,
+)
+
+__all__ = ["decode_ground_truth_bytes", "ground_truth_schema", "iter_decode_ground_truth"]
+
+COL_SOURCE_LINE = "source_line"
+GROUND_TRUTH_JSON_SCHEMA: dict[str, pl.DataType] = {
+    "groundTruthData": pl.Struct({"data": pl.Utf8, "encoding": pl.Utf8}),
+    "eventMetadata": pl.Struct({"eventId": pl.Utf8}),
+}
+
+
+def ground_truth_schema(config: ModelConfig) -> dict[str, pl.DataType]:
+    """The exact columns and dtypes of decoded ground-truth rows."""
+    y_true: pl.DataType = {
+        ProblemType.BINARY: pl.Int64(),
+        ProblemType.MULTICLASS: pl.Utf8(),
+        ProblemType.REGRESSION: pl.Float64(),
+    }[config.problem_type]
+    return {
+        COL_INFERENCE_ID: pl.Utf8(),
+        COL_ROW_IN_REQUEST: pl.Int32(),
+        COL_Y_TRUE: y_true,
+        COL_LABEL_TIME: TIME_DTYPE,
+        COL_SOURCE_KEY: pl.Utf8(),
+        COL_SOURCE_LINE: pl.Int64(),
+    }
+
+
+def iter_decode_ground_truth(
+    stream: BinaryIO,
+    config: ModelConfig,
+    source: str,
+    label_time: datetime | None = None,
+    batch_lines: int = DEFAULT_BATCH_LINES,
+) -> Iterator[DecodedBatch]:
+    """Decode a ground-truth file batch by batch. Raises CaptureReadError if the stream fails."""
+    decoder = GroundTruthDecoder(config, source, label_time)
+    for lines in iter_line_batches(stream, source, batch_lines):
+        yield decoder.decode_lines(lines)
+
+
+def decode_ground_truth_bytes(
+    data: bytes, config: ModelConfig, source: str, label_time: datetime | None = None
+) -> DecodedBatch:
+    """Decode a whole ground-truth file held in memory into one batch."""
+    batches = list(iter_decode_ground_truth(io.BytesIO(data), config, source, label_time))
+    return concat_batches(batches, ground_truth_schema(config))
+
+
+class GroundTruthDecoder:
+    """Decodes batches of ground-truth lines for one model config and source object."""
+
+    def __init__(self, config: ModelConfig, source: str, label_time: datetime | None) -> None:
+        self.config = config
+        self.source = source
+        self.label_time = label_time
+        self.schema = ground_truth_schema(config)
+        self.force_slow = False
+
+    def decode_lines(self, lines: list[tuple[int, bytes]]) -> DecodedBatch:
+        raw = dict(lines)
+        frame, bad, slow_lines = read_json_records(lines, GROUND_TRUTH_JSON_SCHEMA)
+        quarantined = [QuarantinedRecord(self.source, n, reason, raw_text(line)) for n, line, reason in bad]
+        slow = {n for n, _ in slow_lines}
+        parts: list[pl.DataFrame] = []
+        if self.force_slow:
+            slow |= set(frame[LINE_COL].to_list())
+        elif frame.height:
+            fast, flagged = self._fast(frame)
+            parts.append(fast)
+            slow |= flagged
+        slow_rows: list[dict[str, Any]] = []
+        for number in sorted(slow):
+            try:
+                ids, labels = self._decode_record(raw[number])
+            except RecordError as exc:
+                quarantined.append(QuarantinedRecord(self.source, number, str(exc), raw_text(raw[number])))
+                continue
+            slow_rows.extend(
+                {COL_INFERENCE_ID: ids, COL_ROW_IN_REQUEST: i, COL_Y_TRUE: label, COL_SOURCE_LINE: number}
+                for i, label in enumerate(labels)
+            )
+        core = {c: self.schema[c] for c in (COL_INFERENCE_ID, COL_ROW_IN_REQUEST, COL_Y_TRUE, COL_SOURCE_LINE)}
+        if slow_rows:
+            parts.append(pl.DataFrame(slow_rows, schema=core, orient="row"))
+        rows = pl.concat(parts, how="vertical") if parts else pl.DataFrame(schema=core)
+        rows = rows.sort([COL_SOURCE_LINE, COL_ROW_IN_REQUEST]).with_columns(
+            pl.lit(self.label_time, dtype=TIME_DTYPE).alias(COL_LABEL_TIME),
+            pl.lit(self.source, dtype=pl.Utf8).alias(COL_SOURCE_KEY),
+        )
+        quarantined.sort(key=lambda q: q.line)
+        return DecodedBatch(rows=rows.select(list(self.schema)), quarantined=quarantined, records=len(lines))
+
+    def _fast(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, set[int]]:
+        flat = frame.select(
+            pl.col(LINE_COL),
+            pl.col("eventMetadata").struct.field("eventId").alias(COL_INFERENCE_ID),
+            pl.col("groundTruthData").struct.field("data").alias("_data"),
+            pl.col("groundTruthData").struct.field("encoding").alias("_encoding"),
+        )
+        text, failed = payload_text(flat["_data"], flat["_encoding"].fill_null(""))
+        csv_like = pl.col("_encoding") == "CSV"
+        if self.config.ground_truth.encoding_hint == "csv":
+            csv_like = csv_like | (pl.col("_encoding") == "BASE64")
+        body = pl.col("_text")
+        flat = flat.with_columns(text.str.strip_chars_end("\n").alias("_text"), failed.alias("_failed")).with_columns(
+            (
+                pl.col(COL_INFERENCE_ID).is_not_null()
+                & (pl.col(COL_INFERENCE_ID) != "")
+                & csv_like
+                & ~pl.col("_failed")
+                & body.is_not_null()
+                & (body.str.len_bytes() > 0)
+                & ~body.str.contains(r'[",\r]')
+            )
+            .fill_null(False)
+            .alias("_ok")
+        )
+        flagged = set(flat.filter(~pl.col("_ok"))[LINE_COL].to_list())
+        labels = (
+            flat.filter(pl.col("_ok"))
+            .select(LINE_COL, COL_INFERENCE_ID, body.str.split("\n").alias("_l"))
+            .with_columns(pl.int_ranges(pl.col("_l").list.len()).cast(pl.List(pl.Int32)).alias(COL_ROW_IN_REQUEST))
+            .explode(["_l", COL_ROW_IN_REQUEST])
+            .with_columns(pl.col("_l").str.strip_chars())
+        )
+        value = pl.col("_l")
+        bad = value.str.len_bytes() == 0
+        problem = self.config.problem_type
+        if problem is ProblemType.MULTICLASS:
+            y_true = value
+        else:
+            number = value.cast(pl.Float64, strict=False)
+            bad = bad | number.is_null() | value.str.contains("_", literal=True)
+            if problem is ProblemType.BINARY:
+                bad = bad | ~number.is_finite() | (number != number.round(0))
+                y_true = pl.when(number.is_finite()).then(number).otherwise(None).cast(pl.Int64)
+            else:
+                y_true = number
+        labels = labels.with_columns(y_true.alias(COL_Y_TRUE), bad.fill_null(True).alias("_bad"))
+        flagged |= set(labels.filter(pl.col("_bad"))[LINE_COL].unique().to_list())
+        good = labels.filter(~pl.col(LINE_COL).is_in(list(flagged))).select(
+            COL_INFERENCE_ID,
+            COL_ROW_IN_REQUEST,
+            pl.col(COL_Y_TRUE).cast(self.schema[COL_Y_TRUE]),
+            pl.col(LINE_COL).alias(COL_SOURCE_LINE),
+        )
+        return good, flagged
+
+    def _decode_record(self, line: bytes) -> tuple[str, list[Any]]:
+        try:
+            record = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise RecordError("line is not valid UTF-8") from exc
+        except (ValueError, RecursionError) as exc:
+            raise RecordError(f"invalid JSON: {exc}") from exc
+        if not isinstance(record, dict):
+            raise RecordError(f"record is a JSON {type(record).__name__}, expected an object")
+        meta = record.get("eventMetadata")
+        if meta is None:
+            raise RecordError("missing eventMetadata")
+        if not isinstance(meta, dict):
+            raise RecordError("eventMetadata is not a JSON object")
+        event_id = meta.get("eventId")
+        if event_id is None or event_id == "":
+            raise RecordError("missing eventMetadata.eventId")
+        if isinstance(event_id, bool) or not isinstance(event_id, str | int):
+            raise RecordError("eventMetadata.eventId is not a string")
+        data = record.get("groundTruthData")
+        if data is None:
+            raise RecordError("missing groundTruthData")
+        text, encoding = decode_side_text(data, "groundTruthData")
+        is_json = encoding == "JSON" or (encoding == "BASE64" and self.config.ground_truth.encoding_hint == "json")
+        if is_json:
+            try:
+                value = json.loads(text)
+            except (ValueError, RecursionError) as exc:
+                raise RecordError(f"invalid JSON in groundTruthData.data: {exc}") from exc
+            values = value if isinstance(value, list) else [value]
+        else:
+            body = text.rstrip("\n")
+            if not body.strip():
+                raise RecordError("groundTruthData.data is empty")
+            try:
+                cells = list(csv.reader(io.StringIO(body)))
+            except csv.Error as exc:
+                raise RecordError(f"invalid CSV in groundTruthData.data: {exc}") from exc
+            values = []
+            for index, row in enumerate(cells):
+                if len(row) != 1:
+                    raise RecordError(
+                        f"wrong column count: groundTruthData.data line {index + 1} has {len(row)} values, expected 1"
+                    )
+                values.append(row[0].strip())
+        if not values:
+            raise RecordError("groundTruthData.data holds no labels")
+        return str(event_id), [self._typed_label(v, i) for i, v in enumerate(values)]
+
+    def _typed_label(self, value: Any, index: int) -> Any:
+        where = f"groundTruthData.data label {index}"
+        if value is None or value == "":
+            raise RecordError(f"empty label in {where}")
+        problem = self.config.problem_type
+        if isinstance(value, list | dict):
+            raise RecordError(f"{where} is not a single label")
+        if problem is ProblemType.MULTICLASS:
+            if isinstance(value, bool):
+                return "true" if value else "false"
+            if isinstance(value, float) and value.is_integer():
+                return str(int(value))
+            return str(value).strip()
+        if problem is ProblemType.BINARY and isinstance(value, str) and value.strip() in self.config.classes:
+            return self.config.classes.index(value.strip())
+        if isinstance(value, bool):
+            if problem is ProblemType.BINARY:
+                return int(value)
+            raise RecordError(f"non-numeric label in {where}")
+        try:
+            if isinstance(value, str) and "_" in value:
+                raise ValueError(value)
+            number = float(value)
+        except (TypeError, ValueError) as exc:
+            raise RecordError(f"non-numeric label in {where}") from exc
+        if problem is ProblemType.BINARY:
+            if not math.isfinite(number) or number != round(number):
+                raise RecordError(f"{where} is not an integer class label")
+            return int(number)
+        return number
