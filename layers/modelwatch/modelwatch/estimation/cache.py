@@ -1,0 +1,126 @@
+"""Fit once, estimate many: the fitted monitor is pickled in the lake next to a manifest that guards reuse.
+
+The manifest records the reference-data hash, the fitting fingerprint of the config, the library versions and
+the pickle's sha256. A pickle is only unpickled from the model's own estimator prefix, and only when every one of
+those matches; anything else means a refit. Integrity relies on the lake bucket's write permissions: whoever may
+write the manifest may also write the pickle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from modelwatch.config.model import ModelConfig
+from modelwatch.errors import LakeError, UntrustedArtifactError
+from modelwatch.estimation.estimator import FittedMonitor, fitting_fingerprint
+from modelwatch.lake.layout import estimator_prefix
+from modelwatch.lake.store import ObjectStore
+from modelwatch.observability import logger
+
+PICKLE_NAME = "estimator.pkl"
+MANIFEST_NAME = "manifest.json"
+TRACKED_LIBRARIES = ("nannyml", "scikit-learn", "lightgbm", "pandas", "numpy")
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the libraries whose objects are pickled."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions: dict[str, str] = {}
+    for name in TRACKED_LIBRARIES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+def config_hash(config: ModelConfig) -> str:
+    """Hash of the config fields that affect fitting."""
+    canonical = json.dumps(fitting_fingerprint(config), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CacheKey:
+    """What a cached fit must match to be reused."""
+
+    reference_sha256: str
+    config_sha256: str
+    versions: dict[str, str]
+
+    def matches(self, manifest: dict[str, Any]) -> bool:
+        return (
+            manifest.get("reference_sha256") == self.reference_sha256
+            and manifest.get("config_sha256") == self.config_sha256
+            and manifest.get("versions") == self.versions
+        )
+
+
+def cache_key(config: ModelConfig, reference_sha256: str) -> CacheKey:
+    return CacheKey(reference_sha256, config_hash(config), library_versions())
+
+
+def pickle_key(model: str) -> str:
+    return estimator_prefix(model) + PICKLE_NAME
+
+
+def manifest_key(model: str) -> str:
+    return estimator_prefix(model) + MANIFEST_NAME
+
+
+def read_manifest(store: ObjectStore, model: str) -> dict[str, Any] | None:
+    """The stored manifest, or None when there is none (or it is unreadable)."""
+    key = manifest_key(model)
+    if not store.exists(key):
+        return None
+    try:
+        manifest = json.loads(store.get(key))
+    except (LakeError, ValueError) as exc:
+        logger.warning("estimator manifest unreadable", model=model, error=str(exc))
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def load_cached_monitor(store: ObjectStore, model: str, key: CacheKey) -> FittedMonitor | None:
+    """The cached fit when its manifest matches `key`; None when stale or absent.
+
+    Raises UntrustedArtifactError when the manifest matches but the pickle's sha256 does not.
+    """
+    manifest = read_manifest(store, model)
+    if manifest is None or not key.matches(manifest):
+        return None
+    try:
+        body = store.get(pickle_key(model))
+    except LakeError:
+        return None
+    digest = hashlib.sha256(body).hexdigest()
+    if digest != manifest.get("pickle_sha256"):
+        raise UntrustedArtifactError(
+            f"{pickle_key(model)}: sha256 {digest} does not match its manifest; refusing to load it"
+        )
+    monitor = pickle.loads(body)  # noqa: S301 - hash-checked artifact from the model's own prefix
+    if not isinstance(monitor, FittedMonitor):
+        raise UntrustedArtifactError(f"{pickle_key(model)}: not a fitted monitor")
+    return monitor
+
+
+def store_monitor(store: ObjectStore, model: str, key: CacheKey, monitor: FittedMonitor, now: datetime) -> None:
+    """Write the pickle first, then the manifest naming its sha256 (a reader never sees a manifest without it)."""
+    body = pickle.dumps(monitor, protocol=pickle.HIGHEST_PROTOCOL)
+    manifest = {
+        "model": model,
+        "reference_sha256": key.reference_sha256,
+        "config_sha256": key.config_sha256,
+        "versions": key.versions,
+        "pickle_sha256": hashlib.sha256(body).hexdigest(),
+        "pickle_bytes": len(body),
+        "created_at": now.isoformat(),
+    }
+    store.put(pickle_key(model), body)
+    store.put(manifest_key(model), json.dumps(manifest, indent=2, sort_keys=True).encode(), "application/json")

@@ -1,0 +1,225 @@
+"""Turn reference data and decoded lake rows into the frames nannyml expects, validating them against the config."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from modelwatch.config.model import ModelConfig, ProblemType
+from modelwatch.constants import (
+    COL_EVENT_ID,
+    COL_INFERENCE_ID,
+    COL_INFERENCE_TIME,
+    COL_ROW_IN_REQUEST,
+    COL_Y_PRED,
+    COL_Y_TRUE,
+)
+from modelwatch.errors import ConfigMismatchError, ReferenceDataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# Column names of the frames handed to nannyml (reference and analysis alike).
+TIMESTAMP = COL_INFERENCE_TIME
+TARGET = COL_Y_TRUE
+CHUNK = "__mw_chunk"  # chunk number: epoch-aligned period index, or the size chunk's position in ingestion order
+INGESTION_ORDER = [COL_INFERENCE_TIME, COL_EVENT_ID, COL_INFERENCE_ID, COL_ROW_IN_REQUEST]
+
+
+@dataclass(frozen=True)
+class PreparedCaptures:
+    """Analysis rows ready for nannyml, plus what was dropped on the way."""
+
+    frame: pd.DataFrame
+    rows_without_prediction: int
+
+
+def _missing(frame: pd.DataFrame, columns: list[str]) -> list[str]:
+    return [c for c in columns if c not in frame.columns]
+
+
+def _coerce_features(config: ModelConfig, frame: pd.DataFrame) -> None:
+    """Numeric features as float64, categorical as str (None stays missing), in place."""
+    import pandas as pd
+
+    for feature in config.features:
+        column = frame[feature.name]
+        if feature.type == "numeric":
+            frame[feature.name] = pd.to_numeric(column, errors="coerce").astype("float64")
+        else:
+            frame[feature.name] = (
+                column.astype("object")
+                .where(column.notna(), None)
+                .map(lambda v: v if v is None or isinstance(v, str) else str(v))
+            )
+
+
+def _binary_series(config: ModelConfig, values: pd.Series, what: str, error: type[Exception]) -> pd.Series:
+    """0/1 as float64 from numbers, booleans, '0'/'1' or the configured class names (negative, positive)."""
+    import pandas as pd
+
+    if values.dtype == object or str(values.dtype) in ("string", "str"):
+        mapping: dict[str, float] = {"0": 0.0, "1": 1.0, "0.0": 0.0, "1.0": 1.0, "false": 0.0, "true": 1.0}
+        if config.classes:
+            mapping.update({config.classes[0].lower(): 0.0, config.classes[1].lower(): 1.0})
+        text = values.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).lower())
+        unknown = sorted({v for v in text.dropna().unique() if v not in mapping})
+        if unknown:
+            raise error(f"{what}: values {unknown[:5]} are not 0/1 or the classes {config.classes}")
+        return text.map(mapping).astype("float64")
+    numeric = pd.to_numeric(values, errors="coerce").astype("float64")
+    bad = sorted(set(numeric.dropna().unique()) - {0.0, 1.0})
+    if bad:
+        raise error(f"{what}: binary classification expects 0/1, found {bad[:5]}")
+    return numeric
+
+
+def _class_series(config: ModelConfig, values: pd.Series, what: str, error: type[Exception]) -> pd.Series:
+    text = values.astype("object").where(values.notna(), None).map(lambda v: v if v is None else str(v))
+    unknown = sorted(set(text.dropna().unique()) - set(config.classes))
+    if unknown:
+        raise error(f"{what}: classes {unknown[:5]} are not in the configured classes {config.classes}")
+    return text
+
+
+def _coerce_outputs(config: ModelConfig, frame: pd.DataFrame, error: type[Exception], source: str) -> None:
+    import pandas as pd
+
+    for column in config.proba_columns:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    if config.problem_type is ProblemType.BINARY:
+        frame[COL_Y_PRED] = _binary_series(config, frame[COL_Y_PRED], f"{source} column y_pred", error)
+        frame[COL_Y_PRED] = (
+            frame[COL_Y_PRED].astype("Int64") if frame[COL_Y_PRED].isna().any() else (frame[COL_Y_PRED].astype("int64"))
+        )
+    elif config.problem_type is ProblemType.MULTICLASS:
+        frame[COL_Y_PRED] = _class_series(config, frame[COL_Y_PRED], f"{source} column y_pred", error)
+    else:
+        frame[COL_Y_PRED] = pd.to_numeric(frame[COL_Y_PRED], errors="coerce").astype("float64")
+
+
+def coerce_target(config: ModelConfig, values: pd.Series, source: str, error: type[Exception]) -> pd.Series:
+    """Labels in the type nannyml expects for the problem: 0/1 float, class name str, or float."""
+    import pandas as pd
+
+    if config.problem_type is ProblemType.BINARY:
+        return _binary_series(config, values, source, error)
+    if config.problem_type is ProblemType.MULTICLASS:
+        return _class_series(config, values, source, error)
+    return pd.to_numeric(values, errors="coerce").astype("float64")
+
+
+def naive_utc(values: pd.Series) -> pd.Series:
+    """Timestamps as tz-naive UTC datetime64[ns] (what nannyml's chunkers and plots handle)."""
+    import pandas as pd
+
+    stamps = pd.to_datetime(values, utc=True)
+    return stamps.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[ns]")
+
+
+def prepare_reference(config: ModelConfig, reference: pd.DataFrame) -> pd.DataFrame:
+    """Validate the reference data and rename its target/timestamp columns to the analysis names."""
+    required = [*config.feature_names, *config.prediction_columns, config.target, config.timestamp]
+    missing = _missing(reference, required)
+    if missing:
+        raise ReferenceDataError(
+            f"reference data for model {config.name} lacks column(s) {missing} "
+            f"(needs the features, {config.prediction_columns}, target {config.target!r} "
+            f"and timestamp {config.timestamp!r})"
+        )
+    frame = reference[required].copy()
+    frame = frame.rename(columns={config.target: TARGET, config.timestamp: TIMESTAMP})
+    _coerce_features(config, frame)
+    _coerce_outputs(config, frame, ReferenceDataError, "reference data")
+    frame[TARGET] = coerce_target(config, frame[TARGET], f"reference column {config.target}", ReferenceDataError)
+    try:
+        frame[TIMESTAMP] = naive_utc(frame[TIMESTAMP])
+    except (ValueError, TypeError) as exc:
+        raise ReferenceDataError(f"reference column {config.timestamp!r} does not hold timestamps: {exc}") from exc
+    labelled = frame[TARGET].dropna()
+    if labelled.empty:
+        raise ReferenceDataError(f"reference column {config.target!r} holds no labels")
+    if config.problem_type is not ProblemType.REGRESSION and labelled.nunique() < 2:
+        raise ReferenceDataError(
+            f"reference column {config.target!r} holds a single class ({labelled.iloc[0]!r}); "
+            "performance estimation needs every class"
+        )
+    for column in config.proba_columns:
+        if frame[column].isna().all():
+            raise ReferenceDataError(f"reference column {column!r} holds no probabilities")
+    frame = frame.sort_values(TIMESTAMP, kind="stable").reset_index(drop=True)
+    return frame
+
+
+def prepare_captures(config: ModelConfig, captures: pd.DataFrame) -> PreparedCaptures:
+    """Validate decoded lake rows against the config and put them in ingestion order."""
+    missing_features = _missing(captures, config.feature_names)
+    if missing_features:
+        raise ConfigMismatchError(
+            f"model {config.name}: captured rows lack feature column(s) {missing_features}; "
+            f"captured columns are {sorted(captures.columns)}"
+        )
+    missing_proba = _missing(captures, config.proba_columns)
+    if missing_proba or any(captures[c].isna().all() for c in config.proba_columns if len(captures)):
+        columns = missing_proba or [c for c in config.proba_columns if captures[c].isna().all()]
+        raise ConfigMismatchError(
+            f"model {config.name}: no probabilities for CBPE in column(s) {columns}; "
+            "configure output.columns/probabilities so the endpoint's scores are captured"
+        )
+    missing_meta = _missing(captures, [COL_Y_PRED, COL_INFERENCE_TIME, COL_INFERENCE_ID, COL_ROW_IN_REQUEST])
+    if missing_meta:
+        raise ConfigMismatchError(f"model {config.name}: captured rows lack column(s) {missing_meta}")
+    if config.problem_type is ProblemType.REGRESSION and captures[COL_Y_PRED].isna().all() and len(captures):
+        raise ConfigMismatchError(f"model {config.name}: captured rows hold no predictions in column y_pred")
+    keep = [*config.feature_names, *config.prediction_columns, COL_INFERENCE_TIME, COL_INFERENCE_ID, COL_ROW_IN_REQUEST]
+    if COL_EVENT_ID in captures.columns:
+        keep.append(COL_EVENT_ID)
+    frame = captures[keep].copy()
+    if COL_EVENT_ID not in frame.columns:
+        frame[COL_EVENT_ID] = frame[COL_INFERENCE_ID]
+    _coerce_features(config, frame)
+    _coerce_outputs(config, frame, ConfigMismatchError, f"model {config.name}: captured")
+    frame[TIMESTAMP] = naive_utc(frame[TIMESTAMP])
+    without = frame[config.prediction_columns].isna().any(axis=1)
+    frame = frame.loc[~without]
+    if config.problem_type is ProblemType.BINARY:
+        frame[COL_Y_PRED] = frame[COL_Y_PRED].astype("int64")
+    frame = frame.sort_values(INGESTION_ORDER, kind="stable").reset_index(drop=True)
+    return PreparedCaptures(frame=frame, rows_without_prediction=int(without.sum()))
+
+
+def reference_hash(frame: pd.DataFrame) -> str:
+    """A content hash of the prepared reference (columns, dtypes and values), for the estimator manifest."""
+    import pandas as pd
+
+    digest = hashlib.sha256()
+    digest.update(repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def period_chunk_key(number: int, period_ns: int) -> str:
+    """The key of period chunk `number`: its start, ISO-8601 (naive UTC)."""
+    import pandas as pd
+
+    return str(pd.Timestamp(number * period_ns).isoformat())
+
+
+def size_chunk_key(number: int, size: int) -> str:
+    """The key of size chunk `number`, as nannyml names size chunks: `[first:last]` row positions."""
+    return f"[{number * size}:{(number + 1) * size - 1}]"
+
+
+def assign_period_chunks(frame: pd.DataFrame, period_ns: int) -> pd.Series:
+    """Epoch-aligned period number of each row's (naive UTC) timestamp: floor(ts / period)."""
+    return frame[TIMESTAMP].astype("int64") // period_ns
+
+
+def assign_size_chunks(frame: pd.DataFrame, size: int) -> pd.Series:
+    """Size chunk number of each row, counting rows in the frame's (ingestion) order."""
+    import pandas as pd
+
+    return pd.Series(np.arange(len(frame), dtype="int64") // size, index=frame.index)

@@ -1,0 +1,48 @@
+"""A nannyml Chunker that cuts exactly modelwatch's chunks (epoch-aligned periods or size chunks in ingestion order).
+
+Imports nannyml at module level: import this module lazily. It is pickled with the fitted estimator.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from nannyml.chunk import Chunk, Chunker
+
+from modelwatch.estimation.frames import CHUNK, TIMESTAMP, period_chunk_key, size_chunk_key
+
+
+class ModelwatchChunker(Chunker):
+    """Period chunks [k*p, (k+1)*p) on the timestamp (p divides time from the Unix epoch, UTC), or size chunks.
+
+    Size chunks read their chunk number from the `__mw_chunk` column, which the caller assigns in ingestion
+    order over the whole stream so that chunk boundaries stay put as data arrives.
+    """
+
+    def __init__(self, period_ns: int | None = None, size: int | None = None, timestamp: str = TIMESTAMP) -> None:
+        if (period_ns is None) == (size is None):
+            raise ValueError("ModelwatchChunker needs exactly one of period_ns or size")
+        # No timestamp for the base class: it would re-sort rows with an unstable sort; rows come in ingestion order.
+        super().__init__(None)
+        self.period_ns = period_ns
+        self.size = size
+        self.timestamp = timestamp
+
+    def _split(self, data: pd.DataFrame) -> list[Any]:
+        by_period = self.period_ns is not None
+        ids = data[self.timestamp].astype("int64") // self.period_ns if by_period else data[CHUNK]
+        chunks = []
+        for chunk_id, group in data.groupby(ids, sort=True):
+            number = int(chunk_id)
+            if self.period_ns is not None:
+                start = pd.Timestamp(number * self.period_ns)
+                end = pd.Timestamp((number + 1) * self.period_ns - 1)  # inclusive end, as nannyml's Period chunks
+                key = period_chunk_key(number, self.period_ns)
+            else:
+                assert self.size is not None
+                start = pd.Timestamp(group[self.timestamp].min())
+                end = pd.Timestamp(group[self.timestamp].max())
+                key = size_chunk_key(number, self.size)
+            chunks.append(Chunk(key=key, data=group, start_datetime=start, end_datetime=end))
+        return chunks

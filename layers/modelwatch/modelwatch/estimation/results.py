@@ -1,0 +1,101 @@
+"""Chunk-level results in a tidy long table: one row per (chunk, metric, kind) with nannyml's to_df() columns."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from modelwatch.constants import KIND_ESTIMATED, KIND_REALIZED
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+VALUE_FIELDS = (
+    "value",
+    "sampling_error",
+    "upper_confidence_boundary",
+    "lower_confidence_boundary",
+    "upper_threshold",
+    "lower_threshold",
+)
+RESULT_COLUMNS = [
+    "model",
+    "run_id",
+    "chunk_key",
+    "chunk_index",
+    "chunk_start",
+    "chunk_end",
+    "period",
+    "metric",
+    "kind",
+    *VALUE_FIELDS,
+    "alert",
+    "estimation_error",
+    "label_coverage",
+    "rows",
+    "labelled_rows",
+]
+
+
+def _analysis(result: Any) -> pd.DataFrame:
+    frame = result.filter(period="analysis").to_df()
+    return frame.reset_index(drop=True)
+
+
+def _long_rows(frame: pd.DataFrame, metrics: list[str], kind: str) -> list[dict[str, Any]]:
+    import math
+
+    rows: list[dict[str, Any]] = []
+    for _, record in frame.iterrows():
+        for metric in metrics:
+            row: dict[str, Any] = {
+                "chunk_key": str(record[("chunk", "key")]),
+                "period": str(record[("chunk", "period")]),
+                "metric": metric,
+                "kind": kind,
+            }
+            for field in VALUE_FIELDS:
+                value = record.get((metric, field), math.nan)
+                row[field] = math.nan if value is None else float(value)
+            alert = record.get((metric, "alert"), False)
+            row["alert"] = bool(alert) if alert is not None and alert == alert else False
+            rows.append(row)
+    return rows
+
+
+def tidy_results(
+    model: str, run_id: str, metrics: list[str], estimated: Any, realized: Any | None, chunks: pd.DataFrame
+) -> pd.DataFrame:
+    """Flatten nannyml results (analysis period) into the stored long table.
+
+    `chunks` has one row per analysed chunk: chunk_key, chunk_index, chunk_start, chunk_end (exclusive; UTC), rows,
+    labelled_rows, label_coverage. Realized rows exist only for chunks with labels; `estimation_error` is
+    estimated minus realized on both rows of a chunk and metric (NaN without labels).
+    """
+    import pandas as pd
+
+    rows = _long_rows(_analysis(estimated), metrics, KIND_ESTIMATED)
+    if realized is not None:
+        rows += _long_rows(_analysis(realized), metrics, KIND_REALIZED)
+    if not rows:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in RESULT_COLUMNS})
+    table = pd.DataFrame.from_records(rows).merge(chunks, on="chunk_key", how="inner", validate="many_to_one")
+    table = table.loc[(table["kind"] != KIND_REALIZED) | (table["labelled_rows"] > 0)]
+    keys = ["chunk_key", "metric"]
+    estimated_values = table.loc[table["kind"] == KIND_ESTIMATED, [*keys, "value"]].rename(columns={"value": "est"})
+    realized_values = table.loc[table["kind"] == KIND_REALIZED, [*keys, "value"]].rename(columns={"value": "real"})
+    error = estimated_values.merge(realized_values, on=keys, how="inner")
+    error["estimation_error"] = error["est"] - error["real"]
+    table = table.merge(error[[*keys, "estimation_error"]], on=keys, how="left")
+    table["model"] = model
+    table["run_id"] = run_id
+    table = table.sort_values(["chunk_start", "metric", "kind"], kind="stable").reset_index(drop=True)
+    return table[RESULT_COLUMNS]
+
+
+def results_to_parquet(table: pd.DataFrame) -> bytes:
+    """Parquet bytes of the results table (timestamps as UTC)."""
+    import io
+
+    buffer = io.BytesIO()
+    table.to_parquet(buffer, index=False)
+    return buffer.getvalue()

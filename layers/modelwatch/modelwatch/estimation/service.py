@@ -1,0 +1,333 @@
+"""Run one model's monitor over a window: chunk, estimate (CBPE/DLE), join labels, realized, drift, store, report."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from modelwatch.clock import to_utc
+from modelwatch.config.model import ModelConfig
+from modelwatch.constants import KIND_ESTIMATED, KIND_REALIZED
+from modelwatch.errors import EmptyWindowError, UntrustedArtifactError
+from modelwatch.estimation import cache
+from modelwatch.estimation.chunking import is_complete
+from modelwatch.estimation.frames import (
+    CHUNK,
+    TARGET,
+    TIMESTAMP,
+    assign_period_chunks,
+    assign_size_chunks,
+    period_chunk_key,
+    prepare_captures,
+    prepare_reference,
+    reference_hash,
+    size_chunk_key,
+)
+from modelwatch.lake.layout import report_key, results_key
+from modelwatch.lake.store import ObjectStore
+from modelwatch.observability import logger
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from modelwatch.estimation.estimator import FittedMonitor
+
+MAX_ALERTS_IN_OUTCOME = 200  # the full list is in results.parquet; Step Functions payloads stop at 256 KB
+SKIP_INCOMPLETE = "incomplete"
+
+
+@dataclass
+class RunRequest:
+    """One run of one model; the window bounds chunk starts, None meaning unbounded."""
+
+    model: str
+    run_id: str
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    input_complete: bool = False  # `modelwatch run`: the end of the input completes the last chunk
+
+
+@dataclass
+class RunOutcome:
+    """What a run produced: lake URIs and small summaries (JSON-able via to_dict)."""
+
+    model: str
+    run_id: str
+    problem_type: str
+    results_uri: str | None
+    report_uri: str | None
+    chunks_analysed: int
+    chunks_skipped: list[dict[str, Any]] = field(default_factory=list)  # start, end, rows, reason
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    alerts_total: int = 0
+    label_coverage: list[dict[str, Any]] = field(default_factory=list)  # per analysed chunk
+    top_drifting_features: list[str] = field(default_factory=list)
+    top_features: list[str] = field(default_factory=list)
+    drift: list[dict[str, Any]] = field(default_factory=list)  # per chunk: features_in_drift_alert, missing_rate
+    labels: dict[str, Any] = field(default_factory=dict)
+    rows_without_prediction: int = 0
+    estimator_cache: str = "fit"  # "hit" or "fit"
+    metrics: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    number: int
+    key: str
+    start: datetime
+    end: datetime
+    rows: int
+
+
+def _iso(value: datetime) -> str:
+    return to_utc(value).isoformat().replace("+00:00", "Z")
+
+
+def _aware(value: Any) -> datetime:
+    import pandas as pd
+
+    return to_utc(pd.Timestamp(value).to_pydatetime())
+
+
+def _chunks_of(config: ModelConfig, frame: pd.DataFrame) -> list[_Chunk]:
+    import pandas as pd
+
+    period = config.chunking.period_delta
+    grouped = frame.groupby(CHUNK, sort=True)[TIMESTAMP].agg(["min", "max", "size"])
+    chunks = []
+    for number, row in grouped.iterrows():
+        number = int(number)
+        if period is not None:
+            period_ns = int(period.total_seconds() * 1_000_000_000)
+            start = _aware(pd.Timestamp(number * period_ns))
+            chunks.append(_Chunk(number, period_chunk_key(number, period_ns), start, start + period, int(row["size"])))
+        else:
+            assert config.chunking.size is not None
+            start, last = _aware(row["min"]), _aware(row["max"])
+            end = last + timedelta(microseconds=1)  # [first row, last row] as a half-open window
+            chunks.append(_Chunk(number, size_chunk_key(number, config.chunking.size), start, end, int(row["size"])))
+    return chunks
+
+
+def _in_window(chunk: _Chunk, request: RunRequest) -> bool:
+    if request.window_start is not None and chunk.start < to_utc(request.window_start):
+        return False
+    return not (request.window_end is not None and chunk.start >= to_utc(request.window_end))
+
+
+def _complete(config: ModelConfig, chunk: _Chunk, last_number: int, request: RunRequest, now: datetime) -> bool:
+    if config.chunking.period_delta is not None:
+        from modelwatch.estimation.chunking import ChunkWindow
+
+        if request.input_complete:
+            return True
+        return is_complete(ChunkWindow(chunk.start, chunk.end), now, config.estimation.lateness_delta)
+    if chunk.rows >= (config.chunking.size or 0):
+        return True
+    return request.input_complete and chunk.number == last_number
+
+
+def _fit_or_load(
+    config: ModelConfig, reference: pd.DataFrame, store: ObjectStore, now: datetime
+) -> tuple[FittedMonitor, str]:
+    from modelwatch.estimation.estimator import fit_monitor
+
+    key = cache.cache_key(config, reference_hash(reference))
+    try:
+        monitor = cache.load_cached_monitor(store, config.name, key)
+    except UntrustedArtifactError as exc:
+        logger.warning("cached estimator refused; refitting", model=config.name, error=str(exc))
+        monitor = None
+    if monitor is not None:
+        return monitor, "hit"
+    fitted = fit_monitor(config, _with_chunks(config, reference))
+    cache.store_monitor(store, config.name, key, fitted, now)
+    return fitted, "fit"
+
+
+def _with_chunks(config: ModelConfig, frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.copy()
+    period = config.chunking.period_delta
+    if period is not None:
+        frame[CHUNK] = assign_period_chunks(frame, int(period.total_seconds() * 1_000_000_000))
+    else:
+        assert config.chunking.size is not None
+        frame[CHUNK] = assign_size_chunks(frame, config.chunking.size)
+    return frame
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+def run_monitor(
+    config: ModelConfig,
+    reference: pd.DataFrame,
+    captures: pd.DataFrame,
+    labels: pd.DataFrame | None,
+    request: RunRequest,
+    store: ObjectStore,
+    now: datetime,
+) -> RunOutcome:
+    """Estimate (and, where labelled, realize) performance for the complete chunks of the window; store results."""
+    import pandas as pd
+
+    from modelwatch.estimation.drift import summarise_drift
+    from modelwatch.estimation.realized import join_labels
+    from modelwatch.estimation.report import render_report
+    from modelwatch.estimation.results import results_to_parquet, tidy_results
+
+    now = to_utc(now)
+    prepared_reference = prepare_reference(config, reference)
+    prepared = prepare_captures(config, captures)
+    frame = _with_chunks(config, prepared.frame)
+    all_chunks = _chunks_of(config, frame)
+    in_window = [c for c in all_chunks if _in_window(c, request)]
+    if not in_window:
+        raise EmptyWindowError(
+            f"model {config.name}: no captured rows with predictions in window "
+            f"[{request.window_start}, {request.window_end})"
+        )
+    last_number = all_chunks[-1].number
+    skipped: list[dict[str, Any]] = []
+    analysed: list[_Chunk] = []
+    for chunk in in_window:
+        entry = {"start": _iso(chunk.start), "end": _iso(chunk.end), "rows": chunk.rows}
+        if not _complete(config, chunk, last_number, request, now):
+            skipped.append({**entry, "reason": SKIP_INCOMPLETE})
+        elif chunk.rows < config.estimation.min_rows_per_chunk:
+            skipped.append({**entry, "reason": f"fewer than {config.estimation.min_rows_per_chunk} rows"})
+        else:
+            analysed.append(chunk)
+    outcome = RunOutcome(
+        model=config.name,
+        run_id=request.run_id,
+        problem_type=config.problem_type.value,
+        results_uri=None,
+        report_uri=None,
+        chunks_analysed=len(analysed),
+        chunks_skipped=skipped,
+        rows_without_prediction=prepared.rows_without_prediction,
+        metrics=config.metrics,
+    )
+    if not analysed:
+        logger.info("no complete chunk to analyse", model=config.name, skipped=len(skipped))
+        return outcome
+
+    numbers = {c.number for c in analysed}
+    analysis = frame.loc[frame[CHUNK].isin(numbers)]
+    joined = join_labels(config, analysis, labels)
+    monitor, outcome.estimator_cache = _fit_or_load(config, prepared_reference, store, now)
+
+    estimated = monitor.estimator.estimate(joined.frame.drop(columns=[TARGET]))
+    labelled_rows = joined.frame[TARGET].notna().groupby(joined.frame[CHUNK]).sum()
+    labelled_numbers = {int(n) for n, count in labelled_rows.items() if count > 0}
+    # Realized on every analysed chunk (nannyml gives NaN where a chunk has no label) so plots line up; only
+    # chunks with labels get realized rows in the results.
+    realized = monitor.realized.calculate(joined.frame) if labelled_numbers else None
+
+    chunk_table = pd.DataFrame.from_records(
+        [
+            {
+                "chunk_key": c.key,
+                "chunk_index": index,
+                "chunk_start": pd.Timestamp(c.start),
+                "chunk_end": pd.Timestamp(c.end),
+                "rows": c.rows,
+                "labelled_rows": int(labelled_rows.get(c.number, 0)),
+                "label_coverage": float(labelled_rows.get(c.number, 0)) / c.rows,
+            }
+            for index, c in enumerate(analysed)
+        ]
+    )
+    table = tidy_results(config.name, request.run_id, config.metrics, estimated, realized, chunk_table)
+    results_at = results_key(config.name, request.run_id)
+    store.put(results_at, results_to_parquet(table))
+    outcome.results_uri = store.uri(results_at)
+
+    alert_rows = table.loc[table["alert"].astype(bool)]
+    outcome.alerts_total = len(alert_rows)
+    outcome.alerts = [
+        {
+            "metric": r.metric,
+            "kind": r.kind,
+            "chunk_start": _iso(r.chunk_start),
+            "chunk_end": _iso(r.chunk_end),
+            "value": _float(r.value),
+            "lower_threshold": _float(r.lower_threshold),
+            "upper_threshold": _float(r.upper_threshold),
+        }
+        for r in alert_rows.head(MAX_ALERTS_IN_OUTCOME).itertuples()
+    ]
+    outcome.label_coverage = [
+        {
+            "chunk_start": _iso(r.chunk_start),
+            "chunk_end": _iso(r.chunk_end),
+            "rows": int(r.rows),
+            "labelled_rows": int(r.labelled_rows),
+            "coverage": float(r.label_coverage),
+        }
+        for r in chunk_table.itertuples()
+    ]
+    outcome.labels = joined.summary()
+
+    drift_result = None
+    if config.estimation.drift_metrics or config.estimation.top_features:
+        summary = summarise_drift(
+            monitor.drift, joined.frame, {c.number: c.key for c in analysed}, config.estimation.top_features
+        )
+        drift_result = summary.result
+        outcome.top_features = summary.top_features
+        outcome.top_drifting_features = summary.top_drifting_features
+        by_key = {c.key: c for c in analysed}
+        outcome.drift = [
+            {
+                "chunk_start": _iso(by_key[d["chunk_key"]].start),
+                "chunk_end": _iso(by_key[d["chunk_key"]].end),
+                "features_in_drift_alert": d["features_in_drift_alert"],
+                "missing_rate": d["missing_rate"],
+            }
+            for d in summary.per_chunk
+        ]
+
+    realized_metrics = set(table.loc[table["kind"] == KIND_REALIZED, "metric"]) if realized is not None else set()
+    html = render_report(
+        model=config.name,
+        run_id=request.run_id,
+        generated_at=_iso(now),
+        metrics=config.metrics,
+        estimated=estimated,
+        realized=realized,
+        realized_metrics=realized_metrics,
+        drift_result=drift_result,
+        top_features=outcome.top_features,
+        summary={
+            "problem type": config.problem_type.value,
+            "chunks analysed": len(analysed),
+            "chunks skipped": len(skipped),
+            "estimated alerts": int((alert_rows["kind"] == KIND_ESTIMATED).sum()),
+            "realized alerts": int((alert_rows["kind"] == KIND_REALIZED).sum()),
+            "top drifting features": ", ".join(outcome.top_drifting_features) or "none",
+            "estimator": outcome.estimator_cache,
+        },
+        alerts=outcome.alerts,
+        skipped=skipped,
+    )
+    report_at = report_key(config.name, request.run_id)
+    store.put(report_at, html.encode(), "text/html; charset=utf-8")
+    outcome.report_uri = store.uri(report_at)
+    logger.info(
+        "monitor run done",
+        model=config.name,
+        run_id=request.run_id,
+        chunks_analysed=len(analysed),
+        chunks_skipped=len(skipped),
+        alerts=outcome.alerts_total,
+        estimator_cache=outcome.estimator_cache,
+    )
+    return outcome
