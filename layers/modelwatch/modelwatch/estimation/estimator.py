@@ -19,6 +19,9 @@ DLE_HYPERPARAMETERS: dict[str, Any] = {
     "verbosity": -1,
 }
 DRIFT_METHOD = "jensen_shannon"
+# nannyml draws unseeded bootstrap samples for some sampling errors (average precision); each fit runs under this
+# seed (the caller's global numpy state is restored) so fits are reproducible and comparable to direct nannyml.
+FIT_SEED = 0
 # Bump when the way estimators are built changes, so cached fits from older code are not reused.
 ESTIMATOR_SCHEMA = 1
 
@@ -132,13 +135,25 @@ def build_drift_calculator(config: ModelConfig, chunker: Any) -> Any:
     )
 
 
+def seeded_fit(fittable: Any, reference: Any) -> Any:
+    """`fittable.fit(reference)` with numpy's global random state seeded with FIT_SEED, then restored."""
+    import numpy as np
+
+    state = np.random.get_state()
+    np.random.seed(FIT_SEED)
+    try:
+        return fittable.fit(reference)
+    finally:
+        np.random.set_state(state)
+
+
 def fit_monitor(config: ModelConfig, reference: Any) -> FittedMonitor:
     """Fit estimator, realized calculator and drift calculator on the prepared reference frame."""
     chunker = build_chunker(config)
     try:
-        estimator = build_estimator(config, chunker).fit(reference)
-        realized = build_realized_calculator(config, chunker).fit(reference)
-        drift = build_drift_calculator(config, chunker).fit(reference)
+        estimator = seeded_fit(build_estimator(config, chunker), reference)
+        realized = seeded_fit(build_realized_calculator(config, chunker), reference)
+        drift = seeded_fit(build_drift_calculator(config, chunker), reference)
     except Exception as exc:  # nannyml raises plain exceptions of many kinds on unusable reference data
         from modelwatch.errors import ReferenceDataError
 
@@ -160,4 +175,5 @@ def fitting_fingerprint(config: ModelConfig) -> dict[str, Any]:
         "chunking": config.chunking.model_dump(mode="json"),
         "dle_hyperparameters": DLE_HYPERPARAMETERS if config.problem_type is ProblemType.REGRESSION else None,
         "drift_method": DRIFT_METHOD,
+        "fit_seed": FIT_SEED,
     }
