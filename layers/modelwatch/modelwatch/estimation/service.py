@@ -5,12 +5,23 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelwatch.clock import to_utc
-from modelwatch.config.model import ModelConfig
-from modelwatch.constants import KIND_ESTIMATED, KIND_REALIZED
-from modelwatch.errors import EmptyWindowError, UntrustedArtifactError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from modelwatch.clock import Clock, to_utc
+from modelwatch.config.model import ModelConfig, load_model_config_text
+from modelwatch.config.settings import Settings
+from modelwatch.constants import KIND_ESTIMATED, KIND_REALIZED, LAKE_CAPTURES, LAKE_GROUND_TRUTH
+from modelwatch.errors import (
+    ConfigError,
+    EmptyWindowError,
+    LakeError,
+    ReferenceDataError,
+    RegistryError,
+    UntrustedArtifactError,
+)
 from modelwatch.estimation import cache
 from modelwatch.estimation.chunking import is_complete
 from modelwatch.estimation.frames import (
@@ -25,8 +36,8 @@ from modelwatch.estimation.frames import (
     reference_hash,
     size_chunk_key,
 )
-from modelwatch.lake.layout import report_key, results_key
-from modelwatch.lake.store import ObjectStore
+from modelwatch.lake.layout import model_config_key, model_reference_key, report_key, results_key
+from modelwatch.lake.store import ObjectStore, parse_s3_uri
 from modelwatch.observability import logger
 
 if TYPE_CHECKING:
@@ -331,3 +342,98 @@ def run_monitor(
         estimator_cache=outcome.estimator_cache,
     )
     return outcome
+
+
+class EstimateInput(BaseModel):
+    """The state machine's input to the estimate task."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    model: str = Field(min_length=1)
+    run_id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-]+$")
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    input_complete: bool = False
+
+    def to_request(self) -> RunRequest:
+        return RunRequest(
+            model=self.model,
+            run_id=self.run_id,
+            window_start=to_utc(self.window_start) if self.window_start else None,
+            window_end=to_utc(self.window_end) if self.window_end else None,
+            input_complete=self.input_complete,
+        )
+
+
+def parse_estimate_input(event: dict[str, Any]) -> RunRequest:
+    """Validate the state-machine input; a bad input is a ConfigError naming the field."""
+    try:
+        return EstimateInput.model_validate(event).to_request()
+    except ValidationError as exc:
+        fields = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"estimate input is invalid: {fields}") from exc
+
+
+def load_reference(store: ObjectStore, config: ModelConfig) -> pd.DataFrame:
+    """Read the config's reference data (Parquet or CSV) from the lake (s3:// in the store's bucket) or a path."""
+    import io
+
+    import pandas as pd
+
+    uri = config.reference or store.uri(model_reference_key(config.name))
+    if uri.startswith("s3://"):
+        bucket, key = parse_s3_uri(uri)
+        if bucket != getattr(store, "bucket", bucket):
+            raise ReferenceDataError(f"model {config.name}: reference {uri} is outside the lake bucket")
+        body = store.get(key)
+    else:
+        try:
+            body = Path(uri).read_bytes()
+        except OSError as exc:
+            raise ReferenceDataError(f"model {config.name}: cannot read reference {uri}: {exc.strerror}") from exc
+    try:
+        if uri.lower().endswith(".csv"):
+            return pd.read_csv(io.BytesIO(body))
+        return pd.read_parquet(io.BytesIO(body))
+    except Exception as exc:  # pyarrow and the CSV parser raise many kinds
+        raise ReferenceDataError(f"model {config.name}: reference {uri} is not readable Parquet/CSV: {exc}") from exc
+
+
+def _read_lake(store: ObjectStore, area: str, model: str, start: datetime | None, end: datetime | None) -> Any:
+    from modelwatch.lake.reader import read_rows
+
+    return read_rows(store, area, model, start=start, end=end)
+
+
+def run_monitor_from_lake(settings: Settings, store: ObjectStore, request: RunRequest, clock: Clock) -> RunOutcome:
+    """Load the registered config, its reference and the window's lake rows, then run the monitor."""
+    config_key = model_config_key(request.model)
+    try:
+        text = store.get(config_key)
+    except LakeError as exc:
+        raise RegistryError(f"model {request.model!r} is not registered ({store.uri(config_key)})") from exc
+    config = load_model_config_text(text, store.uri(config_key))
+    reference = load_reference(store, config)
+    # Size chunks are numbered over the whole stream, so they need every row; period chunks only the window's.
+    by_period = config.chunking.period_delta is not None
+    start = request.window_start if by_period else None
+    end = request.window_end if by_period else None
+    captures = _read_lake(store, LAKE_CAPTURES, config.name, start, end).to_pandas()
+    # Labels arrive after their inference: nothing before the window can label it.
+    labels = _read_lake(store, LAKE_GROUND_TRUTH, config.name, start, None).to_pandas()
+    logger.info(
+        "lake rows loaded",
+        model=config.name,
+        captures=len(captures),
+        labels=len(labels),
+        reference=len(reference),
+        lake=settings.lake_bucket,
+    )
+    return run_monitor(config, reference, captures, labels, request, store, clock.now())
+
+
+def clock_for(settings: Settings) -> Clock:
+    """The run's clock: the local stack's simulated time when set, wall time otherwise."""
+    from modelwatch.clock import SimulatedClock, SystemClock, parse_iso
+
+    return SimulatedClock(parse_iso(settings.clock_override)) if settings.clock_override else SystemClock()
