@@ -53,3 +53,7 @@ class RegistryError(ModelwatchError):
 
 class UntrustedArtifactError(ModelwatchError):
     """A stored artifact failed its manifest hash check and is not loaded."""
+
+
+class WorkflowError(ModelwatchError):
+    """A monitor run cannot be planned, started or recorded (run state, trigger claims, executions)."""
