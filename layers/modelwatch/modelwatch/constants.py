@@ -46,11 +46,18 @@ METRIC_WORKFLOW_DURATION = "WorkflowDurationSeconds"
 METRIC_WORKFLOW_FAILURES = "WorkflowFailures"
 METRIC_FEATURES_DRIFTING = "FeaturesInDriftAlert"
 METRIC_MISSING_RATE = "MissingValueRate"
+DIM_FEATURE = "Feature"
 CLOUDWATCH_MAX_AGE_DAYS = 14
 
 # Per-model alarms (created by `register`, not owned by CloudFormation).
 ALARM_PREFIX = "modelwatch"
 ALARM_TAG_KEY = "modelwatch:model"
+ALARM_STACK_TAG_KEY = "modelwatch:stack"
+
+# State table keys (pk/sk) written by publishing: the ledger of published datapoints, a model's run state.
+STATE_LEDGER_PK_PREFIX = "ledger#"
+STATE_MODEL_PK_PREFIX = "model#"
+STATE_MODEL_SK = "state"
 
 # Decoded capture columns besides features and predictions.
 COL_EVENT_ID = "event_id"
