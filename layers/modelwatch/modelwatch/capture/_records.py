@@ -14,7 +14,7 @@ import polars as pl
 
 from modelwatch.errors import CaptureReadError
 
-READ_CHUNK_BYTES = 4 * 1024 * 1024
+READ_BLOCK_BYTES = 32 * 1024 * 1024
 LINE_COL = "_line"
 KNOWN_ENCODINGS = ("CSV", "BASE64", "JSON")
 
@@ -37,46 +37,121 @@ def raw_text(line: bytes) -> str:
     return line.decode("utf-8", errors="replace")
 
 
-def iter_line_batches(stream: BinaryIO, source: str, batch_lines: int) -> Iterator[list[tuple[int, bytes]]]:
-    """Yield batches of (1-based line number, line without its newline), skipping blank lines.
+class LineBatch:
+    """Consecutive lines of a source file: the raw bytes (lines joined by newlines) and the first line's number.
 
-    Reads with `stream.read(n)` only, so botocore streaming bodies and files work alike.
+    The lines are split (and blank lines dropped) only when needed: the fast path hands `data` to polars whole.
+    """
+
+    def __init__(self, first: int, data: bytes, count: int | None = None) -> None:
+        self.first = first  # 1-based number of the first line
+        self.data = data
+        self.count = data.count(b"\n") + 1 if count is None else count  # lines in data, blank ones included
+        self._lines: list[tuple[int, bytes]] | None = None
+
+    @classmethod
+    def from_lines(cls, lines: list[tuple[int, bytes]]) -> LineBatch:
+        """A batch of already numbered lines (tests, fallbacks)."""
+        batch = cls(lines[0][0] if lines else 1, b"", 0)
+        batch._lines = list(lines)
+        return batch
+
+    @property
+    def lines(self) -> list[tuple[int, bytes]]:
+        """(1-based line number, line without its newline) of every non-blank line."""
+        if self._lines is None:
+            self._lines = [
+                (self.first + offset, line) for offset, line in enumerate(self.data.split(b"\n")) if line.strip()
+            ]
+        return self._lines
+
+    def raw_lines(self) -> dict[int, bytes]:
+        return dict(self.lines)
+
+
+def _blank(data: bytes) -> bool:
+    # bytes.strip() would copy a whole batch; only data that starts with whitespace can be all whitespace
+    return not data or (data[:1].isspace() and not data.strip())
+
+
+def iter_line_batches(
+    stream: BinaryIO, source: str, batch_lines: int, block_bytes: int = READ_BLOCK_BYTES
+) -> Iterator[LineBatch]:
+    """Yield batches of whole lines, at most `batch_lines` lines and about `block_bytes` bytes each.
+
+    Reads with `stream.read(n)` only, so botocore streaming bodies and files work alike; any read failure
+    raises CaptureReadError. Copies each byte about twice (read, then joined to the previous block's tail).
     """
     if batch_lines < 1:
         raise ValueError("batch_lines must be at least 1")
-    batch: list[tuple[int, bytes]] = []
-    number = 0
     tail = b""
+    first = 1
     while True:
         try:
-            chunk = stream.read(READ_CHUNK_BYTES)
+            block = stream.read(block_bytes)
         except Exception as exc:
             raise CaptureReadError(f"{source}: cannot read object: {type(exc).__name__}: {exc}") from exc
-        if not chunk:
-            break
-        if not isinstance(chunk, bytes | bytearray | memoryview):
-            raise CaptureReadError(f"{source}: stream returned {type(chunk).__name__}, expected bytes")
-        parts = (tail + bytes(chunk)).split(b"\n")
-        tail = parts.pop()
-        for line in parts:
-            number += 1
-            if line.strip():
-                batch.append((number, line))
-                if len(batch) >= batch_lines:
-                    yield batch
-                    batch = []
-    if tail:
-        number += 1
-        if tail.strip():
-            batch.append((number, tail))
-    if batch:
-        yield batch
+        if block is None or not isinstance(block, bytes | bytearray | memoryview):
+            raise CaptureReadError(f"{source}: stream returned {type(block).__name__}, expected bytes")
+        if not block:
+            segment = tail[:-1] if tail.endswith(b"\n") else tail
+            yield from _split_batches(segment, first, batch_lines)
+            return
+        data = tail + bytes(block) if tail else bytes(block)
+        end = data.rfind(b"\n")
+        if end < 0:
+            tail = data
+            continue
+        tail = data[end + 1 :]
+        segment = data[:end]
+        count = segment.count(b"\n") + 1
+        if count <= batch_lines:
+            if not _blank(segment):
+                yield LineBatch(first, segment, count)
+        else:
+            yield from _split_batches(segment, first, batch_lines)
+        first += count
 
 
-def _fast_read(lines: list[tuple[int, bytes]], schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    frame = pl.read_ndjson(io.BytesIO(b"\n".join(line for _, line in lines)), schema=schema)
-    if frame.height != len(lines):  # defensive: never misalign line numbers
-        raise ValueError("ndjson row count differs from line count")
+def _split_batches(segment: bytes, first: int, batch_lines: int) -> Iterator[LineBatch]:
+    """Cut a run of whole lines into batches of at most `batch_lines` lines (blank runs are skipped)."""
+    while segment:
+        end = _nth_newline(segment, batch_lines)
+        if end < 0:
+            if not _blank(segment):
+                yield LineBatch(first, segment)
+            return
+        part, segment = segment[:end], segment[end + 1 :]
+        if not _blank(part):
+            yield LineBatch(first, part, batch_lines)
+        first += batch_lines
+
+
+def _nth_newline(data: bytes, n: int) -> int:
+    """Index of the n-th newline in data, or -1."""
+    position = -1
+    for _ in range(n):
+        position = data.find(b"\n", position + 1)
+        if position < 0:
+            return -1
+    return position
+
+
+def _fast_read(data: bytes, first: int, count: int, schema: dict[str, pl.DataType]) -> pl.DataFrame | None:
+    """Read `count` JSON lines with polars; None when polars cannot (or skipped blank lines)."""
+    try:
+        frame = pl.read_ndjson(io.BytesIO(data), schema=schema)
+    except Exception:
+        return None
+    if frame.height != count:
+        return None
+    return frame.with_columns(pl.int_range(first, first + count, dtype=pl.Int64).alias(LINE_COL))
+
+
+def _fast_read_lines(lines: list[tuple[int, bytes]], schema: dict[str, pl.DataType]) -> pl.DataFrame | None:
+    frame = _fast_read(b"\n".join(line for _, line in lines), 0, len(lines), schema)
+    if frame is None:
+        return None
     return frame.with_columns(pl.Series(LINE_COL, [n for n, _ in lines], dtype=pl.Int64))
 
 
@@ -96,20 +171,25 @@ def _structure_reason(line: bytes) -> str | None:
 
 
 def read_json_records(
-    lines: list[tuple[int, bytes]], schema: dict[str, pl.DataType]
-) -> tuple[pl.DataFrame, list[tuple[int, bytes, str]], list[tuple[int, bytes]]]:
-    """Parse JSONL lines with polars; returns (records frame with `_line`, bad lines with reasons, slow lines).
+    batch: LineBatch, schema: dict[str, pl.DataType]
+) -> tuple[pl.DataFrame, list[tuple[int, bytes, str]], list[tuple[int, bytes]], int]:
+    """Parse a batch's JSON lines with polars.
 
-    Lines polars cannot take are checked one by one: lines that are not JSON objects come back with a reason;
-    JSON objects polars still cannot read (fields of unexpected types) come back as slow lines for the per-record path.
+    Returns (records frame with `_line`, bad lines with reasons, slow lines, record count). Lines polars cannot
+    take are checked one by one: lines that are not JSON objects come back with a reason; JSON objects polars
+    still cannot read (fields of unexpected types) come back as slow lines for the per-record path.
     """
     empty = pl.DataFrame(schema=schema).with_columns(pl.Series(LINE_COL, [], dtype=pl.Int64))
+    if batch.data:
+        frame = _fast_read(batch.data, batch.first, batch.count, schema)
+        if frame is not None:
+            return frame, [], [], batch.count
+    lines = batch.lines
     if not lines:
-        return empty, [], []
-    try:
-        return _fast_read(lines, schema), [], []
-    except Exception:  # noqa: S110 - isolate the bad lines below
-        pass
+        return empty, [], [], 0
+    frame = _fast_read_lines(lines, schema)
+    if frame is not None:
+        return frame, [], [], len(lines)
     bad: list[tuple[int, bytes, str]] = []
     good: list[tuple[int, bytes]] = []
     for number, line in lines:
@@ -119,11 +199,11 @@ def read_json_records(
         else:
             bad.append((number, line, reason))
     if not good:
-        return empty, bad, []
-    try:
-        return _fast_read(good, schema), bad, []
-    except Exception:
-        return empty, bad, good
+        return empty, bad, [], len(lines)
+    frame = _fast_read_lines(good, schema)
+    if frame is None:
+        return empty, bad, good, len(lines)
+    return frame, bad, [], len(lines)
 
 
 def binary_to_text(values: pl.Series) -> tuple[pl.Series, pl.Series]:

@@ -20,6 +20,7 @@ import polars as pl
 
 from modelwatch.capture._records import (
     LINE_COL,
+    LineBatch,
     QuarantinedRecord,
     RecordError,
     decode_side_text,
@@ -98,8 +99,8 @@ def iter_decode_capture(
 ) -> Iterator[DecodedBatch]:
     """Decode a capture file batch by batch (bounded memory). Raises CaptureReadError if the stream fails."""
     decoder = CaptureDecoder(config, source)
-    for lines in iter_line_batches(stream, source, batch_lines):
-        yield decoder.decode_lines(lines)
+    for batch in iter_line_batches(stream, source, batch_lines):
+        yield decoder.decode_batch(batch)
 
 
 def decode_capture_bytes(data: bytes, config: ModelConfig, source: str) -> DecodedBatch:
@@ -211,9 +212,8 @@ class CaptureDecoder:
         self.force_slow = False  # tests: decode every record through the per-record path
 
     # ------------------------------------------------------------------ batch entry point
-    def decode_lines(self, lines: list[tuple[int, bytes]]) -> DecodedBatch:
-        raw = dict(lines)
-        frame, bad, slow_lines = read_json_records(lines, CAPTURE_JSON_SCHEMA)
+    def decode_batch(self, batch: LineBatch) -> DecodedBatch:
+        frame, bad, slow_lines, records = read_json_records(batch, CAPTURE_JSON_SCHEMA)
         quarantined = [QuarantinedRecord(self.source, n, reason, raw_text(line)) for n, line, reason in bad]
         slow = {n for n, _ in slow_lines}
         if self.force_slow:
@@ -222,6 +222,7 @@ class CaptureDecoder:
         else:
             fast_rows, flagged = self._fast(frame)
             slow |= flagged
+        raw = batch.raw_lines() if slow else {}
         slow_rows: list[dict[str, Any]] = []
         for number in sorted(slow):
             try:
@@ -235,17 +236,18 @@ class CaptureDecoder:
         parts = [] if fast_rows is None else [fast_rows]
         if slow_rows:
             parts.append(pl.DataFrame(slow_rows, schema=self._internal_schema(), orient="row"))
-        rows_frame = (
-            pl.concat(parts, how="vertical").sort([LINE_COL, COL_ROW_IN_REQUEST])
-            if parts
-            else pl.DataFrame(schema=self._internal_schema())
-        )
+        if not parts:
+            rows_frame = pl.DataFrame(schema=self._internal_schema())
+        elif len(parts) == 1 and fast_rows is not None:
+            rows_frame = fast_rows  # already in file order
+        else:
+            rows_frame = pl.concat(parts, how="vertical").sort([LINE_COL, COL_ROW_IN_REQUEST])
         without_prediction = int((~rows_frame[_HAS_OUTPUT]).sum()) if rows_frame.height else 0
         quarantined.sort(key=lambda q: q.line)
         return DecodedBatch(
             rows=rows_frame.select(list(self.schema)),
             quarantined=quarantined,
-            records=len(lines),
+            records=records,
             rows_without_prediction=without_prediction,
         )
 
@@ -309,8 +311,13 @@ class CaptureDecoder:
         flagged |= in_bad | out_bad
 
         skeleton = (
-            good.join(in_counts, on=LINE_COL, how="left")
-            .join(outputs.group_by(LINE_COL).agg(pl.len().cast(pl.Int64).alias("_n_out")), on=LINE_COL, how="left")
+            good.join(in_counts, on=LINE_COL, how="left", maintain_order="left")
+            .join(
+                outputs.group_by(LINE_COL).agg(pl.len().cast(pl.Int64).alias("_n_out")),
+                on=LINE_COL,
+                how="left",
+                maintain_order="left",
+            )
             .filter(~pl.col(LINE_COL).is_in(list(flagged)))
             .select(
                 LINE_COL,
@@ -322,8 +329,8 @@ class CaptureDecoder:
             )
             .explode(COL_ROW_IN_REQUEST)
         )
-        rows = skeleton.join(features, on=[LINE_COL, COL_ROW_IN_REQUEST], how="left").join(
-            outputs, on=[LINE_COL, COL_ROW_IN_REQUEST], how="left"
+        rows = skeleton.join(features, on=[LINE_COL, COL_ROW_IN_REQUEST], how="left", maintain_order="left").join(
+            outputs, on=[LINE_COL, COL_ROW_IN_REQUEST], how="left", maintain_order="left"
         )
         rows = self._derive_predictions(rows)
         return rows.select(list(self._internal_schema())).cast(self._internal_schema()), flagged  # type: ignore[arg-type]
@@ -369,47 +376,75 @@ class CaptureDecoder:
         empty_counts = pl.DataFrame(schema={LINE_COL: pl.Int64, "_n_in": pl.Int64})
         if records.height == 0:
             return empty_features, empty_counts, set()
+        text = pl.col("in_text")
+        n_rows = text.str.count_matches("\n", literal=True) + 1
+        # Every row has n-1 commas when the total matches and polars finds no row with too many fields.
+        shaped = (
+            (text.str.count_matches(",", literal=True) == n_rows * (self.n_features - 1))
+            & ~text.str.starts_with("\n")
+            & ~text.str.contains("\n\n", literal=True)
+        )
+        checked = records.select(LINE_COL, "in_text", n_rows.cast(pl.Int64).alias("_n_in"), shaped.alias("_shaped"))
+        flagged = set(checked.filter(~pl.col("_shaped"))[LINE_COL].to_list())
+        checked = checked.filter(pl.col("_shaped"))
+        if checked.height == 0:
+            return empty_features, empty_counts, flagged
+        index = checked.select(
+            LINE_COL, pl.int_ranges(pl.col("_n_in")).cast(pl.List(pl.Int32)).alias(COL_ROW_IN_REQUEST)
+        ).explode(COL_ROW_IN_REQUEST)
+        parsed = self._read_feature_csv(checked["in_text"], index.height, feature_schema)
+        if parsed is not None:
+            features = pl.concat([index, parsed], how="horizontal")
+            return features, checked.select(LINE_COL, "_n_in"), flagged
+        # Some value is not a number, or some row has too many fields: find which records, line by line.
         lines = (
-            records.select(LINE_COL, pl.col("in_text").str.split("\n").alias("_t"))
+            checked.select(LINE_COL, pl.col("in_text").str.split("\n").alias("_t"))
             .with_columns(pl.int_ranges(pl.col("_t").list.len()).cast(pl.List(pl.Int32)).alias(COL_ROW_IN_REQUEST))
             .explode(["_t", COL_ROW_IN_REQUEST])
         )
-        bad_line = (pl.col("_t").str.count_matches(",", literal=True) != self.n_features - 1) | (
-            pl.col("_t").str.len_bytes() == 0
-        )
-        flagged = set(lines.filter(bad_line)[LINE_COL].unique().to_list())
-        if flagged:
-            lines = lines.filter(~pl.col(LINE_COL).is_in(list(flagged)))
+        bad_line = pl.col("_t").str.count_matches(",", literal=True) != self.n_features - 1
+        flagged |= set(lines.filter(bad_line)[LINE_COL].unique().to_list())
+        lines = lines.filter(~pl.col(LINE_COL).is_in(list(flagged)))
         if lines.height == 0:
             return empty_features, empty_counts, flagged
-        values, bad_rows = self._parse_feature_csv(lines["_t"], feature_schema)
+        values, bad_rows = self._parse_feature_text(lines["_t"], feature_schema)
         features = pl.concat([lines.select(LINE_COL, COL_ROW_IN_REQUEST), values], how="horizontal")
-        if bad_rows is not None:
-            flagged |= set(features.filter(bad_rows)[LINE_COL].unique().to_list())
-        counts = lines.group_by(LINE_COL).agg(pl.len().cast(pl.Int64).alias("_n_in"))
+        flagged |= set(features.filter(bad_rows)[LINE_COL].unique().to_list())
+        counts = lines.group_by(LINE_COL, maintain_order=True).agg(pl.len().cast(pl.Int64).alias("_n_in"))
         return features, counts, flagged
 
     @staticmethod
-    def _parse_feature_csv(
-        lines: pl.Series, feature_schema: dict[str, pl.DataType]
-    ) -> tuple[pl.DataFrame, pl.Series | None]:
-        """Parse CSV lines into typed feature columns; returns the flags of lines with non-numeric values."""
-        text = lines.str.join("\n").item().encode() + b"\n"
+    def _csv_bytes(texts: pl.Series) -> bytes:
+        joined: bytes = texts.str.join("\n").cast(pl.Binary).item()
+        return joined
+
+    def _read_feature_csv(
+        self, texts: pl.Series, expected_rows: int, feature_schema: dict[str, pl.DataType]
+    ) -> pl.DataFrame | None:
+        """All rows parsed straight into typed columns, or None when some row does not parse."""
         names = list(feature_schema)
         columns = [f"c{i}" for i in range(len(names))]
         try:
             parsed = pl.read_csv(
-                text,
+                self._csv_bytes(texts),
                 has_header=False,
-                new_columns=columns,
                 schema=dict(zip(columns, feature_schema.values(), strict=True)),
                 quote_char=None,
             )
-            if parsed.height == len(lines):
-                return parsed.rename(dict(zip(columns, names, strict=True))), None
-        except Exception:  # noqa: S110 - some value is not a number: parse as text and find which
-            pass
-        as_text = pl.read_csv(text, has_header=False, schema=dict.fromkeys(columns, pl.Utf8), quote_char=None)
+        except Exception:
+            return None
+        if parsed.height != expected_rows:
+            return None
+        return parsed.rename(dict(zip(columns, names, strict=True)))
+
+    def _parse_feature_text(
+        self, lines: pl.Series, feature_schema: dict[str, pl.DataType]
+    ) -> tuple[pl.DataFrame, pl.Series]:
+        """Parse CSV lines as text, then numbers; returns the columns and the flags of lines with non-numbers."""
+        columns = [f"c{i}" for i in range(len(feature_schema))]
+        as_text = pl.read_csv(
+            self._csv_bytes(lines), has_header=False, schema=dict.fromkeys(columns, pl.Utf8), quote_char=None
+        )
         exprs = []
         bad = pl.lit(False)
         for column, (name, dtype) in zip(columns, feature_schema.items(), strict=True):
@@ -429,7 +464,7 @@ class CaptureDecoder:
         out_schema = {LINE_COL: pl.Int64(), COL_ROW_IN_REQUEST: pl.Int32(), **self._raw_pred_schema()}
         if records.height == 0:
             return pl.DataFrame(schema=out_schema), set()
-        records = records.join(in_counts, on=LINE_COL, how="left").with_columns(
+        records = records.join(in_counts, on=LINE_COL, how="left", maintain_order="left").with_columns(
             self._is_csv_expr("out", self.config.output.format).alias("_csv")
         )
         parts: list[pl.DataFrame] = []

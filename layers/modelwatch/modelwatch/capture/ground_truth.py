@@ -14,6 +14,7 @@ import polars as pl
 
 from modelwatch.capture._records import (
     LINE_COL,
+    LineBatch,
     QuarantinedRecord,
     RecordError,
     decode_side_text,
@@ -67,8 +68,8 @@ def iter_decode_ground_truth(
 ) -> Iterator[DecodedBatch]:
     """Decode a ground-truth file batch by batch. Raises CaptureReadError if the stream fails."""
     decoder = GroundTruthDecoder(config, source, label_time)
-    for lines in iter_line_batches(stream, source, batch_lines):
-        yield decoder.decode_lines(lines)
+    for batch in iter_line_batches(stream, source, batch_lines):
+        yield decoder.decode_batch(batch)
 
 
 def decode_ground_truth_bytes(
@@ -89,9 +90,8 @@ class GroundTruthDecoder:
         self.schema = ground_truth_schema(config)
         self.force_slow = False
 
-    def decode_lines(self, lines: list[tuple[int, bytes]]) -> DecodedBatch:
-        raw = dict(lines)
-        frame, bad, slow_lines = read_json_records(lines, GROUND_TRUTH_JSON_SCHEMA)
+    def decode_batch(self, batch: LineBatch) -> DecodedBatch:
+        frame, bad, slow_lines, records = read_json_records(batch, GROUND_TRUTH_JSON_SCHEMA)
         quarantined = [QuarantinedRecord(self.source, n, reason, raw_text(line)) for n, line, reason in bad]
         slow = {n for n, _ in slow_lines}
         parts: list[pl.DataFrame] = []
@@ -102,6 +102,7 @@ class GroundTruthDecoder:
             parts.append(fast)
             slow |= flagged
         slow_rows: list[dict[str, Any]] = []
+        raw = batch.raw_lines() if slow else {}
         for number in sorted(slow):
             try:
                 ids, labels = self._decode_record(raw[number])
@@ -121,7 +122,7 @@ class GroundTruthDecoder:
             pl.lit(self.source, dtype=pl.Utf8).alias(COL_SOURCE_KEY),
         )
         quarantined.sort(key=lambda q: q.line)
-        return DecodedBatch(rows=rows.select(list(self.schema)), quarantined=quarantined, records=len(lines))
+        return DecodedBatch(rows=rows.select(list(self.schema)), quarantined=quarantined, records=records)
 
     def _fast(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, set[int]]:
         flat = frame.select(

@@ -1,0 +1,1 @@
+"""Benchmarks of modelwatch (run as modules: `python -m benchmarks.decode_bench`)."""
