@@ -1,0 +1,73 @@
+"""The scheduled fleet run: list the registered models for the Distributed Map, start one model's Monitor run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from modelwatch.clock import Clock, to_utc
+from modelwatch.errors import ConfigError, ModelwatchError
+from modelwatch.registry.store import Registry
+from modelwatch.workflow.runstate import load_run_state
+from modelwatch.workflow.trigger import (
+    NO_DATA,
+    NOT_REGISTERED,
+    UP_TO_DATE,
+    StateStoreLike,
+    start_monitor_execution,
+)
+from modelwatch.workflow.window import plan_window
+
+
+class FleetItem(BaseModel):
+    """One Distributed Map item."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    model: str = Field(min_length=1)
+    trigger: str = "schedule"
+
+
+def parse_fleet_item(event: Any) -> FleetItem:
+    try:
+        return FleetItem.model_validate(event)
+    except ValidationError as exc:
+        raise ConfigError(f"fleet item is invalid: {exc.errors()[0]['msg']} ({event!r:.200})") from exc
+
+
+def list_models(registry: Registry, trigger: str = "schedule") -> dict[str, Any]:
+    """The Map's items: one small object per registered model (names only; each run loads its own config)."""
+    names = registry.names()
+    return {"models": [{"model": name, "trigger": trigger} for name in names], "count": len(names)}
+
+
+def start_model_run(
+    model: str,
+    *,
+    registry: Registry,
+    state: StateStoreLike,
+    sfn_client: Any,
+    state_machine_arn: str,
+    clock: Clock,
+    trigger: str = "schedule",
+) -> dict[str, Any]:
+    """Start the model's Monitor run when its window's inputs changed since the last successful run.
+
+    Unlike the ingest trigger this also re-runs for late rows in already analysed chunks. No rows in the window
+    and an unchanged input version both return without starting anything.
+    """
+    now = to_utc(clock.now())
+    try:
+        config = registry.get(model)
+    except ModelwatchError:
+        return {"model": model, "status": NOT_REGISTERED}
+    window = plan_window(config, state.hour_counters(model), now)
+    if window.is_empty:
+        return {"model": model, "status": NO_DATA}
+    run_state = load_run_state(state.client, state.table, model)
+    if run_state.last_input_version == window.input_version:
+        return {"model": model, "status": UP_TO_DATE, "input_version": window.input_version}
+    return start_monitor_execution(
+        window, state=state, sfn_client=sfn_client, state_machine_arn=state_machine_arn, now=now, trigger=trigger
+    )

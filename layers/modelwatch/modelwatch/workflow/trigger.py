@@ -1,0 +1,163 @@
+"""Debounced run triggers: ingestion calls this last; a burst of files starts one Monitor execution, not hundreds."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from botocore.exceptions import ClientError
+
+from modelwatch.clock import Clock, parse_iso, to_utc
+from modelwatch.config.model import ModelConfig
+from modelwatch.errors import ModelwatchError, WorkflowError
+from modelwatch.observability import logger
+from modelwatch.registry.store import Registry
+from modelwatch.workflow.runstate import RunState, load_run_state, model_pk, record_trigger
+from modelwatch.workflow.window import HourCounterLike, RunWindow, iso, plan_window
+
+# Label files arrive in bursts too: at most one label-triggered run per model per this interval; later labels in
+# the interval are picked up by the next run (the run reads the lake when it executes) or the scheduled run.
+LABEL_DEBOUNCE = timedelta(minutes=5)
+CLAIM_TTL = timedelta(days=30)
+
+STARTED = "started"
+ALREADY_CLAIMED = "already_claimed"
+ALREADY_EXISTS = "already_exists"
+NOT_READY = "not_ready"
+UP_TO_DATE = "up_to_date"
+NO_DATA = "no_data"
+DEBOUNCED = "debounced"
+NOT_REGISTERED = "not_registered"
+FAILED = "failed"
+
+
+class StateStoreLike(Protocol):
+    """What the workflow needs of modelwatch.state.StateStore."""
+
+    client: Any
+    table: str
+
+    def hour_counters(self, model: str) -> Sequence[HourCounterLike]: ...
+
+    def claim(self, pk: str, sk: str, attrs: dict[str, Any]) -> bool: ...
+
+    def claim_until(self, pk: str, sk: str, now: datetime, until: datetime, attrs: dict[str, Any]) -> bool: ...
+
+
+def _after(candidate: datetime | None, previous: str | None) -> bool:
+    if candidate is None:
+        return False
+    return previous is None or to_utc(candidate) > parse_iso(previous)
+
+
+def ready_reason(window: RunWindow, run_state: RunState, size_chunks: bool) -> str | None:
+    """Why new data warrants a run now: a newly completed chunk, or new labels for the window's chunks."""
+    if window.is_empty:
+        return None
+    if size_chunks:
+        if window.sealed_chunks > run_state.last_triggered_sealed:
+            return "new_chunk"
+    elif _after(window.last_chunk_end, run_state.last_triggered_end or run_state.last_analysed_chunk):
+        return "new_chunk"
+    if window.labels and window.label_digest != run_state.last_triggered_labels:
+        return "labels"
+    return None
+
+
+def _claim_attrs(now: datetime, **extra: Any) -> dict[str, Any]:
+    return {"claimed_at": iso(now), "expires_at": int((now + CLAIM_TTL).timestamp()), **extra}
+
+
+def start_monitor_execution(
+    window: RunWindow,
+    *,
+    state: StateStoreLike,
+    sfn_client: Any,
+    state_machine_arn: str,
+    now: datetime,
+    trigger: str,
+) -> dict[str, Any]:
+    """Claim (model, window, input version) in the state table, then StartExecution under the deterministic name.
+
+    A lost claim or `ExecutionAlreadyExists` both mean the run for these inputs is already under way or done.
+    """
+    name = window.execution_name()
+    result: dict[str, Any] = {
+        "model": window.model,
+        "execution_name": name,
+        "input_version": window.input_version,
+        "trigger": trigger,
+    }
+    if not state.claim(model_pk(window.model), f"run#{name}", _claim_attrs(now, trigger=trigger)):
+        return {**result, "status": ALREADY_CLAIMED}
+    payload = {**window.to_payload(), "trigger": trigger}
+    try:
+        response = sfn_client.start_execution(stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
+            return {**result, "status": ALREADY_EXISTS}
+        raise WorkflowError(f"model {window.model}: cannot start execution {name}: {exc}") from exc
+    logger.info("monitor run started", model=window.model, execution=name, trigger=trigger)
+    return {**result, "status": STARTED, "execution_arn": response["executionArn"]}
+
+
+def _trigger_model(
+    config: ModelConfig, *, state: StateStoreLike, sfn_client: Any, state_machine_arn: str, now: datetime
+) -> dict[str, Any]:
+    window = plan_window(config, state.hour_counters(config.name), now)
+    run_state = load_run_state(state.client, state.table, config.name)
+    reason = ready_reason(window, run_state, size_chunks=config.chunking.period_delta is None)
+    if reason is None:
+        return {"model": config.name, "status": NOT_READY, "input_version": window.input_version}
+    labels_key = "trigger#labels"
+    if reason == "labels" and not state.claim_until(model_pk(config.name), labels_key, now, now + LABEL_DEBOUNCE, {}):
+        return {"model": config.name, "status": DEBOUNCED, "input_version": window.input_version}
+    result = start_monitor_execution(
+        window, state=state, sfn_client=sfn_client, state_machine_arn=state_machine_arn, now=now, trigger=reason
+    )
+    if result["status"] == STARTED:
+        record_trigger(
+            state.client,
+            state.table,
+            config.name,
+            execution_name=result["execution_name"],
+            last_chunk_end=window.last_chunk_end,
+            label_digest=window.label_digest,
+            sealed_chunks=window.sealed_chunks,
+            now=now,
+        )
+    return result
+
+
+def trigger_ready_runs(
+    models: list[str],
+    *,
+    state: StateStoreLike,
+    registry: Registry,
+    sfn_client: Any,
+    state_machine_arn: str,
+    clock: Clock,
+) -> list[dict[str, Any]]:
+    """Start a Monitor execution for each model with a newly completed chunk or new labels; one result per model.
+
+    Called by ingestion after its data and counters are written. Failures are per model (logged and reported as
+    `failed`) so one model's trouble never fails another model's ingestion.
+    """
+    now = to_utc(clock.now())
+    results = []
+    for model in sorted(set(models)):
+        try:
+            config = registry.get(model)
+        except ModelwatchError:
+            results.append({"model": model, "status": NOT_REGISTERED})
+            continue
+        try:
+            results.append(
+                _trigger_model(config, state=state, sfn_client=sfn_client, state_machine_arn=state_machine_arn, now=now)
+            )
+        except ModelwatchError as exc:
+            logger.warning("run trigger failed", model=model, error=type(exc).__name__, reason=str(exc))
+            results.append({"model": model, "status": FAILED, "error": type(exc).__name__, "cause": str(exc)})
+    return results

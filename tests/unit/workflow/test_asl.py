@@ -1,0 +1,93 @@
+"""Static checks of the state machines as written: both files pass, and each rule catches its mistake."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from modelwatch.asl import LAMBDA_RETRY_ERRORS, check_definition, check_template, main, state_machines
+from tests.helpers import ROOT
+
+TEMPLATE = ROOT / "template.yaml"
+
+
+def _machine(logical_id: str) -> tuple[dict[str, Any], frozenset[str]]:
+    machine = next(m for m in state_machines(TEMPLATE) if m.logical_id == logical_id)
+    return json.loads(machine.path.read_text()), machine.substitutions
+
+
+def test_template_state_machines_pass() -> None:
+    assert {m.logical_id for m in state_machines(TEMPLATE)} == {"MonitorStateMachine", "FleetStateMachine"}
+    assert check_template(TEMPLATE) == []
+    assert main([str(TEMPLATE)]) == 0
+
+
+def test_every_monitor_task_retries_lambda_errors_with_backoff_and_jitter() -> None:
+    definition, _ = _machine("MonitorStateMachine")
+    lambda_tasks = [s for s in definition["States"].values() if s.get("Resource") == "arn:aws:states:::lambda:invoke"]
+    assert len(lambda_tasks) == 5
+    for task in lambda_tasks:
+        retrier = task["Retry"][0]
+        assert set(LAMBDA_RETRY_ERRORS) <= set(retrier["ErrorEquals"])
+        assert (retrier["IntervalSeconds"], retrier["BackoffRate"], retrier["JitterStrategy"]) == (2, 2, "FULL")
+        assert 4 <= retrier["MaxAttempts"] <= 6
+
+
+def test_fleet_uses_a_distributed_map_tolerating_failures() -> None:
+    definition, _ = _machine("FleetStateMachine")
+    run_models = definition["States"]["RunModels"]
+    assert run_models["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    assert run_models["ToleratedFailurePercentage"] == 100
+    assert run_models["MaxConcurrency"] > 0
+
+
+def _broken(mutate: Any) -> list[str]:
+    definition, substitutions = _machine("MonitorStateMachine")
+    definition = copy.deepcopy(definition)
+    mutate(definition)
+    return check_definition(definition, substitutions)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda d: d["States"]["Publish"].update(Next="Nowhere"), "transition to missing state 'Nowhere'"),
+        (lambda d: d.update(StartAt="Missing"), "StartAt 'Missing' is not a state"),
+        (lambda d: d["States"]["ChooseMethod"].update(Default="Gone"), "missing state 'Gone'"),
+        (lambda d: d["States"]["EstimateDLE"]["Catch"][0].update(Next="Lost"), "missing state 'Lost'"),
+        (lambda d: d["States"]["EstimateDLE"].pop("Retry"), "EstimateDLE: Task has no Retry"),
+        (
+            lambda d: d["States"]["EstimateDLE"]["Retry"][0]["ErrorEquals"].remove("Lambda.TooManyRequestsException"),
+            "Retry does not cover Lambda.TooManyRequestsException",
+        ),
+        (lambda d: d["States"]["Publish"].pop("Catch"), "Publish: Task has no Catch on States.ALL"),
+        (
+            lambda d: d["States"]["Publish"]["Catch"][0].update(Next="Done"),
+            "Catch target 'Done' does not lead to a Fail state",
+        ),
+        (lambda d: d["States"].update(Orphan={"Type": "Pass", "End": True}), "Orphan: not reachable"),
+        (lambda d: d["States"]["Summarise"].pop("Next"), "Summarise: needs exactly one of Next or End"),
+        (
+            lambda d: d["States"]["PrepareRun"]["Parameters"].update(FunctionName="${Unknown}"),
+            "${Unknown} is used but not in DefinitionSubstitutions",
+        ),
+        (
+            lambda d: d["States"]["RecordSuccess"]["Parameters"].update(TableName="fixed"),
+            "DefinitionSubstitutions.StateTableName is never used",
+        ),
+    ],
+)
+def test_each_rule_catches_its_mistake(mutate: Any, expected: str) -> None:
+    problems = _broken(mutate)
+    assert any(expected in p for p in problems), problems
+
+
+def test_nested_map_states_are_checked() -> None:
+    definition, substitutions = _machine("FleetStateMachine")
+    definition = copy.deepcopy(definition)
+    definition["States"]["RunModels"]["ItemProcessor"]["States"]["StartMonitor"].pop("Catch")
+    problems = check_definition(definition, substitutions)
+    assert "RunModels[0]/StartMonitor: Task has no Catch on States.ALL" in problems
