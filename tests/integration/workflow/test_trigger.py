@@ -1,0 +1,168 @@
+"""Debounced triggers on moto DynamoDB + Step Functions: a burst of files starts one execution."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from modelwatch.workflow.fleet import list_models, start_model_run
+from modelwatch.workflow.runstate import load_run_state, record_success
+from modelwatch.workflow.trigger import trigger_ready_runs
+from tests.integration.workflow.conftest import Aws
+from tests.unit.workflow.helpers import T0, model_config
+
+
+def _trigger(aws: Aws, models: list[str]) -> list[dict]:
+    return trigger_ready_runs(
+        models,
+        state=aws.state,
+        registry=aws.registry,
+        sfn_client=aws.sfn,
+        state_machine_arn=aws.monitor_arn,
+        clock=aws.clock,
+    )
+
+
+def test_a_burst_of_files_starts_one_execution(aws: Aws) -> None:
+    # Given a model with three complete hours of captures
+    aws.register(model_config("loans"))
+    for hour in range(3):
+        aws.ingest("loans", T0 + timedelta(hours=hour), rows=400)
+    aws.clock.set(T0 + timedelta(hours=3, minutes=20))
+    # When a burst of 20 capture files for the open hour is ingested, each ingest calling the trigger last
+    results = []
+    for _ in range(20):
+        aws.ingest("loans", T0 + timedelta(hours=3, minutes=5), rows=50)
+        results.extend(_trigger(aws, ["loans"]))
+    # Then exactly one execution covers the three complete chunks; the other calls found nothing new
+    executions = aws.executions()
+    assert len(executions) == 1
+    statuses = [r["status"] for r in results]
+    assert statuses.count("started") == 1 and statuses[0] == "started"
+    assert set(statuses[1:]) == {"not_ready"}
+    started = json.loads(aws.sfn.describe_execution(executionArn=executions[0]["executionArn"])["input"])
+    assert started["window_start"] == "2024-03-01T00:00:00Z"
+    assert started["window_end"] == "2024-03-01T03:00:00Z"
+    assert executions[0]["name"] == results[0]["execution_name"]
+    # And when the open hour completes, the next file starts the next window's run
+    aws.clock.advance(timedelta(hours=1))
+    aws.ingest("loans", T0 + timedelta(hours=4, minutes=1), rows=10)
+    assert [r["status"] for r in _trigger(aws, ["loans"])] == ["started"]
+    assert len(aws.executions()) == 2
+
+
+def test_concurrent_triggers_for_the_same_inputs_claim_once(aws: Aws) -> None:
+    # Given two ingest calls that read the same counters (e.g. two Lambdas finishing together)
+    aws.register(model_config("loans"))
+    aws.ingest("loans", T0, rows=400)
+    aws.clock.set(T0 + timedelta(hours=2))
+    first = _trigger(aws, ["loans"])
+    # When the second runs before the first recorded its trigger (run state cleared to simulate the race)
+    aws.dynamodb.delete_item(TableName="state", Key={"pk": {"S": "model#loans"}, "sk": {"S": "state"}})
+    second = _trigger(aws, ["loans"])
+    # Then the conditional claim on (model, window, input version) lets only one start
+    assert [r["status"] for r in first + second] == ["started", "already_claimed"]
+    assert len(aws.executions()) == 1
+
+
+def test_execution_already_exists_means_done(aws: Aws) -> None:
+    # Given a closed execution under the deterministic name but no claim (e.g. the claim item expired)
+    aws.register(model_config("loans"))
+    aws.ingest("loans", T0, rows=400)
+    aws.clock.set(T0 + timedelta(hours=2))
+    started = _trigger(aws, ["loans"])[0]
+    name = started["execution_name"]
+    aws.sfn.stop_execution(executionArn=started["execution_arn"])
+    aws.dynamodb.delete_item(TableName="state", Key={"pk": {"S": "model#loans"}, "sk": {"S": f"run#{name}"}})
+    aws.dynamodb.delete_item(TableName="state", Key={"pk": {"S": "model#loans"}, "sk": {"S": "state"}})
+    # When the trigger runs again for the same inputs
+    result = _trigger(aws, ["loans"])
+    # Then StartExecution's ExecutionAlreadyExists is reported as already done, not an error
+    assert result == [{**result[0], "status": "already_exists", "execution_name": name}]
+    assert len(aws.executions()) == 1
+
+
+def test_new_labels_trigger_realized_recomputation_debounced(aws: Aws) -> None:
+    # Given a model whose complete chunks were already triggered
+    aws.register(model_config("loans"))
+    for hour in range(2):
+        aws.ingest("loans", T0 + timedelta(hours=hour), rows=400)
+    aws.clock.set(T0 + timedelta(hours=2, minutes=30))
+    assert _trigger(aws, ["loans"])[0]["status"] == "started"
+    # When a burst of ground-truth files labels rows of those chunks
+    statuses = []
+    for _ in range(10):
+        aws.ingest("loans", T0 + timedelta(hours=1), labels=40)
+        statuses += [r["status"] for r in _trigger(aws, ["loans"])]
+    # Then one run recomputes realized performance (a new input version), the rest of the burst is debounced
+    assert statuses[0] == "started" and set(statuses[1:]) == {"debounced"}
+    executions = aws.executions()
+    assert len(executions) == 2
+    assert len({e["name"] for e in executions}) == 2
+    # And after the debounce interval the next label file triggers again
+    aws.clock.advance(timedelta(minutes=6))
+    aws.ingest("loans", T0, labels=5)
+    assert [r["status"] for r in _trigger(aws, ["loans"])] == ["started"]
+
+
+def test_unknown_models_and_empty_windows_start_nothing(aws: Aws) -> None:
+    aws.register(model_config("loans"))
+    aws.ingest("loans", T0, rows=400)
+    results = _trigger(aws, ["ghost", "loans"])  # the clock is still inside the first hour
+    assert [(r["model"], r["status"]) for r in results] == [("ghost", "not_registered"), ("loans", "not_ready")]
+    assert aws.executions() == []
+
+
+def test_fleet_run_restarts_only_changed_models(aws: Aws) -> None:
+    # Given two models, one of them already analysed with its current inputs
+    for name in ("loans", "prices"):
+        aws.register(model_config(name))
+        aws.ingest(name, T0, rows=400)
+    aws.clock.set(T0 + timedelta(hours=2))
+    assert list_models(aws.registry)["models"] == [
+        {"model": "loans", "trigger": "schedule"},
+        {"model": "prices", "trigger": "schedule"},
+    ]
+    first = start_model_run(
+        "loans",
+        registry=aws.registry,
+        state=aws.state,
+        sfn_client=aws.sfn,
+        state_machine_arn=aws.monitor_arn,
+        clock=aws.clock,
+    )
+    record_success(
+        aws.dynamodb,
+        "state",
+        "loans",
+        run_id=first["execution_name"],
+        input_version=first["input_version"],
+        last_chunk_end="2024-03-01T01:00:00Z",
+        now=aws.clock.now(),
+    )
+    # When the schedule runs every model
+    results = [
+        start_model_run(
+            name,
+            registry=aws.registry,
+            state=aws.state,
+            sfn_client=aws.sfn,
+            state_machine_arn=aws.monitor_arn,
+            clock=aws.clock,
+        )
+        for name in ("loans", "prices", "ghost")
+    ]
+    # Then only the model whose inputs changed starts; the analysed one is up to date
+    assert [r["status"] for r in results] == ["up_to_date", "started", "not_registered"]
+    # And a late file for the analysed chunk makes the next scheduled run re-estimate it
+    aws.ingest("loans", T0 + timedelta(minutes=30), rows=7)
+    again = start_model_run(
+        "loans",
+        registry=aws.registry,
+        state=aws.state,
+        sfn_client=aws.sfn,
+        state_machine_arn=aws.monitor_arn,
+        clock=aws.clock,
+    )
+    assert again["status"] == "started" and again["input_version"] != first["input_version"]
+    assert load_run_state(aws.dynamodb, "state", "loans").last_run == first["execution_name"]
