@@ -77,8 +77,14 @@ def _features(numeric: list[str], categorical: list[str]) -> list[dict[str, str]
     return [{"name": n, "type": "numeric"} for n in numeric] + [{"name": n, "type": "categorical"} for n in categorical]
 
 
-def _case(name: str, raw: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame], config: dict[str, Any], target: str,
-          analysis_slice: slice, nannyml: dict[str, Any]) -> Case:
+def _case(
+    name: str,
+    raw: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
+    config: dict[str, Any],
+    target: str,
+    analysis_slice: slice,
+    nannyml: dict[str, Any],
+) -> Case:
     reference, analysis, labels = raw
     cfg = parse_model_config(config)
     reference = _rebase(reference.iloc[:ROWS], REFERENCE_START)
@@ -111,11 +117,19 @@ def binary_case() -> Case:
         ),
         "output": {"columns": ["y_pred_proba", "y_pred"]},
         "target": "repaid",
-        "estimation": {"metrics": ["roc_auc", "f1", "precision", "recall", "specificity", "accuracy",
-                                   "average_precision"], "top_features": 3},
+        "estimation": {
+            "metrics": ["roc_auc", "f1", "precision", "recall", "specificity", "accuracy", "average_precision"],
+            "top_features": 3,
+        },
     }
-    return _case("binary", nml.load_synthetic_car_loan_dataset(), config, "repaid", slice(15_000, 35_000),
-                 {"problem_type": "classification_binary", "y_pred_proba": "y_pred_proba"})
+    return _case(
+        "binary",
+        nml.load_synthetic_car_loan_dataset(),
+        config,
+        "repaid",
+        slice(15_000, 35_000),
+        {"problem_type": "classification_binary", "y_pred_proba": "y_pred_proba"},
+    )
 
 
 @pytest.fixture(scope="session")
@@ -136,9 +150,14 @@ def multiclass_case() -> Case:
         "target": "y_true",
         "estimation": {"metrics": ["roc_auc", "f1", "precision", "recall", "specificity", "accuracy"]},
     }
-    return _case("multiclass", nml.load_synthetic_multiclass_classification_dataset(), config, "y_true",
-                 slice(20_000, 40_000), {"problem_type": "classification_multiclass",
-                                         "y_pred_proba": {c: f"y_pred_proba_{c}" for c in classes}})
+    return _case(
+        "multiclass",
+        nml.load_synthetic_multiclass_classification_dataset(),
+        config,
+        "y_true",
+        slice(20_000, 40_000),
+        {"problem_type": "classification_multiclass", "y_pred_proba": {c: f"y_pred_proba_{c}" for c in classes}},
+    )
 
 
 @pytest.fixture(scope="session")
@@ -156,8 +175,14 @@ def regression_case() -> Case:
         "target": "y_true",
         "estimation": {"metrics": ["mae", "mape", "mse", "msle", "rmse", "rmsle"]},
     }
-    return _case("regression", nml.load_synthetic_car_price_dataset(), config, "y_true", slice(20_000, 40_000),
-                 {"problem_type": "regression"})
+    return _case(
+        "regression",
+        nml.load_synthetic_car_price_dataset(),
+        config,
+        "y_true",
+        slice(20_000, 40_000),
+        {"problem_type": "regression"},
+    )
 
 
 @pytest.fixture(autouse=True)

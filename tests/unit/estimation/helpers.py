@@ -57,15 +57,18 @@ def direct_realized(case: Case, labels: pd.DataFrame) -> pd.DataFrame:
     kwargs: dict[str, Any] = {}
     if "y_pred_proba" in case.nannyml:
         kwargs["y_pred_proba"] = case.nannyml["y_pred_proba"]
-    calculator = seeded_fit(nml.PerformanceCalculator(
-        problem_type=case.nannyml["problem_type"],
-        y_pred="y_pred",
-        y_true=case.target,
-        timestamp_column_name="timestamp",
-        metrics=case.config.metrics,
-        chunk_period="h",
-        **kwargs,
-    ), case.reference)
+    calculator = seeded_fit(
+        nml.PerformanceCalculator(
+            problem_type=case.nannyml["problem_type"],
+            y_pred="y_pred",
+            y_true=case.target,
+            timestamp_column_name="timestamp",
+            metrics=case.config.metrics,
+            chunk_period="h",
+            **kwargs,
+        ),
+        case.reference,
+    )
     data = case.direct_analysis.drop(columns=[case.target], errors="ignore").merge(labels, on="id", how="left")
     return calculator.calculate(data).filter(period="analysis").to_df()
 
@@ -74,8 +77,9 @@ def read_results(store: LocalStore, uri: str) -> pd.DataFrame:
     return pd.read_parquet(uri)
 
 
-def assert_matches(stored: pd.DataFrame, direct: pd.DataFrame, metrics: list[str], kind: str,
-                   fields: tuple[str, ...]) -> int:
+def assert_matches(
+    stored: pd.DataFrame, direct: pd.DataFrame, metrics: list[str], kind: str, fields: tuple[str, ...]
+) -> int:
     """Every stored value of `kind` equals nannyml's (1e-9), alerts identical; returns the number of alerts."""
     rows = stored[stored["kind"] == kind]
     direct_starts = pd.to_datetime(direct[("chunk", "start_date")]).reset_index(drop=True)

@@ -208,9 +208,9 @@ def period_chunk_key(number: int, period_ns: int) -> str:
     return str(pd.Timestamp(number * period_ns).isoformat())
 
 
-def size_chunk_key(number: int, size: int) -> str:
-    """The key of size chunk `number`, as nannyml names size chunks: `[first:last]` row positions."""
-    return f"[{number * size}:{(number + 1) * size - 1}]"
+def size_chunk_key(number: int, size: int, rows: int) -> str:
+    """The key of size chunk `number` holding `rows` rows, as nannyml names size chunks: `[first:last]` positions."""
+    return f"[{number * size}:{number * size + rows - 1}]"
 
 
 def assign_period_chunks(frame: pd.DataFrame, period_ns: int) -> pd.Series:

@@ -7,17 +7,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from nannyml.chunk import Chunk, Chunker
 
-from modelwatch.estimation.frames import CHUNK, TIMESTAMP, period_chunk_key, size_chunk_key
+from modelwatch.estimation.frames import TIMESTAMP, period_chunk_key, size_chunk_key
 
 
 class ModelwatchChunker(Chunker):
     """Period chunks [k*p, (k+1)*p) on the timestamp (p divides time from the Unix epoch, UTC), or size chunks.
 
-    Size chunks read their chunk number from the `__mw_chunk` column, which the caller assigns in ingestion
-    order over the whole stream so that chunk boundaries stay put as data arrives.
+    Size chunks split rows by position in the order given (ingestion order), numbered from `offset`: the caller
+    hands over consecutive whole chunks of the stream and sets `offset` to the first one's number, so keys name
+    the same rows run after run. Neither mode needs extra columns (drift methods split single-column frames).
     """
 
     def __init__(self, period_ns: int | None = None, size: int | None = None, timestamp: str = TIMESTAMP) -> None:
@@ -28,10 +30,14 @@ class ModelwatchChunker(Chunker):
         self.period_ns = period_ns
         self.size = size
         self.timestamp = timestamp
+        self.offset = 0
 
     def _split(self, data: pd.DataFrame) -> list[Any]:
-        by_period = self.period_ns is not None
-        ids = data[self.timestamp].astype("int64") // self.period_ns if by_period else data[CHUNK]
+        if self.period_ns is not None:
+            ids = data[self.timestamp].astype("int64") // self.period_ns
+        else:
+            assert self.size is not None
+            ids = pd.Series(self.offset + np.arange(len(data)) // self.size, index=data.index)
         chunks = []
         for chunk_id, group in data.groupby(ids, sort=True):
             number = int(chunk_id)
@@ -41,8 +47,9 @@ class ModelwatchChunker(Chunker):
                 key = period_chunk_key(number, self.period_ns)
             else:
                 assert self.size is not None
-                start = pd.Timestamp(group[self.timestamp].min())
-                end = pd.Timestamp(group[self.timestamp].max())
-                key = size_chunk_key(number, self.size)
+                has_time = self.timestamp in group.columns
+                start = pd.Timestamp(group[self.timestamp].min()) if has_time else None
+                end = pd.Timestamp(group[self.timestamp].max()) if has_time else None
+                key = size_chunk_key(number, self.size, len(group))
             chunks.append(Chunk(key=key, data=group, start_datetime=start, end_datetime=end))
         return chunks

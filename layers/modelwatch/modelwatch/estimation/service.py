@@ -121,7 +121,11 @@ def _chunks_of(config: ModelConfig, frame: pd.DataFrame) -> list[_Chunk]:
             assert config.chunking.size is not None
             start, last = _aware(row["min"]), _aware(row["max"])
             end = last + timedelta(microseconds=1)  # [first row, last row] as a half-open window
-            chunks.append(_Chunk(number, size_chunk_key(number, config.chunking.size), start, end, int(row["size"])))
+            chunks.append(
+                _Chunk(
+                    number, size_chunk_key(number, config.chunking.size, int(row["size"])), start, end, int(row["size"])
+                )
+            )
     return chunks
 
 
@@ -172,6 +176,12 @@ def _with_chunks(config: ModelConfig, frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _number_size_chunks_from(monitor: FittedMonitor, first: int) -> None:
+    """Size chunks are split by position; tell the chunker(s) which stream chunk the first analysed one is."""
+    for part in (monitor.estimator, monitor.realized, monitor.drift):
+        part.chunker.offset = first
+
+
 def _float(value: Any) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 
@@ -194,8 +204,8 @@ def run_monitor(
     from modelwatch.estimation.results import results_to_parquet, tidy_results
 
     now = to_utc(now)
+    prepared = prepare_captures(config, captures)  # config vs captures first: the more specific complaint
     prepared_reference = prepare_reference(config, reference)
-    prepared = prepare_captures(config, captures)
     frame = _with_chunks(config, prepared.frame)
     all_chunks = _chunks_of(config, frame)
     in_window = [c for c in all_chunks if _in_window(c, request)]
@@ -235,6 +245,8 @@ def run_monitor(
     joined = join_labels(config, analysis, labels)
     monitor, outcome.estimator_cache = _fit_or_load(config, prepared_reference, store, now)
 
+    if config.chunking.size is not None:
+        _number_size_chunks_from(monitor, analysed[0].number)
     estimated = monitor.estimator.estimate(joined.frame.drop(columns=[TARGET]))
     labelled_rows = joined.frame[TARGET].notna().groupby(joined.frame[CHUNK]).sum()
     labelled_numbers = {int(n) for n, count in labelled_rows.items() if count > 0}

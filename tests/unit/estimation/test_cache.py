@@ -1,0 +1,113 @@
+"""Fit once, estimate many: cached fits are reused only when reference, config and libraries match, never tampered."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from modelwatch.errors import UntrustedArtifactError
+from modelwatch.estimation import cache
+from modelwatch.estimation.frames import prepare_reference, reference_hash
+from modelwatch.estimation.service import RunRequest, run_monitor
+from modelwatch.lake.layout import estimator_prefix
+from modelwatch.lake.store import LocalStore
+
+from .conftest import LATE, Case
+
+
+def _run(case: Case, store: LocalStore, run_id: str, config=None, reference=None):
+    return run_monitor(
+        config or case.config,
+        case.reference if reference is None else reference,
+        case.captures,
+        case.labels,
+        RunRequest(case.config.name, run_id),
+        store,
+        LATE,
+    )
+
+
+def _values(uri: str) -> pd.DataFrame:
+    return pd.read_parquet(uri).drop(columns=["run_id"])
+
+
+def test_second_run_loads_the_cached_fit_and_gives_identical_results(regression_case: Case, tmp_path, monkeypatch):
+    # Given a first run that fitted and stored the estimator (DLE: LightGBM)
+    store = LocalStore(tmp_path)
+    first = _run(regression_case, store, "r1")
+    assert first.estimator_cache == "fit"
+    manifest = json.loads(store.get(estimator_prefix(regression_case.config.name) + "manifest.json"))
+    assert set(manifest["versions"]) == {"nannyml", "scikit-learn", "lightgbm", "pandas", "numpy"}
+    assert manifest["config_sha256"] == cache.config_hash(regression_case.config)
+
+    # When the same inputs run again, with fitting made impossible
+    def no_fit(*args, **kwargs):
+        raise AssertionError("refitted although a valid cached fit exists")
+
+    monkeypatch.setattr("modelwatch.estimation.estimator.fit_monitor", no_fit)
+    second = _run(regression_case, store, "r2")
+
+    # Then the cached fit is used and results are identical
+    assert second.estimator_cache == "hit"
+    pd.testing.assert_frame_equal(_values(first.results_uri), _values(second.results_uri))
+
+
+def test_changed_reference_or_fitting_config_refits(binary_case: Case, tmp_path) -> None:
+    store = LocalStore(tmp_path)
+    assert _run(binary_case, store, "r1").estimator_cache == "fit"
+    # a change that does not affect fitting keeps the cache
+    gates = binary_case.config.estimation.model_copy(update={"min_rows_per_chunk": 50, "lateness": "1h"})
+    relaxed = binary_case.config.model_copy(update={"estimation": gates, "endpoint": "another-endpoint"})
+    assert _run(binary_case, store, "r2", config=relaxed).estimator_cache == "hit"
+    # different reference data refits
+    assert _run(binary_case, store, "r3", reference=binary_case.reference.iloc[:-2_500]).estimator_cache == "fit"
+    assert _run(binary_case, store, "r4").estimator_cache == "fit"
+    # different thresholds refit
+    from modelwatch.config.model import Threshold
+
+    tighter = binary_case.config.estimation.model_copy(
+        update={"thresholds": {"roc_auc": Threshold(type="constant", lower=0.9, upper=None)}}
+    )
+    outcome = _run(binary_case, store, "r5", config=binary_case.config.model_copy(update={"estimation": tighter}))
+    assert outcome.estimator_cache == "fit"
+    stored = pd.read_parquet(outcome.results_uri)
+    assert (stored.loc[stored["metric"] == "roc_auc", "lower_threshold"] == 0.9).all()
+
+
+def test_changed_library_versions_refit(binary_case: Case, tmp_path) -> None:
+    store = LocalStore(tmp_path)
+    _run(binary_case, store, "r1")
+    key = estimator_prefix(binary_case.config.name) + "manifest.json"
+    manifest = json.loads(store.get(key))
+    manifest["versions"]["nannyml"] = "0.0.1"
+    store.put(key, json.dumps(manifest).encode())
+    assert _run(binary_case, store, "r2").estimator_cache == "fit"
+
+
+def test_tampered_pickle_is_refused_and_refitted(binary_case: Case, tmp_path, monkeypatch) -> None:
+    # Given a cached fit whose pickle was modified after its manifest was written
+    store = LocalStore(tmp_path)
+    first = _run(binary_case, store, "r1")
+    pickle_key = estimator_prefix(binary_case.config.name) + "estimator.pkl"
+    body = bytearray(store.get(pickle_key))
+    body[len(body) // 2] ^= 0xFF
+    store.put(pickle_key, bytes(body))
+    key = cache.cache_key(
+        binary_case.config, reference_hash(prepare_reference(binary_case.config, binary_case.reference))
+    )
+
+    # Then loading refuses it without unpickling
+    def no_unpickle(*args, **kwargs):
+        raise AssertionError("unpickled an artifact that failed its hash check")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(cache.pickle, "loads", no_unpickle)
+        with pytest.raises(UntrustedArtifactError, match="does not match its manifest"):
+            cache.load_cached_monitor(store, binary_case.config.name, key)
+        # and a run refits (the refusal is logged), with the same results as before
+        second = _run(binary_case, store, "r2")
+    assert second.estimator_cache == "fit"
+    pd.testing.assert_frame_equal(_values(first.results_uri), _values(second.results_uri))
+    assert cache.load_cached_monitor(store, binary_case.config.name, key) is not None
