@@ -69,3 +69,8 @@ COL_Y_PRED = "y_pred"
 COL_Y_PRED_PROBA = "y_pred_proba"
 COL_Y_TRUE = "y_true"
 COL_LABEL_TIME = "label_time"
+COL_SOURCE_LINE = "source_line"
+COL_SOURCE_MODIFIED = "source_modified"  # ground truth: the source object's LastModified (dedup order)
+
+# Ingestion: how far back (from a label's time) ground truth is matched to captures to find its hours.
+GROUND_TRUTH_LOOKBACK_DAYS = 14

@@ -15,6 +15,10 @@ class CaptureReadError(ModelwatchError):
     """A capture or ground-truth object cannot be read at all (retry, then DLQ)."""
 
 
+class IngestEventError(ModelwatchError):
+    """An ingest queue message is not a readable S3 "Object Created" event (retry, then DLQ)."""
+
+
 class RecordDecodeError(ModelwatchError):
     """One capture record cannot be decoded; it is quarantined with this message as the reason."""
 

@@ -1,0 +1,100 @@
+"""What the ingest functions need, built once from their settings, and the per-message entry points they call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.metrics import MetricUnit
+
+from modelwatch.clock import Clock, SimulatedClock, SystemClock, parse_iso
+from modelwatch.config.settings import Settings
+from modelwatch.constants import METRIC_INGEST_ERRORS
+from modelwatch.ingest.events import parse_object_created
+from modelwatch.ingest.service import ingest_capture_object, ingest_ground_truth_object
+from modelwatch.lake.store import S3Store
+from modelwatch.observability import logger, metrics
+from modelwatch.registry.store import Registry
+from modelwatch.state import StateStore
+
+
+@lru_cache(maxsize=4)
+def _clients() -> tuple[Any, Any, Any]:
+    return boto3.client("s3"), boto3.client("dynamodb"), boto3.client("stepfunctions")
+
+
+@dataclass
+class IngestContext:
+    """Clients, lake, state, registry and clock of one invocation."""
+
+    settings: Settings
+    s3_client: Any
+    store: S3Store
+    state: StateStore
+    registry: Registry
+    clock: Clock
+    sfn_client: Any
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> IngestContext:
+        """Clients are reused across warm invocations; the registry is fresh per invocation (new models count)."""
+        s3, dynamodb, sfn = _clients()
+        store = S3Store(s3, settings.lake_bucket)
+        clock: Clock = SimulatedClock(parse_iso(settings.clock_override)) if settings.clock_override else SystemClock()
+        return cls(
+            settings=settings,
+            s3_client=s3,
+            store=store,
+            state=StateStore(dynamodb, settings.state_table),
+            registry=Registry(store),
+            clock=clock,
+            sfn_client=sfn,
+        )
+
+
+def _count_error(kind: str, exc: Exception) -> None:
+    metrics.add_metric(name=METRIC_INGEST_ERRORS, unit=MetricUnit.Count, value=1)
+    logger.error("ingest failed", kind=kind, error=type(exc).__name__, reason=str(exc)[:500])
+
+
+def handle_capture_message(body: str, ctx: IngestContext) -> dict[str, Any]:
+    """One capture queue message (an EventBridge Object Created event) -> ingest; errors counted and re-raised."""
+    try:
+        ref = parse_object_created(body)
+        result = ingest_capture_object(
+            ref,
+            s3_client=ctx.s3_client,
+            store=ctx.store,
+            state=ctx.state,
+            registry=ctx.registry,
+            clock=ctx.clock,
+            sfn_client=ctx.sfn_client,
+            state_machine_arn=ctx.settings.monitor_state_machine_arn,
+            capture_prefix=ctx.settings.capture_prefix,
+        )
+    except Exception as exc:
+        _count_error("capture", exc)
+        raise
+    return result.to_dict()
+
+
+def handle_ground_truth_message(body: str, ctx: IngestContext) -> dict[str, Any]:
+    """One ground-truth queue message -> ingest; errors counted and re-raised."""
+    try:
+        ref = parse_object_created(body)
+        result = ingest_ground_truth_object(
+            ref,
+            s3_client=ctx.s3_client,
+            store=ctx.store,
+            state=ctx.state,
+            registry=ctx.registry,
+            clock=ctx.clock,
+            sfn_client=ctx.sfn_client,
+            state_machine_arn=ctx.settings.monitor_state_machine_arn,
+        )
+    except Exception as exc:
+        _count_error("ground_truth", exc)
+        raise
+    return result.to_dict()

@@ -1,0 +1,372 @@
+"""Ingest one capture or ground-truth object: decode into the lake, record it with its counters, trigger runs.
+
+Order per object: (1) skip if already recorded; (2) decode and write the Parquet and quarantine files (deterministic
+names, so a retry after a crash rewrites the same files); (3) record the object and its per-model hourly counters in
+one DynamoDB transaction (a concurrent duplicate loses the condition and is reported as a duplicate); (4) trigger
+runs for the models. A duplicate delivery calls the trigger again (it is idempotent), so a trigger that failed after
+the record was written is retried by the queue's redelivery.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, BinaryIO
+from urllib.parse import unquote_plus
+
+import polars as pl
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from botocore.exceptions import ClientError
+
+from modelwatch.clock import Clock, to_utc
+from modelwatch.config.model import ModelConfig
+from modelwatch.constants import (
+    COL_INFERENCE_ID,
+    COL_INFERENCE_TIME,
+    COL_ROW_IN_REQUEST,
+    DIM_MODEL,
+    GROUND_TRUTH_LOOKBACK_DAYS,
+    LAKE_CAPTURES,
+    METRIC_INGEST_LAG,
+    METRIC_RECORDS_DECODED,
+    METRIC_RECORDS_QUARANTINED,
+    METRIC_ROWS_WITHOUT_PREDICTION,
+)
+from modelwatch.errors import CaptureReadError
+from modelwatch.ingest.events import ObjectRef
+from modelwatch.ingest.keys import folder_hour, parse_capture_key
+from modelwatch.ingest.pipeline import ModelOutcome, decode_capture_to_lake, decode_ground_truth_to_lake
+from modelwatch.lake.layout import source_file_stem
+from modelwatch.lake.reader import read_rows
+from modelwatch.lake.store import ObjectStore
+from modelwatch.observability import logger, metrics
+from modelwatch.registry.store import Registry
+from modelwatch.state import CounterDelta, ObjectRecord, StateStore, floor_hour
+
+KIND_CAPTURE = "capture"
+KIND_GROUND_TRUTH = "ground_truth"
+STATUS_INGESTED = "ingested"
+STATUS_SKIPPED = "skipped"
+STATUS_DUPLICATE = "duplicate"
+
+
+@dataclass
+class IngestResult:
+    """The outcome of ingesting one object (JSON-able through `to_dict`)."""
+
+    status: str
+    bucket: str
+    key: str
+    version: str
+    kind: str
+    reason: str = ""
+    outcomes: list[ModelOutcome] = field(default_factory=list)
+    hours: list[str] = field(default_factory=list)
+    triggered: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(o.rows for o in self.outcomes)
+
+    @property
+    def records(self) -> int:
+        return sum(o.records for o in self.outcomes)
+
+    @property
+    def quarantined(self) -> int:
+        return sum(o.quarantined for o in self.outcomes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "bucket": self.bucket,
+            "key": self.key,
+            "version": self.version,
+            "kind": self.kind,
+            "reason": self.reason,
+            "models": [o.summary() for o in self.outcomes],
+            "hours": self.hours,
+            "triggered": self.triggered,
+        }
+
+
+# ---------------------------------------------------------------- S3 access
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def resolve_ref(s3_client: Any, ref: ObjectRef) -> ObjectRef:
+    """Make the key and version usable: URL-decode a classic-notification key when the raw key does not exist,
+    and fetch the ETag when the event carried neither ETag nor version."""
+    key = ref.key
+    decoded = unquote_plus(key)
+    needs_head = not ref.version or decoded != key
+    if not needs_head:
+        return ref
+    try:
+        head = s3_client.head_object(Bucket=ref.bucket, Key=key)
+    except ClientError as exc:
+        if decoded == key or _error_code(exc) not in ("404", "NoSuchKey", "NotFound"):
+            raise CaptureReadError(f"{ref.uri}: cannot read object: {_error_code(exc) or exc}") from exc
+        key = decoded
+        try:
+            head = s3_client.head_object(Bucket=ref.bucket, Key=key)
+        except ClientError as inner:
+            raise CaptureReadError(f"s3://{ref.bucket}/{key}: cannot read object: {_error_code(inner)}") from inner
+    return ObjectRef(
+        bucket=ref.bucket,
+        key=key,
+        etag=ref.etag or str(head.get("ETag", "")).strip('"') or None,
+        version_id=ref.version_id,
+        size=ref.size if ref.size is not None else head.get("ContentLength"),
+        event_time=ref.event_time,
+    )
+
+
+@dataclass
+class OpenedObject:
+    body: BinaryIO
+    last_modified: datetime | None
+
+
+def open_object(s3_client: Any, ref: ObjectRef) -> OpenedObject | None:
+    """A streaming body of exactly the announced version; None when the object was overwritten since."""
+    kwargs: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
+    if ref.version_id:
+        kwargs["VersionId"] = ref.version_id
+    elif ref.etag:
+        kwargs["IfMatch"] = ref.etag if ref.etag.startswith('"') else f'"{ref.etag}"'
+    try:
+        response = s3_client.get_object(**kwargs)
+    except ClientError as exc:
+        if _error_code(exc) in ("PreconditionFailed", "412"):
+            return None
+        raise CaptureReadError(f"{ref.uri}: cannot read object: {_error_code(exc) or exc}") from exc
+    modified = response.get("LastModified")
+    return OpenedObject(response["Body"], to_utc(modified) if isinstance(modified, datetime) else None)
+
+
+# ---------------------------------------------------------------- metrics and trigger
+def _model_metric(model: str, name: str, unit: MetricUnit, value: float) -> None:
+    with single_metric(name=name, unit=unit, value=value, namespace=metrics.namespace) as metric:
+        metric.add_dimension(DIM_MODEL, model)
+
+
+def emit_outcome_metrics(outcome: ModelOutcome, now: datetime, capture: bool) -> None:
+    """Per-model counts (never values): decoded, quarantined, rows without prediction, ingest lag."""
+    _model_metric(outcome.model, METRIC_RECORDS_DECODED, MetricUnit.Count, outcome.records - outcome.quarantined)
+    _model_metric(outcome.model, METRIC_RECORDS_QUARANTINED, MetricUnit.Count, outcome.quarantined)
+    if capture:
+        _model_metric(outcome.model, METRIC_ROWS_WITHOUT_PREDICTION, MetricUnit.Count, outcome.rows_without_prediction)
+        if outcome.first_time is not None:
+            # The oldest row of the file: how late the slowest row of this delivery reached the lake.
+            lag = max(0.0, (to_utc(now) - to_utc(outcome.first_time)).total_seconds())
+            _model_metric(outcome.model, METRIC_INGEST_LAG, MetricUnit.Seconds, lag)
+
+
+def trigger_runs(
+    models: list[str],
+    *,
+    state: StateStore,
+    registry: Registry,
+    sfn_client: Any,
+    state_machine_arn: str,
+    clock: Clock,
+) -> list[dict[str, Any]]:
+    """Call the workflow trigger (modelwatch.workflow.trigger) for these models; nothing without a state machine."""
+    if not models or sfn_client is None or not state_machine_arn:
+        return []
+    try:
+        from modelwatch.workflow.trigger import trigger_ready_runs
+    except ImportError:  # the workflow package is optional in stripped-down installs
+        logger.warning("workflow trigger unavailable; no run started", models=models)
+        return []
+    return trigger_ready_runs(
+        models, state=state, registry=registry, sfn_client=sfn_client, state_machine_arn=state_machine_arn, clock=clock
+    )
+
+
+# ---------------------------------------------------------------- capture
+def ingest_capture_object(
+    ref: ObjectRef,
+    *,
+    s3_client: Any,
+    store: ObjectStore,
+    state: StateStore,
+    registry: Registry,
+    clock: Clock,
+    sfn_client: Any = None,
+    state_machine_arn: str = "",
+    capture_prefix: str = "",
+) -> IngestResult:
+    """Decode a capture object into the lake for every model reading its endpoint/variant; record; trigger."""
+    ref = resolve_ref(s3_client, ref)
+    trigger = {
+        "state": state,
+        "registry": registry,
+        "sfn_client": sfn_client,
+        "state_machine_arn": state_machine_arn,
+        "clock": clock,
+    }
+    previous = state.processed(ref.bucket, ref.key, ref.version)
+    if previous is not None:
+        return _duplicate(ref, KIND_CAPTURE, previous, trigger)
+    parsed = parse_capture_key(ref.key, capture_prefix)
+    if parsed is None:
+        return _skip(ref, KIND_CAPTURE, state, clock, "not a data-capture key (<endpoint>/<variant>/yyyy/mm/dd/hh/)")
+    models = registry.for_capture(parsed.endpoint, parsed.variant)
+    if not models:
+        return _skip(ref, KIND_CAPTURE, state, clock, f"no model reads endpoint {parsed.endpoint}/{parsed.variant}")
+
+    stem = source_file_stem(ref.key, ref.version)
+    outcomes = []
+    for config in models:
+        opened = open_object(s3_client, ref)
+        if opened is None:
+            return _skip(ref, KIND_CAPTURE, state, clock, "object was overwritten after this event")
+        outcomes.append(decode_capture_to_lake(opened.body, config, ref.uri, store, stem, clock.now()))
+
+    counters = [
+        CounterDelta(o.model, hour, rows=count, data_version=1)
+        for o in outcomes
+        for hour, count in o.rows_per_hour.items()
+    ]
+    return _record_and_trigger(ref, KIND_CAPTURE, outcomes, counters, state, clock, trigger)
+
+
+# ---------------------------------------------------------------- ground truth
+def ingest_ground_truth_object(
+    ref: ObjectRef,
+    *,
+    s3_client: Any,
+    store: ObjectStore,
+    state: StateStore,
+    registry: Registry,
+    clock: Clock,
+    sfn_client: Any = None,
+    state_machine_arn: str = "",
+    lookback: timedelta = timedelta(days=GROUND_TRUTH_LOOKBACK_DAYS),
+) -> IngestResult:
+    """Decode a ground-truth object for every model whose ground-truth prefix holds it; bump the label counters of
+    the inference hours the labels belong to; record; trigger (realized performance for exactly those hours)."""
+    ref = resolve_ref(s3_client, ref)
+    trigger = {
+        "state": state,
+        "registry": registry,
+        "sfn_client": sfn_client,
+        "state_machine_arn": state_machine_arn,
+        "clock": clock,
+    }
+    previous = state.processed(ref.bucket, ref.key, ref.version)
+    if previous is not None:
+        return _duplicate(ref, KIND_GROUND_TRUTH, previous, trigger)
+    models = registry.for_ground_truth(ref.key)
+    if not models:
+        return _skip(ref, KIND_GROUND_TRUTH, state, clock, "no model has this ground-truth prefix")
+
+    stem = source_file_stem(ref.key, ref.version)
+    outcomes = []
+    counters: list[CounterDelta] = []
+    for config in models:
+        opened = open_object(s3_client, ref)
+        if opened is None:
+            return _skip(ref, KIND_GROUND_TRUTH, state, clock, "object was overwritten after this event")
+        modified = opened.last_modified or ref.event_time or clock.now()
+        label_time = folder_hour(ref.key) or to_utc(modified)
+        outcome = decode_ground_truth_to_lake(
+            opened.body, config, ref.uri, store, stem, clock.now(), label_time, to_utc(modified)
+        )
+        outcomes.append(outcome)
+        counters.extend(label_hours(store, config, outcome, label_time, lookback))
+    return _record_and_trigger(ref, KIND_GROUND_TRUTH, outcomes, counters, state, clock, trigger)
+
+
+def label_hours(
+    store: ObjectStore, config: ModelConfig, outcome: ModelOutcome, label_time: datetime, lookback: timedelta
+) -> list[CounterDelta]:
+    """Counter increments for the inference hours of the labels: join with the model's captures (ids and times
+    only) from `lookback` before the label time on. Labels without a capture in that window count nowhere (the
+    workflow still joins them when it computes realized performance)."""
+    if outcome.labels is None or outcome.labels.height == 0:
+        return []
+    keys = [COL_INFERENCE_ID, COL_ROW_IN_REQUEST]
+    captures = read_rows(
+        store, LAKE_CAPTURES, config.name, start=label_time - lookback, columns=[*keys, COL_INFERENCE_TIME]
+    )
+    if captures.height == 0 or not {*keys, COL_INFERENCE_TIME} <= set(captures.columns):
+        logger.info("labels match no captured rows yet", model=config.name, labels=outcome.labels.height)
+        return []
+    captures = captures.with_columns(pl.col(COL_ROW_IN_REQUEST).cast(pl.Int32)).unique(subset=keys, keep="first")
+    labels = outcome.labels.with_columns(pl.col(COL_ROW_IN_REQUEST).cast(pl.Int32))
+    joined = labels.join(captures, on=keys, how="inner")
+    unmatched = labels.height - joined.height
+    per_hour = joined.group_by(pl.col(COL_INFERENCE_TIME).dt.truncate("1h").alias("hour")).len()
+    deltas = [
+        CounterDelta(config.name, floor_hour(row["hour"]), labels=int(row["len"]), label_version=1)
+        for row in per_hour.iter_rows(named=True)
+    ]
+    logger.info("resolved label hours", model=config.name, labels=labels.height, unmatched=unmatched, hours=len(deltas))
+    return deltas
+
+
+# ---------------------------------------------------------------- shared steps
+def _record_and_trigger(
+    ref: ObjectRef,
+    kind: str,
+    outcomes: list[ModelOutcome],
+    counters: list[CounterDelta],
+    state: StateStore,
+    clock: Clock,
+    trigger: dict[str, Any],
+) -> IngestResult:
+    record = ObjectRecord(
+        bucket=ref.bucket,
+        key=ref.key,
+        version=ref.version,
+        kind=kind,
+        status=STATUS_INGESTED,
+        models=[o.model for o in outcomes],
+        rows=sum(o.rows for o in outcomes),
+        quarantined=sum(o.quarantined for o in outcomes),
+    )
+    if not state.record_object(record, counters, clock.now()):
+        logger.info("object recorded concurrently; duplicate", kind=kind, key=ref.key)
+        previous = state.processed(ref.bucket, ref.key, ref.version) or {}
+        return _duplicate(ref, kind, previous, trigger)
+    now = clock.now()
+    for outcome in outcomes:
+        emit_outcome_metrics(outcome, now, capture=kind == KIND_CAPTURE)
+        logger.info(
+            "ingested object",
+            kind=kind,
+            key=ref.key,
+            model=outcome.model,
+            records=outcome.records,
+            rows=outcome.rows,
+            quarantined=outcome.quarantined,
+            rows_without_prediction=outcome.rows_without_prediction,
+            files=len(outcome.files),
+        )
+    hours = sorted({state_hour(c.hour) for c in counters})
+    triggered = trigger_runs([o.model for o in outcomes], **trigger)
+    return IngestResult(STATUS_INGESTED, ref.bucket, ref.key, ref.version, kind, "", outcomes, hours, triggered)
+
+
+def state_hour(hour: datetime) -> str:
+    return floor_hour(hour).strftime("%Y-%m-%dT%H")
+
+
+def _duplicate(ref: ObjectRef, kind: str, previous: dict[str, Any], trigger: dict[str, Any]) -> IngestResult:
+    logger.info("object already processed; skipped", kind=kind, key=ref.key, version=ref.version)
+    models = [str(m) for m in previous.get("models", [])]
+    triggered = trigger_runs(models, **trigger) if previous.get("status") == STATUS_INGESTED else []
+    return IngestResult(
+        STATUS_DUPLICATE, ref.bucket, ref.key, ref.version, kind, "already processed", triggered=triggered
+    )
+
+
+def _skip(ref: ObjectRef, kind: str, state: StateStore, clock: Clock, reason: str) -> IngestResult:
+    logger.info("object skipped", kind=kind, key=ref.key, reason=reason)
+    record = ObjectRecord(ref.bucket, ref.key, ref.version, kind, STATUS_SKIPPED, reason=reason)
+    state.record_object(record, [], clock.now())
+    return IngestResult(STATUS_SKIPPED, ref.bucket, ref.key, ref.version, kind, reason)
