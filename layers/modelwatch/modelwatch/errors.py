@@ -61,3 +61,7 @@ class UntrustedArtifactError(ModelwatchError):
 
 class WorkflowError(ModelwatchError):
     """A monitor run cannot be planned, started or recorded (run state, trigger claims, executions)."""
+
+
+class LocalStackError(ModelwatchError):
+    """The embedded local stack cannot be built from the template or did not settle."""

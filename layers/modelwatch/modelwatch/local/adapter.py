@@ -1,0 +1,143 @@
+"""The only place that knows moto's quirks (pinned moto==5.2.5; tests/integration/local/test_adapter.py checks each).
+
+Facts wrapped here:
+- Step Functions executes real ASL only with `{"stepfunctions": {"execute_state_machine": True}}`; executions run
+  in daemon threads, so callers wait on `list_executions(statusFilter="RUNNING")`.
+- Lambda invocations (from Step Functions tasks or `lambda:Invoke`) go to `LambdaFunction.invoke`, which would
+  need Docker; it is private, and we replace it with an in-process router.
+- An unnamed `start_execution` gets the literal name `None`; `start_named_execution` refuses to start one.
+- S3 -> EventBridge -> SQS delivers (bucket with EventBridge notifications on); EventBridge -> Lambda does not, so
+  schedules are fired by the local clock instead of rules.
+- CloudWatch stores datapoints but never evaluates alarms, and `get_metric_statistics` ignores the exact-dimension
+  match CloudWatch uses; `cloudwatch_datapoints` reads the raw datapoints for our own evaluator.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import requests
+from moto import mock_aws
+from moto.awslambda.models import LambdaFunction
+from moto.cloudwatch.models import cloudwatch_backends
+
+from modelwatch.clock import to_utc
+
+MOTO_CONFIG: dict[str, Any] = {"stepfunctions": {"execute_state_machine": True}}
+
+
+@dataclass(frozen=True)
+class InvocationResult:
+    """What a routed invocation returns: a JSON-able payload, or an error Step Functions can Catch by type."""
+
+    payload: Any = None
+    error_type: str | None = None
+    error_message: str = ""
+
+
+Router = Callable[[str, Any], InvocationResult]
+
+
+def embedded_aws() -> Any:
+    """moto's in-process AWS with real ASL execution (a context manager / decorator)."""
+    return mock_aws(config=MOTO_CONFIG)  # type: ignore[call-overload]
+
+
+@contextmanager
+def route_lambda_invocations(router: Router) -> Iterator[None]:
+    """Send every moto Lambda invocation to `router(function_name, event)` instead of Docker."""
+    original = LambdaFunction.invoke
+
+    def invoke(self: LambdaFunction, body: str, request_headers: Any, response_headers: Any) -> bytes:
+        event = json.loads(body) if body else {}
+        result = router(self.function_name, event)
+        if result.error_type is not None:
+            # Step Functions names the error by errorType: States.Catch/Retry on our exception class names.
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps({"errorType": result.error_type, "errorMessage": result.error_message}).encode()
+        return json.dumps(result.payload).encode()
+
+    LambdaFunction.invoke = invoke  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        LambdaFunction.invoke = original  # type: ignore[method-assign]
+
+
+def start_named_execution(sfn: Any, state_machine_arn: str, name: str, payload: dict[str, Any]) -> str:
+    """Start an execution under an explicit name (moto names unnamed ones `None`)."""
+    if not name:
+        raise ValueError("executions are always named (moto would call this one 'None')")
+    response = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload))
+    return str(response["executionArn"])
+
+
+def running_executions(sfn: Any, state_machine_arns: list[str]) -> list[str]:
+    """ARNs of executions still running in moto's worker threads."""
+    running: list[str] = []
+    for arn in state_machine_arns:
+        paginator = sfn.get_paginator("list_executions")
+        for page in paginator.paginate(stateMachineArn=arn, statusFilter="RUNNING"):
+            running.extend(e["executionArn"] for e in page["executions"])
+    return running
+
+
+@dataclass(frozen=True)
+class Datapoint:
+    """One stored CloudWatch datapoint (a single value or a statistic set)."""
+
+    namespace: str
+    metric_name: str
+    dimensions: tuple[tuple[str, str], ...]
+    timestamp: datetime
+    values: tuple[float, ...]  # raw values (a statistic set contributes its sum/count/min/max via stats below)
+    stat_sum: float
+    stat_count: float
+    stat_min: float
+    stat_max: float
+
+
+def cloudwatch_datapoints(account_id: str, region: str) -> list[Datapoint]:
+    """Every datapoint moto's CloudWatch holds, with exact dimensions (for our alarm evaluator)."""
+    backend = cloudwatch_backends[account_id][region]
+    points: list[Datapoint] = []
+    for datum in backend.get_all_metrics():
+        dims = tuple(sorted((str(d.name), str(d.value)) for d in datum.dimensions))
+        if hasattr(datum, "value"):
+            value = float(datum.value)
+            stats = (value, 1.0, value, value)
+            values: tuple[float, ...] = (value,)
+        else:  # statistic set
+            aggregated: Any = datum
+            stats = (
+                float(aggregated.sum),
+                float(aggregated.sample_count),
+                float(aggregated.min),
+                float(aggregated.max),
+            )
+            values = ()
+        points.append(
+            Datapoint(
+                namespace=str(datum.namespace),
+                metric_name=str(datum.name),
+                dimensions=dims,
+                timestamp=to_utc(datum.timestamp),
+                values=values,
+                stat_sum=stats[0],
+                stat_count=stats[1],
+                stat_min=stats[2],
+                stat_max=stats[3],
+            )
+        )
+    return points
+
+
+def configure_server(endpoint: str) -> None:
+    """Turn on real ASL execution in a running moto server (`/moto-api/config`)."""
+    response = requests.post(f"{endpoint}/moto-api/config", json=MOTO_CONFIG, timeout=10)
+    response.raise_for_status()

@@ -1,0 +1,310 @@
+"""LocalStack: template.yaml on moto with in-process handlers, SQS pollers, a simulated clock, EMF and alarms."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from modelwatch.clock import SimulatedClock, to_utc
+from modelwatch.errors import LocalStackError
+from modelwatch.local import adapter
+from modelwatch.local.alarms import AlarmEvaluator, AlarmTransition
+from modelwatch.local.functions import Invocation, LocalFunctions
+from modelwatch.local.metrics import parse_emf, put_datapoints, retime
+from modelwatch.local.poller import SqsPoller
+from modelwatch.local.resources import CreatedResources, create_resources
+from modelwatch.local.schedules import Schedule
+from modelwatch.local.template import ScheduleEvent, Template
+
+REPO_ROOT = Path(__file__).resolve().parents[4]
+DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
+SERVICES = ("s3", "sqs", "sns", "events", "dynamodb", "lambda", "stepfunctions", "cloudwatch", "iam", "logs")
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A message the local subscriber received from an SNS topic."""
+
+    topic_arn: str
+    subject: str
+    message: str
+    received_at: datetime
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.message)
+        except json.JSONDecodeError:
+            return self.message
+
+
+class LocalStack:
+    """The whole pipeline on one machine, wired by template.yaml.
+
+    `start()` creates every resource on moto; `put_capture()` writes a capture object (S3 -> EventBridge -> SQS);
+    `run_until_idle()` polls the queues (template BatchSize, partial batch failures), waits for executions,
+    turns EMF into datapoints and evaluates alarms; `advance(delta)` moves the simulated clock, firing schedules.
+    """
+
+    def __init__(
+        self,
+        template_path: Path = DEFAULT_TEMPLATE,
+        clock: SimulatedClock | None = None,
+        stack_name: str = "modelwatch-local",
+        parameters: dict[str, str] | None = None,
+        log_stream: IO[str] | None = None,
+        endpoint_url: str | None = None,
+        settle_timeout: float = 600.0,
+    ) -> None:
+        start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        self.clock = clock or SimulatedClock(start)
+        self.template = Template(template_path, stack_name=stack_name, parameters=parameters)
+        self._log_stream = log_stream
+        self._endpoint_url = endpoint_url
+        self._settle_timeout = settle_timeout
+        self._exit = contextlib.ExitStack()
+        self.clients: dict[str, Any] = {}
+        self.resources = CreatedResources()
+        self.functions: LocalFunctions | None = None
+        self.pollers: dict[str, SqsPoller] = {}
+        self.schedules: list[tuple[ScheduleEvent, Schedule]] = []
+        self.notifications: list[Notification] = []
+        self.alarms: AlarmEvaluator | None = None
+        self.datapoints_published = 0
+        self.failed_executions: dict[str, tuple[str, datetime]] = {}  # execution ARN -> (state machine ARN, time)
+        self._last_tick = self.clock.now()
+        self._started = False
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> LocalStack:
+        if self._started:
+            return self
+        if self._endpoint_url is None:
+            self._exit.enter_context(adapter.embedded_aws())
+        functions = self.template.functions()
+        base_environment = {
+            "AWS_DEFAULT_REGION": self.template.region,
+            "AWS_REGION": self.template.region,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+        self.functions = LocalFunctions(functions, self.clock.now, base_environment, self._log_stream)  # type: ignore[arg-type]
+        self.functions.listeners.append(self._publish_emf)
+        self._exit.enter_context(adapter.route_lambda_invocations(self.functions.route))
+        self.clients = {
+            name: boto3.client(name, region_name=self.template.region, endpoint_url=self._endpoint_url)
+            for name in SERVICES
+        }
+        try:
+            self.resources = create_resources(self.template, self.clients)
+        except ClientError as exc:
+            self.stop()
+            raise LocalStackError(f"cannot create the template's resources locally: {exc}") from exc
+        self._build_pollers(functions)
+        for spec in functions.values():
+            self.schedules.extend((event, Schedule(event.expression)) for event in spec.schedules)
+        for machine in self.template.state_machines().values():
+            self.schedules.extend((event, Schedule(event.expression)) for event in machine.schedules)
+        self.alarms = AlarmEvaluator(
+            self.clients["cloudwatch"],
+            self.clients["sns"],
+            lambda: adapter.cloudwatch_datapoints(self.template.account_id, self.template.region),
+            self._service_metric,
+            self.template.region,
+            self.template.account_id,
+        )
+        self._last_tick = self.clock.now()
+        self._started = True
+        return self
+
+    def stop(self) -> None:
+        self._exit.close()
+        self._started = False
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _build_pollers(self, functions: dict[str, Any]) -> None:
+        for spec in functions.values():
+            for event in spec.queue_events:
+                url = self.resources.queues[event.queue_logical_id]
+                name = spec.name
+
+                def invoke(batch: dict[str, Any], name: str = name) -> adapter.InvocationResult:
+                    assert self.functions is not None
+                    return self.functions.invoke(name, batch).result
+
+                self.pollers[event.queue_logical_id] = SqsPoller(
+                    self.clients["sqs"],
+                    url,
+                    self.template.attributes[(event.queue_logical_id, "Arn")],
+                    self.template.region,
+                    event.batch_size,
+                    event.report_batch_item_failures,
+                    invoke,
+                )
+
+    # ------------------------------------------------------------------ outputs and inputs
+    @property
+    def outputs(self) -> dict[str, str]:
+        """The template's Outputs as CloudFormation would show them."""
+        return self.template.outputs()
+
+    @property
+    def capture_bucket(self) -> str:
+        return self.resources.capture_bucket
+
+    @property
+    def lake_bucket(self) -> str:
+        return self.outputs["LakeBucketName"]
+
+    def put_capture(self, key: str, body: bytes, bucket: str | None = None) -> None:
+        """Write one object into the capture bucket; S3 -> EventBridge -> SQS routes it as on AWS."""
+        self.clients["s3"].put_object(Bucket=bucket or self.capture_bucket, Key=key, Body=body)
+
+    def invoke(self, function: str, event: Any) -> Invocation:
+        """Invoke a function (logical id or name) in-process, as `aws lambda invoke` would."""
+        assert self.functions is not None, "start() the stack first"
+        return self.functions.invoke(function, event)
+
+    def start_execution(self, state_machine: str, name: str, payload: dict[str, Any]) -> str:
+        arn = self.resources.state_machines.get(state_machine, state_machine)
+        return adapter.start_named_execution(self.clients["stepfunctions"], arn, name, payload)
+
+    # ------------------------------------------------------------------ time
+    def run_until_idle(self) -> None:
+        """Process until nothing is queued or running, then publish metrics, evaluate alarms, collect messages."""
+        deadline = time.monotonic() + self._settle_timeout
+        while True:
+            moved = sum(poller.drain() for poller in self.pollers.values())
+            running = adapter.running_executions(
+                self.clients["stepfunctions"], list(self.resources.state_machines.values())
+            )
+            if running:
+                if time.monotonic() > deadline:
+                    raise LocalStackError(f"executions still running after {self._settle_timeout:.0f}s: {running[:3]}")
+                time.sleep(0.02)
+                continue
+            if moved == 0:
+                break
+        self._record_failed_executions()
+        self.evaluate_alarms()
+        self._collect_notifications()
+
+    def advance(self, delta: timedelta) -> None:
+        """Move the simulated clock, firing every schedule due on the way (each followed by run_until_idle)."""
+        target = self.clock.now() + delta
+        while True:
+            due = sorted(
+                ((when, event) for event, schedule in self.schedules for when in schedule.due(self._last_tick, target)),
+                key=lambda item: item[0],
+            )
+            if not due:
+                break
+            when = due[0][0]
+            self.clock.set(when)
+            for fire_time, event in due:
+                if fire_time == when:
+                    self._fire(event, when)
+            self._last_tick = when
+            self.run_until_idle()
+        self.clock.set(target)
+        self._last_tick = target
+        self.run_until_idle()
+
+    def _fire(self, event: ScheduleEvent, when: datetime) -> None:
+        target = event.target_logical_id
+        if target in self.resources.state_machines:
+            name = f"schedule-{event.name}-{when:%Y%m%dT%H%M%SZ}"
+            self.start_execution(target, name, dict(event.input))
+        else:
+            self.invoke(target, dict(event.input))
+
+    # ------------------------------------------------------------------ metrics, alarms, notifications
+    def _publish_emf(self, invocation: Invocation) -> None:
+        points = parse_emf(invocation.stdout)
+        if points:
+            points = retime(points, invocation.wall_start, invocation.wall_end, invocation.simulated_time)
+            self.datapoints_published += put_datapoints(self.clients["cloudwatch"], points)
+
+    def evaluate_alarms(self) -> list[AlarmTransition]:
+        assert self.alarms is not None
+        transitions = self.alarms.evaluate(self.clock.now())
+        if transitions:
+            self._collect_notifications()
+        return transitions
+
+    def _record_failed_executions(self) -> None:
+        sfn = self.clients["stepfunctions"]
+        for arn in self.resources.state_machines.values():
+            for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn, statusFilter="FAILED"):
+                for execution in page["executions"]:
+                    if execution["executionArn"] not in self.failed_executions:
+                        self.failed_executions[execution["executionArn"]] = (arn, self.clock.now())
+
+    def _service_metric(self, alarm: dict[str, Any], start: datetime, end: datetime) -> list[adapter.Datapoint] | None:
+        """AWS service metrics synthesised from what the local stack knows; None = not evaluable locally."""
+        dims = {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}
+        now = self.clock.now()
+        key = (alarm["Namespace"], alarm["MetricName"])
+        if key == ("AWS/SQS", "ApproximateNumberOfMessagesVisible") and "QueueName" in dims:
+            url = next(
+                (
+                    u
+                    for lid, u in self.resources.queues.items()
+                    if self.template.attributes[(lid, "QueueName")] == dims["QueueName"]
+                ),
+                None,
+            )
+            if url is None:
+                return None
+            attrs = self.clients["sqs"].get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]
+            return [_point(alarm, now, float(attrs["ApproximateNumberOfMessages"]))]
+        if key == ("AWS/States", "ExecutionsFailed") and "StateMachineArn" in dims:
+            failed = [t for sm, t in self.failed_executions.values() if sm == dims["StateMachineArn"]]
+            return [_point(alarm, t, 1.0) for t in failed]
+        return None
+
+    def _collect_notifications(self) -> None:
+        sqs = self.clients["sqs"]
+        url = self.resources.subscriber_queue_url
+        while True:
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+            if not messages:
+                return
+            for message in messages:
+                envelope = json.loads(message["Body"])
+                self.notifications.append(
+                    Notification(
+                        topic_arn=str(envelope.get("TopicArn", "")),
+                        subject=str(envelope.get("Subject") or ""),
+                        message=str(envelope.get("Message", "")),
+                        received_at=self.clock.now(),
+                    )
+                )
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def _point(alarm: dict[str, Any], when: datetime, value: float) -> adapter.Datapoint:
+    return adapter.Datapoint(
+        namespace=alarm["Namespace"],
+        metric_name=alarm["MetricName"],
+        dimensions=tuple(sorted((d["Name"], d["Value"]) for d in alarm.get("Dimensions", []))),
+        timestamp=to_utc(when),
+        values=(value,),
+        stat_sum=value,
+        stat_count=1.0,
+        stat_min=value,
+        stat_max=value,
+    )
