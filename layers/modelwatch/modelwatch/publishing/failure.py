@@ -1,0 +1,123 @@
+"""A failed monitor run: remember the named error, count it as a metric, and say so in one notification."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from modelwatch.clock import Clock, to_utc
+from modelwatch.config.settings import Settings
+from modelwatch.constants import DIM_MODEL, METRIC_WORKFLOW_FAILURES
+from modelwatch.errors import ConfigError
+from modelwatch.observability import logger
+from modelwatch.publishing.clients import AwsClients
+from modelwatch.publishing.metrics import Datapoint, iso, put_datapoints
+from modelwatch.publishing.notify import build_failure_notification, failure_cause, send_notification
+from modelwatch.workflow import runstate
+
+
+class FailureError(BaseModel):
+    """Step Functions' Catch output: the error name and its cause (often a Lambda error JSON)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    error: str = Field(alias="Error", default="States.Unknown")
+    cause: str = Field(alias="Cause", default="")
+
+
+class FailureInput(BaseModel):
+    """The RecordFailure task's input: {model, run_id, error: {Error, Cause}}."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    model: str = Field(min_length=1)
+    run_id: str = Field(min_length=1)
+    error: FailureError = Field(default_factory=FailureError)
+
+
+def parse_failure_input(event: dict[str, Any]) -> FailureInput:
+    try:
+        return FailureInput.model_validate(event)
+    except ValidationError as exc:
+        fields = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"record_failure input is invalid: {fields}") from exc
+
+
+@dataclass
+class FailureRecord:
+    model: str
+    run_id: str
+    error: str
+    cause: str
+    recorded_at: str
+    notified: bool
+    message_id: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "run_id": self.run_id,
+            "error": self.error,
+            "cause": self.cause,
+            "recorded_at": self.recorded_at,
+            "notified": self.notified,
+            "message_id": self.message_id,
+        }
+
+
+def record_failure(
+    model: str,
+    run_id: str,
+    error: dict[str, Any] | FailureError,
+    *,
+    dynamodb: Any,
+    cloudwatch: Any,
+    sns: Any,
+    clock: Clock,
+    settings: Settings,
+    sleep: Callable[[float], None] = time.sleep,
+) -> FailureRecord:
+    """Write the run state's `last_error`, publish WorkflowFailures (Model) = 1, and send one notification."""
+    failure = error if isinstance(error, FailureError) else FailureError.model_validate(error)
+    now = to_utc(clock.now())
+    runstate.record_failure(
+        dynamodb, settings.state_table, model, run_id=run_id, error=failure.error, cause=failure.cause, now=now
+    )
+    point = Datapoint(METRIC_WORKFLOW_FAILURES, ((DIM_MODEL, model),), now, 1.0, unit="Count")
+    put_datapoints(cloudwatch, settings.metric_namespace, [point], sleep=sleep)
+    notification = build_failure_notification(
+        model=model, run_id=run_id, error=failure.error, cause=failure.cause, failed_at=now
+    )
+    if settings.notifications_topic_arn:
+        send_notification(sns, settings.notifications_topic_arn, notification, sleep=sleep)
+    else:
+        logger.warning("no notifications topic configured; failure not sent", model=model)
+    logger.info("run failure recorded", model=model, run_id=run_id, error=failure.error)
+    return FailureRecord(
+        model=model,
+        run_id=run_id,
+        error=failure.error,
+        cause=failure_cause(failure.cause),
+        recorded_at=iso(now),
+        notified=notification.sent,
+        message_id=notification.message_id,
+    )
+
+
+def record_failure_event(event: dict[str, Any], settings: Settings, clients: AwsClients, clock: Clock) -> FailureRecord:
+    """The RecordFailureFunction's entry point."""
+    request = parse_failure_input(event)
+    return record_failure(
+        request.model,
+        request.run_id,
+        request.error,
+        dynamodb=clients.dynamodb,
+        cloudwatch=clients.cloudwatch,
+        sns=clients.sns,
+        clock=clock,
+        settings=settings,
+    )

@@ -1,0 +1,377 @@
+"""publish_run on moto: the exact datapoints of a real car-loan run, once only, skipped values, one notification."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import pandas as pd
+import pytest
+from botocore.exceptions import ClientError
+
+from modelwatch.clock import SimulatedClock
+from modelwatch.errors import PublishError
+from modelwatch.lake.layout import report_key, results_key
+from modelwatch.publishing.service import PublishSummary, publish_run
+
+from .conftest import ANALYSIS_START, MODEL, NOW, Aws, RunFixture, car_loan_config, stage_run
+
+NAMESPACE = "ModelWatch"
+
+
+def _publish(aws: Aws, run: RunFixture, outcome: dict[str, Any], now: datetime = NOW, **kwargs: Any) -> PublishSummary:
+    settings = kwargs.pop("settings", None) or aws.settings()
+    return publish_run(
+        outcome,
+        kwargs.pop("config", run.config),
+        store=aws.store,
+        cloudwatch=kwargs.pop("cloudwatch", aws.cloudwatch),
+        sns=aws.sns,
+        ledger=aws.ledger,
+        clock=SimulatedClock(now),
+        settings=settings,
+        sleep=lambda _: None,
+        **kwargs,
+    )
+
+
+def _table(run: RunFixture) -> pd.DataFrame:
+    return pd.read_parquet(io.BytesIO(run.results))
+
+
+def _key(point: dict[str, Any]) -> tuple[Any, ...]:
+    return (point["name"], tuple(sorted(point["dimensions"].items())), point["timestamp"], point["value"])
+
+
+def _expected_performance(table: pd.DataFrame, min_coverage: float) -> list[tuple[Any, ...]]:
+    """Written out from the results table independently of the publishing code."""
+    expected = []
+    for row in table.itertuples():
+        start = row.chunk_start.to_pydatetime().astimezone(UTC)
+        dims = {"Model": MODEL, "Metric": row.metric}
+        if row.kind == "estimated":
+            for kind, value in (
+                ("estimated", row.value),
+                ("lower_confidence_bound", row.lower_confidence_boundary),
+                ("upper_confidence_bound", row.upper_confidence_boundary),
+            ):
+                expected.append(("Performance", tuple(sorted({**dims, "Kind": kind}.items())), start, float(value)))
+        elif row.label_coverage >= min_coverage:
+            estimate = table[
+                (table.chunk_start == row.chunk_start) & (table.metric == row.metric) & (table.kind == "estimated")
+            ].value.item()
+            for kind, value in (("realized", row.value), ("estimation_error", estimate - row.value)):
+                expected.append(("Performance", tuple(sorted({**dims, "Kind": kind}.items())), start, float(value)))
+    return expected
+
+
+def _expected_drift(outcome: dict[str, Any]) -> list[tuple[Any, ...]]:
+    expected = []
+    for entry in outcome["drift"]:
+        start = datetime.fromisoformat(entry["chunk_start"].replace("Z", "+00:00"))
+        expected.append(("FeaturesInDriftAlert", (("Model", MODEL),), start, float(entry["features_in_drift_alert"])))
+        for feature, rate in entry["missing_rate"].items():
+            expected.append(("MissingValueRate", (("Feature", feature), ("Model", MODEL)), start, float(rate)))
+    return expected
+
+
+def test_first_run_publishes_the_exact_datapoints(aws: Aws, car_loan_run: RunFixture) -> None:
+    # Given a finished car-loan run (8 hourly chunks, alerts from 04:00, labels for 6.3 chunks) staged in the lake
+    outcome = stage_run(aws, car_loan_run)
+    table = _table(car_loan_run)
+
+    # When it is published the day after
+    summary = _publish(aws, car_loan_run, outcome)
+
+    # Then CloudWatch received exactly: estimate + bounds per chunk and metric, realized + error past the coverage
+    # gate, drift and missing rates per chunk (all at chunk start), and 0/1 alerts per metric plus the fleet alert
+    # stamped at publication time
+    alerts = [
+        ("Alert", (("Metric", metric), ("Model", MODEL)), NOW, 1.0) for metric in ("accuracy", "f1", "roc_auc")
+    ] + [("Alert", (), NOW, 1.0)]
+    expected = _expected_performance(table, 0.5) + _expected_drift(outcome) + alerts
+    received = aws.datapoints()
+    assert {p["namespace"] for p in received} == {NAMESPACE}
+    assert sorted(_key(p) for p in received) == sorted(expected)
+    assert len(received) == 8 * 3 * 3 + 6 * 3 * 2 + 8 * 4 + 4 == summary.published
+    assert summary.put_calls == 1
+    assert summary.published_by_series["Performance/realized"] == 18
+    # and the realized values of the 30%-labelled chunk were held back with the reason
+    gated = [s for s in summary.skipped if "label coverage" in s["reason"]]
+    assert len(gated) == summary.skipped_total == 6
+    assert {s["timestamp"] for s in gated} == {"2026-03-02T06:00:00Z"}
+    assert gated[0]["reason"] == "label coverage 30.0% is below min_label_coverage 50.0%"
+
+
+def test_rerunning_the_window_publishes_nothing_twice(aws: Aws, car_loan_run: RunFixture) -> None:
+    # Given a published run
+    outcome = stage_run(aws, car_loan_run)
+    first = _publish(aws, car_loan_run, outcome)
+    count = len(aws.datapoints())
+    notes = aws.notifications()
+
+    # When the same window is published again (a retry, or a second run with the same results), later on
+    second = _publish(aws, car_loan_run, {**outcome, "run_id": "run-2"}, now=NOW + timedelta(hours=1))
+
+    # Then nothing new reaches CloudWatch or SNS
+    assert second.published == 0
+    assert second.already_published == first.published - 4  # the 4 alert datapoints are not ledgered
+    assert second.newly_alerting == [] and second.notification is None
+    assert len(aws.datapoints()) == count
+    assert len(notes) == 1 and aws.notifications() == []
+
+
+def test_newly_degraded_model_yields_one_notification_that_says_why(aws: Aws, car_loan_run: RunFixture) -> None:
+    # Given a run whose chunks newly crossed thresholds (accuracy and f1 estimated from 04:00, roc_auc realized 05:00)
+    outcome = stage_run(aws, car_loan_run)
+
+    # When it is published
+    summary = _publish(aws, car_loan_run, outcome)
+
+    # Then exactly one message went to the notifications topic, with the values, chunks, coverage, drift and link
+    messages = aws.notifications()
+    assert len(messages) == 1
+    envelope = messages[0]
+    assert envelope["Subject"] == "modelwatch: car-loan degraded: accuracy, f1, roc_auc"
+    text = envelope["Message"]
+    report = report_key(MODEL, "run-1")
+    link = f"https://console.aws.amazon.com/s3/object/modelwatch-lake?prefix={report}"
+    assert "Model car-loan: performance newly crossed a threshold in 9 chunk(s) for 3 metric(s)" in text
+    assert "accuracy: 4 chunk(s) newly in alert, in alert since 2026-03-02T04:00:00Z" in text
+    assert "roc_auc: 1 chunk(s) newly in alert, in alert since 2026-03-02T05:00:00Z" in text
+    table = _table(car_loan_run)
+    row = table[(table.metric == "accuracy") & (table.chunk_start == pd.Timestamp("2026-03-02 04:00", tz="UTC"))]
+    est = row[row.kind == "estimated"].iloc[0]
+    real = row[row.kind == "realized"].iloc[0]
+    assert (
+        f"2026-03-02 04:00 to 05:00; estimated {est.value:.4f} vs thresholds [{est.lower_threshold:.4f}, "
+        f"{est.upper_threshold:.4f}] ALERT; realized {real.value:.4f} vs thresholds [{real.lower_threshold:.4f}, "
+        f"{real.upper_threshold:.4f}] ALERT; label coverage 100%"
+    ) in text
+    assert "2026-03-02 07:00 to 08:00; estimated" in text and "label coverage 0%" in text
+    assert "Top drifting features: salary_range, repaid_loan_on_prev_car, loan_length" in text
+    assert f"Report: {link}" in text
+    data = json.loads(envelope["MessageAttributes"]["modelwatch"]["Value"])
+    assert data["model"] == MODEL and data["run_id"] == "run-1" and data["report_url"] == link
+    by_metric = {m["metric"]: m for m in data["metrics"]}
+    assert sorted(by_metric) == ["accuracy", "f1", "roc_auc"]
+    assert [c["chunk_start"] for c in by_metric["f1"]["chunks"]] == [f"2026-03-02T0{h}:00:00Z" for h in (4, 5, 6, 7)]
+    assert by_metric["roc_auc"]["chunks"][0]["newly_in_alert"] == ["realized"]
+    assert by_metric["roc_auc"]["chunks"][0]["realized"]["value"] == pytest.approx(
+        table[
+            (table.metric == "roc_auc")
+            & (table.kind == "realized")
+            & (table.chunk_start == pd.Timestamp("2026-03-02 05:00", tz="UTC"))
+        ].value.item()
+    )
+    assert data["top_drifting_features"] == ["salary_range", "repaid_loan_on_prev_car", "loan_length"]
+    # and the summary carries the same message
+    assert summary.notification is not None and summary.notification["subject"] == envelope["Subject"]
+    assert summary.notification["sent"] and summary.notification["message_id"] == envelope["MessageId"]
+    assert len(summary.newly_alerting) == 13
+
+
+def test_presigned_report_link_only_when_configured(aws: Aws, car_loan_run: RunFixture) -> None:
+    # Given report links configured as pre-signed URLs
+    outcome = stage_run(aws, car_loan_run)
+
+    # When the degraded run is published
+    summary = _publish(aws, car_loan_run, outcome, settings=aws.settings(REPORT_LINKS="presigned"))
+
+    # Then the link is a pre-signed GET of the report object
+    assert summary.notification is not None
+    url = urlsplit(summary.notification["data"]["report_url"])
+    assert (url.scheme, url.netloc) == ("https", "modelwatch-lake.s3.amazonaws.com")
+    assert unquote(url.path) == "/" + report_key(MODEL, "run-1")
+    assert "Signature" in url.query
+    assert "console.aws.amazon.com" not in summary.notification["text"]
+
+
+def test_values_past_two_weeks_are_skipped_with_the_reason(aws: Aws, car_loan_run: RunFixture) -> None:
+    # Given the run is published 14 days and 4 hours after the window started
+    outcome = stage_run(aws, car_loan_run)
+    now = ANALYSIS_START + timedelta(days=14, hours=4)
+
+    # When publishing
+    summary = _publish(aws, car_loan_run, outcome, now=now)
+
+    # Then chunks 00:00-04:00 (older than two weeks, with a 5-minute margin) were not sent, and say why
+    received = aws.datapoints()
+    cutoff = now - timedelta(days=14)
+    stamped_at_chunks = [p for p in received if p["name"] != "Alert"]
+    assert stamped_at_chunks and all(p["timestamp"] > cutoff for p in stamped_at_chunks)
+    assert {p["timestamp"] for p in stamped_at_chunks} == {ANALYSIS_START + timedelta(hours=h) for h in (5, 6, 7)}
+    too_old = [s for s in summary.skipped_reasons if s.startswith("timestamp older than 14 days")]
+    assert len(too_old) == 1
+    # 5 chunks x (9 estimate values + 6 realized/error + 4 drift) are too old
+    assert summary.skipped_reasons[too_old[0]] == 5 * (9 + 6 + 4)
+    # and the alerts still fire now, stamped at publication time, with one notification
+    assert [p["value"] for p in received if p["name"] == "Alert" and not p["dimensions"]] == [1.0]
+    assert {p["timestamp"] for p in received if p["name"] == "Alert"} == {now}
+    assert len(aws.notifications()) == 1
+
+
+def _restage(aws: Aws, table: pd.DataFrame, outcome: dict[str, Any]) -> None:
+    buffer = io.BytesIO()
+    table.to_parquet(buffer, index=False)
+    aws.store.put(results_key(MODEL, outcome["run_id"]), buffer.getvalue())
+
+
+def test_re_estimated_chunk_and_late_labels_are_published_again(aws: Aws, car_loan_run: RunFixture) -> None:
+    # Given a published run
+    outcome = stage_run(aws, car_loan_run)
+    _publish(aws, car_loan_run, outcome)
+    aws.notifications()
+    before = len(aws.datapoints())
+
+    # When the 07:00 chunk is re-estimated on more rows and the 06:00 chunk's labels reach full coverage
+    table = _table(car_loan_run)
+    seven = table.chunk_start == pd.Timestamp("2026-03-02 07:00", tz="UTC")
+    six = table.chunk_start == pd.Timestamp("2026-03-02 06:00", tz="UTC")
+    roc7 = seven & (table.metric == "roc_auc") & (table.kind == "estimated")
+    table.loc[roc7, "value"] = table.loc[roc7, "value"] + 0.001
+    table.loc[seven, "rows"] = 2600
+    table.loc[six, "label_coverage"] = 1.0
+    _restage(aws, table, outcome)
+    summary = _publish(aws, car_loan_run, outcome, now=NOW + timedelta(hours=2))
+
+    # Then only what changed is sent: the re-estimated chunk's 3 metrics x 3 estimate values, the newly gated
+    # realized values and errors, and the alert datapoints; the realized roc_auc alert of 06:00 is notified
+    new = aws.datapoints()[before:]
+    performance = [p for p in new if p["name"] == "Performance"]
+    assert {(p["timestamp"].hour, p["dimensions"]["Kind"]) for p in performance} == {
+        (7, "estimated"),
+        (7, "lower_confidence_bound"),
+        (7, "upper_confidence_bound"),
+        (6, "realized"),
+        (6, "estimation_error"),
+    }
+    assert len(performance) == 9 + 6
+    assert [a["metric"] + "/" + a["kind"] for a in summary.newly_alerting] == [
+        "accuracy/realized",
+        "f1/realized",
+        "roc_auc/realized",
+    ]
+    assert {p["dimensions"].get("Metric"): p["value"] for p in new if p["name"] == "Alert"} == {
+        "accuracy": 1.0,
+        "f1": 1.0,
+        "roc_auc": 1.0,
+        None: 1.0,
+    }
+    messages = aws.notifications()
+    assert len(messages) == 1 and "06:00" in messages[0]["Message"]
+
+
+def test_nan_values_are_never_sent(aws: Aws, car_loan_run: RunFixture) -> None:
+    # Given results where one estimate is NaN and one bound is infinite
+    outcome = stage_run(aws, car_loan_run)
+    table = _table(car_loan_run)
+    first = (table.chunk_start == pd.Timestamp("2026-03-02 00:00", tz="UTC")) & (table.kind == "estimated")
+    table.loc[first & (table.metric == "f1"), "value"] = math.nan
+    table.loc[first & (table.metric == "roc_auc"), "upper_confidence_boundary"] = math.inf
+    _restage(aws, table, outcome)
+
+    # When publishing
+    summary = _publish(aws, car_loan_run, outcome)
+
+    # Then neither reached CloudWatch; both are reported with the reason
+    assert all(math.isfinite(p["value"]) for p in aws.datapoints())
+    reasons = {(s["dimensions"]["Metric"], s["dimensions"]["Kind"]): s["reason"] for s in summary.skipped}
+    assert reasons[("f1", "estimated")] == "value is missing (NaN in the results)"
+    assert reasons[("f1", "estimation_error")] == "value is missing (NaN in the results)"
+    assert reasons[("roc_auc", "upper_confidence_bound")] == "value is infinite"
+    assert json.dumps(summary.to_dict())  # the summary stays JSON (no NaN)
+
+
+class _Throttled:
+    """The moto client, but PutMetricData is throttled `failures` times first."""
+
+    def __init__(self, client: Any, failures: int) -> None:
+        self.client = client
+        self.failures = failures
+        self.calls = 0
+
+    def put_metric_data(self, **kwargs: Any) -> Any:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "PutMetricData")
+        return self.client.put_metric_data(**kwargs)
+
+
+def test_throttling_is_retried(aws: Aws, car_loan_run: RunFixture) -> None:
+    # Given CloudWatch throttles the first call
+    outcome = stage_run(aws, car_loan_run)
+    throttled = _Throttled(aws.cloudwatch, failures=1)
+
+    # When publishing
+    summary = _publish(aws, car_loan_run, outcome, cloudwatch=throttled)
+
+    # Then the call was retried and everything arrived once
+    assert throttled.calls == 2
+    assert len(aws.datapoints()) == summary.published == 144
+
+
+def test_persistent_throttling_fails_visibly_and_loses_nothing(aws: Aws, car_loan_run: RunFixture) -> None:
+    # Given CloudWatch throttles every call
+    outcome = stage_run(aws, car_loan_run)
+
+    # When publishing, Then the step fails with PublishError after its retries, without notifying
+    with pytest.raises(PublishError, match=r"PutMetricData .* failed after 5 attempts"):
+        _publish(aws, car_loan_run, outcome, cloudwatch=_Throttled(aws.cloudwatch, failures=99))
+    assert aws.notifications() == []
+
+    # and the retried step publishes everything (nothing was recorded as published)
+    summary = _publish(aws, car_loan_run, outcome)
+    assert summary.published == 144 and summary.notification is not None
+
+
+def test_drift_metrics_can_be_turned_off(aws: Aws, car_loan_run: RunFixture) -> None:
+    # Given a config with drift metrics off
+    outcome = stage_run(aws, car_loan_run)
+    config = car_loan_config(drift_metrics=False)
+
+    # When publishing
+    _publish(aws, car_loan_run, outcome, config=config)
+
+    # Then no drift or missing-rate datapoints were sent
+    names = {p["name"] for p in aws.datapoints()}
+    assert names == {"Performance", "Alert"}
+
+
+def test_workflow_duration_is_published_once_per_run(aws: Aws, car_loan_run: RunFixture) -> None:
+    # Given the execution started 95 seconds before publishing
+    outcome = stage_run(aws, car_loan_run)
+    start = NOW - timedelta(seconds=95)
+
+    # When publishing twice (a retried step)
+    _publish(aws, car_loan_run, outcome, execution_start=start)
+    _publish(aws, car_loan_run, outcome, execution_start=start)
+
+    # Then one duration datapoint, per model
+    durations = [p for p in aws.datapoints() if p["name"] == "WorkflowDurationSeconds"]
+    assert [(p["dimensions"], p["value"], p["timestamp"]) for p in durations] == [({"Model": MODEL}, 95.0, NOW)]
+
+
+def test_a_run_without_results_publishes_nothing(aws: Aws, car_loan_run: RunFixture) -> None:
+    # Given a run that analysed no chunk (all incomplete)
+    outcome = {
+        "model": MODEL,
+        "run_id": "run-empty",
+        "results_uri": None,
+        "report_uri": None,
+        "chunks_analysed": 0,
+        "chunks_skipped": [
+            {"start": "2026-03-02T08:00:00Z", "end": "2026-03-02T09:00:00Z", "rows": 10, "reason": "incomplete"}
+        ],
+    }
+
+    # When publishing
+    summary = _publish(aws, car_loan_run, {"outcome": outcome})
+
+    # Then nothing is sent and the skipped chunk is counted
+    assert summary.published == 0 and summary.chunks_skipped == 1
+    assert aws.datapoints() == [] and aws.notifications() == []
