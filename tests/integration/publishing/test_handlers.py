@@ -1,0 +1,108 @@
+"""The publish and record_failure handlers on moto with their canonical events."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from modelwatch.lake.layout import model_config_key
+from modelwatch.publishing.clients import AwsClients, aws_clients
+from modelwatch.workflow.runstate import load_run_state
+from tests.helpers import load_event, load_handler
+
+from .conftest import LAKE_BUCKET, MODEL, STATE_TABLE, Aws, RunFixture, stage_run
+
+
+@dataclass
+class _Context:
+    function_name: str = "modelwatch-test"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:modelwatch-test"
+    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+
+
+@pytest.fixture
+def lambda_env(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Aws:
+    env = {
+        "LAKE_BUCKET": LAKE_BUCKET,
+        "STATE_TABLE": STATE_TABLE,
+        "METRIC_NAMESPACE": "ModelWatch",
+        "NOTIFICATIONS_TOPIC_ARN": aws.notifications_topic_arn,
+        "MODELWATCH_CLOCK": "2026-03-03T00:01:40Z",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    aws_clients.cache_clear()
+    monkeypatch.setattr(
+        "modelwatch.publishing.clients.aws_clients",
+        lambda: AwsClients(s3=aws.s3, cloudwatch=aws.cloudwatch, sns=aws.sns, dynamodb=aws.dynamodb),
+    )
+    return aws
+
+
+def test_publish_handler_publishes_the_state_machine_payload(lambda_env: Aws, car_loan_run: RunFixture) -> None:
+    # Given the registered model and the estimate step's output staged where the event points
+    aws = lambda_env
+    aws.store.put(model_config_key(MODEL), car_loan_run.config.to_yaml().encode())
+    event = load_event("publish/outcome")
+    stage_run(aws, car_loan_run, event["outcome"]["run_id"])
+    handler = load_handler("publish")
+
+    # When the state machine invokes the handler
+    result = handler.lambda_handler(event, _Context())
+
+    # Then it returns a small JSON summary and the datapoints, duration and notification went out
+    assert json.loads(json.dumps(result)) == result
+    assert result["model"] == MODEL and result["published"] == 145  # 144 + the workflow duration
+    assert len(json.dumps(result)) < 64_000
+    durations = [p for p in aws.datapoints() if p["name"] == "WorkflowDurationSeconds"]
+    assert [p["value"] for p in durations] == [100.0]
+    assert len(aws.notifications()) == 1
+
+
+def test_publish_handler_accepts_the_bare_outcome(lambda_env: Aws, car_loan_run: RunFixture) -> None:
+    # Given the bare RunOutcome as input
+    aws = lambda_env
+    aws.store.put(model_config_key(MODEL), car_loan_run.config.to_yaml().encode())
+    outcome = load_event("publish/outcome")["outcome"]
+    stage_run(aws, car_loan_run, outcome["run_id"])
+
+    # When invoked twice
+    handler = load_handler("publish")
+    first = handler.lambda_handler(outcome, _Context())
+    second = handler.lambda_handler(outcome, _Context())
+
+    # Then the second invocation publishes nothing
+    assert first["published"] == 144 and second["published"] == 0
+
+
+def test_record_failure_handler_records_counts_and_notifies(lambda_env: Aws) -> None:
+    # Given the Catch output of a failed estimate step
+    aws = lambda_env
+    event = load_event("record_failure/config_mismatch")
+    handler = load_handler("record_failure")
+
+    # When the failure path runs
+    result = handler.lambda_handler(event, _Context())
+
+    # Then the run state names the error, WorkflowFailures counted one for the model, and one message says why
+    state = load_run_state(aws.dynamodb, STATE_TABLE, MODEL)
+    assert state.last_error is not None
+    assert state.last_error["Error"] == "ConfigMismatchError"
+    assert state.last_error["run_id"] == event["run_id"]
+    assert state.last_error["at"] == "2026-03-03T00:01:40Z"
+    failures = [p for p in aws.datapoints() if p["name"] == "WorkflowFailures"]
+    expected_at = datetime(2026, 3, 3, 0, 1, 40, tzinfo=UTC)
+    assert [(p["dimensions"], p["value"], p["timestamp"]) for p in failures] == [({"Model": MODEL}, 1.0, expected_at)]
+    messages = aws.notifications()
+    assert len(messages) == 1
+    assert messages[0]["Subject"] == "modelwatch: run failed for car-loan: ConfigMismatchError"
+    assert "captures lack feature 'driver_tenure'" in messages[0]["Message"]
+    assert "stackTrace" not in messages[0]["Message"] and "app.py" not in messages[0]["Message"]
+    data: dict[str, Any] = json.loads(messages[0]["MessageAttributes"]["modelwatch"]["Value"])
+    assert data["type"] == "failure" and data["error"] == "ConfigMismatchError"
+    assert result["notified"] is True and result["message_id"] == messages[0]["MessageId"]
