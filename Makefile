@@ -10,7 +10,8 @@ export POWERTOOLS_METRICS_NAMESPACE ?= ModelWatch
 export POWERTOOLS_SERVICE_NAME ?= modelwatch
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv demo test test-fast check bench clean
+.PHONY: help venv demo test test-fast check bench clean tools check-lint check-types check-security check-audit \
+	check-template check-asl check-wheels check-build check-image
 
 help:
 	@echo "make demo   run the whole pipeline on an embedded AWS (moto): three models, alarms, notifications"
@@ -36,6 +37,57 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit
+
+# ---------------------------------------------------------------- checks
+# The tools (aws-sam-cli, cfn-lint, checkov, bandit, pip-audit) live in their own venv: they pin boto3, click,
+# packaging and pydantic at versions that clash with the runtime lock. ruff and mypy come from the runtime lock.
+TOOLS_VENV := .venv-tools
+TOOLS := $(TOOLS_VENV)/bin
+TOOLS_STAMP := $(TOOLS_VENV)/.installed
+LINT_PATHS := layers/modelwatch/modelwatch functions tests benchmarks checks
+AUDITED_REQUIREMENTS := requirements/dev.lock requirements/layer.txt functions/estimate/requirements.txt
+export SAM_CLI_TELEMETRY := 0
+
+tools: $(TOOLS_STAMP)
+
+$(TOOLS_STAMP): requirements/tools.lock
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=...)"; exit 1; }
+	test -x $(TOOLS)/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements/tools.lock
+	touch $@
+
+check: check-lint check-types check-security check-audit check-template check-asl check-wheels check-build \
+	check-image
+	@echo "make check: all checks passed"
+
+check-lint: $(STAMP)
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+
+check-types: $(STAMP)
+	$(PY) -m mypy
+
+check-security: $(TOOLS_STAMP)
+	$(TOOLS)/bandit -q -c pyproject.toml -r layers/modelwatch/modelwatch functions
+
+check-audit: $(TOOLS_STAMP)
+	$(TOOLS)/pip-audit --progress-spinner off --no-deps --disable-pip $(addprefix -r ,$(AUDITED_REQUIREMENTS))
+
+check-template: $(TOOLS_STAMP)
+	$(TOOLS)/cfn-lint template.yaml
+	$(TOOLS)/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
+
+check-asl: $(STAMP)
+	$(PY) -m checks.asl_check
+
+check-wheels: $(STAMP)
+	$(PY) -m checks.platform_wheels requirements/layer.txt functions/estimate/requirements.txt
+
+check-build: $(STAMP) $(TOOLS_STAMP)
+	$(PY) -m checks.build_sizes --sam $(TOOLS)/sam
+
+check-image: $(STAMP)
+	$(PY) -m checks.estimator_image
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run
