@@ -1,0 +1,224 @@
+"""Registry verbs on moto: register (validate, upload, alarms), models, status, unregister; stack from outputs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+from moto import mock_aws
+
+from modelwatch.cli.models import models
+from modelwatch.cli.register import register, unregister
+from modelwatch.cli.status import status
+from modelwatch.state import StateStore
+from modelwatch.workflow.runstate import record_failure, record_success
+
+STACK = "mw-cli"
+TEMPLATE = {
+    "Resources": {
+        "LakeBucket": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "mw-cli-lake"}},
+        "StateTable": {
+            "Type": "AWS::DynamoDB::Table",
+            "Properties": {
+                "TableName": "mw-cli-state",
+                "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [
+                    {"AttributeName": "pk", "AttributeType": "S"},
+                    {"AttributeName": "sk", "AttributeType": "S"},
+                ],
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            },
+        },
+        "AlarmsTopic": {"Type": "AWS::SNS::Topic"},
+    },
+    "Outputs": {
+        "LakeBucketName": {"Value": {"Ref": "LakeBucket"}},
+        "StateTableName": {"Value": {"Ref": "StateTable"}},
+        "AlarmsTopicArn": {"Value": {"Ref": "AlarmsTopic"}},
+    },
+}
+CONFIG = {
+    "name": "loans",
+    "endpoint": "loans-endpoint",
+    "problem_type": "binary_classification",
+    "features": [{"name": "income"}, {"name": "region", "type": "categorical"}],
+    "output": {"format": "csv", "columns": ["y_pred_proba", "y_pred"]},
+    "target": "repaid",
+    "timestamp": "ts",
+    "reference": "reference.parquet",
+    "estimation": {"metrics": ["roc_auc", "f1"]},
+}
+
+
+def reference_frame(rows: int = 200, classes: tuple[int, ...] = (0, 1)) -> pd.DataFrame:
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    return pd.DataFrame(
+        {
+            "income": [1000.0 + i for i in range(rows)],
+            "region": [["north", "south"][i % 2] for i in range(rows)],
+            "y_pred_proba": [(i % 10) / 10 for i in range(rows)],
+            "y_pred": [int(i % 10 >= 5) for i in range(rows)],
+            "repaid": [classes[i % len(classes)] for i in range(rows)],
+            "ts": [start + timedelta(minutes=i) for i in range(rows)],
+        }
+    )
+
+
+@pytest.fixture
+def stack() -> Iterator[dict[str, Any]]:
+    with mock_aws():
+        cloudformation = boto3.client("cloudformation")
+        cloudformation.create_stack(StackName=STACK, TemplateBody=json.dumps(TEMPLATE))
+        yield {
+            "s3": boto3.client("s3"),
+            "dynamodb": boto3.client("dynamodb"),
+            "cloudwatch": boto3.client("cloudwatch"),
+        }
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    (tmp_path / "model.yaml").write_text(yaml.safe_dump(CONFIG))
+    reference_frame().to_parquet(tmp_path / "reference.parquet")
+    return tmp_path
+
+
+def _invoke(command: Any, *args: str) -> Result:
+    return CliRunner().invoke(command, list(args), catch_exceptions=True)
+
+
+def _alarm_names(cloudwatch: Any) -> list[str]:
+    return sorted(a["AlarmName"] for a in cloudwatch.describe_alarms()["MetricAlarms"])
+
+
+def test_register_uploads_config_and_reference_and_creates_alarms(stack: dict[str, Any], model_dir: Path) -> None:
+    # When a model is registered against the deployed stack (resolved from its CloudFormation outputs)
+    result = _invoke(register, str(model_dir / "model.yaml"), "--stack", STACK, "--json")
+    # Then the config and the reference are in the lake, the stored config pointing at the uploaded reference
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["reference"] == "s3://mw-cli-lake/models/loans/reference.parquet"
+    assert summary["reference_rows"] == 200
+    stored = yaml.safe_load(stack["s3"].get_object(Bucket="mw-cli-lake", Key="models/loans/config.yaml")["Body"].read())
+    assert stored["reference"] == summary["reference"]
+    uploaded = stack["s3"].get_object(Bucket="mw-cli-lake", Key="models/loans/reference.parquet")["Body"].read()
+    assert uploaded == (model_dir / "reference.parquet").read_bytes()
+    # And one alarm per metric was created
+    assert _alarm_names(stack["cloudwatch"]) == [
+        f"modelwatch-{STACK}-loans-f1-alert",
+        f"modelwatch-{STACK}-loans-roc_auc-alert",
+    ]
+    # And `models` lists it
+    listed = _invoke(models, "--stack", STACK, "--json")
+    assert [json.loads(line)["name"] for line in listed.output.splitlines()] == ["loans"]
+    assert "loans" in _invoke(models, "--stack", STACK).output
+
+
+def test_reference_flag_overrides_the_config_field(stack: dict[str, Any], model_dir: Path) -> None:
+    reference_frame(rows=120).to_csv(model_dir / "other.csv", index=False)
+    result = _invoke(
+        register, str(model_dir / "model.yaml"), "--reference", str(model_dir / "other.csv"), "--stack", STACK, "--json"
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["reference"] == "s3://mw-cli-lake/models/loans/reference.csv"
+    assert json.loads(result.output)["reference_rows"] == 120
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (reference_frame(classes=(1,)), "single class"),
+        (reference_frame().drop(columns=["income"]), "lacks column(s) ['income']"),
+    ],
+)
+def test_bad_reference_is_refused_and_nothing_is_stored(
+    stack: dict[str, Any], model_dir: Path, frame: pd.DataFrame, message: str
+) -> None:
+    frame.to_parquet(model_dir / "reference.parquet")
+    result = _invoke(register, str(model_dir / "model.yaml"), "--stack", STACK)
+    assert result.exit_code != 0
+    assert message in str(result.exception)
+    assert "Contents" not in stack["s3"].list_objects_v2(Bucket="mw-cli-lake")
+    assert _alarm_names(stack["cloudwatch"]) == []
+
+
+def test_status_shows_last_chunk_lag_and_error(stack: dict[str, Any], model_dir: Path) -> None:
+    _invoke(register, str(model_dir / "model.yaml"), "--stack", STACK)
+    now = datetime.now(UTC)
+    record_success(
+        stack["dynamodb"],
+        "mw-cli-state",
+        "loans",
+        run_id="loans-run-1",
+        input_version="abc",
+        last_chunk_end=(now - timedelta(hours=2)).isoformat(),
+        now=now,
+    )
+    record_failure(
+        stack["dynamodb"],
+        "mw-cli-state",
+        "loans",
+        run_id="loans-run-2",
+        error="EmptyWindowError",
+        cause="no rows",
+        now=now,
+    )
+    result = _invoke(status, "--stack", STACK, "--json")
+    assert result.exit_code == 0, result.output
+    (row,) = [json.loads(line) for line in result.output.splitlines()]
+    assert row["last_run"] == "loans-run-1"
+    assert row["last_error"]["Error"] == "EmptyWindowError"
+    assert 2 * 3600 - 60 < row["lag_seconds"] < 2 * 3600 + 60
+    table = _invoke(status, "--stack", STACK).output
+    assert "EmptyWindowError" in table and "loans-run-1" in table
+
+
+def test_unregister_removes_config_reference_state_and_alarms(stack: dict[str, Any], model_dir: Path) -> None:
+    # Given a registered model with run state, hour counters and a fitted estimator in the lake
+    _invoke(register, str(model_dir / "model.yaml"), "--stack", STACK)
+    stack["s3"].put_object(Bucket="mw-cli-lake", Key="models/loans/estimator/manifest.json", Body=b"{}")
+    state = StateStore(stack["dynamodb"], "mw-cli-state")
+    state.put_item("model#loans", "hour#2024-01-01T00", {"rows": 5})
+    state.put_item("model#other", "hour#2024-01-01T00", {"rows": 5})
+    record_failure(stack["dynamodb"], "mw-cli-state", "loans", run_id="r", error="E", cause="c", now=datetime.now(UTC))
+    # When it is unregistered
+    result = _invoke(unregister, "loans", "--yes", "--stack", STACK)
+    # Then its objects, state items and alarms are gone, other models' items stay
+    assert result.exit_code == 0, result.output
+    assert "3 object(s), 2 state item(s), 2 alarm(s)" in result.output
+    assert "Contents" not in stack["s3"].list_objects_v2(Bucket="mw-cli-lake", Prefix="models/loans/")
+    assert list(state.query("model#loans")) == []
+    assert len(list(state.query("model#other"))) == 1
+    assert _alarm_names(stack["cloudwatch"]) == []
+    # And unregistering it again is a clear error
+    again = _invoke(unregister, "loans", "--yes", "--stack", STACK)
+    assert again.exit_code != 0 and "'loans' is not registered" in str(again.exception)
+
+
+def test_local_folder_registry(model_dir: Path, tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    result = _invoke(register, str(model_dir / "model.yaml"), "--local", str(lake), "--json")
+    assert result.exit_code == 0, result.output
+    assert (lake / "models/loans/reference.parquet").is_file()
+    assert "loans" in _invoke(models, "--local", str(lake)).output
+    assert json.loads(_invoke(status, "--local", str(lake), "--json").output)["lag_seconds"] is None
+
+
+def test_missing_stack_is_one_clear_error(
+    stack: dict[str, Any], model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(model_dir)  # no samconfig.toml here
+    result = _invoke(models)
+    assert result.exit_code != 0 and "no stack: pass --stack NAME" in str(result.exception)
+    result = _invoke(models, "--stack", "nope")
+    assert "stack nope: cannot describe it" in str(result.exception)
+    (model_dir / "samconfig.toml").write_text(f'version = 0.1\n[default.deploy.parameters]\nstack_name = "{STACK}"\n')
+    assert _invoke(models).exit_code == 0
