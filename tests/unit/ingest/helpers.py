@@ -78,7 +78,11 @@ def capture_file(start: datetime, records: int, prefix: str = "ev", step: timede
 def ground_truth_line(event_id: str, labels: list[int]) -> str:
     body = "\n".join(str(v) for v in labels)
     return json.dumps(
-        {"groundTruthData": {"data": body, "encoding": "CSV"}, "eventMetadata": {"eventId": event_id}, "eventVersion": "0"}
+        {
+            "groundTruthData": {"data": body, "encoding": "CSV"},
+            "eventMetadata": {"eventId": event_id},
+            "eventVersion": "0",
+        }
     )
 
 

@@ -34,9 +34,7 @@ class RecordingStore(LocalStore):
         return super().get(key)
 
 
-def write_source(
-    store, index: int, start: datetime | None = None, records: int = RECORDS_PER_SOURCE
-) -> int:
+def write_source(store, index: int, start: datetime | None = None, records: int = RECORDS_PER_SOURCE) -> int:
     """Source object `index`: records from `start` (default START + 3*index minutes), ids `s<index>-<i>`."""
     first = start if start is not None else START + timedelta(minutes=3 * index)
     data = capture_file(first, records, prefix=f"s{index}", step=timedelta(minutes=11))

@@ -91,5 +91,7 @@ def test_ground_truth_latest_source_wins_by_folder_time_then_last_modified_then_
 
 def test_within_one_object_the_later_line_wins():
     t = datetime(2024, 1, 1, tzinfo=UTC)
-    frame = pl.concat([_labels("k", t, t, {"x": 0}), _labels("k", t, t, {"x": 1}).with_columns(source_line=pl.lit(9, dtype=pl.Int64))])
+    frame = pl.concat(
+        [_labels("k", t, t, {"x": 0}), _labels("k", t, t, {"x": 1}).with_columns(source_line=pl.lit(9, dtype=pl.Int64))]
+    )
     assert latest_labels(frame)["y_true"].to_list() == [1]

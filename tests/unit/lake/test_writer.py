@@ -27,9 +27,7 @@ def test_rows_are_split_by_inference_hour_into_one_file_per_partition(tmp_path):
     outcome = decode_capture_to_lake(io.BytesIO(data), config, "s3://b/x", LocalStore(tmp_path), stem, START)
     # Then there is one file per hour, named by the source stem, holding exactly that hour's rows
     keys = [f.key for f in outcome.files]
-    assert keys == [
-        f"captures/model=churn/dt=2024-03-01/hour={h}/{stem}.parquet" for h in ("09", "10", "11", "12")
-    ]
+    assert keys == [f"captures/model=churn/dt=2024-03-01/hour={h}/{stem}.parquet" for h in ("09", "10", "11", "12")]
     total = 0
     for written in outcome.files:
         frame = pl.read_parquet(tmp_path / written.key)

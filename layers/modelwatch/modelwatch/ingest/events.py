@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from modelwatch.errors import IngestEventError
 
@@ -16,7 +16,8 @@ class ObjectRef:
 
     bucket: str
     key: str
-    etag: str | None = None
+    # AWS sends `etag`; moto's emulation sends `eTag`.
+    etag: str | None = Field(default=None, validation_alias=AliasChoices("etag", "eTag"))
     version_id: str | None = None
     size: int | None = None
     event_time: datetime | None = None
@@ -42,7 +43,8 @@ class S3BucketDetail(_Event):
 class S3ObjectDetail(_Event):
     key: str = Field(min_length=1)
     size: int | None = None
-    etag: str | None = None
+    # AWS sends `etag`; moto's emulation sends `eTag`.
+    etag: str | None = Field(default=None, validation_alias=AliasChoices("etag", "eTag"))
     version_id: str | None = Field(default=None, alias="version-id")
     sequencer: str | None = None
 

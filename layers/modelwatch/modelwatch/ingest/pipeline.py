@@ -3,18 +3,22 @@ ingest functions and `modelwatch decode`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO
 
 import polars as pl
 
-from modelwatch.capture import iter_decode_capture, iter_decode_ground_truth
+from modelwatch.capture import QuarantinedRecord, iter_decode_capture, iter_decode_ground_truth
 from modelwatch.capture.decode import DEFAULT_BATCH_LINES, TIME_DTYPE
 from modelwatch.config.model import ModelConfig
 from modelwatch.constants import (
+    COL_INFERENCE_ID,
     COL_INFERENCE_TIME,
     COL_LABEL_TIME,
+    COL_ROW_IN_REQUEST,
+    COL_SOURCE_LINE,
     COL_SOURCE_MODIFIED,
     LAKE_CAPTURES,
     LAKE_GROUND_TRUTH,
@@ -38,7 +42,6 @@ class ModelOutcome:
     rows_per_hour: dict[datetime, int] = field(default_factory=dict)
     first_time: datetime | None = None
     last_time: datetime | None = None
-    labels: pl.DataFrame | None = None  # ground truth only: the decoded label rows
 
     def summary(self) -> dict[str, object]:
         return {
@@ -103,24 +106,95 @@ def decode_ground_truth_to_lake(
     processed_at: datetime,
     label_time: datetime,
     source_modified: datetime | None,
+    captures: pl.DataFrame | None = None,
+    reopen: Callable[[], BinaryIO] | None = None,
     batch_lines: int = DEFAULT_BATCH_LINES,
 ) -> ModelOutcome:
-    """Stream-decode a ground-truth file, write its labels by label hour (with the source's LastModified for the
-    dedup order) and its quarantined records. `outcome.labels` keeps the label keys for resolving their hours."""
+    """Stream-decode a ground-truth file and write its labels by label hour (with the source's LastModified for the
+    dedup order) and its quarantined records.
+
+    With the model's `captures` (inference_id, row_in_request, inference_time), a record whose label count differs
+    from its request's row count is quarantined (its raw line re-read through `reopen`), and `rows_per_hour` counts
+    the labels per inference hour they belong to; labels of requests not captured (yet) count nowhere.
+    """
     writer = PartitionedWriter(store, LAKE_GROUND_TRUTH, config.name, COL_LABEL_TIME, stem)
     outcome = ModelOutcome(config.name)
-    quarantined = []
-    keys = []
+    quarantined: list[QuarantinedRecord] = []
+    frames = []
     for batch in iter_decode_ground_truth(stream, config, source, label_time=label_time, batch_lines=batch_lines):
-        rows = batch.rows.with_columns(pl.lit(source_modified, dtype=TIME_DTYPE).alias(COL_SOURCE_MODIFIED))
-        writer.add(rows)
+        frames.append(batch.rows.with_columns(pl.lit(source_modified, dtype=TIME_DTYPE).alias(COL_SOURCE_MODIFIED)))
         outcome.records += batch.records
-        outcome.rows += rows.height
         quarantined.extend(batch.quarantined)
-        keys.append(rows.select("inference_id", "row_in_request"))
+    rows = pl.concat(frames, how="vertical") if frames else None
+    if rows is not None and captures is not None and captures.height and rows.height:
+        rows, mismatched = _split_count_mismatches(rows, captures)
+        if mismatched:
+            quarantined.extend(_mismatch_records(mismatched, source, reopen))
+        outcome.rows_per_hour = _label_hours(rows, captures)
+    if rows is not None:
+        writer.add(rows)
+        outcome.rows = rows.height
     outcome.files = writer.write()
-    outcome.labels = pl.concat(keys, how="vertical") if keys else None
     outcome.first_time = outcome.last_time = label_time if outcome.rows else None
+    quarantined.sort(key=lambda q: q.line)
     outcome.quarantined = len(quarantined)
     outcome.quarantine_file = write_quarantine(store, config.name, quarantined, stem, processed_at)
     return outcome
+
+
+_KEYS = [COL_INFERENCE_ID, COL_ROW_IN_REQUEST]
+
+
+def _split_count_mismatches(
+    rows: pl.DataFrame, captures: pl.DataFrame
+) -> tuple[pl.DataFrame, dict[int, tuple[int, int]]]:
+    """Drop records whose label count differs from the captured request's row count: {line: (labels, rows)}."""
+    request_rows = captures.unique(subset=_KEYS).group_by(COL_INFERENCE_ID).agg(pl.len().alias("_n_rows"))
+    per_record = rows.group_by(COL_INFERENCE_ID, COL_SOURCE_LINE).agg(pl.len().alias("_n_labels"))
+    bad = per_record.join(request_rows, on=COL_INFERENCE_ID, how="inner").filter(
+        pl.col("_n_labels") != pl.col("_n_rows")
+    )
+    if bad.height == 0:
+        return rows, {}
+    mismatched = {int(r[COL_SOURCE_LINE]): (int(r["_n_labels"]), int(r["_n_rows"])) for r in bad.iter_rows(named=True)}
+    return rows.filter(~pl.col(COL_SOURCE_LINE).is_in(list(mismatched))), mismatched
+
+
+def _mismatch_records(
+    mismatched: dict[int, tuple[int, int]], source: str, reopen: Callable[[], BinaryIO] | None
+) -> list[QuarantinedRecord]:
+    raw: dict[int, str] = {}
+    if reopen is not None:
+        wanted = set(mismatched)
+        for number, line in enumerate(_physical_lines(reopen()), start=1):
+            if number in wanted:
+                raw[number] = line.rstrip(b"\r\n").decode("utf-8", errors="replace")
+                if len(raw) == len(wanted):
+                    break
+    return [
+        QuarantinedRecord(
+            source,
+            line,
+            f"label count mismatch: {labels} labels for a request of {count} rows",
+            raw.get(line, ""),
+        )
+        for line, (labels, count) in sorted(mismatched.items())
+    ]
+
+
+def _physical_lines(stream: BinaryIO, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+    """Every line of a stream (blank ones too, so numbers match the decoder's), read in chunks."""
+    pending = b""
+    while chunk := stream.read(chunk_size):
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        yield from lines
+    if pending:
+        yield pending
+
+
+def _label_hours(rows: pl.DataFrame, captures: pl.DataFrame) -> dict[datetime, int]:
+    matched = rows.select(_KEYS).join(
+        captures.select([*_KEYS, COL_INFERENCE_TIME]).unique(subset=_KEYS), on=_KEYS, how="inner"
+    )
+    return _hours(matched, COL_INFERENCE_TIME)

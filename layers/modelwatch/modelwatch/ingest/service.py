@@ -14,12 +14,10 @@ from datetime import datetime, timedelta
 from typing import Any, BinaryIO
 from urllib.parse import unquote_plus
 
-import polars as pl
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.exceptions import ClientError
 
 from modelwatch.clock import Clock, to_utc
-from modelwatch.config.model import ModelConfig
 from modelwatch.constants import (
     COL_INFERENCE_ID,
     COL_INFERENCE_TIME,
@@ -248,7 +246,9 @@ def ingest_ground_truth_object(
     lookback: timedelta = timedelta(days=GROUND_TRUTH_LOOKBACK_DAYS),
 ) -> IngestResult:
     """Decode a ground-truth object for every model whose ground-truth prefix holds it; bump the label counters of
-    the inference hours the labels belong to; record; trigger (realized performance for exactly those hours)."""
+    the inference hours the labels belong to (found by joining the model's captures, ids and times only, from
+    `lookback` before the label time on); record; trigger (realized performance for exactly those hours).
+    Labels without a capture in that window count nowhere; the workflow still joins them when it runs."""
     ref = resolve_ref(s3_client, ref)
     trigger = {
         "state": state,
@@ -266,47 +266,54 @@ def ingest_ground_truth_object(
 
     stem = source_file_stem(ref.key, ref.version)
     outcomes = []
-    counters: list[CounterDelta] = []
     for config in models:
         opened = open_object(s3_client, ref)
         if opened is None:
             return _skip(ref, KIND_GROUND_TRUTH, state, clock, "object was overwritten after this event")
-        modified = opened.last_modified or ref.event_time or clock.now()
-        label_time = folder_hour(ref.key) or to_utc(modified)
+        modified = to_utc(opened.last_modified or ref.event_time or clock.now())
+        label_time = folder_hour(ref.key) or modified
+        captures = read_rows(
+            store,
+            LAKE_CAPTURES,
+            config.name,
+            start=min(label_time, clock.now()) - lookback,
+            columns=[COL_INFERENCE_ID, COL_ROW_IN_REQUEST, COL_INFERENCE_TIME],
+        )
         outcome = decode_ground_truth_to_lake(
-            opened.body, config, ref.uri, store, stem, clock.now(), label_time, to_utc(modified)
+            opened.body,
+            config,
+            ref.uri,
+            store,
+            stem,
+            clock.now(),
+            label_time,
+            modified,
+            captures=captures if COL_INFERENCE_TIME in captures.columns else None,
+            reopen=lambda: _reopen(s3_client, ref),
+        )
+        matched = sum(outcome.rows_per_hour.values())
+        logger.info(
+            "resolved label hours",
+            model=config.name,
+            labels=outcome.rows,
+            matched=matched,
+            unmatched=outcome.rows - matched,
+            hours=len(outcome.rows_per_hour),
         )
         outcomes.append(outcome)
-        counters.extend(label_hours(store, config, outcome, label_time, lookback))
+    counters = [
+        CounterDelta(o.model, hour, labels=count, label_version=1)
+        for o in outcomes
+        for hour, count in o.rows_per_hour.items()
+    ]
     return _record_and_trigger(ref, KIND_GROUND_TRUTH, outcomes, counters, state, clock, trigger)
 
 
-def label_hours(
-    store: ObjectStore, config: ModelConfig, outcome: ModelOutcome, label_time: datetime, lookback: timedelta
-) -> list[CounterDelta]:
-    """Counter increments for the inference hours of the labels: join with the model's captures (ids and times
-    only) from `lookback` before the label time on. Labels without a capture in that window count nowhere (the
-    workflow still joins them when it computes realized performance)."""
-    if outcome.labels is None or outcome.labels.height == 0:
-        return []
-    keys = [COL_INFERENCE_ID, COL_ROW_IN_REQUEST]
-    captures = read_rows(
-        store, LAKE_CAPTURES, config.name, start=label_time - lookback, columns=[*keys, COL_INFERENCE_TIME]
-    )
-    if captures.height == 0 or not {*keys, COL_INFERENCE_TIME} <= set(captures.columns):
-        logger.info("labels match no captured rows yet", model=config.name, labels=outcome.labels.height)
-        return []
-    captures = captures.with_columns(pl.col(COL_ROW_IN_REQUEST).cast(pl.Int32)).unique(subset=keys, keep="first")
-    labels = outcome.labels.with_columns(pl.col(COL_ROW_IN_REQUEST).cast(pl.Int32))
-    joined = labels.join(captures, on=keys, how="inner")
-    unmatched = labels.height - joined.height
-    per_hour = joined.group_by(pl.col(COL_INFERENCE_TIME).dt.truncate("1h").alias("hour")).len()
-    deltas = [
-        CounterDelta(config.name, floor_hour(row["hour"]), labels=int(row["len"]), label_version=1)
-        for row in per_hour.iter_rows(named=True)
-    ]
-    logger.info("resolved label hours", model=config.name, labels=labels.height, unmatched=unmatched, hours=len(deltas))
-    return deltas
+def _reopen(s3_client: Any, ref: ObjectRef) -> BinaryIO:
+    opened = open_object(s3_client, ref)
+    if opened is None:
+        raise CaptureReadError(f"{ref.uri}: object was overwritten while being ingested")
+    return opened.body
 
 
 # ---------------------------------------------------------------- shared steps
