@@ -1,0 +1,106 @@
+"""The workflow's handlers called the way Lambda calls them, with the canonical events from events/workflow/."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from types import ModuleType
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from modelwatch.errors import ConfigError, EmptyWindowError
+from modelwatch.local.functions import LambdaContext
+from modelwatch.workflow.runstate import record_success
+from tests.helpers import load_event, load_handler
+from tests.integration.workflow.conftest import LAKE_BUCKET, STATE_TABLE, Aws, create_backends
+from tests.unit.workflow.helpers import T0, model_config
+
+
+def _call(module: ModuleType, event: dict[str, Any]) -> Any:
+    for attribute in ("_stores", "_registry", "_clients"):
+        if hasattr(module, attribute):
+            getattr(module, attribute).cache_clear()  # one moto instance per test
+    return module.lambda_handler(event, LambdaContext("fn", "arn:aws:lambda:us-east-1:123456789012:function:fn"))
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    with mock_aws():
+        aws = create_backends()
+        monkeypatch.setenv("LAKE_BUCKET", LAKE_BUCKET)
+        monkeypatch.setenv("STATE_TABLE", STATE_TABLE)
+        monkeypatch.setenv("MONITOR_STATE_MACHINE_ARN", aws.monitor_arn)
+        monkeypatch.setenv("MODELWATCH_CLOCK", (T0 + timedelta(hours=3, minutes=30)).isoformat())
+        aws.register(model_config("loans"))
+        yield aws
+
+
+def test_prepare_run_keeps_the_triggered_window_and_version(aws: Aws) -> None:
+    # Given three hours of captures, the middle one labelled
+    for hour in range(3):
+        aws.ingest("loans", T0 + timedelta(hours=hour), rows=400, labels=100 if hour == 1 else 0)
+    # When PrepareRun gets the trigger's execution input
+    prepared = _call(load_handler("prepare_run"), load_event("workflow/prepare_run"))
+    # Then it returns the small run description the state machine branches on
+    assert prepared == {
+        "model": "loans",
+        "run_id": "loans-20240301T0000-20240301T0300-3da07257a830",
+        "problem_type": "binary_classification",
+        "method": "CBPE",
+        "window_start": "2024-03-01T00:00:00Z",
+        "window_end": "2024-03-01T03:00:00Z",
+        "last_chunk_end": "2024-03-01T03:00:00Z",
+        "input_complete": False,
+        "input_version": "3da07257a830",
+        "has_labels": True,
+        "rows": 1200,
+        "labels": 100,
+        "chunks": 3,
+        "trigger": "new_chunk",
+    }
+
+
+def test_prepare_run_plans_the_window_when_none_is_given(aws: Aws) -> None:
+    for hour in range(5):
+        aws.ingest("loans", T0 + timedelta(hours=hour), rows=400)
+    prepared = _call(load_handler("prepare_run"), {"input": {"model": "loans"}, "run_id": "loans-manual"})
+    # The clock is 03:30: chunks up to 03:00 are complete (lateness 15m), the 03:00 one is not
+    assert (prepared["window_start"], prepared["window_end"]) == ("2024-03-01T00:00:00Z", "2024-03-01T03:00:00Z")
+    assert prepared["has_labels"] is False and prepared["trigger"] == "manual"
+    # `modelwatch run` marks the input complete: every chunk, no upper bound
+    complete = _call(
+        load_handler("prepare_run"), {"input": {"model": "loans", "input_complete": True}, "run_id": "loans-all"}
+    )
+    assert (complete["window_end"], complete["last_chunk_end"], complete["chunks"]) == (None, "2024-03-01T05:00:00Z", 5)
+
+
+def test_prepare_run_names_an_empty_window_and_a_bad_input(aws: Aws) -> None:
+    aws.ingest("loans", T0 + timedelta(hours=3), rows=400)  # only the still-open hour has rows
+    with pytest.raises(EmptyWindowError, match="model loans: no complete chunk with captured rows"):
+        _call(load_handler("prepare_run"), {"input": {"model": "loans"}, "run_id": "loans-x"})
+    with pytest.raises(ConfigError, match="run_id"):
+        _call(load_handler("prepare_run"), {"input": {"model": "loans"}, "run_id": "has:colon"})
+
+
+def test_list_models_and_start_monitor(aws: Aws) -> None:
+    aws.ingest("loans", T0, rows=400)
+    listed = _call(load_handler("list_models"), load_event("workflow/list_models"))
+    assert listed == {"models": [{"model": "loans", "trigger": "schedule"}], "count": 1}
+    started = _call(load_handler("start_monitor"), load_event("workflow/start_monitor"))
+    assert started["status"] == "started"
+    assert [e["name"] for e in aws.executions()] == [started["execution_name"]]
+    # After that run succeeded with the same inputs, the next schedule finds the model up to date
+    record_success(
+        aws.dynamodb,
+        STATE_TABLE,
+        "loans",
+        run_id=started["execution_name"],
+        input_version=started["input_version"],
+        last_chunk_end="2024-03-01T01:00:00Z",
+        now=T0,
+    )
+    assert _call(load_handler("start_monitor"), load_event("workflow/start_monitor"))["status"] == "up_to_date"
+    with pytest.raises(ConfigError, match="fleet item is invalid"):
+        _call(load_handler("start_monitor"), {"trigger": "schedule"})
