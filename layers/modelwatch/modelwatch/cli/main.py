@@ -34,6 +34,10 @@ def register_command(name: str, module: str, attribute: str) -> None:
 
 # Verbs: name -> module:attribute. Add yours here (one line each).
 register_command("decode", "modelwatch.cli.decode", "decode")
+register_command("register", "modelwatch.cli.register", "register")
+register_command("unregister", "modelwatch.cli.register", "unregister")
+register_command("models", "modelwatch.cli.models", "models")
+register_command("status", "modelwatch.cli.status", "status")
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
