@@ -10,7 +10,7 @@ import pandas as pd
 from modelwatch.estimation.estimator import DLE_HYPERPARAMETERS, seeded_fit
 from modelwatch.lake.store import LocalStore
 
-from .conftest import Case
+from .cases import Case
 
 FIELDS_ESTIMATED = (
     "value",

@@ -14,7 +14,7 @@ from modelwatch.estimation.service import RunRequest, run_monitor
 from modelwatch.lake.layout import estimator_prefix
 from modelwatch.lake.store import LocalStore
 
-from .conftest import LATE, Case
+from .cases import LATE, Case
 
 
 def _run(case: Case, store: LocalStore, run_id: str, config=None, reference=None):

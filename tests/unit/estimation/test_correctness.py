@@ -8,7 +8,7 @@ import pytest
 from modelwatch.estimation.service import RunRequest, run_monitor
 from modelwatch.lake.store import LocalStore
 
-from .conftest import LATE, Case
+from .cases import LATE, Case
 from .helpers import FIELDS_ESTIMATED, FIELDS_REALIZED, assert_matches, direct_estimated, direct_realized
 
 CASES = ["binary_case", "multiclass_case", "regression_case"]

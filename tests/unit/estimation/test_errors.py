@@ -10,7 +10,7 @@ from modelwatch.errors import ConfigMismatchError, EmptyWindowError, ModelwatchE
 from modelwatch.estimation.service import RunRequest, run_monitor
 from modelwatch.lake.store import LocalStore
 
-from .conftest import LATE, Case
+from .cases import LATE, Case
 
 
 def _run(case: Case, tmp_path, *, reference=None, captures=None, labels=None, config=None, request=None):

@@ -19,7 +19,7 @@ from modelwatch.estimation.realized import join_labels
 from modelwatch.estimation.service import RunRequest, run_monitor
 from modelwatch.lake.store import LocalStore
 
-from .conftest import ANALYSIS_START, LATE, ROWS_PER_HOUR, Case
+from .cases import ANALYSIS_START, LATE, ROWS_PER_HOUR, Case
 from .helpers import FIELDS_ESTIMATED, assert_matches, direct_estimated
 
 START = to_utc(ANALYSIS_START.to_pydatetime())

@@ -1,0 +1,102 @@
+"""EstimateFunction on moto S3: registered config and reference, lake rows, results/report/cache in the lake."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pandas as pd
+import pytest
+from moto import mock_aws
+
+from modelwatch.errors import EmptyWindowError, RegistryError
+from modelwatch.lake.store import S3Store
+from modelwatch.registry import Registry
+from tests.helpers import load_event, load_handler
+from tests.unit.estimation.cases import LATE, Case, binary_case_data
+
+BUCKET = "modelwatch-lake-test"
+
+
+@pytest.fixture(scope="module")
+def case() -> Case:
+    return binary_case_data()
+
+
+@pytest.fixture
+def lake(case: Case, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Store]:
+    monkeypatch.setenv("LAKE_BUCKET", BUCKET)
+    monkeypatch.setenv("STATE_TABLE", "modelwatch-state")
+    monkeypatch.setenv("MODELWATCH_CLOCK", LATE.isoformat())
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        store = S3Store(client, BUCKET)
+        buffer = io.BytesIO()
+        case.reference.to_parquet(buffer, index=False)
+        Registry(store).register(case.config, buffer.getvalue())
+        yield store
+
+
+@pytest.fixture
+def lake_rows(case: Case, monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
+    """Test double of modelwatch.lake.reader.read_rows (same signature), serving the case's rows as polars."""
+    import polars as pl
+
+    calls: list[tuple[Any, ...]] = []
+
+    def read_rows(store: Any, area: str, model: str, start: Any = None, end: Any = None) -> pl.DataFrame:
+        calls.append((area, model, start, end))
+        frame = case.captures if area == "captures" else case.labels
+        if area == "captures" and start is not None:
+            frame = frame[(frame["inference_time"] >= start) & (frame["inference_time"] < end)]
+        return pl.from_pandas(frame)
+
+    monkeypatch.setattr("modelwatch.estimation.service._read_lake", read_rows)
+    return calls
+
+
+def test_handler_runs_the_monitor_and_returns_a_small_summary(lake: S3Store, lake_rows, case: Case) -> None:
+    # Given the canonical state-machine input for a registered model
+    handler = load_handler("estimate")
+    event = load_event("estimate")
+
+    # When the estimate task runs
+    output = handler.lambda_handler(event, _context())
+
+    # Then results, report and the fitted estimator are in the lake, and the output is small and JSON-able
+    assert output["chunks_analysed"] == 8 and output["estimator_cache"] == "fit"
+    assert output["results_uri"] == f"s3://{BUCKET}/results/model=car-loan/run={event['run_id']}/results.parquet"
+    assert output["report_uri"].startswith(f"s3://{BUCKET}/reports/model=car-loan/")
+    assert len(json.dumps(output)) < 256 * 1024
+    results = pd.read_parquet(io.BytesIO(lake.get(output["results_uri"].removeprefix(f"s3://{BUCKET}/"))))
+    assert set(results["kind"]) == {"estimated", "realized"}
+    assert lake.exists("models/car-loan/estimator/manifest.json")
+    assert lake_rows[0][:2] == ("captures", "car-loan")
+    # and a second run reuses the cached estimator
+    assert handler.lambda_handler({**event, "run_id": "again"}, _context())["estimator_cache"] == "hit"
+
+
+def test_handler_raises_named_errors(lake: S3Store, lake_rows) -> None:
+    handler = load_handler("estimate")
+    event = load_event("estimate")
+    with pytest.raises(EmptyWindowError):
+        handler.lambda_handler(
+            {**event, "window_start": "2027-01-01T00:00:00Z", "window_end": "2027-01-02T00:00:00Z"}, _context()
+        )
+    with pytest.raises(RegistryError, match="not registered"):
+        handler.lambda_handler({**event, "model": "unknown-model"}, _context())
+
+
+class _Context:
+    function_name = "EstimateFunction"
+    memory_limit_in_mb = 3008
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:EstimateFunction"
+    aws_request_id = "req-1"
+
+
+def _context() -> _Context:
+    return _Context()
