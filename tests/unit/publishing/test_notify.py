@@ -1,0 +1,127 @@
+"""Notification content: subject limits, report links, failure causes, and "since when"."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from modelwatch.publishing.datapoints import ChunkResult, drift_datapoints, performance_datapoints
+from modelwatch.publishing.ledger import value_version
+from modelwatch.publishing.notify import (
+    build_degradation_notification,
+    build_failure_notification,
+    failure_cause,
+    report_link,
+    short_subject,
+)
+
+START = datetime(2026, 3, 2, tzinfo=UTC)
+
+
+def _row(hour: int, kind: str, value: float, alert: bool, coverage: float = 1.0) -> ChunkResult:
+    start = START + timedelta(hours=hour)
+    return ChunkResult(
+        chunk_start=start,
+        chunk_end=start + timedelta(hours=1),
+        metric="roc_auc",
+        kind=kind,
+        value=value,
+        lower_bound=value - 0.01 if kind == "estimated" else None,
+        upper_bound=value + 0.01 if kind == "estimated" else None,
+        lower_threshold=0.95,
+        upper_threshold=1.0,
+        alert=alert,
+        label_coverage=coverage,
+        rows=2500,
+    )
+
+
+def test_subject_is_short_ascii_one_line() -> None:
+    subject = short_subject("modelwatch: " + "very-long-model-name-" * 10 + "\ndegraded: é")
+    assert len(subject) <= 99 and subject.endswith("...")
+    assert all(32 <= ord(ch) < 127 for ch in subject)
+
+
+def test_report_link_defaults_to_the_console() -> None:
+    uri = "s3://lake/reports/model=m/run=r 1/report.html"
+    assert report_link(uri, "console") == (
+        "https://console.aws.amazon.com/s3/object/lake?prefix=reports/model=m/run=r%201/report.html"
+    )
+    assert report_link("/tmp/out/report.html", "console") == "/tmp/out/report.html"
+    assert report_link(None, "presigned") is None
+
+
+def test_presigned_link_only_when_asked() -> None:
+    class _S3:
+        def generate_presigned_url(self, op: str, Params: dict[str, Any], ExpiresIn: int) -> str:
+            return f"https://signed/{Params['Bucket']}/{Params['Key']}?exp={ExpiresIn}"
+
+    assert report_link("s3://lake/k.html", "presigned", _S3()) == "https://signed/lake/k.html?exp=604800"
+    assert report_link("s3://lake/k.html", "console", _S3()).startswith("https://console.aws.amazon.com/")
+
+
+def test_failure_cause_keeps_the_message_not_the_stack_trace() -> None:
+    cause = json.dumps({"errorMessage": "boom", "errorType": "X", "stackTrace": ["secret frame"]})
+    assert failure_cause(cause) == "boom"
+    assert failure_cause("plain text") == "plain text"
+    note = build_failure_notification(model="m", run_id="r", error="EmptyWindowError", cause=cause, failed_at=START)
+    assert note.subject == "modelwatch: run failed for m: EmptyWindowError"
+    assert "boom" in note.text and "secret frame" not in note.text
+
+
+def test_since_is_the_start_of_the_ongoing_alert_streak() -> None:
+    # Given chunk 0 fine, chunks 1-2 already in alert (notified earlier), chunk 3 newly in alert
+    rows = [
+        _row(0, "estimated", 0.97, False),
+        _row(1, "estimated", 0.93, True),
+        _row(2, "estimated", 0.92, True),
+        _row(3, "estimated", 0.91, True),
+        _row(3, "realized", 0.90, True, coverage=0.8),
+    ]
+    new = [rows[3], rows[4]]
+
+    # When the message is built
+    note = build_degradation_notification(
+        model="m", run_id="r", new_alerts=new, rows=rows, top_drifting_features=[], report_url=None, published_at=START
+    )
+
+    # Then it says since 01:00, lists the one new chunk with both values and the coverage
+    assert "roc_auc: 1 chunk(s) newly in alert, in alert since 2026-03-02T01:00:00Z" in note.text
+    assert (
+        "2026-03-02 03:00 to 04:00; estimated 0.9100 vs thresholds [0.9500, 1.0000] ALERT; "
+        "realized 0.9000 vs thresholds [0.9500, 1.0000] ALERT; label coverage 80%"
+    ) in note.text
+    assert "Top drifting features: none in drift alert" in note.text and "Report: not available" in note.text
+    assert note.data["metrics"][0]["chunks"][0]["newly_in_alert"] == ["estimated", "realized"]
+
+
+def test_realized_values_wait_for_the_coverage_gate() -> None:
+    rows = [_row(0, "estimated", 0.97, False), _row(0, "realized", 0.96, False, coverage=0.4)]
+    points, gated = performance_datapoints("m", rows, 0.5)
+    assert [dict(p.dimensions)["Kind"] for p in points] == [
+        "estimated",
+        "lower_confidence_bound",
+        "upper_confidence_bound",
+    ]
+    assert [dict(s.datapoint.dimensions)["Kind"] for s in gated] == ["realized", "estimation_error"]
+    points, gated = performance_datapoints("m", rows, 0.4)
+    error = next(p for p in points if dict(p.dimensions)["Kind"] == "estimation_error")
+    assert error.value == 0.97 - 0.96 and not gated
+
+
+def test_versions_change_with_value_or_rows_only() -> None:
+    assert value_version(0.9, 2500) == value_version(0.9, 2500)
+    assert value_version(0.9, 2500) != value_version(0.9000001, 2500)
+    assert value_version(0.9, 2500) != value_version(0.9, 2600)
+
+
+def test_drift_accepts_list_and_mapping_forms() -> None:
+    as_list = [{"chunk_start": "2026-03-02T00:00:00Z", "features_in_drift_alert": 2, "missing_rate": {"a": 0.1}}]
+    as_map = {"2026-03-02T00:00:00Z": {"features_in_alert": 2, "missing_rate": {"a": 0.1}}}
+    for drift in (as_list, as_map):
+        points = drift_datapoints("m", drift)
+        assert [(p.metric_name, dict(p.dimensions), p.timestamp, p.value) for p in points] == [
+            ("FeaturesInDriftAlert", {"Model": "m"}, START, 2.0),
+            ("MissingValueRate", {"Model": "m", "Feature": "a"}, START, 0.1),
+        ]
