@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import boto3
 import pandas as pd
@@ -42,21 +41,20 @@ def lake(case: Case, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Store]:
 
 
 @pytest.fixture
-def lake_rows(case: Case, monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
-    """Test double of modelwatch.lake.reader.read_rows (same signature), serving the case's rows as polars."""
+def lake_rows(lake: S3Store, case: Case) -> None:
+    """The case's captures and labels written into the lake by the real partitioned writer (read back by the real
+    reader inside the handler)."""
     import polars as pl
 
-    calls: list[tuple[Any, ...]] = []
+    from modelwatch.lake.writer import PartitionedWriter
 
-    def read_rows(store: Any, area: str, model: str, start: Any = None, end: Any = None) -> pl.DataFrame:
-        calls.append((area, model, start, end))
-        frame = case.captures if area == "captures" else case.labels
-        if area == "captures" and start is not None:
-            frame = frame[(frame["inference_time"] >= start) & (frame["inference_time"] < end)]
-        return pl.from_pandas(frame)
-
-    monkeypatch.setattr("modelwatch.estimation.service._read_lake", read_rows)
-    return calls
+    captures = PartitionedWriter(lake, "captures", case.config.name, "inference_time", "capture-file-1")
+    captures.add(pl.from_pandas(case.captures))
+    captures.write()
+    labels = case.labels.astype({"y_true": "int64", "row_in_request": "int32"})
+    ground_truth = PartitionedWriter(lake, "ground_truth", case.config.name, "label_time", "labels-file-1")
+    ground_truth.add(pl.from_pandas(labels))
+    ground_truth.write()
 
 
 def test_handler_runs_the_monitor_and_returns_a_small_summary(lake: S3Store, lake_rows, case: Case) -> None:
@@ -75,7 +73,6 @@ def test_handler_runs_the_monitor_and_returns_a_small_summary(lake: S3Store, lak
     results = pd.read_parquet(io.BytesIO(lake.get(output["results_uri"].removeprefix(f"s3://{BUCKET}/"))))
     assert set(results["kind"]) == {"estimated", "realized"}
     assert lake.exists("models/car-loan/estimator/manifest.json")
-    assert lake_rows[0][:2] == ("captures", "car-loan")
     # and a second run reuses the cached estimator
     assert handler.lambda_handler({**event, "run_id": "again"}, _context())["estimator_cache"] == "hit"
 

@@ -6,14 +6,21 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from modelwatch.config.model import ModelConfig
-from modelwatch.constants import COL_INFERENCE_ID, COL_LABEL_TIME, COL_ROW_IN_REQUEST, COL_SOURCE_KEY, COL_Y_TRUE
+from modelwatch.constants import (
+    COL_INFERENCE_ID,
+    COL_LABEL_TIME,
+    COL_ROW_IN_REQUEST,
+    COL_SOURCE_KEY,
+    COL_SOURCE_LINE,
+    COL_SOURCE_MODIFIED,
+    COL_Y_TRUE,
+)
 from modelwatch.errors import ConfigMismatchError
 from modelwatch.estimation.frames import TARGET, coerce_target
 
 if TYPE_CHECKING:
     import pandas as pd
 
-COL_SOURCE_LINE = "source_line"
 _JOIN_KEYS = [COL_INFERENCE_ID, COL_ROW_IN_REQUEST]
 
 
@@ -54,16 +61,16 @@ def _empty_target(config: ModelConfig, frame: pd.DataFrame) -> pd.DataFrame:
 def join_labels(config: ModelConfig, analysis: pd.DataFrame, labels: pd.DataFrame | None) -> LabelJoin:
     """Left-join labels on (inference_id, row_in_request).
 
-    Duplicate labels keep the latest by (label_time, source_key, source_line). Label groups whose count differs
-    from the captured row count of their inference id are excluded (a label list that does not line up with the
-    request's rows cannot be matched row by row) and reported.
+    Duplicate labels keep the latest by (label_time, source_modified, source_key, source_line), as the lake
+    reader does. Label groups whose count differs from the captured row count of their inference id are excluded
+    (a label list that does not line up with the request's rows cannot be matched row by row) and reported.
     """
     if labels is None or labels.empty:
         return LabelJoin(frame=_empty_target(config, analysis))
     missing = [c for c in [*_JOIN_KEYS, COL_Y_TRUE] if c not in labels.columns]
     if missing:
         raise ConfigMismatchError(f"model {config.name}: ground-truth rows lack column(s) {missing}")
-    order = [c for c in (COL_LABEL_TIME, COL_SOURCE_KEY, COL_SOURCE_LINE) if c in labels.columns]
+    order = [c for c in (COL_LABEL_TIME, COL_SOURCE_MODIFIED, COL_SOURCE_KEY, COL_SOURCE_LINE) if c in labels.columns]
     table = labels[[*_JOIN_KEYS, COL_Y_TRUE, *order]].copy()
     table[COL_INFERENCE_ID] = table[COL_INFERENCE_ID].astype(str)
     table[COL_ROW_IN_REQUEST] = table[COL_ROW_IN_REQUEST].astype("int64")

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from modelwatch.clock import Clock, to_utc
 from modelwatch.config.model import ModelConfig, load_model_config_text
 from modelwatch.config.settings import Settings
-from modelwatch.constants import KIND_ESTIMATED, KIND_REALIZED, LAKE_CAPTURES, LAKE_GROUND_TRUTH
+from modelwatch.constants import KIND_ESTIMATED, KIND_REALIZED, LAKE_CAPTURES
 from modelwatch.errors import (
     ConfigError,
     EmptyWindowError,
@@ -204,6 +204,10 @@ def run_monitor(
     from modelwatch.estimation.results import results_to_parquet, tidy_results
 
     now = to_utc(now)
+    if len(captures) == 0:
+        raise EmptyWindowError(
+            f"model {config.name}: no captured rows in window [{request.window_start}, {request.window_end})"
+        )
     prepared = prepare_captures(config, captures)  # config vs captures first: the more specific complaint
     prepared_reference = prepare_reference(config, reference)
     frame = _with_chunks(config, prepared.frame)
@@ -411,10 +415,16 @@ def load_reference(store: ObjectStore, config: ModelConfig) -> pd.DataFrame:
         raise ReferenceDataError(f"model {config.name}: reference {uri} is not readable Parquet/CSV: {exc}") from exc
 
 
-def _read_lake(store: ObjectStore, area: str, model: str, start: datetime | None, end: datetime | None) -> Any:
+def _read_captures(store: ObjectStore, model: str, start: datetime | None, end: datetime | None) -> Any:
     from modelwatch.lake.reader import read_rows
 
-    return read_rows(store, area, model, start=start, end=end)
+    return read_rows(store, LAKE_CAPTURES, model, start=start, end=end)
+
+
+def _read_labels(store: ObjectStore, model: str, start: datetime | None) -> Any:
+    from modelwatch.lake.reader import read_ground_truth
+
+    return read_ground_truth(store, model, start=start)
 
 
 def run_monitor_from_lake(settings: Settings, store: ObjectStore, request: RunRequest, clock: Clock) -> RunOutcome:
@@ -430,9 +440,9 @@ def run_monitor_from_lake(settings: Settings, store: ObjectStore, request: RunRe
     by_period = config.chunking.period_delta is not None
     start = request.window_start if by_period else None
     end = request.window_end if by_period else None
-    captures = _read_lake(store, LAKE_CAPTURES, config.name, start, end).to_pandas()
-    # Labels arrive after their inference: nothing before the window can label it.
-    labels = _read_lake(store, LAKE_GROUND_TRUTH, config.name, start, None).to_pandas()
+    captures = _read_captures(store, config.name, start, end).to_pandas()
+    # Labels arrive after their inference (ground truth is partitioned by label time): none before the window.
+    labels = _read_labels(store, config.name, start).to_pandas()
     logger.info(
         "lake rows loaded",
         model=config.name,
