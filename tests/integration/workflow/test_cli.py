@@ -222,3 +222,18 @@ def test_missing_stack_is_one_clear_error(
     assert "stack nope: cannot describe it" in str(result.exception)
     (model_dir / "samconfig.toml").write_text(f'version = 0.1\n[default.deploy.parameters]\nstack_name = "{STACK}"\n')
     assert _invoke(models).exit_code == 0
+
+
+def test_verbs_are_registered_and_errors_are_one_line(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from modelwatch.cli.main import COMMANDS, main
+
+    assert {"register", "unregister", "models", "status"} <= set(COMMANDS)
+    monkeypatch.chdir(model_dir)
+    with pytest.raises(SystemExit) as exited:
+        main(["status"])
+    assert exited.value.code == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: no stack: pass --stack NAME (or set stack_name in samconfig.toml), or --local DIR"
+    ]
