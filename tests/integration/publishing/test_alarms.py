@@ -85,3 +85,17 @@ def test_delete_all_model_alarms_is_the_stack_teardown(aws: Aws) -> None:
     # Then only the other stack's alarms remain
     assert len(deleted) == 6
     assert sorted(_alarms(aws)) == sorted(alarm_name("other", MODEL, m) for m in ("roc_auc", "f1", "accuracy"))
+
+
+def test_teardown_command_deletes_the_stacks_alarms(aws: Aws, capsys: Any) -> None:
+    # Given per-model alarms of the stack
+    create_model_alarms(aws.cloudwatch, STACK, car_loan_config(), aws.alarms_topic_arn)
+
+    # When the documented teardown step runs
+    from modelwatch.publishing.teardown import main
+
+    assert main(["--stack", STACK, "--region", "us-east-1"]) == 0
+
+    # Then they are gone and the command says so
+    assert _alarms(aws) == {}
+    assert f"3 per-model alarm(s) of stack {STACK} deleted" in capsys.readouterr().out

@@ -375,3 +375,17 @@ def test_a_run_without_results_publishes_nothing(aws: Aws, car_loan_run: RunFixt
     # Then nothing is sent and the skipped chunk is counted
     assert summary.published == 0 and summary.chunks_skipped == 1
     assert aws.datapoints() == [] and aws.notifications() == []
+
+
+def test_forgetting_a_model_lets_its_datapoints_be_published_again(aws: Aws, car_loan_run: RunFixture) -> None:
+    # Given a published run
+    outcome = stage_run(aws, car_loan_run)
+    first = _publish(aws, car_loan_run, outcome)
+
+    # When the model's ledger is deleted (unregister) and the run is published again
+    deleted = aws.ledger.delete_model(MODEL)
+    again = _publish(aws, car_loan_run, outcome)
+
+    # Then every ledgered datapoint and alert was forgotten and is sent again
+    assert deleted == (first.published - 4) + len(first.newly_alerting)
+    assert again.published == first.published and again.notification is not None

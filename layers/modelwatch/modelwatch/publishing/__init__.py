@@ -1,1 +1,4 @@
-"""Publishing: CloudWatch metrics with a ledger, SNS notifications, HTML reports, per-model alarms."""
+"""Publishing: CloudWatch metrics once (a DynamoDB ledger), 0/1 alerts, notifications that say why, per-model alarms.
+
+The HTML report is written by estimation; publishing links to it.
+"""

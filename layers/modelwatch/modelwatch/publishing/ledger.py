@@ -131,3 +131,32 @@ class Ledger:
                     f"ledger write for {model}: items still unprocessed after {MAX_UNPROCESSED_ROUNDS} rounds"
                 )
         return len(items)
+
+    def delete_model(self, model: str) -> int:
+        """Forget everything published for a model (unregister); returns the number of items deleted."""
+        keys: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": self.pk(model)}},
+            "ProjectionExpression": "pk, sk",
+        }
+        for page in self.client.get_paginator("query").paginate(**kwargs):
+            keys.extend({"pk": item["pk"], "sk": item["sk"]} for item in page.get("Items", []))
+        for start in range(0, len(keys), BATCH_WRITE_LIMIT):
+            request: dict[str, Any] = {
+                self.table: [{"DeleteRequest": {"Key": key}} for key in keys[start : start + BATCH_WRITE_LIMIT]]
+            }
+            for _ in range(MAX_UNPROCESSED_ROUNDS):
+
+                def delete(request: dict[str, Any] = request) -> Any:
+                    return self.client.batch_write_item(RequestItems=request)
+
+                response = call_with_retries(delete, "ledger delete (BatchWriteItem)", sleep=self._sleep)
+                request = response.get("UnprocessedItems") or {}
+                if not request:
+                    break
+                self._sleep(0.2)
+            else:
+                raise PublishError(f"ledger delete for {model}: items still unprocessed")
+        return len(keys)
