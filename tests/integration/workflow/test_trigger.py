@@ -166,3 +166,62 @@ def test_fleet_run_restarts_only_changed_models(aws: Aws) -> None:
     )
     assert again["status"] == "started" and again["input_version"] != first["input_version"]
     assert load_run_state(aws.dynamodb, "state", "loans").last_run == first["execution_name"]
+
+
+def _schedule(aws: Aws, model: str = "loans") -> dict:
+    return start_model_run(
+        model,
+        registry=aws.registry,
+        state=aws.state,
+        sfn_client=aws.sfn,
+        state_machine_arn=aws.monitor_arn,
+        clock=aws.clock,
+    )
+
+
+def test_scheduled_run_retries_a_failed_run_a_bounded_number_of_times(aws: Aws) -> None:
+    # Given a model whose run for its current inputs ended unsuccessfully
+    aws.register(model_config("loans"))
+    aws.ingest("loans", T0, rows=400)
+    aws.clock.set(T0 + timedelta(hours=2))
+    first = _schedule(aws)
+    aws.sfn.stop_execution(executionArn=first["execution_arn"])
+    # When the ingest trigger sees the same inputs, it does not retry (a lost claim = already under way or done)
+    aws.dynamodb.delete_item(TableName="state", Key={"pk": {"S": "model#loans"}, "sk": {"S": "state"}})
+    assert _trigger(aws, ["loans"])[0]["status"] == "already_claimed"
+    # But the scheduled run retries under attempt-numbered names, then gives up
+    names = [first["execution_name"]]
+    for attempt in (1, 2):
+        retry = _schedule(aws)
+        assert retry["status"] == "started"
+        assert retry["execution_name"] == f"{first['execution_name']}-r{attempt}"
+        names.append(retry["execution_name"])
+        aws.sfn.stop_execution(executionArn=retry["execution_arn"])
+    assert _schedule(aws)["status"] == "gave_up"
+    assert sorted(e["name"] for e in aws.executions()) == sorted(names)
+
+
+def test_a_start_that_fails_releases_its_claim(aws: Aws) -> None:
+    import pytest
+    from botocore.exceptions import ClientError
+
+    from modelwatch.errors import WorkflowError
+
+    class Throttled:
+        def start_execution(self, **kwargs: object) -> None:
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "StartExecution")
+
+    aws.register(model_config("loans"))
+    aws.ingest("loans", T0, rows=400)
+    aws.clock.set(T0 + timedelta(hours=2))
+    with pytest.raises(WorkflowError, match="cannot start execution"):
+        start_model_run(
+            "loans",
+            registry=aws.registry,
+            state=aws.state,
+            sfn_client=Throttled(),
+            state_machine_arn=aws.monitor_arn,
+            clock=aws.clock,
+        )
+    # The claim was released, so the next attempt starts the run
+    assert _schedule(aws)["status"] == "started"

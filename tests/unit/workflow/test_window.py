@@ -136,12 +136,18 @@ def test_long_model_names_are_truncated_with_a_distinguishing_hash() -> None:
     hours_from_t0=st.integers(min_value=0, max_value=10**6),
     version=st.text(min_size=0, max_size=30),
     open_end=st.booleans(),
+    attempt=st.integers(min_value=0, max_value=9),
 )
-def test_execution_names_are_always_valid(model: str, hours_from_t0: int, version: str, open_end: bool) -> None:
+def test_execution_names_are_always_valid(
+    model: str, hours_from_t0: int, version: str, open_end: bool, attempt: int
+) -> None:
     start = T0 + timedelta(hours=hours_from_t0)
-    name = execution_name(model, start, None if open_end else start + timedelta(hours=1), version)
+    end = None if open_end else start + timedelta(hours=1)
+    name = execution_name(model, start, end, version, attempt)
     assert 1 <= len(name) <= MAX_EXECUTION_NAME
     assert NAME_CHARS.match(name)
+    if attempt:
+        assert name != execution_name(model, start, end, version) and name.endswith(f"-r{attempt}")
 
 
 @pytest.mark.parametrize(

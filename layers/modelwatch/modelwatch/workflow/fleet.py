@@ -54,8 +54,9 @@ def start_model_run(
 ) -> dict[str, Any]:
     """Start the model's Monitor run when its window's inputs changed since the last successful run.
 
-    Unlike the ingest trigger this also re-runs for late rows in already analysed chunks. No rows in the window
-    and an unchanged input version both return without starting anything.
+    Unlike the ingest trigger this also re-runs for late rows in already analysed chunks, and retries a failed run
+    for unchanged inputs (a bounded number of times). No rows in the window and an unchanged input version both
+    return without starting anything.
     """
     now = to_utc(clock.now())
     try:
@@ -69,5 +70,11 @@ def start_model_run(
     if run_state.last_input_version == window.input_version:
         return {"model": model, "status": UP_TO_DATE, "input_version": window.input_version}
     return start_monitor_execution(
-        window, state=state, sfn_client=sfn_client, state_machine_arn=state_machine_arn, now=now, trigger=trigger
+        window,
+        state=state,
+        sfn_client=sfn_client,
+        state_machine_arn=state_machine_arn,
+        now=now,
+        trigger=trigger,
+        retry_failed=True,
     )

@@ -31,6 +31,9 @@ NO_DATA = "no_data"
 DEBOUNCED = "debounced"
 NOT_REGISTERED = "not_registered"
 FAILED = "failed"
+GAVE_UP = "gave_up"  # the run for these inputs failed MAX_ATTEMPTS times; new data or labels start a new one
+MAX_ATTEMPTS = 3
+CLOSED_UNSUCCESSFULLY = ("FAILED", "TIMED_OUT", "ABORTED")
 
 
 class StateStoreLike(Protocol):
@@ -44,6 +47,8 @@ class StateStoreLike(Protocol):
     def claim(self, pk: str, sk: str, attrs: dict[str, Any]) -> bool: ...
 
     def claim_until(self, pk: str, sk: str, now: datetime, until: datetime, attrs: dict[str, Any]) -> bool: ...
+
+    def release(self, pk: str, sk: str) -> None: ...
 
 
 def _after(candidate: datetime | None, previous: str | None) -> bool:
@@ -70,6 +75,19 @@ def _claim_attrs(now: datetime, **extra: Any) -> dict[str, Any]:
     return {"claimed_at": iso(now), "expires_at": int((now + CLAIM_TTL).timestamp()), **extra}
 
 
+def _execution_arn(state_machine_arn: str, name: str) -> str:
+    return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
+
+
+def _closed_unsuccessfully(sfn_client: Any, state_machine_arn: str, name: str) -> bool:
+    """True when the named execution exists and failed, timed out or was aborted."""
+    try:
+        described = sfn_client.describe_execution(executionArn=_execution_arn(state_machine_arn, name))
+    except ClientError:
+        return False  # not started (yet): another caller holds the claim
+    return described.get("status") in CLOSED_UNSUCCESSFULLY
+
+
 def start_monitor_execution(
     window: RunWindow,
     *,
@@ -78,29 +96,38 @@ def start_monitor_execution(
     state_machine_arn: str,
     now: datetime,
     trigger: str,
+    retry_failed: bool = False,
 ) -> dict[str, Any]:
     """Claim (model, window, input version) in the state table, then StartExecution under the deterministic name.
 
-    A lost claim or `ExecutionAlreadyExists` both mean the run for these inputs is already under way or done.
+    A lost claim or `ExecutionAlreadyExists` both mean the run for these inputs is already under way or done. With
+    `retry_failed` (the scheduled run), a run for unchanged inputs that failed is retried under `-r<n>` names, at
+    most MAX_ATTEMPTS times in all, so a transient failure does not stall a model until new data arrives.
     """
-    name = window.execution_name()
-    result: dict[str, Any] = {
-        "model": window.model,
-        "execution_name": name,
-        "input_version": window.input_version,
-        "trigger": trigger,
-    }
-    if not state.claim(model_pk(window.model), f"run#{name}", _claim_attrs(now, trigger=trigger)):
-        return {**result, "status": ALREADY_CLAIMED}
-    payload = {**window.to_payload(), "trigger": trigger}
-    try:
-        response = sfn_client.start_execution(stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload))
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
-            return {**result, "status": ALREADY_EXISTS}
-        raise WorkflowError(f"model {window.model}: cannot start execution {name}: {exc}") from exc
-    logger.info("monitor run started", model=window.model, execution=name, trigger=trigger)
-    return {**result, "status": STARTED, "execution_arn": response["executionArn"]}
+    result: dict[str, Any] = {"model": window.model, "input_version": window.input_version, "trigger": trigger}
+    payload = json.dumps({**window.to_payload(), "trigger": trigger})
+    for attempt in range(MAX_ATTEMPTS if retry_failed else 1):
+        name = window.execution_name(attempt)
+        result["execution_name"] = name
+        claim_key = (model_pk(window.model), f"run#{name}")
+        if not state.claim(*claim_key, _claim_attrs(now, trigger=trigger)):
+            if retry_failed and _closed_unsuccessfully(sfn_client, state_machine_arn, name):
+                continue
+            return {**result, "status": ALREADY_CLAIMED}
+        try:
+            response = sfn_client.start_execution(stateMachineArn=state_machine_arn, name=name, input=payload)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
+                if retry_failed and _closed_unsuccessfully(sfn_client, state_machine_arn, name):
+                    continue
+                return {**result, "status": ALREADY_EXISTS}
+            # Nothing started: free the claim so the next trigger can try again.
+            state.release(*claim_key)
+            raise WorkflowError(f"model {window.model}: cannot start execution {name}: {exc}") from exc
+        logger.info("monitor run started", model=window.model, execution=name, trigger=trigger, attempt=attempt)
+        return {**result, "status": STARTED, "execution_arn": response["executionArn"]}
+    logger.warning("monitor run failed every attempt", model=window.model, attempts=MAX_ATTEMPTS)
+    return {**result, "status": GAVE_UP}
 
 
 def _trigger_model(

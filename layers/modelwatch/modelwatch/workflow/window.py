@@ -69,8 +69,8 @@ class RunWindow:
     def is_empty(self) -> bool:
         return self.rows == 0 or self.sealed_chunks == 0
 
-    def execution_name(self) -> str:
-        return execution_name(self.model, self.window_start, self.window_end, self.input_version)
+    def execution_name(self, attempt: int = 0) -> str:
+        return execution_name(self.model, self.window_start, self.window_end, self.input_version, attempt)
 
     def to_payload(self) -> dict[str, Any]:
         """The JSON the Monitor state machine starts with."""
@@ -198,14 +198,20 @@ def _compact(value: datetime | None) -> str:
     return "open" if value is None else to_utc(value).strftime("%Y%m%dT%H%M")
 
 
-def execution_name(model: str, window_start: datetime | None, window_end: datetime | None, version: str) -> str:
-    """`<model>-<window>-<version>`: deterministic, at most 80 characters of [A-Za-z0-9-_].
+def execution_name(
+    model: str, window_start: datetime | None, window_end: datetime | None, version: str, attempt: int = 0
+) -> str:
+    """`<model>-<window>-<version>[-r<attempt>]`: deterministic, at most 80 characters of [A-Za-z0-9-_].
 
     Step Functions refuses a closed execution's name forever, so the input version is part of the name: the same
     window with new rows or labels gets a new name, the same inputs the same one (ExecutionAlreadyExists = done).
+    A retry of a failed run for unchanged inputs (the scheduled run does that a bounded number of times) adds its
+    attempt number.
     """
     window = f"{_compact(window_start)}-{_compact(window_end)}"
     version = _NAME_SAFE.sub("", version)[:VERSION_CHARS] or "0"
+    if attempt:
+        version = f"{version}-r{attempt}"
     safe_model = _NAME_SAFE.sub("_", model)
     room = MAX_EXECUTION_NAME - len(window) - len(version) - 2
     if len(safe_model) > room:
