@@ -46,7 +46,8 @@ def test_labels_land_in_the_lake_and_count_on_their_inference_hours(stack):
     assert frame["inference_id"].to_list() == ["ev-0", "ev-3", "ev-7", "ev-9", "nobody"]
     assert frame["y_true"].to_list() == [1, 0, 1, 0, 1]
     assert frame["label_time"].unique().to_list() == [datetime(2024, 3, 2, 10, tzinfo=UTC)]
-    assert list(stack.lake.list("ground_truth/"))[0].startswith("ground_truth/model=churn/dt=2024-03-02/hour=10/")
+    [label_file] = list(stack.lake.list("ground_truth/"))
+    assert label_file.startswith("ground_truth/model=churn/dt=2024-03-02/hour=10/")
     # And the label counters moved on exactly the inference hours of the matched labels
     counters = {c.hour.hour: c for c in stack.state.hour_counters("churn")}
     assert (counters[10].labels, counters[10].label_version) == (3, 1)

@@ -34,6 +34,8 @@ def register_command(name: str, module: str, attribute: str) -> None:
 
 # Verbs: name -> module:attribute. Add yours here (one line each).
 register_command("decode", "modelwatch.cli.decode", "decode")
+register_command("compact", "modelwatch.cli.compact", "compact")
+register_command("enable-bucket-events", "modelwatch.cli.bucket_events", "enable_bucket_events")
 register_command("register", "modelwatch.cli.register", "register")
 register_command("unregister", "modelwatch.cli.register", "unregister")
 register_command("models", "modelwatch.cli.models", "models")

@@ -280,3 +280,14 @@ def read_ground_truth(
 
 def manifest_prefix(area: str, model: str) -> str:
     return f"{LAKE_MANIFESTS}/{model_prefix(area, model)}"
+
+
+def lake_models(store: ObjectStore, areas: tuple[str, ...] = (LAKE_CAPTURES, LAKE_GROUND_TRUTH)) -> list[str]:
+    """Model names that have files in the given areas (lists every key: for folders, not big buckets)."""
+    names = set()
+    for area in areas:
+        for key in store.list(f"{area}/model="):
+            partition = parse_partition(key)
+            if partition is not None:
+                names.add(partition.model)
+    return sorted(names)

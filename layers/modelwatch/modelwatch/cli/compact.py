@@ -1,0 +1,37 @@
+"""`modelwatch compact`: merge a day's small lake files per partition (what CompactFunction does daily)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import click
+
+from modelwatch.cli.context import StackContext, stack_options
+from modelwatch.clock import SystemClock
+from modelwatch.lake.compaction import CompactRequest, run_compaction
+from modelwatch.lake.reader import lake_models
+from modelwatch.state import StateStore
+
+
+@click.command()
+@click.option("--model", help="Only this model (default: every registered model).")
+@click.option("--dt", type=click.DateTime(formats=["%Y-%m-%d"]), help="The day to compact (YYYY-MM-DD).")
+@click.option("--days-ago", type=click.IntRange(min=0), help="The day to compact, counted back from today (UTC).")
+@stack_options
+def compact(model: str | None, dt: object, days_ago: int | None, context: StackContext) -> None:
+    """Compact one day of captures and ground truth into few large files per hour, with manifests readers honour.
+
+    Defaults to yesterday. Works on a deployed stack's lake or, with --local DIR, on a lake folder.
+    """
+    day: date | None = dt.date() if dt is not None else None  # type: ignore[attr-defined]
+    request = CompactRequest(model=model, dt=day, days_ago=None if day else (1 if days_ago is None else days_ago))
+    store = context.lake()
+    models = context.registry().names()
+    if not models and context.is_local_folder:
+        models = lake_models(store)  # a folder written by `modelwatch decode` has no registry
+    state = None
+    if not context.is_local_folder and context.state_table:
+        state = StateStore(context.client("dynamodb"), context.state_table)
+    summary = run_compaction(request, store=store, models=models, state=state, clock=SystemClock())
+    click.echo(json.dumps(summary))
