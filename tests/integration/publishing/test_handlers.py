@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from modelwatch.errors import PublishError
 from modelwatch.lake.layout import model_config_key
 from modelwatch.publishing.clients import AwsClients, aws_clients
 from modelwatch.workflow.runstate import load_run_state
@@ -106,3 +107,16 @@ def test_record_failure_handler_records_counts_and_notifies(lambda_env: Aws) -> 
     data: dict[str, Any] = json.loads(messages[0]["MessageAttributes"]["modelwatch"]["Value"])
     assert data["type"] == "failure" and data["error"] == "ConfigMismatchError"
     assert result["notified"] is True and result["message_id"] == messages[0]["MessageId"]
+
+
+def test_record_failure_still_notifies_when_the_state_table_is_unavailable(lambda_env: Aws) -> None:
+    # Given the state table is gone
+    aws = lambda_env
+    aws.dynamodb.delete_table(TableName=STATE_TABLE)
+    event = load_event("record_failure/config_mismatch")
+
+    # When the failure path runs, Then it fails naming what was not recorded, after counting and notifying
+    with pytest.raises(PublishError, match="run state not written"):
+        load_handler("record_failure").lambda_handler(event, _Context())
+    assert [p["name"] for p in aws.datapoints()] == ["WorkflowFailures"]
+    assert len(aws.notifications()) == 1

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from modelwatch.clock import Clock, to_utc
 from modelwatch.config.settings import Settings
 from modelwatch.constants import DIM_MODEL, METRIC_WORKFLOW_FAILURES
-from modelwatch.errors import ConfigError
+from modelwatch.errors import ConfigError, ModelwatchError, PublishError
 from modelwatch.observability import logger
 from modelwatch.publishing.clients import AwsClients
 from modelwatch.publishing.metrics import Datapoint, iso, put_datapoints
@@ -81,21 +81,38 @@ def record_failure(
     settings: Settings,
     sleep: Callable[[float], None] = time.sleep,
 ) -> FailureRecord:
-    """Write the run state's `last_error`, publish WorkflowFailures (Model) = 1, and send one notification."""
+    """Write the run state's `last_error`, publish WorkflowFailures (Model) = 1, and send one notification.
+
+    Each of the three is attempted even if another fails (the message matters most); any failure is raised
+    afterwards as PublishError naming what did not happen.
+    """
     failure = error if isinstance(error, FailureError) else FailureError.model_validate(error)
     now = to_utc(clock.now())
-    runstate.record_failure(
-        dynamodb, settings.state_table, model, run_id=run_id, error=failure.error, cause=failure.cause, now=now
-    )
+    problems: list[str] = []
+    try:
+        runstate.record_failure(
+            dynamodb, settings.state_table, model, run_id=run_id, error=failure.error, cause=failure.cause, now=now
+        )
+    except ModelwatchError as exc:
+        problems.append(f"run state not written: {exc}")
     point = Datapoint(METRIC_WORKFLOW_FAILURES, ((DIM_MODEL, model),), now, 1.0, unit="Count")
-    put_datapoints(cloudwatch, settings.metric_namespace, [point], sleep=sleep)
+    try:
+        put_datapoints(cloudwatch, settings.metric_namespace, [point], sleep=sleep)
+    except ModelwatchError as exc:
+        problems.append(f"{METRIC_WORKFLOW_FAILURES} not published: {exc}")
     notification = build_failure_notification(
         model=model, run_id=run_id, error=failure.error, cause=failure.cause, failed_at=now
     )
     if settings.notifications_topic_arn:
-        send_notification(sns, settings.notifications_topic_arn, notification, sleep=sleep)
+        try:
+            send_notification(sns, settings.notifications_topic_arn, notification, sleep=sleep)
+        except ModelwatchError as exc:
+            problems.append(f"notification not sent: {exc}")
     else:
         logger.warning("no notifications topic configured; failure not sent", model=model)
+    if problems:
+        logger.error("run failure only partly recorded", model=model, run_id=run_id, problems=problems)
+        raise PublishError(f"model {model}: failure of run {run_id} ({failure.error}): " + "; ".join(problems))
     logger.info("run failure recorded", model=model, run_id=run_id, error=failure.error)
     return FailureRecord(
         model=model,
