@@ -51,10 +51,12 @@ class StateStoreLike(Protocol):
     def release(self, pk: str, sk: str) -> None: ...
 
 
-def _after(candidate: datetime | None, previous: str | None) -> bool:
+def _after(candidate: datetime | None, *previous: str | None) -> bool:
+    """True when `candidate` is later than every known previous chunk end."""
     if candidate is None:
         return False
-    return previous is None or to_utc(candidate) > parse_iso(previous)
+    known = [parse_iso(p) for p in previous if p]
+    return not known or to_utc(candidate) > max(known)
 
 
 def ready_reason(window: RunWindow, run_state: RunState, size_chunks: bool) -> str | None:
@@ -64,7 +66,7 @@ def ready_reason(window: RunWindow, run_state: RunState, size_chunks: bool) -> s
     if size_chunks:
         if window.sealed_chunks > run_state.last_triggered_sealed:
             return "new_chunk"
-    elif _after(window.last_chunk_end, run_state.last_triggered_end or run_state.last_analysed_chunk):
+    elif _after(window.last_chunk_end, run_state.last_triggered_end, run_state.last_analysed_chunk):
         return "new_chunk"
     if window.labels and window.label_digest != run_state.last_triggered_labels:
         return "labels"
@@ -144,7 +146,8 @@ def _trigger_model(
     result = start_monitor_execution(
         window, state=state, sfn_client=sfn_client, state_machine_arn=state_machine_arn, now=now, trigger=reason
     )
-    if result["status"] == STARTED:
+    if result["status"] in (STARTED, ALREADY_CLAIMED, ALREADY_EXISTS):
+        # Handled (by this call or an earlier one): the rest of the burst need not try again.
         record_trigger(
             state.client,
             state.table,
