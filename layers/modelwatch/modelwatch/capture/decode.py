@@ -51,6 +51,8 @@ __all__ = [
 DEFAULT_BATCH_LINES = 20_000
 TIME_DTYPE = pl.Datetime("us", "UTC")
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"
+# The fast path takes the usual UTC form only; offsets, nanoseconds and the rest go through fromisoformat.
+_TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$"
 _HAS_OUTPUT = "_has_output"
 _ROW = "_row"
 
@@ -194,6 +196,18 @@ def _json_body(text: str, side: str) -> Any:
         raise RecordError(f"invalid JSON in {side}.data: {exc}") from exc
 
 
+def _attach(rows: pl.DataFrame, part: pl.DataFrame) -> pl.DataFrame:
+    """Left-join `part` on (line, row); a plain horizontal stack when both already list the same rows in order."""
+    keys = [LINE_COL, COL_ROW_IN_REQUEST]
+    if (
+        part.height == rows.height
+        and part[LINE_COL].equals(rows[LINE_COL])
+        and part[COL_ROW_IN_REQUEST].equals(rows[COL_ROW_IN_REQUEST])
+    ):
+        return pl.concat([rows, part.drop(keys)], how="horizontal")
+    return rows.join(part, on=keys, how="left", maintain_order="left")
+
+
 class CaptureDecoder:
     """Decodes batches of capture lines for one model config and source object."""
 
@@ -264,8 +278,12 @@ class CaptureDecoder:
             pl.col(LINE_COL),
             meta.struct.field("eventId").alias(COL_EVENT_ID),
             meta.struct.field("inferenceId").alias("_inference_id"),
-            meta.struct.field("inferenceTime")
-            .str.to_datetime(_TIME_FORMAT, strict=False, time_unit="us", time_zone="UTC")
+            pl.when(meta.struct.field("inferenceTime").str.contains(_TIME_PATTERN))
+            .then(
+                meta.struct.field("inferenceTime").str.to_datetime(
+                    _TIME_FORMAT, strict=False, time_unit="us", time_zone="UTC"
+                )
+            )
             .alias(COL_INFERENCE_TIME),
             *[
                 capture.struct.field(side).struct.field(name).alias(f"{prefix}_{name}")
@@ -297,7 +315,7 @@ class CaptureDecoder:
                 & (
                     ~pl.col("_out")
                     | self._text_fast_ok("out_text")
-                    | (~self._is_csv_expr("out", self.config.output.format) & (pl.col("out_text").str.len_bytes() > 0))
+                    | (~self._is_csv_expr("out", self.config.output.format) & pl.col("out_text").str.contains(r"\S"))
                 ).fill_null(False)
             ).alias("_ok")
         )
@@ -329,9 +347,7 @@ class CaptureDecoder:
             )
             .explode(COL_ROW_IN_REQUEST)
         )
-        rows = skeleton.join(features, on=[LINE_COL, COL_ROW_IN_REQUEST], how="left", maintain_order="left").join(
-            outputs, on=[LINE_COL, COL_ROW_IN_REQUEST], how="left", maintain_order="left"
-        )
+        rows = _attach(_attach(skeleton, features), outputs)
         rows = self._derive_predictions(rows)
         return rows.select(list(self._internal_schema())).cast(self._internal_schema()), flagged  # type: ignore[arg-type]
 
@@ -359,7 +375,7 @@ class CaptureDecoder:
         text = pl.col(column)
         return (
             text.is_not_null()
-            & (text.str.len_bytes() > 0)
+            & text.str.contains(r"\S")  # whitespace only is an empty payload
             & ~text.str.contains('"', literal=True)
             & ~text.str.contains("\r", literal=True)
         ).fill_null(False)
@@ -377,24 +393,22 @@ class CaptureDecoder:
         if records.height == 0:
             return empty_features, empty_counts, set()
         text = pl.col("in_text")
-        n_rows = text.str.count_matches("\n", literal=True) + 1
-        # Every row has n-1 commas when the total matches and polars finds no row with too many fields.
-        shaped = (
-            (text.str.count_matches(",", literal=True) == n_rows * (self.n_features - 1))
-            & ~text.str.starts_with("\n")
-            & ~text.str.contains("\n\n", literal=True)
+        checked = records.select(
+            LINE_COL, "in_text", (text.str.count_matches("\n", literal=True) + 1).cast(pl.Int64).alias("_n_in")
         )
-        checked = records.select(LINE_COL, "in_text", n_rows.cast(pl.Int64).alias("_n_in"), shaped.alias("_shaped"))
-        flagged = set(checked.filter(~pl.col("_shaped"))[LINE_COL].to_list())
-        checked = checked.filter(pl.col("_shaped"))
-        if checked.height == 0:
-            return empty_features, empty_counts, flagged
         index = checked.select(
             LINE_COL, pl.int_ranges(pl.col("_n_in")).cast(pl.List(pl.Int32)).alias(COL_ROW_IN_REQUEST)
         ).explode(COL_ROW_IN_REQUEST)
+        flagged: set[int] = set()
         parsed = self._read_feature_csv(checked["in_text"], index.height, feature_schema)
         if parsed is not None:
             features = pl.concat([index, parsed], how="horizontal")
+            # A row with too many fields fails the parse; one with too few (or an empty line) parses with a null
+            # last column: only records holding such rows need their shape checked.
+            last = list(feature_schema)[-1]
+            if features[last].null_count():
+                suspects = features.filter(pl.col(last).is_null())[LINE_COL].unique()
+                flagged = self._misshapen(checked.filter(pl.col(LINE_COL).is_in(suspects)))
             return features, checked.select(LINE_COL, "_n_in"), flagged
         # Some value is not a number, or some row has too many fields: find which records, line by line.
         lines = (
@@ -402,7 +416,9 @@ class CaptureDecoder:
             .with_columns(pl.int_ranges(pl.col("_t").list.len()).cast(pl.List(pl.Int32)).alias(COL_ROW_IN_REQUEST))
             .explode(["_t", COL_ROW_IN_REQUEST])
         )
-        bad_line = pl.col("_t").str.count_matches(",", literal=True) != self.n_features - 1
+        bad_line = (pl.col("_t").str.count_matches(",", literal=True) != self.n_features - 1) | (
+            pl.col("_t").str.len_bytes() == 0
+        )
         flagged |= set(lines.filter(bad_line)[LINE_COL].unique().to_list())
         lines = lines.filter(~pl.col(LINE_COL).is_in(list(flagged)))
         if lines.height == 0:
@@ -412,6 +428,18 @@ class CaptureDecoder:
         flagged |= set(features.filter(bad_rows)[LINE_COL].unique().to_list())
         counts = lines.group_by(LINE_COL, maintain_order=True).agg(pl.len().cast(pl.Int64).alias("_n_in"))
         return features, counts, flagged
+
+    def _misshapen(self, records: pl.DataFrame) -> set[int]:
+        """Lines of records whose CSV rows do not all have exactly one value per feature."""
+        lines = (
+            records.select(LINE_COL, pl.col("in_text").str.split("\n").alias("_t"))
+            .explode("_t")
+            .filter(
+                (pl.col("_t").str.count_matches(",", literal=True) != self.n_features - 1)
+                | (pl.col("_t").str.len_bytes() == 0)
+            )
+        )
+        return set(lines[LINE_COL].unique().to_list())
 
     @staticmethod
     def _csv_bytes(texts: pl.Series) -> bytes:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 _TOKEN = re.compile(r"\.([A-Za-z_][A-Za-z0-9_\-]*)|\['([^']+)'\]|\[(\d+)\]|\[(\*)\]")
 
 
@@ -54,7 +55,12 @@ class JsonPath:
     def _prefix(self, count: int) -> str:
         text = "$"
         for step in self.steps[:count]:
-            text += "[*]" if step is None else f"[{step}]" if isinstance(step, int) else f".{step}"
+            if step is None:
+                text += "[*]"
+            elif isinstance(step, int):
+                text += f"[{step}]"
+            else:
+                text += f".{step}" if _NAME.fullmatch(step) else f"['{step}']"
         return text
 
 
