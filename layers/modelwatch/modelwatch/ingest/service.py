@@ -277,6 +277,8 @@ def ingest_ground_truth_object(
             LAKE_CAPTURES,
             config.name,
             start=min(label_time, clock.now()) - lookback,
+            # A bounded range lets the reader list day prefixes instead of the model's whole history.
+            end=max(label_time, clock.now()) + timedelta(hours=1),
             columns=[COL_INFERENCE_ID, COL_ROW_IN_REQUEST, COL_INFERENCE_TIME],
         )
         outcome = decode_ground_truth_to_lake(
