@@ -36,6 +36,8 @@ def register_command(name: str, module: str, attribute: str) -> None:
 register_command("decode", "modelwatch.cli.decode", "decode")
 register_command("compact", "modelwatch.cli.compact", "compact")
 register_command("enable-bucket-events", "modelwatch.cli.bucket_events", "enable_bucket_events")
+register_command("run", "modelwatch.cli.run", "run")
+register_command("local", "modelwatch.cli.local", "local")
 register_command("register", "modelwatch.cli.register", "register")
 register_command("unregister", "modelwatch.cli.register", "unregister")
 register_command("models", "modelwatch.cli.models", "models")

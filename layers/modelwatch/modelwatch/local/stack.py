@@ -94,6 +94,9 @@ class LocalStack:
             "AWS_REGION": self.template.region,
             "POWERTOOLS_TRACE_DISABLED": "true",
         }
+        if self._endpoint_url is not None:
+            # Handlers build their own clients: point them at the loopback server, never at real AWS.
+            base_environment["AWS_ENDPOINT_URL"] = self._endpoint_url
         self.functions = LocalFunctions(functions, self.clock.now, base_environment, self._log_stream)  # type: ignore[arg-type]
         self.functions.listeners.append(self._publish_emf)
         self._exit.enter_context(adapter.route_lambda_invocations(self.functions.route))

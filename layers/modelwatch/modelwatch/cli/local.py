@@ -1,0 +1,53 @@
+"""`modelwatch local up`: the embedded stack behind a loopback moto server, for the AWS CLI and boto3 to inspect."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import timedelta
+
+import click
+
+
+@click.group()
+def local() -> None:
+    """The embedded local stack (moto, template.yaml, in-process handlers)."""
+
+
+@local.command()
+@click.option("--port", default=5000, show_default=True, help="Loopback port of the moto server.")
+@click.option("--speed", default=60.0, show_default=True, help="Simulated seconds per wall second (schedules).")
+def up(port: int, speed: float) -> None:
+    """Start the stack on http://127.0.0.1:PORT and keep it running until Ctrl-C."""
+    os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    from modelwatch.local.adapter import configure_server
+    from modelwatch.local.stack import LocalStack
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request access log on the console
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        configure_server(endpoint)
+        with (
+            open(os.devnull, "w", encoding="utf-8") as sink,
+            LocalStack(endpoint_url=endpoint, log_stream=sink) as stack,
+        ):
+            click.echo(f"endpoint: {endpoint}   (aws --endpoint-url {endpoint} s3 ls)")
+            for name, value in stack.outputs.items():
+                click.echo(f"  {name}: {value}")
+            click.echo("running; Ctrl-C to stop")
+            while True:
+                time.sleep(1.0)
+                stack.advance(timedelta(seconds=speed))
+    except KeyboardInterrupt:
+        click.echo("stopped")
+    finally:
+        server.stop()

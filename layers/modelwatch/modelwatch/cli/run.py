@@ -1,0 +1,68 @@
+"""`modelwatch run`: the embedded pipeline on your own capture and ground-truth folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from modelwatch.errors import ModelwatchError
+
+
+@click.command()
+@click.option(
+    "--model",
+    "model_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Model config YAML (reference data path relative to it).",
+)
+@click.option(
+    "--captures",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder of SageMaker capture files (searched recursively).",
+)
+@click.option(
+    "--ground-truth",
+    "ground_truth",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of ground-truth merge files (searched recursively).",
+)
+@click.option(
+    "--output",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where metrics.jsonl, notifications.jsonl, results, reports and summary.json go.",
+)
+def run(model_path: Path, captures: Path, ground_truth: Path | None, output: Path) -> None:
+    """Run the monitor on complete input: every chunk with enough rows is analysed, the last one too."""
+    os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+
+    from modelwatch.local.run import run_pipeline
+
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console, transient=True
+    ) as bars:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bars.add_task(stage, total=total)
+            bars.update(tasks[stage], completed=done)
+
+        summary = run_pipeline(model_path, captures, ground_truth, output, progress=progress)
+    skipped = len(summary.chunks_skipped)
+    click.echo(
+        f"model {summary.model}: {summary.capture_files} capture files, {summary.rows_decoded} rows decoded, "
+        f"{summary.records_quarantined} records quarantined, {summary.chunks_analysed} chunks analysed, "
+        f"{skipped} skipped, {summary.datapoints} performance datapoints, {summary.notifications} notifications "
+        f"-> {output}"
+    )
+    if summary.error or summary.execution_status != "SUCCEEDED":
+        raise ModelwatchError(f"monitor run failed: {summary.error or summary.execution_status}")

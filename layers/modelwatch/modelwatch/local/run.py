@@ -1,0 +1,329 @@
+"""`modelwatch run`: the embedded pipeline on a user's capture and ground-truth trees, input treated as complete."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+from modelwatch.clock import SimulatedClock, to_utc
+from modelwatch.config.model import ModelConfig, load_model_config
+from modelwatch.constants import (
+    DIM_KIND,
+    DIM_METRIC,
+    DIM_MODEL,
+    KIND_ESTIMATED,
+    KIND_REALIZED,
+    LAKE_CAPTURES,
+    LAKE_REPORTS,
+    LAKE_RESULTS,
+    METRIC_PERFORMANCE,
+    METRIC_RECORDS_DECODED,
+    METRIC_RECORDS_QUARANTINED,
+)
+from modelwatch.errors import ConfigError, LocalStackError
+from modelwatch.lake.layout import model_prefix
+from modelwatch.lake.store import S3Store
+from modelwatch.local import adapter
+from modelwatch.local.functions import Invocation
+from modelwatch.local.stack import DEFAULT_TEMPLATE, LocalStack
+from modelwatch.registry.store import Registry
+
+_HOUR_FOLDERS = re.compile(r"^\d{4}$")
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass
+class RunSummary:
+    """What `modelwatch run` did (written to summary.json and printed)."""
+
+    model: str
+    capture_files: int = 0
+    ground_truth_files: int = 0
+    rows_decoded: int = 0
+    records_decoded: int = 0
+    records_quarantined: int = 0
+    chunks_analysed: int = 0
+    chunks_skipped: list[dict[str, Any]] = field(default_factory=list)
+    datapoints: int = 0
+    notifications: int = 0
+    execution_status: str = ""
+    error: str = ""
+    output: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def find_files(root: Path | None) -> list[Path]:
+    """Capture or ground-truth files under a folder, recursively (`*.jsonl`, `*.json`), in path order."""
+    if root is None:
+        return []
+    if not root.is_dir():
+        raise ConfigError(f"{root}: not a folder")
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".jsonl", ".json") and p.stat().st_size)
+
+
+def capture_key(config: ModelConfig, root: Path, path: Path, prefix: str) -> str:
+    """The S3 key of a capture file: its SageMaker layout `<endpoint>/<variant>/yyyy/mm/dd/hh/<file>` under prefix."""
+    parts = path.relative_to(root).parts
+    dated = len(parts) >= 5 and _HOUR_FOLDERS.match(parts[-5]) is not None
+    hours = "/".join(parts[-5:-1]) if dated else ""
+    tail = f"{hours}/{parts[-1]}" if hours else "/".join(parts)
+    return f"{prefix}{config.endpoint}/{config.variant}/{tail}"
+
+
+def folder_time(key: str) -> datetime | None:
+    """The hour a SageMaker-layout key is filed under (`.../yyyy/mm/dd/hh/file`)."""
+    parts = PurePosixPath(key).parts
+    if len(parts) < 5:
+        return None
+    try:
+        y, m, d, h = (int(x) for x in parts[-5:-1])
+        return datetime(y, m, d, h, tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _input_times(files: list[Path]) -> list[datetime]:
+    """Inference/collection times named in the files (first and last record), for the end-of-input clock."""
+    times: list[datetime] = []
+    for path in files:
+        with path.open("rb") as handle:
+            lines = [line for line in handle.read().splitlines() if line.strip()]
+        for line in lines[:1] + lines[-1:]:
+            try:
+                meta = json.loads(line).get("eventMetadata", {})
+                stamp = meta.get("inferenceTime")
+                if stamp:
+                    times.append(to_utc(datetime.fromisoformat(stamp.replace("Z", "+00:00"))))
+            except (ValueError, AttributeError):
+                continue
+    return times
+
+
+def run_pipeline(
+    config_path: Path,
+    captures: Path,
+    ground_truth: Path | None,
+    output: Path,
+    template_path: Path = DEFAULT_TEMPLATE,
+    progress: Progress | None = None,
+    log_stream: IO[str] | None = None,
+) -> RunSummary:
+    """Register the model, ingest every file through the stack, run the monitor with input_complete, export."""
+    config = load_model_config(config_path)
+    reference_path = _reference_path(config, config_path)
+    capture_files = find_files(captures)
+    if not capture_files:
+        raise ConfigError(f"{captures}: no capture files (*.jsonl) found")
+    label_files = find_files(ground_truth)
+    times = _input_times(capture_files)
+    if not times:
+        raise ConfigError(f"{captures}: no record with an eventMetadata.inferenceTime")
+    # End of input: the clock sits just after the last inference (chunk completeness, CloudWatch's 2-week limit).
+    end = max(times).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    summary = RunSummary(model=config.name, capture_files=len(capture_files), ground_truth_files=len(label_files))
+    output.mkdir(parents=True, exist_ok=True)
+    logs = log_stream or (output / "functions.log").open("w", encoding="utf-8")
+    # Ingest on a clock at the start of the input (no chunk is complete yet, so no partial run races the
+    # ingestion), then move it to the end of the input and run once with input_complete.
+    begin = min(times).replace(minute=0, second=0, microsecond=0)
+    stack = LocalStack(template_path, clock=SimulatedClock(begin), log_stream=logs)
+    with stack:
+        params = stack.template.parameters
+        label_prefix = f"{params.get('GroundTruthPrefix', 'ground-truth/')}{config.name}/"
+        local_config = config.model_copy(
+            update={"ground_truth": config.ground_truth.model_copy(update={"prefix": label_prefix})}
+        )
+        registry = Registry(S3Store(stack.clients["s3"], stack.lake_bucket), cache_seconds=0)
+        registry.register(local_config, reference_path.read_bytes(), reference_path.suffix.lower())
+        capture_prefix = params.get("CapturePrefix", "datacapture/")
+        for done, path in enumerate(capture_files, 1):
+            stack.put_capture(capture_key(config, captures, path, capture_prefix), path.read_bytes())
+            if progress:
+                progress("captures", done, len(capture_files))
+        stack.run_until_idle()
+        for done, path in enumerate(label_files, 1):
+            assert ground_truth is not None
+            stack.put_capture(label_prefix + path.relative_to(ground_truth).as_posix(), path.read_bytes())
+            if progress:
+                progress("ground truth", done, len(label_files))
+        stack.run_until_idle()
+        stack.clock.set(end)
+        outcomes: dict[str, dict[str, Any]] = {}
+
+        def remember_outcome(invocation: Invocation) -> None:
+            if invocation.function.logical_id == "EstimateFunction" and isinstance(invocation.result.payload, dict):
+                outcomes[str(invocation.result.payload.get("run_id"))] = invocation.result.payload
+
+        assert stack.functions is not None
+        stack.functions.listeners.append(remember_outcome)
+        digest = hashlib.sha256("\n".join(p.as_posix() for p in capture_files + label_files).encode()).hexdigest()
+        name = f"run-{config.name}"[:60] + f"-{digest[:12]}"
+        arn = stack.start_execution(
+            "MonitorStateMachine", name, {"model": config.name, "input_complete": True, "trigger": "manual"}
+        )
+        stack.run_until_idle()
+        if progress:
+            progress("monitor", 1, 1)
+        described = stack.clients["stepfunctions"].describe_execution(executionArn=arn)
+        summary.execution_status = str(described["status"])
+        execution_output = json.loads(described.get("output") or "{}")
+        summary.error = _execution_error(execution_output, described)
+        outcome = outcomes.get(name, {})
+        summary.chunks_analysed = int(outcome.get("chunks_analysed", 0))
+        summary.chunks_skipped = list(outcome.get("chunks_skipped", []))
+        summary.output = str(output)
+        _export(stack, config.name, output, summary)
+    if log_stream is None:
+        logs.close()
+    (output / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2, default=str) + "\n")
+    return summary
+
+
+def _reference_path(config: ModelConfig, config_path: Path) -> Path:
+    if not config.reference:
+        raise ConfigError(f"{config_path}: `reference` is required (path to the reference data, relative to the file)")
+    if config.reference.startswith("s3://"):
+        raise ConfigError(f"{config_path}: `reference` must be a local file for `modelwatch run`")
+    path = Path(config.reference)
+    path = path if path.is_absolute() else (config_path.parent / path)
+    if not path.is_file():
+        raise ConfigError(f"{config_path}: reference data {path} does not exist")
+    return path
+
+
+def _execution_error(execution_output: dict[str, Any], described: dict[str, Any]) -> str:
+    if described["status"] != "SUCCEEDED":
+        return f"{described.get('error', described['status'])}: {described.get('cause', '')}".strip()
+    error = execution_output.get("error")
+    if isinstance(error, dict):
+        cause = str(error.get("Cause", ""))
+        with contextlib.suppress(ValueError, AttributeError):
+            cause = json.loads(cause).get("errorMessage", cause)
+        return f"{error.get('Error', 'error')}: {cause}"
+    return ""
+
+
+def _export(stack: LocalStack, model: str, output: Path, summary: RunSummary) -> None:
+    """metrics.jsonl, notifications.jsonl, results Parquet and HTML reports out of the local stack."""
+    s3 = stack.clients["s3"]
+    results: dict[tuple[str, str, datetime], dict[str, Any]] = {}
+    for area in (LAKE_RESULTS, LAKE_REPORTS):
+        prefix = model_prefix(area, model)
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=stack.lake_bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                body = s3.get_object(Bucket=stack.lake_bucket, Key=item["Key"])["Body"].read()
+                target = output / item["Key"]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(body)
+                if area == LAKE_RESULTS and item["Key"].endswith(".parquet"):
+                    _index_results(body, results)
+    summary.rows_decoded = _lake_rows(stack, model_prefix(LAKE_CAPTURES, model))
+    points = [
+        p
+        for p in adapter.cloudwatch_datapoints(stack.template.account_id, stack.template.region)
+        if p.namespace == stack.template.parameters.get("MetricNamespace", "ModelWatch")
+    ]
+    lines: list[dict[str, Any]] = []
+    for point in sorted(points, key=lambda p: (p.metric_name, p.dimensions, p.timestamp)):
+        dims = dict(point.dimensions)
+        if point.metric_name == METRIC_RECORDS_DECODED:
+            summary.records_decoded += int(point.stat_sum)
+        if point.metric_name == METRIC_RECORDS_QUARANTINED:
+            summary.records_quarantined += int(point.stat_sum)
+        if dims.get(DIM_MODEL) != model:
+            continue
+        if point.metric_name == METRIC_PERFORMANCE:
+            kind = dims.get(DIM_KIND, "")
+            line: dict[str, Any] = {
+                "model": model,
+                "metric": dims.get(DIM_METRIC, ""),
+                "kind": kind,
+                "chunk_start": _iso(point.timestamp),
+                "value": point.stat_sum / point.stat_count if point.stat_count else point.stat_sum,
+            }
+            row = results.get((line["metric"], kind, point.timestamp))
+            if kind in (KIND_ESTIMATED, KIND_REALIZED):
+                line.update(
+                    chunk_end=_iso(row["chunk_end"]) if row and row.get("chunk_end") is not None else None,
+                    alert=bool(row["alert"]) if row else None,
+                    lower_threshold=_float(row.get("lower_threshold")) if row else None,
+                    upper_threshold=_float(row.get("upper_threshold")) if row else None,
+                )
+        else:
+            line = {
+                "model": model,
+                "metric": dims.get(DIM_METRIC, point.metric_name),
+                "kind": _snake(point.metric_name),
+                "timestamp": _iso(point.timestamp),
+                "value": point.stat_sum / point.stat_count if point.stat_count else point.stat_sum,
+                "dimensions": dims,
+            }
+        lines.append(line)
+    summary.datapoints = sum(1 for line in lines if line["kind"] in (KIND_ESTIMATED, KIND_REALIZED))
+    with (output / "metrics.jsonl").open("w", encoding="utf-8") as handle:
+        for line in lines:
+            handle.write(json.dumps(line, default=str) + "\n")
+    summary.notifications = len(stack.notifications)
+    with (output / "notifications.jsonl").open("w", encoding="utf-8") as handle:
+        for note in stack.notifications:
+            handle.write(
+                json.dumps(
+                    {
+                        "topic_arn": note.topic_arn,
+                        "subject": note.subject,
+                        "received_at": _iso(note.received_at),
+                        "message": note.json(),
+                    },
+                    default=str,
+                )
+                + "\n"
+            )
+
+
+def _lake_rows(stack: LocalStack, prefix: str) -> int:
+    """Rows of the Parquet files under a lake prefix (from their footers)."""
+    import pyarrow.parquet as pq
+
+    s3 = stack.clients["s3"]
+    rows = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=stack.lake_bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            if item["Key"].endswith(".parquet"):
+                body = s3.get_object(Bucket=stack.lake_bucket, Key=item["Key"])["Body"].read()
+                rows += pq.ParquetFile(io.BytesIO(body)).metadata.num_rows
+    return rows
+
+
+def _index_results(body: bytes, index: dict[tuple[str, str, datetime], dict[str, Any]]) -> None:
+    import polars as pl
+
+    try:
+        table = pl.read_parquet(io.BytesIO(body))
+    except Exception as exc:  # polars raises several error types for a corrupt file
+        raise LocalStackError(f"results file is not readable Parquet: {exc}") from exc
+    for row in table.iter_rows(named=True):
+        if row.get("chunk_start") is None:
+            continue
+        index[(str(row["metric"]), str(row["kind"]), to_utc(row["chunk_start"]))] = row
+
+
+def _iso(value: Any) -> str:
+    return to_utc(value).isoformat().replace("+00:00", "Z")
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()

@@ -1,0 +1,86 @@
+"""`modelwatch run` on capture files from a real dataset and model: metrics.jsonl equals nannyml run directly."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelwatch.cli.main import main
+from modelwatch.clock import parse_iso
+from tests.e2e.breast_cancer import METRICS, Generated, generate, nannyml_direct
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Generated, Path]:
+    root = tmp_path_factory.mktemp("breast-cancer")
+    generated = generate(root / "input")
+    output = root / "out"
+    main(
+        [
+            "run",
+            "--model", str(generated.config_path),
+            "--captures", str(generated.captures),
+            "--ground-truth", str(generated.ground_truth),
+            "--output", str(output),
+        ]
+    )  # fmt: skip
+    return generated, output
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_metrics_equal_nannyml_run_directly(finished: tuple[Generated, Path]) -> None:
+    generated, output = finished
+    expected = nannyml_direct(generated)
+    got: dict[tuple[str, str, datetime], dict[str, Any]] = {}
+    for line in _lines(output / "metrics.jsonl"):
+        if line["kind"] in ("estimated", "realized"):
+            key = (line["metric"], line["kind"], parse_iso(line["chunk_start"]))
+            assert key not in got, f"published twice: {key}"
+            got[key] = line
+    assert set(got) == set(expected)
+    assert {m for m, _, _ in got} == set(METRICS)
+    assert len({start for _, _, start in got}) == 3  # every hour analysed, the last one too (input complete)
+    for key, value in expected.items():
+        assert math.isclose(got[key]["value"], value, rel_tol=0, abs_tol=1e-9), key
+        line = got[key]
+        assert parse_iso(line["chunk_end"]) > parse_iso(line["chunk_start"])
+        assert isinstance(line["alert"], bool)
+        assert line["lower_threshold"] is None or isinstance(line["lower_threshold"], float)
+        assert line["upper_threshold"] is None or isinstance(line["upper_threshold"], float)
+
+
+def test_outputs_and_summary(finished: tuple[Generated, Path]) -> None:
+    generated, output = finished
+    summary = json.loads((output / "summary.json").read_text())
+    assert summary["execution_status"] == "SUCCEEDED"
+    assert summary["error"] == ""
+    assert summary["rows_decoded"] == len(generated.analysis)
+    assert summary["records_quarantined"] == 0
+    assert summary["chunks_analysed"] == 3
+    assert list((output / "results").rglob("*.parquet"))
+    assert list((output / "reports").rglob("*.html"))
+    notes = _lines(output / "notifications.jsonl")
+    assert all({"topic_arn", "subject", "message"} <= set(n) for n in notes)
+
+
+def test_bad_config_is_one_clear_line_and_non_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "model.yaml"
+    config.write_text(
+        "name: m\nendpoint: e\nproblem_type: binary_classification\nfeatures: [{name: a}]\n"
+        "output: {format: csv, columns: [y_pred_proba]}\nreference: missing.parquet\n"
+    )
+    (tmp_path / "captures").mkdir()
+    (tmp_path / "captures" / "x.jsonl").write_text("{}\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--model", str(config), "--captures", str(tmp_path / "captures"), "--output", str(tmp_path / "o")])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing.parquet" in err[0]
