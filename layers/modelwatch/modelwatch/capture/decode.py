@@ -54,7 +54,6 @@ _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"
 # The fast path takes the usual UTC form only; offsets, nanoseconds and the rest go through fromisoformat.
 _TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$"
 _HAS_OUTPUT = "_has_output"
-_ROW = "_row"
 
 _SIDE = pl.Struct({"observedContentType": pl.Utf8, "mode": pl.Utf8, "data": pl.Utf8, "encoding": pl.Utf8})
 CAPTURE_JSON_SCHEMA: dict[str, pl.DataType] = {

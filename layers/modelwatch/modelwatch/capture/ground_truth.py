@@ -30,12 +30,12 @@ from modelwatch.constants import (
     COL_LABEL_TIME,
     COL_ROW_IN_REQUEST,
     COL_SOURCE_KEY,
+    COL_SOURCE_LINE,
     COL_Y_TRUE,
 )
 
-__all__ = ["decode_ground_truth_bytes", "ground_truth_schema", "iter_decode_ground_truth"]
+__all__ = ["COL_SOURCE_LINE", "decode_ground_truth_bytes", "ground_truth_schema", "iter_decode_ground_truth"]
 
-COL_SOURCE_LINE = "source_line"
 GROUND_TRUTH_JSON_SCHEMA: dict[str, pl.DataType] = {
     "groundTruthData": pl.Struct({"data": pl.Utf8, "encoding": pl.Utf8}),
     "eventMetadata": pl.Struct({"eventId": pl.Utf8}),
