@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from modelwatch.errors import ConfigError
+
 LAMBDA_RETRY_ERRORS = (
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
@@ -48,7 +50,8 @@ def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
         return {suffix: loader.construct_scalar(node)}
     if isinstance(node, yaml.SequenceNode):
         return {suffix: loader.construct_sequence(node, deep=True)}
-    assert isinstance(node, yaml.MappingNode)
+    if not isinstance(node, yaml.MappingNode):
+        raise ConfigError(f"unexpected YAML node for !{suffix}: {node.id}")
     return {suffix: loader.construct_mapping(node, deep=True)}
 
 
@@ -56,8 +59,10 @@ _TemplateLoader.add_multi_constructor("!", _intrinsic)
 
 
 def load_template(path: str | Path) -> dict[str, Any]:
-    data = yaml.load(Path(path).read_text(), Loader=_TemplateLoader)  # noqa: S506 - a SafeLoader subclass
-    assert isinstance(data, dict), f"{path}: not a mapping"
+    # A SafeLoader subclass: only plain YAML plus the intrinsic tags above.
+    data = yaml.load(Path(path).read_text(), Loader=_TemplateLoader)  # noqa: S506  # nosec B506
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a template must be a mapping")
     return data
 
 
