@@ -1,0 +1,203 @@
+"""Security posture of template.yaml: logs, telemetry opt-out, least privilege, encryption, public access, TLS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from modelwatch.asl import load_template
+from tests.helpers import ROOT
+
+FUNCTION = "AWS::Serverless::Function"
+STATE_MACHINE = "AWS::Serverless::StateMachine"
+# Actions AWS documents without resource-level permissions: Resource "*" is the only option.
+STAR_RESOURCE_ACTIONS = {
+    "cloudwatch:PutMetricData",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template(ROOT / "template.yaml")
+
+
+def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: res for name, res in template["Resources"].items() if res["Type"] == kind}
+
+
+def _statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every inline IAM statement of the template: SAM Policies statements and IAM policy resources."""
+    found = []
+    for name, res in template["Resources"].items():
+        props = res.get("Properties", {})
+        for policy in props.get("Policies", []) if res["Type"] in (FUNCTION, STATE_MACHINE) else []:
+            if isinstance(policy, dict) and "Statement" in policy:
+                found += [(name, st) for st in policy["Statement"]]
+        if res["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            found += [(name, st) for st in props["PolicyDocument"]["Statement"]]
+        if res["Type"] == "AWS::IAM::Role":
+            for policy in props.get("Policies", []):
+                found += [(name, st) for st in policy["PolicyDocument"]["Statement"]]
+    return found
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_every_function_has_a_log_group_with_retention(template: dict[str, Any]) -> None:
+    # Given the template's log groups by name
+    groups = _of_type(template, "AWS::Logs::LogGroup")
+    by_name = {str(g["Properties"]["LogGroupName"]): g["Properties"] for g in groups.values()}
+    # Then every function's default log group is created by the stack, with the retention parameter
+    for name in _of_type(template, FUNCTION):
+        props = by_name.get(str({"Sub": f"/aws/lambda/${{{name}}}"}))
+        assert props is not None, f"{name}: no AWS::Logs::LogGroup /aws/lambda/${{{name}}}"
+        assert props["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
+    # And no log group of the stack keeps logs forever
+    for name, group in groups.items():
+        assert "RetentionInDays" in group["Properties"], name
+
+
+def test_every_function_environment_disables_nannyml_telemetry(template: dict[str, Any]) -> None:
+    globals_env = template["Globals"]["Function"]["Environment"]["Variables"]
+    for name, res in _of_type(template, FUNCTION).items():
+        # resolved environment: Globals merged with the function's own variables (the function's win)
+        own = res["Properties"].get("Environment", {}).get("Variables", {})
+        env = {**globals_env, **own}
+        assert env.get("NML_DISABLE_USAGE_LOGGING") not in (None, ""), name
+
+
+def test_tracing_is_on_for_functions_and_state_machines(template: dict[str, Any]) -> None:
+    assert template["Globals"]["Function"]["Tracing"] == "Active"
+    for name, res in _of_type(template, FUNCTION).items():
+        assert res["Properties"].get("Tracing", "Active") == "Active", name
+    for name, res in _of_type(template, STATE_MACHINE).items():
+        assert res["Properties"]["Tracing"] == {"Enabled": True}, name
+
+
+def test_zip_functions_and_layers_target_python312(template: dict[str, Any]) -> None:
+    default = template["Globals"]["Function"].get("Runtime")
+    for name, res in _of_type(template, FUNCTION).items():
+        props = res["Properties"]
+        if props.get("PackageType") == "Image":
+            continue
+        assert props.get("Runtime", default) == "python3.12", name
+        assert res["Metadata"]["BuildMethod"] == "makefile", name
+        assert (ROOT / props["CodeUri"] / "Makefile").is_file(), name
+    for name, res in _of_type(template, "AWS::Serverless::LayerVersion").items():
+        assert res["Properties"]["CompatibleRuntimes"] == ["python3.12"], name
+
+
+def test_no_iam_statement_allows_every_action_or_unscoped_resources(template: dict[str, Any]) -> None:
+    statements = _statements(template)
+    assert statements
+    for owner, st in statements:
+        if st.get("Effect") != "Allow":
+            continue
+        actions = _as_list(st["Action"])
+        assert all(a != "*" and not str(a).endswith(":*") for a in actions), (owner, actions)
+        if "*" in _as_list(st["Resource"]):
+            assert set(actions) <= STAR_RESOURCE_ACTIONS, (owner, actions)
+            if "cloudwatch:PutMetricData" in actions:
+                assert "cloudwatch:namespace" in st["Condition"]["StringEquals"], owner
+
+
+def test_no_broad_managed_policies(template: dict[str, Any]) -> None:
+    for name, res in template["Resources"].items():
+        if res["Type"] not in (FUNCTION, STATE_MACHINE):
+            continue
+        for policy in res["Properties"].get("Policies", []):
+            assert not isinstance(policy, str), f"{name}: managed policy {policy}"
+            assert "CloudWatchPutMetricPolicy" not in policy, f"{name}: PutMetricData without a namespace condition"
+
+
+def test_state_machines_invoke_only_their_template_functions(template: dict[str, Any]) -> None:
+    functions = set(_of_type(template, FUNCTION))
+    for name, res in _of_type(template, STATE_MACHINE).items():
+        invoked = set()
+        for policy in res["Properties"]["Policies"]:
+            if isinstance(policy, dict) and "LambdaInvokePolicy" in policy:
+                invoked.add(policy["LambdaInvokePolicy"]["FunctionName"]["Ref"])
+            for st in policy.get("Statement", []) if isinstance(policy, dict) else []:
+                assert not any(str(a).startswith("lambda:") for a in _as_list(st["Action"])), name
+        substituted = {
+            value["GetAtt"].split(".")[0]
+            for value in res["Properties"].get("DefinitionSubstitutions", {}).values()
+            if isinstance(value, dict) and "GetAtt" in value and value["GetAtt"].split(".")[0] in functions
+        }
+        assert invoked <= functions, name
+        assert invoked == substituted, (
+            f"{name}: may invoke {sorted(invoked)}, its definition uses {sorted(substituted)}"
+        )
+
+
+def test_kms_key_policies_cover_every_function_role(template: dict[str, Any]) -> None:
+    # With a customer managed key, every function must be able to use it, or reads of the lake fail at runtime.
+    roles = {ref["Ref"] for ref in template["Resources"]["DataKeyAccessPolicy"]["Properties"]["Roles"]}
+    assert {f"{name}Role" for name in _of_type(template, FUNCTION)} <= roles
+
+
+def test_queues_are_encrypted_and_have_dead_letter_queues(template: dict[str, Any]) -> None:
+    queues = _of_type(template, "AWS::SQS::Queue")
+    dead_letter = {
+        q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["GetAtt"].split(".")[0]
+        for q in queues.values()
+        if "RedrivePolicy" in q["Properties"]
+    }
+    dead_letter.add(template["Globals"]["Function"]["DeadLetterQueue"]["TargetArn"]["GetAtt"].split(".")[0])
+    for name, queue in queues.items():
+        assert "KmsMasterKeyId" in queue["Properties"], f"{name}: not encrypted"
+        assert name in dead_letter or "RedrivePolicy" in queue["Properties"], f"{name}: no dead-letter queue"
+    assert dead_letter <= set(queues)
+    for name, topic in _of_type(template, "AWS::SNS::Topic").items():
+        assert "KmsMasterKeyId" in topic["Properties"], f"{name}: not encrypted"
+
+
+def test_buckets_block_public_access_enforce_tls_and_encrypt(template: dict[str, Any]) -> None:
+    policies = {
+        p["Properties"]["Bucket"]["Ref"]: p["Properties"]["PolicyDocument"]["Statement"]
+        for p in _of_type(template, "AWS::S3::BucketPolicy").values()
+    }
+    for name, bucket in _of_type(template, "AWS::S3::Bucket").items():
+        props = bucket["Properties"]
+        block = props["PublicAccessBlockConfiguration"]
+        assert all(
+            block[k] is True
+            for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
+        ), name
+        assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"], name
+        assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}], name
+        deny_tls = [
+            st
+            for st in policies.get(name, [])
+            if st["Effect"] == "Deny" and st.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+        ]
+        assert deny_tls, f"{name}: no TLS-only bucket policy"
+        assert deny_tls[0]["Resource"] == [{"GetAtt": f"{name}.Arn"}, {"Sub": f"${{{name}.Arn}}/*"}], name
+        if name != "AccessLogsBucket":
+            assert props["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": "AccessLogsBucket"}, name
+
+
+def test_lake_is_versioned_with_retention_per_area(template: dict[str, Any]) -> None:
+    lake = template["Resources"]["LakeBucket"]["Properties"]
+    assert lake["VersioningConfiguration"] == {"Status": "Enabled"}
+    rules = {r.get("Prefix"): r for r in lake["LifecycleConfiguration"]["Rules"]}
+    expected = {
+        "captures/": "CaptureRetentionDays",
+        "ground_truth/": "GroundTruthRetentionDays",
+        "quarantine/": "QuarantineRetentionDays",
+        "results/": "ResultsRetentionDays",
+    }
+    for prefix, parameter in expected.items():
+        assert rules[prefix]["ExpirationInDays"] == {"Ref": parameter}, prefix
+        assert rules[prefix]["Status"] == "Enabled"
