@@ -7,11 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
+from modelwatch.clock import SystemClock
+from modelwatch.ingest.events import parse_object_created
+from modelwatch.ingest.service import ingest_capture_object
 from modelwatch.lake.reader import read_rows
 from modelwatch.state import object_pk
 from tests.helpers import load_event, load_handler
 from tests.integration.ingest.conftest import CAPTURE_BUCKET, LambdaContext, capture_event, object_created, sqs_batch
-from tests.unit.ingest.helpers import capture_file, capture_key, capture_line
+from tests.unit.ingest.helpers import capture_file, capture_key, capture_line, churn_config
 
 T0 = datetime(2024, 3, 1, 10, 5, tzinfo=UTC)
 FIXTURE = "sqs_capture_object_created"
@@ -160,3 +163,35 @@ def test_real_s3_eventbridge_sqs_delivery_matches_the_fixture_and_ingests(stack)
     assert invoke(event) == {"batchItemFailures": []}
     assert read_rows(stack.lake, "captures", "churn").height == 5
     assert stack.state.get_item(object_pk(CAPTURE_BUCKET, key), delivered["detail"]["object"]["version-id"])
+
+
+def test_a_concurrent_duplicate_loses_the_transaction_and_counts_nothing(stack, monkeypatch):
+    # Given an object already ingested by another invocation that raced past our "already processed" check
+    body = capture_event(stack, capture_key(T0), capture_file(T0, 4))
+    assert invoke(sqs_batch(FIXTURE, [body])) == {"batchItemFailures": []}
+    ref = parse_object_created(json.dumps(body))
+    real = stack.state.processed
+    calls = {"n": 0}
+
+    def not_yet(*args):
+        calls["n"] += 1
+        return None if calls["n"] == 1 else real(*args)
+
+    monkeypatch.setattr(stack.state, "processed", not_yet)
+    # When this invocation decodes, writes the same files and tries to record
+    result = ingest_capture_object(
+        ref, s3_client=stack.s3, store=stack.lake, state=stack.state, registry=stack.registry, clock=SystemClock()
+    )
+    # Then its condition fails: a duplicate, with the rows and counters as they were
+    assert result.status == "duplicate"
+    assert read_rows(stack.lake, "captures", "churn").height == 4
+    assert [(c.rows, c.data_version) for c in stack.state.hour_counters("churn")] == [(4, 1)]
+
+
+def test_every_model_reading_the_endpoint_gets_the_rows(stack):
+    stack.registry.register(churn_config("churn-shadow"))
+    body = capture_event(stack, capture_key(T0), capture_file(T0, 3))
+    assert invoke(sqs_batch(FIXTURE, [body])) == {"batchItemFailures": []}
+    for model in ("churn", "churn-shadow"):
+        assert read_rows(stack.lake, "captures", model).height == 3
+        assert [c.rows for c in stack.state.hour_counters(model)] == [3]
