@@ -210,7 +210,7 @@ def binary_to_text(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     """Binary -> UTF-8 text; returns (text, invalid-utf8 flags). Nulls stay null and are not flagged."""
     try:
         return values.cast(pl.Utf8), pl.Series(values.name, [False] * len(values), dtype=pl.Boolean)
-    except Exception:  # noqa: S110 - at least one value is not UTF-8: find which, one by one
+    except Exception:  # nosec B110 # noqa: S110 - at least one value is not UTF-8: find which, one by one
         pass
     texts: list[str | None] = []
     flags: list[bool] = []

@@ -104,7 +104,7 @@ def load_cached_monitor(store: ObjectStore, model: str, key: CacheKey) -> Fitted
         raise UntrustedArtifactError(
             f"{pickle_key(model)}: sha256 {digest} does not match its manifest; refusing to load it"
         )
-    monitor = pickle.loads(body)  # noqa: S301 - hash-checked artifact from the model's own prefix
+    monitor = pickle.loads(body)  # noqa: S301 - hash-checked, own prefix  # nosec B301
     if not isinstance(monitor, FittedMonitor):
         raise UntrustedArtifactError(f"{pickle_key(model)}: not a fitted monitor")
     return monitor

@@ -62,7 +62,7 @@ for _tag in _SHORT_TAGS:
 def load_template_document(path: Path) -> dict[str, Any]:
     """Parse a CloudFormation/SAM YAML file into plain dicts (short-form tags expanded)."""
     try:
-        document = yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+        document = yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass  # nosec B506
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read the template: {exc}") from exc
     if not isinstance(document, dict) or "Resources" not in document:
