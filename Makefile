@@ -70,8 +70,8 @@ check-types: $(STAMP)
 check-security: $(TOOLS_STAMP)
 	$(TOOLS)/bandit -q -c pyproject.toml -r layers/modelwatch/modelwatch functions
 
-check-audit: $(TOOLS_STAMP)
-	$(TOOLS)/pip-audit --progress-spinner off --no-deps --disable-pip $(addprefix -r ,$(AUDITED_REQUIREMENTS))
+check-audit: $(STAMP) $(TOOLS_STAMP)
+	$(PY) -m checks.audit --pip-audit $(TOOLS)/pip-audit $(AUDITED_REQUIREMENTS)
 
 check-template: $(TOOLS_STAMP)
 	$(TOOLS)/cfn-lint template.yaml
