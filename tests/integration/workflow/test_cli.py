@@ -188,15 +188,19 @@ def test_unregister_removes_config_reference_state_and_alarms(stack: dict[str, A
     state = StateStore(stack["dynamodb"], "mw-cli-state")
     state.put_item("model#loans", "hour#2024-01-01T00", {"rows": 5})
     state.put_item("model#other", "hour#2024-01-01T00", {"rows": 5})
+    state.put_item("ledger#loans", "estimated#roc_auc#2024-01-01T00:00:00+00:00", {"version": "v1"})
+    state.put_item("ledger#other", "estimated#roc_auc#2024-01-01T00:00:00+00:00", {"version": "v1"})
     record_failure(stack["dynamodb"], "mw-cli-state", "loans", run_id="r", error="E", cause="c", now=datetime.now(UTC))
     # When it is unregistered
     result = _invoke(unregister, "loans", "--yes", "--stack", STACK)
     # Then its objects, state items and alarms are gone, other models' items stay
     assert result.exit_code == 0, result.output
-    assert "3 object(s), 2 state item(s), 2 alarm(s)" in result.output
+    assert "3 object(s), 3 state item(s), 2 alarm(s)" in result.output
     assert "Contents" not in stack["s3"].list_objects_v2(Bucket="mw-cli-lake", Prefix="models/loans/")
     assert list(state.query("model#loans")) == []
+    assert list(state.query("ledger#loans")) == []
     assert len(list(state.query("model#other"))) == 1
+    assert len(list(state.query("ledger#other"))) == 1
     assert _alarm_names(stack["cloudwatch"]) == []
     # And unregistering it again is a clear error
     again = _invoke(unregister, "loans", "--yes", "--stack", STACK)

@@ -101,7 +101,12 @@ def unregister_model(
 ) -> dict[str, Any]:
     """Remove the config, reference, estimator cache, the model's state items and its alarms."""
     keys = registry.unregister(name)
-    items = delete_model_items(dynamodb, state_table, name) if dynamodb is not None and state_table else 0
+    items = 0
+    if dynamodb is not None and state_table:
+        from modelwatch.publishing.ledger import Ledger
+
+        # The ledger of published datapoints was created for this model too; a re-registered model starts afresh.
+        items = delete_model_items(dynamodb, state_table, name) + Ledger(dynamodb, state_table).delete_model(name)
     alarms: list[str] = []
     if cloudwatch is not None:
         from modelwatch.publishing.alarms import delete_model_alarms
