@@ -58,7 +58,10 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     verbose = "--verbose" in args
     try:
-        cli.main(args=args, prog_name="modelwatch", standalone_mode=False)
+        code = cli.main(args=args, prog_name="modelwatch", standalone_mode=False)
+        # Without standalone mode click returns a command's `ctx.exit(code)` instead of exiting with it.
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:

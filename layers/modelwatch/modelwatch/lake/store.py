@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,7 +21,7 @@ class ObjectStore(Protocol):
 
     def list(self, prefix: str) -> Iterator[str]: ...
 
-    def delete(self, keys: list[str]) -> None: ...
+    def delete(self, keys: builtins.list[str]) -> None: ...
 
     def uri(self, key: str) -> str: ...
 
@@ -51,7 +52,7 @@ class S3Store:
             for item in page.get("Contents", []):
                 yield item["Key"]
 
-    def delete(self, keys: list[str]) -> None:
+    def delete(self, keys: builtins.list[str]) -> None:
         for start in range(0, len(keys), 1000):
             batch = [{"Key": k} for k in keys[start : start + 1000]]
             if batch:
@@ -97,7 +98,7 @@ class LocalStore:
                 if key.startswith(prefix):
                     yield key
 
-    def delete(self, keys: list[str]) -> None:
+    def delete(self, keys: builtins.list[str]) -> None:
         for key in keys:
             self._path(key).unlink(missing_ok=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import time
 from pathlib import PurePosixPath
 
@@ -20,7 +21,7 @@ class Registry:
     def __init__(self, store: ObjectStore, cache_seconds: float = 60.0) -> None:
         self.store = store
         self.cache_seconds = cache_seconds
-        self._cache: list[ModelConfig] | None = None
+        self._cache: builtins.list[ModelConfig] | None = None
         self._cached_at = 0.0
 
     def register(
@@ -49,7 +50,7 @@ class Registry:
             raise RegistryError(f"model {name!r} is not registered") from exc
         return load_model_config_text(text, self.store.uri(key))
 
-    def names(self) -> list[str]:
+    def names(self) -> builtins.list[str]:
         names = set()
         for key in self.store.list(f"{LAKE_MODELS}/"):
             parts = key.split("/")
@@ -57,14 +58,14 @@ class Registry:
                 names.add(parts[1])
         return sorted(names)
 
-    def list(self) -> list[ModelConfig]:
+    def list(self) -> builtins.list[ModelConfig]:
         now = time.monotonic()
         if self._cache is None or now - self._cached_at > self.cache_seconds:
             self._cache = [self.get(name) for name in self.names()]
             self._cached_at = now
         return list(self._cache)
 
-    def unregister(self, name: str) -> list[str]:
+    def unregister(self, name: str) -> builtins.list[str]:
         """Remove the model's config, reference and fitted estimators; returns the deleted keys."""
         if name not in self.names():
             raise RegistryError(f"model {name!r} is not registered")
@@ -73,11 +74,11 @@ class Registry:
         self._cache = None
         return keys
 
-    def for_capture(self, endpoint: str, variant: str) -> list[ModelConfig]:
+    def for_capture(self, endpoint: str, variant: str) -> builtins.list[ModelConfig]:
         """Models that read captures of this endpoint and variant."""
         return [c for c in self.list() if c.endpoint == endpoint and c.variant == variant]
 
-    def for_ground_truth(self, key: str) -> list[ModelConfig]:
+    def for_ground_truth(self, key: str) -> builtins.list[ModelConfig]:
         """Models whose `ground_truth.prefix` holds this object key (`s3://bucket/prefix/` or `prefix/`)."""
         matches = []
         for config in self.list():
