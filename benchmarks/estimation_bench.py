@@ -1,0 +1,348 @@
+"""Estimation benchmark: modelwatch's estimate step (lake read + CBPE + store) vs nannyml called directly.
+
+Workload (issue 3): 50,000 reference rows; 100,000 analysis rows per day in hourly chunks; 1 day and 7 days.
+Data: nannyml's synthetic car-loan dataset (binary CBPE), resampled with a fixed seed to the workload sizes and
+rebased onto hourly timestamps. For each window:
+
+- modelwatch: the captures are written into a LocalStore lake with the real partitioned writer (setup, not
+  timed), the model is registered with its reference, then `run_monitor_from_lake` is timed: read config,
+  reference and lake rows, fit (or load the cached fit), estimate, store results and the HTML report.
+  "fit" runs start with no cached estimator; "cached" runs reuse it.
+- direct: `nml.CBPE(...).fit(reference)` then `.estimate(analysis)` on the same rows held in memory as pandas, with
+  the same metrics and hourly chunks, in the same process, right after.
+
+Two modelwatch configs: `estimation` (drift off: the same work as the direct call plus lake I/O and the report) and
+`default` (the shipped defaults: drift of every feature and missing rates of the top 3; compared to direct CBPE
+plus nannyml's UnivariateDriftCalculator). Times are the best of the repeats (the machine is shared). The two
+cached runs must store identical results; estimated values are compared to the direct call's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import io
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+
+RESULTS = Path(__file__).resolve().parent / "results" / "estimation.json"
+MODEL = "car-loan-bench"
+REFERENCE_START = datetime(2026, 1, 1, tzinfo=UTC)
+ANALYSIS_START = datetime(2026, 2, 1, tzinfo=UTC)
+METRICS = ["roc_auc", "f1"]
+NUMERIC = ["car_value", "debt_to_income_ratio", "loan_length", "driver_tenure"]
+CATEGORICAL = ["salary_range", "repaid_loan_on_prev_car", "size_of_downpayment"]
+TARGET = "repaid"
+SEED = 7
+
+
+@dataclass(frozen=True)
+class Workload:
+    reference: Any  # pandas: features, y_pred_proba, y_pred, repaid, timestamp (naive UTC)
+    analysis: Any  # pandas: the same without the target, id
+    days: int
+    rows_per_day: int
+
+
+def config_dict(drift: bool) -> dict[str, Any]:
+    return {
+        "name": MODEL,
+        "endpoint": f"{MODEL}-endpoint",
+        "problem_type": "binary_classification",
+        "features": [{"name": n, "type": "numeric"} for n in NUMERIC]
+        + [{"name": n, "type": "categorical"} for n in CATEGORICAL],
+        "output": {"columns": ["y_pred_proba", "y_pred"]},
+        "target": TARGET,
+        "chunking": {"period": "1h"},
+        "estimation": {"metrics": METRICS, "drift_metrics": drift, "top_features": 3 if drift else 0},
+    }
+
+
+def _rebase(frame: Any, start: datetime, rows_per_hour: float) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    frame = frame.reset_index(drop=True).copy()
+    step_ns = int(3_600_000_000_000 / rows_per_hour)
+    naive = pd.Timestamp(start.replace(tzinfo=None))
+    frame["timestamp"] = naive + pd.to_timedelta(np.arange(len(frame), dtype="int64") * step_ns, unit="ns")
+    frame["id"] = np.arange(len(frame), dtype="int64")
+    return frame
+
+
+def make_workload(days: int, reference_rows: int = 50_000, rows_per_day: int = 100_000, seed: int = SEED) -> Workload:
+    """The car-loan dataset resampled (seeded, with replacement) to the workload sizes, on hourly timestamps."""
+    import nannyml as nml
+    import numpy as np
+
+    reference, analysis, labels = nml.load_synthetic_car_loan_dataset()
+    analysis = analysis.merge(labels, on="id")
+    rng = np.random.default_rng(seed)
+    rows_per_hour = rows_per_day / 24
+    ref = reference.iloc[rng.integers(0, len(reference), reference_rows)]
+    ana = analysis.iloc[rng.integers(0, len(analysis), rows_per_day * days)].drop(columns=[TARGET])
+    return Workload(
+        reference=_rebase(ref, REFERENCE_START, rows_per_hour),
+        analysis=_rebase(ana, ANALYSIS_START, rows_per_hour),
+        days=days,
+        rows_per_day=rows_per_day,
+    )
+
+
+def lake_rows(analysis: Any) -> Any:
+    """The analysis rows as decoded capture rows (what ingest writes into the lake)."""
+    import numpy as np
+    import pandas as pd
+
+    rows = pd.DataFrame({n: analysis[n].astype("float64") for n in NUMERIC})
+    for name in CATEGORICAL:
+        rows[name] = analysis[name].astype(str).astype("object")
+    rows["y_pred_proba"] = analysis["y_pred_proba"].astype("float64")
+    rows["y_pred"] = analysis["y_pred"].astype("int64")
+    rows["event_id"] = "evt-" + analysis["id"].astype(str)
+    rows["inference_id"] = rows["event_id"]
+    rows["row_in_request"] = np.zeros(len(analysis), dtype="int32")
+    rows["inference_time"] = analysis["timestamp"].dt.tz_localize("UTC")
+    return rows
+
+
+def _best(repeats: int, action: Callable[[], Any], before: Callable[[], None] | None = None) -> tuple[float, Any]:
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        if before is not None:
+            before()
+        gc.collect()
+        started = time.perf_counter()
+        result = action()
+        best = min(best, time.perf_counter() - started)
+    return best, result
+
+
+def _clear_cache(store: Any) -> None:
+    from modelwatch.lake.layout import estimator_prefix
+
+    store.delete(list(store.list(estimator_prefix(MODEL))))
+
+
+class Lake:
+    """A LocalStore lake holding the registered model and its captures, written by the real writer."""
+
+    def __init__(self, root: Path, workload: Workload, drift: bool) -> None:
+        import polars as pl
+
+        from modelwatch.config.model import parse_model_config
+        from modelwatch.config.settings import Settings
+        from modelwatch.lake.store import LocalStore
+        from modelwatch.lake.writer import PartitionedWriter
+        from modelwatch.registry import Registry
+
+        self.store = LocalStore(root)
+        self.config = parse_model_config(config_dict(drift), "<benchmark>")
+        buffer = io.BytesIO()
+        workload.reference.drop(columns=["id"]).to_parquet(buffer, index=False)
+        Registry(self.store).register(self.config, buffer.getvalue())
+        writer = PartitionedWriter(self.store, "captures", MODEL, "inference_time", "bench-capture-1")
+        writer.add(pl.from_pandas(lake_rows(workload.analysis)))
+        self.files = len(writer.write())
+        self.settings = Settings.model_validate({"LAKE_BUCKET": "bench-lake", "STATE_TABLE": "bench-state"})
+        self.window = (ANALYSIS_START, ANALYSIS_START + timedelta(days=workload.days))
+        self.runs = 0
+
+    def run(self) -> Any:
+        from modelwatch.clock import SimulatedClock
+        from modelwatch.estimation.service import RunRequest, run_monitor_from_lake
+
+        self.runs += 1
+        request = RunRequest(MODEL, f"bench-{self.runs}", self.window[0], self.window[1], input_complete=True)
+        return run_monitor_from_lake(self.settings, self.store, request, SimulatedClock(self.window[1]))
+
+    def results(self, outcome: Any) -> Any:
+        import pandas as pd
+
+        return pd.read_parquet(outcome.results_uri)
+
+
+def direct_cbpe(workload: Workload) -> tuple[Callable[[], Any], Callable[[Any], Any]]:
+    """nannyml CBPE as a user would call it on in-memory pandas: (fit, estimate-with-fitted)."""
+    import nannyml as nml
+
+    def fit() -> Any:
+        estimator = nml.CBPE(
+            problem_type="classification_binary",
+            y_pred_proba="y_pred_proba",
+            y_pred="y_pred",
+            y_true=TARGET,
+            timestamp_column_name="timestamp",
+            metrics=METRICS,
+            chunk_period="h",
+        )
+        return estimator.fit(workload.reference)
+
+    def estimate(fitted: Any) -> Any:
+        return fitted.estimate(workload.analysis)
+
+    return fit, estimate
+
+
+def direct_drift(workload: Workload) -> Callable[[], Any]:
+    import nannyml as nml
+
+    def fit_and_calculate() -> Any:
+        calculator = nml.UnivariateDriftCalculator(
+            column_names=NUMERIC + CATEGORICAL,
+            treat_as_categorical=CATEGORICAL,
+            timestamp_column_name="timestamp",
+            chunk_period="h",
+            continuous_methods=["jensen_shannon"],
+            categorical_methods=["jensen_shannon"],
+        )
+        return calculator.fit(workload.reference).calculate(workload.analysis)
+
+    return fit_and_calculate
+
+
+def _max_abs_diff(stored: Any, direct: Any) -> float:
+    """Largest difference between modelwatch's stored estimates and the direct call's, chunk by chunk."""
+    frame = direct.filter(period="analysis").to_df()
+    worst = 0.0
+    for metric in METRICS:
+        ours = stored[(stored["kind"] == "estimated") & (stored["metric"] == metric)].sort_values("chunk_start")
+        theirs = frame[(metric, "value")].to_numpy()
+        if len(ours) != len(theirs):
+            return float("inf")
+        worst = max(worst, float(abs(ours["value"].to_numpy() - theirs).max()))
+    return worst
+
+
+def _same_results(first: Any, second: Any) -> bool:
+    import pandas as pd
+
+    try:
+        pd.testing.assert_frame_equal(
+            first.drop(columns=["run_id"]).reset_index(drop=True),
+            second.drop(columns=["run_id"]).reset_index(drop=True),
+            check_exact=True,
+        )
+    except AssertionError:
+        return False
+    return True
+
+
+def bench_window(workload: Workload, drift: bool, repeats: int) -> dict[str, Any]:
+    label = "default" if drift else "estimation"
+    rows = len(workload.analysis)
+    print(f"\nestimation, {workload.days} day(s), {rows:,} rows, config {label}", flush=True)
+    fit, estimate = direct_cbpe(workload)
+    drift_direct = direct_drift(workload) if drift else None
+    with tempfile.TemporaryDirectory(prefix="estimation-bench-") as folder:
+        lake = Lake(Path(folder), workload, drift)
+        fit_seconds, fit_outcome = _best(repeats, lake.run, before=lambda: _clear_cache(lake.store))
+        assert fit_outcome.estimator_cache == "fit", fit_outcome.estimator_cache
+        cached_first_started = time.perf_counter()
+        cached_first = lake.run()
+        cached_seconds = time.perf_counter() - cached_first_started
+        more, cached_second = _best(max(1, repeats - 1), lake.run)
+        cached_seconds = min(cached_seconds, more)
+        assert cached_first.estimator_cache == cached_second.estimator_cache == "hit"
+        reproducible = _same_results(lake.results(cached_first), lake.results(cached_second))
+        fit_vs_cached_identical = _same_results(lake.results(fit_outcome), lake.results(cached_first))
+        stored = lake.results(cached_first)
+        chunks = fit_outcome.chunks_analysed
+        files = lake.files
+
+    direct_fit_seconds, fitted = _best(repeats, fit)
+    direct_estimate_seconds, direct_result = _best(repeats, lambda: estimate(fitted))
+    direct_total = direct_fit_seconds + direct_estimate_seconds
+    drift_seconds = _best(repeats, drift_direct)[0] if drift_direct is not None else 0.0
+    direct_fit_run = direct_total + drift_seconds
+    direct_cached_run = direct_estimate_seconds + drift_seconds  # drift has no separate cached form here
+    result = {
+        "config": label,
+        "days": workload.days,
+        "reference_rows": len(workload.reference),
+        "analysis_rows": rows,
+        "chunks": chunks,
+        "lake_files": files,
+        "modelwatch": {"fit_run_seconds": round(fit_seconds, 3), "cached_run_seconds": round(cached_seconds, 3)},
+        "direct": {
+            "fit_seconds": round(direct_fit_seconds, 3),
+            "estimate_seconds": round(direct_estimate_seconds, 3),
+            "drift_seconds": round(drift_seconds, 3),
+            "fit_run_seconds": round(direct_fit_run, 3),
+        },
+        "overhead_ratio_fit": round(fit_seconds / direct_fit_run, 2),
+        "overhead_ratio_cached": round(cached_seconds / direct_cached_run, 2),
+        "cached_speedup": round(fit_seconds / cached_seconds, 2),
+        "direct_cached_speedup": round(direct_fit_run / direct_cached_run, 2),
+        "reproducible": reproducible,
+        "fit_and_cached_identical": fit_vs_cached_identical,
+        "max_abs_diff_vs_nannyml": _max_abs_diff(stored, direct_result),
+        "repeats": repeats,
+    }
+    print(json.dumps(result, indent=1), flush=True)
+    return result
+
+
+def warm_up() -> None:
+    """One small untimed pass of both paths: lazy imports (plotly for the report, sklearn, ...) load here."""
+    workload = make_workload(1, reference_rows=2_400, rows_per_day=2_400)
+    fit, estimate = direct_cbpe(workload)
+    estimate(fit())
+    direct_drift(workload)()
+    with tempfile.TemporaryDirectory(prefix="estimation-warm-") as folder:
+        Lake(Path(folder), workload, drift=True).run()
+
+
+def run(quick: bool = False, days: Sequence[int] | None = None, default_config: bool = True) -> dict[str, Any]:
+    import nannyml  # noqa: F401 - imported before timing so no run pays for the import
+
+    import modelwatch.estimation.estimator  # noqa: F401
+
+    windows = list(days or ([1] if quick else [1, 7]))
+    rows_per_day = 4_800 if quick else 100_000
+    reference_rows = 5_000 if quick else 50_000
+    repeats = 1 if quick else 2
+    warm_up()
+    results = []
+    for count in windows:
+        workload = make_workload(count, reference_rows, rows_per_day)
+        results.append(bench_window(workload, drift=False, repeats=repeats if count == 1 else 1))
+        if default_config:
+            results.append(bench_window(workload, drift=True, repeats=1))
+    return {
+        "benchmark": "estimation",
+        "mode": "quick" if quick else "full",
+        "dataset": f"nannyml synthetic car loan (binary, CBPE), resampled with seed {SEED}",
+        "metrics": METRICS,
+        "rows_per_day": rows_per_day,
+        "reference_rows": reference_rows,
+        "goal": {"overhead_ratio_max": 1.5, "cached_speedup_min": 2.0},
+        "windows": results,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--days", type=int, nargs="*")
+    parser.add_argument("--no-default-config", action="store_true")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    result = run(args.quick, args.days, not args.no_default_config)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,210 @@
+"""The cost model's arithmetic: line items from counts and measured seconds, SageMaker, fits and the ASL path."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from benchmarks.cost_model import (
+    DAYS_PER_MONTH,
+    HOURS_PER_MONTH,
+    Deployment,
+    Measured,
+    Prices,
+    Workload,
+    capture_files_per_hour,
+    cost_report,
+    cost_table,
+    estimate_seconds_per_run,
+    linear_fit,
+    measured_from_results,
+    metric_series_per_model,
+    models_makespan,
+    modelwatch_monthly,
+    rows_per_run,
+    sagemaker_monitor_monthly,
+    success_path_transitions,
+)
+
+ROOT = Path(__file__).resolve().parents[3]
+MEASURED = Measured(
+    ingest_seconds_per_mb=0.01,
+    estimate_seconds_fixed=2.0,
+    estimate_seconds_per_row=1e-5,
+    invocation_overhead_seconds=0.1,
+    small_function_seconds=0.5,
+    lake_bytes_per_row=250.0,
+)
+
+
+def _item(breakdown, service: str, item: str):
+    [found] = [i for i in breakdown.items if (i.service, i.item) == (service, item)]
+    return found
+
+
+def test_custom_metrics_cost_metric_count_times_price_and_dominate_at_low_volume() -> None:
+    cost = modelwatch_monthly(Workload(10_000), MEASURED, Deployment(metrics_per_model=22))
+    metrics = _item(cost, "CloudWatch", "custom metrics")
+    assert metrics.monthly_usd == pytest.approx(22 * 0.30)
+    assert cost.dominant() == metrics
+    fewer = modelwatch_monthly(Workload(10_000), MEASURED, Deployment(metrics_per_model=3))
+    assert cost.total - fewer.total == pytest.approx(19 * 0.30)
+
+
+def test_estimate_compute_is_runs_times_measured_seconds_times_memory() -> None:
+    deployment = Deployment(estimate_memory_mb=2048, runs_per_day=24, lookback_days=0)
+    cost = modelwatch_monthly(Workload(2_400_000), MEASURED, deployment)
+    seconds_per_run = 2.0 + 1e-5 * 100_000  # 100k rows per hourly run (its own chunk only)
+    expected_gbs = 24 * seconds_per_run * 2 * DAYS_PER_MONTH
+    item = _item(cost, "Lambda", "estimate compute")
+    assert item.quantity == pytest.approx(expected_gbs)
+    assert item.monthly_usd == pytest.approx(expected_gbs * Prices().lambda_gb_second)
+
+
+def test_runs_re_estimate_the_lookback() -> None:
+    workload = Workload(100_000)
+    assert rows_per_run(workload, Deployment(lookback_days=14)) == 1_400_000
+    assert rows_per_run(workload, Deployment(lookback_days=0, runs_per_day=24)) == pytest.approx(100_000 / 24)
+    assert estimate_seconds_per_run(workload, MEASURED, Deployment(lookback_days=14)) == pytest.approx(2.0 + 14.0)
+    longer = modelwatch_monthly(workload, MEASURED, Deployment(lookback_days=14))
+    shorter = modelwatch_monthly(workload, MEASURED, Deployment(lookback_days=1))
+    assert _item(longer, "Lambda", "estimate compute").quantity > _item(shorter, "Lambda", "estimate compute").quantity
+
+
+def test_cost_report_flags_runs_longer_than_the_lambda_timeout_and_is_json() -> None:
+    report = cost_report(MEASURED, Deployment(lookback_days=14), tiers=(10_000, 100_000_000))
+    json.dumps(report)
+    small, large = report["tiers"]
+    assert small["fits_lambda_timeout"] and not large["fits_lambda_timeout"]
+    assert small["modelwatch"]["dominant"] == "CloudWatch: custom metrics"
+    assert small["sagemaker"]["total_usd"] == pytest.approx(HOURS_PER_MONTH * 2 * 10 / 60 * 0.23, abs=0.01)
+    shares = [r["custom_metrics_usd"] for r in report["metric_count_sensitivity"]["rows"]]
+    assert shares == sorted(shares) and shares[0] == pytest.approx(3 * 0.30)
+
+
+def test_measured_from_results_fits_the_cached_runs() -> None:
+    scaling = {
+        "ingest": [
+            {"rows": 10, "file_mb": 1.0, "seconds_per_mb": 0.5, "lake_bytes_per_row": 900.0},
+            {"rows": 1000, "file_mb": 100.0, "seconds_per_mb": 0.02, "lake_bytes_per_row": 200.0},
+        ],
+        "estimation": [
+            {"rows": 10_000, "modelwatch_cached_run_seconds": 1.0 + 1e-5 * 10_000},
+            {"rows": 100_000, "modelwatch_cached_run_seconds": 1.0 + 1e-5 * 100_000},
+        ],
+    }
+    measured = measured_from_results(scaling)
+    assert measured.ingest_seconds_per_mb == 0.02 and measured.lake_bytes_per_row == 200.0
+    assert measured.estimate_seconds_fixed == pytest.approx(1.0)
+    assert measured.estimate_seconds_per_row == pytest.approx(1e-5)
+
+
+def test_ingest_compute_follows_capture_megabytes_and_files() -> None:
+    workload = Workload(3_000_000, rows_per_request=3, capture_bytes_per_request=2_000)  # 2,000 MB/day
+    deployment = Deployment(ingest_memory_mb=1024, capture_files_min_per_hour=12, capture_file_max_mb=64)
+    assert capture_files_per_hour(workload, deployment) == 12  # 83 MB/hour -> 2 files by size, floor 12
+    cost = modelwatch_monthly(workload, MEASURED, deployment)
+    expected = (12 * 24 * 0.1 + 2_000 * 0.01) * 1.0 * DAYS_PER_MONTH
+    assert _item(cost, "Lambda", "ingest compute").quantity == pytest.approx(expected)
+
+
+def test_large_traffic_rolls_more_capture_files() -> None:
+    workload = Workload(100_000_000, rows_per_request=1, capture_bytes_per_request=1_000)  # 100 GB/day
+    assert capture_files_per_hour(workload, Deployment(capture_file_max_mb=64)) == math.ceil(100_000 / 24 / 64)
+    assert capture_files_per_hour(Workload(0), Deployment()) == 0
+
+
+def test_step_functions_and_requests_scale_with_runs() -> None:
+    cost = modelwatch_monthly(Workload(10_000), MEASURED, Deployment(runs_per_day=24, transitions_per_run=7))
+    transitions = _item(cost, "Step Functions", "state transitions")
+    assert transitions.quantity == 24 * 7 * DAYS_PER_MONTH
+    assert transitions.monthly_usd == pytest.approx(24 * 7 * 30 * 0.025 / 1000)
+    assert _item(cost, "CloudWatch", "alarms").monthly_usd == pytest.approx(0.20)
+    assert _item(cost, "EventBridge", "S3 object events").monthly_usd == 0.0
+
+
+def test_cost_grows_with_traffic_and_total_is_the_sum() -> None:
+    costs = [modelwatch_monthly(Workload(n), MEASURED) for n in (10_000, 1_000_000, 100_000_000)]
+    assert costs[0].total < costs[1].total < costs[2].total
+    for cost in costs:
+        assert cost.total == pytest.approx(sum(i.monthly_usd for i in cost.items))
+        assert sum(cost.by_service().values()) == pytest.approx(cost.total)
+
+
+def test_sagemaker_jobs_are_instance_hours_times_price() -> None:
+    cost = sagemaker_monitor_monthly(10_000, jobs_per_hour=2, billed_minutes_per_job=10)
+    assert cost.total == pytest.approx(HOURS_PER_MONTH * 2 * 10 / 60 * 0.23)
+    one_job = sagemaker_monitor_monthly(10_000, jobs_per_hour=1, billed_minutes_per_job=10)
+    assert one_job.total == pytest.approx(cost.total / 2)
+
+
+def test_metric_series_per_model_counts_every_dimension_set() -> None:
+    assert metric_series_per_model() == 2 * 5 + 2 + 1 + 3 + 6
+    assert metric_series_per_model(7, missing_rate_features=0, drift_count=False, operational=0) == 7 * 6
+    assert (
+        metric_series_per_model(
+            1, kinds_per_metric=1, alert_series=False, drift_count=False, missing_rate_features=0, operational=0
+        )
+        == 1
+    )
+
+
+def test_success_path_of_the_monitor_state_machine() -> None:
+    asl = json.loads((ROOT / "statemachines" / "monitor.asl.json").read_text())
+    path = success_path_transitions(asl)
+    assert path[0] == asl["StartAt"]
+    assert all(name in asl["States"] for name in path)
+    assert asl["States"][path[-1]].get("Type") == "Succeed" or asl["States"][path[-1]].get("End")
+    assert "RecordFailure" not in path
+
+
+def test_success_path_follows_choices_and_detects_loops() -> None:
+    asl = {
+        "StartAt": "A",
+        "States": {
+            "A": {"Type": "Task", "Next": "C"},
+            "C": {"Type": "Choice", "Choices": [{"Next": "B"}], "Default": "F"},
+            "B": {"Type": "Pass", "End": True},
+            "F": {"Type": "Fail"},
+        },
+    }
+    assert success_path_transitions(asl) == ["A", "C", "B"]
+    with pytest.raises(ValueError, match="loops"):
+        success_path_transitions({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "A"}}})
+
+
+def test_linear_fit_recovers_a_line() -> None:
+    intercept, slope = linear_fit([(1e4, 1.0 + 2e-5 * 1e4), (1e5, 1.0 + 2e-5 * 1e5), (1e6, 1.0 + 2e-5 * 1e6)])
+    assert intercept == pytest.approx(1.0)
+    assert slope == pytest.approx(2e-5)
+    assert linear_fit([(10.0, 5.0)]) == (0.0, 0.5)
+    with pytest.raises(ValueError):
+        linear_fit([])
+
+
+def test_models_makespan_runs_in_waves_of_the_concurrency() -> None:
+    assert models_makespan(10.0, 1, 40) == 10.0
+    assert models_makespan(10.0, 40, 40) == 10.0
+    assert models_makespan(10.0, 41, 40, overhead_seconds=2.0) == 22.0
+    assert models_makespan(10.0, 0, 40) == 0.0
+
+
+def test_cost_table_has_a_column_per_breakdown_and_names_the_dominant_item() -> None:
+    low = modelwatch_monthly(Workload(10_000), MEASURED, label="10k/day")
+    sagemaker = sagemaker_monitor_monthly(10_000, label="SageMaker")
+    table = cost_table([low, sagemaker])
+    lines = table.splitlines()
+    assert lines[0] == "| service | item | 10k/day | SageMaker |"
+    assert f"**${low.total:,.2f}**" in table and f"**${sagemaker.total:,.2f}**" in table
+    assert lines[-1].startswith("| dominant item | | CloudWatch: custom metrics | SageMaker:")
+
+
+def test_prices_describe_every_price() -> None:
+    rows = Prices().describe()
+    assert len(rows) == len(Prices.__dataclass_fields__)
+    assert ("CloudWatch custom metric", "$0.30 per metric-month (first 10,000)") in rows
+    assert replace(Prices(), cloudwatch_metric_month=0.1).cloudwatch_metric_month == 0.1
