@@ -201,3 +201,17 @@ def test_lake_is_versioned_with_retention_per_area(template: dict[str, Any]) -> 
     for prefix, parameter in expected.items():
         assert rules[prefix]["ExpirationInDays"] == {"Ref": parameter}, prefix
         assert rules[prefix]["Status"] == "Enabled"
+
+
+def test_samconfig_has_two_environments_whose_overrides_name_template_parameters(template: dict[str, Any]) -> None:
+    import tomllib
+
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    stacks = {env: config[env]["deploy"]["parameters"]["stack_name"] for env in ("default", "prod")}
+    assert len(set(stacks.values())) == 2, stacks
+    for env in stacks:
+        deploy = config[env]["deploy"]["parameters"]
+        assert deploy["capabilities"] == "CAPABILITY_IAM", env  # no CAPABILITY_NAMED_IAM: no named roles
+        for override in deploy["parameter_overrides"]:
+            key, _, value = override.partition("=")
+            assert key in template["Parameters"] and value, (env, override)
