@@ -7,9 +7,9 @@ import os
 os.environ["NML_DISABLE_USAGE_LOGGING"] = "1"
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ["AWS_ACCESS_KEY_ID"] = "testing"
-os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"  # noqa: S105 - moto's fake credentials
-os.environ["AWS_SECURITY_TOKEN"] = "testing"  # noqa: S105
-os.environ["AWS_SESSION_TOKEN"] = "testing"  # noqa: S105
+os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"  # moto's fake credentials
+os.environ["AWS_SECURITY_TOKEN"] = "testing"
+os.environ["AWS_SESSION_TOKEN"] = "testing"
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ModelWatch")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "modelwatch")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
