@@ -36,12 +36,16 @@ def register_command(name: str, module: str, attribute: str) -> None:
 register_command("decode", "modelwatch.cli.decode", "decode")
 register_command("compact", "modelwatch.cli.compact", "compact")
 register_command("enable-bucket-events", "modelwatch.cli.bucket_events", "enable_bucket_events")
+register_command("demo", "modelwatch.cli.demo", "demo")
 register_command("run", "modelwatch.cli.run", "run")
 register_command("local", "modelwatch.cli.local", "local")
 register_command("register", "modelwatch.cli.register", "register")
 register_command("unregister", "modelwatch.cli.register", "unregister")
 register_command("models", "modelwatch.cli.models", "models")
 register_command("status", "modelwatch.cli.status", "status")
+register_command("backfill", "modelwatch.cli.backfill", "backfill")
+register_command("replay", "modelwatch.cli.replay", "replay")
+register_command("report", "modelwatch.cli.report", "report")
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -8,6 +8,7 @@ Facts wrapped here:
 - An unnamed `start_execution` gets the literal name `None`; `start_named_execution` refuses to start one.
 - S3 -> EventBridge -> SQS delivers (bucket with EventBridge notifications on); EventBridge -> Lambda does not, so
   schedules are fired by the local clock instead of rules.
+- The ASL interpreter parses but ignores `ToleratedFailurePercentage` (it logs a warning per execution; silenced).
 - CloudWatch stores datapoints but never evaluates alarms, and `get_metric_statistics` ignores the exact-dimension
   match CloudWatch uses; `cloudwatch_datapoints` reads the raw datapoints for our own evaluator.
 """
@@ -15,6 +16,7 @@ Facts wrapped here:
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,6 +47,7 @@ Router = Callable[[str, Any], InvocationResult]
 
 def embedded_aws() -> Any:
     """moto's in-process AWS with real ASL execution (a context manager / decorator)."""
+    logging.getLogger("moto.stepfunctions.parser.asl.parse.preprocessor").setLevel(logging.ERROR)
     return mock_aws(config=MOTO_CONFIG)  # type: ignore[call-overload]
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import IO, Any
 
 from modelwatch.constants import ENV_CLOCK_OVERRIDE
 from modelwatch.errors import ConfigError
@@ -66,7 +66,7 @@ class LocalFunctions:
         functions: dict[str, FunctionSpec],
         now: Callable[[], datetime],
         base_environment: dict[str, str] | None = None,
-        log_stream: io.TextIOBase | None = None,
+        log_stream: IO[str] | None = None,
     ) -> None:
         self._by_name = {spec.name: spec for spec in functions.values()}
         self._by_logical_id = dict(functions)
@@ -78,6 +78,7 @@ class LocalFunctions:
         self.listeners: list[Callable[[Invocation], None]] = []
         self.invocations = 0
         self.errors = 0
+        self.seconds: dict[str, float] = {}  # wall seconds spent per function (for progress and tuning)
 
     def spec(self, name_or_logical_id: str) -> FunctionSpec:
         spec = self._by_name.get(name_or_logical_id) or self._by_logical_id.get(name_or_logical_id)
@@ -115,6 +116,7 @@ class LocalFunctions:
                         self._log_stream.write("".join(traceback.format_exception(exc)))
                     result = InvocationResult(error_type=type(exc).__name__, error_message=str(exc))
             self.invocations += 1
+            self.seconds[spec.logical_id] = self.seconds.get(spec.logical_id, 0.0) + time.time() - wall_start
             invocation = Invocation(spec, event, result, stdout.getvalue(), wall_start, time.time(), simulated)
             for listener in self.listeners:
                 listener(invocation)
@@ -138,24 +140,28 @@ class LocalFunctions:
             raise ConfigError(f"{spec.logical_id}: {spec.handler_file} has no handler {spec.handler_attribute}")
         return handler
 
-    @contextlib.contextmanager
-    def _logs_redirected(self) -> Iterator[None]:
-        """Powertools loggers hold their own stdout handler; point them at our log stream while a handler runs."""
-        if self._log_stream is None:
-            yield
-            return
-        swapped: list[tuple[logging.StreamHandler[Any], Any]] = []
-        service = self._base_environment.get("POWERTOOLS_SERVICE_NAME", "modelwatch")
-        names = [n for n in list(logging.root.manager.loggerDict) if n == service or n.startswith(service + ".")]
-        for logger in [logging.getLogger(n) for n in names]:
-            for handler in logger.handlers:
-                if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
-                    swapped.append((handler, handler.setStream(self._log_stream)))
-        try:
-            yield
-        finally:
-            for handler, stream in swapped:
-                handler.setStream(stream)
+    def _logs_redirected(self) -> contextlib.AbstractContextManager[None]:
+        return redirect_logs(self._log_stream)
+
+
+@contextlib.contextmanager
+def redirect_logs(stream: IO[str] | None) -> Iterator[None]:
+    """Point the console handlers of every (Powertools) logger at `stream` for a while (None: leave them)."""
+    if stream is None:
+        yield
+        return
+    swapped: list[tuple[logging.StreamHandler[Any], Any]] = []
+    # Powertools loggers are named after the service (or "service_undefined" when imported before the
+    # environment was set): swap every console handler of non-root loggers.
+    for logger in [logging.getLogger(n) for n in list(logging.root.manager.loggerDict)]:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+                swapped.append((handler, handler.setStream(stream)))
+    try:
+        yield
+    finally:
+        for handler, old in swapped:
+            handler.setStream(old)
 
 
 @contextlib.contextmanager

@@ -35,6 +35,7 @@ from modelwatch.local import adapter
 from modelwatch.local.functions import Invocation
 from modelwatch.local.stack import DEFAULT_TEMPLATE, LocalStack
 from modelwatch.registry.store import Registry
+from modelwatch.workflow.lifecycle import ReferenceData, register_model
 
 _HOUR_FOLDERS = re.compile(r"^\d{4}$")
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -144,7 +145,16 @@ def run_pipeline(
             update={"ground_truth": config.ground_truth.model_copy(update={"prefix": label_prefix})}
         )
         registry = Registry(S3Store(stack.clients["s3"], stack.lake_bucket), cache_seconds=0)
-        registry.register(local_config, reference_path.read_bytes(), reference_path.suffix.lower())
+        with stack.quiet():
+            register_model(
+                registry,
+                local_config,
+                ReferenceData(reference_path.read_bytes(), reference_path.suffix.lower(), str(reference_path)),
+                cloudwatch=stack.clients["cloudwatch"],
+                stack=stack.template.stack_name,
+                alarms_topic_arn=stack.outputs.get("AlarmsTopicArn", ""),
+                namespace=params.get("MetricNamespace"),
+            )
         capture_prefix = params.get("CapturePrefix", "datacapture/")
         for done, path in enumerate(capture_files, 1):
             stack.put_capture(capture_key(config, captures, path, capture_prefix), path.read_bytes())

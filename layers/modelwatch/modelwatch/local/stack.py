@@ -17,7 +17,7 @@ from modelwatch.clock import SimulatedClock, to_utc
 from modelwatch.errors import LocalStackError
 from modelwatch.local import adapter
 from modelwatch.local.alarms import AlarmEvaluator, AlarmTransition
-from modelwatch.local.functions import Invocation, LocalFunctions
+from modelwatch.local.functions import Invocation, LocalFunctions, redirect_logs
 from modelwatch.local.metrics import parse_emf, put_datapoints, retime
 from modelwatch.local.poller import SqsPoller
 from modelwatch.local.resources import CreatedResources, create_resources
@@ -97,7 +97,7 @@ class LocalStack:
         if self._endpoint_url is not None:
             # Handlers build their own clients: point them at the loopback server, never at real AWS.
             base_environment["AWS_ENDPOINT_URL"] = self._endpoint_url
-        self.functions = LocalFunctions(functions, self.clock.now, base_environment, self._log_stream)  # type: ignore[arg-type]
+        self.functions = LocalFunctions(functions, self.clock.now, base_environment, self._log_stream)
         self.functions.listeners.append(self._publish_emf)
         self._exit.enter_context(adapter.route_lambda_invocations(self.functions.route))
         self.clients = {
@@ -178,6 +178,10 @@ class LocalStack:
         """Invoke a function (logical id or name) in-process, as `aws lambda invoke` would."""
         assert self.functions is not None, "start() the stack first"
         return self.functions.invoke(function, event)
+
+    def quiet(self) -> contextlib.AbstractContextManager[None]:
+        """Send domain logs emitted outside invocations (registration, exports) to the stack's log stream."""
+        return redirect_logs(self._log_stream)
 
     def start_execution(self, state_machine: str, name: str, payload: dict[str, Any]) -> str:
         arn = self.resources.state_machines.get(state_machine, state_machine)

@@ -1,0 +1,50 @@
+"""A shortened `modelwatch demo` through the real stack: CBPE and DLE estimates, realized values, alarms fired."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from modelwatch.cli.demo import render
+from modelwatch.local.demo import DemoResult, run_demo
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory: pytest.TempPathFactory) -> DemoResult:
+    output = tmp_path_factory.mktemp("demo")
+    return run_demo(output, hours=3, rows_per_hour=1000, label_hours=3, label_delay_hours=1)
+
+
+def test_every_model_has_estimates_and_realized_values_per_chunk(result: DemoResult) -> None:
+    by_model = {m: [c for c in result.chunks if c.model == m] for m in ("car-loan", "credit-card", "car-price")}
+    for model, chunks in by_model.items():
+        assert len(chunks) == 3, model  # one per streamed hour, the last completed by the clock
+        assert all(c.estimated is not None for c in chunks), model  # CBPE (car-loan, credit-card), DLE (car-price)
+        assert sum(c.realized is not None for c in chunks) >= 2, model  # late labels arrived
+    assert {c.metric for c in by_model["car-price"]} == {"mae"}
+    # The analysis window straddles the synthetic datasets' shift: some chunk is in alert.
+    assert any(c.estimated_alert or c.realized_alert for c in result.chunks)
+
+
+def test_alarms_fired_and_reached_the_local_subscriber(result: DemoResult) -> None:
+    names = {str(a["AlarmName"]) for a in result.alarms}
+    assert any(name.endswith("FleetAlertAlarm") for name in names)
+    assert any("-alert" in name and "FleetAlert" not in name for name in names)  # a per-model alarm
+    assert result.executions.get("FAILED", 0) == 0
+    assert result.executions.get("SUCCEEDED", 0) > 0
+    assert result.reports and all(p.suffix == ".html" and p.stat().st_size > 0 for p in result.reports)
+    assert (result.output / "notifications.jsonl").read_text().strip()
+
+
+def test_the_final_table_shows_estimates_realized_and_alerts(result: DemoResult) -> None:
+    console = Console(file=io.StringIO(), width=160, record=True)
+    render(console, result, 1.0)
+    text = console.export_text()
+    assert "Estimated vs realized" in text
+    assert "ALERT" in text
+    assert "car-price" in text and "mae" in text
+    assert "FleetAlertAlarm" in text
+    assert str(Path("reports")) in text
