@@ -111,3 +111,29 @@ def test_tampered_pickle_is_refused_and_refitted(binary_case: Case, tmp_path, mo
     assert second.estimator_cache == "fit"
     pd.testing.assert_frame_equal(_values(first.results_uri), _values(second.results_uri))
     assert cache.load_cached_monitor(store, binary_case.config.name, key) is not None
+
+
+def test_realized_calculator_is_fitted_when_labels_first_arrive(binary_case: Case, tmp_path) -> None:
+    # Given a cached fit from a run without labels
+    store = LocalStore(tmp_path)
+    without = run_monitor(
+        binary_case.config,
+        binary_case.reference,
+        binary_case.captures,
+        None,
+        RunRequest(binary_case.config.name, "r1"),
+        store,
+        LATE,
+    )
+    assert without.estimator_cache == "fit"
+    assert set(pd.read_parquet(without.results_uri)["kind"]) == {"estimated"}
+
+    # When labels arrive, the cached estimator is reused and the realized calculator is added to the cache
+    labelled = _run(binary_case, store, "r2")
+    assert labelled.estimator_cache == "hit"
+    assert _run(binary_case, store, "r3").estimator_cache == "hit"
+
+    # Then results equal those of a run that fitted everything at once
+    fresh = _run(binary_case, LocalStore(tmp_path / "fresh"), "r2")
+    pd.testing.assert_frame_equal(_values(labelled.results_uri), _values(fresh.results_uri))
+    assert set(pd.read_parquet(labelled.results_uri)["kind"]) == {"estimated", "realized"}

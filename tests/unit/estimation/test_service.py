@@ -82,8 +82,17 @@ def test_size_chunks_match_nannyml_size_chunker(binary_case: Case, tmp_path) -> 
     # 1,000 rows short: the last size chunk is partial, complete only at the end of the input
     captures = binary_case.captures.iloc[:-1000]
     assert _run(binary_case, tmp_path, config=config, captures=captures).chunks_analysed == 7
-    outcome = _run(binary_case, tmp_path, config=config, captures=captures, input_complete=True, run_id="r2")
+    outcome = _run(
+        binary_case,
+        tmp_path,
+        config=config,
+        captures=captures,
+        labels=binary_case.labels,
+        input_complete=True,
+        run_id="r2",
+    )
     assert outcome.chunks_analysed == 8
+    assert [c["coverage"] for c in outcome.label_coverage] == [1.0] * 8
 
     estimator = nml.CBPE(
         problem_type="classification_binary",
@@ -98,6 +107,8 @@ def test_size_chunks_match_nannyml_size_chunker(binary_case: Case, tmp_path) -> 
     direct = estimator.estimate(binary_case.direct_analysis.iloc[:-1000]).filter(period="analysis").to_df()
     stored = pd.read_parquet(outcome.results_uri)
     assert list(stored.drop_duplicates("chunk_key")["chunk_key"]) == list(direct[("chunk", "key")])
+    realized_keys = stored.loc[stored["kind"] == "realized", "chunk_key"].drop_duplicates()
+    assert list(realized_keys) == list(direct[("chunk", "key")])
     # size chunks have no period start; compare in chunk order
     for metric in config.metrics:
         mine = stored[(stored["metric"] == metric) & (stored["kind"] == "estimated")].sort_values("chunk_index")

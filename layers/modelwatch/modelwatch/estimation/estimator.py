@@ -31,7 +31,7 @@ class FittedMonitor:
     """Everything fitted on the reference data once and reused for every run (pickled in the estimator cache)."""
 
     estimator: Any  # nannyml CBPE or DLE
-    realized: Any  # nannyml PerformanceCalculator
+    realized: Any | None  # nannyml PerformanceCalculator; fitted on first need (labels), then cached too
     drift: Any  # nannyml UnivariateDriftCalculator
 
 
@@ -147,20 +147,32 @@ def seeded_fit(fittable: Any, reference: Any) -> Any:
         np.random.set_state(state)
 
 
-def fit_monitor(config: ModelConfig, reference: Any) -> FittedMonitor:
-    """Fit estimator, realized calculator and drift calculator on the prepared reference frame."""
+def fit_monitor(config: ModelConfig, reference: Any, realized: bool = True) -> FittedMonitor:
+    """Fit estimator, drift calculator and (when `realized`) the realized calculator on the prepared reference."""
     chunker = build_chunker(config)
     try:
         estimator = seeded_fit(build_estimator(config, chunker), reference)
-        realized = seeded_fit(build_realized_calculator(config, chunker), reference)
         drift = seeded_fit(build_drift_calculator(config, chunker), reference)
+        calculator = seeded_fit(build_realized_calculator(config, chunker), reference) if realized else None
     except Exception as exc:  # nannyml raises plain exceptions of many kinds on unusable reference data
         from modelwatch.errors import ReferenceDataError
 
         if isinstance(exc, EstimationError):
             raise
         raise ReferenceDataError(f"model {config.name}: cannot fit on the reference data: {exc}") from exc
-    return FittedMonitor(estimator=estimator, realized=realized, drift=drift)
+    return FittedMonitor(estimator=estimator, realized=calculator, drift=drift)
+
+
+def fit_realized(config: ModelConfig, monitor: FittedMonitor, reference: Any) -> None:
+    """Add the realized-performance calculator to a monitor fitted without it (sharing its chunker)."""
+    chunker = monitor.estimator.chunker
+    chunker.offset = 0  # the reference is split from its first row
+    try:
+        monitor.realized = seeded_fit(build_realized_calculator(config, chunker), reference)
+    except Exception as exc:
+        from modelwatch.errors import ReferenceDataError
+
+        raise ReferenceDataError(f"model {config.name}: cannot fit realized performance: {exc}") from exc
 
 
 def fitting_fingerprint(config: ModelConfig) -> dict[str, Any]:

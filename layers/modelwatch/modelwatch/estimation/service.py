@@ -148,9 +148,10 @@ def _complete(config: ModelConfig, chunk: _Chunk, last_number: int, request: Run
 
 
 def _fit_or_load(
-    config: ModelConfig, reference: pd.DataFrame, store: ObjectStore, now: datetime
+    config: ModelConfig, reference: pd.DataFrame, store: ObjectStore, now: datetime, need_realized: bool
 ) -> tuple[FittedMonitor, str]:
-    from modelwatch.estimation.estimator import fit_monitor
+    """The cached fit when valid ("hit"), else a new fit ("fit"); the realized calculator is fitted on first need."""
+    from modelwatch.estimation.estimator import fit_monitor, fit_realized
 
     key = cache.cache_key(config, reference_hash(reference))
     try:
@@ -159,8 +160,11 @@ def _fit_or_load(
         logger.warning("cached estimator refused; refitting", model=config.name, error=str(exc))
         monitor = None
     if monitor is not None:
+        if need_realized and monitor.realized is None:
+            fit_realized(config, monitor, _with_chunks(config, reference))
+            cache.store_monitor(store, config.name, key, monitor, now)
         return monitor, "hit"
-    fitted = fit_monitor(config, _with_chunks(config, reference))
+    fitted = fit_monitor(config, _with_chunks(config, reference), realized=need_realized)
     cache.store_monitor(store, config.name, key, fitted, now)
     return fitted, "fit"
 
@@ -179,7 +183,8 @@ def _with_chunks(config: ModelConfig, frame: pd.DataFrame) -> pd.DataFrame:
 def _number_size_chunks_from(monitor: FittedMonitor, first: int) -> None:
     """Size chunks are split by position; tell the chunker(s) which stream chunk the first analysed one is."""
     for part in (monitor.estimator, monitor.realized, monitor.drift):
-        part.chunker.offset = first
+        if part is not None:
+            part.chunker.offset = first
 
 
 def _float(value: Any) -> float | None:
@@ -247,16 +252,16 @@ def run_monitor(
     numbers = {c.number for c in analysed}
     analysis = frame.loc[frame[CHUNK].isin(numbers)]
     joined = join_labels(config, analysis, labels)
-    monitor, outcome.estimator_cache = _fit_or_load(config, prepared_reference, store, now)
+    labelled_rows = joined.frame[TARGET].notna().groupby(joined.frame[CHUNK]).sum()
+    labelled_numbers = {int(n) for n, count in labelled_rows.items() if count > 0}
+    monitor, outcome.estimator_cache = _fit_or_load(config, prepared_reference, store, now, bool(labelled_numbers))
 
     if config.chunking.size is not None:
         _number_size_chunks_from(monitor, analysed[0].number)
     estimated = monitor.estimator.estimate(joined.frame.drop(columns=[TARGET]))
-    labelled_rows = joined.frame[TARGET].notna().groupby(joined.frame[CHUNK]).sum()
-    labelled_numbers = {int(n) for n, count in labelled_rows.items() if count > 0}
     # Realized on every analysed chunk (nannyml gives NaN where a chunk has no label) so plots line up; only
     # chunks with labels get realized rows in the results.
-    realized = monitor.realized.calculate(joined.frame) if labelled_numbers else None
+    realized = monitor.realized.calculate(joined.frame) if labelled_numbers and monitor.realized else None
 
     chunk_table = pd.DataFrame.from_records(
         [
