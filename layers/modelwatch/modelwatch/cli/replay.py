@@ -1,0 +1,112 @@
+"""`modelwatch replay`: re-decode a model's quarantined records with its current config (`--quarantine`), or move
+dead-letter queue messages back to their source queue to be ingested again (`--dlq`).
+
+Exit codes for --quarantine: 0 everything replayed decoded, 3 some records are still quarantined.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+
+import click
+
+from modelwatch.cli.context import OUTPUT_LAKE_BUCKET, OUTPUT_MONITOR_ARN, StackContext, stack_options
+from modelwatch.clock import SystemClock
+from modelwatch.errors import ConfigError
+from modelwatch.ingest.redrive import METHOD_MOVE_TASK, redrive
+from modelwatch.ingest.replay import LakeLedger, ReplayLedger, StateLedger, replay_quarantine
+from modelwatch.state import StateStore
+
+OUTPUT_CAPTURE_QUEUE = "CaptureQueueUrl"
+DLQ_OUTPUTS = {"capture": "CaptureDeadLetterQueueUrl", "ground-truth": "GroundTruthDeadLetterQueueUrl"}
+EXIT_QUARANTINED = 3
+
+
+def _replay_quarantine(context: StackContext, model: str, since: datetime | None, as_json: bool) -> None:
+    store = context.lake()
+    state: StateStore | None = None
+    ledger: ReplayLedger
+    if context.is_local_folder:
+        ledger = LakeLedger(store)
+    else:
+        state = StateStore(context.client("dynamodb"), context.state_table or "")
+        ledger = StateLedger(state, context.output(OUTPUT_LAKE_BUCKET))
+    arn = context.outputs.get(OUTPUT_MONITOR_ARN, "")
+    summary = replay_quarantine(
+        model,
+        store=store,
+        registry=context.registry(),
+        ledger=ledger,
+        clock=SystemClock(),
+        since=since.date() if since else None,
+        state=state,
+        sfn_client=context.client("stepfunctions") if arn else None,
+        state_machine_arn=arn,
+    )
+    if as_json:
+        click.echo(json.dumps(summary.to_dict()))
+    else:
+        status = "quarantined" if summary.still_quarantined else "ok"
+        click.echo(
+            f"{status}: {model}: {summary.replayed_files} quarantine file(s) replayed "
+            f"({summary.skipped_files} already replayed), {summary.records} records, {summary.rows} rows written, "
+            f"{summary.still_quarantined} still quarantined"
+        )
+    if summary.still_quarantined:
+        sys.exit(EXIT_QUARANTINED)
+
+
+def _replay_dlq(context: StackContext, which: str, as_json: bool) -> None:
+    if context.is_local_folder:
+        raise ConfigError("--dlq needs a stack's queues: pass --stack, not --local")
+    sqs = context.client("sqs")
+    dlq_url = context.output(DLQ_OUTPUTS[which])
+    # The capture queue is a stack output; any DLQ's source is also found through its redrive policy.
+    source = context.outputs.get(OUTPUT_CAPTURE_QUEUE) if which == "capture" else None
+    result = redrive(sqs, dlq_url, source)
+    if as_json:
+        click.echo(json.dumps(result.__dict__))
+        return
+    verb = "moving" if result.method == METHOD_MOVE_TASK and result.moved else "moved"
+    click.echo(f"{verb} {result.moved} message(s) from {which} dead-letter queue to {result.source_url}")
+
+
+@click.command()
+@click.option("--quarantine", is_flag=True, help="Re-decode quarantined records with the model's current config.")
+@click.option("--model", help="The model whose quarantined records to replay (with --quarantine).")
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Only records quarantined on or after this day (YYYY-MM-DD).",
+)
+@click.option(
+    "--dlq",
+    type=click.Choice(sorted(DLQ_OUTPUTS)),
+    is_flag=False,
+    flag_value="capture",
+    help="Move this dead-letter queue's messages (default: capture) back to its source queue.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@stack_options
+def replay(
+    quarantine: bool,
+    model: str | None,
+    since: datetime | None,
+    dlq: str | None,
+    as_json: bool,
+    context: StackContext,
+) -> None:
+    """Replay after a fix: --quarantine --model NAME re-decodes the model's quarantined records with its current
+    registered config (rows that now decode go to the lake, once however often it is run); --dlq capture|ground-truth
+    moves dead-letter messages back to be ingested again.
+    """
+    if quarantine == (dlq is not None):
+        raise click.UsageError("pass exactly one of --quarantine or --dlq")
+    if quarantine:
+        if not model:
+            raise click.UsageError("--quarantine needs --model NAME")
+        _replay_quarantine(context, model, since, as_json)
+    else:
+        _replay_dlq(context, dlq or "capture", as_json)

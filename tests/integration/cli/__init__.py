@@ -1,0 +1,1 @@
+"""CLI verbs against a moto CloudFormation stack."""
