@@ -317,7 +317,7 @@ def run(quick: bool = False, days: Sequence[int] | None = None, default_config: 
     for count in windows:
         workload = make_workload(count, reference_rows, rows_per_day)
         results.append(bench_window(workload, drift=False, repeats=repeats if count == 1 else 1))
-        if default_config:
+        if default_config and not quick:
             results.append(bench_window(workload, drift=True, repeats=1))
     return {
         "benchmark": "estimation",

@@ -1,0 +1,73 @@
+"""CI runs the benchmarks only as a smoke test: `python -m benchmarks.run --quick` works and reports every section.
+
+Benchmarks are not timed tests: nothing here asserts a speed. It asserts that each section ran (no "error"),
+produced its measurements, and that the report and plot were written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BUDGET_SECONDS = 110  # the quick run takes well under this on 2 shared cores
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    out = tmp_path_factory.mktemp("bench-quick")
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--quick", "--results", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=BUDGET_SECONDS,
+        env={**os.environ, "NML_DISABLE_USAGE_LOGGING": "1"},
+    )
+    return completed, out
+
+
+def test_quick_run_succeeds_and_reports_every_section(quick_run) -> None:
+    completed, out = quick_run
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    results = json.loads((out / "all.json").read_text())
+    for section in ("machine", "decode", "estimation", "e2e", "coldstart", "scaling", "cost"):
+        assert section in results, section
+        assert "error" not in results[section], (section, results[section].get("error"))
+    assert results["machine"]["cores_online"] >= 1 and results["machine"]["cpu_model"]
+
+
+def test_sections_hold_measurements(quick_run) -> None:
+    _, out = quick_run
+    results = json.loads((out / "all.json").read_text())
+    decode = results["decode"]["files"][0]
+    assert decode["values_identical"] and decode["speed_ratio"] > 0 and decode["modelwatch"]["peak_rss_mb"] > 0
+    for window in results["estimation"]["windows"]:
+        assert window["reproducible"] and window["fit_and_cached_identical"]
+        assert window["max_abs_diff_vs_nannyml"] < 1e-9
+        assert window["modelwatch"]["cached_run_seconds"] > 0 and window["direct"]["fit_run_seconds"] > 0
+    e2e = results["e2e"]
+    assert e2e["metric_published_seconds"] is not None, e2e.get("metric_published_seconds_reason")
+    cold = {h["function"]: h for h in results["coldstart"]["handlers"]}
+    assert not cold["ingest_capture"]["nannyml_loaded"]
+    scaling = results["scaling"]
+    assert len(scaling["ingest"]) >= 2 and len(scaling["estimation"]) >= 2
+    assert [m["models"] for m in scaling["models"]["table"]][-1] == 100
+    cost = results["cost"]
+    assert len(cost["tiers"]) == 3
+    assert all(t["modelwatch"]["total_usd"] > 0 and t["sagemaker"]["total_usd"] > 0 for t in cost["tiers"])
+
+
+def test_report_and_plot_are_written(quick_run) -> None:
+    _, out = quick_run
+    png = out / "scaling.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    tables = (out / "tables.md").read_text()
+    for heading in ("### Machine", "### Ingest", "### Estimation", "### End to end", "### Cold start", "### Scaling",
+                    "### Cost model"):  # fmt: skip
+        assert heading in tables
