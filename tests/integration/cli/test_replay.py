@@ -165,3 +165,10 @@ def test_dlq_messages_move_back_to_their_source_queue(
 def _queue_name(stack: Stack, logical: str) -> str:
     urls = stack.sqs.list_queues()["QueueUrls"]
     return next(u for u in urls if logical in u and "DeadLetter" not in u).rsplit("/", 1)[1]
+
+
+def test_dlq_without_a_value_is_the_capture_dlq(stack: Stack) -> None:
+    stack.sqs.send_message(QueueUrl=stack.outputs["CaptureDeadLetterQueueUrl"], MessageBody="{}")
+    result = invoke(replay, "--dlq")
+    assert result.exit_code == 0, result.output
+    assert f"moved 1 message(s) from capture dead-letter queue to {stack.outputs['CaptureQueueUrl']}" in result.output
