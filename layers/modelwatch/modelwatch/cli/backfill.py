@@ -16,6 +16,7 @@ from functools import partial
 import click
 
 from modelwatch.cli.context import OUTPUT_MONITOR_ARN, OUTPUT_STATE_TABLE, StackContext, stack_options
+from modelwatch.cli.output import domain_output
 from modelwatch.clock import SystemClock
 from modelwatch.errors import ConfigError
 from modelwatch.ingest.backfill import BackfillSummary, backfill_objects, list_objects
@@ -35,9 +36,10 @@ def _progress(total: int, enabled: bool) -> Iterator[Callable[[ObjectRef], None]
     if not enabled:
         yield lambda ref: None
         return
+    from rich.console import Console
     from rich.progress import Progress
 
-    with Progress(transient=True) as progress:
+    with Progress(console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("ingesting", total=total)
         yield lambda ref: progress.advance(task)
 
@@ -106,7 +108,7 @@ def backfill(
             ingest_capture_object, **common, capture_prefix=context.parameters.get(PARAMETER_CAPTURE_PREFIX, "")
         )
     )
-    with _progress(len(refs), sys.stderr.isatty() and not as_json) as advance:
+    with _progress(len(refs), sys.stderr.isatty() and not as_json) as advance, domain_output():
         summary = backfill_objects(refs, ingest, advance)
     for failure in summary.failures:
         click.echo(f"error: {failure.key}: {failure.error}", err=True)

@@ -13,6 +13,7 @@ from datetime import datetime
 import click
 
 from modelwatch.cli.context import OUTPUT_LAKE_BUCKET, OUTPUT_MONITOR_ARN, StackContext, stack_options
+from modelwatch.cli.output import domain_output
 from modelwatch.clock import SystemClock
 from modelwatch.errors import ConfigError
 from modelwatch.ingest.redrive import METHOD_MOVE_TASK, redrive
@@ -34,17 +35,18 @@ def _replay_quarantine(context: StackContext, model: str, since: datetime | None
         state = StateStore(context.client("dynamodb"), context.state_table or "")
         ledger = StateLedger(state, context.output(OUTPUT_LAKE_BUCKET))
     arn = context.outputs.get(OUTPUT_MONITOR_ARN, "")
-    summary = replay_quarantine(
-        model,
-        store=store,
-        registry=context.registry(),
-        ledger=ledger,
-        clock=SystemClock(),
-        since=since.date() if since else None,
-        state=state,
-        sfn_client=context.client("stepfunctions") if arn else None,
-        state_machine_arn=arn,
-    )
+    with domain_output():
+        summary = replay_quarantine(
+            model,
+            store=store,
+            registry=context.registry(),
+            ledger=ledger,
+            clock=SystemClock(),
+            since=since.date() if since else None,
+            state=state,
+            sfn_client=context.client("stepfunctions") if arn else None,
+            state_machine_arn=arn,
+        )
     if as_json:
         click.echo(json.dumps(summary.to_dict()))
     else:
@@ -65,7 +67,8 @@ def _replay_dlq(context: StackContext, which: str, as_json: bool) -> None:
     dlq_url = context.output(DLQ_OUTPUTS[which])
     # The capture queue is a stack output; any DLQ's source is also found through its redrive policy.
     source = context.outputs.get(OUTPUT_CAPTURE_QUEUE) if which == "capture" else None
-    result = redrive(sqs, dlq_url, source)
+    with domain_output():
+        result = redrive(sqs, dlq_url, source)
     if as_json:
         click.echo(json.dumps(result.__dict__))
         return
