@@ -60,6 +60,8 @@ def machine_section(machine: Mapping[str, Any]) -> str:
         ("load average (1, 5, 15 min) at end", machine.get("load_end")),
         ("total wall time of the run", f"{machine.get('wall_seconds')} s"),
     ]
+    if machine.get("sections_from_previous_run"):
+        rows.append(("sections kept from the previous run", ", ".join(machine["sections_from_previous_run"])))
     return "### Machine\n\n" + table(("", "value"), rows)
 
 
@@ -155,6 +157,15 @@ def estimation_section(estimation: Mapping[str, Any]) -> str:
             f"(goal at least {goal['cached_speedup_min']}x: {_goal(speedup_ok)}); "
             f"direct nannyml's own estimate-only speed-up: {w['direct_cached_speedup']}x"
         )
+        mw = w["modelwatch"]
+        if "lake_read_seconds" in mw:
+            rest = mw["cached_run_seconds"] - mw["lake_read_seconds"] - mw["prepare_captures_seconds"]
+            verdicts.append(
+                f"  - where the cached run's {mw['cached_run_seconds']} s go (phases timed apart): lake read "
+                f"{mw['lake_read_seconds']} s, `prepare_captures` (validation, type coercion, ingestion-order sort) "
+                f"{mw['prepare_captures_seconds']} s, the rest (nannyml estimate, results, report, store) "
+                f"{max(rest, 0.0):.3f} s; direct nannyml estimate alone {w['direct']['estimate_seconds']} s"
+            )
     return (
         f"### Estimation ({estimation['dataset']}; {estimation['reference_rows']:,} reference rows, "
         f"{estimation['rows_per_day']:,} rows/day in hourly chunks; metrics {', '.join(estimation['metrics'])})\n\n"
@@ -201,7 +212,7 @@ def coldstart_section(cold: Mapping[str, Any]) -> str:
             h["import_seconds_median"],
             h["import_cpu_seconds_median"],
             ", ".join(h["heavy_modules_loaded"]) or "-",
-            h["nannyml_loaded"],
+            "loaded" if h["nannyml_loaded"] else "not loaded",
         )
         for h in cold["handlers"]
     ]

@@ -211,12 +211,16 @@ RUNNERS: dict[str, Callable[[bool, Path], dict[str, Any]]] = {
 }
 
 
-def run_all(quick: bool, out: Path, only: Sequence[str] | None = None) -> dict[str, Any]:
+def run_all(
+    quick: bool, out: Path, only: Sequence[str] | None = None, previous: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Run the sections (all, or `only` these, keeping the other sections of `previous`); cost is always redone."""
     started = time.perf_counter()
     results: dict[str, Any] = {"machine": describe_machine(quick)}
     for name in SECTIONS:
-        if only and name not in only:
-            results[name] = {"error": "not run (--only)"}
+        if only and name not in only and name != "cost":
+            results[name] = (previous or {}).get(name) or {"error": "not run (--only)"}
+            results["machine"].setdefault("sections_from_previous_run", []).append(name)
             continue
         print(f"\n===== {name} =====", flush=True)
         section_started = time.perf_counter()
@@ -235,12 +239,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="CI smoke: small sizes, does not touch BENCHMARKS.md")
     parser.add_argument("--results", type=Path, help="results folder (default: benchmarks/results, quick: .data)")
-    parser.add_argument("--only", nargs="*", choices=SECTIONS, help="run only these sections")
+    parser.add_argument(
+        "--only", nargs="*", choices=SECTIONS, help="run only these sections (others kept from the last all.json)"
+    )
     parser.add_argument("--markdown", type=Path, help="Markdown file to update (default BENCHMARKS.md; quick: none)")
     args = parser.parse_args(argv)
     out = args.results or (QUICK_RESULTS if args.quick else FULL_RESULTS)
     out.mkdir(parents=True, exist_ok=True)
-    results = run_all(args.quick, out, args.only)
+    previous = None
+    if args.only and (out / "all.json").exists():
+        previous = json.loads((out / "all.json").read_text())
+    results = run_all(args.quick, out, args.only, previous)
     (out / "all.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
 
     from benchmarks import report

@@ -39,14 +39,17 @@ MODEL_COUNTS = (1, 2, 5, 10, 20, 50, 100)
 
 
 # ---------------------------------------------------------------------------- ingest
-def capture_with_rows(base: Path, rows: int, folder: Path) -> Path:
-    """A capture file of about `rows` rows: the base file's first lines, repeated when it is too short."""
+def capture_with_rows(base: Path, rows: int, folder: Path) -> tuple[Path, bool]:
+    """A capture file of about `rows` rows: the base file's first lines, repeated when it is too short.
+
+    Returns the path and whether lines were repeated (repeated rows compress better: not a fair lake size)."""
     requests = max(1, round(rows / MEAN_ROWS_PER_REQUEST))
-    target = folder / f"capture-{requests}r.jsonl"
-    if target.exists():
-        return target
     with base.open("rb") as source:
         lines = [line for line in itertools.islice(source, requests) if line.strip()]
+    repeated = len(lines) < requests
+    target = folder / f"{base.stem}-{requests}r.jsonl"
+    if target.exists():
+        return target, repeated
     partial = target.with_suffix(".partial")
     with partial.open("wb") as out:
         written = 0
@@ -55,7 +58,7 @@ def capture_with_rows(base: Path, rows: int, folder: Path) -> Path:
             out.writelines(take)
             written += len(take)
     partial.rename(target)
-    return target
+    return target, repeated
 
 
 def peak_rss_mb() -> float:
@@ -100,7 +103,7 @@ def _ingest_worker(source: str, lake: str) -> None:
 def bench_ingest(base: Path, rows_list: Sequence[int], folder: Path) -> list[dict[str, Any]]:
     results = []
     for rows in rows_list:
-        source = capture_with_rows(base, rows, folder)
+        source, repeated = capture_with_rows(base, rows, folder)
         with tempfile.TemporaryDirectory(prefix="scaling-lake-") as lake:
             completed = subprocess.run(
                 [sys.executable, "-m", "benchmarks.scaling_bench", "--ingest-worker", str(source), lake],
@@ -115,6 +118,7 @@ def bench_ingest(base: Path, rows_list: Sequence[int], folder: Path) -> list[dic
         measured.update(
             {
                 "target_rows": rows,
+                "repeated_lines": repeated,
                 "file_mb": round(size_mb, 1),
                 "seconds": round(measured["seconds"], 3),
                 "seconds_per_mb": round(measured["seconds"] / size_mb, 5),

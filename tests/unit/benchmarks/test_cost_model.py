@@ -91,6 +91,13 @@ def test_measured_from_results_fits_the_cached_runs() -> None:
         "ingest": [
             {"rows": 10, "file_mb": 1.0, "seconds_per_mb": 0.5, "lake_bytes_per_row": 900.0},
             {"rows": 1000, "file_mb": 100.0, "seconds_per_mb": 0.02, "lake_bytes_per_row": 200.0},
+            {
+                "rows": 4000,
+                "file_mb": 400.0,
+                "seconds_per_mb": 0.01,
+                "lake_bytes_per_row": 50.0,
+                "repeated_lines": True,
+            },
         ],
         "estimation": [
             {"rows": 10_000, "modelwatch_cached_run_seconds": 1.0 + 1e-5 * 10_000},
@@ -98,7 +105,8 @@ def test_measured_from_results_fits_the_cached_runs() -> None:
         ],
     }
     measured = measured_from_results(scaling)
-    assert measured.ingest_seconds_per_mb == 0.02 and measured.lake_bytes_per_row == 200.0
+    # speed from the largest file; lake size from the largest file of distinct rows (repeats compress too well)
+    assert measured.ingest_seconds_per_mb == 0.01 and measured.lake_bytes_per_row == 200.0
     assert measured.estimate_seconds_fixed == pytest.approx(1.0)
     assert measured.estimate_seconds_per_row == pytest.approx(1e-5)
 
