@@ -43,3 +43,41 @@ def test_clock_follows_the_local_stack_override() -> None:
     assert clock_for(settings).now() == datetime(2026, 3, 2, 5, tzinfo=UTC)
     wall = clock_for(load_settings({"LAKE_BUCKET": "b", "STATE_TABLE": "t"})).now()
     assert wall.tzinfo is not None
+
+
+def test_outcome_payload_stays_under_the_limit_for_long_windows() -> None:
+    import json
+
+    from modelwatch.estimation.service import MAX_OUTCOME_BYTES, RunOutcome
+
+    # Given a run over months of hourly chunks
+    chunk = {
+        "chunk_start": "2026-03-02T00:00:00Z",
+        "chunk_end": "2026-03-02T01:00:00Z",
+        "rows": 2500,
+        "labelled_rows": 2500,
+        "coverage": 1.0,
+    }
+    drift = {
+        "chunk_start": "2026-03-02T00:00:00Z",
+        "chunk_end": "2026-03-02T01:00:00Z",
+        "features_in_drift_alert": 2,
+        "missing_rate": {"a": 0.0, "b": 0.0, "c": 0.0},
+    }
+    outcome = RunOutcome(
+        "m",
+        "r",
+        "binary_classification",
+        "s3://b/r",
+        "s3://b/p",
+        5000,
+        label_coverage=[{**chunk, "i": i} for i in range(5000)],
+        drift=[{**drift, "i": i} for i in range(5000)],
+    )
+    # When it is serialised for the state machine
+    data = outcome.to_dict()
+    # Then it fits, keeps the latest chunks and says it was cut
+    assert len(json.dumps(data).encode()) <= MAX_OUTCOME_BYTES
+    assert data["truncated"] and data["label_coverage"][-1]["i"] == 4999 and data["chunks_analysed"] == 5000
+    small = RunOutcome("m", "r", "binary_classification", None, None, 1, label_coverage=[chunk]).to_dict()
+    assert small["truncated"] is False and small["label_coverage"] == [chunk]

@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     from modelwatch.estimation.estimator import FittedMonitor
 
 MAX_ALERTS_IN_OUTCOME = 200  # the full list is in results.parquet; Step Functions payloads stop at 256 KB
+MAX_OUTCOME_BYTES = 128 * 1024  # leaves room for the rest of the execution's state
+_PER_CHUNK_LISTS = ("chunks_skipped", "label_coverage", "drift", "alerts")
 SKIP_INCOMPLETE = "incomplete"
 
 
@@ -82,8 +84,21 @@ class RunOutcome:
     estimator_cache: str = "fit"  # "hit" or "fit"
     metrics: list[str] = field(default_factory=list)
 
+    truncated: bool = False  # per-chunk lists were cut to the latest entries to fit the payload limit
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-able and under MAX_OUTCOME_BYTES: long per-chunk lists keep their latest entries (results.parquet
+        and the report hold everything)."""
+        import json
+
+        data = asdict(self)
+        keep = max(len(data[name]) for name in _PER_CHUNK_LISTS)
+        while keep > 1 and len(json.dumps(data, default=str).encode()) > MAX_OUTCOME_BYTES:
+            keep //= 2
+            for name in _PER_CHUNK_LISTS:
+                data[name] = data[name][-keep:]
+            data["truncated"] = True
+        return data
 
 
 @dataclass(frozen=True)
