@@ -22,6 +22,7 @@ from modelwatch.errors import ConfigError
 from modelwatch.ingest.backfill import BackfillSummary, backfill_objects, list_objects
 from modelwatch.ingest.events import ObjectRef
 from modelwatch.ingest.service import ingest_capture_object, ingest_ground_truth_object
+from modelwatch.registry.store import Registry
 from modelwatch.state import StateStore
 
 OUTPUT_CAPTURE_BUCKET = "CaptureBucketName"
@@ -96,7 +97,8 @@ def backfill(
         "s3_client": s3,
         "store": store,
         "state": state,
-        "registry": context.registry(),
+        # Cached like a warm Lambda's: one registry read per minute, not per object.
+        "registry": Registry(store),
         "clock": SystemClock(),
         "sfn_client": context.client("stepfunctions") if context.outputs.get(OUTPUT_MONITOR_ARN) else None,
         "state_machine_arn": context.outputs.get(OUTPUT_MONITOR_ARN, ""),
