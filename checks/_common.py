@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,3 +90,20 @@ def dir_size(path: Path) -> int:
 def mb(size: int) -> str:
     """Size in MB as Lambda's quotas count them (250 MB unzipped = 262,144,000 bytes, so MiB)."""
     return f"{size / 2**20:.1f} MB"
+
+
+# What the Lambda python3.12 runtime (and its base image) provides in /var/runtime: boto3 and its dependencies.
+RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
+
+
+def runtime_folder(target: Path) -> Path:
+    """A folder standing for the Lambda runtime's boto3 stack (pure Python, copied from this venv)."""
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for name in RUNTIME_MODULES:
+        source = Path(__import__(name).__file__)
+        if source.name == "__init__.py":
+            shutil.copytree(source.parent, target / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, target / source.name)
+    return target

@@ -1,17 +1,34 @@
 """`sam build` of every zip function and layer (named; the image function needs Docker) and their unzipped sizes.
 
-Lambda's limit is 250 MB unzipped for a function plus all its layers; the build fails the check above it.
+Lambda's limit is 250 MB unzipped for a function plus all its layers; the build fails the check above it. Then each
+built handler is imported by a CPython 3.12 (the runtime's version, so the layer's cp312 wheels load) started with
+`-I -S` whose path is only the built function, its layers and the runtime's boto3: a dependency missing from
+requirements/layer.txt fails here rather than at the first cold start. Without a local python3.12 that step is
+reported as skipped.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from checks._common import ROOT, TEMPLATE, dir_size, image_functions, layers, mb, resources, zip_functions
+from checks._common import (
+    CACHE,
+    ROOT,
+    TEMPLATE,
+    dir_size,
+    image_functions,
+    layers,
+    mb,
+    resources,
+    runtime_folder,
+    zip_functions,
+)
 
 LIMIT = 250 * 1024 * 1024  # Lambda quota: 262,144,000 bytes unzipped, function and layers together
 BUILD_DIR = ROOT / ".aws-sam" / "check-build"
@@ -57,6 +74,67 @@ def sizes(build_dir: Path) -> list[str]:
     return problems
 
 
+IMPORT_RUNNER = """
+import sys, sysconfig
+function_dir, *paths = sys.argv[1:]
+sys.path[:0] = [function_dir, *paths]
+assert not [p for p in sys.path if "site-packages" in p], sys.path
+import app
+assert callable(app.lambda_handler)
+allowed = (function_dir, *paths, sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"])
+outside = sorted({
+    m.__file__ for m in list(sys.modules.values())
+    if getattr(m, "__file__", None) and not m.__file__.startswith(allowed)
+})
+assert not outside, f"modules from outside the function and its layers: {outside}"
+"""
+# Dummy values for the variables the template sets (handlers may parse their settings at import).
+IMPORT_ENV = {
+    "NML_DISABLE_USAGE_LOGGING": "1",
+    "LAKE_BUCKET": "lake",
+    "STATE_TABLE": "state",
+    "METRIC_NAMESPACE": "ModelWatch",
+    "STACK_NAME": "modelwatch",
+    "CAPTURE_PREFIX": "datacapture/",
+    "GROUND_TRUTH_PREFIX": "ground-truth/",
+    "MONITOR_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:monitor",
+    "NOTIFICATIONS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:notifications",
+    "REPORT_LINKS": "console",
+    "POWERTOOLS_SERVICE_NAME": "modelwatch",
+    "POWERTOOLS_METRICS_NAMESPACE": "ModelWatch",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def find_python312() -> str | None:
+    """A local CPython 3.12 ($PYTHON312, python3.12 on PATH, or a pyenv install)."""
+    candidates = [os.environ.get("PYTHON312", ""), shutil.which("python3.12") or ""]
+    candidates += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12*/bin/python3.12")), reverse=True)
+    for candidate in filter(None, candidates):
+        probe = [candidate, "-c", "import sys; assert sys.version_info[:2] == (3, 12)"]
+        if subprocess.run(probe, capture_output=True, check=False).returncode == 0:  # noqa: S603 - fixed argv
+            return candidate
+    return None
+
+
+def import_handlers(python: str, build_dir: Path) -> list[str]:
+    """Import every built handler in isolation; problems for those that fail."""
+    runtime = runtime_folder(CACHE / "lambda-runtime")
+    build_dir = build_dir.resolve()
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(CACHE), **IMPORT_ENV}
+    problems = []
+    for function in sorted(zip_functions()):
+        paths = [str(build_dir / layer / "python") for layer in function_layers(function)]
+        command = [python, "-I", "-S", "-c", IMPORT_RUNNER, str(build_dir / function), *paths, str(runtime)]
+        result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)  # noqa: S603
+        if result.returncode:
+            problems.append(f"{function}: handler does not import from its build:\n{result.stderr.strip()[-1500:]}")
+        else:
+            print(f"  {function:<28} imports in isolation (python3.12 -I -S, layers + runtime boto3 only)")
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
     """Build, then check sizes; exit 1 on a failed build, a missing artifact or an oversized function."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -67,6 +145,11 @@ def main(argv: list[str] | None = None) -> int:
         print("build sizes: sam build failed", file=sys.stderr)
         return 1
     problems = sizes(args.build_dir)
+    python312 = find_python312()
+    if python312 is None:
+        print("build sizes: handler import check SKIPPED: no local python3.12 (set PYTHON312=...)")
+    elif not problems:
+        problems += import_handlers(python312, args.build_dir)
     for problem in problems:
         print(f"build sizes: {problem}", file=sys.stderr)
     if problems:

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from checks._common import CACHE, ROOT, dir_size, mb
+from checks._common import CACHE, ROOT, dir_size, mb, runtime_folder
 from modelwatch.config.model import parse_model_config
 from modelwatch.constants import LAKE_CAPTURES
 from modelwatch.lake.store import LocalStore
@@ -40,8 +40,6 @@ REQUIREMENTS = FUNCTION_DIR / "requirements.txt"
 IMAGE_LIMIT = 10 * 1024**3
 # What the Dockerfile copies into LAMBDA_TASK_ROOT; the check replays exactly these.
 EXPECTED_COPIES = {"functions/estimate/requirements.txt", "layers/modelwatch/modelwatch", "functions/estimate/app.py"}
-# Provided by public.ecr.aws/lambda/python:3.12 in /var/runtime (not installed by the Dockerfile).
-RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer")
 MODEL = "image-check"
 ANALYSIS_START = datetime(2026, 3, 2, tzinfo=UTC)
 HOURS = 4
@@ -116,15 +114,6 @@ def add_code(task: Path) -> None:
     shutil.copy2(FUNCTION_DIR / "app.py", task / "app.py")
     for env_file in task.rglob(".env"):
         env_file.unlink()
-
-
-def runtime_folder(runtime: Path) -> None:
-    """boto3, botocore and s3transfer as the Lambda base image provides them (copied from the dev venv)."""
-    shutil.rmtree(runtime, ignore_errors=True)
-    runtime.mkdir(parents=True)
-    for name in RUNTIME_PACKAGES:
-        module = __import__(name)
-        shutil.copytree(Path(module.__file__).parent, runtime / name, ignore=shutil.ignore_patterns("__pycache__"))
 
 
 def fixture_lake(lake: Path) -> None:
