@@ -93,4 +93,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) .venv-tools .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-tools .aws-sam .check-cache .pytest_cache .mypy_cache .ruff_cache
