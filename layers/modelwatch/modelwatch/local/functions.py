@@ -153,10 +153,17 @@ def redirect_logs(stream: IO[str] | None) -> Iterator[None]:
     swapped: list[tuple[logging.StreamHandler[Any], Any]] = []
     # Powertools loggers are named after the service (or "service_undefined" when imported before the
     # environment was set): swap every console handler of non-root loggers.
+    seen: set[int] = set()
     for logger in [logging.getLogger(n) for n in list(logging.root.manager.loggerDict)]:
-        for handler in logger.handlers:
-            if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
-                swapped.append((handler, handler.setStream(stream)))
+        for handler in getattr(logger, "handlers", []):
+            if id(handler) in seen or not isinstance(handler, logging.StreamHandler):
+                continue
+            if isinstance(handler, logging.FileHandler) or handler.stream is stream:
+                continue
+            seen.add(id(handler))
+            # setStream returns None when nothing changes: keep the old stream ourselves.
+            swapped.append((handler, handler.stream))
+            handler.setStream(stream)
     try:
         yield
     finally:

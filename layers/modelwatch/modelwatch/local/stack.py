@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -81,6 +82,7 @@ class LocalStack:
         self.failed_executions: dict[str, tuple[str, datetime]] = {}  # execution ARN -> (state machine ARN, time)
         self._last_tick = self.clock.now()
         self._started = False
+        self._saved_environ: dict[str, str | None] = {}
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> LocalStack:
@@ -97,6 +99,11 @@ class LocalStack:
         if self._endpoint_url is not None:
             # Handlers build their own clients: point them at the loopback server, never at real AWS.
             base_environment["AWS_ENDPOINT_URL"] = self._endpoint_url
+        # Set process-wide for the stack's lifetime: moto's worker threads read AWS_REGION while handlers run, so
+        # an invocation must never add and then remove it (a KeyError inside moto fails the execution).
+        for key, value in base_environment.items():
+            self._saved_environ.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
         self.functions = LocalFunctions(functions, self.clock.now, base_environment, self._log_stream)
         self.functions.listeners.append(self._publish_emf)
         self._exit.enter_context(adapter.route_lambda_invocations(self.functions.route))
@@ -128,6 +135,12 @@ class LocalStack:
 
     def stop(self) -> None:
         self._exit.close()
+        for key, value in self._saved_environ.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_environ.clear()
         self._started = False
 
     def __enter__(self) -> LocalStack:
