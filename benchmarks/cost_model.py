@@ -386,7 +386,8 @@ def success_path_transitions(asl: Mapping[str, Any]) -> list[str]:
 
 
 def linear_fit(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
-    """Least-squares (intercept, slope) of y = a + b x; with one point, the line through the origin."""
+    """Least-squares (intercept, slope) of y = a + b x, neither negative; with one point, the line through the
+    origin."""
     if not points:
         raise ValueError("no points to fit")
     if len(points) == 1:
@@ -399,6 +400,8 @@ def linear_fit(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
     if sxx == 0:
         return mean_y, 0.0
     slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / sxx
+    if slope < 0:  # noise between close sizes: time does not fall with rows, so no per-row term at all
+        return mean_y, 0.0
     intercept = mean_y - slope * mean_x
     return max(0.0, intercept), slope
 

@@ -36,35 +36,74 @@ os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
 RESULTS = Path(__file__).resolve().parent / "results" / "estimation.json"
-MODEL = "car-loan-bench"
 REFERENCE_START = datetime(2026, 1, 1, tzinfo=UTC)
 ANALYSIS_START = datetime(2026, 2, 1, tzinfo=UTC)
-METRICS = ["roc_auc", "f1"]
-NUMERIC = ["car_value", "debt_to_income_ratio", "loan_length", "driver_tenure"]
-CATEGORICAL = ["salary_range", "repaid_loan_on_prev_car", "size_of_downpayment"]
-TARGET = "repaid"
 SEED = 7
 
 
 @dataclass(frozen=True)
+class Dataset:
+    """One nannyml synthetic dataset as a benchmark model."""
+
+    key: str  # "cbpe" or "dle"
+    model: str
+    loader: str  # nannyml function name
+    problem_type: str  # modelwatch's
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    target: str
+    outputs: tuple[str, ...]
+    metrics: tuple[str, ...]
+
+    @property
+    def features(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+
+CAR_LOAN = Dataset(
+    key="cbpe",
+    model="car-loan-bench",
+    loader="load_synthetic_car_loan_dataset",
+    problem_type="binary_classification",
+    numeric=("car_value", "debt_to_income_ratio", "loan_length", "driver_tenure"),
+    categorical=("salary_range", "repaid_loan_on_prev_car", "size_of_downpayment"),
+    target="repaid",
+    outputs=("y_pred_proba", "y_pred"),
+    metrics=("roc_auc", "f1"),
+)
+CAR_PRICE = Dataset(
+    key="dle",
+    model="car-price-bench",
+    loader="load_synthetic_car_price_dataset",
+    problem_type="regression",
+    numeric=("car_age", "km_driven", "price_new", "accident_count", "door_count"),
+    categorical=("fuel", "transmission"),
+    target="y_true",
+    outputs=("y_pred",),
+    metrics=("mae", "rmse"),
+)
+
+
+@dataclass(frozen=True)
 class Workload:
-    reference: Any  # pandas: features, y_pred_proba, y_pred, repaid, timestamp (naive UTC)
-    analysis: Any  # pandas: the same without the target, id
+    reference: Any  # pandas: features, outputs, target, timestamp (naive UTC), id
+    analysis: Any  # pandas: the same without the target
     days: int
     rows_per_day: int
+    dataset: Dataset = CAR_LOAN
 
 
-def config_dict(drift: bool) -> dict[str, Any]:
+def config_dict(drift: bool, dataset: Dataset = CAR_LOAN) -> dict[str, Any]:
     return {
-        "name": MODEL,
-        "endpoint": f"{MODEL}-endpoint",
-        "problem_type": "binary_classification",
-        "features": [{"name": n, "type": "numeric"} for n in NUMERIC]
-        + [{"name": n, "type": "categorical"} for n in CATEGORICAL],
-        "output": {"columns": ["y_pred_proba", "y_pred"]},
-        "target": TARGET,
+        "name": dataset.model,
+        "endpoint": f"{dataset.model}-endpoint",
+        "problem_type": dataset.problem_type,
+        "features": [{"name": n, "type": "numeric"} for n in dataset.numeric]
+        + [{"name": n, "type": "categorical"} for n in dataset.categorical],
+        "output": {"columns": list(dataset.outputs)},
+        "target": dataset.target,
         "chunking": {"period": "1h"},
-        "estimation": {"metrics": METRICS, "drift_metrics": drift, "top_features": 3 if drift else 0},
+        "estimation": {"metrics": list(dataset.metrics), "drift_metrics": drift, "top_features": 3 if drift else 0},
     }
 
 
@@ -80,35 +119,45 @@ def _rebase(frame: Any, start: datetime, rows_per_hour: float) -> Any:
     return frame
 
 
-def make_workload(days: int, reference_rows: int = 50_000, rows_per_day: int = 100_000, seed: int = SEED) -> Workload:
-    """The car-loan dataset resampled (seeded, with replacement) to the workload sizes, on hourly timestamps."""
+def make_workload(
+    days: int,
+    reference_rows: int = 50_000,
+    rows_per_day: int = 100_000,
+    seed: int = SEED,
+    dataset: Dataset = CAR_LOAN,
+) -> Workload:
+    """The dataset resampled (seeded, with replacement) to the workload sizes, on hourly timestamps."""
     import nannyml as nml
     import numpy as np
 
-    reference, analysis, labels = nml.load_synthetic_car_loan_dataset()
+    reference, analysis, labels = getattr(nml, dataset.loader)()
     analysis = analysis.merge(labels, on="id")
     rng = np.random.default_rng(seed)
     rows_per_hour = rows_per_day / 24
     ref = reference.iloc[rng.integers(0, len(reference), reference_rows)]
-    ana = analysis.iloc[rng.integers(0, len(analysis), rows_per_day * days)].drop(columns=[TARGET])
+    ana = analysis.iloc[rng.integers(0, len(analysis), rows_per_day * days)].drop(columns=[dataset.target])
     return Workload(
         reference=_rebase(ref, REFERENCE_START, rows_per_hour),
         analysis=_rebase(ana, ANALYSIS_START, rows_per_hour),
         days=days,
         rows_per_day=rows_per_day,
+        dataset=dataset,
     )
 
 
-def lake_rows(analysis: Any) -> Any:
+def lake_rows(analysis: Any, dataset: Dataset = CAR_LOAN) -> Any:
     """The analysis rows as decoded capture rows (what ingest writes into the lake)."""
     import numpy as np
     import pandas as pd
 
-    rows = pd.DataFrame({n: analysis[n].astype("float64") for n in NUMERIC})
-    for name in CATEGORICAL:
+    rows = pd.DataFrame({n: analysis[n].astype("float64") for n in dataset.numeric})
+    for name in dataset.categorical:
         rows[name] = analysis[name].astype(str).astype("object")
-    rows["y_pred_proba"] = analysis["y_pred_proba"].astype("float64")
-    rows["y_pred"] = analysis["y_pred"].astype("int64")
+    if "y_pred_proba" in dataset.outputs:
+        rows["y_pred_proba"] = analysis["y_pred_proba"].astype("float64")
+        rows["y_pred"] = analysis["y_pred"].astype("int64")
+    else:
+        rows["y_pred"] = analysis["y_pred"].astype("float64")
     rows["event_id"] = "evt-" + analysis["id"].astype(str)
     rows["inference_id"] = rows["event_id"]
     rows["row_in_request"] = np.zeros(len(analysis), dtype="int32")
@@ -128,10 +177,10 @@ def _best(repeats: int, action: Callable[[], Any], before: Callable[[], None] | 
     return best, result
 
 
-def _clear_cache(store: Any) -> None:
+def _clear_cache(store: Any, model: str) -> None:
     from modelwatch.lake.layout import estimator_prefix
 
-    store.delete(list(store.list(estimator_prefix(MODEL))))
+    store.delete(list(store.list(estimator_prefix(model))))
 
 
 class Lake:
@@ -147,12 +196,14 @@ class Lake:
         from modelwatch.registry import Registry
 
         self.store = LocalStore(root)
-        self.config = parse_model_config(config_dict(drift), "<benchmark>")
+        self.dataset = workload.dataset
+        self.model = workload.dataset.model
+        self.config = parse_model_config(config_dict(drift, workload.dataset), "<benchmark>")
         buffer = io.BytesIO()
         workload.reference.drop(columns=["id"]).to_parquet(buffer, index=False)
         Registry(self.store).register(self.config, buffer.getvalue())
-        writer = PartitionedWriter(self.store, "captures", MODEL, "inference_time", "bench-capture-1")
-        writer.add(pl.from_pandas(lake_rows(workload.analysis)))
+        writer = PartitionedWriter(self.store, "captures", self.model, "inference_time", "bench-capture-1")
+        writer.add(pl.from_pandas(lake_rows(workload.analysis, workload.dataset)))
         self.files = len(writer.write())
         self.settings = Settings.model_validate({"LAKE_BUCKET": "bench-lake", "STATE_TABLE": "bench-state"})
         self.window = (ANALYSIS_START, ANALYSIS_START + timedelta(days=workload.days))
@@ -163,7 +214,7 @@ class Lake:
         from modelwatch.estimation.service import RunRequest, run_monitor_from_lake
 
         self.runs += 1
-        request = RunRequest(MODEL, f"bench-{self.runs}", self.window[0], self.window[1], input_complete=True)
+        request = RunRequest(self.model, f"bench-{self.runs}", self.window[0], self.window[1], input_complete=True)
         return run_monitor_from_lake(self.settings, self.store, request, SimulatedClock(self.window[1]))
 
     def phases(self) -> dict[str, float]:
@@ -172,7 +223,7 @@ class Lake:
         from modelwatch.estimation.service import _read_captures
 
         started = time.perf_counter()
-        captures = _read_captures(self.store, MODEL, self.window[0], self.window[1]).to_pandas()
+        captures = _read_captures(self.store, self.model, self.window[0], self.window[1]).to_pandas()
         read = time.perf_counter() - started
         started = time.perf_counter()
         prepare_captures(self.config, captures)
@@ -187,20 +238,38 @@ class Lake:
         return pd.read_parquet(outcome.results_uri)
 
 
-def direct_cbpe(workload: Workload) -> tuple[Callable[[], Any], Callable[[Any], Any]]:
-    """nannyml CBPE as a user would call it on in-memory pandas: (fit, estimate-with-fitted)."""
+def direct_estimator(workload: Workload) -> tuple[Callable[[], Any], Callable[[Any], Any]]:
+    """nannyml CBPE (or DLE) as a user would call it on in-memory pandas: (fit, estimate-with-fitted).
+
+    DLE gets the same fixed LightGBM hyperparameters modelwatch uses (deterministic, no tuning): the same work."""
     import nannyml as nml
 
+    from modelwatch.estimation.estimator import DLE_HYPERPARAMETERS
+
+    dataset = workload.dataset
+
     def fit() -> Any:
-        estimator = nml.CBPE(
-            problem_type="classification_binary",
-            y_pred_proba="y_pred_proba",
-            y_pred="y_pred",
-            y_true=TARGET,
-            timestamp_column_name="timestamp",
-            metrics=METRICS,
-            chunk_period="h",
-        )
+        if dataset.key == "dle":
+            estimator = nml.DLE(
+                feature_column_names=dataset.features,
+                y_pred="y_pred",
+                y_true=dataset.target,
+                timestamp_column_name="timestamp",
+                metrics=list(dataset.metrics),
+                chunk_period="h",
+                tune_hyperparameters=False,
+                hyperparameters=dict(DLE_HYPERPARAMETERS),
+            )
+        else:
+            estimator = nml.CBPE(
+                problem_type="classification_binary",
+                y_pred_proba="y_pred_proba",
+                y_pred="y_pred",
+                y_true=dataset.target,
+                timestamp_column_name="timestamp",
+                metrics=list(dataset.metrics),
+                chunk_period="h",
+            )
         return estimator.fit(workload.reference)
 
     def estimate(fitted: Any) -> Any:
@@ -214,8 +283,8 @@ def direct_drift(workload: Workload) -> Callable[[], Any]:
 
     def fit_and_calculate() -> Any:
         calculator = nml.UnivariateDriftCalculator(
-            column_names=NUMERIC + CATEGORICAL,
-            treat_as_categorical=CATEGORICAL,
+            column_names=workload.dataset.features,
+            treat_as_categorical=list(workload.dataset.categorical),
             timestamp_column_name="timestamp",
             chunk_period="h",
             continuous_methods=["jensen_shannon"],
@@ -226,11 +295,11 @@ def direct_drift(workload: Workload) -> Callable[[], Any]:
     return fit_and_calculate
 
 
-def _max_abs_diff(stored: Any, direct: Any) -> float:
+def _max_abs_diff(stored: Any, direct: Any, metrics: Sequence[str]) -> float:
     """Largest difference between modelwatch's stored estimates and the direct call's, chunk by chunk."""
     frame = direct.filter(period="analysis").to_df()
     worst = 0.0
-    for metric in METRICS:
+    for metric in metrics:
         ours = stored[(stored["kind"] == "estimated") & (stored["metric"] == metric)].sort_values("chunk_start")
         theirs = frame[(metric, "value")].to_numpy()
         if len(ours) != len(theirs):
@@ -256,12 +325,12 @@ def _same_results(first: Any, second: Any) -> bool:
 def bench_window(workload: Workload, drift: bool, repeats: int) -> dict[str, Any]:
     label = "default" if drift else "estimation"
     rows = len(workload.analysis)
-    print(f"\nestimation, {workload.days} day(s), {rows:,} rows, config {label}", flush=True)
-    fit, estimate = direct_cbpe(workload)
+    print(f"\nestimation, {workload.dataset.key}, {workload.days} day(s), {rows:,} rows, config {label}", flush=True)
+    fit, estimate = direct_estimator(workload)
     drift_direct = direct_drift(workload) if drift else None
     with tempfile.TemporaryDirectory(prefix="estimation-bench-") as folder:
         lake = Lake(Path(folder), workload, drift)
-        fit_seconds, fit_outcome = _best(repeats, lake.run, before=lambda: _clear_cache(lake.store))
+        fit_seconds, fit_outcome = _best(repeats, lake.run, before=lambda: _clear_cache(lake.store, lake.model))
         assert fit_outcome.estimator_cache == "fit", fit_outcome.estimator_cache
         cached_first_started = time.perf_counter()
         cached_first = lake.run()
@@ -283,6 +352,9 @@ def bench_window(workload: Workload, drift: bool, repeats: int) -> dict[str, Any
     direct_fit_run = direct_total + drift_seconds
     direct_cached_run = direct_estimate_seconds + drift_seconds  # drift has no separate cached form here
     result = {
+        "estimator": "DLE" if workload.dataset.key == "dle" else "CBPE",
+        "dataset": workload.dataset.loader.removeprefix("load_synthetic_").removesuffix("_dataset"),
+        "metrics": list(workload.dataset.metrics),
         "config": label,
         "days": workload.days,
         "reference_rows": len(workload.reference),
@@ -306,24 +378,29 @@ def bench_window(workload: Workload, drift: bool, repeats: int) -> dict[str, Any
         "direct_cached_speedup": round(direct_fit_run / direct_cached_run, 2),
         "reproducible": reproducible,
         "fit_and_cached_identical": fit_vs_cached_identical,
-        "max_abs_diff_vs_nannyml": _max_abs_diff(stored, direct_result),
+        "max_abs_diff_vs_nannyml": _max_abs_diff(stored, direct_result, workload.dataset.metrics),
         "repeats": repeats,
     }
     print(json.dumps(result, indent=1), flush=True)
     return result
 
 
-def warm_up() -> None:
+def warm_up(datasets: Sequence[Dataset] = (CAR_LOAN,)) -> None:
     """One small untimed pass of both paths: lazy imports (plotly for the report, sklearn, ...) load here."""
-    workload = make_workload(1, reference_rows=2_400, rows_per_day=2_400)
-    fit, estimate = direct_cbpe(workload)
-    estimate(fit())
-    direct_drift(workload)()
-    with tempfile.TemporaryDirectory(prefix="estimation-warm-") as folder:
-        Lake(Path(folder), workload, drift=True).run()
+    for dataset in datasets:
+        workload = make_workload(1, reference_rows=2_400, rows_per_day=2_400, dataset=dataset)
+        fit, estimate = direct_estimator(workload)
+        estimate(fit())
+        direct_drift(workload)()
+        with tempfile.TemporaryDirectory(prefix="estimation-warm-") as folder:
+            Lake(Path(folder), workload, drift=True).run()
 
 
-def run(quick: bool = False, days: Sequence[int] | None = None, default_config: bool = True) -> dict[str, Any]:
+def run(
+    quick: bool = False, days: Sequence[int] | None = None, default_config: bool = True, dle: bool | None = None
+) -> dict[str, Any]:
+    """CBPE over the windows (and the default config at 1 day); DLE at 1 day unless quick (LightGBM fits take
+    tens of seconds on 2 cores: too slow for the smoke run; the estimation unit tests cover DLE)."""
     import nannyml  # noqa: F401 - imported before timing so no run pays for the import
 
     import modelwatch.estimation.estimator  # noqa: F401
@@ -332,6 +409,7 @@ def run(quick: bool = False, days: Sequence[int] | None = None, default_config: 
     rows_per_day = 4_800 if quick else 100_000
     reference_rows = 5_000 if quick else 50_000
     repeats = 1 if quick else 2
+    dle = not quick if dle is None else dle
     warm_up()
     results = []
     for count in windows:
@@ -339,11 +417,17 @@ def run(quick: bool = False, days: Sequence[int] | None = None, default_config: 
         results.append(bench_window(workload, drift=False, repeats=repeats if count == 1 else 1))
         if default_config and not quick and count == 1:  # the defaults' extra cost shows at 1 day
             results.append(bench_window(workload, drift=True, repeats=1))
+    if dle:  # regression: DLE (LightGBM, deterministic) on the car price dataset, one day
+        import lightgbm  # noqa: F401 - loaded before timing, as nannyml is
+
+        workload = make_workload(1, reference_rows, rows_per_day, dataset=CAR_PRICE)
+        results.append(bench_window(workload, drift=False, repeats=1))
     return {
         "benchmark": "estimation",
         "mode": "quick" if quick else "full",
-        "dataset": f"nannyml synthetic car loan (binary, CBPE), resampled with seed {SEED}",
-        "metrics": METRICS,
+        "dataset": (
+            f"nannyml synthetic car loan (binary, CBPE) and car price (regression, DLE), resampled with seed {SEED}"
+        ),
         "rows_per_day": rows_per_day,
         "reference_rows": reference_rows,
         "goal": {"overhead_ratio_max": 1.5, "cached_speedup_min": 2.0},
@@ -356,9 +440,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--days", type=int, nargs="*")
     parser.add_argument("--no-default-config", action="store_true")
+    parser.add_argument("--dle", action=argparse.BooleanOptionalAction, default=None, help="default: not in --quick")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    result = run(args.quick, args.days, not args.no_default_config)
+    result = run(args.quick, args.days, not args.no_default_config, args.dle)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
     return 0

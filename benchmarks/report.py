@@ -109,6 +109,7 @@ def estimation_section(estimation: Mapping[str, Any]) -> str:
     for w in estimation["windows"]:
         rows.append(
             (
+                f"{w.get('estimator', 'CBPE')} ({w.get('dataset', 'car_loan')})",
                 f"{w['days']} day(s)",
                 w["config"],
                 w["analysis_rows"],
@@ -126,6 +127,7 @@ def estimation_section(estimation: Mapping[str, Any]) -> str:
         )
     body = table(
         (
+            "estimator (dataset)",
             "window",
             "config",
             "analysis rows",
@@ -141,7 +143,7 @@ def estimation_section(estimation: Mapping[str, Any]) -> str:
             "max abs diff vs nannyml",
         ),
         rows,
-        "llrrrrrrrrrlr",
+        "lllrrrrrrrrrlr",
     )
     goal = estimation["goal"]
     verdicts = []
@@ -151,8 +153,8 @@ def estimation_section(estimation: Mapping[str, Any]) -> str:
         worst = max(w["overhead_ratio_fit"], w["overhead_ratio_cached"])
         speedup_ok = w["cached_speedup"] >= goal["cached_speedup_min"]
         verdicts.append(
-            f"- {w['days']} day(s): overhead {w['overhead_ratio_fit']}x (fit) / {w['overhead_ratio_cached']}x "
-            f"(cached) of the direct call (goal at most {goal['overhead_ratio_max']}x: "
+            f"- {w.get('estimator', 'CBPE')}, {w['days']} day(s): overhead {w['overhead_ratio_fit']}x (fit) / "
+            f"{w['overhead_ratio_cached']}x (cached) of the direct call (goal at most {goal['overhead_ratio_max']}x: "
             f"{_goal(worst <= goal['overhead_ratio_max'])}); cached run {w['cached_speedup']}x faster than the fit run "
             f"(goal at least {goal['cached_speedup_min']}x: {_goal(speedup_ok)}); "
             f"direct nannyml's own estimate-only speed-up: {w['direct_cached_speedup']}x"
@@ -168,10 +170,8 @@ def estimation_section(estimation: Mapping[str, Any]) -> str:
             )
     return (
         f"### Estimation ({estimation['dataset']}; {estimation['reference_rows']:,} reference rows, "
-        f"{estimation['rows_per_day']:,} rows/day in hourly chunks; metrics {', '.join(estimation['metrics'])})\n\n"
-        + body
-        + "\n\n"
-        + "\n".join(verdicts)
+        f"{estimation['rows_per_day']:,} rows/day in hourly chunks; metrics as configured: CBPE roc_auc, f1; "
+        "DLE mae, rmse)\n\n" + body + "\n\n" + "\n".join(verdicts)
     )
 
 

@@ -137,7 +137,7 @@ def bench_ingest(base: Path, rows_list: Sequence[int], folder: Path) -> list[dic
 
 # ---------------------------------------------------------------------------- estimation
 def bench_estimation(rows_list: Sequence[int], reference_rows: int) -> list[dict[str, Any]]:
-    from benchmarks.estimation_bench import Lake, _best, direct_cbpe, make_workload
+    from benchmarks.estimation_bench import Lake, _best, direct_estimator, make_workload
 
     results = []
     for rows in rows_list:
@@ -147,7 +147,7 @@ def bench_estimation(rows_list: Sequence[int], reference_rows: int) -> list[dict
             fit_seconds, fitted_outcome = _best(1, lake.run)
             cached_seconds, cached_outcome = _best(1, lake.run)
             assert fitted_outcome.estimator_cache == "fit" and cached_outcome.estimator_cache == "hit"
-        fit, estimate = direct_cbpe(workload)
+        fit, estimate = direct_estimator(workload)
         fitted = fit()
         direct_seconds, _ = _best(1, lambda: estimate(fitted))  # noqa: B023 - called within the iteration
         result = {

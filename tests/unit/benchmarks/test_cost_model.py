@@ -190,6 +190,7 @@ def test_linear_fit_recovers_a_line() -> None:
     assert intercept == pytest.approx(1.0)
     assert slope == pytest.approx(2e-5)
     assert linear_fit([(10.0, 5.0)]) == (0.0, 0.5)
+    assert linear_fit([(2_400.0, 0.8), (12_000.0, 0.7)]) == (pytest.approx(0.75), 0.0)  # noise, not a speed-up
     with pytest.raises(ValueError):
         linear_fit([])
 
