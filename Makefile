@@ -17,7 +17,7 @@ help:
 	@echo "make demo   run the whole pipeline on an embedded AWS (moto): three models, alarms, notifications"
 	@echo "make test   unit, integration and end-to-end tests"
 	@echo "make check  lint, types, security, template, ASL, build and supply-chain checks"
-	@echo "make bench  benchmarks, writes BENCHMARKS.md tables and benchmarks/results.json"
+	@echo "make bench  benchmarks (<10 min), writes BENCHMARKS.md tables, benchmarks/results/all.json and scaling.png"
 
 venv: $(STAMP)
 
