@@ -104,15 +104,15 @@ class Deployment:
     lambda_invocations_per_run: int = 3  # PrepareRun, Estimate, Publish
     metrics_per_model: int = 22  # CloudWatch series with a Model dimension (see metric_series_per_model)
     alarms_per_model: int = 2  # one per estimated metric
-    datapoints_per_run: int = 16  # per hourly chunk: performance series + alerts + drift
+    datapoints_per_chunk: int = 16  # new datapoints per hourly chunk: performance series + alerts + drift
     capture_files_min_per_hour: int = 12  # SageMaker rolls capture files every few minutes while traffic flows
     capture_file_max_mb: float = 64.0
     label_files_per_day: int = 24
     s3_puts_per_capture_file: int = 2  # lake Parquet + manifest
     s3_gets_per_capture_file: int = 1
     s3_puts_per_run: int = 3  # results, report, run state
-    s3_gets_per_run: int = 4  # config, estimator cache, lake files (LIST counted as PUT tier below)
-    s3_lists_per_run: int = 2
+    s3_gets_per_run: int = 4  # config, reference, estimator manifest and pickle (lake files counted separately)
+    lake_areas_read_per_run: int = 2  # captures and ground truth, one LIST per day prefix of the window each
     sqs_requests_per_message: int = 3  # send (EventBridge target), receive, delete
     sqs_idle_receives_per_day: float = 2 * 5 * 3 * 60 * 24  # 2 queues x 5 pollers x 3 long polls/min (per stack)
     dynamodb_writes_per_file: int = 2  # idempotency + trigger claim
@@ -197,6 +197,41 @@ def rows_per_run(workload: Workload, deployment: Deployment) -> float:
     return workload.inferences_per_day / deployment.runs_per_day
 
 
+def s3_requests_per_day(workload: Workload, deployment: Deployment) -> tuple[float, float]:
+    """(PUT/LIST, GET) requests per day: ingest, monitor runs reading their window, and the daily compaction.
+
+    The window's past days are compacted (one file per hour partition and area); today's capture files are read as
+    ingested (half a day's files on average)."""
+    d = deployment
+    files_day = capture_files_per_hour(workload, d) * 24
+    label_files_day = d.label_files_per_day if workload.labelled_fraction > 0 else 0
+    runs_day = d.runs_per_day
+    window_days = math.ceil(d.lookback_days) + 1 if d.lookback_days > 0 else 1
+    lake_gets_per_run = d.lake_areas_read_per_run * chunks_per_run(d) + files_day / 2
+    lists_per_run = d.lake_areas_read_per_run * window_days
+    compaction_puts = 24 * d.lake_areas_read_per_run + d.lake_areas_read_per_run  # one file per hour, plus LISTs
+    compaction_gets = files_day + label_files_day
+    puts = (
+        files_day * d.s3_puts_per_capture_file
+        + label_files_day * d.s3_puts_per_capture_file
+        + runs_day * (d.s3_puts_per_run + lists_per_run)
+        + compaction_puts
+    )
+    gets = (
+        (files_day + label_files_day) * d.s3_gets_per_capture_file
+        + runs_day * (d.s3_gets_per_run + lake_gets_per_run)
+        + compaction_gets
+    )
+    return puts, gets
+
+
+def chunks_per_run(deployment: Deployment) -> float:
+    """Chunks one run covers: the lookback's (one chunk per run interval), or its own chunk."""
+    if deployment.lookback_days > 0:
+        return deployment.lookback_days * deployment.runs_per_day
+    return 1.0
+
+
 def estimate_seconds_per_run(workload: Workload, measured: Measured, deployment: Deployment) -> float:
     """Cached estimator: the measured fixed part plus the per-row part for the run's rows."""
     return measured.estimate_seconds_fixed + measured.estimate_seconds_per_row * rows_per_run(workload, deployment)
@@ -234,6 +269,10 @@ def modelwatch_monthly(
     messages_day = files_day + label_files_day
     lake_rows = workload.inferences_per_day * d.lake_retention_days
     lake_gb = lake_rows * measured.lake_bytes_per_row / 1e9
+    # Publish checks every datapoint of the run's window against the ledger (strongly consistent: 1 RRU each) and
+    # writes only the new or changed ones (about one chunk's worth per run).
+    ledger_reads = chunks_per_run(d) * d.datapoints_per_chunk
+    puts_day, gets_day = s3_requests_per_day(workload, d)
 
     items = [
         LineItem("Lambda", "ingest compute", ingest_gbs * days, "GB-s", ingest_gbs * days * p.lambda_gb_second),
@@ -253,22 +292,8 @@ def modelwatch_monthly(
             "transitions",
             runs_day * d.transitions_per_run * days * p.sfn_standard_transition,
         ),
-        LineItem(
-            "S3",
-            "PUT/LIST requests",
-            (files_day * d.s3_puts_per_capture_file + runs_day * (d.s3_puts_per_run + d.s3_lists_per_run)) * days,
-            "requests",
-            (files_day * d.s3_puts_per_capture_file + runs_day * (d.s3_puts_per_run + d.s3_lists_per_run))
-            * days
-            * p.s3_put,
-        ),
-        LineItem(
-            "S3",
-            "GET requests",
-            (files_day * d.s3_gets_per_capture_file + label_files_day + runs_day * d.s3_gets_per_run) * days,
-            "requests",
-            (files_day * d.s3_gets_per_capture_file + label_files_day + runs_day * d.s3_gets_per_run) * days * p.s3_get,
-        ),
+        LineItem("S3", "PUT/LIST requests", puts_day * days, "requests", puts_day * days * p.s3_put),
+        LineItem("S3", "GET requests", gets_day * days, "requests", gets_day * days * p.s3_get),
         LineItem("S3", "lake storage", lake_gb, "GB-month", lake_gb * p.s3_storage_gb_month),
         LineItem(
             "SQS",
@@ -280,19 +305,19 @@ def modelwatch_monthly(
         LineItem(
             "DynamoDB",
             "writes",
-            (files_day * d.dynamodb_writes_per_file + runs_day * (d.dynamodb_writes_per_run + d.datapoints_per_run))
+            (files_day * d.dynamodb_writes_per_file + runs_day * (d.dynamodb_writes_per_run + d.datapoints_per_chunk))
             * days,
             "WRU",
-            (files_day * d.dynamodb_writes_per_file + runs_day * (d.dynamodb_writes_per_run + d.datapoints_per_run))
+            (files_day * d.dynamodb_writes_per_file + runs_day * (d.dynamodb_writes_per_run + d.datapoints_per_chunk))
             * days
             * p.dynamodb_write_request,
         ),
         LineItem(
             "DynamoDB",
             "reads",
-            runs_day * (d.dynamodb_reads_per_run + d.datapoints_per_run) * days,
+            runs_day * (d.dynamodb_reads_per_run + ledger_reads) * days,
             "RRU",
-            runs_day * (d.dynamodb_reads_per_run + d.datapoints_per_run) * days * p.dynamodb_read_request,
+            runs_day * (d.dynamodb_reads_per_run + ledger_reads) * days * p.dynamodb_read_request,
         ),
         LineItem(
             "CloudWatch",
@@ -307,9 +332,9 @@ def modelwatch_monthly(
         LineItem(
             "CloudWatch",
             "PutMetricData requests",
-            runs_day * math.ceil(d.datapoints_per_run / 1000) * days,
+            runs_day * math.ceil(d.datapoints_per_chunk / 1000) * days,
             "requests",
-            runs_day * math.ceil(d.datapoints_per_run / 1000) * days * p.cloudwatch_put_metric_data_request,
+            runs_day * math.ceil(d.datapoints_per_chunk / 1000) * days * p.cloudwatch_put_metric_data_request,
         ),
         LineItem(
             "CloudWatch",

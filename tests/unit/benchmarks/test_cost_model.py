@@ -17,6 +17,7 @@ from benchmarks.cost_model import (
     Prices,
     Workload,
     capture_files_per_hour,
+    chunks_per_run,
     cost_report,
     cost_table,
     estimate_seconds_per_run,
@@ -26,6 +27,7 @@ from benchmarks.cost_model import (
     models_makespan,
     modelwatch_monthly,
     rows_per_run,
+    s3_requests_per_day,
     sagemaker_monitor_monthly,
     success_path_transitions,
 )
@@ -63,6 +65,33 @@ def test_estimate_compute_is_runs_times_measured_seconds_times_memory() -> None:
     item = _item(cost, "Lambda", "estimate compute")
     assert item.quantity == pytest.approx(expected_gbs)
     assert item.monthly_usd == pytest.approx(expected_gbs * Prices().lambda_gb_second)
+
+
+def test_ledger_reads_cover_the_runs_window() -> None:
+    deployment = Deployment(lookback_days=14, runs_per_day=24, datapoints_per_chunk=16, dynamodb_reads_per_run=3)
+    assert chunks_per_run(deployment) == 14 * 24
+    reads = _item(modelwatch_monthly(Workload(10_000), MEASURED, deployment), "DynamoDB", "reads")
+    assert reads.quantity == 24 * (3 + 14 * 24 * 16) * DAYS_PER_MONTH
+    assert chunks_per_run(Deployment(lookback_days=0)) == 1
+
+
+def test_s3_requests_count_ingest_runs_and_compaction() -> None:
+    deployment = Deployment(
+        lookback_days=0,
+        runs_per_day=24,
+        capture_files_min_per_hour=12,
+        label_files_per_day=24,
+        s3_puts_per_capture_file=2,
+        s3_gets_per_capture_file=1,
+        s3_puts_per_run=3,
+        s3_gets_per_run=4,
+        lake_areas_read_per_run=2,
+    )
+    puts, gets = s3_requests_per_day(Workload(10_000), deployment)  # 288 capture files a day
+    assert puts == 288 * 2 + 24 * 2 + 24 * (3 + 2) + (48 + 2)
+    assert gets == (288 + 24) + 24 * (4 + 2 + 144) + (288 + 24)
+    longer, _ = s3_requests_per_day(Workload(10_000), replace(deployment, lookback_days=14))
+    assert longer - puts == 24 * 2 * 14  # one LIST per extra day prefix per area
 
 
 def test_runs_re_estimate_the_lookback() -> None:
