@@ -17,8 +17,8 @@ import click
     show_default=True,
     help="Where the HTML reports, notifications and function logs go.",
 )
-@click.option("--hours", default=8, show_default=True, help="Hours of traffic to stream per model.")
-@click.option("--rows-per-hour", default=5000, show_default=True, help="Captured rows per model and hour.")
+@click.option("--hours", default=6, show_default=True, help="Hours of traffic to stream per model.")
+@click.option("--rows-per-hour", default=4000, show_default=True, help="Captured rows per model and hour.")
 def demo(output: Path, hours: int, rows_per_hour: int) -> None:
     """Register three models (nannyml's car loan, credit card, car price), stream captures, deliver late labels."""
     os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
@@ -56,28 +56,31 @@ def render(console: object, result: object, seconds: float) -> None:
     from modelwatch.local.demo import DemoResult
 
     assert isinstance(console, Console) and isinstance(result, DemoResult)
-    table = Table(title="Estimated vs realized performance per chunk (simulated time)")
-    for column in ("model", "metric", "chunk start (UTC)", "estimated", "realized", "alert"):
-        table.add_column(column, justify="right" if column in ("estimated", "realized") else "left")
+    table = Table(title="Estimated vs realized performance per chunk (simulated time, UTC)")
+    table.add_column("model", no_wrap=True)
+    table.add_column("metric", no_wrap=True)
+    table.add_column("chunk", no_wrap=True)
+    table.add_column("estimated", justify="right", no_wrap=True)
+    table.add_column("realized", justify="right", no_wrap=True)
+    table.add_column("alert", no_wrap=True)
     for chunk in result.chunks:
-        alert = " ".join(
-            flag for flag, on in (("estimated", chunk.estimated_alert), ("realized", chunk.realized_alert)) if on
-        )
+        flags = [name for name, on in (("est", chunk.estimated_alert), ("real", chunk.realized_alert)) if on]
         table.add_row(
             chunk.model,
             chunk.metric,
-            f"{chunk.chunk_start:%Y-%m-%d %H:%M}",
+            f"{chunk.chunk_start:%m-%d %H:%M}",
             "-" if chunk.estimated is None else f"{chunk.estimated:.4f}",
-            "(no labels yet)" if chunk.realized is None else f"{chunk.realized:.4f}",
-            f"[bold red]ALERT {alert}[/]" if alert else "",
+            "no labels yet" if chunk.realized is None else f"{chunk.realized:.4f}",
+            f"[bold red]ALERT {'+'.join(flags)}[/]" if flags else "",
         )
     console.print(table)
     alarms = Table(title="Alarm notifications received (alarms topic -> local subscriber)")
-    for column in ("alarm", "new state", "reason"):
-        alarms.add_column(column)
+    alarms.add_column("time", no_wrap=True)
+    alarms.add_column("alarm", overflow="fold")
+    alarms.add_column("state", no_wrap=True)
     for message in result.alarms:
-        alarms.add_row(str(message.get("AlarmName")), str(message.get("NewStateValue")),
-                       str(message.get("NewStateReason")))  # fmt: skip
+        when = str(message.get("StateChangeTime", ""))[5:16].replace("T", " ")
+        alarms.add_row(when, str(message.get("AlarmName")), str(message.get("NewStateValue")))
     console.print(alarms)
     pipeline = [n for n in result.notifications if "Notifications" in n.topic_arn]
     console.print(f"pipeline notifications (newly degraded models, failed runs): {len(pipeline)}")
