@@ -76,6 +76,8 @@ class Measured:
     invocation_overhead_seconds: float = 0.1  # per ingest invocation (S3 GET/PUT round trips); assumption
     small_function_seconds: float = 0.3  # PrepareRun, Publish, ground truth ingest per invocation; assumption
     lake_bytes_per_row: float = 300.0  # Parquet (zstd) bytes per decoded row
+    estimate_memory_fixed_mb: float | None = None  # cached run's peak RSS: a + b * rows (None: not measured)
+    estimate_memory_mb_per_row: float | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -223,6 +225,13 @@ def s3_requests_per_day(workload: Workload, deployment: Deployment) -> tuple[flo
         + compaction_gets
     )
     return puts, gets
+
+
+def estimate_peak_memory_mb(workload: Workload, measured: Measured, deployment: Deployment) -> float | None:
+    """The cached run's peak RSS extrapolated linearly to the run's rows (None when memory was not measured)."""
+    if measured.estimate_memory_fixed_mb is None or measured.estimate_memory_mb_per_row is None:
+        return None
+    return measured.estimate_memory_fixed_mb + measured.estimate_memory_mb_per_row * rows_per_run(workload, deployment)
 
 
 def chunks_per_run(deployment: Deployment) -> float:
@@ -479,6 +488,12 @@ def measured_from_results(scaling: Mapping[str, Any], decode: Mapping[str, Any] 
     lake = max(distinct, key=lambda i: i["rows"])
     points = [(float(e["rows"]), float(e["modelwatch_cached_run_seconds"])) for e in scaling["estimation"]]
     fixed, per_row = linear_fit(points)
+    memory_points = [
+        (float(e["rows"]), float(e["modelwatch_cached_run_peak_rss_mb"]))
+        for e in scaling["estimation"]
+        if e.get("modelwatch_cached_run_peak_rss_mb") is not None
+    ]
+    memory = linear_fit(memory_points) if len(memory_points) >= 2 else (None, None)
     sources = {
         "ingest_seconds_per_mb": (
             f"scaling ingest, {ingest['rows']:,} rows ({ingest['file_mb']} MB), decode + lake write"
@@ -497,6 +512,8 @@ def measured_from_results(scaling: Mapping[str, Any], decode: Mapping[str, Any] 
         estimate_seconds_fixed=fixed,
         estimate_seconds_per_row=per_row,
         lake_bytes_per_row=float(lake["lake_bytes_per_row"]),
+        estimate_memory_fixed_mb=memory[0],
+        estimate_memory_mb_per_row=memory[1],
         sources=sources,
     )
 
@@ -521,12 +538,16 @@ def cost_report(
         ours = modelwatch_monthly(w, measured, deployment, p, label=f"modelwatch {_short(n)}/day")
         sagemaker = sagemaker_monitor_monthly(n, p, 2, sagemaker_minutes, label=f"SageMaker MM {_short(n)}/day")
         run_seconds = estimate_seconds_per_run(w, measured, deployment)
+        run_memory = estimate_peak_memory_mb(w, measured, deployment)
         tiers_out.append(
             {
                 "inferences_per_day": n,
                 "rows_per_run": rows_per_run(w, deployment),
                 "estimate_seconds_per_run": round(run_seconds, 2),
                 "fits_lambda_timeout": run_seconds <= LAMBDA_TIMEOUT_SECONDS,
+                "estimate_peak_memory_mb": round(run_memory) if run_memory is not None else None,
+                "fits_estimate_memory": run_memory <= deployment.estimate_memory_mb if run_memory is not None else None,
+                "fits_lambda_max_memory": run_memory <= LAMBDA_MAX_MEMORY_MB if run_memory is not None else None,
                 "modelwatch": _breakdown_dict(ours),
                 "modelwatch_one_chunk_runs_total_usd": round(modelwatch_monthly(w, measured, one_chunk, p).total, 2),
                 "one_chunk_estimate_seconds_per_run": round(estimate_seconds_per_run(w, measured, one_chunk), 2),

@@ -248,17 +248,24 @@ def scaling_section(scaling: Mapping[str, Any], plot: str | None) -> str:
         "rrrrrr",
     )
     estimation = table(
-        ("rows (one day, 24 chunks)", "modelwatch fit run s", "modelwatch cached run s", "direct estimate s"),
+        (
+            "rows (one day, 24 chunks)",
+            "modelwatch fit run s",
+            "modelwatch cached run s",
+            "cached run peak RSS MB (process)",
+            "direct estimate s",
+        ),
         [
             (
                 e["rows"],
                 e["modelwatch_fit_run_seconds"],
                 e["modelwatch_cached_run_seconds"],
+                e.get("modelwatch_cached_run_peak_rss_mb"),
                 e["direct_estimate_seconds"],
             )
             for e in scaling["estimation"]
         ],
-        "rrrr",
+        "rrrrr",
     )
     models = scaling["models"]
     fleet = table(
@@ -321,6 +328,17 @@ def cost_section(cost: Mapping[str, Any]) -> str:
         ]
     )
     rows.append(
+        ["estimate run peak memory (extrapolated)", "Lambda memory: template / max"]
+        + [
+            "not measured"
+            if t.get("estimate_peak_memory_mb") is None
+            else f"{t['estimate_peak_memory_mb']:,} MB"
+            + ("" if t["fits_estimate_memory"] else " (**over the function's memory**)")
+            + ("" if t["fits_lambda_max_memory"] else " (**over Lambda's 10 GB**)")
+            for t in tiers
+        ]
+    )
+    rows.append(
         ["total if runs covered only their chunk", "lookback 0"]
         + [
             f"${t['modelwatch_one_chunk_runs_total_usd']:,.2f} ({t['one_chunk_estimate_seconds_per_run']:,.1f} s/run)"
@@ -355,6 +373,14 @@ def cost_section(cost: Mapping[str, Any]) -> str:
             ("estimate run, fixed seconds", round(measured["estimate_seconds_fixed"], 3), sources.get("estimate")),
             ("estimate run, seconds per row", f"{measured['estimate_seconds_per_row']:.3e}", sources.get("estimate")),
             ("lake bytes per row", measured["lake_bytes_per_row"], sources.get("lake_bytes_per_row")),
+            (
+                "estimate run peak RSS, MB: fixed + per row",
+                "not measured"
+                if measured.get("estimate_memory_fixed_mb") is None
+                else f"{measured['estimate_memory_fixed_mb']:.0f} + "
+                f"{measured['estimate_memory_mb_per_row']:.2e} x rows",
+                "least-squares fit of the cached runs' peak RSS (VmHWM reset before each run)",
+            ),
             ("ingest overhead per invocation, s", measured["invocation_overhead_seconds"], "assumption"),
             (
                 "PrepareRun / Publish / label ingest, s",

@@ -73,6 +73,15 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def reset_peak_rss() -> bool:
+    """Reset this process's VmHWM to its current RSS (Linux /proc/self/clear_refs); False where unsupported."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
 def _ingest_worker(source: str, lake: str) -> None:
     from benchmarks.decode_bench import _config
     from modelwatch.ingest.pipeline import decode_capture_to_lake
@@ -145,7 +154,9 @@ def bench_estimation(rows_list: Sequence[int], reference_rows: int) -> list[dict
         with tempfile.TemporaryDirectory(prefix="scaling-estimation-") as folder:
             lake = Lake(Path(folder), workload, drift=False)
             fit_seconds, fitted_outcome = _best(1, lake.run)
+            peak_supported = reset_peak_rss()
             cached_seconds, cached_outcome = _best(1, lake.run)
+            cached_peak = peak_rss_mb() if peak_supported else None
             assert fitted_outcome.estimator_cache == "fit" and cached_outcome.estimator_cache == "hit"
         fit, estimate = direct_estimator(workload)
         fitted = fit()
@@ -155,6 +166,7 @@ def bench_estimation(rows_list: Sequence[int], reference_rows: int) -> list[dict
             "chunks": cached_outcome.chunks_analysed,
             "modelwatch_fit_run_seconds": round(fit_seconds, 3),
             "modelwatch_cached_run_seconds": round(cached_seconds, 3),
+            "modelwatch_cached_run_peak_rss_mb": round(cached_peak, 1) if cached_peak is not None else None,
             "direct_estimate_seconds": round(direct_seconds, 3),
         }
         print(f"estimation {rows:>9,} rows: {json.dumps(result)}", flush=True)

@@ -20,6 +20,7 @@ from benchmarks.cost_model import (
     chunks_per_run,
     cost_report,
     cost_table,
+    estimate_peak_memory_mb,
     estimate_seconds_per_run,
     linear_fit,
     measured_from_results,
@@ -138,6 +139,25 @@ def test_measured_from_results_fits_the_cached_runs() -> None:
     assert measured.ingest_seconds_per_mb == 0.01 and measured.lake_bytes_per_row == 200.0
     assert measured.estimate_seconds_fixed == pytest.approx(1.0)
     assert measured.estimate_seconds_per_row == pytest.approx(1e-5)
+
+
+def test_memory_is_fitted_and_extrapolated_to_the_runs_rows() -> None:
+    scaling = {
+        "ingest": [{"rows": 10, "file_mb": 1.0, "seconds_per_mb": 0.5, "lake_bytes_per_row": 900.0}],
+        "estimation": [
+            {"rows": 10_000, "modelwatch_cached_run_seconds": 1.0, "modelwatch_cached_run_peak_rss_mb": 500.0 + 10.0},
+            {"rows": 1_000_000, "modelwatch_cached_run_seconds": 2.0, "modelwatch_cached_run_peak_rss_mb": 1500.0},
+        ],
+    }
+    measured = measured_from_results(scaling)
+    assert measured.estimate_memory_fixed_mb == pytest.approx(500.0)
+    assert measured.estimate_memory_mb_per_row == pytest.approx(1e-3)
+    deployment = Deployment(lookback_days=14, estimate_memory_mb=3008)
+    assert estimate_peak_memory_mb(Workload(100_000), measured, deployment) == pytest.approx(500.0 + 1_400.0)
+    report = cost_report(measured, deployment, tiers=(100_000, 1_000_000))
+    fits = [(t["fits_estimate_memory"], t["fits_lambda_max_memory"]) for t in report["tiers"]]
+    assert fits == [(True, True), (False, False)]  # 1.9 GB fits; 14.5 GB fits nowhere
+    assert estimate_peak_memory_mb(Workload(1), MEASURED, deployment) is None  # not measured
 
 
 def test_ingest_compute_follows_capture_megabytes_and_files() -> None:
