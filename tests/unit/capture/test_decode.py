@@ -190,6 +190,11 @@ class TestBinaryCsv:
         assert batch.quarantined == []
         assert feature_rows(batch, car_loan) == [[39811.0, None, 0.6306, 18.0, "False", "40%", None]]
 
+    def test_empty_inference_id_falls_back_to_event_id(self, car_loan: ModelConfig) -> None:
+        data = record(side(LOAN_CSV), side("0.5"), inferenceId="")
+        batch = decode_capture_bytes(data.encode(), car_loan, "s")
+        assert batch.rows["inference_id"].to_list() == ["e-1"]
+
     def test_inference_time_with_offset_is_converted_to_utc(self, car_loan: ModelConfig) -> None:
         data = record(side(LOAN_CSV), side("0.5"), time="2024-03-01T12:00:00.5+02:00")
         batch = decode_capture_bytes(data.encode(), car_loan, "s")

@@ -339,7 +339,10 @@ class CaptureDecoder:
             .select(
                 LINE_COL,
                 COL_EVENT_ID,
-                pl.coalesce("_inference_id", COL_EVENT_ID).alias(COL_INFERENCE_ID),
+                # an empty inferenceId is no inference id: fall back to the event id
+                pl.coalesce(pl.when(pl.col("_inference_id") != "").then(pl.col("_inference_id")), COL_EVENT_ID).alias(
+                    COL_INFERENCE_ID
+                ),
                 COL_INFERENCE_TIME,
                 pl.col("_out").alias(_HAS_OUTPUT),
                 pl.int_ranges(pl.coalesce("_n_in", "_n_out")).cast(pl.List(pl.Int32)).alias(COL_ROW_IN_REQUEST),
