@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -140,7 +139,7 @@ def _nth_newline(data: bytes, n: int) -> int:
 def _fast_read(data: bytes, first: int, count: int, schema: dict[str, pl.DataType]) -> pl.DataFrame | None:
     """Read `count` JSON lines with polars; None when polars cannot (or skipped blank lines)."""
     try:
-        frame = pl.read_ndjson(io.BytesIO(data), schema=schema)
+        frame = pl.read_ndjson(data, schema=schema)
     except Exception:
         return None
     if frame.height != count:

@@ -55,7 +55,8 @@ _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"
 _TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$"
 _HAS_OUTPUT = "_has_output"
 
-_SIDE = pl.Struct({"observedContentType": pl.Utf8, "mode": pl.Utf8, "data": pl.Utf8, "encoding": pl.Utf8})
+# `mode` (INPUT/OUTPUT) is implied by the side and not read: fewer fields make the NDJSON parse cheaper.
+_SIDE = pl.Struct({"observedContentType": pl.Utf8, "data": pl.Utf8, "encoding": pl.Utf8})
 CAPTURE_JSON_SCHEMA: dict[str, pl.DataType] = {
     "captureData": pl.Struct({"endpointInput": _SIDE, "endpointOutput": _SIDE}),
     "eventMetadata": pl.Struct({"eventId": pl.Utf8, "inferenceId": pl.Utf8, "inferenceTime": pl.Utf8}),
