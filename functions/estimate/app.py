@@ -5,11 +5,11 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from modelwatch import aws
 from modelwatch.config.settings import Settings, load_settings
-from modelwatch.estimation.service import clock_for, parse_estimate_input, run_monitor_from_lake
+from modelwatch.estimation.service import parse_estimate_input, run_monitor_from_lake
 from modelwatch.lake.store import S3Store
 from modelwatch.observability import logger, tracer
 
@@ -17,7 +17,7 @@ from modelwatch.observability import logger, tracer
 @cache
 def _lake(bucket: str) -> S3Store:
     # One client per warm container.
-    return S3Store(boto3.client("s3"), bucket)
+    return S3Store(aws.client("s3"), bucket)
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -31,5 +31,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     settings: Settings = load_settings()  # per invocation: the local stack moves MODELWATCH_CLOCK between runs
     request = parse_estimate_input(event)
     logger.append_keys(model=request.model, run_id=request.run_id)
-    outcome = run_monitor_from_lake(settings, _lake(settings.lake_bucket), request, clock_for(settings))
+    outcome = run_monitor_from_lake(settings, _lake(settings.lake_bucket), request, settings.clock())
     return outcome.to_dict()

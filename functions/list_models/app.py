@@ -5,9 +5,9 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from modelwatch import aws
 from modelwatch.config.settings import Settings, load_settings
 from modelwatch.lake.store import S3Store
 from modelwatch.observability import logger, tracer
@@ -17,7 +17,7 @@ from modelwatch.workflow.fleet import list_models
 
 @cache
 def _registry(bucket: str) -> Registry:
-    return Registry(S3Store(boto3.client("s3"), bucket), cache_seconds=0)
+    return Registry(S3Store(aws.client("s3"), bucket), cache_seconds=0)
 
 
 @logger.inject_lambda_context(log_event=False)

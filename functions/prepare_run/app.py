@@ -5,21 +5,21 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from modelwatch import aws
 from modelwatch.config.settings import Settings, load_settings
 from modelwatch.lake.store import S3Store
 from modelwatch.observability import logger, tracer
 from modelwatch.registry.store import Registry
 from modelwatch.state import StateStore
-from modelwatch.workflow.prepare import clock_from_settings, parse_prepare_input, prepare_run
+from modelwatch.workflow.prepare import parse_prepare_input, prepare_run
 
 
 @cache
 def _stores(bucket: str, table: str) -> tuple[Registry, StateStore]:
     # One set of clients per warm container.
-    return Registry(S3Store(boto3.client("s3"), bucket)), StateStore(boto3.client("dynamodb"), table)
+    return Registry(S3Store(aws.client("s3"), bucket)), StateStore(aws.client("dynamodb"), table)
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -30,6 +30,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     request = parse_prepare_input(event)
     logger.append_keys(model=request.input.model, run_id=request.run_id)
     registry, state = _stores(settings.lake_bucket, settings.state_table)
-    prepared = prepare_run(request, registry=registry, state=state, clock=clock_from_settings(settings))
+    prepared = prepare_run(request, registry=registry, state=state, clock=settings.clock())
     logger.info("run prepared", method=prepared["method"], chunks=prepared["chunks"], has_labels=prepared["has_labels"])
     return prepared

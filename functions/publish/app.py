@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from modelwatch.config.settings import load_settings
 from modelwatch.observability import logger, tracer
-from modelwatch.publishing.clients import aws_clients, clock_for
+from modelwatch.publishing.clients import aws_clients
 from modelwatch.publishing.service import parse_publish_input, publish_registered_run
 
 
@@ -22,5 +22,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     settings = load_settings()  # per invocation: the local stack moves MODELWATCH_CLOCK between runs
     request = parse_publish_input(event)
     logger.append_keys(model=request.outcome.model, run_id=request.outcome.run_id)
-    summary = publish_registered_run(event, settings, aws_clients(), clock_for(settings))
+    summary = publish_registered_run(event, settings, aws_clients(), settings.clock())
     return summary.to_dict()

@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from modelwatch.config.settings import load_settings
 from modelwatch.observability import logger, tracer
-from modelwatch.publishing.clients import aws_clients, clock_for
+from modelwatch.publishing.clients import aws_clients
 from modelwatch.publishing.failure import parse_failure_input, record_failure_event
 
 
@@ -19,5 +19,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     settings = load_settings()
     request = parse_failure_input(event)
     logger.append_keys(model=request.model, run_id=request.run_id)
-    record = record_failure_event(event, settings, aws_clients(), clock_for(settings))
+    record = record_failure_event(event, settings, aws_clients(), settings.clock())
     return record.to_dict()

@@ -5,9 +5,9 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from modelwatch import aws
 from modelwatch.config.settings import Settings, load_settings
 from modelwatch.errors import ConfigError
 from modelwatch.lake.store import S3Store
@@ -15,13 +15,12 @@ from modelwatch.observability import logger, tracer
 from modelwatch.registry.store import Registry
 from modelwatch.state import StateStore
 from modelwatch.workflow.fleet import parse_fleet_item, start_model_run
-from modelwatch.workflow.prepare import clock_from_settings
 
 
 @cache
 def _clients(bucket: str, table: str) -> tuple[Registry, StateStore, Any]:
-    registry = Registry(S3Store(boto3.client("s3"), bucket), cache_seconds=0)
-    return registry, StateStore(boto3.client("dynamodb"), table), boto3.client("stepfunctions")
+    registry = Registry(S3Store(aws.client("s3"), bucket), cache_seconds=0)
+    return registry, StateStore(aws.client("dynamodb"), table), aws.client("stepfunctions")
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -40,7 +39,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         state=state,
         sfn_client=sfn,
         state_machine_arn=settings.monitor_state_machine_arn,
-        clock=clock_from_settings(settings),
+        clock=settings.clock(),
         trigger=item.trigger,
     )
     logger.info("fleet item done", status=result["status"])

@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 import pytest
 
+from modelwatch.clock import parse_iso
 from modelwatch.errors import EmptyWindowError, ModelwatchError
 from modelwatch.local.adapter import InvocationResult, embedded_aws, route_lambda_invocations
 from modelwatch.local.functions import LambdaContext
@@ -152,7 +153,11 @@ def test_monitor_run_succeeds_and_records_run_state(stack: tuple[Aws, Router], p
         "input_complete": False,
     }
     # And publishes the estimate's outcome and never records a failure
-    assert router.calls["publish"] == [{"outcome": Router.outcome(estimate)}]
+    # with the execution's start time, for the workflow-duration metric
+    (publish,) = router.calls["publish"]
+    assert publish["outcome"] == Router.outcome(estimate)
+    started = parse_iso(described["startDate"].isoformat())  # described to the millisecond
+    assert abs(parse_iso(publish["execution_start"]) - started) < timedelta(milliseconds=1)
     assert router.calls["record-failure"] == []
     output = json.loads(described["output"])
     assert output["results_uri"].endswith("run=loans-manual-1/results.parquet")

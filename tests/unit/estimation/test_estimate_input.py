@@ -8,7 +8,7 @@ import pytest
 
 from modelwatch.config.settings import load_settings
 from modelwatch.errors import ConfigError
-from modelwatch.estimation.service import clock_for, parse_estimate_input
+from modelwatch.estimation.service import parse_estimate_input
 from tests.helpers import load_event
 
 
@@ -40,8 +40,8 @@ def test_bad_input_names_the_field(event: dict, field: str) -> None:
 
 def test_clock_follows_the_local_stack_override() -> None:
     settings = load_settings({"LAKE_BUCKET": "b", "STATE_TABLE": "t", "MODELWATCH_CLOCK": "2026-03-02T05:00:00Z"})
-    assert clock_for(settings).now() == datetime(2026, 3, 2, 5, tzinfo=UTC)
-    wall = clock_for(load_settings({"LAKE_BUCKET": "b", "STATE_TABLE": "t"})).now()
+    assert settings.clock().now() == datetime(2026, 3, 2, 5, tzinfo=UTC)
+    wall = load_settings({"LAKE_BUCKET": "b", "STATE_TABLE": "t"}).clock().now()
     assert wall.tzinfo is not None
 
 

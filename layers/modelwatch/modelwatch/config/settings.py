@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from modelwatch.clock import Clock, SimulatedClock, SystemClock, parse_iso
 from modelwatch.constants import DEFAULT_METRIC_NAMESPACE
 from modelwatch.errors import ConfigError
 
@@ -28,6 +29,10 @@ class Settings(BaseModel):
     report_links: str = Field(alias="REPORT_LINKS", default="console")
     # Local stack only: ISO-8601 time of the simulated clock; absent on AWS (wall time).
     clock_override: str = Field(alias="MODELWATCH_CLOCK", default="")
+
+    def clock(self) -> Clock:
+        """The pipeline's clock: the local stack's simulated time when MODELWATCH_CLOCK is set, wall time otherwise."""
+        return SimulatedClock(parse_iso(self.clock_override)) if self.clock_override else SystemClock()
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

@@ -472,10 +472,3 @@ def run_monitor_from_lake(settings: Settings, store: ObjectStore, request: RunRe
         lake=settings.lake_bucket,
     )
     return run_monitor(config, reference, captures, labels, request, store, clock.now())
-
-
-def clock_for(settings: Settings) -> Clock:
-    """The run's clock: the local stack's simulated time when set, wall time otherwise."""
-    from modelwatch.clock import SimulatedClock, SystemClock, parse_iso
-
-    return SimulatedClock(parse_iso(settings.clock_override)) if settings.clock_override else SystemClock()

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 
-from modelwatch.clock import Clock, SimulatedClock, SystemClock, parse_iso
+from modelwatch import aws
+from modelwatch.clock import Clock
 from modelwatch.config.settings import Settings
 from modelwatch.constants import METRIC_INGEST_ERRORS
 from modelwatch.ingest.events import parse_object_created
@@ -18,11 +17,6 @@ from modelwatch.lake.store import S3Store
 from modelwatch.observability import logger, metrics
 from modelwatch.registry.store import Registry
 from modelwatch.state import StateStore
-
-
-@lru_cache(maxsize=4)
-def _clients() -> tuple[Any, Any, Any]:
-    return boto3.client("s3"), boto3.client("dynamodb"), boto3.client("stepfunctions")
 
 
 @dataclass
@@ -40,16 +34,15 @@ class IngestContext:
     @classmethod
     def from_settings(cls, settings: Settings) -> IngestContext:
         """Clients are reused across warm invocations; the registry is fresh per invocation (new models count)."""
-        s3, dynamodb, sfn = _clients()
+        s3, dynamodb, sfn = aws.client("s3"), aws.client("dynamodb"), aws.client("stepfunctions")
         store = S3Store(s3, settings.lake_bucket)
-        clock: Clock = SimulatedClock(parse_iso(settings.clock_override)) if settings.clock_override else SystemClock()
         return cls(
             settings=settings,
             s3_client=s3,
             store=store,
             state=StateStore(dynamodb, settings.state_table),
             registry=Registry(store),
-            clock=clock,
+            clock=settings.clock(),
             sfn_client=sfn,
         )
 

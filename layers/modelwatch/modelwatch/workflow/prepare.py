@@ -7,9 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from modelwatch.clock import Clock, SimulatedClock, SystemClock, parse_iso, to_utc
+from modelwatch.clock import Clock, to_utc
 from modelwatch.config.model import ProblemType
-from modelwatch.config.settings import Settings
 from modelwatch.errors import ConfigError, EmptyWindowError, ReferenceDataError
 from modelwatch.registry.store import Registry
 from modelwatch.workflow.trigger import StateStoreLike
@@ -50,11 +49,6 @@ def parse_prepare_input(event: dict[str, Any]) -> PrepareInput:
     except ValidationError as exc:
         fields = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"monitor run input is invalid: {fields}") from exc
-
-
-def clock_from_settings(settings: Settings) -> Clock:
-    """The local stack's simulated time when set, wall time otherwise."""
-    return SimulatedClock(parse_iso(settings.clock_override)) if settings.clock_override else SystemClock()
 
 
 def prepare_run(request: PrepareInput, *, registry: Registry, state: StateStoreLike, clock: Clock) -> dict[str, Any]:
