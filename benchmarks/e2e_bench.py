@@ -119,8 +119,8 @@ def run(quick: bool = False) -> dict[str, Any]:
     from modelwatch.registry import Registry
     from modelwatch.workflow.lifecycle import ReferenceData, register_model
 
-    rows_per_hour = 500 if quick else 2_000
-    history_hours = 2 if quick else 3
+    rows_per_hour = 300 if quick else 2_000
+    history_hours = 1 if quick else 3
     reference, analysis, _ = nml.load_synthetic_car_loan_dataset()
     reference = reference.iloc[: (12 if quick else 25) * rows_per_hour].reset_index(drop=True).copy()
     step_ns = 3_600_000_000_000 // rows_per_hour

@@ -33,7 +33,7 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "scaling.json"
 FULL_ROWS = (10_000, 100_000, 1_000_000)
-QUICK_ROWS = (2_400, 12_000)  # at least 100 rows per hourly chunk (min_rows_per_chunk)
+QUICK_ROWS = (2_400, 4_800)  # at least 100 rows per hourly chunk (min_rows_per_chunk)
 MEAN_ROWS_PER_REQUEST = 3.0  # the generator draws 1-5 rows per request uniformly
 MODEL_COUNTS = (1, 2, 5, 10, 20, 50, 100)
 
