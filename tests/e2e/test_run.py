@@ -19,6 +19,9 @@ from tests.e2e.breast_cancer import METRICS, Generated, generate, nannyml_direct
 def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Generated, Path]:
     root = tmp_path_factory.mktemp("breast-cancer")
     generated = generate(root / "input")
+    # One broken record: quarantined with its reason, the rest of the file is kept, the run still exits 0.
+    first = sorted(generated.captures.rglob("*.jsonl"))[0]
+    first.write_text(first.read_text() + "{not json\n")
     output = root / "out"
     main(
         [
@@ -63,7 +66,7 @@ def test_outputs_and_summary(finished: tuple[Generated, Path]) -> None:
     assert summary["execution_status"] == "SUCCEEDED"
     assert summary["error"] == ""
     assert summary["rows_decoded"] == len(generated.analysis)
-    assert summary["records_quarantined"] == 0
+    assert summary["records_quarantined"] == 1
     assert summary["chunks_analysed"] == 3
     assert list((output / "results").rglob("*.parquet"))
     assert list((output / "reports").rglob("*.html"))

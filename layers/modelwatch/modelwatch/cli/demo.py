@@ -18,7 +18,7 @@ import click
     help="Where the HTML reports, notifications and function logs go.",
 )
 @click.option("--hours", default=6, show_default=True, help="Hours of traffic to stream per model.")
-@click.option("--rows-per-hour", default=4000, show_default=True, help="Captured rows per model and hour.")
+@click.option("--rows-per-hour", default=3000, show_default=True, help="Captured rows per model and hour.")
 def demo(output: Path, hours: int, rows_per_hour: int) -> None:
     """Register three models (nannyml's car loan, credit card, car price), stream captures, deliver late labels."""
     os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")

@@ -253,7 +253,7 @@ def _register(
 def run_demo(
     output: Path,
     hours: int = 6,
-    rows_per_hour: int = 4000,
+    rows_per_hour: int = 3000,
     label_hours: int | None = None,
     label_delay_hours: int = 2,
     template_path: Path = DEFAULT_TEMPLATE,
