@@ -573,6 +573,9 @@ def cost_report(
         "deployment": dict(deployment.__dict__),
         "workload": dict(base.__dict__),
         "sagemaker_billed_minutes_per_job": sagemaker_minutes,
+        "sagemaker_by_billed_minutes": {
+            str(minutes): round(sagemaker_monitor_monthly(1, p, 2, minutes).total, 2) for minutes in (5, 10, 20, 60)
+        },
         "measured": {k: v for k, v in measured.__dict__.items() if k != "sources"},
         "measured_sources": dict(measured.sources),
         "tiers": tiers_out,

@@ -393,6 +393,14 @@ def cost_section(cost: Mapping[str, Any]) -> str:
     deployment = cost["deployment"]
     counts = ", ".join(f"{k}={v}" for k, v in deployment.items())
     workload = ", ".join(f"{k}={v}" for k, v in cost["workload"].items() if k != "inferences_per_day")
+    by_minutes = cost.get("sagemaker_by_billed_minutes", {})
+    sagemaker_note = (
+        "SageMaker Model Monitor for other billed minutes per job (two jobs an hour): "
+        + ", ".join(f"{m} min ${v:,.2f}" for m, v in by_minutes.items())
+        + " a month."
+        if by_minutes
+        else ""
+    )
     return (
         title
         + f"Prices ({cost['prices_as_of']}); free tiers ignored:\n\n"
@@ -403,6 +411,7 @@ def cost_section(cost: Mapping[str, Any]) -> str:
         + f"Workload shape: {workload}. SageMaker jobs billed {cost['sagemaker_billed_minutes_per_job']} min each "
         + "(assumption).\n\n"
         + breakdown
+        + f"\n\n{sagemaker_note}"
         + f"\n\nHow the CloudWatch series count per model moves the bill at {sens['inferences_per_day']:,.0f} "
         + "inferences/day:\n\n"
         + sensitivity

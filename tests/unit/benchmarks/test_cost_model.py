@@ -112,6 +112,7 @@ def test_cost_report_flags_runs_longer_than_the_lambda_timeout_and_is_json() -> 
     assert small["fits_lambda_timeout"] and not large["fits_lambda_timeout"]
     assert small["modelwatch"]["dominant"] == "CloudWatch: custom metrics"
     assert small["sagemaker"]["total_usd"] == pytest.approx(HOURS_PER_MONTH * 2 * 10 / 60 * 0.23, abs=0.01)
+    assert report["sagemaker_by_billed_minutes"]["60"] == pytest.approx(HOURS_PER_MONTH * 2 * 0.23, abs=0.01)
     shares = [r["custom_metrics_usd"] for r in report["metric_count_sensitivity"]["rows"]]
     assert shares == sorted(shares) and shares[0] == pytest.approx(3 * 0.30)
 
