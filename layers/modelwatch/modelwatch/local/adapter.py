@@ -8,6 +8,7 @@ Facts wrapped here:
 - An unnamed `start_execution` gets the literal name `None`; `start_named_execution` refuses to start one.
 - S3 -> EventBridge -> SQS delivers (bucket with EventBridge notifications on); EventBridge -> Lambda does not, so
   schedules are fired by the local clock instead of rules.
+- A moto server's ASL interpreter calls Lambda on `localhost:$MOTO_PORT`; `configure_server` sets it.
 - The ASL interpreter parses but ignores `ToleratedFailurePercentage` (it logs a warning per execution; silenced).
 - CloudWatch stores datapoints but never evaluates alarms, and `get_metric_statistics` ignores the exact-dimension
   match CloudWatch uses; `cloudwatch_datapoints` reads the raw datapoints for our own evaluator.
@@ -17,11 +18,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from moto import mock_aws
@@ -141,6 +144,13 @@ def cloudwatch_datapoints(account_id: str, region: str) -> list[Datapoint]:
 
 
 def configure_server(endpoint: str) -> None:
-    """Turn on real ASL execution in a running moto server (`/moto-api/config`)."""
+    """Turn on real ASL execution in a running in-process moto server (`/moto-api/config`).
+
+    The server's ASL interpreter calls Lambda at `http://localhost:$MOTO_PORT` (default 5000), so MOTO_PORT is set
+    to the server's port for this process.
+    """
+    port = urlsplit(endpoint).port
+    if port is not None:
+        os.environ["MOTO_PORT"] = str(port)
     response = requests.post(f"{endpoint}/moto-api/config", json=MOTO_CONFIG, timeout=10)
     response.raise_for_status()
