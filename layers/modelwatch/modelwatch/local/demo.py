@@ -101,7 +101,7 @@ def demo_models() -> list[DemoModel]:
             ),
             features=[n for n, _ in car_loan_features],
             target="repaid",
-            primary_metric="roc_auc",
+            primary_metric="f1",
             output=_csv_proba_pred,
             output_type="text/csv",
             label=lambda v: str(int(v)),
