@@ -11,6 +11,8 @@ from rich.console import Console
 from modelwatch.cli.demo import render
 from modelwatch.local.demo import DemoResult, run_demo
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def result(tmp_path_factory: pytest.TempPathFactory) -> DemoResult:

@@ -14,6 +14,8 @@ from modelwatch.cli.main import main
 from modelwatch.clock import parse_iso
 from tests.e2e.breast_cancer import METRICS, Generated, generate, nannyml_direct
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Generated, Path]:
