@@ -79,7 +79,7 @@ def iter_line_batches(
     """Yield batches of whole lines, at most `batch_lines` lines and about `block_bytes` bytes each.
 
     Reads with `stream.read(n)` only, so botocore streaming bodies and files work alike; any read failure
-    raises CaptureReadError. Copies each byte about twice (read, then joined to the previous block's tail).
+    raises CaptureReadError. Copies each byte about once after the read (whole lines joined to the previous tail).
     """
     if batch_lines < 1:
         raise ValueError("batch_lines must be at least 1")
@@ -96,13 +96,16 @@ def iter_line_batches(
             segment = tail[:-1] if tail.endswith(b"\n") else tail
             yield from _split_batches(segment, first, batch_lines)
             return
-        data = tail + bytes(block) if tail else bytes(block)
-        end = data.rfind(b"\n")
+        if isinstance(block, memoryview):
+            block = bytes(block)
+        view = memoryview(block)
+        end = block.rfind(b"\n")
         if end < 0:
-            tail = data
+            tail = tail + bytes(block)
             continue
-        tail = data[end + 1 :]
-        segment = data[:end]
+        # one copy per byte: the previous tail and this block's whole lines joined straight from the buffer
+        segment = b"".join((tail, view[:end])) if tail else bytes(view[:end])
+        tail = bytes(view[end + 1 :])
         count = segment.count(b"\n") + 1
         if count <= batch_lines:
             if not _blank(segment):
@@ -230,12 +233,15 @@ def binary_to_text(values: pl.Series) -> tuple[pl.Series, pl.Series]:
 def payload_text(data: pl.Series, encoding: pl.Series) -> tuple[pl.Series, pl.Series]:
     """Payload text of CSV/JSON (as is) and BASE64 (decoded) data; returns (text, failed) where failed marks
     BASE64 values that are not valid base64 or not UTF-8 (their text is null)."""
-    is_b64 = encoding == "BASE64"
+    is_b64 = (encoding == "BASE64").fill_null(False)
+    if not is_b64.any():
+        return data, pl.Series(data.name, [False] * len(data), dtype=pl.Boolean)
     b64 = pl.select(pl.when(is_b64).then(data).otherwise(None).alias("d")).to_series()
     decoded = b64.str.decode("base64", strict=False)
     text_b64, bad_utf8 = binary_to_text(decoded)
     failed = (b64.is_not_null() & decoded.is_null()) | bad_utf8
-    text = pl.select(pl.when(is_b64).then(text_b64).otherwise(data).alias("t")).to_series()
+    # zip_with picks views; a when/then/otherwise over the two string columns costs a copy of the whole payload
+    text = text_b64.zip_with(is_b64, data).alias(data.name)
     return text, failed.fill_null(False)
 
 

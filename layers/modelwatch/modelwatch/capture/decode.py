@@ -304,8 +304,9 @@ class CaptureDecoder:
         flat = flat.with_columns(ok.alias("_ok"))
         for prefix in ("in", "out"):
             text, failed = payload_text(flat[f"{prefix}_data"], flat[f"{prefix}_encoding"].fill_null(""))
+            # input texts stay as sent (trailing newlines included): _fast_input handles them without a copy
             flat = flat.with_columns(
-                text.str.strip_chars_end("\n").alias(f"{prefix}_text"),
+                (text if prefix == "in" else text.str.strip_chars_end("\n")).alias(f"{prefix}_text"),
                 (pl.col("_ok") & ~failed).alias("_ok"),
             )
         flat = flat.with_columns(
@@ -396,14 +397,23 @@ class CaptureDecoder:
         if records.height == 0:
             return empty_features, empty_counts, set()
         text = pl.col("in_text")
-        checked = records.select(
-            LINE_COL, "in_text", (text.str.count_matches("\n", literal=True) + 1).cast(pl.Int64).alias("_n_in")
-        )
+        # The texts may end with newlines. When every text ends with exactly one, they are the CSV rows as they
+        # are (joined with nothing); when none does, they are joined with newlines; otherwise they are stripped.
+        ends = records.select(
+            text.str.ends_with("\n").all().alias("all"),
+            text.str.ends_with("\n").any().alias("any"),
+            text.str.ends_with("\n\n").any().alias("double"),
+        ).row(0)
+        terminated, separator = bool(ends[0] and not ends[2]), "" if ends[0] and not ends[2] else "\n"
+        if ends[1] and not terminated:
+            records = records.with_columns(text.str.strip_chars_end("\n"))
+        rows_in_text = text.str.count_matches("\n", literal=True) + (0 if terminated else 1)
+        checked = records.select(LINE_COL, "in_text", rows_in_text.cast(pl.Int64).alias("_n_in"))
         index = checked.select(
             LINE_COL, pl.int_ranges(pl.col("_n_in")).cast(pl.List(pl.Int32)).alias(COL_ROW_IN_REQUEST)
         ).explode(COL_ROW_IN_REQUEST)
         flagged: set[int] = set()
-        parsed = self._read_feature_csv(checked["in_text"], index.height, feature_schema)
+        parsed = self._read_feature_csv(checked["in_text"], index.height, feature_schema, separator)
         if parsed is not None:
             features = pl.concat([index, parsed], how="horizontal")
             # A row with too many fields fails the parse; one with too few (or an empty line) parses with a null
@@ -411,9 +421,12 @@ class CaptureDecoder:
             last = list(feature_schema)[-1]
             if features[last].null_count():
                 suspects = features.filter(pl.col(last).is_null())[LINE_COL].unique()
-                flagged = self._misshapen(checked.filter(pl.col(LINE_COL).is_in(suspects)))
+                flagged = self._misshapen(
+                    checked.filter(pl.col(LINE_COL).is_in(suspects)).with_columns(text.str.strip_chars_end("\n"))
+                )
             return features, checked.select(LINE_COL, "_n_in"), flagged
         # Some value is not a number, or some row has too many fields: find which records, line by line.
+        checked = checked.with_columns(text.str.strip_chars_end("\n"))  # the checks below split on newlines
         lines = (
             checked.select(LINE_COL, pl.col("in_text").str.split("\n").alias("_t"))
             .with_columns(pl.int_ranges(pl.col("_t").list.len()).cast(pl.List(pl.Int32)).alias(COL_ROW_IN_REQUEST))
@@ -445,19 +458,19 @@ class CaptureDecoder:
         return set(lines[LINE_COL].unique().to_list())
 
     @staticmethod
-    def _csv_bytes(texts: pl.Series) -> bytes:
-        joined: bytes = texts.str.join("\n").cast(pl.Binary).item()
+    def _csv_bytes(texts: pl.Series, separator: str = "\n") -> bytes:
+        joined: bytes = texts.str.join(separator).cast(pl.Binary).item()
         return joined
 
     def _read_feature_csv(
-        self, texts: pl.Series, expected_rows: int, feature_schema: dict[str, pl.DataType]
+        self, texts: pl.Series, expected_rows: int, feature_schema: dict[str, pl.DataType], separator: str = "\n"
     ) -> pl.DataFrame | None:
         """All rows parsed straight into typed columns, or None when some row does not parse."""
         names = list(feature_schema)
         columns = [f"c{i}" for i in range(len(names))]
         try:
             parsed = pl.read_csv(
-                self._csv_bytes(texts),
+                self._csv_bytes(texts, separator),
                 has_header=False,
                 schema=dict(zip(columns, feature_schema.values(), strict=True)),
                 quote_char=None,
