@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -172,9 +173,7 @@ def _structure_reason(line: bytes) -> str | None:
     return None
 
 
-def read_json_records(
-    batch: LineBatch, schema: dict[str, pl.DataType]
-) -> tuple[pl.DataFrame, list[tuple[int, bytes, str]], list[tuple[int, bytes]], int]:
+def read_json_records(batch: LineBatch, schema: dict[str, pl.DataType]) -> ParsedRecords:
     """Parse a batch's JSON lines with polars.
 
     Returns (records frame with `_line`, bad lines with reasons, slow lines, record count). Lines polars cannot
@@ -206,6 +205,38 @@ def read_json_records(
     if frame is None:
         return empty, bad, good, len(lines)
     return frame, bad, [], len(lines)
+
+
+ParsedRecords = tuple[pl.DataFrame, list[tuple[int, bytes, str]], list[tuple[int, bytes]], int]
+
+
+def iter_parsed_batches(
+    stream: BinaryIO,
+    source: str,
+    batch_lines: int,
+    schema: dict[str, pl.DataType],
+    block_bytes: int = READ_BLOCK_BYTES,
+) -> Iterator[tuple[LineBatch, ParsedRecords]]:
+    """`iter_line_batches` with each batch's `read_json_records`, one batch ahead.
+
+    A helper thread reads and parses the next batch while the caller decodes the current one (polars releases
+    the GIL, so the two overlap when a second core is free); at most two batches are in memory. Read failures
+    surface as CaptureReadError from this iterator, as with `iter_line_batches`.
+    """
+    batches = iter_line_batches(stream, source, batch_lines, block_bytes)
+
+    def load() -> tuple[LineBatch, ParsedRecords] | None:
+        batch = next(batches, None)
+        return None if batch is None else (batch, read_json_records(batch, schema))
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="capture-read") as pool:
+        pending = pool.submit(load)
+        while True:
+            item = pending.result()
+            if item is None:
+                return
+            pending = pool.submit(load)
+            yield item
 
 
 def binary_to_text(values: pl.Series) -> tuple[pl.Series, pl.Series]:

@@ -21,10 +21,11 @@ import polars as pl
 from modelwatch.capture._records import (
     LINE_COL,
     LineBatch,
+    ParsedRecords,
     QuarantinedRecord,
     RecordError,
     decode_side_text,
-    iter_line_batches,
+    iter_parsed_batches,
     payload_text,
     raw_text,
     read_json_records,
@@ -101,8 +102,8 @@ def iter_decode_capture(
 ) -> Iterator[DecodedBatch]:
     """Decode a capture file batch by batch (bounded memory). Raises CaptureReadError if the stream fails."""
     decoder = CaptureDecoder(config, source)
-    for batch in iter_line_batches(stream, source, batch_lines):
-        yield decoder.decode_batch(batch)
+    for batch, parsed in iter_parsed_batches(stream, source, batch_lines, CAPTURE_JSON_SCHEMA):
+        yield decoder.decode_parsed(batch, parsed)
 
 
 def decode_capture_bytes(data: bytes, config: ModelConfig, source: str) -> DecodedBatch:
@@ -227,7 +228,11 @@ class CaptureDecoder:
 
     # ------------------------------------------------------------------ batch entry point
     def decode_batch(self, batch: LineBatch) -> DecodedBatch:
-        frame, bad, slow_lines, records = read_json_records(batch, CAPTURE_JSON_SCHEMA)
+        return self.decode_parsed(batch, read_json_records(batch, CAPTURE_JSON_SCHEMA))
+
+    def decode_parsed(self, batch: LineBatch, parsed: ParsedRecords) -> DecodedBatch:
+        """Decode a batch whose JSON lines `read_json_records` has already parsed."""
+        frame, bad, slow_lines, records = parsed
         quarantined = [QuarantinedRecord(self.source, n, reason, raw_text(line)) for n, line, reason in bad]
         slow = {n for n, _ in slow_lines}
         if self.force_slow:
