@@ -14,7 +14,8 @@ import polars as pl
 
 from modelwatch.errors import CaptureReadError
 
-READ_BLOCK_BYTES = 32 * 1024 * 1024
+# measured: 8-16 MB blocks fault in far less fresh memory than 32-64 MB ones (less CPU, lower peak RSS)
+READ_BLOCK_BYTES = 8 * 1024 * 1024
 LINE_COL = "_line"
 KNOWN_ENCODINGS = ("CSV", "BASE64", "JSON")
 
