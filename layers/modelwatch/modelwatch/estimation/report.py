@@ -22,8 +22,38 @@ def _figure_html(build: Callable[[], Any], title: str, embedded: list[bool]) -> 
     return f"<h2>{html.escape(title)}</h2>{body}"
 
 
+THRESHOLD_COLOUR = "#DD4040"  # nannyml's own threshold colour (its single-result plots)
+
+
+def _add_thresholds(figure: Any, result: Any) -> None:
+    """Dashed threshold lines across the chunks: nannyml's comparison plot draws alerts but not the thresholds."""
+    import math
+
+    frame = result.to_df()
+    x = [frame[("chunk", "start_date")].min(), frame[("chunk", "end_date")].max()]
+    columns = [c for c in frame.columns if c[1] in ("lower_threshold", "upper_threshold")]
+    drawn = 0
+    for column in columns:
+        values = frame[column].dropna()
+        if values.empty or not math.isfinite(float(values.iloc[0])):
+            continue
+        figure.add_scatter(
+            x=x,
+            y=[float(values.iloc[0])] * 2,
+            mode="lines",
+            name="Threshold",
+            legendgroup="thresh",
+            showlegend=drawn == 0,
+            hoverinfo="skip",
+            line={"color": THRESHOLD_COLOUR, "dash": "dash", "width": 2},
+        )
+        drawn += 1
+
+
 def _compare_plot(estimated: Any, realized: Any) -> Any:
-    return estimated.compare(realized).plot()
+    figure = estimated.compare(realized).plot()
+    _add_thresholds(figure, estimated)
+    return figure
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
