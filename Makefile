@@ -11,7 +11,7 @@ export POWERTOOLS_SERVICE_NAME ?= modelwatch
 export AWS_DEFAULT_REGION ?= us-east-1
 
 .PHONY: help venv demo test test-fast check bench clean tools check-lint check-types check-security check-audit \
-	check-template check-asl check-wheels check-build check-image
+	check-template check-asl check-wheels check-build check-image check-report
 
 help:
 	@echo "make demo   run the whole pipeline on an embedded AWS (moto): three models, alarms, notifications"
@@ -57,7 +57,7 @@ $(TOOLS_STAMP): requirements/tools.lock
 	touch $@
 
 check: check-lint check-types check-security check-audit check-template check-asl check-wheels check-build \
-	check-image
+	check-image check-report
 	@echo "make check: all checks passed"
 
 check-lint: $(STAMP)
@@ -88,6 +88,17 @@ check-build: $(STAMP) $(TOOLS_STAMP)
 
 check-image: $(STAMP)
 	$(PY) -m checks.estimator_image
+
+# The run's HTML report renders in headless Chromium (Debian's package, installed here when missing; needs root).
+check-report: $(STAMP)
+	@command -v chromium >/dev/null || { \
+		if [ "$$(id -u)" -ne 0 ]; then \
+			echo "error: chromium not found and not root: install Debian's chromium (apt-get install chromium)"; exit 1; \
+		fi; \
+		echo "installing chromium (Debian package)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	}
+	$(PY) -m checks.report_render
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run
