@@ -14,8 +14,9 @@ import polars as pl
 
 from modelwatch.errors import CaptureReadError
 
-# measured: 8-16 MB blocks fault in far less fresh memory than 32-64 MB ones (less CPU, lower peak RSS)
-READ_BLOCK_BYTES = 8 * 1024 * 1024
+# measured: 8-16 MB blocks fault in far less fresh memory than 32-64 MB ones (less CPU, lower peak RSS); 16 MB
+# halves the fixed per-batch cost of 8 MB
+READ_BLOCK_BYTES = 16 * 1024 * 1024
 LINE_COL = "_line"
 KNOWN_ENCODINGS = ("CSV", "BASE64", "JSON")
 

@@ -358,7 +358,11 @@ class CaptureDecoder:
         )
         rows = _attach(_attach(skeleton, features), outputs)
         rows = self._derive_predictions(rows)
-        return rows.select(list(self._internal_schema())).cast(self._internal_schema()), flagged  # type: ignore[arg-type]
+        internal = self._internal_schema()
+        rows = rows.select(list(internal))
+        if rows.schema != pl.Schema(internal):
+            rows = rows.cast(internal)  # type: ignore[arg-type]
+        return rows, flagged
 
     def _side_fast_ok(self, prefix: str, configured: str, csv_possible: bool = True) -> pl.Expr:
         """A present side can take the fast path when it is CSV text (plain or base64)."""
@@ -385,8 +389,7 @@ class CaptureDecoder:
         return (
             text.is_not_null()
             & text.str.contains(r"\S")  # whitespace only is an empty payload
-            & ~text.str.contains('"', literal=True)
-            & ~text.str.contains("\r", literal=True)
+            & ~text.str.contains('["\r]')  # one pass for both bytes
         ).fill_null(False)
 
     def _is_csv_expr(self, prefix: str, configured: str) -> pl.Expr:
