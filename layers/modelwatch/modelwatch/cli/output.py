@@ -8,9 +8,11 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO
 
 import click
+
+from modelwatch.observability import logger
 
 
 def verbose_requested() -> bool:
@@ -22,18 +24,18 @@ def verbose_requested() -> bool:
 
 @contextlib.contextmanager
 def domain_output(verbose: bool | None = None) -> Iterator[None]:
-    """Redirect stdout and the console handlers of non-root loggers (Powertools') for the duration."""
+    """Redirect stdout and the Powertools logger's console handler for the duration."""
     verbose = verbose_requested() if verbose is None else verbose
     with contextlib.ExitStack() as stack:
         target: IO[str] = sys.stderr if verbose else stack.enter_context(open(os.devnull, "w", encoding="utf-8"))
-        swapped: list[tuple[logging.StreamHandler[Any], Any]] = []
-        for name in list(logging.root.manager.loggerDict):
-            for handler in logging.getLogger(name).handlers:
-                if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
-                    swapped.append((handler, handler.setStream(target)))
+        # Only our own logger's handler: other handlers (a test runner's capture, say) are not ours to move.
+        handler = logger.registered_handler
+        old = handler.stream if isinstance(handler, logging.StreamHandler) else None
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(target)
         try:
             with contextlib.redirect_stdout(target):
                 yield
         finally:
-            for handler, old in swapped:
+            if isinstance(handler, logging.StreamHandler) and old is not None:
                 handler.setStream(old)
