@@ -13,7 +13,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from modelwatch.clock import SimulatedClock
-from modelwatch.local.adapter import configure_server
+from modelwatch.local.adapter import configure_server, reset_server
 from modelwatch.local.stack import LocalStack
 
 FIXTURE = Path(__file__).parent / "fixture" / "template.yaml"
@@ -31,6 +31,7 @@ def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         url = f"http://127.0.0.1:{port}"
         configure_server(url)
         yield url
+        reset_server(url)
     finally:
         server.stop()
 
@@ -46,3 +47,24 @@ def test_the_stack_runs_behind_a_loopback_server(endpoint: str) -> None:
         assert [e["status"] for e in executions] == ["SUCCEEDED"]
         output = sfn.describe_execution(executionArn=executions[0]["executionArn"])["output"]
         assert '"score": 8.0' in output
+
+
+def test_reset_server_restores_moto_process_wide_config() -> None:
+    # Given a loopback server configured for real ASL execution (moto's config is process-wide)
+    from moto.core.config import default_user_config
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        configure_server(url)
+        assert default_user_config["stepfunctions"]["execute_state_machine"] is True
+        # When it is reset
+        reset_server(url)
+        # Then later in-process mocks see moto's default again
+        assert default_user_config["stepfunctions"]["execute_state_machine"] is False
+    finally:
+        server.stop()

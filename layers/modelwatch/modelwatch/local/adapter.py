@@ -34,6 +34,7 @@ from moto.cloudwatch.models import cloudwatch_backends
 from modelwatch.clock import to_utc
 
 MOTO_CONFIG: dict[str, Any] = {"stepfunctions": {"execute_state_machine": True}}
+MOTO_SERVER_DEFAULTS: dict[str, Any] = {"stepfunctions": {"execute_state_machine": False}}
 
 
 @dataclass(frozen=True)
@@ -153,4 +154,10 @@ def configure_server(endpoint: str) -> None:
     if port is not None:
         os.environ["MOTO_PORT"] = str(port)
     response = requests.post(f"{endpoint}/moto-api/config", json=MOTO_CONFIG, timeout=10)
+    response.raise_for_status()
+
+
+def reset_server(endpoint: str) -> None:
+    """Undo `configure_server`: an in-process server shares moto's process-wide config, which outlives the server."""
+    response = requests.post(f"{endpoint}/moto-api/config", json=MOTO_SERVER_DEFAULTS, timeout=10)
     response.raise_for_status()
