@@ -156,11 +156,30 @@ def test_queues_are_encrypted_and_have_dead_letter_queues(template: dict[str, An
     }
     dead_letter.add(template["Globals"]["Function"]["DeadLetterQueue"]["TargetArn"]["GetAtt"].split(".")[0])
     for name, queue in queues.items():
-        assert "KmsMasterKeyId" in queue["Properties"], f"{name}: not encrypted"
+        for has_key in (True, False):
+            properties = _with_data_key(queue["Properties"], has_key)
+            # Encrypted either way, never with the AWS managed aws/sqs key (EventBridge cannot send to such queues).
+            encrypted = properties.get("KmsMasterKeyId") or properties.get("SqsManagedSseEnabled") is True
+            assert encrypted, f"{name}: not encrypted (customer key given: {has_key})"
+            assert properties.get("KmsMasterKeyId") != "alias/aws/sqs", f"{name}: EventBridge cannot use aws/sqs"
         assert name in dead_letter or "RedrivePolicy" in queue["Properties"], f"{name}: no dead-letter queue"
     assert dead_letter <= set(queues)
-    for name, topic in _of_type(template, "AWS::SNS::Topic").items():
-        assert "KmsMasterKeyId" in topic["Properties"], f"{name}: not encrypted"
+    topics = _of_type(template, "AWS::SNS::Topic")
+    assert _with_data_key(topics["NotificationsTopic"]["Properties"], False).get("KmsMasterKeyId") == "alias/aws/sns"
+    for name, topic in topics.items():
+        assert _with_data_key(topic["Properties"], True).get("KmsMasterKeyId") == {"Ref": "DataKmsKeyArn"}, name
+    # CloudWatch alarm actions cannot publish to a topic under the AWS managed aws/sns key.
+    assert "KmsMasterKeyId" not in _with_data_key(topics["AlarmsTopic"]["Properties"], False)
+
+
+def _with_data_key(value: Any, has_key: bool) -> Any:
+    """Resolve `!If [HasDataKmsKey, a, b]` for one branch; `!Ref AWS::NoValue` drops the property."""
+    if isinstance(value, dict):
+        if set(value) == {"If"} and value["If"][0] == "HasDataKmsKey":
+            return _with_data_key(value["If"][1 if has_key else 2], has_key)
+        resolved = {k: _with_data_key(v, has_key) for k, v in value.items()}
+        return {k: v for k, v in resolved.items() if v != {"Ref": "AWS::NoValue"}}
+    return value
 
 
 def test_buckets_block_public_access_enforce_tls_and_encrypt(template: dict[str, Any]) -> None:
