@@ -303,3 +303,26 @@ def decode_side_text(side: Any, name: str) -> tuple[str, str]:
         except UnicodeDecodeError as exc:
             raise RecordError(f"{name}.data is not valid UTF-8 after base64 decoding") from exc
     return data, encoding
+
+
+def parse_envelope(line: bytes) -> tuple[dict[str, Any], dict[str, Any], Any]:
+    """Per-record: the record, its eventMetadata and raw eventId, shared by captures and ground truth."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecordError("line is not valid UTF-8") from exc
+    try:
+        record = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise RecordError(f"invalid JSON: {exc}") from exc
+    if not isinstance(record, dict):
+        raise RecordError(f"record is a JSON {type(record).__name__}, expected an object")
+    meta = record.get("eventMetadata")
+    if meta is None:
+        raise RecordError("missing eventMetadata")
+    if not isinstance(meta, dict):
+        raise RecordError("eventMetadata is not a JSON object")
+    event_id = meta.get("eventId")
+    if event_id is None or event_id == "":
+        raise RecordError("missing eventMetadata.eventId")
+    return record, meta, event_id

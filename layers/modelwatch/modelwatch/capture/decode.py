@@ -26,6 +26,7 @@ from modelwatch.capture._records import (
     RecordError,
     decode_side_text,
     iter_parsed_batches,
+    parse_envelope,
     payload_text,
     raw_text,
     read_json_records,
@@ -621,24 +622,7 @@ class CaptureDecoder:
     # ------------------------------------------------------------------ per-record path
     def _decode_record(self, line: bytes) -> list[dict[str, Any]]:
         """Decode one record exactly like the fast path, or raise RecordError with the reason."""
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise RecordError("line is not valid UTF-8") from exc
-        try:
-            record = json.loads(text)
-        except (ValueError, RecursionError) as exc:
-            raise RecordError(f"invalid JSON: {exc}") from exc
-        if not isinstance(record, dict):
-            raise RecordError(f"record is a JSON {type(record).__name__}, expected an object")
-        meta = record.get("eventMetadata")
-        if meta is None:
-            raise RecordError("missing eventMetadata")
-        if not isinstance(meta, dict):
-            raise RecordError("eventMetadata is not a JSON object")
-        event_id = meta.get("eventId")
-        if event_id is None or event_id == "":
-            raise RecordError("missing eventMetadata.eventId")
+        record, meta, event_id = parse_envelope(line)
         event_id = _to_text(event_id, "eventMetadata.eventId")
         inference_id = _to_text(meta.get("inferenceId"), "eventMetadata.inferenceId")
         inference_time = parse_inference_time(meta.get("inferenceTime"))

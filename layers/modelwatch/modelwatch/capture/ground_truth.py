@@ -19,6 +19,7 @@ from modelwatch.capture._records import (
     RecordError,
     decode_side_text,
     iter_line_batches,
+    parse_envelope,
     payload_text,
     raw_text,
     read_json_records,
@@ -181,22 +182,7 @@ class GroundTruthDecoder:
         return good, flagged
 
     def _decode_record(self, line: bytes) -> tuple[str, list[Any]]:
-        try:
-            record = json.loads(line.decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            raise RecordError("line is not valid UTF-8") from exc
-        except (ValueError, RecursionError) as exc:
-            raise RecordError(f"invalid JSON: {exc}") from exc
-        if not isinstance(record, dict):
-            raise RecordError(f"record is a JSON {type(record).__name__}, expected an object")
-        meta = record.get("eventMetadata")
-        if meta is None:
-            raise RecordError("missing eventMetadata")
-        if not isinstance(meta, dict):
-            raise RecordError("eventMetadata is not a JSON object")
-        event_id = meta.get("eventId")
-        if event_id is None or event_id == "":
-            raise RecordError("missing eventMetadata.eventId")
+        record, _, event_id = parse_envelope(line)
         if isinstance(event_id, bool) or not isinstance(event_id, str | int):
             raise RecordError("eventMetadata.eventId is not a string")
         data = record.get("groundTruthData")
