@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+from functools import cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -30,3 +31,16 @@ def load_handler(function: str) -> ModuleType:
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
     return module
+
+
+@cache
+def _state_table_schema() -> dict[str, Any]:
+    from modelwatch.local.template import Template
+
+    properties = Template(ROOT / "template.yaml").properties("StateTable")
+    return {key: properties[key] for key in ("AttributeDefinitions", "KeySchema", "BillingMode")}
+
+
+def create_state_table(dynamodb: Any, name: str) -> None:
+    """Create the state table on moto with the key schema template.yaml gives it."""
+    dynamodb.create_table(TableName=name, **_state_table_schema())

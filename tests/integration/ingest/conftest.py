@@ -15,7 +15,7 @@ from moto import mock_aws
 from modelwatch.lake.store import S3Store
 from modelwatch.registry.store import Registry
 from modelwatch.state import StateStore
-from tests.helpers import load_event
+from tests.helpers import create_state_table, load_event
 from tests.unit.ingest.helpers import CAPTURE_PREFIX, GROUND_TRUTH_PREFIX, churn_config
 
 REGION = "us-east-1"
@@ -123,15 +123,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             Bucket=CAPTURE_BUCKET, NotificationConfiguration={"EventBridgeConfiguration": {}}
         )
         dynamodb = boto3.client("dynamodb", region_name=REGION)
-        dynamodb.create_table(
-            TableName=STATE_TABLE,
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_state_table(dynamodb, STATE_TABLE)
         sqs = boto3.client("sqs", region_name=REGION)
         events = boto3.client("events", region_name=REGION)
         lake = S3Store(s3, LAKE_BUCKET)

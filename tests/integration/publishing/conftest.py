@@ -21,6 +21,7 @@ from modelwatch.config.settings import Settings
 from modelwatch.lake.layout import report_key, results_key
 from modelwatch.lake.store import LocalStore, S3Store
 from modelwatch.publishing.ledger import Ledger
+from tests.helpers import create_state_table
 
 ROWS = 20_000
 ROWS_PER_HOUR = 2_500
@@ -183,15 +184,7 @@ def aws() -> Iterator[Aws]:
         s3 = boto3.client("s3", region_name=region)
         s3.create_bucket(Bucket=LAKE_BUCKET)
         dynamodb = boto3.client("dynamodb", region_name=region)
-        dynamodb.create_table(
-            TableName=STATE_TABLE,
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_state_table(dynamodb, STATE_TABLE)
         sns = boto3.client("sns", region_name=region)
         sqs = boto3.client("sqs", region_name=region)
         notifications = sns.create_topic(Name="notifications")["TopicArn"]

@@ -19,7 +19,7 @@ from modelwatch.config.model import ModelConfig
 from modelwatch.lake.store import S3Store
 from modelwatch.registry.store import Registry
 from modelwatch.state import CounterDelta, ObjectRecord, StateStore
-from tests.helpers import ROOT
+from tests.helpers import ROOT, create_state_table
 from tests.unit.workflow.helpers import T0
 
 LAKE_BUCKET = "lake"
@@ -85,15 +85,7 @@ def create_backends(region: str = "us-east-1") -> Aws:
     s3 = boto3.client("s3", region_name=region)
     s3.create_bucket(Bucket=LAKE_BUCKET)
     dynamodb = boto3.client("dynamodb", region_name=region)
-    dynamodb.create_table(
-        TableName=STATE_TABLE,
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_state_table(dynamodb, STATE_TABLE)
     sfn = boto3.client("stepfunctions", region_name=region)
     monitor = sfn.create_state_machine(
         name="monitor", definition=definition_with("MonitorStateMachine", MONITOR_ARNS), roleArn=ROLE_ARN
