@@ -54,7 +54,10 @@ def test_conditions_switch_resources_and_outputs() -> None:
     assert rule["EventPattern"]["detail"]["bucket"]["name"] == ["their-capture-bucket"]
     kms = Template(TEMPLATE, parameters={"DataKmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/k"})
     assert kms.properties("CaptureQueue")["KmsMasterKeyId"].endswith(":key/k")
-    assert own.properties("CaptureQueue")["KmsMasterKeyId"] == "alias/aws/sqs"
+    assert "SqsManagedSseEnabled" not in kms.properties("CaptureQueue")
+    # Without a customer key: SSE-SQS, and `!Ref AWS::NoValue` drops the key property.
+    assert own.properties("CaptureQueue")["SqsManagedSseEnabled"] is True
+    assert "KmsMasterKeyId" not in own.properties("CaptureQueue")
 
 
 def test_sub_getatt_and_pseudo_parameters() -> None:
