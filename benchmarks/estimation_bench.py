@@ -34,6 +34,9 @@ from typing import Any
 
 os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+# LightGBM (DLE) under OpenMP busy-waiting: a second fit in the same process ran ~50x slower here (either side
+# first); passive waiting removes that artifact for both sides alike.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 RESULTS = Path(__file__).resolve().parent / "results" / "estimation.json"
 REFERENCE_START = datetime(2026, 1, 1, tzinfo=UTC)
