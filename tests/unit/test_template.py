@@ -77,6 +77,13 @@ def test_every_function_environment_disables_nannyml_telemetry(template: dict[st
         assert env.get("NML_DISABLE_USAGE_LOGGING") not in (None, ""), name
 
 
+def test_estimator_openmp_threads_do_not_spin(template: dict[str, Any]) -> None:
+    # Spin-waiting OpenMP threads made a second LightGBM fit in a warm container ~50x slower.
+    env = template["Resources"]["EstimateFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert "OMP_WAIT_POLICY=PASSIVE" in (ROOT / "functions" / "estimate" / "Dockerfile").read_text()
+
+
 def test_tracing_is_on_for_functions_and_state_machines(template: dict[str, Any]) -> None:
     assert template["Globals"]["Function"]["Tracing"] == "Active"
     for name, res in _of_type(template, FUNCTION).items():
