@@ -2,7 +2,8 @@
 
 Facts wrapped here:
 - Step Functions executes real ASL only with `{"stepfunctions": {"execute_state_machine": True}}`; executions run
-  in daemon threads, so callers wait on `list_executions(statusFilter="RUNNING")`.
+  in daemon threads, so callers wait on `list_executions(statusFilter="RUNNING")` (which fails inside moto while
+  another thread is starting an execution: `running_executions` counts that as running).
 - Lambda invocations (from Step Functions tasks or `lambda:Invoke`) go to `LambdaFunction.invoke`, which would
   need Docker; it is private, and we replace it with an in-process router.
 - An unnamed `start_execution` gets the literal name `None`; `start_named_execution` refuses to start one.
@@ -85,12 +86,20 @@ def start_named_execution(sfn: Any, state_machine_arn: str, name: str, payload: 
 
 
 def running_executions(sfn: Any, state_machine_arns: list[str]) -> list[str]:
-    """ARNs of executions still running in moto's worker threads."""
+    """ARNs of executions still running in moto's worker threads.
+
+    moto appends a new execution to its state machine before giving it a status; a `list_executions` from another
+    thread in that instant fails inside moto (AttributeError on the missing status). That execution is starting,
+    so it counts as running (reported as `<starting>`) and the caller simply polls again.
+    """
     running: list[str] = []
     for arn in state_machine_arns:
         paginator = sfn.get_paginator("list_executions")
-        for page in paginator.paginate(stateMachineArn=arn, statusFilter="RUNNING"):
-            running.extend(e["executionArn"] for e in page["executions"])
+        try:
+            for page in paginator.paginate(stateMachineArn=arn, statusFilter="RUNNING"):
+                running.extend(e["executionArn"] for e in page["executions"])
+        except AttributeError:
+            running.append(f"{arn} <starting>")
     return running
 
 

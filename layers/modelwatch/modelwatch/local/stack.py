@@ -203,25 +203,38 @@ class LocalStack:
     # ------------------------------------------------------------------ time
     def run_until_idle(self) -> None:
         """Process until nothing is queued or running, then publish metrics, evaluate alarms, collect messages."""
-        deadline = time.monotonic() + self._settle_timeout
-        while True:
-            moved = sum(poller.drain() for poller in self.pollers.values())
-            running = adapter.running_executions(
-                self.clients["stepfunctions"], list(self.resources.state_machines.values())
-            )
-            if running:
-                if time.monotonic() > deadline:
-                    raise LocalStackError(f"executions still running after {self._settle_timeout:.0f}s: {running[:3]}")
-                time.sleep(0.02)
-                continue
-            if moved == 0:
-                break
+        self._settle()
         self._record_failed_executions()
         self.evaluate_alarms()
         self._collect_notifications()
 
+    def _settle(self) -> None:
+        """Let running executions finish, then handle queued messages one batch at a time, each batch's runs settled.
+
+        Executions run in moto's threads while queue batches are invoked from this one; letting both proceed at once
+        made their order (which run saw which labels, which run started a model's window first) a race decided by
+        thread scheduling. Settling in between keeps every simulated instant reproducible.
+        """
+        deadline = time.monotonic() + self._settle_timeout
+        self._wait_for_executions(deadline)
+        while any(poller.poll_once() for poller in self.pollers.values()):
+            self._wait_for_executions(deadline)
+            if time.monotonic() > deadline:
+                raise LocalStackError(f"queues still not drained after {self._settle_timeout:.0f}s")
+
+    def _wait_for_executions(self, deadline: float) -> None:
+        machines = list(self.resources.state_machines.values())
+        while running := adapter.running_executions(self.clients["stepfunctions"], machines):
+            if time.monotonic() > deadline:
+                raise LocalStackError(f"executions still running after {self._settle_timeout:.0f}s: {running[:3]}")
+            time.sleep(0.02)
+
     def advance(self, delta: timedelta) -> None:
-        """Move the simulated clock, firing every schedule due on the way (each followed by run_until_idle)."""
+        """Move the simulated clock, firing every schedule due on the way (each followed by run_until_idle).
+
+        Messages queued before a fire time are handled (at that time) before its schedules fire, as they would have
+        been long before on AWS.
+        """
         target = self.clock.now() + delta
         while True:
             due = sorted(
@@ -232,6 +245,7 @@ class LocalStack:
                 break
             when = due[0][0]
             self.clock.set(when)
+            self._settle()
             for fire_time, event in due:
                 if fire_time == when:
                     self._fire(event, when)
