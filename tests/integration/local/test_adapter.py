@@ -132,6 +132,21 @@ def test_executions_run_in_background_threads(aws: dict[str, Any]) -> None:
     assert adapter.running_executions(sfn, [machine]) == []
 
 
+def test_an_execution_another_thread_is_starting_counts_as_running(aws: dict[str, Any]) -> None:
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    sfn = aws["clients"]["stepfunctions"]
+    machine = _machine(aws)
+    _wait(sfn, adapter.start_named_execution(sfn, machine, "half", {"x": 3}))
+    # moto's start_execution appends the execution before setting its status: the instant another thread sees.
+    backend = stepfunctions_parser_backends["123456789012"][REGION]  # the backend that executes ASL
+    execution = backend.describe_state_machine(machine).executions[0]
+    execution.exec_status = None
+    with pytest.raises(AttributeError):
+        sfn.list_executions(stateMachineArn=machine, statusFilter="RUNNING")  # the moto fact
+    assert adapter.running_executions(sfn, [machine]) == [f"{machine} <starting>"]
+
+
 def test_s3_eventbridge_to_sqs_delivers_but_eventbridge_to_lambda_does_not(aws: dict[str, Any]) -> None:
     s3, sqs, events = aws["clients"]["s3"], aws["clients"]["sqs"], aws["clients"]["events"]
     s3.create_bucket(Bucket="capture")

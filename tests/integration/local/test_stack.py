@@ -60,6 +60,37 @@ def test_captures_flow_through_sqs_batches_and_start_named_workflows(stack: Loca
     assert all(str(e["name"]).startswith("ingest-") for e in succeeded)
 
 
+def test_each_batch_runs_its_workflows_to_the_end_before_the_next_batch(stack: LocalStack) -> None:
+    assert stack.functions is not None
+    order: list[str] = []
+    stack.functions.listeners.append(lambda invocation: order.append(invocation.function.logical_id))
+    for i in range(7):
+        stack.put_capture(f"datacapture/ep/v/2026/03/02/00/file-{i}.jsonl", b"{}")
+    stack.run_until_idle()
+    # Batches of 3, 3, 1: a batch's workflows (Work then Estimate each, concurrently) end before the next batch.
+    batches = "/".join(order).split("IngestFunction")[1:]
+    assert [sorted(b.strip("/").split("/")) for b in batches] == [
+        sorted(["WorkFunction", "EstimateFunction"] * 3),
+        sorted(["WorkFunction", "EstimateFunction"] * 3),
+        ["EstimateFunction", "WorkFunction"],
+    ]
+    assert _executions(stack, "FAILED") == []
+
+
+def test_messages_queued_before_a_schedule_fires_are_handled_first(stack: LocalStack) -> None:
+    assert stack.functions is not None
+    seen: list[tuple[str, datetime]] = []
+    stack.functions.listeners.append(lambda i: seen.append((i.function.logical_id, i.simulated_time)))
+    stack.advance(timedelta(minutes=50))
+    stack.put_capture("datacapture/ep/v/2026/03/02/00/file-1.jsonl", b"{}")
+    stack.advance(timedelta(minutes=10))  # the hourly schedule fires at 01:00
+    one = START + timedelta(hours=1)
+    # The capture's workflow (Work, Estimate) completes before the scheduled one starts at the same instant.
+    assert seen == [("IngestFunction", one), *[("WorkFunction", one), ("EstimateFunction", one)] * 2]
+    names = [str(e["name"]) for e in sorted(_executions(stack), key=lambda e: str(e["startDate"]))]
+    assert [n.split("-")[0] for n in names] == ["ingest", "schedule"]
+
+
 def test_partial_batch_failures_are_retried_then_dead_lettered(stack: LocalStack) -> None:
     stack.put_capture("datacapture/ep/v/2026/03/02/00/good-1.jsonl", b"{}")
     stack.put_capture("datacapture/ep/v/2026/03/02/00/bad-2.jsonl", b"{}")

@@ -19,6 +19,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import IO, Any
 
+import botocore.session
+
 from modelwatch.constants import ENV_CLOCK_OVERRIDE
 from modelwatch.errors import ConfigError
 from modelwatch.local.adapter import InvocationResult
@@ -58,7 +60,8 @@ class Invocation:
 class LocalFunctions:
     """Loads `functions/<dir>/app.py` handlers by function name and invokes them like Lambda would.
 
-    os.environ is process-wide, so invocations are serialized with a lock (moto runs executions in threads).
+    os.environ is process-wide, so invocations are serialized with a lock (moto runs executions in threads), and
+    so is every boto client creation while the stack runs (see `serialized_client_creation`).
     """
 
     def __init__(
@@ -79,6 +82,11 @@ class LocalFunctions:
         self.invocations = 0
         self.errors = 0
         self.seconds: dict[str, float] = {}  # wall seconds spent per function (for progress and tuning)
+
+    @property
+    def lock(self) -> threading.RLock:
+        """Held while an invocation has the function's environment in os.environ."""
+        return self._lock
 
     def spec(self, name_or_logical_id: str) -> FunctionSpec:
         spec = self._by_name.get(name_or_logical_id) or self._by_logical_id.get(name_or_logical_id)
@@ -169,6 +177,27 @@ def redirect_logs(stream: IO[str] | None) -> Iterator[None]:
     finally:
         for handler, old in swapped:
             handler.setStream(old)
+
+
+@contextlib.contextmanager
+def serialized_client_creation(lock: threading.RLock) -> Iterator[None]:
+    """Create boto clients only under `lock`, the lock invocations hold while they change os.environ.
+
+    Creating a client iterates os.environ (urllib's proxy settings); an invocation in another thread removing its
+    function's variables meanwhile makes that a KeyError. moto's Step Functions threads create a client for every
+    task, so a Lambda task failed now and then with `Exception: '<a function variable>'` (a FAILED execution).
+    """
+    original = botocore.session.Session.create_client
+
+    def create_client(self: botocore.session.Session, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return original(self, *args, **kwargs)
+
+    botocore.session.Session.create_client = create_client
+    try:
+        yield
+    finally:
+        botocore.session.Session.create_client = original
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ from modelwatch.clock import SimulatedClock, to_utc
 from modelwatch.errors import LocalStackError
 from modelwatch.local import adapter
 from modelwatch.local.alarms import AlarmEvaluator, AlarmTransition
-from modelwatch.local.functions import Invocation, LocalFunctions, redirect_logs
+from modelwatch.local.functions import Invocation, LocalFunctions, redirect_logs, serialized_client_creation
 from modelwatch.local.metrics import parse_emf, put_datapoints, retime
 from modelwatch.local.poller import SqsPoller
 from modelwatch.local.resources import CreatedResources, create_resources
@@ -106,6 +106,7 @@ class LocalStack:
             os.environ[key] = value
         self.functions = LocalFunctions(functions, self.clock.now, base_environment, self._log_stream)
         self.functions.listeners.append(self._publish_emf)
+        self._exit.enter_context(serialized_client_creation(self.functions.lock))
         self._exit.enter_context(adapter.route_lambda_invocations(self.functions.route))
         self.clients = {
             name: boto3.client(name, region_name=self.template.region, endpoint_url=self._endpoint_url)
