@@ -50,11 +50,26 @@ def _coerce_features(config: ModelConfig, frame: pd.DataFrame) -> None:
         if feature.type == "numeric":
             frame[feature.name] = pd.to_numeric(column, errors="coerce").astype("float64")
         else:
-            frame[feature.name] = (
-                column.astype("object")
-                .where(column.notna(), None)
-                .map(lambda v: v if v is None or isinstance(v, str) else str(v))
-            )
+            frame[feature.name] = _as_text(column)
+
+
+def _as_text(column: pd.Series) -> pd.Series:
+    """Values as str, missing values as None, in an object column; vectorised when the values already are str."""
+    import pandas as pd
+
+    missing = column.isna().to_numpy()
+    text = column.astype("object")
+    if pd.api.types.infer_dtype(text, skipna=True) not in ("string", "empty"):
+        # Mixed values (numbers, booleans, ...): str() of each present value that is not a str yet.
+        values = text.to_numpy(copy=True)
+        present = ~missing
+        converted = np.empty(int(present.sum()), dtype="object")
+        converted[:] = [v if isinstance(v, str) else str(v) for v in values[present]]
+        values[present] = converted
+        text = pd.Series(values, index=column.index, name=column.name, dtype="object")
+    if missing.any():
+        text = text.where(~missing, None)
+    return text
 
 
 def _binary_series(config: ModelConfig, values: pd.Series, what: str, error: type[Exception]) -> pd.Series:
@@ -177,18 +192,51 @@ def prepare_captures(config: ModelConfig, captures: pd.DataFrame) -> PreparedCap
     keep = [*config.feature_names, *config.prediction_columns, COL_INFERENCE_TIME, COL_INFERENCE_ID, COL_ROW_IN_REQUEST]
     if COL_EVENT_ID in captures.columns:
         keep.append(COL_EVENT_ID)
-    frame = captures[keep].copy()
+    frame = captures.reindex(columns=keep)  # a copy
     if COL_EVENT_ID not in frame.columns:
         frame[COL_EVENT_ID] = frame[COL_INFERENCE_ID]
     _coerce_features(config, frame)
     _coerce_outputs(config, frame, ConfigMismatchError, f"model {config.name}: captured")
     frame[TIMESTAMP] = naive_utc(frame[TIMESTAMP])
     without = frame[config.prediction_columns].isna().any(axis=1)
-    frame = frame.loc[~without]
+    if without.any():
+        frame = frame.loc[~without]
     if config.problem_type is ProblemType.BINARY:
         frame[COL_Y_PRED] = frame[COL_Y_PRED].astype("int64")
-    frame = frame.sort_values(INGESTION_ORDER, kind="stable").reset_index(drop=True)
+    frame = _in_ingestion_order(frame)
     return PreparedCaptures(frame=frame, rows_without_prediction=int(without.sum()))
+
+
+def _in_ingestion_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame stably sorted by INGESTION_ORDER, with a fresh RangeIndex (the frame itself when already in order).
+
+    Same order as `frame.sort_values(INGESTION_ORDER, kind="stable")`, but sorts on the timestamp alone (an int64
+    argsort) and compares the string keys only among rows sharing a timestamp; usually few or none do."""
+    import pandas as pd
+
+    stamps = frame[TIMESTAMP]
+    if stamps.isna().any():  # NaT goes last in sort_values, first in an int64 argsort: keep the general path
+        return frame.sort_values(INGESTION_ORDER, kind="stable").reset_index(drop=True)
+    values = stamps.to_numpy().view("int64")
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    tied = np.zeros(len(ordered), dtype=bool)
+    if len(ordered) > 1:
+        same = ordered[1:] == ordered[:-1]
+        tied[1:] |= same
+        tied[:-1] |= same
+    if tied.any():
+        # Rows sharing a timestamp sit in contiguous runs of `order`, in their original relative order: sorting
+        # just them by the full key (stably) and writing them back into the run positions refines the order.
+        positions = order[tied]
+        subset = frame.iloc[positions][INGESTION_ORDER].reset_index(drop=True)
+        refined = subset.sort_values(INGESTION_ORDER, kind="stable").index.to_numpy()
+        order = order.copy()
+        order[tied] = positions[refined]
+    if not np.array_equal(order, np.arange(len(order))):
+        frame = frame.take(order)
+    frame.index = pd.RangeIndex(len(frame))
+    return frame
 
 
 def reference_hash(frame: pd.DataFrame) -> str:
