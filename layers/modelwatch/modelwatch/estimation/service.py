@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelwatch.clock import Clock, to_utc
-from modelwatch.config.model import ModelConfig, load_model_config_text
+from modelwatch.config.model import ModelConfig, ProblemType, load_model_config_text
 from modelwatch.config.settings import Settings
 from modelwatch.constants import KIND_ESTIMATED, KIND_REALIZED, LAKE_CAPTURES
 from modelwatch.errors import (
@@ -202,6 +202,13 @@ def _number_size_chunks_from(monitor: FittedMonitor, first: int) -> None:
             part.chunker.offset = first
 
 
+def _estimator_input(config: ModelConfig, frame: pd.DataFrame) -> pd.DataFrame:
+    """Only the columns the estimator reads (CBPE: the predictions; DLE: the features too), not the ids or labels:
+    nannyml copies every column of every chunk, and the string ids cost the most."""
+    features = config.feature_names if config.problem_type is ProblemType.REGRESSION else []
+    return frame[[*features, *config.prediction_columns, TIMESTAMP, CHUNK]]
+
+
 def _float(value: Any) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 
@@ -273,7 +280,7 @@ def run_monitor(
 
     if config.chunking.size is not None:
         _number_size_chunks_from(monitor, analysed[0].number)
-    estimated = monitor.estimator.estimate(joined.frame.drop(columns=[TARGET]))
+    estimated = monitor.estimator.estimate(_estimator_input(config, joined.frame))
     # Realized on every analysed chunk (nannyml gives NaN where a chunk has no label) so plots line up; only
     # chunks with labels get realized rows in the results.
     realized = monitor.realized.calculate(joined.frame) if labelled_numbers and monitor.realized else None
