@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 export NML_DISABLE_USAGE_LOGGING := 1
+# LightGBM (DLE): spin-waiting OpenMP threads make repeated fits in one process crawl on a busy machine.
+export OMP_WAIT_POLICY := PASSIVE
 export POWERTOOLS_METRICS_NAMESPACE ?= ModelWatch
 export POWERTOOLS_SERVICE_NAME ?= modelwatch
 export AWS_DEFAULT_REGION ?= us-east-1

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 
 os.environ["NML_DISABLE_USAGE_LOGGING"] = "1"
+# Spin-waiting OpenMP threads made repeated LightGBM (DLE) fits in one process crawl on a busy machine.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ["AWS_ACCESS_KEY_ID"] = "testing"
 os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"  # moto's fake credentials

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
 
 from modelwatch.errors import ModelwatchError
+
+# Before LightGBM loads (demo/run fit DLE in this process): spin-waiting OpenMP threads slow repeated fits badly.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
 
 # (module, command attribute): each module defines one click command; imported lazily so `--help` stays fast.
 COMMANDS: dict[str, tuple[str, str]] = {}
