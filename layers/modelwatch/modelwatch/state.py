@@ -34,6 +34,8 @@ TTL_ATTRIBUTE = "expires_at"
 HOUR_FORMAT = "%Y-%m-%dT%H"
 MAX_TRANSACTION_ITEMS = 100
 PART_MARKER_TTL = timedelta(days=30)
+# Status of an object no registered model reads (yet); such a record may be replaced by a later ingest.
+OBJECT_SKIPPED = "skipped"
 
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
@@ -283,7 +285,9 @@ class StateStore:
             "reason": record.reason or None,
             "processed_at": to_utc(now).isoformat(),
         }
-        final_put = self._conditional_put_item(pk, record.version, attrs)
+        # A "skipped" record (no model read the object yet) may be replaced: once a model is registered, the same
+        # object (redelivered or backfilled) is ingested instead of being skipped for ever.
+        final_put = self._conditional_put_item(pk, record.version, attrs, replace_skipped=True)
         room = MAX_TRANSACTION_ITEMS - 1
         head, tail = updates[: max(0, len(updates) - room)], updates[max(0, len(updates) - room) :]
         # Earlier parts first; the object item commits last, so "recorded" implies every part committed.
@@ -296,14 +300,19 @@ class StateStore:
             self._transact([marker, *head[start : start + room]], allow_condition_failure=True)
         return self._transact([final_put, *tail], allow_condition_failure=True)
 
-    def _conditional_put_item(self, pk: str, sk: str, attrs: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            "Put": {
-                "TableName": self.table,
-                "Item": _serialize({**attrs, "pk": pk, "sk": sk}),
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }
+    def _conditional_put_item(
+        self, pk: str, sk: str, attrs: Mapping[str, Any], replace_skipped: bool = False
+    ) -> dict[str, Any]:
+        put: dict[str, Any] = {
+            "TableName": self.table,
+            "Item": _serialize({**attrs, "pk": pk, "sk": sk}),
+            "ConditionExpression": "attribute_not_exists(pk)",
         }
+        if replace_skipped:
+            put["ConditionExpression"] = "attribute_not_exists(pk) OR #status = :skipped"
+            put["ExpressionAttributeNames"] = {"#status": "status"}
+            put["ExpressionAttributeValues"] = _serialize({":skipped": OBJECT_SKIPPED})
+        return {"Put": put}
 
     def _counter_update(self, delta: CounterDelta) -> dict[str, Any]:
         expression, names, values = _update_expression({}, delta.increments())

@@ -130,6 +130,23 @@ def test_an_object_for_no_registered_model_is_recorded_as_skipped(stack):
     assert list(stack.lake.list("captures/")) == []
 
 
+def test_a_skipped_object_is_ingested_once_its_model_is_registered(stack):
+    # Given a capture that arrived before any model read its endpoint (recorded as skipped)
+    key = "datacapture/late-endpoint/AllTraffic/2024/03/01/10/x.jsonl"
+    body = capture_event(stack, key, capture_file(T0, 2))
+    assert invoke(sqs_batch(FIXTURE, [body])) == {"batchItemFailures": []}
+    # When the model is registered and the same object is delivered again (redelivery or backfill)
+    stack.registry.register(churn_config("late").model_copy(update={"endpoint": "late-endpoint"}))
+    assert invoke(sqs_batch(FIXTURE, [body])) == {"batchItemFailures": []}
+    # Then its rows land and are counted, once
+    item = stack.state.processed(CAPTURE_BUCKET, key, body["detail"]["object"]["version-id"])
+    assert item is not None and item["status"] == "ingested"
+    assert read_rows(stack.lake, "captures", "late").height == 2
+    assert [c.rows for c in stack.state.hour_counters("late")] == [2]
+    assert invoke(sqs_batch(FIXTURE, [body])) == {"batchItemFailures": []}
+    assert [c.rows for c in stack.state.hour_counters("late")] == [2]
+
+
 def test_url_encoded_keys_from_classic_notifications_are_decoded(stack):
     key = capture_key(T0, "with space+plus.jsonl")
     body = capture_event(stack, key, capture_file(T0, 2))

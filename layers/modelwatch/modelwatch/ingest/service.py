@@ -39,12 +39,12 @@ from modelwatch.lake.reader import read_rows
 from modelwatch.lake.store import ObjectStore
 from modelwatch.observability import logger, metrics
 from modelwatch.registry.store import Registry
-from modelwatch.state import CounterDelta, ObjectRecord, StateStore, floor_hour
+from modelwatch.state import OBJECT_SKIPPED, CounterDelta, ObjectRecord, StateStore, floor_hour
 
 KIND_CAPTURE = "capture"
 KIND_GROUND_TRUTH = "ground_truth"
 STATUS_INGESTED = "ingested"
-STATUS_SKIPPED = "skipped"
+STATUS_SKIPPED = OBJECT_SKIPPED
 STATUS_DUPLICATE = "duplicate"
 
 
@@ -207,7 +207,7 @@ def ingest_capture_object(
         "clock": clock,
     }
     previous = state.processed(ref.bucket, ref.key, ref.version)
-    if previous is not None:
+    if previous is not None and previous.get("status") != STATUS_SKIPPED:
         return _duplicate(ref, KIND_CAPTURE, previous, trigger)
     parsed = parse_capture_key(ref.key, capture_prefix)
     if parsed is None:
@@ -258,7 +258,7 @@ def ingest_ground_truth_object(
         "clock": clock,
     }
     previous = state.processed(ref.bucket, ref.key, ref.version)
-    if previous is not None:
+    if previous is not None and previous.get("status") != STATUS_SKIPPED:
         return _duplicate(ref, KIND_GROUND_TRUTH, previous, trigger)
     models = registry.for_ground_truth(ref.key)
     if not models:
