@@ -47,47 +47,32 @@ class IngestContext:
         )
 
 
-def _count_error(kind: str, exc: Exception) -> None:
-    metrics.add_metric(name=METRIC_INGEST_ERRORS, unit=MetricUnit.Count, value=1)
-    logger.error("ingest failed", kind=kind, error=type(exc).__name__, reason=str(exc)[:500])
+def _handle(kind: str, body: str, ctx: IngestContext, ingest: Any, **extra: Any) -> dict[str, Any]:
+    """One queue message (an EventBridge Object Created event) -> ingest; errors counted and re-raised."""
+    try:
+        result = ingest(
+            parse_object_created(body),
+            s3_client=ctx.s3_client,
+            store=ctx.store,
+            state=ctx.state,
+            registry=ctx.registry,
+            clock=ctx.clock,
+            sfn_client=ctx.sfn_client,
+            state_machine_arn=ctx.settings.monitor_state_machine_arn,
+            **extra,
+        )
+    except Exception as exc:
+        metrics.add_metric(name=METRIC_INGEST_ERRORS, unit=MetricUnit.Count, value=1)
+        logger.error("ingest failed", kind=kind, error=type(exc).__name__, reason=str(exc)[:500])
+        raise
+    return dict(result.to_dict())
 
 
 def handle_capture_message(body: str, ctx: IngestContext) -> dict[str, Any]:
-    """One capture queue message (an EventBridge Object Created event) -> ingest; errors counted and re-raised."""
-    try:
-        ref = parse_object_created(body)
-        result = ingest_capture_object(
-            ref,
-            s3_client=ctx.s3_client,
-            store=ctx.store,
-            state=ctx.state,
-            registry=ctx.registry,
-            clock=ctx.clock,
-            sfn_client=ctx.sfn_client,
-            state_machine_arn=ctx.settings.monitor_state_machine_arn,
-            capture_prefix=ctx.settings.capture_prefix,
-        )
-    except Exception as exc:
-        _count_error("capture", exc)
-        raise
-    return result.to_dict()
+    """One capture queue message -> capture rows in the lake."""
+    return _handle("capture", body, ctx, ingest_capture_object, capture_prefix=ctx.settings.capture_prefix)
 
 
 def handle_ground_truth_message(body: str, ctx: IngestContext) -> dict[str, Any]:
-    """One ground-truth queue message -> ingest; errors counted and re-raised."""
-    try:
-        ref = parse_object_created(body)
-        result = ingest_ground_truth_object(
-            ref,
-            s3_client=ctx.s3_client,
-            store=ctx.store,
-            state=ctx.state,
-            registry=ctx.registry,
-            clock=ctx.clock,
-            sfn_client=ctx.sfn_client,
-            state_machine_arn=ctx.settings.monitor_state_machine_arn,
-        )
-    except Exception as exc:
-        _count_error("ground_truth", exc)
-        raise
-    return result.to_dict()
+    """One ground-truth queue message -> labels in the lake."""
+    return _handle("ground_truth", body, ctx, ingest_ground_truth_object)

@@ -199,13 +199,7 @@ def ingest_capture_object(
 ) -> IngestResult:
     """Decode a capture object into the lake for every model reading its endpoint/variant; record; trigger."""
     ref = resolve_ref(s3_client, ref)
-    trigger = {
-        "state": state,
-        "registry": registry,
-        "sfn_client": sfn_client,
-        "state_machine_arn": state_machine_arn,
-        "clock": clock,
-    }
+    trigger = _trigger_args(state, registry, sfn_client, state_machine_arn, clock)
     previous = state.processed(ref.bucket, ref.key, ref.version)
     if previous is not None and previous.get("status") != STATUS_SKIPPED:
         return _duplicate(ref, KIND_CAPTURE, previous, trigger)
@@ -250,13 +244,7 @@ def ingest_ground_truth_object(
     `lookback` before the label time on); record; trigger (realized performance for exactly those hours).
     Labels without a capture in that window count nowhere; the workflow still joins them when it runs."""
     ref = resolve_ref(s3_client, ref)
-    trigger = {
-        "state": state,
-        "registry": registry,
-        "sfn_client": sfn_client,
-        "state_machine_arn": state_machine_arn,
-        "clock": clock,
-    }
+    trigger = _trigger_args(state, registry, sfn_client, state_machine_arn, clock)
     previous = state.processed(ref.bucket, ref.key, ref.version)
     if previous is not None and previous.get("status") != STATUS_SKIPPED:
         return _duplicate(ref, KIND_GROUND_TRUTH, previous, trigger)
@@ -363,6 +351,19 @@ def _record_and_trigger(
 
 def state_hour(hour: datetime) -> str:
     return floor_hour(hour).strftime("%Y-%m-%dT%H")
+
+
+def _trigger_args(
+    state: StateStore, registry: Registry, sfn_client: Any, state_machine_arn: str, clock: Clock
+) -> dict[str, Any]:
+    """The keyword arguments of `trigger_runs`, shared by the ingest, duplicate and record paths."""
+    return {
+        "state": state,
+        "registry": registry,
+        "sfn_client": sfn_client,
+        "state_machine_arn": state_machine_arn,
+        "clock": clock,
+    }
 
 
 def _duplicate(ref: ObjectRef, kind: str, previous: dict[str, Any], trigger: dict[str, Any]) -> IngestResult:
