@@ -271,12 +271,17 @@ class ModelConfig(_Strict):
         return yaml.safe_dump(self.model_dump(mode="json", exclude_defaults=False), sort_keys=False)
 
 
-def _format_validation_error(exc: ValidationError, source: str) -> str:
+def validation_summary(exc: ValidationError) -> str:
+    """One line naming every invalid field: `a.b: message; c: message` (shared by configs and function inputs)."""
     parts = []
     for error in exc.errors():
         location = ".".join(str(p) for p in error["loc"]) or "(top level)"
         parts.append(f"{location}: {error['msg']}")
-    return f"{source}: invalid model config: " + "; ".join(parts)
+    return "; ".join(parts)
+
+
+def _format_validation_error(exc: ValidationError, source: str) -> str:
+    return f"{source}: invalid model config: " + validation_summary(exc)
 
 
 def parse_model_config(data: Any, source: str = "<config>") -> ModelConfig:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelwatch.clock import Clock, to_utc
-from modelwatch.config.model import ModelConfig, ProblemType, load_model_config_text
+from modelwatch.config.model import ModelConfig, ProblemType, load_model_config_text, validation_summary
 from modelwatch.config.settings import Settings
 from modelwatch.constants import KIND_ESTIMATED, KIND_REALIZED, LAKE_CAPTURES
 from modelwatch.errors import (
@@ -413,7 +413,7 @@ def parse_estimate_input(event: dict[str, Any]) -> RunRequest:
     try:
         return EstimateInput.model_validate(event).to_request()
     except ValidationError as exc:
-        fields = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        fields = validation_summary(exc)
         raise ConfigError(f"estimate input is invalid: {fields}") from exc
 
 

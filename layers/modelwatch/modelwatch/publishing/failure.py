@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelwatch.clock import Clock, to_utc
+from modelwatch.config.model import validation_summary
 from modelwatch.config.settings import Settings
 from modelwatch.constants import DIM_MODEL, METRIC_WORKFLOW_FAILURES
 from modelwatch.errors import ConfigError, ModelwatchError, PublishError
@@ -43,7 +44,7 @@ def parse_failure_input(event: dict[str, Any]) -> FailureInput:
     try:
         return FailureInput.model_validate(event)
     except ValidationError as exc:
-        fields = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        fields = validation_summary(exc)
         raise ConfigError(f"record_failure input is invalid: {fields}") from exc
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelwatch.clock import Clock, to_utc
-from modelwatch.config.model import ModelConfig
+from modelwatch.config.model import ModelConfig, validation_summary
 from modelwatch.config.settings import Settings
 from modelwatch.constants import (
     DIM_METRIC,
@@ -71,7 +71,7 @@ def parse_publish_input(event: dict[str, Any]) -> PublishInput:
     try:
         return PublishInput.model_validate(payload)
     except ValidationError as exc:
-        fields = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        fields = validation_summary(exc)
         raise ConfigError(f"publish input is invalid: {fields}") from exc
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelwatch.clock import Clock, to_utc
-from modelwatch.config.model import ProblemType
+from modelwatch.config.model import ProblemType, validation_summary
 from modelwatch.errors import ConfigError, EmptyWindowError, ReferenceDataError
 from modelwatch.registry.store import Registry
 from modelwatch.workflow.trigger import StateStoreLike
@@ -47,7 +47,7 @@ def parse_prepare_input(event: dict[str, Any]) -> PrepareInput:
     try:
         return PrepareInput.model_validate(event)
     except ValidationError as exc:
-        fields = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        fields = validation_summary(exc)
         raise ConfigError(f"monitor run input is invalid: {fields}") from exc
 
 
