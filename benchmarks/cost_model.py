@@ -99,9 +99,11 @@ class Deployment:
     estimate_memory_mb: int = 3008
     small_function_memory_mb: int = 1024
     runs_per_day: int = 24  # hourly chunks: one monitor run per completed chunk
-    # Each run re-estimates the recent past (workflow/window.py DEFAULT_LOOKBACK) so late rows and labels count:
-    # rows per run = a day's rows x lookback_days; 0 = each run covers only its own chunk.
+    # Each run covers the recent past (workflow/window.py DEFAULT_LOOKBACK) so late rows and labels count ...
     lookback_days: float = 14.0
+    # ... but re-estimates only chunks whose rows or labels changed (estimation/reuse.py): the new chunk, and each
+    # chunk once more when its labels land. False: every run re-estimates the whole lookback (before reuse).
+    incremental: bool = True
     transitions_per_run: int = 7  # states entered on the success path of monitor.asl.json
     lambda_invocations_per_run: int = 3  # PrepareRun, Estimate, Publish
     metrics_per_model: int = 22  # CloudWatch series with a Model dimension (see metric_series_per_model)
@@ -112,8 +114,8 @@ class Deployment:
     label_files_per_day: int = 24
     s3_puts_per_capture_file: int = 2  # lake Parquet + manifest
     s3_gets_per_capture_file: int = 1
-    s3_puts_per_run: int = 3  # results, report, run state
-    s3_gets_per_run: int = 4  # config, reference, estimator manifest and pickle (lake files counted separately)
+    s3_puts_per_run: int = 5  # results, report, run state, stored analysis (pickle + manifest)
+    s3_gets_per_run: int = 6  # config, reference, estimator and analysis manifests and pickles (lake files apart)
     lake_areas_read_per_run: int = 2  # captures and ground truth, one LIST per day prefix of the window each
     sqs_requests_per_message: int = 3  # send (EventBridge target), receive, delete
     sqs_idle_receives_per_day: float = 2 * 5 * 3 * 60 * 24  # 2 queues x 5 pollers x 3 long polls/min (per stack)
@@ -192,11 +194,17 @@ def capture_mb_per_day(workload: Workload) -> float:
     return requests * workload.capture_bytes_per_request / 1_000_000
 
 
+def chunks_estimated_per_run(workload: Workload, deployment: Deployment) -> float:
+    """Chunks one monitor run estimates: its new chunk plus, where labels arrive, one chunk whose labels landed;
+    without reuse, every chunk of the lookback (or its own chunk when lookback_days is 0)."""
+    if deployment.incremental:
+        return 1.0 + min(1.0, workload.labelled_fraction)
+    return chunks_per_run(deployment)
+
+
 def rows_per_run(workload: Workload, deployment: Deployment) -> float:
-    """Rows one monitor run estimates: the lookback's rows, or one chunk's when lookback_days is 0."""
-    if deployment.lookback_days > 0:
-        return workload.inferences_per_day * deployment.lookback_days
-    return workload.inferences_per_day / deployment.runs_per_day
+    """Rows one monitor run reads and estimates: its estimated chunks' rows."""
+    return workload.inferences_per_day / deployment.runs_per_day * chunks_estimated_per_run(workload, deployment)
 
 
 def s3_requests_per_day(workload: Workload, deployment: Deployment) -> tuple[float, float]:
@@ -209,7 +217,7 @@ def s3_requests_per_day(workload: Workload, deployment: Deployment) -> tuple[flo
     label_files_day = d.label_files_per_day if workload.labelled_fraction > 0 else 0
     runs_day = d.runs_per_day
     window_days = math.ceil(d.lookback_days) + 1 if d.lookback_days > 0 else 1
-    lake_gets_per_run = d.lake_areas_read_per_run * chunks_per_run(d) + files_day / 2
+    lake_gets_per_run = d.lake_areas_read_per_run * chunks_estimated_per_run(workload, d) + files_day / 2
     lists_per_run = d.lake_areas_read_per_run * window_days
     compaction_puts = 24 * d.lake_areas_read_per_run + d.lake_areas_read_per_run  # one file per hour, plus LISTs
     compaction_gets = files_day + label_files_day
@@ -235,7 +243,8 @@ def estimate_peak_memory_mb(workload: Workload, measured: Measured, deployment: 
 
 
 def chunks_per_run(deployment: Deployment) -> float:
-    """Chunks one run covers: the lookback's (one chunk per run interval), or its own chunk."""
+    """Chunks one run covers (its results and the ledger checks): the lookback's (one chunk per run interval), or
+    its own chunk."""
     if deployment.lookback_days > 0:
         return deployment.lookback_days * deployment.runs_per_day
     return 1.0
@@ -518,6 +527,10 @@ def measured_from_results(scaling: Mapping[str, Any], decode: Mapping[str, Any] 
     )
 
 
+def _rounded(value: float | None) -> int | None:
+    return None if value is None else round(value)
+
+
 def cost_report(
     measured: Measured,
     deployment: Deployment,
@@ -528,10 +541,11 @@ def cost_report(
     metric_counts: Sequence[int] = (3, 8, 22, 48),
 ) -> dict[str, Any]:
     """Everything the report shows about cost, JSON-able: per tier modelwatch and SageMaker, dominant items,
-    the run length against Lambda's limit, the cost with one-chunk runs, and the metric count's effect."""
+    the run length against Lambda's limit, the cost if every run re-estimated its whole lookback, and the metric
+    count's effect."""
     p = prices or Prices()
     base = workload or Workload(1)
-    one_chunk = replace(deployment, lookback_days=0)
+    full_window = replace(deployment, incremental=False)
     tiers_out = []
     for n in tiers:
         w = replace(base, inferences_per_day=n)
@@ -549,8 +563,11 @@ def cost_report(
                 "fits_estimate_memory": run_memory <= deployment.estimate_memory_mb if run_memory is not None else None,
                 "fits_lambda_max_memory": run_memory <= LAMBDA_MAX_MEMORY_MB if run_memory is not None else None,
                 "modelwatch": _breakdown_dict(ours),
-                "modelwatch_one_chunk_runs_total_usd": round(modelwatch_monthly(w, measured, one_chunk, p).total, 2),
-                "one_chunk_estimate_seconds_per_run": round(estimate_seconds_per_run(w, measured, one_chunk), 2),
+                "modelwatch_full_window_runs_total_usd": round(
+                    modelwatch_monthly(w, measured, full_window, p).total, 2
+                ),
+                "full_window_estimate_seconds_per_run": round(estimate_seconds_per_run(w, measured, full_window), 2),
+                "full_window_estimate_peak_memory_mb": _rounded(estimate_peak_memory_mb(w, measured, full_window)),
                 "sagemaker": _breakdown_dict(sagemaker),
                 "ratio_sagemaker_over_modelwatch": round(sagemaker.total / ours.total, 2) if ours.total else None,
             }

@@ -12,12 +12,13 @@ from modelwatch.config.settings import Settings, load_settings
 from modelwatch.estimation.service import parse_estimate_input, run_monitor_from_lake
 from modelwatch.lake.store import S3Store
 from modelwatch.observability import logger, tracer
+from modelwatch.state import StateStore
 
 
 @cache
-def _lake(bucket: str) -> S3Store:
-    # One client per warm container.
-    return S3Store(aws.client("s3"), bucket)
+def _stores(bucket: str, table: str) -> tuple[S3Store, StateStore]:
+    # One set of clients per warm container.
+    return S3Store(aws.client("s3"), bucket), StateStore(aws.client("dynamodb"), table)
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -25,11 +26,16 @@ def _lake(bucket: str) -> S3Store:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Input {model, run_id, window_start?, window_end?, input_complete?}; output: URIs and small summaries.
 
+    Only chunks whose hour counters changed since they were last analysed are read and estimated.
+
     Errors are ModelwatchError subclasses (ConfigMismatchError, EmptyWindowError, ReferenceDataError, ...) so the
     state machine can Catch them by name.
     """
     settings: Settings = load_settings()  # per invocation: the local stack moves MODELWATCH_CLOCK between runs
     request = parse_estimate_input(event)
     logger.append_keys(model=request.model, run_id=request.run_id)
-    outcome = run_monitor_from_lake(settings, _lake(settings.lake_bucket), request, settings.clock())
+    lake, state = _stores(settings.lake_bucket, settings.state_table)
+    # The hour counters first, then the lake: unchanged chunks keep their stored results (estimation.reuse).
+    counters = state.hour_counters(request.model, request.window_start, request.window_end)
+    outcome = run_monitor_from_lake(settings, lake, request, settings.clock(), counters)
     return outcome.to_dict()

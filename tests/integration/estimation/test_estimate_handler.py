@@ -14,7 +14,8 @@ from moto import mock_aws
 from modelwatch.errors import EmptyWindowError, RegistryError
 from modelwatch.lake.store import S3Store
 from modelwatch.registry import Registry
-from tests.helpers import load_event, load_handler
+from modelwatch.state import CounterDelta, ObjectRecord, StateStore
+from tests.helpers import create_state_table, load_event, load_handler
 from tests.unit.estimation.cases import LATE, Case, binary_case_data
 
 BUCKET = "modelwatch-lake-test"
@@ -31,6 +32,7 @@ def lake(case: Case, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Store]:
     monkeypatch.setenv("STATE_TABLE", "modelwatch-state")
     monkeypatch.setenv("MODELWATCH_CLOCK", LATE.isoformat())
     with mock_aws():
+        create_state_table(boto3.client("dynamodb", region_name="us-east-1"), "modelwatch-state")
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket=BUCKET)
         store = S3Store(client, BUCKET)
@@ -55,6 +57,24 @@ def lake_rows(lake: S3Store, case: Case) -> None:
     ground_truth = PartitionedWriter(lake, "ground_truth", case.config.name, "label_time", "labels-file-1")
     ground_truth.add(pl.from_pandas(labels))
     ground_truth.write()
+    # and the hour counters ingestion keeps with them (one source object each)
+    hours = case.captures["inference_time"].dt.floor("h")
+    _count(
+        case,
+        "capture-file-1",
+        [CounterDelta(case.config.name, h, rows=int(n), data_version=1) for h, n in hours.value_counts().items()],
+    )
+    _count(
+        case,
+        "labels-file-1",
+        [CounterDelta(case.config.name, h, labels=int(n), label_version=1) for h, n in hours.value_counts().items()],
+    )
+
+
+def _count(case: Case, source: str, deltas: list[CounterDelta]) -> None:
+    state = StateStore(boto3.client("dynamodb", region_name="us-east-1"), "modelwatch-state")
+    record = ObjectRecord("capture-bucket", source, "v1", "capture", "ingested", [case.config.name])
+    state.record_object(record, deltas, LATE)
 
 
 def test_handler_runs_the_monitor_and_returns_a_small_summary(lake: S3Store, lake_rows, case: Case) -> None:
@@ -73,8 +93,14 @@ def test_handler_runs_the_monitor_and_returns_a_small_summary(lake: S3Store, lak
     results = pd.read_parquet(io.BytesIO(lake.get(output["results_uri"].removeprefix(f"s3://{BUCKET}/"))))
     assert set(results["kind"]) == {"estimated", "realized"}
     assert lake.exists("models/car-loan/estimator/manifest.json")
-    # and a second run reuses the cached estimator
-    assert handler.lambda_handler({**event, "run_id": "again"}, _context())["estimator_cache"] == "hit"
+    # and a second run with nothing changed reuses every chunk's stored results (no estimator needed)
+    again = handler.lambda_handler({**event, "run_id": "again"}, _context())
+    assert again["chunks_analysed"] == 8 and again["chunks_reused"] == 8 and again["estimator_cache"] == "unused"
+    # while new labels for one hour re-estimate that chunk alone, with the cached estimator
+    first_hour = case.captures["inference_time"].min().floor("h")
+    _count(case, "labels-file-2", [CounterDelta(case.config.name, first_hour, labels=1, label_version=1)])
+    third = handler.lambda_handler({**event, "run_id": "third"}, _context())
+    assert third["chunks_reused"] == 7 and third["estimator_cache"] == "hit"
 
 
 def test_handler_raises_named_errors(lake: S3Store, lake_rows) -> None:

@@ -59,7 +59,7 @@ def test_custom_metrics_cost_metric_count_times_price_and_dominate_at_low_volume
 
 
 def test_estimate_compute_is_runs_times_measured_seconds_times_memory() -> None:
-    deployment = Deployment(estimate_memory_mb=2048, runs_per_day=24, lookback_days=0)
+    deployment = Deployment(estimate_memory_mb=2048, runs_per_day=24, lookback_days=0, incremental=False)
     cost = modelwatch_monthly(Workload(2_400_000), MEASURED, deployment)
     seconds_per_run = 2.0 + 1e-5 * 100_000  # 100k rows per hourly run (its own chunk only)
     expected_gbs = 24 * seconds_per_run * 2 * DAYS_PER_MONTH
@@ -79,6 +79,7 @@ def test_ledger_reads_cover_the_runs_window() -> None:
 def test_s3_requests_count_ingest_runs_and_compaction() -> None:
     deployment = Deployment(
         lookback_days=0,
+        incremental=False,
         runs_per_day=24,
         capture_files_min_per_hour=12,
         label_files_per_day=24,
@@ -95,21 +96,39 @@ def test_s3_requests_count_ingest_runs_and_compaction() -> None:
     assert longer - puts == 24 * 2 * 14  # one LIST per extra day prefix per area
 
 
-def test_runs_re_estimate_the_lookback() -> None:
+def test_runs_without_reuse_re_estimate_the_lookback() -> None:
     workload = Workload(100_000)
-    assert rows_per_run(workload, Deployment(lookback_days=14)) == 1_400_000
-    assert rows_per_run(workload, Deployment(lookback_days=0, runs_per_day=24)) == pytest.approx(100_000 / 24)
-    assert estimate_seconds_per_run(workload, MEASURED, Deployment(lookback_days=14)) == pytest.approx(2.0 + 14.0)
-    longer = modelwatch_monthly(workload, MEASURED, Deployment(lookback_days=14))
-    shorter = modelwatch_monthly(workload, MEASURED, Deployment(lookback_days=1))
+    full = Deployment(lookback_days=14, incremental=False)
+    assert rows_per_run(workload, full) == 1_400_000
+    assert rows_per_run(workload, replace(full, lookback_days=0)) == pytest.approx(100_000 / 24)
+    assert estimate_seconds_per_run(workload, MEASURED, full) == pytest.approx(2.0 + 14.0)
+    longer = modelwatch_monthly(workload, MEASURED, full)
+    shorter = modelwatch_monthly(workload, MEASURED, replace(full, lookback_days=1))
     assert _item(longer, "Lambda", "estimate compute").quantity > _item(shorter, "Lambda", "estimate compute").quantity
 
 
+def test_incremental_runs_estimate_the_new_chunk_and_the_newly_labelled_one() -> None:
+    deployment = Deployment(lookback_days=14, runs_per_day=24)
+    assert deployment.incremental
+    assert rows_per_run(Workload(100_000, labelled_fraction=1.0), deployment) == pytest.approx(2 * 100_000 / 24)
+    assert rows_per_run(Workload(100_000, labelled_fraction=0.0), deployment) == pytest.approx(100_000 / 24)
+    # the run still covers (publishes and checks) the whole lookback
+    assert chunks_per_run(deployment) == 14 * 24
+    incremental = modelwatch_monthly(Workload(100_000), MEASURED, deployment)
+    full = modelwatch_monthly(Workload(100_000), MEASURED, replace(deployment, incremental=False))
+    assert (
+        _item(incremental, "Lambda", "estimate compute").quantity < _item(full, "Lambda", "estimate compute").quantity
+    )
+
+
 def test_cost_report_flags_runs_longer_than_the_lambda_timeout_and_is_json() -> None:
-    report = cost_report(MEASURED, Deployment(lookback_days=14), tiers=(10_000, 100_000_000))
+    report = cost_report(MEASURED, Deployment(lookback_days=14, incremental=False), tiers=(10_000, 100_000_000))
     json.dumps(report)
     small, large = report["tiers"]
     assert small["fits_lambda_timeout"] and not large["fits_lambda_timeout"]
+    incremental = cost_report(MEASURED, Deployment(lookback_days=14), tiers=(100_000_000,))["tiers"][0]
+    assert incremental["fits_lambda_timeout"]
+    assert incremental["full_window_estimate_seconds_per_run"] == large["estimate_seconds_per_run"]
     assert small["modelwatch"]["dominant"] == "CloudWatch: custom metrics"
     assert small["sagemaker"]["total_usd"] == pytest.approx(HOURS_PER_MONTH * 2 * 10 / 60 * 0.23, abs=0.01)
     assert report["sagemaker_by_billed_minutes"]["60"] == pytest.approx(HOURS_PER_MONTH * 2 * 0.23, abs=0.01)
@@ -153,11 +172,14 @@ def test_memory_is_fitted_and_extrapolated_to_the_runs_rows() -> None:
     measured = measured_from_results(scaling)
     assert measured.estimate_memory_fixed_mb == pytest.approx(500.0)
     assert measured.estimate_memory_mb_per_row == pytest.approx(1e-3)
-    deployment = Deployment(lookback_days=14, estimate_memory_mb=3008)
+    deployment = Deployment(lookback_days=14, estimate_memory_mb=3008, incremental=False)
     assert estimate_peak_memory_mb(Workload(100_000), measured, deployment) == pytest.approx(500.0 + 1_400.0)
     report = cost_report(measured, deployment, tiers=(100_000, 1_000_000))
     fits = [(t["fits_estimate_memory"], t["fits_lambda_max_memory"]) for t in report["tiers"]]
     assert fits == [(True, True), (False, False)]  # 1.9 GB fits; 14.5 GB fits nowhere
+    # re-estimating only the changed chunks (two hours' rows) fits at 1M/day: 500 + 2 x 41.7 MB
+    incremental = replace(deployment, incremental=True)
+    assert estimate_peak_memory_mb(Workload(1_000_000), measured, incremental) == pytest.approx(500.0 + 2e6 / 24e3)
     assert estimate_peak_memory_mb(Workload(1), MEASURED, deployment) is None  # not measured
 
 

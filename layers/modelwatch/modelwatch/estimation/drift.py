@@ -23,15 +23,28 @@ class DriftSummary:
     result: Any = None  # nannyml drift result (for the report); not serialised
 
 
-def summarise_drift(drift_calculator: Any, frame: pd.DataFrame, keys: dict[int, str], top_n: int) -> DriftSummary:
-    """Calculate drift on `frame` (analysed chunks only), rank features by alert count, count alerts per chunk.
+def calculate_drift(drift_calculator: Any, frame: pd.DataFrame) -> Any:
+    """nannyml univariate drift of `frame`'s chunks (analysis period, the configured method)."""
+    return drift_calculator.calculate(frame).filter(period="analysis", methods=[DRIFT_METHOD])
 
-    `keys` maps each chunk number in `frame[CHUNK]` to its chunk key. The missing-value rate is reported for the
-    top-ranked features whether or not they drift, so an upstream that stops sending a feature shows up.
+
+def missing_rates(frame: pd.DataFrame, keys: dict[int, str], features: list[str]) -> dict[str, dict[str, float]]:
+    """Share of missing values of every feature per chunk: chunk key -> feature -> rate."""
+    rates = frame[features].isna().groupby(frame[CHUNK], sort=True).mean()
+    return {key: {f: float(rates.loc[number, f]) for f in features} for number, key in keys.items()}
+
+
+def summarise_drift(
+    result: Any, rates: dict[str, dict[str, float]], chunk_keys: list[str], features: list[str], top_n: int
+) -> DriftSummary:
+    """Rank features by drift alert count over the chunks of `result`, count alerts per chunk.
+
+    `chunk_keys` lists the analysed chunks in order, `rates` their missing-value rates. The missing-value rate is
+    reported for the top-ranked features whether or not they drift, so an upstream that stops sending a feature
+    shows up.
     """
     import nannyml as nml
 
-    result = drift_calculator.calculate(frame).filter(period="analysis", methods=[DRIFT_METHOD])
     ranked = nml.AlertCountRanker().rank(result)
     ranking: list[dict[str, Any]] = [
         {"feature": str(r.column_name), "alerts": int(r.number_of_alerts), "rank": int(r["rank"])}
@@ -39,18 +52,18 @@ def summarise_drift(drift_calculator: Any, frame: pd.DataFrame, keys: dict[int, 
     ]
     top = [str(r["feature"]) for r in ranking[:top_n]]
     table = result.to_df()
-    features = drift_calculator.column_names
     alert_columns = [(f, DRIFT_METHOD, "alert") for f in features if (f, DRIFT_METHOD, "alert") in table.columns]
     alerts_per_chunk = table[alert_columns].fillna(False).astype(bool).sum(axis=1)
-    chunk_keys = table[("chunk", "chunk", "key")].astype(str)
-    alerts_by_key = dict(zip(chunk_keys, alerts_per_chunk.astype(int), strict=True))
-    missing = frame.groupby(CHUNK, sort=True)[top].agg(lambda s: float(s.isna().mean())) if top else None
-    per_chunk = []
-    for number, key in sorted(keys.items()):
-        rates = {f: float(missing.loc[number, f]) for f in top} if missing is not None else {}
-        per_chunk.append(
-            {"chunk_key": key, "features_in_drift_alert": int(alerts_by_key.get(key, 0)), "missing_rate": rates}
-        )
+    keys = table[("chunk", "chunk", "key")].astype(str)
+    alerts_by_key = dict(zip(keys, alerts_per_chunk.astype(int), strict=True))
+    per_chunk = [
+        {
+            "chunk_key": key,
+            "features_in_drift_alert": int(alerts_by_key.get(key, 0)),
+            "missing_rate": {f: rates[key][f] for f in top},
+        }
+        for key in chunk_keys
+    ]
     return DriftSummary(
         ranking=ranking,
         top_features=top,

@@ -32,7 +32,7 @@ class FittedMonitor:
 
     estimator: Any  # nannyml CBPE or DLE
     realized: Any | None  # nannyml PerformanceCalculator; fitted on first need (labels), then cached too
-    drift: Any  # nannyml UnivariateDriftCalculator
+    drift: Any | None  # nannyml UnivariateDriftCalculator; fitted on first need (drift metrics or top features)
 
 
 def build_chunker(config: ModelConfig) -> Any:
@@ -147,12 +147,17 @@ def seeded_fit(fittable: Any, reference: Any) -> Any:
         np.random.set_state(state)
 
 
-def fit_monitor(config: ModelConfig, reference: Any, realized: bool = True) -> FittedMonitor:
-    """Fit estimator, drift calculator and (when `realized`) the realized calculator on the prepared reference."""
+def needs_drift(config: ModelConfig) -> bool:
+    """Whether runs of this config calculate univariate drift (for drift metrics or the top-feature ranking)."""
+    return bool(config.estimation.drift_metrics or config.estimation.top_features)
+
+
+def fit_monitor(config: ModelConfig, reference: Any, realized: bool = True, drift: bool = True) -> FittedMonitor:
+    """Fit the estimator, and when asked the realized calculator and drift calculator, on the prepared reference."""
     chunker = build_chunker(config)
     try:
         estimator = seeded_fit(build_estimator(config, chunker), reference)
-        drift = seeded_fit(build_drift_calculator(config, chunker), reference)
+        drift_calculator = seeded_fit(build_drift_calculator(config, chunker), reference) if drift else None
         calculator = seeded_fit(build_realized_calculator(config, chunker), reference) if realized else None
     except Exception as exc:  # nannyml raises plain exceptions of many kinds on unusable reference data
         from modelwatch.errors import ReferenceDataError
@@ -160,19 +165,27 @@ def fit_monitor(config: ModelConfig, reference: Any, realized: bool = True) -> F
         if isinstance(exc, EstimationError):
             raise
         raise ReferenceDataError(f"model {config.name}: cannot fit on the reference data: {exc}") from exc
-    return FittedMonitor(estimator=estimator, realized=calculator, drift=drift)
+    return FittedMonitor(estimator=estimator, realized=calculator, drift=drift_calculator)
 
 
-def fit_realized(config: ModelConfig, monitor: FittedMonitor, reference: Any) -> None:
-    """Add the realized-performance calculator to a monitor fitted without it (sharing its chunker)."""
+def fit_missing_parts(config: ModelConfig, monitor: FittedMonitor, reference: Any, realized: bool, drift: bool) -> bool:
+    """Fit the realized calculator and/or drift calculator a cached monitor was fitted without (sharing its
+    chunker), when asked for; True when something was added (the cache should then be rewritten)."""
     chunker = monitor.estimator.chunker
     chunker.offset = 0  # the reference is split from its first row
+    added = False
     try:
-        monitor.realized = seeded_fit(build_realized_calculator(config, chunker), reference)
+        if realized and monitor.realized is None:
+            monitor.realized = seeded_fit(build_realized_calculator(config, chunker), reference)
+            added = True
+        if drift and monitor.drift is None:
+            monitor.drift = seeded_fit(build_drift_calculator(config, chunker), reference)
+            added = True
     except Exception as exc:
         from modelwatch.errors import ReferenceDataError
 
-        raise ReferenceDataError(f"model {config.name}: cannot fit realized performance: {exc}") from exc
+        raise ReferenceDataError(f"model {config.name}: cannot fit on the reference data: {exc}") from exc
+    return added
 
 
 def fitting_fingerprint(config: ModelConfig) -> dict[str, Any]:

@@ -21,12 +21,31 @@ from modelwatch.errors import ConfigMismatchError, ReferenceDataError
 
 if TYPE_CHECKING:
     import pandas as pd
+    import polars as pl
 
 # Column names of the frames handed to nannyml (reference and analysis alike).
 TIMESTAMP = COL_INFERENCE_TIME
 TARGET = COL_Y_TRUE
 CHUNK = "__mw_chunk"  # chunk number: epoch-aligned period index, or the size chunk's position in ingestion order
 INGESTION_ORDER = [COL_INFERENCE_TIME, COL_EVENT_ID, COL_INFERENCE_ID, COL_ROW_IN_REQUEST]
+# Unique per row: as Python str objects they cost more to convert than all other columns together.
+ID_COLUMNS = (COL_EVENT_ID, COL_INFERENCE_ID)
+
+
+def lake_to_pandas(frame: pl.DataFrame) -> pd.DataFrame:
+    """Lake rows (polars) as pandas; the id columns stay Arrow-backed strings (nannyml never reads them, the label
+    join and the ingestion-order sort handle them as they are), everything else as plain numpy/object columns."""
+    import polars as pl
+
+    ids = [c for c in ID_COLUMNS if c in frame.columns and frame.schema[c] == pl.String()]
+    if not ids:
+        return frame.to_pandas()
+    converted = frame.drop(ids).to_pandas()
+    arrow_ids = frame.select(ids).to_pandas(use_pyarrow_extension_array=True)
+    for column in frame.columns:  # the lake's column order
+        if column in ids:
+            converted.insert(frame.columns.index(column), column, arrow_ids[column])
+    return converted
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,16 @@ def _empty_target(config: ModelConfig, frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _id_text(ids: pd.Series) -> pd.Series:
+    """Inference ids as text: Arrow-backed or pandas string columns as they are (no per-value Python objects),
+    anything else through str()."""
+    import pandas as pd
+
+    if isinstance(ids.dtype, (pd.ArrowDtype, pd.StringDtype)) and pd.api.types.is_string_dtype(ids.dtype):
+        return ids
+    return ids.astype(str)
+
+
 def join_labels(config: ModelConfig, analysis: pd.DataFrame, labels: pd.DataFrame | None) -> LabelJoin:
     """Left-join labels on (inference_id, row_in_request).
 
@@ -72,7 +82,10 @@ def join_labels(config: ModelConfig, analysis: pd.DataFrame, labels: pd.DataFram
         raise ConfigMismatchError(f"model {config.name}: ground-truth rows lack column(s) {missing}")
     order = [c for c in (COL_LABEL_TIME, COL_SOURCE_MODIFIED, COL_SOURCE_KEY, COL_SOURCE_LINE) if c in labels.columns]
     table = labels[[*_JOIN_KEYS, COL_Y_TRUE, *order]].copy()
-    table[COL_INFERENCE_ID] = table[COL_INFERENCE_ID].astype(str)
+    captured_ids = _id_text(analysis[COL_INFERENCE_ID])
+    table[COL_INFERENCE_ID] = _id_text(table[COL_INFERENCE_ID])
+    if table[COL_INFERENCE_ID].dtype != captured_ids.dtype:  # e.g. Arrow-backed lake ids vs str labels
+        table[COL_INFERENCE_ID] = table[COL_INFERENCE_ID].astype(captured_ids.dtype)
     table[COL_ROW_IN_REQUEST] = table[COL_ROW_IN_REQUEST].astype("int64")
     table[TARGET] = coerce_target(
         config, table[COL_Y_TRUE], f"model {config.name}: ground truth y_true", ConfigMismatchError
@@ -82,7 +95,7 @@ def join_labels(config: ModelConfig, analysis: pd.DataFrame, labels: pd.DataFram
     deduplicated = table.drop_duplicates(subset=_JOIN_KEYS, keep="last")
     duplicates = len(table) - len(deduplicated)
 
-    captured = analysis[COL_INFERENCE_ID].astype(str).value_counts()
+    captured = captured_ids.value_counts()
     label_counts = deduplicated[COL_INFERENCE_ID].value_counts()
     known = label_counts.index.isin(captured.index)
     unmatched = int(label_counts[~known].sum())
@@ -92,7 +105,7 @@ def join_labels(config: ModelConfig, analysis: pd.DataFrame, labels: pd.DataFram
     usable = deduplicated[deduplicated[COL_INFERENCE_ID].isin(label_counts.index.difference(mismatched.index))]
 
     frame = analysis.copy()
-    frame[COL_INFERENCE_ID] = frame[COL_INFERENCE_ID].astype(str)
+    frame[COL_INFERENCE_ID] = captured_ids
     frame[COL_ROW_IN_REQUEST] = frame[COL_ROW_IN_REQUEST].astype("int64")
     joined = frame.merge(usable[[*_JOIN_KEYS, TARGET]], on=_JOIN_KEYS, how="left", validate="one_to_one")
     joined.index = frame.index

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,12 +31,14 @@ from modelwatch.estimation.frames import (
     TIMESTAMP,
     assign_period_chunks,
     assign_size_chunks,
+    lake_to_pandas,
     period_chunk_key,
     prepare_captures,
     prepare_reference,
     reference_hash,
     size_chunk_key,
 )
+from modelwatch.estimation.reuse import AnalysisState, ChunkRecord, HourCounterLike, ReusePlan
 from modelwatch.lake.layout import model_config_key, model_reference_key, report_key, results_key
 from modelwatch.lake.store import ObjectStore, parse_s3_uri
 from modelwatch.observability import logger
@@ -72,6 +75,7 @@ class RunOutcome:
     results_uri: str | None
     report_uri: str | None
     chunks_analysed: int
+    chunks_reused: int = 0  # of chunks_analysed: unchanged since an earlier run, results taken from it
     chunks_skipped: list[dict[str, Any]] = field(default_factory=list)  # start, end, rows, reason
     alerts: list[dict[str, Any]] = field(default_factory=list)
     alerts_total: int = 0
@@ -81,7 +85,7 @@ class RunOutcome:
     drift: list[dict[str, Any]] = field(default_factory=list)  # per chunk: features_in_drift_alert, missing_rate
     labels: dict[str, Any] = field(default_factory=dict)
     rows_without_prediction: int = 0
-    estimator_cache: str = "fit"  # "hit" or "fit"
+    estimator_cache: str = "fit"  # "hit", "fit", or "unused" (every chunk reused)
     metrics: list[str] = field(default_factory=list)
 
     truncated: bool = False  # per-chunk lists were cut to the latest entries to fit the payload limit
@@ -165,9 +169,11 @@ def _complete(config: ModelConfig, chunk: _Chunk, last_number: int, request: Run
 def _fit_or_load(
     config: ModelConfig, reference: pd.DataFrame, store: ObjectStore, now: datetime, need_realized: bool
 ) -> tuple[FittedMonitor, str]:
-    """The cached fit when valid ("hit"), else a new fit ("fit"); the realized calculator is fitted on first need."""
-    from modelwatch.estimation.estimator import fit_monitor, fit_realized
+    """The cached fit when valid ("hit"), else a new fit ("fit"); the realized and drift calculators are fitted on
+    first need, then cached too."""
+    from modelwatch.estimation.estimator import fit_missing_parts, fit_monitor, needs_drift
 
+    need_drift = needs_drift(config)
     key = cache.cache_key(config, reference_hash(reference))
     try:
         monitor = cache.load_cached_monitor(store, config.name, key)
@@ -175,11 +181,11 @@ def _fit_or_load(
         logger.warning("cached estimator refused; refitting", model=config.name, error=str(exc))
         monitor = None
     if monitor is not None:
-        if need_realized and monitor.realized is None:
-            fit_realized(config, monitor, _with_chunks(config, reference))
+        missing = (need_realized and monitor.realized is None) or (need_drift and monitor.drift is None)
+        if missing and fit_missing_parts(config, monitor, _with_chunks(config, reference), need_realized, need_drift):
             cache.store_monitor(store, config.name, key, monitor, now)
         return monitor, "hit"
-    fitted = fit_monitor(config, _with_chunks(config, reference), realized=need_realized)
+    fitted = fit_monitor(config, _with_chunks(config, reference), realized=need_realized, drift=need_drift)
     cache.store_monitor(store, config.name, key, fitted, now)
     return fitted, "fit"
 
@@ -213,6 +219,83 @@ def _float(value: Any) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 
 
+def _triage(
+    config: ModelConfig, chunks: list[_Chunk], last_number: int, request: RunRequest, now: datetime
+) -> tuple[list[_Chunk], list[dict[str, Any]]]:
+    """The chunks to analyse, and the skipped ones with their reason (incomplete, too few rows)."""
+    analysed: list[_Chunk] = []
+    skipped: list[dict[str, Any]] = []
+    for chunk in chunks:
+        entry = {"start": _iso(chunk.start), "end": _iso(chunk.end), "rows": chunk.rows}
+        if not _complete(config, chunk, last_number, request, now):
+            skipped.append({**entry, "reason": SKIP_INCOMPLETE})
+        elif chunk.rows < config.estimation.min_rows_per_chunk:
+            skipped.append({**entry, "reason": f"fewer than {config.estimation.min_rows_per_chunk} rows"})
+        else:
+            analysed.append(chunk)
+    return analysed, skipped
+
+
+@dataclass
+class _Fresh:
+    """What this run computed on the chunks it read (nannyml results are analysis period only)."""
+
+    records: list[ChunkRecord]
+    estimated: Any
+    realized: Any | None
+    drift: Any | None
+    labels: dict[str, Any]
+    estimator_cache: str
+
+
+def _analyse(
+    config: ModelConfig,
+    reference: pd.DataFrame,
+    frame: pd.DataFrame,
+    chunks: list[_Chunk],
+    labels: pd.DataFrame | None,
+    store: ObjectStore,
+    now: datetime,
+    plan: ReusePlan | None,
+) -> _Fresh:
+    """Estimate, realize (where labelled, or to line up with stored realized results) and drift `chunks`."""
+    from modelwatch.estimation.drift import calculate_drift, missing_rates
+    from modelwatch.estimation.estimator import needs_drift
+    from modelwatch.estimation.realized import join_labels
+
+    numbers = {c.number: c.key for c in chunks}
+    joined = join_labels(config, frame.loc[frame[CHUNK].isin(numbers)], labels)
+    labelled_rows = joined.frame[TARGET].notna().groupby(joined.frame[CHUNK]).sum()
+    labelled = {int(n) for n, count in labelled_rows.items() if count > 0}
+    stored = plan.stored if plan is not None else None
+    realize = bool(labelled) or (stored is not None and stored.realized is not None and bool(plan and plan.reused))
+    monitor, cache_use = _fit_or_load(config, prepare_reference(config, reference), store, now, realize)
+    if config.chunking.size is not None:
+        _number_size_chunks_from(monitor, chunks[0].number)
+    estimated = monitor.estimator.estimate(_estimator_input(config, joined.frame)).filter(period="analysis")
+    # Realized on every analysed chunk (nannyml gives NaN where a chunk has no label) so plots line up; only
+    # chunks with labels get realized rows in the results.
+    realized = None
+    if realize and monitor.realized is not None:
+        realized = monitor.realized.calculate(joined.frame).filter(period="analysis")
+    drift = calculate_drift(monitor.drift, joined.frame) if needs_drift(config) else None
+    rates = missing_rates(joined.frame, numbers, config.feature_names) if drift is not None else {}
+    fingerprints = plan.fingerprints if plan is not None else {}
+    records = [
+        ChunkRecord(
+            key=c.key,
+            start=c.start,
+            end=c.end,
+            fingerprint=fingerprints.get(c.key, ""),
+            rows=c.rows,
+            labelled_rows=int(labelled_rows.get(c.number, 0)),
+            missing_rate=rates.get(c.key, {}),
+        )
+        for c in chunks
+    ]
+    return _Fresh(records, estimated, realized, drift, joined.summary(), cache_use)
+
+
 def run_monitor(
     config: ModelConfig,
     reference: pd.DataFrame,
@@ -221,88 +304,99 @@ def run_monitor(
     request: RunRequest,
     store: ObjectStore,
     now: datetime,
+    plan: ReusePlan | None = None,
 ) -> RunOutcome:
-    """Estimate (and, where labelled, realize) performance for the complete chunks of the window; store results."""
+    """Estimate (and, where labelled, realize) performance for the complete chunks of the window; store results.
+
+    With a reuse plan, `captures` hold only the chunks whose inputs changed; the plan's unchanged chunks keep
+    their stored results, and the run's chunks are stored for the next run.
+    """
     import pandas as pd
 
     from modelwatch.estimation.drift import summarise_drift
-    from modelwatch.estimation.realized import join_labels
     from modelwatch.estimation.report import render_report
     from modelwatch.estimation.results import results_to_parquet, tidy_results
+    from modelwatch.estimation.reuse import combine, save_state
 
     now = to_utc(now)
-    if len(captures) == 0:
+    reused = plan.reused if plan is not None else {}
+    if len(captures) == 0 and not reused:
         raise EmptyWindowError(
             f"model {config.name}: no captured rows in window [{request.window_start}, {request.window_end})"
         )
-    prepared = prepare_captures(config, captures)  # config vs captures first: the more specific complaint
-    prepared_reference = prepare_reference(config, reference)
-    frame = _with_chunks(config, prepared.frame)
-    all_chunks = _chunks_of(config, frame)
-    in_window = [c for c in all_chunks if _in_window(c, request)]
-    if not in_window:
-        raise EmptyWindowError(
-            f"model {config.name}: no captured rows with predictions in window "
-            f"[{request.window_start}, {request.window_end})"
-        )
-    last_number = all_chunks[-1].number
+    fresh_chunks: list[_Chunk] = []
     skipped: list[dict[str, Any]] = []
-    analysed: list[_Chunk] = []
-    for chunk in in_window:
-        entry = {"start": _iso(chunk.start), "end": _iso(chunk.end), "rows": chunk.rows}
-        if not _complete(config, chunk, last_number, request, now):
-            skipped.append({**entry, "reason": SKIP_INCOMPLETE})
-        elif chunk.rows < config.estimation.min_rows_per_chunk:
-            skipped.append({**entry, "reason": f"fewer than {config.estimation.min_rows_per_chunk} rows"})
-        else:
-            analysed.append(chunk)
+    rows_without_prediction = 0
+    frame = None
+    if len(captures):
+        prepared = prepare_captures(config, captures)  # config vs captures first: the more specific complaint
+        rows_without_prediction = prepared.rows_without_prediction
+        frame = _with_chunks(config, prepared.frame)
+        all_chunks = _chunks_of(config, frame)
+        in_window = [c for c in all_chunks if _in_window(c, request) and c.key not in reused]
+        if not in_window and not reused:
+            raise EmptyWindowError(
+                f"model {config.name}: no captured rows with predictions in window "
+                f"[{request.window_start}, {request.window_end})"
+            )
+        fresh_chunks, skipped = _triage(config, in_window, all_chunks[-1].number, request, now)
     outcome = RunOutcome(
         model=config.name,
         run_id=request.run_id,
         problem_type=config.problem_type.value,
         results_uri=None,
         report_uri=None,
-        chunks_analysed=len(analysed),
+        chunks_analysed=len(fresh_chunks) + len(reused),
+        chunks_reused=len(reused),
         chunks_skipped=skipped,
-        rows_without_prediction=prepared.rows_without_prediction,
+        rows_without_prediction=rows_without_prediction,
         metrics=config.metrics,
     )
-    if not analysed:
+    if not fresh_chunks and not reused:
         logger.info("no complete chunk to analyse", model=config.name, skipped=len(skipped))
         return outcome
 
-    numbers = {c.number for c in analysed}
-    analysis = frame.loc[frame[CHUNK].isin(numbers)]
-    joined = join_labels(config, analysis, labels)
-    labelled_rows = joined.frame[TARGET].notna().groupby(joined.frame[CHUNK]).sum()
-    labelled_numbers = {int(n) for n, count in labelled_rows.items() if count > 0}
-    monitor, outcome.estimator_cache = _fit_or_load(config, prepared_reference, store, now, bool(labelled_numbers))
-
-    if config.chunking.size is not None:
-        _number_size_chunks_from(monitor, analysed[0].number)
-    estimated = monitor.estimator.estimate(_estimator_input(config, joined.frame))
-    # Realized on every analysed chunk (nannyml gives NaN where a chunk has no label) so plots line up; only
-    # chunks with labels get realized rows in the results.
-    realized = monitor.realized.calculate(joined.frame) if labelled_numbers and monitor.realized else None
+    fresh = _analyse(config, reference, frame, fresh_chunks, labels, store, now, plan) if fresh_chunks else None
+    stored = plan.stored if plan is not None and reused else None
+    keep = set(reused)
+    records = sorted([*reused.values(), *(fresh.records if fresh else [])], key=lambda r: r.start)
+    estimated = combine(fresh.estimated if fresh else None, stored.estimated if stored else None, keep)
+    realized = None
+    if any(r.labelled_rows for r in records):
+        realized = combine(
+            fresh.realized if fresh else None,
+            stored.realized if stored else None,
+            keep,
+            like=stored.estimated if stored else None,
+        )
+    drift_result = combine(fresh.drift if fresh else None, stored.drift if stored else None, keep)
+    if fresh is not None:
+        outcome.estimator_cache = fresh.estimator_cache
+        outcome.labels = fresh.labels
+    else:
+        outcome.estimator_cache = "unused"
 
     chunk_table = pd.DataFrame.from_records(
         [
             {
-                "chunk_key": c.key,
+                "chunk_key": r.key,
                 "chunk_index": index,
-                "chunk_start": pd.Timestamp(c.start),
-                "chunk_end": pd.Timestamp(c.end),
-                "rows": c.rows,
-                "labelled_rows": int(labelled_rows.get(c.number, 0)),
-                "label_coverage": float(labelled_rows.get(c.number, 0)) / c.rows,
+                "chunk_start": pd.Timestamp(r.start),
+                "chunk_end": pd.Timestamp(r.end),
+                "rows": r.rows,
+                "labelled_rows": r.labelled_rows,
+                "label_coverage": float(r.labelled_rows) / r.rows,
             }
-            for index, c in enumerate(analysed)
+            for index, r in enumerate(records)
         ]
     )
     table = tidy_results(config.name, request.run_id, config.metrics, estimated, realized, chunk_table)
     results_at = results_key(config.name, request.run_id)
     store.put(results_at, results_to_parquet(table))
     outcome.results_uri = store.uri(results_at)
+    if plan is not None:
+        kept = {r.key: r for r in records if r.fingerprint}
+        save_state(store, config.name, plan.key, AnalysisState(kept, estimated, realized, drift_result), now)
 
     alert_rows = table.loc[table["alert"].astype(bool)]
     outcome.alerts_total = len(alert_rows)
@@ -328,17 +422,18 @@ def run_monitor(
         }
         for r in chunk_table.itertuples()
     ]
-    outcome.labels = joined.summary()
 
-    drift_result = None
-    if config.estimation.drift_metrics or config.estimation.top_features:
+    if drift_result is not None:
         summary = summarise_drift(
-            monitor.drift, joined.frame, {c.number: c.key for c in analysed}, config.estimation.top_features
+            drift_result,
+            {r.key: r.missing_rate for r in records},
+            [r.key for r in records],
+            config.feature_names,
+            config.estimation.top_features,
         )
-        drift_result = summary.result
         outcome.top_features = summary.top_features
         outcome.top_drifting_features = summary.top_drifting_features
-        by_key = {c.key: c for c in analysed}
+        by_key = {r.key: r for r in records}
         outcome.drift = [
             {
                 "chunk_start": _iso(by_key[d["chunk_key"]].start),
@@ -362,7 +457,8 @@ def run_monitor(
         top_features=outcome.top_features,
         summary={
             "problem type": config.problem_type.value,
-            "chunks analysed": len(analysed),
+            "chunks analysed": outcome.chunks_analysed,
+            "chunks reused from earlier runs": outcome.chunks_reused,
             "chunks skipped": len(skipped),
             "estimated alerts": int((alert_rows["kind"] == KIND_ESTIMATED).sum()),
             "realized alerts": int((alert_rows["kind"] == KIND_REALIZED).sum()),
@@ -379,7 +475,8 @@ def run_monitor(
         "monitor run done",
         model=config.name,
         run_id=request.run_id,
-        chunks_analysed=len(analysed),
+        chunks_analysed=outcome.chunks_analysed,
+        chunks_reused=outcome.chunks_reused,
         chunks_skipped=len(skipped),
         alerts=outcome.alerts_total,
         estimator_cache=outcome.estimator_cache,
@@ -417,8 +514,10 @@ def parse_estimate_input(event: dict[str, Any]) -> RunRequest:
         raise ConfigError(f"estimate input is invalid: {fields}") from exc
 
 
-def load_reference(store: ObjectStore, config: ModelConfig) -> pd.DataFrame:
-    """Read the config's reference data (Parquet or CSV) from the lake (s3:// in the store's bucket) or a path."""
+def load_reference(store: ObjectStore, config: ModelConfig) -> tuple[pd.DataFrame, str]:
+    """Read the config's reference data (Parquet or CSV) from the lake (s3:// in the store's bucket) or a path;
+    also the sha256 of its bytes."""
+    import hashlib
     import io
 
     import pandas as pd
@@ -436,16 +535,20 @@ def load_reference(store: ObjectStore, config: ModelConfig) -> pd.DataFrame:
             raise ReferenceDataError(f"model {config.name}: cannot read reference {uri}: {exc.strerror}") from exc
     try:
         if uri.lower().endswith(".csv"):
-            return pd.read_csv(io.BytesIO(body))
-        return pd.read_parquet(io.BytesIO(body))
+            return pd.read_csv(io.BytesIO(body)), hashlib.sha256(body).hexdigest()
+        return pd.read_parquet(io.BytesIO(body)), hashlib.sha256(body).hexdigest()
     except Exception as exc:  # pyarrow and the CSV parser raise many kinds
         raise ReferenceDataError(f"model {config.name}: reference {uri} is not readable Parquet/CSV: {exc}") from exc
 
 
-def _read_captures(store: ObjectStore, model: str, start: datetime | None, end: datetime | None) -> Any:
+def _read_captures(store: ObjectStore, model: str, ranges: list[tuple[datetime | None, datetime | None]]) -> Any:
+    import polars as pl
+
     from modelwatch.lake.reader import read_rows
 
-    return read_rows(store, LAKE_CAPTURES, model, start=start, end=end)
+    frames = [read_rows(store, LAKE_CAPTURES, model, start=start, end=end) for start, end in ranges]
+    frames = [f for f in frames if f.height] or frames[:1]
+    return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0] if frames else pl.DataFrame()
 
 
 def _read_labels(store: ObjectStore, model: str, start: datetime | None) -> Any:
@@ -454,28 +557,54 @@ def _read_labels(store: ObjectStore, model: str, start: datetime | None) -> Any:
     return read_ground_truth(store, model, start=start)
 
 
-def run_monitor_from_lake(settings: Settings, store: ObjectStore, request: RunRequest, clock: Clock) -> RunOutcome:
-    """Load the registered config, its reference and the window's lake rows, then run the monitor."""
+def run_monitor_from_lake(
+    settings: Settings,
+    store: ObjectStore,
+    request: RunRequest,
+    clock: Clock,
+    counters: Iterable[HourCounterLike] | None = None,
+) -> RunOutcome:
+    """Load the registered config, its reference and the window's lake rows, then run the monitor.
+
+    With the model's hour counters (read before the lake, so a chunk is never stored as analysed with a newer
+    fingerprint than its rows), chunks unchanged since an earlier run are not read again (`estimation.reuse`).
+    """
+    from modelwatch.estimation.reuse import plan_reuse
+
     config_key = model_config_key(request.model)
     try:
         text = store.get(config_key)
     except LakeError as exc:
         raise RegistryError(f"model {request.model!r} is not registered ({store.uri(config_key)})") from exc
     config = load_model_config_text(text, store.uri(config_key))
-    reference = load_reference(store, config)
+    reference, reference_sha256 = load_reference(store, config)
     # Size chunks are numbered over the whole stream, so they need every row; period chunks only the window's.
     by_period = config.chunking.period_delta is not None
     start = request.window_start if by_period else None
     end = request.window_end if by_period else None
-    captures = _read_captures(store, config.name, start, end).to_pandas()
+    plan = None
+    if counters is not None:
+        plan = plan_reuse(config, store, reference_sha256, counters, start, end)
+    ranges: list[tuple[datetime | None, datetime | None]] = [(start, end)]
+    if plan is not None:
+        ranges = list(plan.fresh_ranges)
+        start = plan.fresh_start
+    captures = lake_to_pandas(_read_captures(store, config.name, ranges)) if ranges else _no_rows()
     # Labels arrive after their inference (ground truth is partitioned by label time): none before the window.
-    labels = _read_labels(store, config.name, start).to_pandas()
+    labels = lake_to_pandas(_read_labels(store, config.name, start)) if ranges else None
     logger.info(
         "lake rows loaded",
         model=config.name,
         captures=len(captures),
-        labels=len(labels),
+        labels=0 if labels is None else len(labels),
         reference=len(reference),
+        chunks_reused=len(plan.reused) if plan is not None else 0,
         lake=settings.lake_bucket,
     )
-    return run_monitor(config, reference, captures, labels, request, store, clock.now())
+    return run_monitor(config, reference, captures, labels, request, store, clock.now(), plan)
+
+
+def _no_rows() -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame()
