@@ -180,12 +180,14 @@ def estimation_section(estimation: Mapping[str, Any]) -> str:
             )
         mw = w["modelwatch"]
         if "lake_read_seconds" in mw:
-            rest = mw["cached_run_seconds"] - mw["lake_read_seconds"] - mw["prepare_captures_seconds"]
+            report_seconds = mw.get("report_render_seconds", 0.0)
+            rest = mw["cached_run_seconds"] - mw["lake_read_seconds"] - mw["prepare_captures_seconds"] - report_seconds
             verdicts.append(
                 f"  - where the cached run's {mw['cached_run_seconds']} s go (phases timed apart): lake read "
                 f"{mw['lake_read_seconds']} s, `prepare_captures` (validation, type coercion, ingestion-order sort) "
-                f"{mw['prepare_captures_seconds']} s, the rest (nannyml estimate, results, report, store) "
-                f"{max(rest, 0.0):.3f} s; direct nannyml estimate alone {w['direct']['estimate_seconds']} s"
+                f"{mw['prepare_captures_seconds']} s, the HTML report {report_seconds} s, the rest (nannyml "
+                f"estimate, results, stored analysis) {max(rest, 0.0):.3f} s; direct nannyml estimate alone "
+                f"{w['direct']['estimate_seconds']} s"
             )
     return (
         f"### Estimation ({estimation['dataset']}; {estimation['reference_rows']:,} reference rows, "

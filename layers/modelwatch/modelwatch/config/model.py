@@ -177,6 +177,11 @@ class Estimation(_Strict):
         return value
 
     @property
+    def uses_drift(self) -> bool:
+        """Runs calculate univariate drift: for the drift metrics or the top-feature ranking."""
+        return self.drift_metrics or self.top_features > 0
+
+    @property
     def lateness_delta(self) -> timedelta:
         return parse_duration(self.lateness)
 
@@ -257,6 +262,11 @@ class ModelConfig(_Strict):
         if self.problem_type is ProblemType.BINARY:
             return ["y_pred_proba"]
         return []
+
+    @property
+    def uses_features(self) -> bool:
+        """Runs read the feature values: DLE models them, drift compares them; CBPE alone needs only the outputs."""
+        return self.problem_type is ProblemType.REGRESSION or self.estimation.uses_drift
 
     @property
     def prediction_columns(self) -> list[str]:

@@ -24,8 +24,9 @@ class DriftSummary:
 
 
 def calculate_drift(drift_calculator: Any, frame: pd.DataFrame) -> Any:
-    """nannyml univariate drift of `frame`'s chunks (analysis period, the configured method)."""
-    return drift_calculator.calculate(frame).filter(period="analysis", methods=[DRIFT_METHOD])
+    """nannyml univariate drift of `frame`'s chunks (the reference period included; the calculator computes only
+    DRIFT_METHOD)."""
+    return drift_calculator.calculate(frame)
 
 
 def missing_rates(frame: pd.DataFrame, keys: dict[int, str], features: list[str]) -> dict[str, dict[str, float]]:

@@ -147,11 +147,6 @@ def seeded_fit(fittable: Any, reference: Any) -> Any:
         np.random.set_state(state)
 
 
-def needs_drift(config: ModelConfig) -> bool:
-    """Whether runs of this config calculate univariate drift (for drift metrics or the top-feature ranking)."""
-    return bool(config.estimation.drift_metrics or config.estimation.top_features)
-
-
 def fit_monitor(config: ModelConfig, reference: Any, realized: bool = True, drift: bool = True) -> FittedMonitor:
     """Fit the estimator, and when asked the realized calculator and drift calculator, on the prepared reference."""
     chunker = build_chunker(config)

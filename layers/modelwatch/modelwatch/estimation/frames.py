@@ -189,7 +189,8 @@ def prepare_reference(config: ModelConfig, reference: pd.DataFrame) -> pd.DataFr
 
 
 def prepare_captures(config: ModelConfig, captures: pd.DataFrame) -> PreparedCaptures:
-    """Validate decoded lake rows against the config and put them in ingestion order."""
+    """Validate decoded lake rows against the config and put them in ingestion order (features only when the run
+    uses them; their presence is checked either way)."""
     missing_features = _missing(captures, config.feature_names)
     if missing_features:
         raise ConfigMismatchError(
@@ -208,13 +209,15 @@ def prepare_captures(config: ModelConfig, captures: pd.DataFrame) -> PreparedCap
         raise ConfigMismatchError(f"model {config.name}: captured rows lack column(s) {missing_meta}")
     if config.problem_type is ProblemType.REGRESSION and captures[COL_Y_PRED].isna().all() and len(captures):
         raise ConfigMismatchError(f"model {config.name}: captured rows hold no predictions in column y_pred")
-    keep = [*config.feature_names, *config.prediction_columns, COL_INFERENCE_TIME, COL_INFERENCE_ID, COL_ROW_IN_REQUEST]
+    features = config.feature_names if config.uses_features else []
+    keep = [*features, *config.prediction_columns, COL_INFERENCE_TIME, COL_INFERENCE_ID, COL_ROW_IN_REQUEST]
     if COL_EVENT_ID in captures.columns:
         keep.append(COL_EVENT_ID)
     frame = captures.reindex(columns=keep)  # a copy
     if COL_EVENT_ID not in frame.columns:
         frame[COL_EVENT_ID] = frame[COL_INFERENCE_ID]
-    _coerce_features(config, frame)
+    if features:
+        _coerce_features(config, frame)
     _coerce_outputs(config, frame, ConfigMismatchError, f"model {config.name}: captured")
     frame[TIMESTAMP] = naive_utc(frame[TIMESTAMP])
     without = frame[config.prediction_columns].isna().any(axis=1)

@@ -37,7 +37,9 @@ RESULT_COLUMNS = [
 
 
 def _analysis(result: Any) -> pd.DataFrame:
-    frame = result.filter(period="analysis").to_df()
+    frame = result.to_df()
+    if (frame[("chunk", "period")] != "analysis").any():  # results from `reuse.combine` hold only analysis rows
+        frame = result.filter(period="analysis").to_df()
     return frame.reset_index(drop=True)
 
 

@@ -8,8 +8,8 @@ fingerprint changed or that it has not analysed before; the rest come from the s
 lookback after one new hour reads and estimates one hour, not 14 days.
 
 The state is a signed pickle next to the cached estimator (`modelwatch.estimation.cache`), keyed by the reference
-bytes, the whole model config and the library versions: any change there means a full run. Without hour counters
-(`modelwatch run` on files, size chunks) every run is a full run.
+bytes, the whole model config and the library versions: any change there means a full run. Size chunks, and
+callers that pass no hour counters, always get a full run.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from modelwatch.clock import to_utc
 from modelwatch.config.model import ModelConfig
@@ -30,6 +30,7 @@ from modelwatch.estimation.chunking import EPOCH, chunk_start
 from modelwatch.estimation.estimator import ESTIMATOR_SCHEMA
 from modelwatch.lake.store import ObjectStore
 from modelwatch.observability import logger
+from modelwatch.workflow.window import HourCounterLike, hour_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,25 +38,6 @@ if TYPE_CHECKING:
 ANALYSIS = cache.Artifact("analysis.pkl", "analysis.json")
 ANALYSIS_SCHEMA = 1  # bump when the stored state's shape or meaning changes
 _HOUR = timedelta(hours=1)
-
-
-class HourCounterLike(Protocol):
-    """One hour of one model's ingested rows and labels (modelwatch.state.HourCounter)."""
-
-    @property
-    def hour(self) -> datetime: ...
-
-    @property
-    def rows(self) -> int: ...
-
-    @property
-    def labels(self) -> int: ...
-
-    @property
-    def data_version(self) -> int: ...
-
-    @property
-    def label_version(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -150,7 +132,7 @@ def plan_reuse(
     if period is None:
         return None
     period_ns = int(period.total_seconds() * 1_000_000_000)
-    by_hour = {to_utc(c.hour): c for c in counters}
+    by_hour = {hour_of(c.hour): c for c in counters}
     starts = sorted({start for hour, c in by_hour.items() if c.rows > 0 for start in _chunk_starts(hour, period)})
     if not starts:  # nothing counted: a full run reads the lake as it is (and says so when it is empty)
         return None
@@ -214,7 +196,8 @@ def _chunk_column(data: pd.DataFrame, name: str) -> Any:
 
 
 def combine(fresh: Any | None, stored: Any | None, keep: set[str], like: Any | None = None) -> Any | None:
-    """One nannyml result holding the stored rows of the chunks in `keep` and the fresh rows, in time order.
+    """One nannyml result holding the stored rows of the chunks in `keep` and the fresh analysis rows (the
+    reference period dropped), in time order.
 
     When the stored result is missing (realized performance computed for the first time), the kept chunks get
     rows without values, their chunk columns taken from `like` (the stored estimated result), so plots line up.
@@ -241,8 +224,9 @@ def combine(fresh: Any | None, stored: Any | None, keep: set[str], like: Any | N
                 elif column[-1] in ("upper_threshold", "lower_threshold") and len(fresh.data):
                     empty[column] = fresh.data[column].iloc[0]
             parts.append(empty)
-    if fresh is not None:
-        parts.append(fresh.data)
+    if fresh is not None:  # nannyml's own filter(period=...) deep-copies the whole result: filter the rows here
+        period = fresh.data[_chunk_column(fresh.data, "period")]
+        parts.append(fresh.data.loc[period == "analysis"])
     data = pd.concat(parts, ignore_index=True) if parts else base.data.iloc[0:0]
     data = data.sort_values(_chunk_column(data, "start_date"), kind="stable").reset_index(drop=True)
     data[_chunk_column(data, "chunk_index")] = np.arange(len(data))

@@ -171,9 +171,9 @@ def _fit_or_load(
 ) -> tuple[FittedMonitor, str]:
     """The cached fit when valid ("hit"), else a new fit ("fit"); the realized and drift calculators are fitted on
     first need, then cached too."""
-    from modelwatch.estimation.estimator import fit_missing_parts, fit_monitor, needs_drift
+    from modelwatch.estimation.estimator import fit_missing_parts, fit_monitor
 
-    need_drift = needs_drift(config)
+    need_drift = config.estimation.uses_drift
     key = cache.cache_key(config, reference_hash(reference))
     try:
         monitor = cache.load_cached_monitor(store, config.name, key)
@@ -238,7 +238,7 @@ def _triage(
 
 @dataclass
 class _Fresh:
-    """What this run computed on the chunks it read (nannyml results are analysis period only)."""
+    """What this run computed on the chunks it read (nannyml results, reference period included)."""
 
     records: list[ChunkRecord]
     estimated: Any
@@ -260,7 +260,6 @@ def _analyse(
 ) -> _Fresh:
     """Estimate, realize (where labelled, or to line up with stored realized results) and drift `chunks`."""
     from modelwatch.estimation.drift import calculate_drift, missing_rates
-    from modelwatch.estimation.estimator import needs_drift
     from modelwatch.estimation.realized import join_labels
 
     numbers = {c.number: c.key for c in chunks}
@@ -272,13 +271,13 @@ def _analyse(
     monitor, cache_use = _fit_or_load(config, prepare_reference(config, reference), store, now, realize)
     if config.chunking.size is not None:
         _number_size_chunks_from(monitor, chunks[0].number)
-    estimated = monitor.estimator.estimate(_estimator_input(config, joined.frame)).filter(period="analysis")
+    estimated = monitor.estimator.estimate(_estimator_input(config, joined.frame))
     # Realized on every analysed chunk (nannyml gives NaN where a chunk has no label) so plots line up; only
     # chunks with labels get realized rows in the results.
     realized = None
     if realize and monitor.realized is not None:
-        realized = monitor.realized.calculate(joined.frame).filter(period="analysis")
-    drift = calculate_drift(monitor.drift, joined.frame) if needs_drift(config) else None
+        realized = monitor.realized.calculate(joined.frame)
+    drift = calculate_drift(monitor.drift, joined.frame) if config.estimation.uses_drift else None
     rates = missing_rates(joined.frame, numbers, config.feature_names) if drift is not None else {}
     fingerprints = plan.fingerprints if plan is not None else {}
     records = [
