@@ -9,7 +9,7 @@ import pytest
 
 from modelwatch.errors import UntrustedArtifactError
 from modelwatch.estimation import cache
-from modelwatch.estimation.frames import prepare_reference, reference_hash
+from modelwatch.estimation.frames import reference_columns, reference_hash
 from modelwatch.estimation.service import RunRequest, run_monitor
 from modelwatch.lake.layout import estimator_prefix
 from modelwatch.lake.store import LocalStore
@@ -95,7 +95,7 @@ def test_tampered_pickle_is_refused_and_refitted(binary_case: Case, tmp_path, mo
     body[len(body) // 2] ^= 0xFF
     store.put(pickle_key, bytes(body))
     key = cache.cache_key(
-        binary_case.config, reference_hash(prepare_reference(binary_case.config, binary_case.reference))
+        binary_case.config, reference_hash(reference_columns(binary_case.config, binary_case.reference))
     )
 
     # Then loading refuses it without unpickling

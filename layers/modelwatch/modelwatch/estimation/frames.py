@@ -154,8 +154,9 @@ def naive_utc(values: pd.Series) -> pd.Series:
     return stamps.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[ns]")
 
 
-def prepare_reference(config: ModelConfig, reference: pd.DataFrame) -> pd.DataFrame:
-    """Validate the reference data and rename its target/timestamp columns to the analysis names."""
+def reference_columns(config: ModelConfig, reference: pd.DataFrame) -> pd.DataFrame:
+    """The reference columns the model uses (features, outputs, target, timestamp), as given; ReferenceDataError
+    naming what is missing."""
     required = [*config.feature_names, *config.prediction_columns, config.target, config.timestamp]
     missing = _missing(reference, required)
     if missing:
@@ -164,7 +165,12 @@ def prepare_reference(config: ModelConfig, reference: pd.DataFrame) -> pd.DataFr
             f"(needs the features, {config.prediction_columns}, target {config.target!r} "
             f"and timestamp {config.timestamp!r})"
         )
-    frame = reference[required].copy()
+    return reference[required]
+
+
+def prepare_reference(config: ModelConfig, reference: pd.DataFrame) -> pd.DataFrame:
+    """Validate the reference data and rename its target/timestamp columns to the analysis names."""
+    frame = reference_columns(config, reference).copy()
     frame = frame.rename(columns={config.target: TARGET, config.timestamp: TIMESTAMP})
     _coerce_features(config, frame)
     _coerce_outputs(config, frame, ReferenceDataError, "reference data")
@@ -262,7 +268,7 @@ def _in_ingestion_order(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def reference_hash(frame: pd.DataFrame) -> str:
-    """A content hash of the prepared reference (columns, dtypes and values), for the estimator manifest."""
+    """A content hash of a reference frame (columns, dtypes and values), for the estimator manifest."""
     import pandas as pd
 
     digest = hashlib.sha256()

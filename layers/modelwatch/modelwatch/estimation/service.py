@@ -35,6 +35,7 @@ from modelwatch.estimation.frames import (
     period_chunk_key,
     prepare_captures,
     prepare_reference,
+    reference_columns,
     reference_hash,
     size_chunk_key,
 )
@@ -170,11 +171,12 @@ def _fit_or_load(
     config: ModelConfig, reference: pd.DataFrame, store: ObjectStore, now: datetime, need_realized: bool
 ) -> tuple[FittedMonitor, str]:
     """The cached fit when valid ("hit"), else a new fit ("fit"); the realized and drift calculators are fitted on
-    first need, then cached too."""
+    first need, then cached too. The cache is keyed by the reference columns as given, so a hit neither validates
+    nor prepares the reference again (the fit that was cached did)."""
     from modelwatch.estimation.estimator import fit_missing_parts, fit_monitor
 
     need_drift = config.estimation.uses_drift
-    key = cache.cache_key(config, reference_hash(reference))
+    key = cache.cache_key(config, reference_hash(reference_columns(config, reference)))
     try:
         monitor = cache.load_cached_monitor(store, config.name, key)
     except UntrustedArtifactError as exc:
@@ -182,12 +184,17 @@ def _fit_or_load(
         monitor = None
     if monitor is not None:
         missing = (need_realized and monitor.realized is None) or (need_drift and monitor.drift is None)
-        if missing and fit_missing_parts(config, monitor, _with_chunks(config, reference), need_realized, need_drift):
+        if missing and fit_missing_parts(config, monitor, _prepared(config, reference), need_realized, need_drift):
             cache.store_monitor(store, config.name, key, monitor, now)
         return monitor, "hit"
-    fitted = fit_monitor(config, _with_chunks(config, reference), realized=need_realized, drift=need_drift)
+    fitted = fit_monitor(config, _prepared(config, reference), realized=need_realized, drift=need_drift)
     cache.store_monitor(store, config.name, key, fitted, now)
     return fitted, "fit"
+
+
+def _prepared(config: ModelConfig, reference: pd.DataFrame) -> pd.DataFrame:
+    """The reference validated, typed and chunked, as the nannyml objects are fitted on it."""
+    return _with_chunks(config, prepare_reference(config, reference))
 
 
 def _with_chunks(config: ModelConfig, frame: pd.DataFrame) -> pd.DataFrame:
@@ -268,7 +275,7 @@ def _analyse(
     labelled = {int(n) for n, count in labelled_rows.items() if count > 0}
     stored = plan.stored if plan is not None else None
     realize = bool(labelled) or (stored is not None and stored.realized is not None and bool(plan and plan.reused))
-    monitor, cache_use = _fit_or_load(config, prepare_reference(config, reference), store, now, realize)
+    monitor, cache_use = _fit_or_load(config, reference, store, now, realize)
     if config.chunking.size is not None:
         _number_size_chunks_from(monitor, chunks[0].number)
     estimated = monitor.estimator.estimate(_estimator_input(config, joined.frame))
