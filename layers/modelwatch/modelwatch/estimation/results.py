@@ -43,25 +43,28 @@ def _analysis(result: Any) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _long_rows(frame: pd.DataFrame, metrics: list[str], kind: str) -> list[dict[str, Any]]:
-    import math
+def _long_rows(frame: pd.DataFrame, metrics: list[str], kind: str) -> list[pd.DataFrame]:
+    """One long block per metric: a row per chunk with the VALUE_FIELDS (NaN where absent) and the alert flag."""
+    import numpy as np
+    import pandas as pd
 
-    rows: list[dict[str, Any]] = []
-    for _, record in frame.iterrows():
-        for metric in metrics:
-            row: dict[str, Any] = {
-                "chunk_key": str(record[("chunk", "key")]),
-                "period": str(record[("chunk", "period")]),
+    blocks = []
+    for metric in metrics:
+        block = pd.DataFrame(
+            {
+                "chunk_key": frame[("chunk", "key")].astype(str).to_numpy(),
+                "period": frame[("chunk", "period")].astype(str).to_numpy(),
                 "metric": metric,
                 "kind": kind,
             }
-            for field in VALUE_FIELDS:
-                value = record.get((metric, field), math.nan)
-                row[field] = math.nan if value is None else float(value)
-            alert = record.get((metric, "alert"), False)
-            row["alert"] = bool(alert) if alert is not None and alert == alert else False
-            rows.append(row)
-    return rows
+        )
+        for field in VALUE_FIELDS:
+            column = (metric, field)
+            block[field] = frame[column].astype("float64").to_numpy() if column in frame.columns else np.nan
+        alert = frame[(metric, "alert")] if (metric, "alert") in frame.columns else None
+        block["alert"] = False if alert is None else alert.astype("object").fillna(False).astype(bool).to_numpy()
+        blocks.append(block)
+    return blocks
 
 
 def tidy_results(
@@ -75,12 +78,13 @@ def tidy_results(
     """
     import pandas as pd
 
-    rows = _long_rows(_analysis(estimated), metrics, KIND_ESTIMATED)
+    blocks = _long_rows(_analysis(estimated), metrics, KIND_ESTIMATED)
     if realized is not None:
-        rows += _long_rows(_analysis(realized), metrics, KIND_REALIZED)
-    if not rows:
+        blocks += _long_rows(_analysis(realized), metrics, KIND_REALIZED)
+    blocks = [b for b in blocks if len(b)]
+    if not blocks:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in RESULT_COLUMNS})
-    table = pd.DataFrame.from_records(rows).merge(chunks, on="chunk_key", how="inner", validate="many_to_one")
+    table = pd.concat(blocks, ignore_index=True).merge(chunks, on="chunk_key", how="inner", validate="many_to_one")
     table = table.loc[(table["kind"] != KIND_REALIZED) | (table["labelled_rows"] > 0)]
     keys = ["chunk_key", "metric"]
     estimated_values = table.loc[table["kind"] == KIND_ESTIMATED, [*keys, "value"]].rename(columns={"value": "est"})

@@ -91,8 +91,15 @@ class LocalStore:
         return self._path(key).is_file()
 
     def list(self, prefix: str) -> Iterator[str]:
+        # Walk only the folder the prefix names (as S3 lists one prefix), not the whole root.
+        folder = prefix.rpartition("/")[0]
+        if folder:
+            self._path(folder)  # refuses a prefix that escapes the root
+        start = self.root / folder if folder else self.root
+        if not start.is_dir():
+            return
         base = self.root
-        for path in sorted(base.rglob("*")):
+        for path in sorted(start.rglob("*")):
             if path.is_file() and not path.name.endswith(".tmp"):
                 key = path.relative_to(base).as_posix()
                 if key.startswith(prefix):
