@@ -61,8 +61,11 @@ def _long_rows(frame: pd.DataFrame, metrics: list[str], kind: str) -> list[pd.Da
         for field in VALUE_FIELDS:
             column = (metric, field)
             block[field] = frame[column].astype("float64").to_numpy() if column in frame.columns else np.nan
-        alert = frame[(metric, "alert")] if (metric, "alert") in frame.columns else None
-        block["alert"] = False if alert is None else alert.astype("object").fillna(False).astype(bool).to_numpy()
+        if (metric, "alert") in frame.columns:  # None and NaN (no value) are no alert
+            alerts = frame[(metric, "alert")].tolist()
+            block["alert"] = np.array([a is not None and a == a and bool(a) for a in alerts], dtype=bool)
+        else:
+            block["alert"] = False
         blocks.append(block)
     return blocks
 
