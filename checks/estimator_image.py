@@ -47,6 +47,7 @@ ROWS_PER_HOUR = 400
 RESULT_MARK = "ESTIMATOR-IMAGE-CHECK "
 
 RUNNER = (
+    f"ANALYSIS_START, HOURS, ROWS_PER_HOUR = {ANALYSIS_START.isoformat()!r}, {HOURS}, {ROWS_PER_HOUR}\n"
     '''
 import json, socket, sys, sysconfig
 task, runtime, lake, event = sys.argv[1:5]
@@ -59,8 +60,15 @@ socket.socket.connect = _blocked
 socket.socket.connect_ex = _blocked
 socket.create_connection = _blocked
 import app
+from datetime import datetime, timedelta
 from modelwatch.lake.store import LocalStore
-app._lake = lambda bucket: LocalStore(lake)
+from modelwatch.state import HourCounter
+class Counters:
+    """The state table's hour counters for the fixture's hours (rows, data version 1)."""
+    def hour_counters(self, model, start=None, end=None):
+        first = datetime.fromisoformat(ANALYSIS_START)
+        return [HourCounter(first + timedelta(hours=h), rows=ROWS_PER_HOUR, data_version=1) for h in range(HOURS)]
+app._stores = lambda bucket, table: (LocalStore(lake), Counters())
 class Context:
     function_name = "EstimateFunction"
     function_version = "$LATEST"
@@ -68,6 +76,8 @@ class Context:
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:EstimateFunction"
     aws_request_id = "estimator-image-check"
 outcome = app.lambda_handler(json.loads(event), Context())
+again = app.lambda_handler({**json.loads(event), "run_id": "again"}, Context())
+assert again["chunks_reused"] == outcome["chunks_analysed"], again  # the stored analysis loads in the image
 allowed = (task, runtime, sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"])
 outside = sorted({
     m.__file__ for m in list(sys.modules.values())
@@ -75,9 +85,13 @@ outside = sorted({
 })
 print("'''
     + RESULT_MARK
-    + """" + json.dumps({"outcome": outcome, "outside": outside}, default=str))
+    + """" + json.dumps({"outcome": outcome, "again": again, "outside": outside}, default=str))
 """
 )
+
+
+def _field(mapping: object, name: str) -> object:
+    return mapping.get(name) if isinstance(mapping, dict) else None
 
 
 def dockerfile_problems() -> list[str]:
@@ -221,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print(
                     f"estimator image: handler ran isolated: {outcome['chunks_analysed']} chunks analysed, "
-                    f"metrics {outcome.get('metrics')}, report {'yes' if outcome.get('report_uri') else 'no'}"
+                    f"metrics {outcome.get('metrics')}, report {'yes' if outcome.get('report_uri') else 'no'}; "
+                    f"a second run reused {_field(result.get('again'), 'chunks_reused')} chunks"
                 )
     size = dir_size(task)
     print(f"estimator image: task folder {mb(size)} ({how}); Lambda image limit {mb(IMAGE_LIMIT)}")
