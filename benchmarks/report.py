@@ -161,14 +161,15 @@ def estimation_section(estimation: Mapping[str, Any]) -> str:
     for w in estimation["windows"]:
         if w["config"] != "estimation":
             continue
-        worst = max(w["overhead_ratio_fit"], w["overhead_ratio_cached"])
+        limit = goal["overhead_ratio_max"]
         speedup_ok = w["cached_speedup"] >= goal["cached_speedup_min"]
         verdicts.append(
-            f"- {w.get('estimator', 'CBPE')}, {w['days']} day(s): overhead {w['overhead_ratio_fit']}x (fit) / "
-            f"{w['overhead_ratio_cached']}x (cached) of the direct call (goal at most {goal['overhead_ratio_max']}x: "
-            f"{_goal(worst <= goal['overhead_ratio_max'])}); cached run re-estimating the whole window "
-            f"{w['cached_speedup']}x faster than the fit run (goal at least {goal['cached_speedup_min']}x: "
-            f"{_goal(speedup_ok)}; direct nannyml's own estimate-only speed-up: {w['direct_cached_speedup']}x)"
+            f"- {w.get('estimator', 'CBPE')}, {w['days']} day(s): the fit run costs {w['overhead_ratio_fit']}x "
+            f"nannyml's fit + estimate (goal at most {limit}x: {_goal(w['overhead_ratio_fit'] <= limit)}); the "
+            f"cached run re-estimating every chunk costs {w['overhead_ratio_cached']}x nannyml's estimate alone "
+            f"(same bound: {_goal(w['overhead_ratio_cached'] <= limit)}) and is {w['cached_speedup']}x faster than "
+            f"the fit run (goal at least {goal['cached_speedup_min']}x: {_goal(speedup_ok)}; direct nannyml's own "
+            f"estimate-only speed-up: {w['direct_cached_speedup']}x)"
         )
         if "incremental_speedup" in w:
             incremental_ok = w["incremental_speedup"] >= goal["cached_speedup_min"]
