@@ -273,8 +273,9 @@ def _analyse(
     joined = join_labels(config, frame.loc[frame[CHUNK].isin(numbers)], labels)
     labelled_rows = joined.frame[TARGET].notna().groupby(joined.frame[CHUNK]).sum()
     labelled = {int(n) for n, count in labelled_rows.items() if count > 0}
-    stored = plan.stored if plan is not None else None
-    realize = bool(labelled) or (stored is not None and stored.realized is not None and bool(plan and plan.reused))
+    # Stored realized results of reused chunks need this run's realized rows next to them, labels or not.
+    stored = plan.stored if plan is not None and plan.reused else None
+    realize = bool(labelled) or (stored is not None and stored.realized is not None)
     monitor, cache_use = _fit_or_load(config, reference, store, now, realize)
     if config.chunking.size is not None:
         _number_size_chunks_from(monitor, chunks[0].number)
