@@ -92,3 +92,29 @@ def test_labels_outside_any_model_prefix_are_skipped(stack):
     )
     assert item is not None and item["status"] == "skipped"
     assert list(stack.lake.list("ground_truth/")) == []
+
+
+def test_labels_whose_captures_land_while_they_are_ingested_still_count(stack, monkeypatch):
+    # Given labels for 10h inferences whose capture file is ingested after the label ingest read the captures
+    # (empty) but before it wrote the labels: the race between the two ingests
+    from modelwatch.ingest import service
+
+    real = service.decode_ground_truth_to_lake
+
+    def captures_land_meanwhile(*args, **kwargs):
+        ingest_captures(stack)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service, "decode_ground_truth_to_lake", captures_land_meanwhile)
+    body = ground_truth_event(
+        stack, ground_truth_key(T0 + timedelta(days=1)), ground_truth_file({"ev-0": 1, "ev-9": 0})
+    )
+
+    # When the labels are ingested
+    assert invoke_labels(sqs_batch("sqs_ground_truth_object_created", [body])) == {"batchItemFailures": []}
+
+    # Then they still count on their inference hours (looked up again among the captures that arrived meanwhile),
+    # so the chunks are re-estimated with them
+    counters = {c.hour.hour: c for c in stack.state.hour_counters("churn")}
+    assert (counters[10].labels, counters[10].label_version) == (1, 1)
+    assert (counters[11].labels, counters[11].label_version) == (1, 1)

@@ -95,3 +95,28 @@ def test_within_one_object_the_later_line_wins():
         [_labels("k", t, t, {"x": 0}), _labels("k", t, t, {"x": 1}).with_columns(source_line=pl.lit(9, dtype=pl.Int64))]
     )
     assert latest_labels(frame)["y_true"].to_list() == [1]
+
+
+def test_only_what_changed_since_a_listing_is_read_again(tmp_path):
+    from modelwatch.lake.reader import changed_partitions, list_partitions, read_listed
+
+    store = LocalStore(tmp_path)
+    rows = pl.DataFrame(
+        {"inference_id": ["a", "b"], "row_in_request": [0, 0], "inference_time": [START, START + timedelta(hours=2)]}
+    )
+    first = PartitionedWriter(store, "captures", "m", "inference_time", "first")
+    first.add(rows.head(1))
+    first.write()
+    before = list_partitions(store, "captures", "m")
+    # a second source lands in a new hour, and a third in the first one's hour
+    for source, frame in (
+        ("second", rows.tail(1)),
+        ("third", rows.head(1).with_columns(pl.lit("c").alias("inference_id"))),
+    ):
+        writer = PartitionedWriter(store, "captures", "m", "inference_time", source)
+        writer.add(frame)
+        writer.write()
+    changed = changed_partitions(before, list_partitions(store, "captures", "m"))
+    assert len(changed) == 2
+    assert sorted(read_listed(store, "captures", changed)["inference_id"].to_list()) == ["a", "b", "c"]
+    assert changed_partitions(before, before) == {}

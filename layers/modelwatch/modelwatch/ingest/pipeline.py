@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import partial
 from typing import BinaryIO
 
 import polars as pl
@@ -23,6 +24,8 @@ from modelwatch.constants import (
     LAKE_CAPTURES,
     LAKE_GROUND_TRUTH,
 )
+from modelwatch.lake.layout import Partition
+from modelwatch.lake.reader import changed_partitions, list_partitions, read_listed
 from modelwatch.lake.store import ObjectStore
 from modelwatch.lake.writer import PartitionedWriter, WrittenFile, write_quarantine
 from modelwatch.state import floor_hour
@@ -97,6 +100,40 @@ def decode_capture_to_lake(
     return outcome
 
 
+_LABEL_JOIN_COLUMNS = [COL_INFERENCE_ID, COL_ROW_IN_REQUEST, COL_INFERENCE_TIME]
+
+
+@dataclass(frozen=True)
+class CapturedRequests:
+    """A model's captured requests around a label time (inference_id, row_in_request, inference_time), to match
+    labels to; `late()` reads the ones that reached the lake since."""
+
+    frame: pl.DataFrame | None  # None when nothing is captured in the range
+    late: Callable[[], pl.DataFrame]
+
+
+def captured_requests(
+    store: ObjectStore, model: str, label_time: datetime, now: datetime, lookback: timedelta
+) -> CapturedRequests:
+    """Captures from `lookback` before the label time (or now, if earlier) to an hour after it."""
+    # A bounded range lets the reader list day prefixes instead of the model's whole history.
+    window = (min(label_time, now) - lookback, max(label_time, now) + timedelta(hours=1))
+    listed = list_partitions(store, LAKE_CAPTURES, model, *window)
+    frame = read_listed(store, LAKE_CAPTURES, listed, *window, _LABEL_JOIN_COLUMNS)
+    return CapturedRequests(
+        frame if COL_INFERENCE_TIME in frame.columns else None,
+        partial(_captures_since, store, model, listed, window),
+    )
+
+
+def _captures_since(
+    store: ObjectStore, model: str, listed: dict[Partition, list[str]], window: tuple[datetime, datetime]
+) -> pl.DataFrame:
+    """Capture rows of the partitions that changed since `listed` was taken (files ingested meanwhile)."""
+    changed = changed_partitions(listed, list_partitions(store, LAKE_CAPTURES, model, *window))
+    return read_listed(store, LAKE_CAPTURES, changed, *window, _LABEL_JOIN_COLUMNS)
+
+
 def decode_ground_truth_to_lake(
     stream: BinaryIO,
     config: ModelConfig,
@@ -109,6 +146,7 @@ def decode_ground_truth_to_lake(
     captures: pl.DataFrame | None = None,
     reopen: Callable[[], BinaryIO] | None = None,
     batch_lines: int = DEFAULT_BATCH_LINES,
+    late_captures: Callable[[], pl.DataFrame] | None = None,
 ) -> ModelOutcome:
     """Stream-decode a ground-truth file and write its labels by label hour (with the source's LastModified for the
     dedup order) and its quarantined records.
@@ -116,6 +154,10 @@ def decode_ground_truth_to_lake(
     With the model's `captures` (inference_id, row_in_request, inference_time), a record whose label count differs
     from its request's row count is quarantined (its raw line re-read through `reopen`), and `rows_per_hour` counts
     the labels per inference hour they belong to; labels of requests not captured (yet) count nowhere.
+
+    `late_captures` (captures that reached the lake after `captures` was read) is asked once the labels are written,
+    for the labels still unmatched: a capture file ingested at the same moment either counts its labels here, or
+    bumps its own hour after these labels are in the lake, so the run it triggers joins them.
     """
     writer = PartitionedWriter(store, LAKE_GROUND_TRUTH, config.name, COL_LABEL_TIME, stem)
     outcome = ModelOutcome(config.name)
@@ -135,6 +177,8 @@ def decode_ground_truth_to_lake(
         writer.add(rows)
         outcome.rows = rows.height
     outcome.files = writer.write()
+    if rows is not None and rows.height and late_captures is not None:
+        _count_late_matches(outcome, rows, captures, late_captures)
     outcome.first_time = outcome.last_time = label_time if outcome.rows else None
     quarantined.sort(key=lambda q: q.line)
     outcome.quarantined = len(quarantined)
@@ -191,6 +235,25 @@ def _physical_lines(stream: BinaryIO, chunk_size: int = 1 << 20) -> Iterator[byt
         yield from lines
     if pending:
         yield pending
+
+
+def _count_late_matches(
+    outcome: ModelOutcome,
+    rows: pl.DataFrame,
+    captures: pl.DataFrame | None,
+    late_captures: Callable[[], pl.DataFrame],
+) -> None:
+    """Add the inference hours of labels that match only captures which arrived after the first read."""
+    unmatched = rows.select(_KEYS)
+    if captures is not None and captures.height:
+        unmatched = unmatched.join(captures.select(_KEYS).unique(), on=_KEYS, how="anti")
+    if unmatched.height == 0:
+        return
+    late = late_captures()
+    if late.height == 0 or COL_INFERENCE_TIME not in late.columns:
+        return
+    for hour, count in _label_hours(unmatched, late).items():
+        outcome.rows_per_hour[hour] = outcome.rows_per_hour.get(hour, 0) + count
 
 
 def _label_hours(rows: pl.DataFrame, captures: pl.DataFrame) -> dict[datetime, int]:

@@ -20,18 +20,18 @@ from typing import Any, Protocol
 from modelwatch.clock import Clock, to_utc
 from modelwatch.config.model import ModelConfig
 from modelwatch.constants import (
-    COL_INFERENCE_ID,
-    COL_INFERENCE_TIME,
-    COL_ROW_IN_REQUEST,
     GROUND_TRUTH_LOOKBACK_DAYS,
-    LAKE_CAPTURES,
     LAKE_QUARANTINE,
 )
 from modelwatch.ingest.keys import folder_hour
-from modelwatch.ingest.pipeline import ModelOutcome, decode_capture_to_lake, decode_ground_truth_to_lake
+from modelwatch.ingest.pipeline import (
+    ModelOutcome,
+    captured_requests,
+    decode_capture_to_lake,
+    decode_ground_truth_to_lake,
+)
 from modelwatch.ingest.service import KIND_CAPTURE, KIND_GROUND_TRUTH, STATUS_INGESTED, trigger_runs
 from modelwatch.lake.layout import model_prefix, parse_partition, source_file_stem
-from modelwatch.lake.reader import read_rows
 from modelwatch.lake.store import ObjectStore
 from modelwatch.lake.writer import QUARANTINE_SUFFIX
 from modelwatch.observability import logger
@@ -196,14 +196,7 @@ def _decode(
     else:
         origin = entries[0].source
         label_time = folder_hour(origin) or now
-        captures = read_rows(
-            store,
-            LAKE_CAPTURES,
-            config.name,
-            start=min(label_time, now) - timedelta(days=GROUND_TRUTH_LOOKBACK_DAYS),
-            end=max(label_time, now) + timedelta(hours=1),
-            columns=[COL_INFERENCE_ID, COL_ROW_IN_REQUEST, COL_INFERENCE_TIME],
-        )
+        requests = captured_requests(store, config.name, label_time, now, timedelta(days=GROUND_TRUTH_LOOKBACK_DAYS))
         outcome = decode_ground_truth_to_lake(
             stream,
             config,
@@ -213,8 +206,9 @@ def _decode(
             now,
             label_time,
             label_time,
-            captures=captures if COL_INFERENCE_TIME in captures.columns else None,
+            captures=requests.frame,
             reopen=lambda: io.BytesIO("\n".join(e.raw for e in entries).encode() + b"\n"),
+            late_captures=requests.late,
         )
     _restore_origin(store, outcome, entries)
     return outcome

@@ -19,12 +19,8 @@ from botocore.exceptions import ClientError
 
 from modelwatch.clock import Clock, to_utc
 from modelwatch.constants import (
-    COL_INFERENCE_ID,
-    COL_INFERENCE_TIME,
-    COL_ROW_IN_REQUEST,
     DIM_MODEL,
     GROUND_TRUTH_LOOKBACK_DAYS,
-    LAKE_CAPTURES,
     METRIC_INGEST_LAG,
     METRIC_RECORDS_DECODED,
     METRIC_RECORDS_QUARANTINED,
@@ -33,9 +29,13 @@ from modelwatch.constants import (
 from modelwatch.errors import CaptureReadError
 from modelwatch.ingest.events import ObjectRef
 from modelwatch.ingest.keys import folder_hour, parse_capture_key
-from modelwatch.ingest.pipeline import ModelOutcome, decode_capture_to_lake, decode_ground_truth_to_lake
+from modelwatch.ingest.pipeline import (
+    ModelOutcome,
+    captured_requests,
+    decode_capture_to_lake,
+    decode_ground_truth_to_lake,
+)
 from modelwatch.lake.layout import source_file_stem
-from modelwatch.lake.reader import read_rows
 from modelwatch.lake.store import ObjectStore
 from modelwatch.observability import logger, metrics
 from modelwatch.registry.store import Registry
@@ -260,15 +260,7 @@ def ingest_ground_truth_object(
             return _skip(ref, KIND_GROUND_TRUTH, state, clock, "object was overwritten after this event")
         modified = to_utc(opened.last_modified or ref.event_time or clock.now())
         label_time = folder_hour(ref.key) or modified
-        captures = read_rows(
-            store,
-            LAKE_CAPTURES,
-            config.name,
-            start=min(label_time, clock.now()) - lookback,
-            # A bounded range lets the reader list day prefixes instead of the model's whole history.
-            end=max(label_time, clock.now()) + timedelta(hours=1),
-            columns=[COL_INFERENCE_ID, COL_ROW_IN_REQUEST, COL_INFERENCE_TIME],
-        )
+        requests = captured_requests(store, config.name, label_time, clock.now(), lookback)
         outcome = decode_ground_truth_to_lake(
             opened.body,
             config,
@@ -278,8 +270,9 @@ def ingest_ground_truth_object(
             clock.now(),
             label_time,
             modified,
-            captures=captures if COL_INFERENCE_TIME in captures.columns else None,
+            captures=requests.frame,
             reopen=lambda: _reopen(s3_client, ref),
+            late_captures=requests.late,
         )
         matched = sum(outcome.rows_per_hour.values())
         logger.info(

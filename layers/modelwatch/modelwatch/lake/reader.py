@@ -154,6 +154,13 @@ def list_partitions(
     return found
 
 
+def changed_partitions(
+    before: dict[Partition, list[str]], after: dict[Partition, list[str]]
+) -> dict[Partition, list[str]]:
+    """The partitions of `after` whose files differ from `before` (new partitions, new or compacted files)."""
+    return {p: names for p, names in after.items() if sorted(names) != sorted(before.get(p, []))}
+
+
 def _read_parquet(data: bytes, columns: list[str] | None) -> pl.DataFrame:
     buffer = io.BytesIO(data)
     if columns is None:
@@ -223,11 +230,24 @@ def read_rows(
     """Rows of one model in one lake area whose time (inference time for captures, label time for ground truth)
     is in [start, end); only overlapping partitions are listed and read. An empty frame (with `columns`, typed by
     `schema` when given) when nothing matches."""
+    return read_listed(store, area, list_partitions(store, area, model, start, end), start, end, columns, schema)
+
+
+def read_listed(
+    store: ObjectStore,
+    area: str,
+    listing: dict[Partition, list[str]],
+    start: datetime | None = None,
+    end: datetime | None = None,
+    columns: list[str] | None = None,
+    schema: dict[str, pl.DataType] | None = None,
+) -> pl.DataFrame:
+    """`read_rows` over partitions already listed (`list_partitions`), e.g. to read only what changed since."""
     time_column = TIME_COLUMNS.get(area)
     read_columns = columns
     if columns is not None and time_column and (start or end) and time_column not in columns:
         read_columns = [*columns, time_column]
-    partitions: dict[Partition, list[str] | None] = dict(list_partitions(store, area, model, start, end))
+    partitions: dict[Partition, list[str] | None] = dict(listing)
     frames = [f for f in _read_partitions(store, partitions, read_columns) if f.height]
     if not frames:
         return _empty(columns, schema)
