@@ -241,8 +241,9 @@ def ingest_ground_truth_object(
 ) -> IngestResult:
     """Decode a ground-truth object for every model whose ground-truth prefix holds it; bump the label counters of
     the inference hours the labels belong to (found by joining the model's captures, ids and times only, from
-    `lookback` before the label time on); record; trigger (realized performance for exactly those hours).
-    Labels without a capture in that window count nowhere; the workflow still joins them when it runs."""
+    `lookback` before the label time on, and once more among captures that landed while the labels were written);
+    record; trigger (realized performance for exactly those hours). Labels without a capture count nowhere; a
+    capture that arrives later bumps its own hour, and the run it starts joins them."""
     ref = resolve_ref(s3_client, ref)
     trigger = _trigger_args(state, registry, sfn_client, state_machine_arn, clock)
     previous = state.processed(ref.bucket, ref.key, ref.version)
