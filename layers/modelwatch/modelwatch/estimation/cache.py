@@ -9,6 +9,7 @@ write the manifest may also write the pickle.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import pickle
@@ -29,16 +30,22 @@ TRACKED_LIBRARIES = ("nannyml", "scikit-learn", "lightgbm", "pandas", "numpy")
 
 
 def library_versions() -> dict[str, str]:
-    """Installed versions of the libraries whose objects are pickled."""
+    """Installed versions of the libraries whose objects are pickled (a fresh dict each call)."""
+    return dict(_installed_versions())
+
+
+@functools.cache
+def _installed_versions() -> tuple[tuple[str, str], ...]:
+    # Looked up once per process: every run keys both the estimator and the stored analysis on them (~6 ms each).
     from importlib.metadata import PackageNotFoundError, version
 
-    versions: dict[str, str] = {}
+    versions = []
     for name in TRACKED_LIBRARIES:
         try:
-            versions[name] = version(name)
+            versions.append((name, version(name)))
         except PackageNotFoundError:
-            versions[name] = "absent"
-    return versions
+            versions.append((name, "absent"))
+    return tuple(versions)
 
 
 def config_hash(config: ModelConfig) -> str:
