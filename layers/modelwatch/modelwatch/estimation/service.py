@@ -554,8 +554,10 @@ def _read_captures(store: ObjectStore, model: str, ranges: list[tuple[datetime |
     from modelwatch.lake.reader import read_rows
 
     frames = [read_rows(store, LAKE_CAPTURES, model, start=start, end=end) for start, end in ranges]
-    frames = [f for f in frames if f.height] or frames[:1]
-    return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0] if frames else pl.DataFrame()
+    with_rows = [f for f in frames if f.height]
+    if not with_rows:
+        return frames[0] if frames else pl.DataFrame()  # an empty read keeps its columns
+    return pl.concat(with_rows, how="diagonal_relaxed")
 
 
 def _read_labels(store: ObjectStore, model: str, start: datetime | None) -> Any:
@@ -596,7 +598,7 @@ def run_monitor_from_lake(
     if plan is not None:
         ranges = list(plan.fresh_ranges)
         start = plan.fresh_start
-    captures = lake_to_pandas(_read_captures(store, config.name, ranges)) if ranges else _no_rows()
+    captures = lake_to_pandas(_read_captures(store, config.name, ranges))
     # Labels arrive after their inference (ground truth is partitioned by label time): none before the window.
     labels = lake_to_pandas(_read_labels(store, config.name, start)) if ranges else None
     logger.info(
@@ -609,9 +611,3 @@ def run_monitor_from_lake(
         lake=settings.lake_bucket,
     )
     return run_monitor(config, reference, captures, labels, request, store, clock.now(), plan)
-
-
-def _no_rows() -> pd.DataFrame:
-    import pandas as pd
-
-    return pd.DataFrame()
