@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,9 +20,9 @@ from modelwatch.local.stack import LocalStack
 FIXTURE = Path(__file__).parent / "fixture" / "template.yaml"
 
 
-@pytest.fixture
-def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.delenv("MOTO_PORT", raising=False)  # configure_server sets it; restored after the test
+@contextmanager
+def _loopback_server() -> Iterator[str]:
+    """A ThreadedMotoServer on a free loopback port, configured as `modelwatch local up` does; its URL."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -31,9 +32,16 @@ def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         url = f"http://127.0.0.1:{port}"
         configure_server(url)
         yield url
-        reset_server(url)
     finally:
         server.stop()
+
+
+@pytest.fixture
+def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.delenv("MOTO_PORT", raising=False)  # configure_server sets it; restored after the test
+    with _loopback_server() as url:
+        yield url
+        reset_server(url)
 
 
 def test_the_stack_runs_behind_a_loopback_server(endpoint: str) -> None:
@@ -53,18 +61,9 @@ def test_reset_server_restores_moto_process_wide_config() -> None:
     # Given a loopback server configured for real ASL execution (moto's config is process-wide)
     from moto.core.config import default_user_config
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        url = f"http://127.0.0.1:{port}"
-        configure_server(url)
+    with _loopback_server() as url:
         assert default_user_config["stepfunctions"]["execute_state_machine"] is True
         # When it is reset
         reset_server(url)
         # Then later in-process mocks see moto's default again
         assert default_user_config["stepfunctions"]["execute_state_machine"] is False
-    finally:
-        server.stop()

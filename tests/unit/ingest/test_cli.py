@@ -14,6 +14,7 @@ from modelwatch.cli.main import cli
 from modelwatch.lake.reader import read_rows
 from modelwatch.lake.store import LocalStore
 from tests.helpers import EVENTS
+from tests.unit.capture.conftest import CAR_LOAN_FEATURES
 from tests.unit.ingest.helpers import capture_file, churn_config, ground_truth_file
 
 CAPTURES = EVENTS / "captures"
@@ -21,15 +22,7 @@ CAR_LOAN = {
     "name": "car_loan",
     "endpoint": "car-loan-endpoint",
     "problem_type": "binary_classification",
-    "features": [
-        {"name": "car_value", "type": "numeric"},
-        {"name": "salary_range", "type": "categorical"},
-        {"name": "debt_to_income_ratio", "type": "numeric"},
-        {"name": "loan_length", "type": "numeric"},
-        {"name": "repaid_loan_on_prev_car", "type": "categorical"},
-        {"name": "size_of_downpayment", "type": "categorical"},
-        {"name": "driver_tenure", "type": "numeric"},
-    ],
+    "features": CAR_LOAN_FEATURES,
     "output": {"format": "csv", "columns": ["y_pred_proba"]},
 }
 
