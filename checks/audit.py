@@ -1,10 +1,16 @@
-"""Known vulnerabilities in the pinned requirements: pip-audit, with a fallback where its per-version lookup fails.
+"""Known vulnerabilities in the pinned requirements: fails on one in what we ship, reports what it could not audit.
 
-pip-audit asks PyPI's JSON API for each `name/version`. Where that per-version endpoint is unavailable (it answers
-404 on this project's build network), the project endpoint still carries PyPI's vulnerability data for the latest
-release: a pin equal to the latest release is audited from there. A pin below the latest release that cannot be
-audited either way must be listed in HELD_BACK with the reason it is held back; anything else fails the check, as
-does any known vulnerability that is not in IGNORED_VULNS (each with a comment saying why).
+The input is the lock files alone (exact pins, no resolution), so the same locks give the same verdict for the same
+vulnerability data. pip-audit asks PyPI's JSON API for each `name/version`; where that per-version endpoint is
+unavailable (it answers 404 on this project's build network), the project endpoint still carries PyPI's
+vulnerability data for the latest release, so a pin equal to the latest release is audited from there.
+
+Verdict:
+- a known vulnerability in a pin of a **shipped** file (the Lambda layer, the Estimate image) fails the check;
+- a known vulnerability in a dev- or tools-only pin is reported as a warning (it never reaches Lambda);
+- a pin that could not be audited either way is reported with the reason (and, where the pin is held back on
+  purpose, why) without failing: a registry publishing a newer release is not a defect of our code.
+Vulnerabilities accepted after review go in IGNORED_VULNS, each with a comment saying why.
 """
 
 from __future__ import annotations
@@ -14,16 +20,18 @@ import json
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from checks._common import read_pins
+from checks._common import Pin, read_pins
 
 PYPI = "https://pypi.org/pypi"
 # Vulnerability ids accepted after review: {id: why it does not apply or cannot be fixed}. Empty: none accepted.
 IGNORED_VULNS: dict[str, str] = {}
-# Pins deliberately below the latest release (normalised name: reason). Only used when pip-audit cannot audit them.
+# Pins deliberately below the latest release (normalised name: reason), printed beside "not audited".
 HELD_BACK = {
     "pandas": "nannyml 0.13.1 breaks on pandas 3 (DLE on string columns): pandas>=2.2,<3",
     "lightgbm": "nannyml 0.13.1 needs lightgbm<4.6",
@@ -33,10 +41,41 @@ HELD_BACK = {
     "contourpy": "numeric stack held together with pandas 2.3 for nannyml 0.13.1 (matplotlib dependency)",
     "xgboost-cpu": "numeric stack held together with pandas 2.3 for nannyml 0.13.1 (FLAML's AutoML import)",
     "python-dateutil": "held with pandas 2.3 (its 4.x major is unreviewed here)",
-    "networkx": "dev-only (sympy/scikit-learn tooling), not shipped to Lambda",
-    "mpmath": "dev-only (sympy dependency), not shipped to Lambda",
-    "pyfiglet": "dev-only (moto dependency for tests), not shipped to Lambda",
 }
+
+PipAudit = Callable[[list[Path]], dict[str, Any]]
+ProjectLookup = Callable[[str], dict[str, Any] | None]
+
+
+@dataclass
+class Verdict:
+    """What the audit found, per pin."""
+
+    failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    unaudited: list[str] = field(default_factory=list)
+    audited: int = 0
+    total: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failures else 0
+
+    def lines(self) -> list[tuple[str, bool]]:
+        """(line, to_stderr) in a stable order."""
+        out = [(f"audit: not audited: {line}", False) for line in sorted(self.unaudited)]
+        out += [(f"audit: warning (not shipped): {line}", True) for line in sorted(self.warnings)]
+        out += [(f"audit: FAIL (shipped): {line}", True) for line in sorted(self.failures)]
+        status = "FAILED" if self.failures else "OK"
+        out.append(
+            (
+                f"audit: {status}: {self.audited} of {self.total} pins audited; {len(self.failures)} known "
+                f"vulnerabilities in shipped pins, {len(self.warnings)} in dev-only pins, "
+                f"{len(self.unaudited)} pins not audited",
+                False,
+            )
+        )
+        return out
 
 
 def _get_json(url: str) -> dict[str, Any] | None:
@@ -44,77 +83,104 @@ def _get_json(url: str) -> dict[str, Any] | None:
         with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - fixed https PyPI URL
             data: dict[str, Any] = json.load(response)
             return data
-    except OSError:
+    except (OSError, ValueError):
         return None
 
 
-def pip_audit(pip_audit_exe: str, files: list[Path]) -> dict[str, Any]:
-    """Run pip-audit on the pinned files (no resolution: they are complete locks); its JSON report."""
-    command = [pip_audit_exe, "--progress-spinner", "off", "--no-deps", "--disable-pip", "--format", "json"]
-    for vuln_id in IGNORED_VULNS:
-        command += ["--ignore-vuln", vuln_id]
-    for path in files:
-        command += ["--requirement", str(path)]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - fixed argv
-    try:
-        report: dict[str, Any] = json.loads(result.stdout)
-    except json.JSONDecodeError as exc:
-        raise RuntimeError(f"pip-audit failed (exit {result.returncode}): {result.stderr.strip()[-2000:]}") from exc
-    return report
+def pypi_project(name: str) -> dict[str, Any] | None:
+    """PyPI's project JSON (latest release and its vulnerabilities), or None when unreachable."""
+    return _get_json(f"{PYPI}/{name}/json")
 
 
-def fallback(name: str, version: str) -> tuple[list[str], str]:
-    """(vulnerabilities, status) for one pin from PyPI's project endpoint."""
-    data = _get_json(f"{PYPI}/{name}/json")
-    if data is None:
-        return [], "unreachable"
-    if data["info"]["version"] != version:
-        return [], f"below latest {data['info']['version']}"
+def run_pip_audit(pip_audit_exe: str) -> PipAudit:
+    """A pip-audit runner over complete locks (no resolution) returning its JSON report."""
+
+    def run(files: list[Path]) -> dict[str, Any]:
+        command = [pip_audit_exe, "--progress-spinner", "off", "--no-deps", "--disable-pip", "--format", "json"]
+        for vuln_id in IGNORED_VULNS:
+            command += ["--ignore-vuln", vuln_id]
+        for path in files:
+            command += ["--requirement", str(path)]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - fixed argv
+        try:
+            report: dict[str, Any] = json.loads(result.stdout)
+        except json.JSONDecodeError as exc:
+            raise RuntimeError(f"pip-audit failed (exit {result.returncode}): {result.stderr.strip()[-2000:]}") from exc
+        return report
+
+    return run
+
+
+def _project_status(version: str, project: dict[str, Any] | None) -> tuple[list[str], str | None]:
+    """(vulnerabilities, None) when the pin is the latest release; ([], why not audited) otherwise."""
+    if project is None:
+        return [], "PyPI unreachable"
+    latest = project["info"]["version"]
+    if latest != version:
+        return [], f"below latest {latest}; PyPI's per-version data is unavailable here"
     vulns = [
         f"{v['id']} (fixed in {', '.join(v.get('fixed_in') or []) or 'no release'})"
-        for v in data.get("vulnerabilities", [])
+        for v in project.get("vulnerabilities") or []
         if v["id"] not in IGNORED_VULNS and not set(v.get("aliases") or []) & set(IGNORED_VULNS)
     ]
-    return vulns, "latest"
+    return vulns, None
+
+
+def _findings(report: dict[str, Any]) -> dict[tuple[str, str], list[str]]:
+    """pip-audit's findings by (normalised name, version); the pins it skipped are absent."""
+    found = {}
+    for dep in report.get("dependencies", []):
+        if "skip_reason" not in dep:
+            found[(Pin(dep["name"], dep["version"]).key, dep["version"])] = [
+                f"{v['id']} (fixed in {', '.join(v.get('fix_versions') or []) or 'no release'})"
+                for v in dep.get("vulns", [])
+            ]
+    return found
+
+
+def audit(
+    shipped: list[Path], dev: list[Path], pip_audit: PipAudit, project_lookup: ProjectLookup = pypi_project
+) -> Verdict:
+    """Audit every pin of the shipped and dev files; shipped vulnerabilities fail, the rest is reported."""
+    shipped_keys = {(pin.key, pin.version) for path in shipped for pin in read_pins(path)}
+    pins = shipped_keys | {(pin.key, pin.version) for path in dev for pin in read_pins(path)}
+    found: dict[tuple[str, str], list[str]] = {}
+    # One pip-audit per file: dev.lock and tools.lock may pin the same package at different versions.
+    for path in [*shipped, *dev]:
+        found.update(_findings(pip_audit([path])))
+    fallback = sorted(pins - found.keys())
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        projects = dict(zip(fallback, pool.map(lambda key: project_lookup(key[0]), fallback), strict=True))
+    verdict = Verdict(total=len(pins))
+    for key in sorted(pins):
+        name, version = key
+        if key in found:
+            vulns = found[key]
+        else:
+            vulns, reason = _project_status(version, projects[key])
+            if reason is not None:
+                held = f" (held back: {HELD_BACK[name]})" if name in HELD_BACK else ""
+                verdict.unaudited.append(f"{name}=={version}: {reason}{held}")
+                continue
+        verdict.audited += 1
+        target = verdict.failures if key in shipped_keys else verdict.warnings
+        target += [f"{name}=={version}: {vuln}" for vuln in vulns]
+    return verdict
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Audit; exit 1 on a known vulnerability or a pin that could not be audited and is not held back on purpose."""
+    """Audit; exit 1 only on a known vulnerability in a shipped pin."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pip-audit", default="pip-audit")
-    parser.add_argument("requirements", nargs="+", type=Path)
+    parser.add_argument("--shipped", nargs="+", type=Path, required=True, help="requirements shipped to Lambda")
+    parser.add_argument("--dev", nargs="*", type=Path, default=[], help="dev and tools locks (reported only)")
     args = parser.parse_args(argv)
-    files = [path.resolve() for path in args.requirements]
-    pins = {pin.key: pin.version for path in files for pin in read_pins(path)}
-    report = pip_audit(args.pip_audit, files)
-    problems, audited, skipped = [], 0, []
-    for dep in report.get("dependencies", []):
-        if "skip_reason" in dep:
-            skipped.append(dep["name"])
-            continue
-        audited += 1
-        for vuln in dep.get("vulns", []):
-            fixes = ", ".join(vuln.get("fix_versions") or []) or "no fixed release"
-            problems.append(f"{dep['name']}=={dep['version']}: {vuln['id']} (fixed in {fixes})")
-    held = []
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        results = pool.map(lambda name: (name, fallback(name, pins[name])), skipped)
-        for name, (vulns, status) in results:
-            if status == "latest":
-                audited += 1
-                problems += [f"{name}=={pins[name]}: {v}" for v in vulns]
-            elif name in HELD_BACK:
-                held.append(f"{name}=={pins[name]} ({status}: {HELD_BACK[name]})")
-            else:
-                problems.append(f"{name}=={pins[name]}: could not be audited ({status}); upgrade it or hold it back")
-    for line in held:
-        print(f"audit: not audited here, held back on purpose: {line}")
-    for problem in problems:
-        print(f"audit: {problem}", file=sys.stderr)
-    if problems:
-        return 1
-    print(f"audit: OK: {audited} of {len(pins)} pins audited, no known vulnerabilities ({len(held)} held back)")
-    return 0
+    verdict = audit(
+        [path.resolve() for path in args.shipped], [path.resolve() for path in args.dev], run_pip_audit(args.pip_audit)
+    )
+    for line, to_stderr in verdict.lines():
+        print(line, file=sys.stderr if to_stderr else sys.stdout)
+    return verdict.exit_code
 
 
 if __name__ == "__main__":
