@@ -241,3 +241,13 @@ def test_samconfig_has_two_environments_whose_overrides_name_template_parameters
         for override in deploy["parameter_overrides"]:
             key, _, value = override.partition("=")
             assert key in template["Parameters"] and value, (env, override)
+
+
+def test_start_monitor_may_read_the_runs_it_retries(template: dict[str, Any]) -> None:
+    # The scheduled run reads a failed run's status before retrying it under -r<n> (workflow/trigger.py);
+    # StepFunctionsExecutionPolicy grants only StartExecution, so DescribeExecution needs its own statement.
+    statements = [st for name, st in _statements(template) if name == "StartMonitorFunction"]
+    describe = [st for st in statements if "states:DescribeExecution" in _as_list(st["Action"])]
+    assert describe, "StartMonitorFunction has no states:DescribeExecution"
+    resource = describe[0]["Resource"]
+    assert ":execution:${MonitorStateMachine.Name}:*" in str(resource)

@@ -225,3 +225,51 @@ def test_a_start_that_fails_releases_its_claim(aws: Aws) -> None:
         )
     # The claim was released, so the next attempt starts the run
     assert _schedule(aws)["status"] == "started"
+
+
+def _scheduled_retry_with_describe_error(aws: Aws, code: str) -> dict:
+    """The scheduled run for inputs another caller has claimed, with DescribeExecution answering `code`."""
+    import boto3
+    from botocore.stub import Stubber
+
+    aws.register(model_config("loans"))
+    aws.ingest("loans", T0, rows=400)
+    aws.clock.set(T0 + timedelta(hours=2))
+    held = _schedule(aws)
+    # The claim is held but no execution is visible: the other caller has not called StartExecution yet
+    aws.dynamodb.delete_item(TableName="state", Key={"pk": {"S": "model#loans"}, "sk": {"S": "state"}})
+    sfn = boto3.client("stepfunctions", region_name=aws.sfn.meta.region_name)
+    with Stubber(sfn) as stub:
+        stub.add_client_error("describe_execution", service_error_code=code, http_status_code=400)
+        result = start_model_run(
+            "loans",
+            registry=aws.registry,
+            state=aws.state,
+            sfn_client=sfn,
+            state_machine_arn=aws.monitor_arn,
+            clock=aws.clock,
+        )
+        stub.assert_no_pending_responses()
+    assert result["execution_name"] == held["execution_name"]
+    return result
+
+
+def test_a_claimed_run_not_yet_started_is_left_to_its_claimant(aws: Aws) -> None:
+    # Given a claimed run whose execution does not exist yet (ExecutionDoesNotExist)
+    # When the scheduled run checks whether it failed
+    result = _scheduled_retry_with_describe_error(aws, "ExecutionDoesNotExist")
+    # Then it reads as claimed by the other caller, and no retry starts
+    assert result["status"] == "already_claimed"
+    assert len(aws.executions()) == 1
+
+
+def test_a_denied_describe_execution_fails_the_trigger_instead_of_reading_as_claimed(aws: Aws) -> None:
+    import pytest
+
+    from modelwatch.errors import WorkflowError
+
+    # Given a role that may not call DescribeExecution (AccessDenied on AWS)
+    # When the scheduled run checks whether the claimed run failed
+    # Then the trigger fails with a named error (a missing permission must not read as "already claimed")
+    with pytest.raises(WorkflowError, match="cannot read the state of execution"):
+        _scheduled_retry_with_describe_error(aws, "AccessDeniedException")

@@ -82,11 +82,18 @@ def _execution_arn(state_machine_arn: str, name: str) -> str:
 
 
 def _closed_unsuccessfully(sfn_client: Any, state_machine_arn: str, name: str) -> bool:
-    """True when the named execution exists and failed, timed out or was aborted."""
+    """True when the named execution exists and failed, timed out or was aborted.
+
+    Only `ExecutionDoesNotExist` means "not started (yet)": another caller holds the claim. Any other error (an
+    `AccessDenied` from a role without `states:DescribeExecution`, throttling past the SDK's retries) is raised, so a
+    missing permission shows as a failed trigger rather than as a run that is silently never retried.
+    """
     try:
         described = sfn_client.describe_execution(executionArn=_execution_arn(state_machine_arn, name))
-    except ClientError:
-        return False  # not started (yet): another caller holds the claim
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+            return False
+        raise WorkflowError(f"cannot read the state of execution {name}: {exc}") from exc
     return described.get("status") in CLOSED_UNSUCCESSFULLY
 
 
