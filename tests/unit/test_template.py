@@ -251,3 +251,18 @@ def test_start_monitor_may_read_the_runs_it_retries(template: dict[str, Any]) ->
     assert describe, "StartMonitorFunction has no states:DescribeExecution"
     resource = describe[0]["Resource"]
     assert ":execution:${MonitorStateMachine.Name}:*" in str(resource)
+
+
+def test_schedules_do_not_clash_with_a_second_stack_in_the_account(template: dict[str, Any]) -> None:
+    # SAM names a ScheduleV2 schedule after its logical ID in the default schedule group unless told otherwise,
+    # so `sam deploy --config-env prod` next to the default stack would fail with "already exists".
+    schedules = [
+        (name, event["Properties"])
+        for name, res in template["Resources"].items()
+        for event in res.get("Properties", {}).get("Events", {}).values()
+        if event["Type"] == "ScheduleV2"
+    ]
+    assert schedules
+    for name, props in schedules:
+        named = props.get("Name")
+        assert props.get("OmitName") is True or (named and "AWS::StackName" in str(named)), name
