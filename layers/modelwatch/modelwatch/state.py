@@ -15,7 +15,9 @@ the parts that did not commit and the object item (written with the last part) s
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,6 +27,7 @@ from botocore.exceptions import ClientError
 
 from modelwatch.clock import to_utc
 from modelwatch.errors import LakeError
+from modelwatch.observability import logger
 
 OBJECT_PREFIX = "object#"
 MODEL_PREFIX = "model#"
@@ -125,12 +128,42 @@ def _is_condition_failure(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
+def _cancellation_codes(exc: ClientError) -> set[str]:
+    reasons = exc.response.get("CancellationReasons") or []
+    return {str(r.get("Code")) for r in reasons if r.get("Code") not in (None, "None")}
+
+
+def _cancelled_by_conflict(exc: ClientError) -> bool:
+    """A transaction cancelled because another request was updating one of its items at the same time.
+
+    Concurrent ingests of files for the same hour update the same counter items; DynamoDB cancels one of them with
+    reason `TransactionConflict`, which the SDK's standard retry mode does not retry.
+    """
+    if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        return False
+    codes = _cancellation_codes(exc)
+    return "TransactionConflict" in codes if codes else "TransactionConflict" in str(exc)
+
+
+@dataclass(frozen=True)
+class ConflictRetry:
+    """Retries of transactions cancelled by `TransactionConflict`: capped exponential backoff with full jitter."""
+
+    attempts: int = 8
+    base_seconds: float = 0.05
+    cap_seconds: float = 2.0
+    sleep: Callable[[float], None] = time.sleep
+    jitter: Callable[[], float] = random.random  # backoff jitter, not a secret
+
+    def delay(self, attempt: int) -> float:
+        return self.jitter() * min(self.cap_seconds, self.base_seconds * 2**attempt)
+
+
 def _cancelled_by_condition(exc: ClientError) -> bool:
     """A cancelled transaction whose only failures are condition checks (the item already exists)."""
     if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
         return False
-    reasons = exc.response.get("CancellationReasons") or []
-    codes = {r.get("Code") for r in reasons if r.get("Code") not in (None, "None")}
+    codes = _cancellation_codes(exc)
     if codes:
         return codes == {"ConditionalCheckFailed"}
     return "ConditionalCheckFailed" in str(exc)
@@ -139,9 +172,10 @@ def _cancelled_by_condition(exc: ClientError) -> bool:
 class StateStore:
     """The state table behind a low-level boto3 DynamoDB client."""
 
-    def __init__(self, client: Any, table: str) -> None:
+    def __init__(self, client: Any, table: str, conflict_retry: ConflictRetry | None = None) -> None:
         self.client = client
         self.table = table
+        self.conflict_retry = conflict_retry or ConflictRetry()
 
     # ------------------------------------------------------------ generic helpers
     def get_item(self, pk: str, sk: str, consistent: bool = True) -> dict[str, Any] | None:
@@ -327,13 +361,30 @@ class StateStore:
         }
 
     def _transact(self, items: list[dict[str, Any]], allow_condition_failure: bool) -> bool:
-        try:
-            self.client.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if allow_condition_failure and _cancelled_by_condition(exc):
-                return False
-            raise LakeError(f"state table {self.table}: transaction failed: {exc}") from exc
-        return True
+        """One TransactWriteItems call; False if it was cancelled only by condition checks (already recorded).
+
+        A cancellation by `TransactionConflict` is retried with jittered backoff (ConflictRetry); any other error,
+        or conflicts that outlast the retries, is a LakeError.
+        """
+        retry = self.conflict_retry
+        attempt = 0
+        while True:
+            try:
+                self.client.transact_write_items(TransactItems=items)
+                return True
+            except ClientError as exc:
+                if allow_condition_failure and _cancelled_by_condition(exc):
+                    return False
+                attempt += 1
+                if not _cancelled_by_conflict(exc):
+                    raise LakeError(f"state table {self.table}: transaction failed: {exc}") from exc
+                if attempt >= retry.attempts:
+                    raise LakeError(
+                        f"state table {self.table}: transaction conflicts persisted over {attempt} attempts: {exc}"
+                    ) from exc
+                delay = retry.delay(attempt - 1)
+                logger.info("state transaction conflict; retrying", attempt=attempt, delay_s=round(delay, 3))
+                retry.sleep(delay)
 
     # ------------------------------------------------------------ counters
     def hour_counters(
