@@ -162,6 +162,12 @@ def test_queues_are_encrypted_and_have_dead_letter_queues(template: dict[str, An
         if "RedrivePolicy" in q["Properties"]
     }
     dead_letter.add(template["Globals"]["Function"]["DeadLetterQueue"]["TargetArn"]["GetAtt"].split(".")[0])
+    dead_letter |= {
+        _getatt_target(target["DeadLetterConfig"]["Arn"])
+        for rule in _of_type(template, "AWS::Events::Rule").values()
+        for target in rule["Properties"]["Targets"]
+        if "DeadLetterConfig" in target
+    }
     for name, queue in queues.items():
         for has_key in (True, False):
             properties = _with_data_key(queue["Properties"], has_key)
@@ -266,3 +272,53 @@ def test_schedules_do_not_clash_with_a_second_stack_in_the_account(template: dic
     for name, props in schedules:
         named = props.get("Name")
         assert props.get("OmitName") is True or (named and "AWS::StackName" in str(named)), name
+
+
+def _getatt_target(value: Any) -> str:
+    """The logical ID of a `!GetAtt X.Arn` (load_template gives {"GetAtt": "X.Arn"})."""
+    return str(value["GetAtt"]).split(".")[0]
+
+
+def test_undeliverable_events_go_to_an_alarmed_dead_letter_queue(template: dict[str, Any]) -> None:
+    # EventBridge drops an event after 24 h of retries (at once for a non-retriable error such as a key policy
+    # without events.amazonaws.com) unless its target has a DLQ; every rule target and schedule gets one.
+    resources = template["Resources"]
+    dlqs: dict[str, set[str]] = {}
+    for name in _of_type(template, "AWS::Events::Rule"):
+        for target in resources[name]["Properties"]["Targets"]:
+            assert "DeadLetterConfig" in target, f"{name} target {target['Id']} has no DeadLetterConfig"
+            dlqs.setdefault(_getatt_target(target["DeadLetterConfig"]["Arn"]), set()).add(name)
+    for name, res in resources.items():
+        for event_name, event in res.get("Properties", {}).get("Events", {}).items():
+            if event["Type"] == "ScheduleV2":
+                assert "DeadLetterConfig" in event["Properties"], f"{name}.{event_name} has no DeadLetterConfig"
+                dlqs.setdefault(_getatt_target(event["Properties"]["DeadLetterConfig"]["Arn"]), set())
+    alarms = _of_type(template, "AWS::CloudWatch::Alarm").values()
+    for queue, rules in dlqs.items():
+        # The queue does not use the data key (the failure it catches may be that key's policy) ...
+        assert resources[queue]["Properties"].get("SqsManagedSseEnabled") is True
+        assert "KmsMasterKeyId" not in resources[queue]["Properties"]
+        # ... its policy lets exactly the rules that use it send to it ...
+        [policy] = [
+            res["Properties"]
+            for res in _of_type(template, "AWS::SQS::QueuePolicy").values()
+            if {"Ref": queue} in res["Properties"]["Queues"]
+        ]
+        [statement] = policy["PolicyDocument"]["Statement"]
+        assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+        allowed = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+        assert {_getatt_target(arn) for arn in _as_list(allowed)} == rules
+        # ... and a message waiting in it raises an alarm
+        assert any(
+            a["Properties"]["Namespace"] == "AWS/SQS"
+            and a["Properties"]["Dimensions"][0]["Value"] == {"GetAtt": f"{queue}.QueueName"}
+            for a in alarms
+        ), f"no alarm on {queue}"
+    # And every rule's failed deliveries raise an alarm of their own
+    for name in _of_type(template, "AWS::Events::Rule"):
+        assert any(
+            a["Properties"]["Namespace"] == "AWS/Events"
+            and a["Properties"]["MetricName"] == "FailedInvocations"
+            and a["Properties"]["Dimensions"] == [{"Name": "RuleName", "Value": {"Ref": name}}]
+            for a in alarms
+        ), f"no FailedInvocations alarm for {name}"

@@ -1,5 +1,5 @@
 """Fixtures: a moto CloudFormation stack shaped like template.yaml's outputs (versioned capture bucket, lake, state
-table, capture and ground-truth queues with their dead-letter queues) and a registered churn model."""
+table, capture and ground-truth queues with their dead-letter queues, the events DLQ) and a registered churn model."""
 
 from __future__ import annotations
 
@@ -59,6 +59,7 @@ TEMPLATE = {
         "CaptureQueue": _queue("CaptureDeadLetterQueue"),
         "GroundTruthDeadLetterQueue": _queue(),
         "GroundTruthQueue": _queue("GroundTruthDeadLetterQueue"),
+        "EventsDeadLetterQueue": _queue(),
     },
     "Outputs": {
         "CaptureBucketName": {"Value": {"Ref": "CaptureBucket"}},
@@ -66,7 +67,9 @@ TEMPLATE = {
         "StateTableName": {"Value": {"Ref": "StateTable"}},
         "CaptureQueueUrl": {"Value": {"Ref": "CaptureQueue"}},
         "CaptureDeadLetterQueueUrl": {"Value": {"Ref": "CaptureDeadLetterQueue"}},
+        "GroundTruthQueueUrl": {"Value": {"Ref": "GroundTruthQueue"}},
         "GroundTruthDeadLetterQueueUrl": {"Value": {"Ref": "GroundTruthDeadLetterQueue"}},
+        "EventsDeadLetterQueueUrl": {"Value": {"Ref": "EventsDeadLetterQueue"}},
     },
 }
 

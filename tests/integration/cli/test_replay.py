@@ -172,3 +172,42 @@ def test_dlq_without_a_value_is_the_capture_dlq(stack: Stack) -> None:
     result = invoke(replay, "--dlq")
     assert result.exit_code == 0, result.output
     assert f"moved 1 message(s) from capture dead-letter queue to {stack.outputs['CaptureQueueUrl']}" in result.output
+
+
+def _dead_letter(stack: Stack, target_arn: str, body: str) -> None:
+    """What EventBridge puts on a target's DLQ: the event, tagged with the target it could not reach."""
+    attributes = {
+        "TARGET_ARN": {"DataType": "String", "StringValue": target_arn},
+        "ERROR_CODE": {"DataType": "String", "StringValue": "SDK_CLIENT_ERROR"},
+    }
+    stack.sqs.send_message(
+        QueueUrl=stack.outputs["EventsDeadLetterQueueUrl"], MessageBody=body, MessageAttributes=attributes
+    )
+
+
+def test_events_dlq_sends_each_event_back_to_the_queue_it_missed(stack: Stack) -> None:
+    def arn(url: str) -> str:
+        return stack.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    capture, ground_truth = stack.outputs["CaptureQueueUrl"], stack.outputs["GroundTruthQueueUrl"]
+    # Given EventBridge could not deliver 11 capture events, 2 ground-truth events and one scheduled run
+    captures = [json.dumps({"detail": {"object": {"key": f"captures/{i}.jsonl"}}}) for i in range(11)]
+    labels = [json.dumps({"detail": {"object": {"key": f"ground-truth/{i}.jsonl"}}}) for i in range(2)]
+    for body in captures:
+        _dead_letter(stack, arn(capture), body)
+    for body in labels:
+        _dead_letter(stack, arn(ground_truth), body)
+    _dead_letter(
+        stack, "arn:aws:states:us-east-1:123456789012:stateMachine:modelwatch-fleet", '{"trigger": "schedule"}'
+    )
+    # When the events DLQ is replayed
+    result = invoke(replay, "--dlq", "events")
+    # Then each ingest event is back on the queue it missed, and the schedule delivery is left and reported
+    assert result.exit_code == 0, result.output
+    assert (
+        "moved 13 message(s) from events dead-letter queue (11 to the capture queue, 2 to the ground-truth queue)"
+        in (result.output)
+    )
+    assert "1 message(s) left" in result.output
+    assert sorted(_bodies(stack, capture)) == sorted(captures)
+    assert sorted(_bodies(stack, ground_truth)) == sorted(labels)

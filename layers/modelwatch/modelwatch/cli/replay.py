@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime
+from typing import Any
 
 import click
 
@@ -16,12 +17,18 @@ from modelwatch.cli.context import OUTPUT_LAKE_BUCKET, OUTPUT_MONITOR_ARN, Stack
 from modelwatch.cli.output import domain_output
 from modelwatch.clock import SystemClock
 from modelwatch.errors import ConfigError
-from modelwatch.ingest.redrive import METHOD_MOVE_TASK, redrive
+from modelwatch.ingest.redrive import METHOD_MOVE_TASK, queue_arn, redrive, route_by_target
 from modelwatch.ingest.replay import LakeLedger, ReplayLedger, StateLedger, replay_quarantine
 from modelwatch.state import StateStore
 
 OUTPUT_CAPTURE_QUEUE = "CaptureQueueUrl"
-DLQ_OUTPUTS = {"capture": "CaptureDeadLetterQueueUrl", "ground-truth": "GroundTruthDeadLetterQueueUrl"}
+OUTPUT_GROUND_TRUTH_QUEUE = "GroundTruthQueueUrl"
+EVENTS_DLQ = "events"
+DLQ_OUTPUTS = {
+    "capture": "CaptureDeadLetterQueueUrl",
+    "ground-truth": "GroundTruthDeadLetterQueueUrl",
+    EVENTS_DLQ: "EventsDeadLetterQueueUrl",
+}
 EXIT_QUARANTINED = 3
 
 
@@ -65,6 +72,9 @@ def _replay_dlq(context: StackContext, which: str, as_json: bool) -> None:
         raise ConfigError("--dlq needs a stack's queues: pass --stack, not --local")
     sqs = context.client("sqs")
     dlq_url = context.output(DLQ_OUTPUTS[which])
+    if which == EVENTS_DLQ:
+        _replay_events_dlq(context, sqs, dlq_url, as_json)
+        return
     # The capture queue is a stack output; any DLQ's source is also found through its redrive policy.
     source = context.outputs.get(OUTPUT_CAPTURE_QUEUE) if which == "capture" else None
     with domain_output():
@@ -74,6 +84,26 @@ def _replay_dlq(context: StackContext, which: str, as_json: bool) -> None:
         return
     verb = "moving" if result.method == METHOD_MOVE_TASK and result.moved else "moved"
     click.echo(f"{verb} {result.moved} message(s) from {which} dead-letter queue to {result.source_url}")
+
+
+def _replay_events_dlq(context: StackContext, sqs: Any, dlq_url: str, as_json: bool) -> None:
+    """The events DLQ is shared: each capture or ground-truth event goes back to the ingest queue it missed."""
+    queues = {
+        "capture": context.output(OUTPUT_CAPTURE_QUEUE),
+        "ground-truth": context.output(OUTPUT_GROUND_TRUTH_QUEUE),
+    }
+    with domain_output():
+        result = route_by_target(sqs, dlq_url, {queue_arn(sqs, url): url for url in queues.values()})
+    if as_json:
+        click.echo(json.dumps(result.__dict__))
+        return
+    counts = ", ".join(f"{result.moved[url]} to the {name} queue" for name, url in queues.items())
+    click.echo(f"moved {sum(result.moved.values())} message(s) from events dead-letter queue ({counts})")
+    if result.left:
+        click.echo(
+            f"{result.left} message(s) left in {dlq_url}: missed schedule deliveries (the next scheduled run covers "
+            "them; read, then purge the queue to clear its alarm)"
+        )
 
 
 @click.command()
@@ -89,7 +119,8 @@ def _replay_dlq(context: StackContext, which: str, as_json: bool) -> None:
     type=click.Choice(sorted(DLQ_OUTPUTS)),
     is_flag=False,
     flag_value="capture",
-    help="Move this dead-letter queue's messages (default: capture) back to its source queue.",
+    help="Move this dead-letter queue's messages (default: capture) back to its source queue; events: EventBridge's "
+    "undelivered ingest events back to the ingest queue each missed.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @stack_options
@@ -103,7 +134,8 @@ def replay(
 ) -> None:
     """Replay after a fix: --quarantine --model NAME re-decodes the model's quarantined records with its current
     registered config (rows that now decode go to the lake, once however often it is run); --dlq capture|ground-truth
-    moves dead-letter messages back to be ingested again.
+    moves dead-letter messages back to be ingested again, --dlq events sends the capture and ground-truth events
+    EventBridge could not deliver to the ingest queue each missed.
     """
     if quarantine == (dlq is not None):
         raise click.UsageError("pass exactly one of --quarantine or --dlq")

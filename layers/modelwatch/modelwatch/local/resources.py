@@ -114,7 +114,8 @@ def create_resources(template: Template, clients: dict[str, Any]) -> CreatedReso
             continue  # schedule rules are fired by the local clock (EventBridge -> Lambda does not deliver)
         name = template.refs[logical_id]
         events.put_rule(Name=name, EventPattern=json.dumps(props["EventPattern"]), State=props.get("State", "ENABLED"))
-        events.put_targets(Rule=name, Targets=[{"Id": t["Id"], "Arn": t["Arn"]} for t in props.get("Targets", [])])
+        targets = [{k: t[k] for k in ("Id", "Arn", "DeadLetterConfig") if k in t} for t in props.get("Targets", [])]
+        events.put_targets(Rule=name, Targets=targets)
 
     role_arn = _role(clients["iam"])
     code = _dummy_zip()
