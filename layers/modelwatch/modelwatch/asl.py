@@ -25,7 +25,10 @@ LAMBDA_RETRY_ERRORS = (
     "Lambda.ClientExecutionTimeoutException",
     "Lambda.TooManyRequestsException",
 )
-LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+# Service integrations are written `arn:${Partition}:states:::<service>:<action>` (the partition substituted from
+# `AWS::Partition`), so the definitions deploy in aws-cn and aws-us-gov too.
+_INTEGRATION = re.compile(r"^arn:(?:\$\{Partition\}|aws[a-z-]*):states:::(?P<action>[a-zA-Z0-9:.-]+)$")
+LAMBDA_INVOKE = "lambda:invoke"
 _SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 _TRANSITIONS = ("Next", "Default")
 _NEEDS_TRANSITION = ("Task", "Pass", "Wait", "Map", "Parallel")
@@ -112,13 +115,21 @@ def _reachable(states: dict[str, Any], start: str) -> set[str]:
     return seen
 
 
+def _integration(state: dict[str, Any]) -> str | None:
+    """The service integration a Task calls (`lambda:invoke`, `dynamodb:updateItem`), None for a direct ARN."""
+    match = _INTEGRATION.match(str(state.get("Resource", "")))
+    return match["action"] if match else None
+
+
 def _is_lambda_task(state: dict[str, Any]) -> bool:
     resource = str(state.get("Resource", ""))
-    return resource.startswith(LAMBDA_INVOKE) or ":lambda:" in resource or "FunctionArn}" in resource
+    return _integration(state) == LAMBDA_INVOKE or ":lambda:" in resource or "FunctionArn}" in resource
 
 
 def _check_task(name: str, state: dict[str, Any], states: dict[str, Any], top_level: bool) -> list[str]:
     problems = []
+    if str(state.get("Resource", "")).startswith("arn:aws:"):
+        problems.append(f"{name}: Resource hard-codes the aws partition (write arn:${{Partition}}:...)")
     retriers = state.get("Retry", [])
     if not retriers:
         problems.append(f"{name}: Task has no Retry")
@@ -132,7 +143,7 @@ def _check_task(name: str, state: dict[str, Any], states: dict[str, Any], top_le
         missing = [e for e in LAMBDA_RETRY_ERRORS if e not in covered]
         if missing:
             problems.append(f"{name}: Retry does not cover {', '.join(missing)}")
-        if str(state.get("Resource", "")).startswith(LAMBDA_INVOKE):
+        if _integration(state) == LAMBDA_INVOKE:
             params = state.get("Parameters", {})
             if "FunctionName" not in params or not ({"Payload", "Payload.$"} & set(params)):
                 problems.append(f"{name}: lambda:invoke needs Parameters.FunctionName and Payload")

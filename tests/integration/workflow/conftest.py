@@ -73,6 +73,7 @@ def lambda_arn(name: str) -> str:
 
 
 MONITOR_ARNS = {
+    "Partition": "aws",
     "PrepareRunFunctionArn": lambda_arn("prepare-run"),
     "EstimateFunctionArn": lambda_arn("estimate"),
     "PublishFunctionArn": lambda_arn("publish"),

@@ -227,6 +227,7 @@ def test_fleet_runs_every_model_through_the_distributed_map(stack: tuple[Aws, Ro
         definition=definition_with(
             "FleetStateMachine",
             {
+                "Partition": "aws",
                 "ListModelsFunctionArn": lambda_arn("list-models"),
                 "StartMonitorFunctionArn": lambda_arn("start-monitor"),
             },

@@ -12,6 +12,7 @@ from modelwatch.asl import LAMBDA_RETRY_ERRORS, check_definition, check_template
 from tests.helpers import ROOT
 
 TEMPLATE = ROOT / "template.yaml"
+LAMBDA_INTEGRATION = "arn:${Partition}:states:::lambda:invoke"
 
 
 def _machine(logical_id: str) -> tuple[dict[str, Any], frozenset[str]]:
@@ -27,7 +28,7 @@ def test_template_state_machines_pass() -> None:
 
 def test_every_monitor_task_retries_lambda_errors_with_backoff_and_jitter() -> None:
     definition, _ = _machine("MonitorStateMachine")
-    lambda_tasks = [s for s in definition["States"].values() if s.get("Resource") == "arn:aws:states:::lambda:invoke"]
+    lambda_tasks = [s for s in definition["States"].values() if s.get("Resource") == LAMBDA_INTEGRATION]
     assert len(lambda_tasks) == 5
     for task in lambda_tasks:
         retrier = task["Retry"][0]
@@ -73,6 +74,10 @@ def _broken(mutate: Any) -> list[str]:
         (
             lambda d: d["States"]["PrepareRun"]["Parameters"].update(FunctionName="${Unknown}"),
             "${Unknown} is used but not in DefinitionSubstitutions",
+        ),
+        (
+            lambda d: d["States"]["Publish"].update(Resource="arn:aws:states:::lambda:invoke"),
+            "Publish: Resource hard-codes the aws partition",
         ),
         (
             lambda d: d["States"]["RecordSuccess"]["Parameters"].update(TableName="fixed"),

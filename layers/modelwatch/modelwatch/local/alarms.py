@@ -188,5 +188,5 @@ class AlarmEvaluator:
         }
         subject = f'{transition.new_state}: "{transition.alarm_name}" in {self._region}'[:100]
         for action in transition.actions:
-            if action.startswith("arn:aws:sns:"):
+            if action.split(":")[2:3] == ["sns"]:
                 self._sns.publish(TopicArn=action, Subject=subject, Message=json.dumps(message))

@@ -15,6 +15,7 @@ from modelwatch.errors import ConfigError
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 REGION = "us-east-1"
+PARTITION = "aws"  # moto emulates the standard partition
 NO_VALUE = object()  # AWS::NoValue: the key holding it is dropped
 
 _SHORT_TAGS = {
@@ -150,6 +151,7 @@ class Template:
         self.stack_name = stack_name
         self.account_id = account_id
         self.region = region
+        self.partition = PARTITION
         self.parameters = self._parameters(dict(parameters or {}))
         self.resources: dict[str, dict[str, Any]] = self.document["Resources"]
         self.globals: dict[str, Any] = self.document.get("Globals", {}) or {}
@@ -204,7 +206,8 @@ class Template:
 
     # ------------------------------------------------------------------ names
     def _arn(self, service: str, resource: str, region: bool = True, account: bool = True) -> str:
-        return f"arn:aws:{service}:{self.region if region else ''}:{self.account_id if account else ''}:{resource}"
+        where = f"{self.region if region else ''}:{self.account_id if account else ''}"
+        return f"arn:{self.partition}:{service}:{where}:{resource}"
 
     def _name_resource(self, logical_id: str, kind: str) -> None:
         base = f"{self.stack_name}-{logical_id}"
@@ -212,7 +215,10 @@ class Template:
         if kind == "AWS::S3::Bucket":
             name = base.lower()[:63]
             ref = name
-            attrs = {"Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com"}
+            attrs = {
+                "Arn": self._arn("s3", name, region=False, account=False),
+                "DomainName": f"{name}.s3.amazonaws.com",
+            }
         elif kind == "AWS::SQS::Queue":
             ref = f"https://sqs.{self.region}.amazonaws.com/{self.account_id}/{base}"
             attrs = {"Arn": self._arn("sqs", base), "QueueName": base, "QueueUrl": ref}
@@ -248,7 +254,7 @@ class Template:
             "AWS::StackName": self.stack_name,
             "AWS::Region": self.region,
             "AWS::AccountId": self.account_id,
-            "AWS::Partition": "aws",
+            "AWS::Partition": self.partition,
             "AWS::URLSuffix": "amazonaws.com",
             "AWS::StackId": self._arn("cloudformation", f"stack/{self.stack_name}/local"),
             "AWS::NoValue": NO_VALUE,
