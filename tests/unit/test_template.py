@@ -322,3 +322,19 @@ def test_undeliverable_events_go_to_an_alarmed_dead_letter_queue(template: dict[
             and a["Properties"]["Dimensions"] == [{"Name": "RuleName", "Value": {"Ref": name}}]
             for a in alarms
         ), f"no FailedInvocations alarm for {name}"
+
+
+def _ignore_patterns(path: Any) -> list[str]:
+    lines = [line.strip() for line in path.read_text().splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def test_the_estimator_build_context_is_the_same_under_either_docker_builder() -> None:
+    # BuildKit reads Dockerfile.dockerignore; SAM's default builder reads only the context root's .dockerignore,
+    # which without this file would send .venv (1.6 GB), .git and demo output to the daemon.
+    estimate = ROOT / "functions" / "estimate"
+    root_patterns = _ignore_patterns(ROOT / ".dockerignore")
+    assert root_patterns == _ignore_patterns(estimate / "Dockerfile.dockerignore")
+    assert root_patterns[:2] == ["*", ".*"], "everything is excluded unless named"
+    # LightGBM needs the system OpenMP runtime in the image.
+    assert "dnf install -y libgomp" in (estimate / "Dockerfile").read_text()
