@@ -338,3 +338,23 @@ def test_the_estimator_build_context_is_the_same_under_either_docker_builder() -
     assert root_patterns[:2] == ["*", ".*"], "everything is excluded unless named"
     # LightGBM needs the system OpenMP runtime in the image.
     assert "dnf install -y libgomp" in (estimate / "Dockerfile").read_text()
+
+
+# AWS's length limits of the names the template sets from the stack name (CloudFormation shortens the names it
+# generates itself, not these).
+NAME_LIMITS = {"Name": 80, "StateMachineName": 80, "LogGroupName": 512, "DashboardName": 255}
+LONGEST_STACK_NAME = 60  # the README's first-deploy checklist promises this much
+
+
+def test_names_built_from_the_stack_name_fit_aws_limits_for_a_60_character_stack(template: dict[str, Any]) -> None:
+    stack = "s" * LONGEST_STACK_NAME
+    checked = []
+    for name, res in template["Resources"].items():
+        for prop, limit in NAME_LIMITS.items():
+            value = res.get("Properties", {}).get(prop)
+            if isinstance(value, dict) and "Sub" in value and "${AWS::StackName}" in str(value["Sub"]):
+                physical = str(value["Sub"]).replace("${AWS::StackName}", stack)
+                assert "${" not in physical, f"{name}.{prop}: only the stack name is expected in {value}"
+                assert len(physical) <= limit, f"{name}.{prop}: {len(physical)} > {limit} characters"
+                checked.append(f"{name}.{prop}")
+    assert {"FleetStateMachine.Name", "ModelwatchDashboard.DashboardName"} <= set(checked)
