@@ -77,7 +77,9 @@ check-security: $(TOOLS_STAMP)
 check-audit: $(STAMP) $(TOOLS_STAMP)
 	$(PY) -m checks.audit --pip-audit $(TOOLS)/pip-audit --shipped $(SHIPPED_REQUIREMENTS) --dev $(DEV_REQUIREMENTS)
 
+# sam validate translates the template offline (a region is all it needs) and, with --lint, runs cfn-lint on it.
 check-template: $(TOOLS_STAMP)
+	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 $(TOOLS)/sam validate --lint --template template.yaml
 	$(TOOLS)/cfn-lint template.yaml
 	$(TOOLS)/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
 
