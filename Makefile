@@ -46,7 +46,7 @@ test-fast: $(STAMP)
 TOOLS_VENV := .venv-tools
 TOOLS := $(TOOLS_VENV)/bin
 TOOLS_STAMP := $(TOOLS_VENV)/.installed
-LINT_PATHS := layers/modelwatch/modelwatch functions tests benchmarks checks
+LINT_PATHS := layers/modelwatch/modelwatch cli functions tests benchmarks checks
 # What Lambda runs (a known vulnerability there fails the check) and what only developers and CI run (reported).
 SHIPPED_REQUIREMENTS := requirements/layer.txt functions/estimate/requirements.txt
 DEV_REQUIREMENTS := requirements/dev.lock requirements/tools.lock
@@ -72,7 +72,7 @@ check-types: $(STAMP)
 	$(PY) -m mypy
 
 check-security: $(TOOLS_STAMP)
-	$(TOOLS)/bandit -q -c pyproject.toml -r layers/modelwatch/modelwatch functions
+	$(TOOLS)/bandit -q -c pyproject.toml -r layers/modelwatch/modelwatch cli functions
 
 check-audit: $(STAMP) $(TOOLS_STAMP)
 	$(PY) -m checks.audit --pip-audit $(TOOLS)/pip-audit --shipped $(SHIPPED_REQUIREMENTS) --dev $(DEV_REQUIREMENTS)
@@ -84,7 +84,7 @@ check-template: $(TOOLS_STAMP)
 	$(TOOLS)/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
 
 check-asl: $(STAMP)
-	$(PY) -m checks.asl_check
+	$(PY) -m checks.asl
 
 check-wheels: $(STAMP)
 	$(PY) -m checks.platform_wheels requirements/layer.txt functions/estimate/requirements.txt

@@ -1,6 +1,6 @@
 """End to end on the embedded stack: from the capture file that completes a chunk to its metric and alarm.
 
-template.yaml runs on moto (`modelwatch.local.stack.LocalStack`) with the real handlers in-process. A car-loan model
+template.yaml runs on moto (`modelwatch_cli.local.stack.LocalStack`) with the real handlers in-process. A car-loan model
 (nannyml's synthetic dataset, binary CBPE) is registered with its per-model alarms. Captures for a few healthy
 hours are ingested first (untimed: the estimator is fitted and cached there, as on a running system). Then the
 clock passes the end of the test hour plus the lateness allowance and the test hour's last capture file lands;
@@ -113,11 +113,11 @@ def run(quick: bool = False) -> dict[str, Any]:
     from modelwatch.clock import SimulatedClock
     from modelwatch.config.model import parse_model_config
     from modelwatch.lake.store import S3Store
-    from modelwatch.local.adapter import cloudwatch_datapoints
-    from modelwatch.local.functions import Invocation
-    from modelwatch.local.stack import LocalStack
     from modelwatch.registry import Registry
     from modelwatch.workflow.lifecycle import ReferenceData, register_model
+    from modelwatch_cli.local.adapter import cloudwatch_datapoints
+    from modelwatch_cli.local.functions import Invocation
+    from modelwatch_cli.local.stack import LocalStack
 
     rows_per_hour = 300 if quick else 2_000
     history_hours = 1 if quick else 3

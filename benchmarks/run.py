@@ -191,7 +191,7 @@ def _lookback_days() -> float:
 
 def _template_counts() -> dict[str, Any]:
     """Memory sizes and the capture queue's batch size from template.yaml (Globals for functions without one)."""
-    from modelwatch.local.template import Template
+    from modelwatch_cli.local.template import Template
 
     template = Template(ROOT / "template.yaml")
 

@@ -4,12 +4,15 @@ Lambda's limit is 250 MB unzipped for a function plus all its layers; the build 
 built handler is imported by a CPython 3.12 (the runtime's version, so the layer's cp312 wheels load) started with
 `-I -S` whose path is only the built function, its layers and the runtime's boto3: a dependency missing from
 requirements/layer.txt fails here rather than at the first cold start. Without a local python3.12 that step is
-reported as skipped.
+reported as skipped. Last, every module the layer ships is read (AST, imports inside functions included) to prove
+it is runtime code only: nothing imports the CLI's or the embedded stack's libraries (click, moto, rich) or the
+tools' own packages.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import glob
 import os
 import shutil
@@ -107,6 +110,39 @@ IMPORT_ENV = {
 }
 
 
+# Libraries and packages only the CLI, the embedded stack and the checks use: never imported by shipped code.
+TOOL_ONLY_IMPORTS = frozenset({"click", "moto", "rich", "modelwatch_cli", "checks", "tests", "benchmarks"})
+
+
+def imported_roots(source: str) -> set[str]:
+    """Top-level names of every module a Python source imports, wherever the import statement is."""
+    roots = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def runtime_only(build_dir: Path) -> list[str]:
+    """Problems for any built layer module that imports a tool-only library or package."""
+    problems = []
+    for layer in sorted(layers()):
+        package = build_dir / layer / "python" / "modelwatch"
+        modules = sorted(package.rglob("*.py"))
+        if not modules:
+            problems.append(f"{layer}: no modelwatch package in the built layer")
+            continue
+        for path in modules:
+            forbidden = sorted(imported_roots(path.read_text()) & TOOL_ONLY_IMPORTS)
+            if forbidden:
+                problems.append(f"{layer}: {path.relative_to(build_dir)} imports {', '.join(forbidden)} (tool-only)")
+        if not problems:
+            print(f"  {layer:<28} {len(modules)} shipped modules, none imports {', '.join(sorted(TOOL_ONLY_IMPORTS))}")
+    return problems
+
+
 def find_python312() -> str | None:
     """A local CPython 3.12 ($PYTHON312, python3.12 on PATH, or a pyenv install)."""
     candidates = [os.environ.get("PYTHON312", ""), shutil.which("python3.12") or ""]
@@ -144,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     if sam_build(args.sam, args.build_dir) != 0:
         print("build sizes: sam build failed", file=sys.stderr)
         return 1
-    problems = sizes(args.build_dir)
+    problems = sizes(args.build_dir) + runtime_only(args.build_dir)
     python312 = find_python312()
     if python312 is None:
         print("build sizes: handler import check SKIPPED: no local python3.12 (set PYTHON312=...)")

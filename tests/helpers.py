@@ -35,7 +35,7 @@ def load_handler(function: str) -> ModuleType:
 
 @cache
 def _state_table_schema() -> dict[str, Any]:
-    from modelwatch.local.template import Template
+    from modelwatch_cli.local.template import Template
 
     properties = Template(ROOT / "template.yaml").properties("StateTable")
     return {key: properties[key] for key in ("AttributeDefinitions", "KeySchema", "BillingMode")}

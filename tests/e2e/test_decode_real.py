@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from modelwatch.cli.main import main
+from modelwatch_cli.main import main
 from tests.e2e.breast_cancer import generate
 
 pytestmark = pytest.mark.slow

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from modelwatch.cli.demo import render
-from modelwatch.local.demo import DemoResult, run_demo
+from modelwatch_cli.commands.demo import render
+from modelwatch_cli.local.demo import DemoResult, run_demo
 
 pytestmark = pytest.mark.slow
 

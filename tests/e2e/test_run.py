@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from modelwatch.cli.main import main
 from modelwatch.clock import parse_iso
+from modelwatch_cli.main import main
 from tests.e2e.breast_cancer import METRICS, Generated, generate, nannyml_direct
 
 pytestmark = pytest.mark.slow

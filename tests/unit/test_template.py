@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from modelwatch.asl import load_template
+from checks.asl import load_template
 from tests.helpers import ROOT
 
 FUNCTION = "AWS::Serverless::Function"

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from modelwatch.cli import backfill as backfill_module
-from modelwatch.cli.backfill import backfill
-from modelwatch.cli.main import main
 from modelwatch.errors import CaptureReadError
 from modelwatch.lake.reader import read_rows
+from modelwatch_cli.commands import backfill as backfill_module
+from modelwatch_cli.commands.backfill import backfill
+from modelwatch_cli.main import main
 from tests.integration.cli.conftest import Stack, invoke
 from tests.unit.ingest.helpers import capture_file, capture_key, ground_truth_file, ground_truth_key
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from modelwatch.cli.main import cli
+from modelwatch_cli.main import cli
 
 
 @pytest.mark.parametrize(

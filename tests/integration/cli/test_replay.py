@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from modelwatch.cli.backfill import backfill
-from modelwatch.cli.decode import decode
-from modelwatch.cli.main import main
-from modelwatch.cli.replay import replay
 from modelwatch.lake.reader import read_rows
 from modelwatch.lake.store import LocalStore
 from modelwatch.registry.store import Registry
+from modelwatch_cli.commands.backfill import backfill
+from modelwatch_cli.commands.decode import decode
+from modelwatch_cli.commands.replay import replay
+from modelwatch_cli.main import main
 from tests.integration.cli.conftest import Stack, invoke
 from tests.unit.ingest.helpers import capture_file, capture_key, capture_line, churn_config
 

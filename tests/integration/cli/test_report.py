@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from modelwatch.cli import report as report_module
-from modelwatch.cli.main import main
-from modelwatch.cli.report import report
 from modelwatch.lake.layout import report_key
 from modelwatch.lake.store import LocalStore
 from modelwatch.registry.store import Registry
+from modelwatch_cli.commands import report as report_module
+from modelwatch_cli.commands.report import report
+from modelwatch_cli.main import main
 from tests.integration.cli.conftest import STACK, Stack, invoke
 from tests.unit.ingest.helpers import churn_config
 

@@ -8,8 +8,8 @@ import boto3
 from click.testing import CliRunner
 from moto import mock_aws
 
-from modelwatch.cli.main import cli
 from modelwatch.ingest.bucket_events import enable_eventbridge_notifications
+from modelwatch_cli.main import cli
 
 REGION = "us-east-1"
 

@@ -16,8 +16,8 @@ import moto
 import pytest
 from moto.awslambda.models import LambdaFunction
 
-from modelwatch.local import adapter
-from modelwatch.local.adapter import InvocationResult
+from modelwatch_cli.local import adapter
+from modelwatch_cli.local.adapter import InvocationResult
 
 REGION = "us-east-1"
 

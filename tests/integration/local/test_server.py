@@ -14,8 +14,8 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from modelwatch.clock import SimulatedClock
-from modelwatch.local.adapter import configure_server, reset_server
-from modelwatch.local.stack import LocalStack
+from modelwatch_cli.local.adapter import configure_server, reset_server
+from modelwatch_cli.local.stack import LocalStack
 
 FIXTURE = Path(__file__).parent / "fixture" / "template.yaml"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from modelwatch.clock import SimulatedClock
-from modelwatch.local.stack import LocalStack
+from modelwatch_cli.local.stack import LocalStack
 
 FIXTURE = Path(__file__).parent / "fixture" / "template.yaml"
 START = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)

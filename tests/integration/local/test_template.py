@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from modelwatch.errors import ConfigError
-from modelwatch.local.template import Template
+from modelwatch_cli.local.template import Template
 
 ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE = ROOT / "template.yaml"

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+import boto3
+from click.testing import CliRunner
 
 from modelwatch.publishing.alarms import (
     alarm_name,
@@ -87,15 +91,21 @@ def test_delete_all_model_alarms_is_the_stack_teardown(aws: Aws) -> None:
     assert sorted(_alarms(aws)) == sorted(alarm_name("other", MODEL, m) for m in ("roc_auc", "f1", "accuracy"))
 
 
-def test_teardown_command_deletes_the_stacks_alarms(aws: Aws, capsys: Any) -> None:
+def test_teardown_command_deletes_the_stacks_alarms(aws: Aws) -> None:
     # Given per-model alarms of the stack
     create_model_alarms(aws.cloudwatch, STACK, car_loan_config(), aws.alarms_topic_arn)
 
-    # When the documented teardown step runs
-    from modelwatch.publishing.teardown import main
+    boto3.client("cloudformation", region_name="us-east-1").create_stack(
+        StackName=STACK,
+        TemplateBody=json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}),
+    )
 
-    assert main(["--stack", STACK, "--region", "us-east-1"]) == 0
+    # When the documented teardown verb runs against the stack
+    from modelwatch_cli.commands.teardown import teardown
+
+    result = CliRunner().invoke(teardown, ["--stack", STACK, "--region", "us-east-1"])
 
     # Then they are gone and the command says so
+    assert result.exit_code == 0, result.output
     assert _alarms(aws) == {}
-    assert f"3 per-model alarm(s) of stack {STACK} deleted" in capsys.readouterr().out
+    assert f"3 per-model alarm(s) of stack {STACK} deleted" in result.output

@@ -13,7 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from modelwatch.asl import state_machines
+from checks.asl import state_machines
 from modelwatch.clock import SimulatedClock
 from modelwatch.config.model import ModelConfig
 from modelwatch.lake.store import S3Store

@@ -15,11 +15,11 @@ import yaml
 from click.testing import CliRunner, Result
 from moto import mock_aws
 
-from modelwatch.cli.models import models
-from modelwatch.cli.register import register, unregister
-from modelwatch.cli.status import status
 from modelwatch.state import StateStore
 from modelwatch.workflow.runstate import record_failure, record_success
+from modelwatch_cli.commands.models import models
+from modelwatch_cli.commands.register import register, unregister
+from modelwatch_cli.commands.status import status
 
 STACK = "mw-cli"
 TEMPLATE = {
@@ -231,7 +231,7 @@ def test_missing_stack_is_one_clear_error(
 def test_verbs_are_registered_and_errors_are_one_line(
     model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from modelwatch.cli.main import COMMANDS, main
+    from modelwatch_cli.main import COMMANDS, main
 
     assert {"register", "unregister", "models", "status"} <= set(COMMANDS)
     monkeypatch.chdir(model_dir)

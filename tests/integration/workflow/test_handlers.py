@@ -11,8 +11,8 @@ import pytest
 from moto import mock_aws
 
 from modelwatch.errors import ConfigError, EmptyWindowError
-from modelwatch.local.functions import LambdaContext
 from modelwatch.workflow.runstate import record_success
+from modelwatch_cli.local.functions import LambdaContext
 from tests.helpers import load_event, load_handler
 from tests.integration.workflow.conftest import LAKE_BUCKET, STATE_TABLE, Aws, create_backends
 from tests.unit.workflow.helpers import T0, model_config

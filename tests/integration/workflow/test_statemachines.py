@@ -19,9 +19,9 @@ import pytest
 
 from modelwatch.clock import parse_iso
 from modelwatch.errors import EmptyWindowError, ModelwatchError
-from modelwatch.local.adapter import InvocationResult, embedded_aws, route_lambda_invocations
-from modelwatch.local.functions import LambdaContext
 from modelwatch.workflow.runstate import load_run_state
+from modelwatch_cli.local.adapter import InvocationResult, embedded_aws, route_lambda_invocations
+from modelwatch_cli.local.functions import LambdaContext
 from tests.helpers import load_handler
 from tests.integration.workflow.conftest import (
     LAKE_BUCKET,

@@ -10,9 +10,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from modelwatch.cli.main import cli
 from modelwatch.lake.reader import read_rows
 from modelwatch.lake.store import LocalStore
+from modelwatch_cli.main import cli
 from tests.helpers import EVENTS
 from tests.unit.capture.conftest import CAR_LOAN_FEATURES
 from tests.unit.ingest.helpers import capture_file, churn_config, ground_truth_file

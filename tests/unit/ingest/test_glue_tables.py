@@ -11,7 +11,7 @@ import pytest
 from modelwatch.ingest.pipeline import decode_capture_to_lake, decode_ground_truth_to_lake
 from modelwatch.lake.layout import Partition
 from modelwatch.lake.store import LocalStore
-from modelwatch.local.template import Template
+from modelwatch_cli.local.template import Template
 from tests.helpers import ROOT
 from tests.unit.ingest.helpers import capture_file, churn_config, ground_truth_file
 

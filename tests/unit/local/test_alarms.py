@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from modelwatch.local.adapter import Datapoint
-from modelwatch.local.alarms import ALARM, INSUFFICIENT, OK, aggregate, decide
+from modelwatch_cli.local.adapter import Datapoint
+from modelwatch_cli.local.alarms import ALARM, INSUFFICIENT, OK, aggregate, decide
 
 
 def _alarm(**overrides: Any) -> dict[str, Any]:

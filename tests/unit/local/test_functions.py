@@ -6,7 +6,7 @@ import threading
 
 import boto3
 
-from modelwatch.local.functions import serialized_client_creation
+from modelwatch_cli.local.functions import serialized_client_creation
 
 
 def _create(done: threading.Event) -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from modelwatch.local.metrics import parse_emf, retime
+from modelwatch_cli.local.metrics import parse_emf, retime
 
 
 def test_powertools_emf_is_parsed_with_dimensions_and_values() -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from modelwatch.errors import ConfigError
-from modelwatch.local.schedules import Schedule
+from modelwatch_cli.local.schedules import Schedule
 
 T0 = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)  # a Monday
 

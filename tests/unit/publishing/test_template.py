@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from checks.asl import load_template
 from modelwatch import constants as c
-from modelwatch.asl import load_template
 from tests.helpers import ROOT
 
 PSEUDO = {"AWS::Region", "AWS::StackName", "AWS::AccountId", "AWS::Partition", "AWS::URLSuffix"}

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from modelwatch.asl import LAMBDA_RETRY_ERRORS, check_definition, check_template, main, state_machines
+from checks.asl import LAMBDA_RETRY_ERRORS, check_definition, check_template, main, state_machines
 from tests.helpers import ROOT
 
 TEMPLATE = ROOT / "template.yaml"

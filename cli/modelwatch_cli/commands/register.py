@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from modelwatch.cli.context import OUTPUT_ALARMS_TOPIC, StackContext, stack_options
 from modelwatch.config.model import load_model_config
 from modelwatch.errors import ConfigError
 from modelwatch.workflow.lifecycle import read_reference, register_model, unregister_model
+from modelwatch_cli.context import OUTPUT_ALARMS_TOPIC, StackContext, stack_options
 
 
 @click.command()

@@ -18,9 +18,9 @@ from modelwatch.config.model import ModelConfig, parse_model_config
 from modelwatch.constants import LAKE_REPORTS, LAKE_RESULTS
 from modelwatch.lake.layout import model_prefix
 from modelwatch.lake.store import S3Store
-from modelwatch.local.stack import DEFAULT_TEMPLATE, LocalStack, Notification
 from modelwatch.registry.store import Registry
 from modelwatch.workflow.lifecycle import ReferenceData, register_model
+from modelwatch_cli.local.stack import DEFAULT_TEMPLATE, LocalStack, Notification
 
 DEMO_START = datetime(2026, 1, 5, tzinfo=UTC)
 Progress = Callable[[str, int, int], None]  # (stage, done, total)

@@ -30,7 +30,7 @@ def demo(output: Path, hours: int, rows_per_hour: int) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-    from modelwatch.local.demo import run_demo
+    from modelwatch_cli.local.demo import run_demo
 
     warnings.filterwarnings("ignore")  # nannyml and powertools warn about small chunks and empty metric sets
     console = Console()
@@ -53,7 +53,7 @@ def render(console: object, result: object, seconds: float) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from modelwatch.local.demo import DemoResult
+    from modelwatch_cli.local.demo import DemoResult
 
     assert isinstance(console, Console) and isinstance(result, DemoResult)
     table = Table(title="Estimated vs realized performance per chunk (simulated time, UTC)")

@@ -1,7 +1,7 @@
 """Static checks of the state machines as written: transitions, substitutions, Retry and Catch on every Task.
 
 Usable from tests (`check_template(path)` returns the problems) and from `make check`
-(`python -m modelwatch.asl template.yaml`, exit 1 with one line per problem).
+(`python -m checks.asl template.yaml`, exit 1 with one line per problem).
 """
 
 from __future__ import annotations
@@ -211,14 +211,17 @@ def check_template(template_path: str | Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Print one line per problem of the template's state machines; exit 1 when there is any."""
     args = sys.argv[1:] if argv is None else argv
-    template = args[0] if args else "template.yaml"
+    template = Path(args[0]) if args else Path(__file__).resolve().parents[1] / "template.yaml"
     problems = check_template(template)
     for problem in problems:
         print(f"asl: {problem}", file=sys.stderr)
-    if not problems:
-        print(f"asl: {len(state_machines(template))} state machines OK")
-    return 1 if problems else 0
+    if problems:
+        return 1
+    names = ", ".join(f"{m.logical_id} ({m.path.name})" for m in state_machines(template))
+    print(f"asl: OK: {names}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ def run(model_path: Path, captures: Path, ground_truth: Path | None, output: Pat
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
-    from modelwatch.local.run import run_pipeline
+    from modelwatch_cli.local.run import run_pipeline
 
     console = Console(stderr=True)
     with Progress(

@@ -23,8 +23,8 @@ import botocore.session
 
 from modelwatch.constants import ENV_CLOCK_OVERRIDE
 from modelwatch.errors import ConfigError
-from modelwatch.local.adapter import InvocationResult
-from modelwatch.local.template import FunctionSpec
+from modelwatch_cli.local.adapter import InvocationResult
+from modelwatch_cli.local.template import FunctionSpec
 
 
 @dataclass

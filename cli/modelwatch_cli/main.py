@@ -1,4 +1,4 @@
-"""The `modelwatch` command: one click group; each verb lives in its own module under modelwatch.cli."""
+"""The `modelwatch` command: one click group; each verb lives in its own module under modelwatch_cli.commands."""
 
 from __future__ import annotations
 
@@ -38,19 +38,20 @@ def register_command(name: str, module: str, attribute: str) -> None:
 
 
 # Verbs: name -> module:attribute. Add yours here (one line each).
-register_command("decode", "modelwatch.cli.decode", "decode")
-register_command("compact", "modelwatch.cli.compact", "compact")
-register_command("enable-bucket-events", "modelwatch.cli.bucket_events", "enable_bucket_events")
-register_command("demo", "modelwatch.cli.demo", "demo")
-register_command("run", "modelwatch.cli.run", "run")
-register_command("local", "modelwatch.cli.local", "local")
-register_command("register", "modelwatch.cli.register", "register")
-register_command("unregister", "modelwatch.cli.register", "unregister")
-register_command("models", "modelwatch.cli.models", "models")
-register_command("status", "modelwatch.cli.status", "status")
-register_command("backfill", "modelwatch.cli.backfill", "backfill")
-register_command("replay", "modelwatch.cli.replay", "replay")
-register_command("report", "modelwatch.cli.report", "report")
+register_command("decode", "modelwatch_cli.commands.decode", "decode")
+register_command("compact", "modelwatch_cli.commands.compact", "compact")
+register_command("enable-bucket-events", "modelwatch_cli.commands.bucket_events", "enable_bucket_events")
+register_command("demo", "modelwatch_cli.commands.demo", "demo")
+register_command("run", "modelwatch_cli.commands.run", "run")
+register_command("local", "modelwatch_cli.commands.local", "local")
+register_command("register", "modelwatch_cli.commands.register", "register")
+register_command("unregister", "modelwatch_cli.commands.register", "unregister")
+register_command("models", "modelwatch_cli.commands.models", "models")
+register_command("status", "modelwatch_cli.commands.status", "status")
+register_command("backfill", "modelwatch_cli.commands.backfill", "backfill")
+register_command("replay", "modelwatch_cli.commands.replay", "replay")
+register_command("report", "modelwatch_cli.commands.report", "report")
+register_command("teardown", "modelwatch_cli.commands.teardown", "teardown")
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -8,7 +8,7 @@ import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelwatch.local.template import Template
+from modelwatch_cli.local.template import Template
 
 LOCAL_ROLE = "modelwatch-local-role"
 SUBSCRIBER_QUEUE = "modelwatch-local-subscriber"

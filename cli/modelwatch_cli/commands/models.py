@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from modelwatch.cli.context import StackContext, stack_options
+from modelwatch_cli.context import StackContext, stack_options
 
 
 @click.command()

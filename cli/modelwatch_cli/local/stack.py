@@ -16,16 +16,16 @@ from botocore.exceptions import ClientError
 
 from modelwatch.clock import SimulatedClock, to_utc
 from modelwatch.errors import LocalStackError
-from modelwatch.local import adapter
-from modelwatch.local.alarms import AlarmEvaluator, AlarmTransition
-from modelwatch.local.functions import Invocation, LocalFunctions, redirect_logs, serialized_client_creation
-from modelwatch.local.metrics import parse_emf, put_datapoints, retime
-from modelwatch.local.poller import SqsPoller
-from modelwatch.local.resources import CreatedResources, create_resources
-from modelwatch.local.schedules import Schedule
-from modelwatch.local.template import ScheduleEvent, Template
+from modelwatch_cli.local import adapter
+from modelwatch_cli.local.alarms import AlarmEvaluator, AlarmTransition
+from modelwatch_cli.local.functions import Invocation, LocalFunctions, redirect_logs, serialized_client_creation
+from modelwatch_cli.local.metrics import parse_emf, put_datapoints, retime
+from modelwatch_cli.local.poller import SqsPoller
+from modelwatch_cli.local.resources import CreatedResources, create_resources
+from modelwatch_cli.local.schedules import Schedule
+from modelwatch_cli.local.template import ScheduleEvent, Template
 
-REPO_ROOT = Path(__file__).resolve().parents[4]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
 SERVICES = ("s3", "sqs", "sns", "events", "dynamodb", "lambda", "stepfunctions", "cloudwatch", "iam", "logs")
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import click
 
-from modelwatch.cli.context import StackContext, stack_options
 from modelwatch.errors import RegistryError
 from modelwatch.lake.reports import console_link, find_report, list_report_runs
 from modelwatch.lake.store import S3Store
+from modelwatch_cli.context import StackContext, stack_options
 
 
 @click.command()

@@ -13,13 +13,13 @@ from typing import Any
 
 import click
 
-from modelwatch.cli.context import OUTPUT_LAKE_BUCKET, OUTPUT_MONITOR_ARN, StackContext, stack_options
-from modelwatch.cli.output import domain_output
 from modelwatch.clock import SystemClock
 from modelwatch.errors import ConfigError
 from modelwatch.ingest.redrive import METHOD_MOVE_TASK, queue_arn, redrive, route_by_target
 from modelwatch.ingest.replay import LakeLedger, ReplayLedger, StateLedger, replay_quarantine
 from modelwatch.state import StateStore
+from modelwatch_cli.context import OUTPUT_LAKE_BUCKET, OUTPUT_MONITOR_ARN, StackContext, stack_options
+from modelwatch_cli.output import domain_output
 
 OUTPUT_CAPTURE_QUEUE = "CaptureQueueUrl"
 OUTPUT_GROUND_TRUTH_QUEUE = "GroundTruthQueueUrl"

@@ -15,8 +15,6 @@ from functools import partial
 
 import click
 
-from modelwatch.cli.context import OUTPUT_MONITOR_ARN, OUTPUT_STATE_TABLE, StackContext, stack_options
-from modelwatch.cli.output import domain_output
 from modelwatch.clock import SystemClock
 from modelwatch.errors import ConfigError
 from modelwatch.ingest.backfill import BackfillSummary, backfill_objects, list_objects
@@ -24,6 +22,8 @@ from modelwatch.ingest.events import ObjectRef
 from modelwatch.ingest.service import ingest_capture_object, ingest_ground_truth_object
 from modelwatch.registry.store import Registry
 from modelwatch.state import StateStore
+from modelwatch_cli.context import OUTPUT_MONITOR_ARN, OUTPUT_STATE_TABLE, StackContext, stack_options
+from modelwatch_cli.output import domain_output
 
 OUTPUT_CAPTURE_BUCKET = "CaptureBucketName"
 PARAMETER_CAPTURE_PREFIX = "CapturePrefix"

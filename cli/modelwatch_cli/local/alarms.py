@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from modelwatch.local.adapter import Datapoint
+from modelwatch_cli.local.adapter import Datapoint
 
 OK = "OK"
 ALARM = "ALARM"

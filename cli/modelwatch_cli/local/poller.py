@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from modelwatch.local.adapter import InvocationResult
+from modelwatch_cli.local.adapter import InvocationResult
 
 
 @dataclass

@@ -27,8 +27,8 @@ def up(port: int, speed: float) -> None:
 
     from moto.server import ThreadedMotoServer
 
-    from modelwatch.local.adapter import configure_server
-    from modelwatch.local.stack import LocalStack
+    from modelwatch_cli.local.adapter import configure_server
+    from modelwatch_cli.local.stack import LocalStack
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request access log on the console
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)

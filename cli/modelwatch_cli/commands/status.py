@@ -9,9 +9,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from modelwatch.cli.context import StackContext, stack_options
 from modelwatch.clock import SystemClock
 from modelwatch.workflow.lifecycle import model_status
+from modelwatch_cli.context import StackContext, stack_options
 
 
 def _lag(seconds: float | None) -> str:

@@ -7,11 +7,11 @@ from datetime import date
 
 import click
 
-from modelwatch.cli.context import StackContext, stack_options
 from modelwatch.clock import SystemClock
 from modelwatch.lake.compaction import CompactRequest, run_compaction
 from modelwatch.lake.reader import lake_models
 from modelwatch.state import StateStore
+from modelwatch_cli.context import StackContext, stack_options
 
 
 @click.command()

@@ -31,11 +31,11 @@ from modelwatch.constants import (
 from modelwatch.errors import ConfigError, LocalStackError
 from modelwatch.lake.layout import model_prefix
 from modelwatch.lake.store import S3Store
-from modelwatch.local import adapter
-from modelwatch.local.functions import Invocation
-from modelwatch.local.stack import DEFAULT_TEMPLATE, LocalStack
 from modelwatch.registry.store import Registry
 from modelwatch.workflow.lifecycle import ReferenceData, register_model
+from modelwatch_cli.local import adapter
+from modelwatch_cli.local.functions import Invocation
+from modelwatch_cli.local.stack import DEFAULT_TEMPLATE, LocalStack
 
 _HOUR_FOLDERS = re.compile(r"^\d{4}$")
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
