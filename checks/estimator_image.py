@@ -63,11 +63,13 @@ import app
 from datetime import datetime, timedelta
 from modelwatch.lake.store import LocalStore
 from modelwatch.state import HourCounter
-class Counters:
+class Hours:
     """The state table's hour counters for the fixture's hours (rows, data version 1)."""
-    def hour_counters(self, model, start=None, end=None):
+    def hours(self, model, start=None, end=None):
         first = datetime.fromisoformat(ANALYSIS_START)
         return [HourCounter(first + timedelta(hours=h), rows=ROWS_PER_HOUR, data_version=1) for h in range(HOURS)]
+class Counters:
+    counters = Hours()
 app._stores = lambda bucket, table: (LocalStore(lake), Counters())
 class Context:
     function_name = "EstimateFunction"

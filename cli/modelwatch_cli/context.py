@@ -15,6 +15,7 @@ from modelwatch.constants import DEFAULT_METRIC_NAMESPACE
 from modelwatch.errors import ConfigError
 from modelwatch.lake.store import LocalStore, ObjectStore, S3Store
 from modelwatch.registry.store import Registry
+from modelwatch.state import State
 
 # CloudFormation output keys of template.yaml.
 OUTPUT_LAKE_BUCKET = "LakeBucketName"
@@ -85,6 +86,11 @@ class StackContext:
     @property
     def state_table(self) -> str | None:
         return None if self.lake_dir is not None else self.output(OUTPUT_STATE_TABLE)
+
+    def state(self) -> State | None:
+        """The stack's state table (None for a lake folder, which has none)."""
+        table = self.state_table
+        return None if table is None else State(self.client("dynamodb"), table)
 
 
 def stack_outputs(cloudformation: Any, stack_name: str) -> tuple[dict[str, str], dict[str, str]]:

@@ -18,4 +18,6 @@ from modelwatch.observability import logger, metrics, tracer
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = CompactRequest.model_validate(event)
     lake = IngestContext.from_settings(load_settings())
-    return run_compaction(request, store=lake.store, models=lake.registry.names(), state=lake.state, clock=lake.clock)
+    return run_compaction(
+        request, store=lake.store, models=lake.registry.names(), lease=lake.state.leases, clock=lake.clock
+    )

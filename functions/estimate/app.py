@@ -12,13 +12,13 @@ from modelwatch.config.settings import Settings, load_settings
 from modelwatch.estimation.service import parse_estimate_input, run_monitor_from_lake
 from modelwatch.lake.store import S3Store
 from modelwatch.observability import logger, tracer
-from modelwatch.state import StateStore
+from modelwatch.state import State
 
 
 @cache
-def _stores(bucket: str, table: str) -> tuple[S3Store, StateStore]:
+def _stores(bucket: str, table: str) -> tuple[S3Store, State]:
     # One set of clients per warm container.
-    return S3Store(aws.client("s3"), bucket), StateStore(aws.client("dynamodb"), table)
+    return S3Store(aws.client("s3"), bucket), State(aws.client("dynamodb"), table)
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -36,6 +36,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     logger.append_keys(model=request.model, run_id=request.run_id)
     lake, state = _stores(settings.lake_bucket, settings.state_table)
     # The hour counters first, then the lake: unchanged chunks keep their stored results (estimation.reuse).
-    counters = state.hour_counters(request.model, request.window_start, request.window_end)
+    counters = state.counters.hours(request.model, request.window_start, request.window_end)
     outcome = run_monitor_from_lake(settings, lake, request, settings.clock(), counters)
     return outcome.to_dict()

@@ -12,14 +12,14 @@ from modelwatch.config.settings import Settings, load_settings
 from modelwatch.lake.store import S3Store
 from modelwatch.observability import logger, tracer
 from modelwatch.registry.store import Registry
-from modelwatch.state import StateStore
+from modelwatch.state import State
 from modelwatch.workflow.prepare import parse_prepare_input, prepare_run
 
 
 @cache
-def _stores(bucket: str, table: str) -> tuple[Registry, StateStore]:
+def _stores(bucket: str, table: str) -> tuple[Registry, State]:
     # One set of clients per warm container.
-    return Registry(S3Store(aws.client("s3"), bucket)), StateStore(aws.client("dynamodb"), table)
+    return Registry(S3Store(aws.client("s3"), bucket)), State(aws.client("dynamodb"), table)
 
 
 @logger.inject_lambda_context(log_event=False)

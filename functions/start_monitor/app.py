@@ -13,14 +13,14 @@ from modelwatch.errors import ConfigError
 from modelwatch.lake.store import S3Store
 from modelwatch.observability import logger, tracer
 from modelwatch.registry.store import Registry
-from modelwatch.state import StateStore
+from modelwatch.state import State
 from modelwatch.workflow.fleet import parse_fleet_item, start_model_run
 
 
 @cache
-def _clients(bucket: str, table: str) -> tuple[Registry, StateStore, Any]:
+def _clients(bucket: str, table: str) -> tuple[Registry, State, Any]:
     registry = Registry(S3Store(aws.client("s3"), bucket), cache_seconds=0)
-    return registry, StateStore(aws.client("dynamodb"), table), aws.client("stepfunctions")
+    return registry, State(aws.client("dynamodb"), table), aws.client("stepfunctions")
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -21,7 +21,7 @@ from modelwatch.ingest.backfill import BackfillSummary, backfill_objects, list_o
 from modelwatch.ingest.events import ObjectRef
 from modelwatch.ingest.service import ingest_capture_object, ingest_ground_truth_object
 from modelwatch.registry.store import Registry
-from modelwatch.state import StateStore
+from modelwatch.state import State
 from modelwatch_cli.context import OUTPUT_MONITOR_ARN, OUTPUT_STATE_TABLE, StackContext, stack_options
 from modelwatch_cli.output import domain_output
 
@@ -83,11 +83,11 @@ def backfill(
     parameter = PARAMETER_GROUND_TRUTH_PREFIX if ground_truth else PARAMETER_CAPTURE_PREFIX
     prefix = context.parameters.get(parameter, "") if prefix is None else prefix
     s3 = context.client("s3")
-    state = StateStore(context.client("dynamodb"), context.output(OUTPUT_STATE_TABLE))
+    state = State(context.client("dynamodb"), context.output(OUTPUT_STATE_TABLE))
     refs = list(list_objects(s3, bucket, prefix, since.date() if since else None))
     where = f"s3://{bucket}/{prefix}"
     if dry_run:
-        done = sum(1 for ref in refs if state.is_processed(ref.bucket, ref.key, ref.version))
+        done = sum(1 for ref in refs if state.objects.is_processed(ref.bucket, ref.key, ref.version))
         click.echo(
             f"dry run: {len(refs)} objects under {where}, {done} already processed, {len(refs) - done} to ingest"
         )

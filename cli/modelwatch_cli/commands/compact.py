@@ -10,7 +10,6 @@ import click
 from modelwatch.clock import SystemClock
 from modelwatch.lake.compaction import CompactRequest, run_compaction
 from modelwatch.lake.reader import lake_models
-from modelwatch.state import StateStore
 from modelwatch_cli.context import StackContext, stack_options
 
 
@@ -30,8 +29,7 @@ def compact(model: str | None, dt: object, days_ago: int | None, context: StackC
     models = context.registry().names()
     if not models and context.is_local_folder:
         models = lake_models(store)  # a folder written by `modelwatch decode` has no registry
-    state = None
-    if not context.is_local_folder and context.state_table:
-        state = StateStore(context.client("dynamodb"), context.state_table)
-    summary = run_compaction(request, store=store, models=models, state=state, clock=SystemClock())
+    state = context.state()
+    lease = state.leases if state is not None else None
+    summary = run_compaction(request, store=store, models=models, lease=lease, clock=SystemClock())
     click.echo(json.dumps(summary))

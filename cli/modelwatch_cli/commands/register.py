@@ -67,8 +67,7 @@ def unregister(name: str, yes: bool, context: StackContext) -> None:
         result = unregister_model(
             context.registry(),
             name,
-            dynamodb=context.client("dynamodb"),
-            state_table=context.state_table,
+            state=context.state(),
             cloudwatch=context.client("cloudwatch"),
             stack=context.stack_name,
         )

@@ -17,7 +17,7 @@ from modelwatch.clock import SystemClock
 from modelwatch.errors import ConfigError
 from modelwatch.ingest.redrive import METHOD_MOVE_TASK, queue_arn, redrive, route_by_target
 from modelwatch.ingest.replay import LakeLedger, ReplayLedger, StateLedger, replay_quarantine
-from modelwatch.state import StateStore
+from modelwatch.state import State
 from modelwatch_cli.context import OUTPUT_LAKE_BUCKET, OUTPUT_MONITOR_ARN, StackContext, stack_options
 from modelwatch_cli.output import domain_output
 
@@ -34,12 +34,12 @@ EXIT_QUARANTINED = 3
 
 def _replay_quarantine(context: StackContext, model: str, since: datetime | None, as_json: bool) -> None:
     store = context.lake()
-    state: StateStore | None = None
+    state: State | None = None
     ledger: ReplayLedger
     if context.is_local_folder:
         ledger = LakeLedger(store)
     else:
-        state = StateStore(context.client("dynamodb"), context.state_table or "")
+        state = State(context.client("dynamodb"), context.state_table or "")
         ledger = StateLedger(state, context.output(OUTPUT_LAKE_BUCKET))
     arn = context.outputs.get(OUTPUT_MONITOR_ARN, "")
     with domain_output():

@@ -23,8 +23,7 @@ def _lag(seconds: float | None) -> str:
 @stack_options
 def status(as_json: bool, context: StackContext) -> None:
     """Show each model's last analysed chunk, lag, last run and last error."""
-    dynamodb = None if context.is_local_folder else context.client("dynamodb")
-    rows = model_status(context.registry(), dynamodb, context.state_table, SystemClock().now())
+    rows = model_status(context.registry(), context.state(), SystemClock().now())
     if as_json:
         for row in rows:
             click.echo(json.dumps(row))

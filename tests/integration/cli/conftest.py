@@ -16,7 +16,7 @@ from moto import mock_aws
 from modelwatch.config.model import ModelConfig
 from modelwatch.lake.store import S3Store
 from modelwatch.registry.store import Registry
-from modelwatch.state import StateStore
+from modelwatch.state import State
 from tests.unit.ingest.helpers import CAPTURE_PREFIX, GROUND_TRUTH_PREFIX, churn_config
 
 STACK = "mw-verbs"
@@ -82,7 +82,7 @@ class Stack:
     sqs: Any
     outputs: dict[str, str]
     lake: S3Store
-    state: StateStore
+    state: State
     registry: Registry
 
     def put_capture(self, key: str, body: bytes) -> None:
@@ -111,7 +111,7 @@ def stack() -> Iterator[Stack]:
             sqs=boto3.client("sqs", region_name="us-east-1"),
             outputs=outputs,
             lake=lake,
-            state=StateStore(boto3.client("dynamodb", region_name="us-east-1"), STATE_TABLE),
+            state=State(boto3.client("dynamodb", region_name="us-east-1"), STATE_TABLE),
             registry=Registry(lake, cache_seconds=0),
         )
         built.register(churn_config())

@@ -41,7 +41,7 @@ def test_backfill_ingests_a_prefix_once_and_rerun_skips_everything(stack: Stack)
     assert read_rows(stack.lake, "captures", "churn").height == 7
     assert len(stack.lake_keys("quarantine/model=churn/")) == 1
     files = stack.lake_keys()
-    counters = {(c.hour, c.rows) for c in stack.state.hour_counters("churn")}
+    counters = {(c.hour, c.rows) for c in stack.state.counters.hours("churn")}
     assert sum(rows for _, rows in counters) == 7
     # When it runs again
     second = invoke(backfill)
@@ -49,7 +49,7 @@ def test_backfill_ingests_a_prefix_once_and_rerun_skips_everything(stack: Stack)
     assert second.exit_code == 0, second.output
     assert "ok: 2 objects, 0 rows, 0 quarantined, 2 skipped, 0 failed" in second.output
     assert stack.lake_keys() == files
-    assert {(c.hour, c.rows) for c in stack.state.hour_counters("churn")} == counters
+    assert {(c.hour, c.rows) for c in stack.state.counters.hours("churn")} == counters
 
 
 def test_backfill_dry_run_changes_nothing_and_since_filters_by_hour_folder(stack: Stack) -> None:
@@ -77,7 +77,7 @@ def test_backfill_ground_truth_prefix(stack: Stack) -> None:
     assert result.exit_code == 0, result.output
     assert "ok: 1 objects, 3 rows" in result.output
     assert read_rows(stack.lake, "ground_truth", "churn").height == 3
-    assert sum(c.labels for c in stack.state.hour_counters("churn")) == 3
+    assert sum(c.labels for c in stack.state.counters.hours("churn")) == 3
 
 
 def test_a_failing_object_is_reported_and_counted_not_fatal(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:

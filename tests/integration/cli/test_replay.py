@@ -68,7 +68,7 @@ def test_replay_writes_rows_that_now_decode_once_and_keeps_the_rest(stack: Stack
     rows = read_rows(stack.lake, "captures", "churn")
     assert rows.height == 4
     assert rows.filter(rows["event_id"] == "new-0")["plan"].to_list() == [7.0]
-    assert sum(c.rows for c in stack.state.hour_counters("churn")) == 4
+    assert sum(c.rows for c in stack.state.counters.hours("churn")) == 4
     # And the record still quarantined names its original source and line
     new_files = [k for k in stack.lake_keys("quarantine/") if k not in original and k.endswith(".jsonl")]
     again = _quarantined(new_files, stack.lake.get)
@@ -82,7 +82,7 @@ def test_replay_writes_rows_that_now_decode_once_and_keeps_the_rest(stack: Stack
     assert (summary["skipped_files"], summary["unchanged_files"], summary["rows"]) == (1, 1, 0)
     assert summary["still_quarantined"] == 1
     assert read_rows(stack.lake, "captures", "churn").height == 4
-    assert sum(c.rows for c in stack.state.hour_counters("churn")) == 4
+    assert sum(c.rows for c in stack.state.counters.hours("churn")) == 4
     assert stack.lake_keys() == files
 
 

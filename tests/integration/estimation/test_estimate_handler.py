@@ -14,7 +14,7 @@ from moto import mock_aws
 from modelwatch.errors import EmptyWindowError, RegistryError
 from modelwatch.lake.store import S3Store
 from modelwatch.registry import Registry
-from modelwatch.state import CounterDelta, ObjectRecord, StateStore
+from modelwatch.state import CounterDelta, ObjectRecord, State
 from tests.helpers import create_state_table, load_event, load_handler
 from tests.unit.estimation.cases import LATE, Case, binary_case_data
 
@@ -72,9 +72,9 @@ def lake_rows(lake: S3Store, case: Case) -> None:
 
 
 def _count(case: Case, source: str, deltas: list[CounterDelta]) -> None:
-    state = StateStore(boto3.client("dynamodb", region_name="us-east-1"), "modelwatch-state")
+    state = State(boto3.client("dynamodb", region_name="us-east-1"), "modelwatch-state")
     record = ObjectRecord("capture-bucket", source, "v1", "capture", "ingested", [case.config.name])
-    state.record_object(record, deltas, LATE)
+    state.objects.record(record, deltas, LATE)
 
 
 def test_handler_runs_the_monitor_and_returns_a_small_summary(lake: S3Store, lake_rows, case: Case) -> None:

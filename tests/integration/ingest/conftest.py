@@ -14,7 +14,7 @@ from moto import mock_aws
 
 from modelwatch.lake.store import S3Store
 from modelwatch.registry.store import Registry
-from modelwatch.state import StateStore
+from modelwatch.state import State
 from tests.helpers import create_state_table, load_event
 from tests.unit.ingest.helpers import CAPTURE_PREFIX, GROUND_TRUTH_PREFIX, churn_config
 
@@ -39,7 +39,7 @@ class Stack:
     sqs: Any
     events: Any
     lake: S3Store
-    state: StateStore
+    state: State
     registry: Registry
     capture_queue: str
     ground_truth_queue: str
@@ -135,7 +135,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             sqs=sqs,
             events=events,
             lake=lake,
-            state=StateStore(dynamodb, STATE_TABLE),
+            state=State(dynamodb, STATE_TABLE),
             registry=registry,
             capture_queue=_queue(sqs, events, "capture-queue", CAPTURE_PREFIX),
             ground_truth_queue=_queue(sqs, events, "ground-truth-queue", GROUND_TRUTH_PREFIX),

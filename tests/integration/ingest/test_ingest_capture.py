@@ -11,7 +11,6 @@ from modelwatch.clock import SystemClock
 from modelwatch.ingest.events import parse_object_created
 from modelwatch.ingest.service import ingest_capture_object
 from modelwatch.lake.reader import read_rows
-from modelwatch.state import object_pk
 from tests.helpers import load_event, load_handler
 from tests.integration.ingest.conftest import CAPTURE_BUCKET, LambdaContext, capture_event, object_created, sqs_batch
 from tests.unit.ingest.helpers import capture_file, capture_key, capture_line, churn_config
@@ -48,9 +47,9 @@ def test_a_capture_object_lands_in_the_lake_with_its_hour_counters(stack, capsys
     assert rows["y_pred_proba"].dtype == pl.Float64 and rows["tenure"].dtype == pl.Float64
     keys = sorted(stack.lake.list("captures/"))
     assert [k.split("/")[3] for k in keys] == ["hour=10", "hour=11"]
-    counters = stack.state.hour_counters("churn")
+    counters = stack.state.counters.hours("churn")
     assert [(c.hour.hour, c.rows, c.data_version) for c in counters] == [(10, 8, 1), (11, 4, 1)]
-    item = stack.state.processed(
+    item = stack.state.objects.processed(
         CAPTURE_BUCKET, body["detail"]["object"]["key"], body["detail"]["object"]["version-id"]
     )
     assert item is not None and item["status"] == "ingested" and item["rows"] == 12
@@ -74,7 +73,7 @@ def test_the_same_event_twice_yields_the_rows_once_and_counts_once(stack):
     assert read_rows(stack.lake, "captures", "churn").height == 6
     files_after = {k: stack.s3.head_object(Bucket="lake", Key=k)["VersionId"] for k in stack.lake.list("captures/")}
     assert files_after == files_before
-    assert [(c.rows, c.data_version) for c in stack.state.hour_counters("churn")] == [(6, 1)]
+    assert [(c.rows, c.data_version) for c in stack.state.counters.hours("churn")] == [(6, 1)]
 
 
 def test_a_new_version_of_the_same_key_is_a_new_object(stack):
@@ -83,7 +82,7 @@ def test_a_new_version_of_the_same_key_is_a_new_object(stack):
     second = capture_event(stack, key, capture_file(T0, 2, prefix="b"))
     assert invoke(sqs_batch(FIXTURE, [first, second])) == {"batchItemFailures": []}
     assert read_rows(stack.lake, "captures", "churn").height == 5
-    assert [(c.rows, c.data_version) for c in stack.state.hour_counters("churn")] == [(5, 2)]
+    assert [(c.rows, c.data_version) for c in stack.state.counters.hours("churn")] == [(5, 2)]
 
 
 def test_partial_batch_failure_names_only_the_unreadable_object(stack, capsys):
@@ -97,7 +96,7 @@ def test_partial_batch_failure_names_only_the_unreadable_object(stack, capsys):
     assert response == {"batchItemFailures": [{"itemIdentifier": "msg-0"}]}
     assert "IngestErrors" in emitted(capsys.readouterr().out)
     assert read_rows(stack.lake, "captures", "churn").height == 4
-    assert stack.state.processed(CAPTURE_BUCKET, capture_key(T0, "gone.jsonl"), "v-gone") is None
+    assert stack.state.objects.processed(CAPTURE_BUCKET, capture_key(T0, "gone.jsonl"), "v-gone") is None
 
 
 def test_a_message_that_is_not_an_object_created_event_fails_alone(stack):
@@ -115,7 +114,7 @@ def test_quarantined_records_and_empty_files(stack):
     [quarantine] = list(stack.lake.list("quarantine/model=churn/"))
     entry = json.loads(stack.lake.get(quarantine).decode().splitlines()[0])
     assert entry["line"] == 2 and entry["raw"] == "not json" and entry["source"].endswith("bad.jsonl")
-    empty_item = stack.state.processed(
+    empty_item = stack.state.objects.processed(
         CAPTURE_BUCKET, empty["detail"]["object"]["key"], empty["detail"]["object"]["version-id"]
     )
     assert empty_item is not None and empty_item["rows"] == 0
@@ -125,7 +124,7 @@ def test_an_object_for_no_registered_model_is_recorded_as_skipped(stack):
     key = "datacapture/other-endpoint/AllTraffic/2024/03/01/10/x.jsonl"
     body = capture_event(stack, key, capture_file(T0, 2))
     assert invoke(sqs_batch(FIXTURE, [body])) == {"batchItemFailures": []}
-    item = stack.state.processed(CAPTURE_BUCKET, key, body["detail"]["object"]["version-id"])
+    item = stack.state.objects.processed(CAPTURE_BUCKET, key, body["detail"]["object"]["version-id"])
     assert item is not None and item["status"] == "skipped" and "other-endpoint" in item["reason"]
     assert list(stack.lake.list("captures/")) == []
 
@@ -139,12 +138,12 @@ def test_a_skipped_object_is_ingested_once_its_model_is_registered(stack):
     stack.registry.register(churn_config("late").model_copy(update={"endpoint": "late-endpoint"}))
     assert invoke(sqs_batch(FIXTURE, [body])) == {"batchItemFailures": []}
     # Then its rows land and are counted, once
-    item = stack.state.processed(CAPTURE_BUCKET, key, body["detail"]["object"]["version-id"])
+    item = stack.state.objects.processed(CAPTURE_BUCKET, key, body["detail"]["object"]["version-id"])
     assert item is not None and item["status"] == "ingested"
     assert read_rows(stack.lake, "captures", "late").height == 2
-    assert [c.rows for c in stack.state.hour_counters("late")] == [2]
+    assert [c.rows for c in stack.state.counters.hours("late")] == [2]
     assert invoke(sqs_batch(FIXTURE, [body])) == {"batchItemFailures": []}
-    assert [c.rows for c in stack.state.hour_counters("late")] == [2]
+    assert [c.rows for c in stack.state.counters.hours("late")] == [2]
 
 
 def test_url_encoded_keys_from_classic_notifications_are_decoded(stack):
@@ -153,7 +152,7 @@ def test_url_encoded_keys_from_classic_notifications_are_decoded(stack):
     body["detail"]["object"]["key"] = key.replace("+", "%2B").replace(" ", "+")
     assert invoke(sqs_batch(FIXTURE, [body])) == {"batchItemFailures": []}
     assert read_rows(stack.lake, "captures", "churn").height == 2
-    assert stack.state.processed(CAPTURE_BUCKET, key, body["detail"]["object"]["version-id"]) is not None
+    assert stack.state.objects.processed(CAPTURE_BUCKET, key, body["detail"]["object"]["version-id"]) is not None
 
 
 def test_real_s3_eventbridge_sqs_delivery_matches_the_fixture_and_ingests(stack):
@@ -179,7 +178,7 @@ def test_real_s3_eventbridge_sqs_delivery_matches_the_fixture_and_ingests(stack)
     }
     assert invoke(event) == {"batchItemFailures": []}
     assert read_rows(stack.lake, "captures", "churn").height == 5
-    assert stack.state.get_item(object_pk(CAPTURE_BUCKET, key), delivered["detail"]["object"]["version-id"])
+    assert stack.state.objects.processed(CAPTURE_BUCKET, key, delivered["detail"]["object"]["version-id"])
 
 
 def test_a_concurrent_duplicate_loses_the_transaction_and_counts_nothing(stack, monkeypatch):
@@ -187,14 +186,14 @@ def test_a_concurrent_duplicate_loses_the_transaction_and_counts_nothing(stack, 
     body = capture_event(stack, capture_key(T0), capture_file(T0, 4))
     assert invoke(sqs_batch(FIXTURE, [body])) == {"batchItemFailures": []}
     ref = parse_object_created(json.dumps(body))
-    real = stack.state.processed
+    real = stack.state.objects.processed
     calls = {"n": 0}
 
     def not_yet(*args):
         calls["n"] += 1
         return None if calls["n"] == 1 else real(*args)
 
-    monkeypatch.setattr(stack.state, "processed", not_yet)
+    monkeypatch.setattr(stack.state.objects, "processed", not_yet)
     # When this invocation decodes, writes the same files and tries to record
     result = ingest_capture_object(
         ref, s3_client=stack.s3, store=stack.lake, state=stack.state, registry=stack.registry, clock=SystemClock()
@@ -202,7 +201,7 @@ def test_a_concurrent_duplicate_loses_the_transaction_and_counts_nothing(stack, 
     # Then its condition fails: a duplicate, with the rows and counters as they were
     assert result.status == "duplicate"
     assert read_rows(stack.lake, "captures", "churn").height == 4
-    assert [(c.rows, c.data_version) for c in stack.state.hour_counters("churn")] == [(4, 1)]
+    assert [(c.rows, c.data_version) for c in stack.state.counters.hours("churn")] == [(4, 1)]
 
 
 def test_every_model_reading_the_endpoint_gets_the_rows(stack):
@@ -211,4 +210,4 @@ def test_every_model_reading_the_endpoint_gets_the_rows(stack):
     assert invoke(sqs_batch(FIXTURE, [body])) == {"batchItemFailures": []}
     for model in ("churn", "churn-shadow"):
         assert read_rows(stack.lake, "captures", model).height == 3
-        assert [c.rows for c in stack.state.hour_counters(model)] == [3]
+        assert [c.rows for c in stack.state.counters.hours(model)] == [3]

@@ -49,7 +49,7 @@ def test_labels_land_in_the_lake_and_count_on_their_inference_hours(stack):
     [label_file] = list(stack.lake.list("ground_truth/"))
     assert label_file.startswith("ground_truth/model=churn/dt=2024-03-02/hour=10/")
     # And the label counters moved on exactly the inference hours of the matched labels
-    counters = {c.hour.hour: c for c in stack.state.hour_counters("churn")}
+    counters = {c.hour.hour: c for c in stack.state.counters.hours("churn")}
     assert (counters[10].labels, counters[10].label_version) == (3, 1)
     assert (counters[11].labels, counters[11].label_version) == (1, 1)
     assert (counters[10].rows, counters[11].rows) == (8, 4)
@@ -63,7 +63,7 @@ def test_a_later_label_object_replaces_an_earlier_one(stack):
     assert invoke_labels(sqs_batch("sqs_ground_truth_object_created", [second, first])) == {"batchItemFailures": []}
     frame = read_ground_truth(stack.lake, "churn")
     assert frame.filter(frame["inference_id"] == "ev-1")["y_true"].to_list() == [1]
-    counters = {c.hour.hour: c for c in stack.state.hour_counters("churn")}
+    counters = {c.hour.hour: c for c in stack.state.counters.hours("churn")}
     assert counters[10].label_version == 2
 
 
@@ -73,7 +73,7 @@ def test_duplicate_delivery_counts_once_and_a_label_count_mismatch_is_quarantine
     body = ground_truth_event(stack, ground_truth_key(T0 + timedelta(hours=5)), text.encode())
     event = sqs_batch("sqs_ground_truth_object_created", [body, body])
     assert invoke_labels(event) == {"batchItemFailures": []}
-    counters = {c.hour.hour: c for c in stack.state.hour_counters("churn")}
+    counters = {c.hour.hour: c for c in stack.state.counters.hours("churn")}
     assert (counters[10].labels, counters[10].label_version) == (1, 1)
     frame = read_ground_truth(stack.lake, "churn")
     assert frame["inference_id"].to_list() == ["ev-2"]
@@ -87,7 +87,7 @@ def test_duplicate_delivery_counts_once_and_a_label_count_mismatch_is_quarantine
 def test_labels_outside_any_model_prefix_are_skipped(stack):
     body = ground_truth_event(stack, "ground-truth/other/2024/03/02/10/x.jsonl", ground_truth_file({"a": 1}))
     assert invoke_labels(sqs_batch("sqs_ground_truth_object_created", [body])) == {"batchItemFailures": []}
-    item = stack.state.processed(
+    item = stack.state.objects.processed(
         CAPTURE_BUCKET, body["detail"]["object"]["key"], body["detail"]["object"]["version-id"]
     )
     assert item is not None and item["status"] == "skipped"
@@ -115,6 +115,6 @@ def test_labels_whose_captures_land_while_they_are_ingested_still_count(stack, m
 
     # Then they still count on their inference hours (looked up again among the captures that arrived meanwhile),
     # so the chunks are re-estimated with them
-    counters = {c.hour.hour: c for c in stack.state.hour_counters("churn")}
+    counters = {c.hour.hour: c for c in stack.state.counters.hours("churn")}
     assert (counters[10].labels, counters[10].label_version) == (1, 1)
     assert (counters[11].labels, counters[11].label_version) == (1, 1)

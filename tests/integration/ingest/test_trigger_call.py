@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 
 import boto3
 
-from modelwatch.state import object_pk
 from tests.helpers import load_handler
 from tests.integration.ingest.conftest import CAPTURE_BUCKET, REGION, LambdaContext, capture_event, sqs_batch
 from tests.unit.ingest.helpers import capture_file, capture_key
@@ -23,16 +22,16 @@ def test_a_completed_chunk_starts_one_execution_after_the_object_is_recorded(sta
     ]
     monkeypatch.setenv("MONITOR_STATE_MACHINE_ARN", arn)
     monkeypatch.setenv("MODELWATCH_CLOCK", "2024-03-01T13:00:00Z")  # the 10h and 11h chunks are complete
-    import modelwatch.workflow.trigger as trigger
+    import modelwatch.ingest.service as ingest_service
 
-    real = trigger.trigger_ready_runs
+    real = ingest_service.trigger_ready_runs
     seen = []
 
     def spy(models, **kwargs):
-        seen.append((models, kwargs["state"].get_item(object_pk(CAPTURE_BUCKET, key), version) is not None))
+        seen.append((models, kwargs["state"].objects.processed(CAPTURE_BUCKET, key, version) is not None))
         return real(models, **kwargs)
 
-    monkeypatch.setattr(trigger, "trigger_ready_runs", spy)
+    monkeypatch.setattr(ingest_service, "trigger_ready_runs", spy)
     key = capture_key(T0)
     body = capture_event(stack, key, capture_file(T0, 12))
     version = body["detail"]["object"]["version-id"]

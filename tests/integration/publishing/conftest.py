@@ -20,7 +20,7 @@ from modelwatch.config.model import ModelConfig, parse_model_config
 from modelwatch.config.settings import Settings
 from modelwatch.lake.layout import report_key, results_key
 from modelwatch.lake.store import LocalStore, S3Store
-from modelwatch.publishing.ledger import Ledger
+from modelwatch.state import Ledger, State
 from tests.helpers import create_state_table
 
 ROWS = 20_000
@@ -199,7 +199,7 @@ def aws() -> Iterator[Aws]:
             sqs=sqs,
             dynamodb=dynamodb,
             store=S3Store(s3, LAKE_BUCKET),
-            ledger=Ledger(dynamodb, STATE_TABLE, sleep=lambda _: None),
+            ledger=State(dynamodb, STATE_TABLE, sleep=lambda _: None).ledger,
             notifications_topic_arn=notifications,
             alarms_topic_arn=alarms,
             queue_url=queue_url,

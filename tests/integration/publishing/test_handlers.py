@@ -12,7 +12,7 @@ import pytest
 from modelwatch.errors import PublishError
 from modelwatch.lake.layout import model_config_key
 from modelwatch.publishing.clients import AwsClients, aws_clients
-from modelwatch.workflow.runstate import load_run_state
+from modelwatch.state import State
 from tests.helpers import load_event, load_handler
 
 from .conftest import LAKE_BUCKET, MODEL, STATE_TABLE, Aws, RunFixture, stage_run
@@ -91,7 +91,7 @@ def test_record_failure_handler_records_counts_and_notifies(lambda_env: Aws) -> 
     result = handler.lambda_handler(event, _Context())
 
     # Then the run state names the error, WorkflowFailures counted one for the model, and one message says why
-    state = load_run_state(aws.dynamodb, STATE_TABLE, MODEL)
+    state = State(aws.dynamodb, STATE_TABLE).runs.load(MODEL)
     assert state.last_error is not None
     assert state.last_error["Error"] == "ConfigMismatchError"
     assert state.last_error["run_id"] == event["run_id"]

@@ -18,7 +18,7 @@ from modelwatch.clock import SimulatedClock
 from modelwatch.config.model import ModelConfig
 from modelwatch.lake.store import S3Store
 from modelwatch.registry.store import Registry
-from modelwatch.state import CounterDelta, ObjectRecord, StateStore
+from modelwatch.state import CounterDelta, ObjectRecord, State
 from tests.helpers import ROOT, create_state_table
 from tests.unit.workflow.helpers import T0
 
@@ -35,7 +35,7 @@ class Aws:
     dynamodb: Any
     sfn: Any
     registry: Registry
-    state: StateStore
+    state: State
     clock: SimulatedClock
     monitor_arn: str
     _files: int = 0
@@ -50,7 +50,7 @@ class Aws:
             model, hour, rows=rows, labels=labels, data_version=1 if rows else 0, label_version=1 if labels else 0
         )
         record = ObjectRecord("capture", f"file-{self._files}", "v1", "capture", "ingested", [model], rows)
-        assert self.state.record_object(record, [delta], self.clock.now())
+        assert self.state.objects.record(record, [delta], self.clock.now())
 
     def executions(self) -> list[dict[str, Any]]:
         return self.sfn.list_executions(stateMachineArn=self.monitor_arn)["executions"]
@@ -96,7 +96,7 @@ def create_backends(region: str = "us-east-1") -> Aws:
         dynamodb=dynamodb,
         sfn=sfn,
         registry=Registry(S3Store(s3, LAKE_BUCKET), cache_seconds=0),
-        state=StateStore(dynamodb, STATE_TABLE),
+        state=State(dynamodb, STATE_TABLE),
         clock=SimulatedClock(T0),
         monitor_arn=monitor["stateMachineArn"],
     )

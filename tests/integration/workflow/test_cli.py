@@ -15,8 +15,7 @@ import yaml
 from click.testing import CliRunner, Result
 from moto import mock_aws
 
-from modelwatch.state import StateStore
-from modelwatch.workflow.runstate import record_failure, record_success
+from modelwatch.state import State
 from modelwatch_cli.commands.models import models
 from modelwatch_cli.commands.register import register, unregister
 from modelwatch_cli.commands.status import status
@@ -153,18 +152,14 @@ def test_bad_reference_is_refused_and_nothing_is_stored(
 def test_status_shows_last_chunk_lag_and_error(stack: dict[str, Any], model_dir: Path) -> None:
     _invoke(register, str(model_dir / "model.yaml"), "--stack", STACK)
     now = datetime.now(UTC)
-    record_success(
-        stack["dynamodb"],
-        "mw-cli-state",
+    State(stack["dynamodb"], "mw-cli-state").runs.record_success(
         "loans",
         run_id="loans-run-1",
         input_version="abc",
         last_chunk_end=(now - timedelta(hours=2)).isoformat(),
         now=now,
     )
-    record_failure(
-        stack["dynamodb"],
-        "mw-cli-state",
+    State(stack["dynamodb"], "mw-cli-state").runs.record_failure(
         "loans",
         run_id="loans-run-2",
         error="EmptyWindowError",
@@ -181,26 +176,38 @@ def test_status_shows_last_chunk_lag_and_error(stack: dict[str, Any], model_dir:
     assert "EmptyWindowError" in table and "loans-run-1" in table
 
 
+def _items(dynamodb: Any, pk: str) -> list[dict[str, Any]]:
+    response = dynamodb.query(
+        TableName="mw-cli-state", KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": pk}}
+    )
+    return list(response["Items"])
+
+
 def test_unregister_removes_config_reference_state_and_alarms(stack: dict[str, Any], model_dir: Path) -> None:
     # Given a registered model with run state, hour counters and a fitted estimator in the lake
     _invoke(register, str(model_dir / "model.yaml"), "--stack", STACK)
     stack["s3"].put_object(Bucket="mw-cli-lake", Key="models/loans/estimator/manifest.json", Body=b"{}")
-    state = StateStore(stack["dynamodb"], "mw-cli-state")
-    state.put_item("model#loans", "hour#2024-01-01T00", {"rows": 5})
-    state.put_item("model#other", "hour#2024-01-01T00", {"rows": 5})
-    state.put_item("ledger#loans", "estimated#roc_auc#2024-01-01T00:00:00+00:00", {"version": "v1"})
-    state.put_item("ledger#other", "estimated#roc_auc#2024-01-01T00:00:00+00:00", {"version": "v1"})
-    record_failure(stack["dynamodb"], "mw-cli-state", "loans", run_id="r", error="E", cause="c", now=datetime.now(UTC))
+    dynamodb = stack["dynamodb"]
+    for pk, sk in (
+        ("model#loans", "hour#2024-01-01T00"),
+        ("model#other", "hour#2024-01-01T00"),
+        ("ledger#loans", "estimated#roc_auc#2024-01-01T00:00:00+00:00"),
+        ("ledger#other", "estimated#roc_auc#2024-01-01T00:00:00+00:00"),
+    ):
+        dynamodb.put_item(TableName="mw-cli-state", Item={"pk": {"S": pk}, "sk": {"S": sk}, "v": {"N": "5"}})
+    State(dynamodb, "mw-cli-state").runs.record_failure(
+        "loans", run_id="r", error="E", cause="c", now=datetime.now(UTC)
+    )
     # When it is unregistered
     result = _invoke(unregister, "loans", "--yes", "--stack", STACK)
     # Then its objects, state items and alarms are gone, other models' items stay
     assert result.exit_code == 0, result.output
     assert "3 object(s), 3 state item(s), 2 alarm(s)" in result.output
     assert "Contents" not in stack["s3"].list_objects_v2(Bucket="mw-cli-lake", Prefix="models/loans/")
-    assert list(state.query("model#loans")) == []
-    assert list(state.query("ledger#loans")) == []
-    assert len(list(state.query("model#other"))) == 1
-    assert len(list(state.query("ledger#other"))) == 1
+    assert _items(dynamodb, "model#loans") == []
+    assert _items(dynamodb, "ledger#loans") == []
+    assert len(_items(dynamodb, "model#other")) == 1
+    assert len(_items(dynamodb, "ledger#other")) == 1
     assert _alarm_names(stack["cloudwatch"]) == []
     # And unregistering it again is a clear error
     again = _invoke(unregister, "loans", "--yes", "--stack", STACK)

@@ -11,7 +11,7 @@ import pytest
 from moto import mock_aws
 
 from modelwatch.errors import ConfigError, EmptyWindowError
-from modelwatch.workflow.runstate import record_success
+from modelwatch.state import State
 from modelwatch_cli.local.functions import LambdaContext
 from tests.helpers import load_event, load_handler
 from tests.integration.workflow.conftest import LAKE_BUCKET, STATE_TABLE, Aws, create_backends
@@ -92,9 +92,7 @@ def test_list_models_and_start_monitor(aws: Aws) -> None:
     assert started["status"] == "started"
     assert [e["name"] for e in aws.executions()] == [started["execution_name"]]
     # After that run succeeded with the same inputs, the next schedule finds the model up to date
-    record_success(
-        aws.dynamodb,
-        STATE_TABLE,
+    State(aws.dynamodb, STATE_TABLE).runs.record_success(
         "loans",
         run_id=started["execution_name"],
         input_version=started["input_version"],

@@ -19,7 +19,7 @@ import pytest
 
 from modelwatch.clock import parse_iso
 from modelwatch.errors import EmptyWindowError, ModelwatchError
-from modelwatch.workflow.runstate import load_run_state
+from modelwatch.state import State
 from modelwatch_cli.local.adapter import InvocationResult, embedded_aws, route_lambda_invocations
 from modelwatch_cli.local.functions import LambdaContext
 from tests.helpers import load_handler
@@ -163,7 +163,7 @@ def test_monitor_run_succeeds_and_records_run_state(stack: tuple[Aws, Router], p
     assert output["results_uri"].endswith("run=loans-manual-1/results.parquet")
     assert (output["method"], output["chunks_analysed"]) == (method, 3)
     # And RecordSuccess wrote the model's run state
-    state = load_run_state(aws.dynamodb, STATE_TABLE, "loans")
+    state = State(aws.dynamodb, STATE_TABLE).runs.load("loans")
     assert state.last_run == "loans-manual-1"
     assert state.last_analysed_chunk == "2024-03-01T03:00:00Z"
     assert state.last_input_version == output["input_version"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+from modelwatch.state import State
 from modelwatch.workflow.fleet import list_models, start_model_run
-from modelwatch.workflow.runstate import load_run_state, record_success
 from modelwatch.workflow.trigger import trigger_ready_runs
 from tests.integration.workflow.conftest import Aws
 from tests.unit.workflow.helpers import T0, model_config
@@ -131,9 +131,7 @@ def test_fleet_run_restarts_only_changed_models(aws: Aws) -> None:
         state_machine_arn=aws.monitor_arn,
         clock=aws.clock,
     )
-    record_success(
-        aws.dynamodb,
-        "state",
+    State(aws.dynamodb, "state").runs.record_success(
         "loans",
         run_id=first["execution_name"],
         input_version=first["input_version"],
@@ -165,7 +163,7 @@ def test_fleet_run_restarts_only_changed_models(aws: Aws) -> None:
         clock=aws.clock,
     )
     assert again["status"] == "started" and again["input_version"] != first["input_version"]
-    assert load_run_state(aws.dynamodb, "state", "loans").last_run == first["execution_name"]
+    assert State(aws.dynamodb, "state").runs.load("loans").last_run == first["execution_name"]
 
 
 def _schedule(aws: Aws, model: str = "loans") -> dict:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from modelwatch.chunks import floor_hour
 from modelwatch.clock import SimulatedClock
 from modelwatch.config.settings import Settings
 from modelwatch.estimation import service
@@ -18,7 +19,7 @@ from modelwatch.estimation.reuse import ANALYSIS
 from modelwatch.estimation.service import RunOutcome, RunRequest, run_monitor_from_lake
 from modelwatch.lake.store import LocalStore
 from modelwatch.registry import Registry
-from modelwatch.state import HourCounter, floor_hour
+from modelwatch.state import HourCounter
 
 from .cases import LATE, Case
 

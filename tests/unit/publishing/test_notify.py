@@ -6,8 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from modelwatch.publishing.datapoints import ChunkResult, drift_datapoints, performance_datapoints
-from modelwatch.publishing.ledger import value_version
+from modelwatch.publishing.datapoints import ChunkResult, drift_datapoints, performance_datapoints, value_version
 from modelwatch.publishing.notify import (
     build_degradation_notification,
     build_failure_notification,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from modelwatch.workflow.runstate import RunState
+from modelwatch.state import RunState
 from modelwatch.workflow.trigger import ready_reason
 from modelwatch.workflow.window import iso, plan_window
 from tests.unit.workflow.helpers import T0, hours, model_config

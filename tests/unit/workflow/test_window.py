@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modelwatch.workflow.window import MAX_EXECUTION_NAME, execution_name, hour_of, plan_window
+from modelwatch.chunks import hour_of
+from modelwatch.workflow.window import MAX_EXECUTION_NAME, execution_name, plan_window
 from tests.unit.workflow.helpers import T0, hours, model_config
 
 NAME_CHARS = re.compile(r"^[A-Za-z0-9_-]+$")

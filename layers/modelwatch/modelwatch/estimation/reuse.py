@@ -26,11 +26,12 @@ from modelwatch.clock import to_utc
 from modelwatch.config.model import ModelConfig
 from modelwatch.errors import UntrustedArtifactError
 from modelwatch.estimation import cache
-from modelwatch.estimation.chunking import EPOCH, chunk_start
+from modelwatch.chunks import EPOCH, chunk_start
 from modelwatch.estimation.estimator import ESTIMATOR_SCHEMA
 from modelwatch.lake.store import ObjectStore
 from modelwatch.observability import logger
-from modelwatch.workflow.window import HourCounterLike, hour_of
+from modelwatch.chunks import hour_of
+from modelwatch.state import HourCounter as HourCounterLike
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -24,7 +24,7 @@ from modelwatch.errors import (
     UntrustedArtifactError,
 )
 from modelwatch.estimation import cache
-from modelwatch.estimation.chunking import is_complete
+from modelwatch.chunks import ChunkWindow, is_complete
 from modelwatch.estimation.frames import (
     CHUNK,
     TARGET,
@@ -157,8 +157,6 @@ def _in_window(chunk: _Chunk, request: RunRequest) -> bool:
 
 def _complete(config: ModelConfig, chunk: _Chunk, last_number: int, request: RunRequest, now: datetime) -> bool:
     if config.chunking.period_delta is not None:
-        from modelwatch.estimation.chunking import ChunkWindow
-
         if request.input_complete:
             return True
         return is_complete(ChunkWindow(chunk.start, chunk.end), now, config.estimation.lateness_delta)

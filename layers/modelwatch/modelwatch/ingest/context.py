@@ -16,7 +16,7 @@ from modelwatch.ingest.service import ingest_capture_object, ingest_ground_truth
 from modelwatch.lake.store import S3Store
 from modelwatch.observability import logger, metrics
 from modelwatch.registry.store import Registry
-from modelwatch.state import StateStore
+from modelwatch.state import State
 
 
 @dataclass
@@ -26,7 +26,7 @@ class IngestContext:
     settings: Settings
     s3_client: Any
     store: S3Store
-    state: StateStore
+    state: State
     registry: Registry
     clock: Clock
     sfn_client: Any
@@ -40,7 +40,7 @@ class IngestContext:
             settings=settings,
             s3_client=s3,
             store=store,
-            state=StateStore(dynamodb, settings.state_table),
+            state=State(dynamodb, settings.state_table),
             registry=Registry(store),
             clock=settings.clock(),
             sfn_client=sfn,

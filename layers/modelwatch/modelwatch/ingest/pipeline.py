@@ -13,6 +13,7 @@ import polars as pl
 
 from modelwatch.capture import QuarantinedRecord, iter_decode_capture, iter_decode_ground_truth
 from modelwatch.capture.decode import DEFAULT_BATCH_LINES, TIME_DTYPE
+from modelwatch.chunks import floor_hour
 from modelwatch.config.model import ModelConfig
 from modelwatch.constants import (
     COL_INFERENCE_ID,
@@ -28,7 +29,6 @@ from modelwatch.lake.layout import Partition
 from modelwatch.lake.reader import changed_partitions, list_partitions, read_listed
 from modelwatch.lake.store import ObjectStore
 from modelwatch.lake.writer import PartitionedWriter, WrittenFile, write_quarantine
-from modelwatch.state import floor_hour
 
 
 @dataclass

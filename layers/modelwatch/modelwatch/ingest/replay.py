@@ -36,7 +36,7 @@ from modelwatch.lake.store import ObjectStore
 from modelwatch.lake.writer import QUARANTINE_SUFFIX
 from modelwatch.observability import logger
 from modelwatch.registry.store import Registry
-from modelwatch.state import CounterDelta, ObjectRecord, StateStore
+from modelwatch.state import CounterDelta, ObjectRecord, State
 
 REPLAYED_FOLDER = "replayed"
 GROUND_TRUTH_MARKER = '"groundTruthData"'
@@ -86,15 +86,15 @@ class ReplayLedger(Protocol):
 class StateLedger:
     """The state table, like any ingested object: the lake bucket and the quarantine key name the record."""
 
-    def __init__(self, state: StateStore, lake_bucket: str) -> None:
+    def __init__(self, state: State, lake_bucket: str) -> None:
         self.state = state
         self.bucket = lake_bucket
 
     def done(self, key: str, version: str) -> bool:
-        return self.state.is_processed(self.bucket, key, version)
+        return self.state.objects.is_processed(self.bucket, key, version)
 
     def record(self, record: ObjectRecord, counters: list[CounterDelta], now: datetime) -> bool:
-        return self.state.record_object(record, counters, now)
+        return self.state.objects.record(record, counters, now)
 
 
 class LakeLedger:
@@ -222,7 +222,7 @@ def replay_quarantine(
     ledger: ReplayLedger,
     clock: Clock,
     since: date | None = None,
-    state: StateStore | None = None,
+    state: State | None = None,
     sfn_client: Any = None,
     state_machine_arn: str = "",
 ) -> ReplaySummary:

@@ -17,6 +17,7 @@ from urllib.parse import unquote_plus
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.exceptions import ClientError
 
+from modelwatch.chunks import format_hour
 from modelwatch.clock import Clock, to_utc
 from modelwatch.constants import (
     DIM_MODEL,
@@ -39,7 +40,8 @@ from modelwatch.lake.layout import source_file_stem
 from modelwatch.lake.store import ObjectStore
 from modelwatch.observability import logger, metrics
 from modelwatch.registry.store import Registry
-from modelwatch.state import OBJECT_SKIPPED, CounterDelta, ObjectRecord, StateStore, floor_hour
+from modelwatch.state import OBJECT_SKIPPED, CounterDelta, ObjectRecord, State
+from modelwatch.workflow.trigger import trigger_ready_runs
 
 KIND_CAPTURE = "capture"
 KIND_GROUND_TRUTH = "ground_truth"
@@ -165,7 +167,7 @@ def emit_outcome_metrics(outcome: ModelOutcome, now: datetime, capture: bool) ->
 def trigger_runs(
     models: list[str],
     *,
-    state: StateStore,
+    state: State,
     registry: Registry,
     sfn_client: Any,
     state_machine_arn: str,
@@ -173,11 +175,6 @@ def trigger_runs(
 ) -> list[dict[str, Any]]:
     """Call the workflow trigger (modelwatch.workflow.trigger) for these models; nothing without a state machine."""
     if not models or sfn_client is None or not state_machine_arn:
-        return []
-    try:
-        from modelwatch.workflow.trigger import trigger_ready_runs
-    except ImportError:  # the workflow package is optional in stripped-down installs
-        logger.warning("workflow trigger unavailable; no run started", models=models)
         return []
     return trigger_ready_runs(
         models, state=state, registry=registry, sfn_client=sfn_client, state_machine_arn=state_machine_arn, clock=clock
@@ -190,7 +187,7 @@ def ingest_capture_object(
     *,
     s3_client: Any,
     store: ObjectStore,
-    state: StateStore,
+    state: State,
     registry: Registry,
     clock: Clock,
     sfn_client: Any = None,
@@ -200,7 +197,7 @@ def ingest_capture_object(
     """Decode a capture object into the lake for every model reading its endpoint/variant; record; trigger."""
     ref = resolve_ref(s3_client, ref)
     trigger = _trigger_args(state, registry, sfn_client, state_machine_arn, clock)
-    previous = state.processed(ref.bucket, ref.key, ref.version)
+    previous = state.objects.processed(ref.bucket, ref.key, ref.version)
     if previous is not None and previous.get("status") != STATUS_SKIPPED:
         return _duplicate(ref, KIND_CAPTURE, previous, trigger)
     parsed = parse_capture_key(ref.key, capture_prefix)
@@ -232,7 +229,7 @@ def ingest_ground_truth_object(
     *,
     s3_client: Any,
     store: ObjectStore,
-    state: StateStore,
+    state: State,
     registry: Registry,
     clock: Clock,
     sfn_client: Any = None,
@@ -246,7 +243,7 @@ def ingest_ground_truth_object(
     capture that arrives later bumps its own hour, and the run it starts joins them."""
     ref = resolve_ref(s3_client, ref)
     trigger = _trigger_args(state, registry, sfn_client, state_machine_arn, clock)
-    previous = state.processed(ref.bucket, ref.key, ref.version)
+    previous = state.objects.processed(ref.bucket, ref.key, ref.version)
     if previous is not None and previous.get("status") != STATUS_SKIPPED:
         return _duplicate(ref, KIND_GROUND_TRUTH, previous, trigger)
     models = registry.for_ground_truth(ref.key)
@@ -306,7 +303,7 @@ def _record_and_trigger(
     kind: str,
     outcomes: list[ModelOutcome],
     counters: list[CounterDelta],
-    state: StateStore,
+    state: State,
     clock: Clock,
     trigger: dict[str, Any],
 ) -> IngestResult:
@@ -320,9 +317,9 @@ def _record_and_trigger(
         rows=sum(o.rows for o in outcomes),
         quarantined=sum(o.quarantined for o in outcomes),
     )
-    if not state.record_object(record, counters, clock.now()):
+    if not state.objects.record(record, counters, clock.now()):
         logger.info("object recorded concurrently; duplicate", kind=kind, key=ref.key)
-        previous = state.processed(ref.bucket, ref.key, ref.version) or {}
+        previous = state.objects.processed(ref.bucket, ref.key, ref.version) or {}
         return _duplicate(ref, kind, previous, trigger)
     now = clock.now()
     for outcome in outcomes:
@@ -344,11 +341,11 @@ def _record_and_trigger(
 
 
 def state_hour(hour: datetime) -> str:
-    return floor_hour(hour).strftime("%Y-%m-%dT%H")
+    return format_hour(hour)
 
 
 def _trigger_args(
-    state: StateStore, registry: Registry, sfn_client: Any, state_machine_arn: str, clock: Clock
+    state: State, registry: Registry, sfn_client: Any, state_machine_arn: str, clock: Clock
 ) -> dict[str, Any]:
     """The keyword arguments of `trigger_runs`, shared by the ingest, duplicate and record paths."""
     return {
@@ -369,8 +366,8 @@ def _duplicate(ref: ObjectRef, kind: str, previous: dict[str, Any], trigger: dic
     )
 
 
-def _skip(ref: ObjectRef, kind: str, state: StateStore, clock: Clock, reason: str) -> IngestResult:
+def _skip(ref: ObjectRef, kind: str, state: State, clock: Clock, reason: str) -> IngestResult:
     logger.info("object skipped", kind=kind, key=ref.key, reason=reason)
     record = ObjectRecord(ref.bucket, ref.key, ref.version, kind, STATUS_SKIPPED, reason=reason)
-    state.record_object(record, [], clock.now())
+    state.objects.record(record, [], clock.now())
     return IngestResult(STATUS_SKIPPED, ref.bucket, ref.key, ref.version, kind, reason)

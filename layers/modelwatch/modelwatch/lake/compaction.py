@@ -11,15 +11,17 @@ Protocol (readers: `lake.reader.readable_files`), so a concurrent reader never r
    whose object was not yet recorded) stays ignored: its rows are already in a live file.
 4. The replaced files are deleted. A reader that loaded the previous manifest and finds a file gone re-reads the
    partition from the new manifest (`lake.reader` retries), so it never mixes the two generations.
-Two compactions of the same partition must not overlap (the later manifest would orphan the other's rows); when a
-StateStore is given a lease in the state table serialises them (the scheduled function and the CLI both pass one).
+Two compactions of the same partition must not overlap (the later manifest would orphan the other's rows); a
+`CompactionLease` (the state table's, `state.leases`) serialises them: the scheduled function and the CLI pass one.
 """
 
 from __future__ import annotations
 
 import hashlib
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Protocol
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -42,11 +44,16 @@ from modelwatch.lake.reader import (
 from modelwatch.lake.store import ObjectStore
 from modelwatch.lake.writer import parquet_bytes
 from modelwatch.observability import logger
-from modelwatch.state import StateStore
 
 COMPACTED_AREAS = (LAKE_CAPTURES, LAKE_GROUND_TRUTH)
 MAX_ROWS_PER_FILE = 2_000_000
 LEASE = timedelta(minutes=20)
+
+
+class CompactionLease(Protocol):
+    """Holds one partition's compaction lease for a block; yields False when another holder has it."""
+
+    def compaction(self, partition_prefix: str, now: datetime, until: datetime) -> AbstractContextManager[bool]: ...
 
 
 @dataclass
@@ -84,20 +91,18 @@ def compact_partition(
     store: ObjectStore,
     partition: Partition,
     *,
-    state: StateStore | None = None,
+    lease: CompactionLease | None = None,
     clock: Clock | None = None,
     max_rows_per_file: int = MAX_ROWS_PER_FILE,
 ) -> CompactionResult:
     """Merge the partition's readable files into few large files, switch the manifest, delete what was replaced."""
     clock = clock or SystemClock()
-    lease_key = (f"compaction#{partition.prefix}", "lease")
-    if state is not None and not state.claim_until(*lease_key, clock.now(), clock.now() + LEASE):
-        return CompactionResult(partition, False, reason="another compaction holds the lease")
-    try:
+    if lease is None:
         return _compact(store, partition, clock, max_rows_per_file)
-    finally:
-        if state is not None:
-            state.release(*lease_key)
+    with lease.compaction(partition.prefix, clock.now(), clock.now() + LEASE) as held:
+        if not held:
+            return CompactionResult(partition, False, reason="another compaction holds the lease")
+        return _compact(store, partition, clock, max_rows_per_file)
 
 
 def _compact(store: ObjectStore, partition: Partition, clock: Clock, max_rows_per_file: int) -> CompactionResult:
@@ -164,7 +169,7 @@ def compact_day(
     day: date,
     *,
     areas: tuple[str, ...] = COMPACTED_AREAS,
-    state: StateStore | None = None,
+    lease: CompactionLease | None = None,
     clock: Clock | None = None,
 ) -> list[CompactionResult]:
     """Compact every hourly partition of the given models and day in the given areas."""
@@ -172,7 +177,7 @@ def compact_day(
     for model in models:
         for area in areas:
             for partition in day_partitions(store, area, model, day):
-                results.append(compact_partition(store, partition, state=state, clock=clock))
+                results.append(compact_partition(store, partition, lease=lease, clock=clock))
     return results
 
 
@@ -204,14 +209,14 @@ def run_compaction(
     *,
     store: ObjectStore,
     models: list[str],
-    state: StateStore | None = None,
+    lease: CompactionLease | None = None,
     clock: Clock | None = None,
 ) -> dict[str, object]:
     """Compact one day of the requested model (or of every given model); a JSON-able summary."""
     clock = clock or SystemClock()
     day = request.day(clock.now())
     chosen = [request.model] if request.model else models
-    results = compact_day(store, chosen, day, state=state, clock=clock)
+    results = compact_day(store, chosen, day, lease=lease, clock=clock)
     return {
         "day": day.isoformat(),
         "models": chosen,

@@ -20,7 +20,7 @@ from modelwatch.constants import (
     METRIC_ALERT,
 )
 from modelwatch.observability import logger
-from modelwatch.publishing.retry import call_with_retries
+from modelwatch.retry import call_with_retries
 
 ALARM_PERIOD_SECONDS = 300
 DELETE_BATCH = 100  # DeleteAlarms takes at most 100 names

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 from dataclasses import dataclass
@@ -24,11 +25,19 @@ from modelwatch.constants import (
     METRIC_PERFORMANCE,
 )
 from modelwatch.errors import PublishError
-from modelwatch.publishing.ledger import ledger_key, value_version
 from modelwatch.publishing.metrics import Datapoint, Skipped
+from modelwatch.state import ledger_key
 
 SERIES_DRIFT = "drift"
 SERIES_MISSING = "missing_rate"
+
+
+def value_version(value: float | None, *parts: object) -> str:
+    """A short hash of a value (12 significant digits) and the data it came from (row counts, coverage): the
+    ledger's version of a published datapoint, so a value is sent again only when it changed."""
+    text = "nan" if value is None or not math.isfinite(value) else f"{value:.12g}"
+    joined = "|".join([text, *(str(p) for p in parts)])
+    return hashlib.sha256(joined.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

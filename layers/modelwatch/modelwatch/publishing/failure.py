@@ -18,7 +18,7 @@ from modelwatch.observability import logger
 from modelwatch.publishing.clients import AwsClients
 from modelwatch.publishing.metrics import Datapoint, iso, put_datapoints
 from modelwatch.publishing.notify import build_failure_notification, failure_cause, send_notification
-from modelwatch.workflow import runstate
+from modelwatch.state import State
 
 
 class FailureError(BaseModel):
@@ -75,7 +75,7 @@ def record_failure(
     run_id: str,
     error: dict[str, Any] | FailureError,
     *,
-    dynamodb: Any,
+    state: State,
     cloudwatch: Any,
     sns: Any,
     clock: Clock,
@@ -91,9 +91,7 @@ def record_failure(
     now = to_utc(clock.now())
     problems: list[str] = []
     try:
-        runstate.record_failure(
-            dynamodb, settings.state_table, model, run_id=run_id, error=failure.error, cause=failure.cause, now=now
-        )
+        state.runs.record_failure(model, run_id=run_id, error=failure.error, cause=failure.cause, now=now)
     except ModelwatchError as exc:
         problems.append(f"run state not written: {exc}")
     point = Datapoint(METRIC_WORKFLOW_FAILURES, ((DIM_MODEL, model),), now, 1.0, unit="Count")
@@ -133,7 +131,7 @@ def record_failure_event(event: dict[str, Any], settings: Settings, clients: Aws
         request.model,
         request.run_id,
         request.error,
-        dynamodb=clients.dynamodb,
+        state=State(clients.dynamodb, settings.state_table),
         cloudwatch=clients.cloudwatch,
         sns=clients.sns,
         clock=clock,

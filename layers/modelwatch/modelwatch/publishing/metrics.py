@@ -16,7 +16,7 @@ from typing import Any
 
 from modelwatch.clock import to_utc
 from modelwatch.constants import CLOUDWATCH_MAX_AGE_DAYS
-from modelwatch.publishing.retry import DEFAULT_ATTEMPTS, DEFAULT_BASE_DELAY, call_with_retries
+from modelwatch.retry import DEFAULT_ATTEMPTS, DEFAULT_BASE_DELAY, call_with_retries
 
 MAX_DATAPOINTS_PER_CALL = 1000
 MAX_PAYLOAD_BYTES = 1_000_000

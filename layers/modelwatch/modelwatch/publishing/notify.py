@@ -15,7 +15,7 @@ from modelwatch.constants import KIND_ESTIMATED, KIND_REALIZED
 from modelwatch.lake.store import parse_s3_uri
 from modelwatch.publishing.datapoints import ChunkResult
 from modelwatch.publishing.metrics import iso
-from modelwatch.publishing.retry import call_with_retries
+from modelwatch.retry import call_with_retries
 
 MAX_SUBJECT = 99  # SNS subjects stop at 100 characters
 MAX_CHUNK_LINES = 24  # per metric; the report and results/ have every chunk

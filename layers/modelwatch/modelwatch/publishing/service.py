@@ -33,9 +33,9 @@ from modelwatch.publishing.datapoints import (
     performance_datapoints,
     read_results,
 )
-from modelwatch.publishing.ledger import Ledger, LedgerEntry, ledger_key
 from modelwatch.publishing.metrics import Datapoint, Skipped, iso, put_datapoints, rejection_reason
 from modelwatch.publishing.notify import Notification, build_degradation_notification, report_link, send_notification
+from modelwatch.state import Ledger, LedgerEntry, State, ledger_key
 
 MAX_LISTED = 50  # entries listed in the summary; Step Functions state data stops at 256 KB
 SERIES_DURATION = "workflow_duration"
@@ -296,7 +296,7 @@ def publish_registered_run(
         store=store,
         cloudwatch=clients.cloudwatch,
         sns=clients.sns,
-        ledger=Ledger(clients.dynamodb, settings.state_table),
+        ledger=State(clients.dynamodb, settings.state_table).ledger,
         clock=clock,
         settings=settings,
         execution_start=request.execution_start,

@@ -9,12 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from modelwatch.clock import Clock, to_utc
 from modelwatch.errors import ConfigError, ModelwatchError
 from modelwatch.registry.store import Registry
-from modelwatch.workflow.runstate import load_run_state
+from modelwatch.state import State
 from modelwatch.workflow.trigger import (
     NO_DATA,
     NOT_REGISTERED,
     UP_TO_DATE,
-    StateStoreLike,
     start_monitor_execution,
 )
 from modelwatch.workflow.window import plan_window
@@ -46,7 +45,7 @@ def start_model_run(
     model: str,
     *,
     registry: Registry,
-    state: StateStoreLike,
+    state: State,
     sfn_client: Any,
     state_machine_arn: str,
     clock: Clock,
@@ -63,10 +62,10 @@ def start_model_run(
         config = registry.get(model)
     except ModelwatchError:
         return {"model": model, "status": NOT_REGISTERED}
-    window = plan_window(config, state.hour_counters(model), now)
+    window = plan_window(config, state.counters.hours(model), now)
     if window.is_empty:
         return {"model": model, "status": NO_DATA}
-    run_state = load_run_state(state.client, state.table, model)
+    run_state = state.runs.load(model)
     if run_state.last_input_version == window.input_version:
         return {"model": model, "status": UP_TO_DATE, "input_version": window.input_version}
     return start_monitor_execution(

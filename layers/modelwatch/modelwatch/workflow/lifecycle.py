@@ -12,10 +12,12 @@ from modelwatch.clock import parse_iso, to_utc
 from modelwatch.config.model import ModelConfig
 from modelwatch.constants import DEFAULT_METRIC_NAMESPACE
 from modelwatch.errors import ConfigError, ReferenceDataError, RegistryError
+from modelwatch.estimation.frames import prepare_reference
 from modelwatch.lake.store import parse_s3_uri
 from modelwatch.observability import logger
+from modelwatch.publishing.alarms import create_model_alarms, delete_model_alarms
 from modelwatch.registry.store import REFERENCE_SUFFIXES, Registry
-from modelwatch.workflow.runstate import RunState, delete_model_items, load_run_state
+from modelwatch.state import RunState, State
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,6 @@ def validate_reference(config: ModelConfig, reference: ReferenceData) -> int:
     """Check the reference the way a run will (columns, classes, probabilities); returns its row count."""
     import pandas as pd
 
-    from modelwatch.estimation.frames import prepare_reference
-
     try:
         if reference.suffix == ".csv":
             frame = pd.read_csv(io.BytesIO(reference.body))
@@ -81,8 +81,6 @@ def register_model(
     stored = registry.register(config, reference.body, reference.suffix)
     alarms: list[str] = []
     if cloudwatch is not None:
-        from modelwatch.publishing.alarms import create_model_alarms
-
         alarms = create_model_alarms(
             cloudwatch, stack, stored, alarms_topic_arn, namespace=namespace or DEFAULT_METRIC_NAMESPACE
         )
@@ -94,23 +92,16 @@ def unregister_model(
     registry: Registry,
     name: str,
     *,
-    dynamodb: Any = None,
-    state_table: str | None = None,
+    state: State | None = None,
     cloudwatch: Any = None,
     stack: str = "",
 ) -> dict[str, Any]:
     """Remove the config, reference, estimator cache, the model's state items and its alarms."""
     keys = registry.unregister(name)
-    items = 0
-    if dynamodb is not None and state_table:
-        from modelwatch.publishing.ledger import Ledger
-
-        # The ledger of published datapoints was created for this model too; a re-registered model starts afresh.
-        items = delete_model_items(dynamodb, state_table, name) + Ledger(dynamodb, state_table).delete_model(name)
+    # The ledger of published datapoints goes too: a re-registered model starts afresh.
+    items = state.delete_model(name) if state is not None else 0
     alarms: list[str] = []
     if cloudwatch is not None:
-        from modelwatch.publishing.alarms import delete_model_alarms
-
         alarms = delete_model_alarms(cloudwatch, stack, name)
     logger.info("model unregistered", model=name, objects=len(keys), state_items=items, alarms=len(alarms))
     return {"model": name, "objects": keys, "state_items": items, "alarms": alarms}
@@ -122,7 +113,7 @@ def _lag_seconds(state: RunState, now: datetime) -> float | None:
     return (to_utc(now) - parse_iso(state.last_analysed_chunk)).total_seconds()
 
 
-def model_status(registry: Registry, dynamodb: Any, state_table: str | None, now: datetime) -> list[dict[str, Any]]:
+def model_status(registry: Registry, state: State | None, now: datetime) -> list[dict[str, Any]]:
     """Per registered model: last analysed chunk, lag behind now, last run and last error."""
     rows: list[dict[str, Any]] = []
     for name in registry.names():
@@ -131,9 +122,9 @@ def model_status(registry: Registry, dynamodb: Any, state_table: str | None, now
         except (RegistryError, ConfigError) as exc:
             rows.append({"model": name, "error": f"{type(exc).__name__}: {exc}"})
             continue
-        state = load_run_state(dynamodb, state_table, name) if dynamodb is not None and state_table else RunState(name)
-        row: dict[str, Any] = state.to_dict()
+        run_state = state.runs.load(name) if state is not None else RunState(name)
+        row: dict[str, Any] = run_state.to_dict()
         row.update(problem_type=config.problem_type.value, endpoint=config.endpoint)
-        row["lag_seconds"] = _lag_seconds(state, now)
+        row["lag_seconds"] = _lag_seconds(run_state, now)
         rows.append(row)
     return rows

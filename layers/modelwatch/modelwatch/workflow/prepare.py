@@ -11,7 +11,7 @@ from modelwatch.clock import Clock, to_utc
 from modelwatch.config.model import ProblemType, validation_summary
 from modelwatch.errors import ConfigError, EmptyWindowError, ReferenceDataError
 from modelwatch.registry.store import Registry
-from modelwatch.workflow.trigger import StateStoreLike
+from modelwatch.state import State
 from modelwatch.workflow.window import DEFAULT_LOOKBACK, iso, plan_window
 
 METHODS = {
@@ -51,7 +51,7 @@ def parse_prepare_input(event: dict[str, Any]) -> PrepareInput:
         raise ConfigError(f"monitor run input is invalid: {fields}") from exc
 
 
-def prepare_run(request: PrepareInput, *, registry: Registry, state: StateStoreLike, clock: Clock) -> dict[str, Any]:
+def prepare_run(request: PrepareInput, *, registry: Registry, state: State, clock: Clock) -> dict[str, Any]:
     """Everything the rest of the workflow needs, small: model, run id, method, window, label availability.
 
     Raises RegistryError (not registered), ReferenceDataError (no reference) or EmptyWindowError (no complete chunk
@@ -64,7 +64,7 @@ def prepare_run(request: PrepareInput, *, registry: Registry, state: StateStoreL
     now = to_utc(clock.now())
     window = plan_window(
         config,
-        state.hour_counters(config.name),
+        state.counters.hours(config.name),
         now,
         input_complete=run.input_complete,
         lookback=None if run.input_complete else DEFAULT_LOOKBACK,

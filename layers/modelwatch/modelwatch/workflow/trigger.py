@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -14,8 +13,8 @@ from modelwatch.config.model import ModelConfig
 from modelwatch.errors import ModelwatchError, WorkflowError
 from modelwatch.observability import logger
 from modelwatch.registry.store import Registry
-from modelwatch.workflow.runstate import RunState, load_run_state, model_pk, record_trigger
-from modelwatch.workflow.window import HourCounterLike, RunWindow, iso, plan_window
+from modelwatch.state import RunState, State
+from modelwatch.workflow.window import RunWindow, iso, plan_window
 
 # Label files arrive in bursts too: at most one label-triggered run per model per this interval; later labels in
 # the interval are picked up by the next run (the run reads the lake when it executes) or the scheduled run.
@@ -34,21 +33,6 @@ FAILED = "failed"
 GAVE_UP = "gave_up"  # the run for these inputs failed MAX_ATTEMPTS times; new data or labels start a new one
 MAX_ATTEMPTS = 3
 CLOSED_UNSUCCESSFULLY = ("FAILED", "TIMED_OUT", "ABORTED")
-
-
-class StateStoreLike(Protocol):
-    """What the workflow needs of modelwatch.state.StateStore."""
-
-    client: Any
-    table: str
-
-    def hour_counters(self, model: str) -> Sequence[HourCounterLike]: ...
-
-    def claim(self, pk: str, sk: str, attrs: dict[str, Any]) -> bool: ...
-
-    def claim_until(self, pk: str, sk: str, now: datetime, until: datetime, attrs: dict[str, Any]) -> bool: ...
-
-    def release(self, pk: str, sk: str) -> None: ...
 
 
 def _after(candidate: datetime | None, *previous: str | None) -> bool:
@@ -100,7 +84,7 @@ def _closed_unsuccessfully(sfn_client: Any, state_machine_arn: str, name: str) -
 def start_monitor_execution(
     window: RunWindow,
     *,
-    state: StateStoreLike,
+    state: State,
     sfn_client: Any,
     state_machine_arn: str,
     now: datetime,
@@ -118,8 +102,7 @@ def start_monitor_execution(
     for attempt in range(MAX_ATTEMPTS if retry_failed else 1):
         name = window.execution_name(attempt)
         result["execution_name"] = name
-        claim_key = (model_pk(window.model), f"run#{name}")
-        if not state.claim(*claim_key, _claim_attrs(now, trigger=trigger)):
+        if not state.leases.claim_run(window.model, name, _claim_attrs(now, trigger=trigger)):
             if retry_failed and _closed_unsuccessfully(sfn_client, state_machine_arn, name):
                 continue
             return {**result, "status": ALREADY_CLAIMED}
@@ -131,7 +114,7 @@ def start_monitor_execution(
                     continue
                 return {**result, "status": ALREADY_EXISTS}
             # Nothing started: free the claim so the next trigger can try again.
-            state.release(*claim_key)
+            state.leases.release_run(window.model, name)
             raise WorkflowError(f"model {window.model}: cannot start execution {name}: {exc}") from exc
         logger.info("monitor run started", model=window.model, execution=name, trigger=trigger, attempt=attempt)
         return {**result, "status": STARTED, "execution_arn": response["executionArn"]}
@@ -140,24 +123,21 @@ def start_monitor_execution(
 
 
 def _trigger_model(
-    config: ModelConfig, *, state: StateStoreLike, sfn_client: Any, state_machine_arn: str, now: datetime
+    config: ModelConfig, *, state: State, sfn_client: Any, state_machine_arn: str, now: datetime
 ) -> dict[str, Any]:
-    window = plan_window(config, state.hour_counters(config.name), now)
-    run_state = load_run_state(state.client, state.table, config.name)
+    window = plan_window(config, state.counters.hours(config.name), now)
+    run_state = state.runs.load(config.name)
     reason = ready_reason(window, run_state, size_chunks=config.chunking.period_delta is None)
     if reason is None:
         return {"model": config.name, "status": NOT_READY, "input_version": window.input_version}
-    labels_key = "trigger#labels"
-    if reason == "labels" and not state.claim_until(model_pk(config.name), labels_key, now, now + LABEL_DEBOUNCE, {}):
+    if reason == "labels" and not state.leases.debounce_labels(config.name, now, now + LABEL_DEBOUNCE):
         return {"model": config.name, "status": DEBOUNCED, "input_version": window.input_version}
     result = start_monitor_execution(
         window, state=state, sfn_client=sfn_client, state_machine_arn=state_machine_arn, now=now, trigger=reason
     )
     if result["status"] in (STARTED, ALREADY_CLAIMED, ALREADY_EXISTS):
         # Handled (by this call or an earlier one): the rest of the burst need not try again.
-        record_trigger(
-            state.client,
-            state.table,
+        state.runs.record_trigger(
             config.name,
             execution_name=result["execution_name"],
             last_chunk_end=window.last_chunk_end,
@@ -171,7 +151,7 @@ def _trigger_model(
 def trigger_ready_runs(
     models: list[str],
     *,
-    state: StateStoreLike,
+    state: State,
     registry: Registry,
     sfn_client: Any,
     state_machine_arn: str,

@@ -7,37 +7,18 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
+from modelwatch.chunks import HOUR, chunk_start, hour_of
 from modelwatch.clock import to_utc
 from modelwatch.config.model import ModelConfig
-from modelwatch.estimation.chunking import chunk_start
+from modelwatch.state import HourCounter
 
 # Runs re-estimate the recent past so late rows and late labels are picked up; CloudWatch takes nothing older.
 DEFAULT_LOOKBACK = timedelta(days=14)
 MAX_EXECUTION_NAME = 80
 VERSION_CHARS = 12
 _NAME_SAFE = re.compile(r"[^A-Za-z0-9_-]")
-_HOUR = timedelta(hours=1)
-
-
-class HourCounterLike(Protocol):
-    """One hour of one model's ingested rows and labels (modelwatch.state.HourCounter)."""
-
-    @property
-    def hour(self) -> Any: ...  # datetime or "YYYY-MM-DDTHH"
-
-    @property
-    def rows(self) -> int: ...
-
-    @property
-    def labels(self) -> int: ...
-
-    @property
-    def data_version(self) -> Any: ...
-
-    @property
-    def label_version(self) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -92,17 +73,7 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def hour_of(value: Any) -> datetime:
-    """An hour counter's hour as aware UTC (accepts a datetime or `YYYY-MM-DDTHH`)."""
-    if isinstance(value, datetime):
-        return to_utc(value).replace(minute=0, second=0, microsecond=0)
-    text = str(value).removeprefix("hour#").replace("Z", "")
-    if len(text) == 13:  # YYYY-MM-DDTHH
-        text += ":00"
-    return to_utc(datetime.fromisoformat(text)).replace(minute=0, second=0, microsecond=0)
-
-
-def watermark_digests(counters: Iterable[HourCounterLike]) -> tuple[str, str]:
+def watermark_digests(counters: Iterable[HourCounter]) -> tuple[str, str]:
     """Digests of the data and label watermarks (per-hour rows/versions) of the given hours, order-independent."""
     items = sorted(counters, key=lambda c: hour_of(c.hour))
     data = ";".join(f"{hour_of(c.hour):%Y%m%d%H}:{c.rows}:{c.data_version}" for c in items)
@@ -117,7 +88,7 @@ def _last_complete_boundary(period: timedelta, now: datetime, lateness: timedelt
 
 def plan_window(
     config: ModelConfig,
-    counters: Sequence[HourCounterLike],
+    counters: Sequence[HourCounter],
     now: datetime,
     *,
     input_complete: bool = False,
@@ -153,7 +124,7 @@ def plan_window(
         if window_end is not None:
             end = to_utc(window_end)
         if start is None or end is None or end <= start:
-            inside: list[HourCounterLike] = []
+            inside: list[HourCounter] = []
             sealed = 0
         else:
             # Hours of the window's chunks; labels for those rows count even when they arrive much later.
@@ -174,12 +145,12 @@ def plan_window(
             sealed_chunks=sealed,
         )
     size = config.chunking.size or 1
-    start_hour = to_utc(window_start) if window_start else chunk_start(horizon, _HOUR)
+    start_hour = to_utc(window_start) if window_start else chunk_start(horizon, HOUR)
     inside = [c for c in counted if hour_of(c.hour) >= start_hour]
     rows = sum(c.rows for c in inside)
     sealed = rows // size + (1 if input_complete and rows % size else 0)
     data, labels = watermark_digests(inside)
-    last_hour = hour_of(inside[-1].hour) + _HOUR if inside else None
+    last_hour = hour_of(inside[-1].hour) + HOUR if inside else None
     return RunWindow(
         model=config.name,
         window_start=None,

@@ -1,4 +1,4 @@
-"""Calls to CloudWatch, SNS and DynamoDB retried with exponential backoff on throttling and server errors."""
+"""AWS calls (CloudWatch, SNS, DynamoDB batches) retried with jittered exponential backoff on throttling and 5xx."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
 
-from modelwatch.errors import PublishError
+from modelwatch.errors import ModelwatchError, PublishError
 from modelwatch.observability import logger
 
 T = TypeVar("T")
@@ -53,16 +53,17 @@ def call_with_retries(
     attempts: int = DEFAULT_ATTEMPTS,
     base_delay: float = DEFAULT_BASE_DELAY,
     sleep: Callable[[float], None] = time.sleep,
+    error: type[ModelwatchError] = PublishError,
 ) -> T:
-    """Run `call`; retry retryable failures with jittered exponential backoff, then raise PublishError."""
+    """Run `call`; retry retryable failures with jittered exponential backoff, then raise `error` (PublishError)."""
     for attempt in range(1, attempts + 1):
         try:
             return call()
         except (ClientError, ConnectionError, ReadTimeoutError) as exc:
             if not is_retryable(exc):
-                raise PublishError(f"{what} failed: {exc}") from exc
+                raise error(f"{what} failed: {exc}") from exc
             if attempt == attempts:
-                raise PublishError(f"{what} failed after {attempts} attempts: {exc}") from exc
+                raise error(f"{what} failed after {attempts} attempts: {exc}") from exc
             delay = min(MAX_DELAY, base_delay * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)  # noqa: S311
             logger.warning("retrying after a throttled or failed call", call=what, attempt=attempt, delay=delay)
             sleep(delay)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modelwatch.estimation.chunking import ChunkWindow, chunk_start, complete_chunks
+from modelwatch.chunks import ChunkWindow, chunk_start, complete_chunks
 
 HOUR = timedelta(hours=1)
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -53,6 +53,6 @@ def test_complete_chunks_respects_lateness() -> None:
 
 
 def test_chunking_module_does_not_import_nannyml_or_pandas() -> None:
-    code = "import sys, modelwatch.estimation.chunking; print('nannyml' in sys.modules, 'pandas' in sys.modules)"
+    code = "import sys, modelwatch.chunks; print('nannyml' in sys.modules, 'pandas' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "False"]

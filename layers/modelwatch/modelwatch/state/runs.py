@@ -1,0 +1,122 @@
+"""A model's run state: the last analysed chunk, the last run and its input version, the last error and trigger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from modelwatch.clock import to_utc
+from modelwatch.errors import WorkflowError
+from modelwatch.state import keys
+from modelwatch.state.table import StateTable
+
+# Attribute names of the run state item. The Monitor state machine's RecordSuccess state writes the first four
+# itself (a DynamoDB UpdateItem task); tests/unit/state checks that it uses these names and this key.
+LAST_RUN = "last_run"
+LAST_INPUT_VERSION = "last_input_version"
+LAST_ANALYSED_CHUNK = "last_analysed_chunk"
+LAST_RUN_AT = "last_run_at"
+LAST_ERROR = "last_error"
+SUCCESS_ATTRIBUTES = (LAST_RUN, LAST_INPUT_VERSION, LAST_ANALYSED_CHUNK, LAST_RUN_AT)
+
+
+def iso(value: datetime) -> str:
+    return to_utc(value).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class RunState:
+    """What the workflow remembers about one model between runs (all times ISO-8601 UTC strings)."""
+
+    model: str
+    last_analysed_chunk: str | None = None  # end of the last chunk a successful run covered
+    last_run: str | None = None  # run id (= execution name) of the last successful run
+    last_run_at: str | None = None
+    last_input_version: str | None = None
+    last_error: dict[str, Any] | None = None  # {Error, Cause, run_id, at}
+    last_triggered_end: str | None = None  # last chunk end a trigger started a run for
+    last_triggered_labels: str | None = None  # label digest at that trigger
+    last_triggered_sealed: int = 0
+    last_execution: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_item(cls, model: str, item: dict[str, Any] | None) -> RunState:
+        if not item:
+            return cls(model=model)
+        known = {f for f in cls.__dataclass_fields__ if f not in ("model", "extra")}
+        values: dict[str, Any] = {k: item[k] for k in known if item.get(k) is not None}
+        if "last_triggered_sealed" in values:
+            values["last_triggered_sealed"] = int(values["last_triggered_sealed"])
+        extra = {k: v for k, v in item.items() if k not in known and k not in (keys.PK, keys.SK)}
+        return cls(model=model, extra=extra, **values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "last_analysed_chunk": self.last_analysed_chunk,
+            "last_run": self.last_run,
+            "last_run_at": self.last_run_at,
+            "last_input_version": self.last_input_version,
+            "last_error": self.last_error,
+            "last_execution": self.last_execution,
+        }
+
+
+class RunStates:
+    """Read and write models' run state items; failures are WorkflowError naming the model."""
+
+    def __init__(self, table: StateTable) -> None:
+        self._table = table
+
+    def load(self, model: str) -> RunState:
+        try:
+            item = self._table.get(keys.run_state_key(model))
+        except Exception as exc:
+            raise WorkflowError(f"model {model}: cannot read run state from {self._table.name}: {exc}") from exc
+        return RunState.from_item(model, item)
+
+    def _update(self, model: str, values: dict[str, Any], remove: tuple[str, ...] = ()) -> None:
+        self._table.update(keys.run_state_key(model), set_attrs=values, remove=remove, error=WorkflowError)
+
+    def record_trigger(
+        self,
+        model: str,
+        *,
+        execution_name: str,
+        last_chunk_end: datetime | None,
+        label_digest: str,
+        sealed_chunks: int,
+        now: datetime,
+    ) -> None:
+        """Remember what a trigger started, so the next burst of files does not start it again."""
+        values: dict[str, Any] = {
+            "last_execution": execution_name,
+            "last_triggered_labels": label_digest,
+            "last_triggered_sealed": sealed_chunks,
+            "last_triggered_at": iso(now),
+        }
+        if last_chunk_end is not None:
+            values["last_triggered_end"] = iso(last_chunk_end)
+        self._update(model, values)
+
+    def record_success(
+        self, model: str, *, run_id: str, input_version: str, last_chunk_end: str, now: datetime
+    ) -> None:
+        """A run finished: remember its chunk end and input version, clear the last error.
+
+        The Monitor state machine does the same in its RecordSuccess state (a DynamoDB UpdateItem task).
+        """
+        values = {
+            LAST_RUN: run_id,
+            LAST_INPUT_VERSION: input_version,
+            LAST_ANALYSED_CHUNK: last_chunk_end,
+            LAST_RUN_AT: iso(now),
+        }
+        self._update(model, values, remove=(LAST_ERROR,))
+
+    def record_failure(self, model: str, *, run_id: str, error: str, cause: str, now: datetime) -> None:
+        """A run failed: remember the named error (shown by `modelwatch status`)."""
+        entry = {"Error": error, "Cause": cause[:4000], "run_id": run_id, "at": iso(now)}
+        self._update(model, {LAST_ERROR: entry})
