@@ -48,7 +48,7 @@ TOOLS := $(TOOLS_VENV)/bin
 TOOLS_STAMP := $(TOOLS_VENV)/.installed
 LINT_PATHS := layers/modelwatch/modelwatch cli functions tests benchmarks checks
 # What Lambda runs (a known vulnerability there fails the check) and what only developers and CI run (reported).
-SHIPPED_REQUIREMENTS := requirements/layer.txt functions/estimate/requirements.txt
+SHIPPED_REQUIREMENTS := requirements/layer.txt functions/analyse/requirements.txt
 DEV_REQUIREMENTS := requirements/dev.lock requirements/tools.lock
 export SAM_CLI_TELEMETRY := 0
 
@@ -87,7 +87,7 @@ check-asl: $(STAMP)
 	$(PY) -m checks.asl
 
 check-wheels: $(STAMP)
-	$(PY) -m checks.platform_wheels requirements/layer.txt functions/estimate/requirements.txt
+	$(PY) -m checks.platform_wheels requirements/layer.txt functions/analyse/requirements.txt
 
 check-build: $(STAMP) $(TOOLS_STAMP)
 	$(PY) -m checks.build_sizes --sam $(TOOLS)/sam

@@ -26,7 +26,7 @@ FUNCTIONS = ROOT / "functions"
 RESULTS = ROOT / "benchmarks" / "results" / "coldstart.json"
 HEAVY = ("nannyml", "pandas", "polars", "pyarrow", "numpy", "boto3", "sklearn", "lightgbm")
 INGEST_LIMIT_SECONDS = 1.0
-QUICK_FUNCTIONS = ("ingest_capture", "estimate", "publish")  # smoke: the light, the heavy, one in between
+QUICK_FUNCTIONS = ("ingest_capture", "analyse", "publish")  # smoke: the light, the heavy, one in between
 # Environment a handler may parse at import (values are placeholders: nothing is called).
 HANDLER_ENV = {
     "LAKE_BUCKET": "bench-lake",

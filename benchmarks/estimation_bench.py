@@ -192,7 +192,7 @@ def _best(repeats: int, action: Callable[[], Any], before: Callable[[], None] | 
 @contextmanager
 def _timed_reports() -> Iterator[list[float]]:
     """Seconds of each HTML report rendered inside the runs in the block (the report is part of the run)."""
-    from modelwatch.estimation import report
+    from modelwatch.analysis import assemble as report  # the module: its render_report call is timed
 
     seconds: list[float] = []
     real = report.render_report
@@ -212,17 +212,23 @@ def _timed_reports() -> Iterator[list[float]]:
 
 
 def _clear_cache(store: Any, model: str) -> None:
-    """No cached fit and no stored analysis: the model's first run."""
-    from modelwatch.lake.layout import estimator_prefix
+    """No cached baseline and no stored analysis: the model's first run."""
+    from modelwatch.lake.layout import monitor_prefix
+    from modelwatch.monitors import MONITORS
 
-    store.delete(list(store.list(estimator_prefix(model))))
+    for monitor in MONITORS:
+        store.delete(list(store.list(monitor_prefix(model, monitor))))
 
 
 def _clear_analysis(store: Any, model: str) -> None:
-    """No stored analysis (every chunk is estimated), the fitted estimator stays cached."""
-    from modelwatch.estimation.reuse import ANALYSIS
+    """No stored analysis (every chunk is analysed), the fitted baselines stay cached."""
+    from modelwatch.analysis.plan import ANALYSIS
+    from modelwatch.monitors import MONITORS
+    from modelwatch.monitors.artifacts import Artifact
 
-    store.delete([ANALYSIS.pickle_key(model), ANALYSIS.manifest_key(model)])
+    for monitor in MONITORS:
+        artifact = Artifact(model, monitor, ANALYSIS, ".parquet")
+        store.delete([artifact.body_key, artifact.manifest_key])
 
 
 class Lake:
@@ -231,7 +237,6 @@ class Lake:
 
     def __init__(self, root: Path, workload: Workload, drift: bool) -> None:
         from modelwatch.config.model import parse_model_config
-        from modelwatch.config.settings import Settings
         from modelwatch.lake.store import LocalStore
         from modelwatch.registry import Registry
 
@@ -242,11 +247,10 @@ class Lake:
         self.config = parse_model_config(config_dict(drift, workload.dataset), "<benchmark>")
         buffer = io.BytesIO()
         workload.reference.drop(columns=["id"]).to_parquet(buffer, index=False)
-        Registry(self.store).register(self.config, buffer.getvalue())
+        self.config = Registry(self.store).register(self.config, buffer.getvalue())
         self.counters: dict[datetime, Any] = {}
         self.files = 0
         self.lake_files = self._write(workload.analysis)
-        self.settings = Settings.model_validate({"LAKE_BUCKET": "bench-lake", "STATE_TABLE": "bench-state"})
         self.window = (ANALYSIS_START, ANALYSIS_START + timedelta(days=workload.days))
         self.runs = 0
         self.later_added = 0
@@ -281,24 +285,33 @@ class Lake:
         self.later_added += 1
 
     def run(self, counted: bool = True) -> Any:
-        from modelwatch.clock import SimulatedClock
-        from modelwatch.estimation.service import RunRequest, run_monitor_from_lake
+        """One run as the Monitor state machine makes it (each configured monitor, then the assembly), in process."""
+        from modelwatch.analysis import RunSpec, run_monitor_from_lake
+        from modelwatch.monitors import configured
 
         self.runs += 1
-        request = RunRequest(self.model, f"bench-{self.runs}", self.window[0], self.window[1], input_complete=True)
+        spec = RunSpec(
+            model=self.model,
+            run_id=f"bench-{self.runs}",
+            window_start=self.window[0],
+            window_end=self.window[1],
+            input_complete=True,
+            monitors=configured(self.config),
+            config=self.config,
+        )
         counters = list(self.counters.values()) if counted else None
-        return run_monitor_from_lake(self.settings, self.store, request, SimulatedClock(self.window[1]), counters)
+        return run_monitor_from_lake(spec, self.store, self.window[1], counters)
 
     def phases(self) -> dict[str, float]:
         """Seconds of the run's first two phases, timed apart: the lake read and prepare_captures."""
-        from modelwatch.estimation.frames import lake_to_pandas, prepare_captures
-        from modelwatch.estimation.service import _read_captures
+        from modelwatch.analysis.run import read_captures
+        from modelwatch.monitors.frames import lake_to_pandas, prepare_captures
 
         started = time.perf_counter()
-        captures = lake_to_pandas(_read_captures(self.store, self.model, [self.window]))
+        captures = lake_to_pandas(read_captures(self.store, self.model, [self.window]))
         read = time.perf_counter() - started
         started = time.perf_counter()
-        prepare_captures(self.config, captures)
+        prepare_captures(self.config, captures, features=[])
         return {
             "lake_read_seconds": round(read, 3),
             "prepare_captures_seconds": round(time.perf_counter() - started, 3),
@@ -316,7 +329,7 @@ def direct_estimator(workload: Workload) -> tuple[Callable[[], Any], Callable[[A
     DLE gets the same fixed LightGBM hyperparameters modelwatch uses (deterministic, no tuning): the same work."""
     import nannyml as nml
 
-    from modelwatch.estimation.estimator import DLE_HYPERPARAMETERS
+    from modelwatch.monitors.nml import DLE_HYPERPARAMETERS
 
     dataset = workload.dataset
 
@@ -486,7 +499,7 @@ def run(
     tens of seconds on 2 cores: too slow for the smoke run; the estimation unit tests cover DLE)."""
     import nannyml  # noqa: F401 - imported before timing so no run pays for the import
 
-    import modelwatch.estimation.estimator  # noqa: F401
+    import modelwatch.analysis  # noqa: F401
 
     windows = list(days or ([1] if quick else [1, 7]))
     rows_per_day = 4_800 if quick else 100_000

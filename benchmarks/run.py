@@ -200,7 +200,7 @@ def _template_counts() -> dict[str, Any]:
 
     return {
         "ingest_memory_mb": memory("IngestCaptureFunction"),
-        "estimate_memory_mb": memory("EstimateFunction"),
+        "estimate_memory_mb": memory("AnalyseFunction"),
         "small_function_memory_mb": memory("PublishFunction"),
     }
 

@@ -1,9 +1,10 @@
-"""The EstimateFunction image's contents, without Docker: install, then run the handler from that folder alone.
+"""The AnalyseFunction image's contents, without Docker: install, then run the handler from that folder alone.
 
 Replays the Dockerfile's steps into an empty folder (`pip install --no-deps --requirement ... --target`, then the
 modelwatch package and app.py beside it), then runs `app.lambda_handler` in a child interpreter started with
 `-I -S` (no site-packages, no PYTHON* variables) whose path is only that folder plus the boto3/botocore/s3transfer
-the Lambda base image provides, on a small fixture lake, with sockets blocked (estimation sends nothing anywhere).
+the Lambda base image provides, on a small fixture lake, with sockets blocked (analysis sends nothing anywhere):
+each monitor's step, then the assembly, twice (the second run reuses the stored analysis).
 It fails if the handler cannot import or run, if any module loads from outside those folders and the standard
 library, or if the folder exceeds the 10 GB image limit; it prints the folder's size.
 The install is reused while requirements.txt is unchanged (`--fresh` forces a new one).
@@ -32,14 +33,15 @@ from modelwatch.config.model import parse_model_config
 from modelwatch.constants import LAKE_CAPTURES
 from modelwatch.lake.store import LocalStore
 from modelwatch.lake.writer import PartitionedWriter
+from modelwatch.monitors import configured
 from modelwatch.registry.store import Registry
 
-FUNCTION_DIR = ROOT / "functions" / "estimate"
+FUNCTION_DIR = ROOT / "functions" / "analyse"
 DOCKERFILE = FUNCTION_DIR / "Dockerfile"
 REQUIREMENTS = FUNCTION_DIR / "requirements.txt"
 IMAGE_LIMIT = 10 * 1024**3
 # What the Dockerfile copies into LAMBDA_TASK_ROOT; the check replays exactly these.
-EXPECTED_COPIES = {"functions/estimate/requirements.txt", "layers/modelwatch/modelwatch", "functions/estimate/app.py"}
+EXPECTED_COPIES = {"functions/analyse/requirements.txt", "layers/modelwatch/modelwatch", "functions/analyse/app.py"}
 MODEL = "image-check"
 ANALYSIS_START = datetime(2026, 3, 2, tzinfo=UTC)
 HOURS = 4
@@ -72,13 +74,17 @@ class Counters:
     counters = Hours()
 app._stores = lambda bucket, table: (LocalStore(lake), Counters())
 class Context:
-    function_name = "EstimateFunction"
+    function_name = "AnalyseFunction"
     function_version = "$LATEST"
     memory_limit_in_mb = 3008
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:EstimateFunction"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:AnalyseFunction"
     aws_request_id = "estimator-image-check"
-outcome = app.lambda_handler(json.loads(event), Context())
-again = app.lambda_handler({**json.loads(event), "run_id": "again"}, Context())
+def whole(run):
+    steps = [{"action": "analyse", "monitor": m, "run": run} for m in run["monitors"]]
+    outcomes = [app.lambda_handler(step, Context()) for step in steps]
+    return app.lambda_handler({"action": "assemble", "run": run, "monitors": outcomes}, Context())
+outcome = whole(json.loads(event))
+again = whole({**json.loads(event), "run_id": "again"})
 assert again["chunks_reused"] == outcome["chunks_analysed"], again  # the stored analysis loads in the image
 allowed = (task, runtime, sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"])
 outside = sorted({
@@ -197,7 +203,9 @@ def run_handler(task: Path, runtime: Path, lake: Path, home: Path) -> dict[str, 
         "POWERTOOLS_METRICS_NAMESPACE": "ModelWatch",
         "AWS_DEFAULT_REGION": "us-east-1",
     }
-    event = json.dumps({"model": MODEL, "run_id": "estimator-image-check"})
+    config = Registry(LocalStore(lake)).get(MODEL)
+    run = {"model": MODEL, "run_id": "estimator-image-check", "monitors": configured(config)}
+    event = json.dumps({**run, "config": config.model_dump(mode="json")})
     command = [sys.executable, "-I", "-S", str(runner), str(task), str(runtime), str(lake), event]
     result = subprocess.run(command, env=env, cwd=home, capture_output=True, text=True, check=False)  # noqa: S603
     for line in result.stdout.splitlines():

@@ -98,10 +98,10 @@ def build_report(folder: Path) -> Report:
     """A real monitor run over nannyml's car loan data (six hours, three labelled); returns its report."""
     import pandas as pd
 
+    from modelwatch.analysis import RunRequest, run_monitor
     from modelwatch.clock import to_utc
-    from modelwatch.estimation.service import RunRequest, run_monitor
     from modelwatch.lake.store import LocalStore
-    from tests.unit.estimation.cases import ANALYSIS_START, LATE, binary_case_data
+    from tests.unit.analysis.cases import ANALYSIS_START, LATE, binary_case_data
 
     os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
     with warnings.catch_warnings():

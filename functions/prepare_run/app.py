@@ -31,5 +31,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     logger.append_keys(model=request.input.model, run_id=request.run_id)
     registry, state = _stores(settings.lake_bucket, settings.state_table)
     prepared = prepare_run(request, registry=registry, state=state, clock=settings.clock())
-    logger.info("run prepared", method=prepared["method"], chunks=prepared["chunks"], has_labels=prepared["has_labels"])
+    logger.info("run prepared", monitors=prepared["monitors"], chunks=prepared["chunks"], labels=prepared["labels"])
     return prepared

@@ -12,7 +12,7 @@ from packaging.version import Version
 
 from tests.helpers import ROOT
 
-LOCKS = [ROOT / "requirements" / "dev.lock", ROOT / "functions" / "estimate" / "requirements.txt"]
+LOCKS = [ROOT / "requirements" / "dev.lock", ROOT / "functions" / "analyse" / "requirements.txt"]
 
 
 def _pins(path: Path) -> dict[str, Version]:

@@ -79,9 +79,9 @@ def test_every_function_environment_disables_nannyml_telemetry(template: dict[st
 
 def test_estimator_openmp_threads_do_not_spin(template: dict[str, Any]) -> None:
     # Spin-waiting OpenMP threads made a second LightGBM fit in a warm container ~50x slower.
-    env = template["Resources"]["EstimateFunction"]["Properties"]["Environment"]["Variables"]
+    env = template["Resources"]["AnalyseFunction"]["Properties"]["Environment"]["Variables"]
     assert env["OMP_WAIT_POLICY"] == "PASSIVE"
-    assert "OMP_WAIT_POLICY=PASSIVE" in (ROOT / "functions" / "estimate" / "Dockerfile").read_text()
+    assert "OMP_WAIT_POLICY=PASSIVE" in (ROOT / "functions" / "analyse" / "Dockerfile").read_text()
 
 
 def test_tracing_is_on_for_functions_and_state_machines(template: dict[str, Any]) -> None:
@@ -332,7 +332,7 @@ def _ignore_patterns(path: Any) -> list[str]:
 def test_the_estimator_build_context_is_the_same_under_either_docker_builder() -> None:
     # BuildKit reads Dockerfile.dockerignore; SAM's default builder reads only the context root's .dockerignore,
     # which without this file would send .venv (1.6 GB), .git and demo output to the daemon.
-    estimate = ROOT / "functions" / "estimate"
+    estimate = ROOT / "functions" / "analyse"
     root_patterns = _ignore_patterns(ROOT / ".dockerignore")
     assert root_patterns == _ignore_patterns(estimate / "Dockerfile.dockerignore")
     assert root_patterns[:2] == ["*", ".*"], "everything is excluded unless named"

@@ -171,8 +171,14 @@ def run_pipeline(
         outcomes: dict[str, dict[str, Any]] = {}
 
         def remember_outcome(invocation: Invocation) -> None:
-            if invocation.function.logical_id == "EstimateFunction" and isinstance(invocation.result.payload, dict):
-                outcomes[str(invocation.result.payload.get("run_id"))] = invocation.result.payload
+            payload = invocation.result.payload
+            # The assembled run's outcome (the analysis function's other step returns one monitor's outcome).
+            if (
+                invocation.function.logical_id == "AnalyseFunction"
+                and isinstance(payload, dict)
+                and "run_id" in payload
+            ):
+                outcomes[str(payload["run_id"])] = payload
 
         assert stack.functions is not None
         stack.functions.listeners.append(remember_outcome)

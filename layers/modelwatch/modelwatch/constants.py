@@ -22,7 +22,8 @@ LAKE_GROUND_TRUTH = "ground_truth"
 LAKE_QUARANTINE = "quarantine"
 LAKE_RESULTS = "results"
 LAKE_REPORTS = "reports"
-LAKE_MODELS = "models"  # registry: models/<name>/config.yaml, reference.parquet, estimator/...
+LAKE_RUNS = "runs"  # each monitor's part of a run's results, before the run is assembled
+LAKE_MODELS = "models"  # registry: models/<name>/config.yaml, reference.parquet, <monitor>/ baselines
 LAKE_MANIFESTS = "manifests"  # compaction manifests
 
 # CloudWatch.
@@ -74,3 +75,4 @@ COL_SOURCE_MODIFIED = "source_modified"  # ground truth: the source object's Las
 
 # Ingestion: how far back (from a label's time) ground truth is matched to captures to find its hours.
 GROUND_TRUTH_LOOKBACK_DAYS = 14
+COL_CHUNK = "__mw_chunk"  # chunk number: epoch-aligned period index, or the size chunk's position in ingestion order

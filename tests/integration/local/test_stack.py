@@ -170,7 +170,7 @@ def test_the_real_template_builds_locally() -> None:
         functions = real.clients["lambda"].list_functions()["Functions"]
         assert {f["FunctionName"] for f in functions} >= {
             "modelwatch-local-IngestCaptureFunction",
-            "modelwatch-local-EstimateFunction",
+            "modelwatch-local-AnalyseFunction",
         }
         real.run_until_idle()  # nothing queued: settles at once, evaluates every alarm without errors
         assert real.alarms is not None and real.alarms.states

@@ -18,7 +18,7 @@ FIXTURE = Path(__file__).parent / "fixture" / "template.yaml"
 def test_every_function_resolves_to_a_handler_file_and_environment() -> None:
     template = Template(TEMPLATE, stack_name="mw")
     functions = template.functions()
-    assert {"IngestCaptureFunction", "EstimateFunction", "PublishFunction"} <= set(functions)
+    assert {"IngestCaptureFunction", "AnalyseFunction", "PublishFunction"} <= set(functions)
     for spec in functions.values():
         assert spec.handler_file.parent.parent == ROOT / "functions"
         assert spec.handler_file.name == "app.py"
@@ -26,9 +26,9 @@ def test_every_function_resolves_to_a_handler_file_and_environment() -> None:
         assert spec.environment["LAKE_BUCKET"] == "mw-lakebucket"
         assert spec.environment["STATE_TABLE"] == "mw-StateTable"
         assert spec.environment["STACK_NAME"] == "mw"
-    estimate = functions["EstimateFunction"]
-    assert estimate.package_type == "Image"
-    assert estimate.handler_attribute == "lambda_handler"  # from the Dockerfile's CMD
+    analyse = functions["AnalyseFunction"]
+    assert analyse.package_type == "Image"
+    assert analyse.handler_attribute == "lambda_handler"  # from the Dockerfile's CMD
     ingest = functions["IngestCaptureFunction"]
     assert ingest.environment["MONITOR_STATE_MACHINE_ARN"].endswith(":stateMachine:mw-MonitorStateMachine")
     assert ingest.timeout == 300

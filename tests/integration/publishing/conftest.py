@@ -75,7 +75,7 @@ def car_loan_run(tmp_path_factory: pytest.TempPathFactory) -> RunFixture:
     chunks, 30% of the seventh (below the 50% coverage gate), none for the last."""
     import nannyml as nml
 
-    from modelwatch.estimation.service import RunRequest, run_monitor
+    from modelwatch.analysis import RunRequest, run_monitor
 
     config = car_loan_config()
     reference, analysis, targets = nml.load_synthetic_car_loan_dataset()

@@ -75,7 +75,7 @@ def lambda_arn(name: str) -> str:
 MONITOR_ARNS = {
     "Partition": "aws",
     "PrepareRunFunctionArn": lambda_arn("prepare-run"),
-    "EstimateFunctionArn": lambda_arn("estimate"),
+    "AnalyseFunctionArn": lambda_arn("analyse"),
     "PublishFunctionArn": lambda_arn("publish"),
     "RecordFailureFunctionArn": lambda_arn("record-failure"),
     "StateTableName": STATE_TABLE,

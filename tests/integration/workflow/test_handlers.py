@@ -41,14 +41,15 @@ def test_prepare_run_keeps_the_triggered_window_and_version(aws: Aws) -> None:
     # Given three hours of captures, the middle one labelled
     for hour in range(3):
         aws.ingest("loans", T0 + timedelta(hours=hour), rows=400, labels=100 if hour == 1 else 0)
-    # When PrepareRun gets the trigger's execution input
+    # When PrepareRun gets the trigger's execution input (the trigger planned the window)
     prepared = _call(load_handler("prepare_run"), load_event("workflow/prepare_run"))
-    # Then it returns the small run description the state machine branches on
+    # Then it keeps that plan, names the monitors to run and carries the registered config
+    config = prepared.pop("config")
     assert prepared == {
         "model": "loans",
         "run_id": "loans-20240301T0000-20240301T0300-3da07257a830",
         "problem_type": "binary_classification",
-        "method": "CBPE",
+        "monitors": ["performance", "drift"],
         "window_start": "2024-03-01T00:00:00Z",
         "window_end": "2024-03-01T03:00:00Z",
         "last_chunk_end": "2024-03-01T03:00:00Z",
@@ -60,6 +61,21 @@ def test_prepare_run_keeps_the_triggered_window_and_version(aws: Aws) -> None:
         "chunks": 3,
         "trigger": "new_chunk",
     }
+    assert config == aws.registry.get("loans").model_dump(mode="json")
+
+
+def test_prepare_run_uses_the_config_the_run_carries(aws: Aws) -> None:
+    # Given a trigger's input that carries the model config it planned with (another metric set than registered)
+    event = load_event("workflow/prepare_run")
+    base = model_config("loans")
+    carried = base.model_copy(update={"estimation": base.estimation.model_copy(update={"metrics": ["f1"]})})
+    event["input"]["config"] = carried.model_dump(mode="json")
+    # When PrepareRun gets it, then the run keeps that config (the registry is not read again)
+    assert _call(load_handler("prepare_run"), event)["config"]["estimation"]["metrics"] == ["f1"]
+    # And a config for another model is refused by name
+    event["input"]["config"] = model_config("other").model_dump(mode="json")
+    with pytest.raises(ConfigError, match="carries the config of 'other'"):
+        _call(load_handler("prepare_run"), event)
 
 
 def test_prepare_run_plans_the_window_when_none_is_given(aws: Aws) -> None:

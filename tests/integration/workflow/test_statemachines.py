@@ -1,6 +1,6 @@
 """The ASL files as written, executed on moto's Step Functions interpreter with Lambda calls routed in-process.
 
-PrepareRun, ListModels and StartMonitor are the real handlers; the estimate, publish and record-failure functions
+PrepareRun, ListModels and StartMonitor are the real handlers; the analyse, publish and record-failure functions
 are recording fakes here (their own suites and the end-to-end demo run the real ones through the same files).
 """
 
@@ -34,7 +34,7 @@ from tests.integration.workflow.conftest import (
 )
 from tests.unit.workflow.helpers import T0, model_config
 
-FUNCTIONS = ("prepare-run", "estimate", "publish", "record-failure", "list-models", "start-monitor")
+FUNCTIONS = ("prepare-run", "analyse", "publish", "record-failure", "list-models", "start-monitor")
 Fake = Callable[[dict[str, Any]], Any]
 
 
@@ -49,19 +49,23 @@ class Router:
             "start-monitor": load_handler("start_monitor"),
         }
         self.fakes: dict[str, Fake] = {
-            "estimate": self.outcome,
+            "analyse": self.analysis,
             "publish": lambda event: {"datapoints": 4, "notifications": 0},
             "record-failure": lambda event: {"recorded": True},
         }
 
     @staticmethod
-    def outcome(event: dict[str, Any]) -> dict[str, Any]:
+    def analysis(event: dict[str, Any]) -> dict[str, Any]:
+        """One monitor's outcome, or the assembled run's."""
+        run = event["run"]
+        if event["action"] == "analyse":
+            return {"monitor": event["monitor"], "results_key": f"runs/{run['run_id']}/{event['monitor']}.parquet"}
         return {
-            "model": event["model"],
-            "run_id": event["run_id"],
+            "model": run["model"],
+            "run_id": run["run_id"],
             "problem_type": "binary_classification",
-            "results_uri": f"s3://{LAKE_BUCKET}/results/model={event['model']}/run={event['run_id']}/results.parquet",
-            "report_uri": f"s3://{LAKE_BUCKET}/reports/model={event['model']}/run={event['run_id']}/report.html",
+            "results_uri": f"s3://{LAKE_BUCKET}/results/model={run['model']}/run={run['run_id']}/results.parquet",
+            "report_uri": f"s3://{LAKE_BUCKET}/reports/model={run['model']}/run={run['run_id']}/report.html",
             "chunks_analysed": 3,
             "chunks_skipped": [],
             "alerts": [],
@@ -134,34 +138,42 @@ def _seed(aws: Aws, name: str, problem_type: str) -> None:
         aws.ingest(name, T0 + timedelta(hours=hour), rows=400)
 
 
-@pytest.mark.parametrize(("problem_type", "method"), [("binary_classification", "CBPE"), ("regression", "DLE")])
-def test_monitor_run_succeeds_and_records_run_state(stack: tuple[Aws, Router], problem_type: str, method: str) -> None:
+@pytest.mark.parametrize(
+    ("problem_type", "monitors"),
+    [("binary_classification", ["performance", "drift"]), ("regression", ["performance", "drift"])],
+)
+def test_monitor_run_succeeds_and_records_run_state(
+    stack: tuple[Aws, Router], problem_type: str, monitors: list[str]
+) -> None:
     aws, router = stack
     # Given a registered model with three complete hours
     _seed(aws, "loans", problem_type)
     # When the Monitor state machine runs for it (no window given: PrepareRun plans it)
     described = _run(aws, aws.monitor_arn, "loans-manual-1", {"model": "loans"})
-    # Then it succeeds, estimating with the problem type's method over the planned window
+    # Then it succeeds, each configured monitor analysing the planned window as its own step, with the config
     assert described["status"] == "SUCCEEDED", described
-    (estimate,) = router.calls["estimate"]
-    assert estimate == {
-        "model": "loans",
-        "run_id": "loans-manual-1",
-        "method": method,
-        "window_start": "2024-03-01T00:00:00Z",
-        "window_end": "2024-03-01T03:00:00Z",
-        "input_complete": False,
-    }
-    # And publishes the estimate's outcome and never records a failure
+    analysed = [c for c in router.calls["analyse"] if c["action"] == "analyse"]
+    assert sorted(c["monitor"] for c in analysed) == sorted(monitors)
+    for call in analysed:
+        run = call["run"]
+        assert (run["model"], run["run_id"]) == ("loans", "loans-manual-1")
+        assert (run["window_start"], run["window_end"]) == ("2024-03-01T00:00:00Z", "2024-03-01T03:00:00Z")
+        assert run["input_complete"] is False and run["monitors"] == monitors
+        assert run["config"]["name"] == "loans" and run["config"]["problem_type"] == problem_type
+    # And the run is assembled from the monitors' outcomes, in the configured order
+    (assemble,) = [c for c in router.calls["analyse"] if c["action"] == "assemble"]
+    assert [m["monitor"] for m in assemble["monitors"]] == monitors
+    # And publishes the assembled outcome with the config the run carries, and never records a failure,
     # with the execution's start time, for the workflow-duration metric
     (publish,) = router.calls["publish"]
-    assert publish["outcome"] == Router.outcome(estimate)
+    assert publish["outcome"] == Router.analysis(assemble)
+    assert publish["config"] == assemble["run"]["config"]
     started = parse_iso(described["startDate"].isoformat())  # described to the millisecond
     assert abs(parse_iso(publish["execution_start"]) - started) < timedelta(milliseconds=1)
     assert router.calls["record-failure"] == []
     output = json.loads(described["output"])
     assert output["results_uri"].endswith("run=loans-manual-1/results.parquet")
-    assert (output["method"], output["chunks_analysed"]) == (method, 3)
+    assert (output["monitors"], output["chunks_analysed"]) == (monitors, 3)
     # And RecordSuccess wrote the model's run state
     state = State(aws.dynamodb, STATE_TABLE).runs.load("loans")
     assert state.last_run == "loans-manual-1"
@@ -174,9 +186,11 @@ def test_a_failing_step_is_recorded_and_fails_the_run_by_name(stack: tuple[Aws, 
     _seed(aws, "loans", "binary_classification")
 
     def empty(event: dict[str, Any]) -> Any:
-        raise EmptyWindowError("model loans: no captured rows with predictions in window")
+        if event["action"] == "analyse" and event["monitor"] == "drift":
+            raise EmptyWindowError("model loans: no captured rows with predictions in window")
+        return Router.analysis(event)
 
-    router.fakes["estimate"] = empty
+    router.fakes["analyse"] = empty
     described = _run(aws, aws.monitor_arn, "loans-manual-2", {"model": "loans"})
     # Then the execution fails with the named error, after RecordFailure got it, and nothing was published
     assert described["status"] == "FAILED"
@@ -192,11 +206,11 @@ def test_unregistered_model_fails_in_prepare(stack: tuple[Aws, Router]) -> None:
     aws, router = stack
     described = _run(aws, aws.monitor_arn, "ghost-1", {"model": "ghost"})
     assert (described["status"], described["error"]) == ("FAILED", "RegistryError")
-    assert router.calls["estimate"] == []
+    assert router.calls["analyse"] == []
     assert router.calls["record-failure"][0]["error"]["Error"] == "RegistryError"
 
 
-def test_throttled_estimate_is_retried(stack: tuple[Aws, Router]) -> None:
+def test_a_throttled_analysis_step_is_retried(stack: tuple[Aws, Router]) -> None:
     aws, router = stack
     _seed(aws, "loans", "binary_classification")
     attempts: list[int] = []
@@ -205,12 +219,12 @@ def test_throttled_estimate_is_retried(stack: tuple[Aws, Router]) -> None:
         attempts.append(1)
         if len(attempts) == 1:
             raise _Throttled("Rate exceeded")
-        return Router.outcome(event)
+        return Router.analysis(event)
 
-    router.fakes["estimate"] = throttled_once
+    router.fakes["analyse"] = throttled_once
     described = _run(aws, aws.monitor_arn, "loans-manual-3", {"model": "loans"})
     assert described["status"] == "SUCCEEDED"
-    assert len(attempts) == 2
+    assert len(attempts) == 4  # the throttled call again, then the other monitor and the assembly
 
 
 class _Throttled(ModelwatchError):
@@ -251,4 +265,5 @@ def test_fleet_runs_every_model_through_the_distributed_map(stack: tuple[Aws, Ro
     # And those Monitor runs (executing in moto's threads) finish successfully
     for execution in aws.executions():
         assert _wait(aws, execution["executionArn"])["status"] == "SUCCEEDED"
-    assert sorted(call["model"] for call in router.calls["estimate"]) == ["loans", "prices"]
+    assembled = [c["run"]["model"] for c in router.calls["analyse"] if c["action"] == "assemble"]
+    assert sorted(assembled) == ["loans", "prices"]

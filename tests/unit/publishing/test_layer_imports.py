@@ -23,7 +23,7 @@ def test_publish_and_record_failure_run_without_pandas_numpy_pyarrow() -> None:
         load_handler("publish")
         load_handler("record_failure")
         import modelwatch.publishing.alarms
-        from modelwatch.publishing.datapoints import read_results
+        from modelwatch.monitors.results import read_results
         frame = pl.DataFrame({"chunk_start": [datetime(2026, 3, 2, tzinfo=UTC)], "metric": ["f1"],
                               "kind": ["estimated"], "value": [0.9], "alert": [True]})
         buffer = io.BytesIO()

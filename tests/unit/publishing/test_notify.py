@@ -6,7 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from modelwatch.publishing.datapoints import ChunkResult, drift_datapoints, performance_datapoints, value_version
+from modelwatch.monitors.results import ResultRow
+from modelwatch.publishing.datapoints import value_version
 from modelwatch.publishing.notify import (
     build_degradation_notification,
     build_failure_notification,
@@ -18,9 +19,10 @@ from modelwatch.publishing.notify import (
 START = datetime(2026, 3, 2, tzinfo=UTC)
 
 
-def _row(hour: int, kind: str, value: float, alert: bool, coverage: float = 1.0) -> ChunkResult:
+def _row(hour: int, kind: str, value: float, alert: bool, coverage: float = 1.0) -> ResultRow:
     start = START + timedelta(hours=hour)
-    return ChunkResult(
+    return ResultRow(
+        monitor="performance",
         chunk_start=start,
         chunk_end=start + timedelta(hours=1),
         metric="roc_auc",
@@ -95,32 +97,7 @@ def test_since_is_the_start_of_the_ongoing_alert_streak() -> None:
     assert note.data["metrics"][0]["chunks"][0]["newly_in_alert"] == ["estimated", "realized"]
 
 
-def test_realized_values_wait_for_the_coverage_gate() -> None:
-    rows = [_row(0, "estimated", 0.97, False), _row(0, "realized", 0.96, False, coverage=0.4)]
-    points, gated = performance_datapoints("m", rows, 0.5)
-    assert [dict(p.dimensions)["Kind"] for p in points] == [
-        "estimated",
-        "lower_confidence_bound",
-        "upper_confidence_bound",
-    ]
-    assert [dict(s.datapoint.dimensions)["Kind"] for s in gated] == ["realized", "estimation_error"]
-    points, gated = performance_datapoints("m", rows, 0.4)
-    error = next(p for p in points if dict(p.dimensions)["Kind"] == "estimation_error")
-    assert error.value == 0.97 - 0.96 and not gated
-
-
 def test_versions_change_with_value_or_rows_only() -> None:
     assert value_version(0.9, 2500) == value_version(0.9, 2500)
     assert value_version(0.9, 2500) != value_version(0.9000001, 2500)
     assert value_version(0.9, 2500) != value_version(0.9, 2600)
-
-
-def test_drift_accepts_list_and_mapping_forms() -> None:
-    as_list = [{"chunk_start": "2026-03-02T00:00:00Z", "features_in_drift_alert": 2, "missing_rate": {"a": 0.1}}]
-    as_map = {"2026-03-02T00:00:00Z": {"features_in_alert": 2, "missing_rate": {"a": 0.1}}}
-    for drift in (as_list, as_map):
-        points = drift_datapoints("m", drift)
-        assert [(p.metric_name, dict(p.dimensions), p.timestamp, p.value) for p in points] == [
-            ("FeaturesInDriftAlert", {"Model": "m"}, START, 2.0),
-            ("MissingValueRate", {"Model": "m", "Feature": "a"}, START, 0.1),
-        ]

@@ -28,8 +28,10 @@ def test_template_state_machines_pass() -> None:
 
 def test_every_monitor_task_retries_lambda_errors_with_backoff_and_jitter() -> None:
     definition, _ = _machine("MonitorStateMachine")
-    lambda_tasks = [s for s in definition["States"].values() if s.get("Resource") == LAMBDA_INTEGRATION]
-    assert len(lambda_tasks) == 5
+    states = list(definition["States"].values())
+    nested = [s for m in states if m["Type"] == "Map" for s in m["ItemProcessor"]["States"].values()]
+    lambda_tasks = [s for s in [*states, *nested] if s.get("Resource") == LAMBDA_INTEGRATION]
+    assert len(lambda_tasks) == 5  # PrepareRun, each monitor's Analyse, Assemble, Publish, RecordFailure
     for task in lambda_tasks:
         retrier = task["Retry"][0]
         assert set(LAMBDA_RETRY_ERRORS) <= set(retrier["ErrorEquals"])
@@ -57,12 +59,16 @@ def _broken(mutate: Any) -> list[str]:
     [
         (lambda d: d["States"]["Publish"].update(Next="Nowhere"), "transition to missing state 'Nowhere'"),
         (lambda d: d.update(StartAt="Missing"), "StartAt 'Missing' is not a state"),
-        (lambda d: d["States"]["ChooseMethod"].update(Default="Gone"), "missing state 'Gone'"),
-        (lambda d: d["States"]["EstimateDLE"]["Catch"][0].update(Next="Lost"), "missing state 'Lost'"),
-        (lambda d: d["States"]["EstimateDLE"].pop("Retry"), "EstimateDLE: Task has no Retry"),
+        (lambda d: d["States"]["AnalyseMonitors"].update(Next="Gone"), "missing state 'Gone'"),
+        (lambda d: d["States"]["Assemble"]["Catch"][0].update(Next="Lost"), "missing state 'Lost'"),
+        (lambda d: d["States"]["Assemble"].pop("Retry"), "Assemble: Task has no Retry"),
         (
-            lambda d: d["States"]["EstimateDLE"]["Retry"][0]["ErrorEquals"].remove("Lambda.TooManyRequestsException"),
+            lambda d: d["States"]["Assemble"]["Retry"][0]["ErrorEquals"].remove("Lambda.TooManyRequestsException"),
             "Retry does not cover Lambda.TooManyRequestsException",
+        ),
+        (
+            lambda d: d["States"]["AnalyseMonitors"]["ItemProcessor"]["States"]["Analyse"].pop("Catch"),
+            "AnalyseMonitors[0]/Analyse: Task has no Catch on States.ALL",
         ),
         (lambda d: d["States"]["Publish"].pop("Catch"), "Publish: Task has no Catch on States.ALL"),
         (

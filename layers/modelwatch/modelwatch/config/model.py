@@ -264,11 +264,6 @@ class ModelConfig(_Strict):
         return []
 
     @property
-    def uses_features(self) -> bool:
-        """Runs read the feature values: DLE models them, drift compares them; CBPE alone needs only the outputs."""
-        return self.problem_type is ProblemType.REGRESSION or self.estimation.uses_drift
-
-    @property
     def prediction_columns(self) -> list[str]:
         return [*self.proba_columns, "y_pred"]
 

@@ -15,6 +15,7 @@ from modelwatch.constants import (
     LAKE_QUARANTINE,
     LAKE_REPORTS,
     LAKE_RESULTS,
+    LAKE_RUNS,
 )
 
 AREAS = (LAKE_CAPTURES, LAKE_GROUND_TRUTH, LAKE_QUARANTINE, LAKE_RESULTS, LAKE_REPORTS)
@@ -81,12 +82,20 @@ def model_reference_key(model: str) -> str:
     return f"{LAKE_MODELS}/{model}/reference.parquet"
 
 
-def estimator_prefix(model: str) -> str:
-    return f"{LAKE_MODELS}/{model}/estimator/"
+def monitor_prefix(model: str, monitor: str) -> str:
+    """Where a model's monitor keeps its fitted baseline and its stored analysis: `models/<m>/<monitor>/`."""
+    return f"{LAKE_MODELS}/{model}/{monitor}/"
 
 
 def results_key(model: str, run_id: str) -> str:
+    """The run's results table (every monitor's rows)."""
     return f"{LAKE_RESULTS}/model={model}/run={run_id}/results.parquet"
+
+
+def monitor_results_key(model: str, run_id: str, monitor: str) -> str:
+    """One monitor's part of a run's results, written by its analysis step before the run is assembled (outside
+    `results/`, so a table over the results area never reads a row twice)."""
+    return f"{LAKE_RUNS}/model={model}/run={run_id}/{monitor}.parquet"
 
 
 def report_key(model: str, run_id: str) -> str:

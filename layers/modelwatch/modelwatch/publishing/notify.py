@@ -13,7 +13,7 @@ from urllib.parse import quote
 from modelwatch.clock import to_utc
 from modelwatch.constants import KIND_ESTIMATED, KIND_REALIZED
 from modelwatch.lake.store import parse_s3_uri
-from modelwatch.publishing.datapoints import ChunkResult
+from modelwatch.monitors.results import ResultRow
 from modelwatch.publishing.metrics import iso
 from modelwatch.retry import call_with_retries
 
@@ -71,7 +71,7 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def _bounds(row: ChunkResult) -> str:
+def _bounds(row: ResultRow) -> str:
     return f"[{_fmt(row.lower_threshold)}, {_fmt(row.upper_threshold)}]"
 
 
@@ -79,7 +79,7 @@ def _coverage(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0%}"
 
 
-def _side(row: ChunkResult | None) -> dict[str, Any] | None:
+def _side(row: ResultRow | None) -> dict[str, Any] | None:
     if row is None:
         return None
     return {
@@ -90,7 +90,7 @@ def _side(row: ChunkResult | None) -> dict[str, Any] | None:
     }
 
 
-def _streak_start(rows: list[ChunkResult], metric: str, latest: datetime) -> datetime:
+def _streak_start(rows: list[ResultRow], metric: str, latest: datetime) -> datetime:
     """Start of the run of consecutive alerting chunks (any kind) that ends with `latest`: "since when"."""
     by_chunk: dict[datetime, bool] = {}
     for row in rows:
@@ -116,8 +116,8 @@ def build_degradation_notification(
     *,
     model: str,
     run_id: str,
-    new_alerts: list[ChunkResult],
-    rows: list[ChunkResult],
+    new_alerts: list[ResultRow],
+    rows: list[ResultRow],
     top_drifting_features: list[str],
     report_url: str | None,
     published_at: datetime,

@@ -23,18 +23,13 @@ from modelwatch.constants import (
 from modelwatch.errors import ConfigError, LakeError, PublishError
 from modelwatch.lake.layout import results_key
 from modelwatch.lake.store import ObjectStore, S3Store, parse_s3_uri
+from modelwatch.monitors.results import ResultRow, read_results
 from modelwatch.observability import logger
 from modelwatch.publishing.clients import AwsClients
-from modelwatch.publishing.datapoints import (
-    ChunkResult,
-    alert_key,
-    alerting_rows,
-    drift_datapoints,
-    performance_datapoints,
-    read_results,
-)
+from modelwatch.publishing.datapoints import alert_key, candidates
 from modelwatch.publishing.metrics import Datapoint, Skipped, iso, put_datapoints, rejection_reason
 from modelwatch.publishing.notify import Notification, build_degradation_notification, report_link, send_notification
+from modelwatch.registry.store import Registry
 from modelwatch.state import Ledger, LedgerEntry, State, ledger_key
 
 MAX_LISTED = 50  # entries listed in the summary; Step Functions state data stops at 256 KB
@@ -53,15 +48,24 @@ class RunOutcomeView(BaseModel):
     chunks_analysed: int = 0
     chunks_skipped: list[dict[str, Any]] = Field(default_factory=list)
     top_drifting_features: list[str] = Field(default_factory=list)
-    drift: list[dict[str, Any]] | dict[str, Any] = Field(default_factory=list)
+    top_features: list[str] = Field(default_factory=list)
+    monitors: dict[str, dict[str, Any]] = Field(default_factory=dict)  # per monitor: its window summary
+
+    def summaries(self) -> dict[str, dict[str, Any]]:
+        """Each monitor's summary of the window (outcomes from before monitors had summaries: the drift ranking)."""
+        found = {name: dict(entry.get("summary", {})) for name, entry in self.monitors.items()}
+        found.setdefault("drift", {"top_features": self.top_features})
+        return found
 
 
 class PublishInput(BaseModel):
-    """The publish task's input: `{outcome: RunOutcome, execution_start?}` or the RunOutcome itself."""
+    """The publish task's input: `{outcome: RunOutcome, config?, execution_start?}` or the RunOutcome itself; the
+    config is the one the run was planned with (carried by the state machine)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     outcome: RunOutcomeView
+    config: ModelConfig | None = None
     execution_start: datetime | None = None
 
 
@@ -129,7 +133,7 @@ def _results_key(run: RunOutcomeView, store: ObjectStore) -> str:
     return results_key(run.model, run.run_id)
 
 
-def load_run_results(store: ObjectStore, run: RunOutcomeView) -> list[ChunkResult]:
+def load_run_results(store: ObjectStore, run: RunOutcomeView) -> list[ResultRow]:
     """The run's results table from the lake; empty when the run analysed no chunk."""
     if not run.results_uri:
         return []
@@ -165,17 +169,15 @@ def publish_run(
         raise ConfigError(f"publish: outcome is for model {run.model!r} but the config is {config.name!r}")
     now = to_utc(clock.now())
     namespace = settings.metric_namespace
-    gate = config.estimation.min_label_coverage
     summary = PublishSummary(model=run.model, run_id=run.run_id, namespace=namespace)
     summary.chunks_skipped = len(run.chunks_skipped)
 
     rows = load_run_results(store, run)
-    candidates, skipped = performance_datapoints(run.model, rows, gate)
-    if config.estimation.drift_metrics:
-        candidates += drift_datapoints(run.model, run.drift)
+    found = candidates(config, rows, run.summaries())
+    points, skipped = found.points, found.skipped
     if execution_start is not None:
         duration = (now - to_utc(execution_start)).total_seconds()
-        candidates.append(
+        points.append(
             Datapoint(
                 metric_name=METRIC_WORKFLOW_DURATION,
                 dimensions=((DIM_MODEL, run.model),),
@@ -187,14 +189,14 @@ def publish_run(
             )
         )
     sendable: list[Datapoint] = []
-    for point in candidates:
+    for point in points:
         reason = rejection_reason(point, now)
         if reason is None:
             sendable.append(point)
         else:
             skipped.append(Skipped(point, reason))
 
-    alerting = alerting_rows(rows, gate)
+    alerting = found.alerts
     published = ledger.versions(
         run.model, [p.ledger_key for p in sendable if p.ledger_key] + [alert_key(a) for a in alerting]
     )
@@ -255,8 +257,8 @@ def publish_run(
 
 def _notify(
     run: RunOutcomeView,
-    rows: list[ChunkResult],
-    new_alerts: list[ChunkResult],
+    rows: list[ResultRow],
+    new_alerts: list[ResultRow],
     *,
     store: ObjectStore,
     sns: Any,
@@ -284,12 +286,11 @@ def _notify(
 def publish_registered_run(
     event: dict[str, Any], settings: Settings, clients: AwsClients, clock: Clock
 ) -> PublishSummary:
-    """The PublishFunction's entry point: load the model's registered config from the lake and publish the run."""
-    from modelwatch.registry.store import Registry
-
+    """The PublishFunction's entry point: publish the run with the config it carries (older inputs without one:
+    the model's registered config)."""
     request = parse_publish_input(event)
     store = S3Store(clients.s3, settings.lake_bucket)
-    config = Registry(store).get(request.outcome.model)
+    config = request.config or Registry(store).get(request.outcome.model)
     return publish_run(
         event,
         config,

@@ -75,5 +75,6 @@ def start_model_run(
         state_machine_arn=state_machine_arn,
         now=now,
         trigger=trigger,
+        config=config,
         retry_failed=True,
     )

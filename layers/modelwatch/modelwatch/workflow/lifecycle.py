@@ -12,8 +12,8 @@ from modelwatch.clock import parse_iso, to_utc
 from modelwatch.config.model import ModelConfig
 from modelwatch.constants import DEFAULT_METRIC_NAMESPACE
 from modelwatch.errors import ConfigError, ReferenceDataError, RegistryError
-from modelwatch.estimation.frames import prepare_reference
 from modelwatch.lake.store import parse_s3_uri
+from modelwatch.monitors.frames import prepare_reference
 from modelwatch.observability import logger
 from modelwatch.publishing.alarms import create_model_alarms, delete_model_alarms
 from modelwatch.registry.store import REFERENCE_SUFFIXES, Registry

@@ -32,6 +32,8 @@ NOT_REGISTERED = "not_registered"
 FAILED = "failed"
 GAVE_UP = "gave_up"  # the run for these inputs failed MAX_ATTEMPTS times; new data or labels start a new one
 MAX_ATTEMPTS = 3
+# Step Functions state stops at 256 KB; a config this size still leaves room for everything a run carries.
+MAX_CARRIED_CONFIG_BYTES = 64 * 1024
 CLOSED_UNSUCCESSFULLY = ("FAILED", "TIMED_OUT", "ABORTED")
 
 
@@ -55,6 +57,17 @@ def ready_reason(window: RunWindow, run_state: RunState, size_chunks: bool) -> s
     if window.labels and window.label_digest != run_state.last_triggered_labels:
         return "labels"
     return None
+
+
+def execution_input(window: RunWindow, trigger: str, config: ModelConfig | None) -> str:
+    """The Monitor execution's input: the planned window and, so no step loads it again, the model config (left
+    out above MAX_CARRIED_CONFIG_BYTES, then PrepareRun loads it)."""
+    payload: dict[str, Any] = {**window.to_payload(), "trigger": trigger}
+    if config is not None:
+        carried = config.model_dump(mode="json")
+        if len(json.dumps(carried)) <= MAX_CARRIED_CONFIG_BYTES:
+            payload["config"] = carried
+    return json.dumps(payload)
 
 
 def _claim_attrs(now: datetime, **extra: Any) -> dict[str, Any]:
@@ -89,6 +102,7 @@ def start_monitor_execution(
     state_machine_arn: str,
     now: datetime,
     trigger: str,
+    config: ModelConfig | None = None,
     retry_failed: bool = False,
 ) -> dict[str, Any]:
     """Claim (model, window, input version) in the state table, then StartExecution under the deterministic name.
@@ -98,7 +112,7 @@ def start_monitor_execution(
     most MAX_ATTEMPTS times in all, so a transient failure does not stall a model until new data arrives.
     """
     result: dict[str, Any] = {"model": window.model, "input_version": window.input_version, "trigger": trigger}
-    payload = json.dumps({**window.to_payload(), "trigger": trigger})
+    payload = execution_input(window, trigger, config)
     for attempt in range(MAX_ATTEMPTS if retry_failed else 1):
         name = window.execution_name(attempt)
         result["execution_name"] = name
@@ -133,7 +147,13 @@ def _trigger_model(
     if reason == "labels" and not state.leases.debounce_labels(config.name, now, now + LABEL_DEBOUNCE):
         return {"model": config.name, "status": DEBOUNCED, "input_version": window.input_version}
     result = start_monitor_execution(
-        window, state=state, sfn_client=sfn_client, state_machine_arn=state_machine_arn, now=now, trigger=reason
+        window,
+        state=state,
+        sfn_client=sfn_client,
+        state_machine_arn=state_machine_arn,
+        now=now,
+        trigger=reason,
+        config=config,
     )
     if result["status"] in (STARTED, ALREADY_CLAIMED, ALREADY_EXISTS):
         # Handled (by this call or an earlier one): the rest of the burst need not try again.

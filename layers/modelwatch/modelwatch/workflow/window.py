@@ -62,6 +62,9 @@ class RunWindow:
             "input_complete": self.input_complete,
             "input_version": self.input_version,
             "last_chunk_end": iso(self.last_chunk_end),
+            "rows": self.rows,
+            "labels": self.labels,
+            "chunks": self.sealed_chunks,
         }
 
 

@@ -1,0 +1,76 @@
+"""A run's analysis: plan (reuse), analyse each configured monitor, assemble the results table and the report.
+
+On AWS each step is a state of the Monitor state machine (a Map over the run's monitors, then Assemble); in one
+process (`run_monitor`, `run_monitor_from_lake`: tests, benchmarks, the image check) the same functions run one
+after another.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from modelwatch.analysis.assemble import RunOutcome, assemble_from_lake, assemble_run
+from modelwatch.analysis.plan import ReusePlan
+from modelwatch.analysis.requests import AnalyseInput, AssembleInput, RunRequest, RunSpec
+from modelwatch.analysis.run import MonitorOutcome, analyse_from_lake, analyse_monitor
+from modelwatch.config.model import ModelConfig
+from modelwatch.lake.store import ObjectStore
+from modelwatch.monitors import configured, monitor_for
+from modelwatch.state import HourCounter, State
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "MonitorOutcome",
+    "RunOutcome",
+    "RunRequest",
+    "RunSpec",
+    "analyse_from_lake",
+    "assemble_from_lake",
+    "run_analysis_step",
+    "run_monitor",
+    "run_monitor_from_lake",
+]
+
+
+def run_monitor(
+    config: ModelConfig,
+    reference: pd.DataFrame,
+    captures: pd.DataFrame,
+    labels: pd.DataFrame | None,
+    request: RunRequest,
+    store: ObjectStore,
+    now: datetime,
+    plans: dict[str, ReusePlan] | None = None,
+) -> RunOutcome:
+    """Every configured monitor on rows in memory, then the run assembled (results table, report, outcome)."""
+    results = [
+        analyse_monitor(
+            monitor_for(name, config), reference, captures, labels, request, store, now, (plans or {}).get(name)
+        )
+        for name in configured(config)
+    ]
+    return assemble_run(config, request, results, store, now)
+
+
+def run_monitor_from_lake(
+    spec: RunSpec, store: ObjectStore, now: datetime, counters: list[HourCounter] | None = None
+) -> RunOutcome:
+    """The Monitor state machine's analysis steps in one process: each monitor from the lake, then assemble."""
+    names = spec.monitors or configured(spec.model_config_or_error())
+    outcomes = [analyse_from_lake(spec, name, store, counters, now).to_dict() for name in names]
+    return assemble_from_lake(spec, outcomes, store, now)
+
+
+def run_analysis_step(
+    request: AnalyseInput | AssembleInput, *, store: ObjectStore, state: State, now: datetime
+) -> dict[str, Any]:
+    """One step of the Monitor state machine's analysis: a monitor over the run's window (the hour counters read
+    first: only chunks whose inputs changed since they were last analysed are read), or the run assembled."""
+    if isinstance(request, AnalyseInput):
+        run = request.run.request()
+        counters = state.counters.hours(run.model, run.window_start, run.window_end)
+        return analyse_from_lake(request.run, request.monitor, store, counters, now).to_dict()
+    return assemble_from_lake(request.run, request.monitors, store, now).to_dict()

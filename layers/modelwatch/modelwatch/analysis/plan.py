@@ -1,0 +1,190 @@
+"""Incremental runs: a monitor analyses only the period chunks whose inputs changed since it last analysed them.
+
+A chunk's results depend only on the monitor's baseline and the chunk's own rows and labels (CBPE, DLE, realized
+performance and univariate drift are all per chunk, with thresholds fixed at fit time). So each monitor stores its
+analysed chunks' results rows with a fingerprint of their inputs (the hour counters ingestion keeps: rows, data
+version, labels and label version of each hour the chunk spans), and the next run re-analyses only chunks whose
+fingerprint changed or that it has not analysed before; the rest are taken from the stored rows. A run over a 14-day
+lookback after one new hour reads and analyses one hour, not 14 days.
+
+The stored analysis is a results Parquet (no pickle) next to the monitor's baseline, `models/<m>/<monitor>/
+analysis.parquet`, with a manifest keyed by the reference bytes, the whole model config and the library versions:
+any change there means a full run. Size chunks, and callers that pass no hour counters, always get a full run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from modelwatch.chunks import chunk_number, hour_of, hours_between, period_chunk_key, starts_overlapping_hour
+from modelwatch.clock import to_utc
+from modelwatch.config.model import ModelConfig
+from modelwatch.errors import LakeError, UntrustedArtifactError
+from modelwatch.lake.store import ObjectStore
+from modelwatch.monitors import artifacts
+from modelwatch.monitors.base import ChunkInfo
+from modelwatch.monitors.nml import ESTIMATOR_SCHEMA
+from modelwatch.monitors.results import from_parquet, to_parquet
+from modelwatch.observability import logger
+from modelwatch.state import HourCounter
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+ANALYSIS = "analysis"
+ANALYSIS_SCHEMA = 2  # bump when the stored analysis' shape or meaning changes
+
+
+@dataclass
+class StoredAnalysis:
+    """A monitor's results rows of the chunks its latest run analysed, and each chunk's input fingerprint."""
+
+    table: pd.DataFrame
+    fingerprints: dict[str, str]
+
+
+@dataclass
+class ReusePlan:
+    """What a run can take from the stored analysis, and the fingerprints of every chunk it covers."""
+
+    key: artifacts.CacheKey
+    fingerprints: dict[str, str]  # chunk key -> fingerprint, for every chunk with counted rows in the window
+    stored: StoredAnalysis | None = None
+    reused: dict[str, ChunkInfo] = field(default_factory=dict)  # unchanged chunks, by key
+    fresh_ranges: list[tuple[datetime, datetime]] = field(default_factory=list)  # what must be read
+
+    @property
+    def fresh_start(self) -> datetime | None:
+        return self.fresh_ranges[0][0] if self.fresh_ranges else None
+
+    def reused_rows(self) -> pd.DataFrame | None:
+        """The stored rows of the reused chunks."""
+        if self.stored is None or not self.reused:
+            return None
+        table = self.stored.table
+        return table.loc[table["chunk_key"].isin(set(self.reused))]
+
+
+def state_key(config: ModelConfig, monitor: str, reference_sha256: str) -> artifacts.CacheKey:
+    """Stored results are valid for the same reference, the same whole config and the same libraries."""
+    identity = {
+        "config": config.model_dump(mode="json"),
+        "monitor": monitor,
+        "estimator": ESTIMATOR_SCHEMA,
+        "analysis": ANALYSIS_SCHEMA,
+    }
+    return artifacts.CacheKey(reference_sha256, artifacts.digest(identity), artifacts.library_versions())
+
+
+def fingerprint(start: datetime, end: datetime, counters: Mapping[datetime, HourCounter]) -> str:
+    """A digest of the hour counters of every hour a chunk spans: it changes when the chunk's rows or labels do."""
+    parts = []
+    for hour in hours_between(start, end):
+        c = counters.get(hour)
+        if c is not None:
+            parts.append(f"{hour:%Y%m%d%H}:{c.rows}:{c.data_version}:{c.labels}:{c.label_version}")
+    return artifacts.digest(";".join(parts))[:24]
+
+
+def plan_reuse(
+    config: ModelConfig,
+    monitor: str,
+    store: ObjectStore,
+    reference_sha256: str,
+    counters: Iterable[HourCounter],
+    window_start: datetime | None,
+    window_end: datetime | None,
+) -> ReusePlan | None:
+    """Which chunks of the window keep their stored results and which time ranges must be read and analysed.
+
+    None when the config chunks by size (size chunks are numbered over the whole stream) or no hour is counted:
+    then the run is a full run.
+    """
+    period = config.chunking.period_delta
+    if period is None:
+        return None
+    by_hour = {hour_of(c.hour): c for c in counters}
+    starts = sorted({s for hour, c in by_hour.items() if c.rows > 0 for s in starts_overlapping_hour(hour, period)})
+    if not starts:  # nothing counted: a full run reads the lake as it is (and says so when it is empty)
+        return None
+    if window_start is not None:
+        starts = [s for s in starts if s >= to_utc(window_start)]
+    if window_end is not None:
+        starts = [s for s in starts if s < to_utc(window_end)]
+    plan = ReusePlan(key=state_key(config, monitor, reference_sha256), fingerprints={})
+    keyed: list[tuple[str, datetime]] = []  # (chunk key, start) of every counted chunk in the window
+    for start in starts:
+        chunk_key = period_chunk_key(chunk_number(start, period), period)
+        plan.fingerprints[chunk_key] = fingerprint(start, start + period, by_hour)
+        keyed.append((chunk_key, start))
+    plan.stored = load_analysis(store, config.name, monitor, plan.key)
+    stored = plan.stored.fingerprints if plan.stored is not None else {}
+    chunks = _stored_chunks(plan.stored) if plan.stored is not None else {}
+    for chunk_key, start in keyed:
+        if chunk_key in chunks and stored.get(chunk_key) == plan.fingerprints[chunk_key]:
+            plan.reused[chunk_key] = chunks[chunk_key]
+        elif plan.fresh_ranges and plan.fresh_ranges[-1][1] == start:
+            plan.fresh_ranges[-1] = (plan.fresh_ranges[-1][0], start + period)
+        else:
+            plan.fresh_ranges.append((start, start + period))
+    return plan
+
+
+def _stored_chunks(stored: StoredAnalysis) -> dict[str, ChunkInfo]:
+    """The chunks of the stored rows (their windows and counts are on every row)."""
+    table = stored.table
+    found: dict[str, ChunkInfo] = {}
+    for row in table.drop_duplicates("chunk_key").itertuples():
+        start = to_utc(row.chunk_start.to_pydatetime())
+        end = to_utc(row.chunk_end.to_pydatetime())
+        found[str(row.chunk_key)] = ChunkInfo(
+            key=str(row.chunk_key),
+            number=chunk_number(start, end - start),
+            start=start,
+            end=end,
+            rows=int(row.rows),
+            labelled_rows=int(row.labelled_rows),
+        )
+    return found
+
+
+def load_analysis(store: ObjectStore, model: str, monitor: str, key: artifacts.CacheKey) -> StoredAnalysis | None:
+    """The monitor's stored analysis when its manifest matches `key` and its bytes their hash; None otherwise."""
+    artifact = artifacts.Artifact(model, monitor, ANALYSIS, ".parquet")
+    try:
+        found = artifacts.load_body(store, artifact, key)
+    except UntrustedArtifactError as exc:
+        logger.warning("stored analysis refused; running in full", model=model, monitor=monitor, error=str(exc))
+        return None
+    if found is None:
+        return None
+    body, manifest = found
+    fingerprints = manifest.get("fingerprints")
+    if not isinstance(fingerprints, dict):
+        return None
+    try:
+        return StoredAnalysis(from_parquet(body), {str(k): str(v) for k, v in fingerprints.items()})
+    except (LakeError, ValueError, KeyError) as exc:
+        logger.warning("stored analysis unreadable; running in full", model=model, monitor=monitor, error=str(exc))
+        return None
+
+
+def save_analysis(
+    store: ObjectStore,
+    model: str,
+    monitor: str,
+    key: artifacts.CacheKey,
+    table: pd.DataFrame,
+    fingerprints: dict[str, str],
+    now: datetime,
+) -> None:
+    """Store the rows of the chunks that have a fingerprint (counted chunks), with their fingerprints."""
+    kept = {k: v for k, v in fingerprints.items() if v}
+    rows = table.loc[table["chunk_key"].isin(set(kept))]
+    artifact = artifacts.Artifact(model, monitor, ANALYSIS, ".parquet")
+    extra: dict[str, Any] = {"fingerprints": json.loads(json.dumps(kept))}
+    artifacts.store_body(store, artifact, key, to_parquet(rows), now, extra)

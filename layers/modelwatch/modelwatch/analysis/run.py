@@ -1,0 +1,342 @@
+"""One monitor over one run's window: plan (reuse), read, prepare and triage the chunks, fit or load, analyse.
+
+`analyse_monitor` works on frames already in memory (tests, `run_monitor`); `analyse_from_lake` is what the
+Monitor state machine's per-monitor step runs: it reads the config's reference, plans from the hour counters,
+reads only the chunks that changed and writes the monitor's part of the run's results to the lake.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelwatch.analysis.plan import ReusePlan, plan_reuse, save_analysis
+from modelwatch.analysis.requests import RunRequest, RunSpec
+from modelwatch.chunks import ChunkWindow, is_complete, number_start, period_chunk_key, period_ns, size_chunk_key
+from modelwatch.clock import to_utc
+from modelwatch.config.model import ModelConfig
+from modelwatch.constants import LAKE_CAPTURES
+from modelwatch.errors import EmptyWindowError, ReferenceDataError
+from modelwatch.lake.layout import model_reference_key, monitor_results_key
+from modelwatch.lake.reader import read_ground_truth, read_rows
+from modelwatch.lake.store import ObjectStore, parse_s3_uri
+from modelwatch.monitors import artifacts, monitor_for
+from modelwatch.monitors.base import AnalysisData, ChunkInfo, Monitor
+from modelwatch.monitors.frames import (
+    CHUNK,
+    TARGET,
+    TIMESTAMP,
+    assign_period_chunks,
+    assign_size_chunks,
+    lake_to_pandas,
+    prepare_captures,
+    prepare_reference,
+    reference_columns,
+    reference_hash,
+)
+from modelwatch.monitors.labels import join_labels
+from modelwatch.monitors.results import conform, empty_table, to_parquet
+from modelwatch.observability import logger
+from modelwatch.state import HourCounter
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SKIP_INCOMPLETE = "incomplete"
+
+
+@dataclass
+class MonitorResult:
+    """What one monitor made of a run's window: its rows (reused chunks' included) and how it got them."""
+
+    monitor: str
+    table: pd.DataFrame
+    chunks_analysed: int = 0
+    chunks_reused: int = 0
+    chunks_skipped: list[dict[str, Any]] = field(default_factory=list)  # start, end, rows, reason
+    rows_without_prediction: int = 0
+    labels: dict[str, Any] = field(default_factory=dict)  # the label join's counts (monitors that read labels)
+    baseline: str = "unused"  # "hit" (cached), "fit", or "unused" (every chunk reused)
+    summary: dict[str, Any] = field(default_factory=dict)  # the monitor's summary of the window (when assembled)
+
+
+@dataclass
+class MonitorOutcome:
+    """The per-monitor step's output: where its rows are and small summaries (JSON-able for the state machine)."""
+
+    monitor: str
+    results_key: str  # the monitor's part of the run's results, in the lake
+    chunks_analysed: int
+    chunks_reused: int
+    chunks_skipped: list[dict[str, Any]]
+    rows_without_prediction: int
+    labels: dict[str, Any]
+    baseline: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def iso(value: datetime) -> str:
+    return to_utc(value).isoformat().replace("+00:00", "Z")
+
+
+def _aware(value: Any) -> datetime:
+    import pandas as pd
+
+    return to_utc(pd.Timestamp(value).to_pydatetime())
+
+
+# ---------------------------------------------------------------- chunks
+def with_chunks(config: ModelConfig, frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with each row's chunk number (period index, or size chunk position in ingestion order)."""
+    frame = frame.copy()
+    period = config.chunking.period_delta
+    if period is not None:
+        frame[CHUNK] = assign_period_chunks(frame, period_ns(period))
+    else:
+        assert config.chunking.size is not None
+        frame[CHUNK] = assign_size_chunks(frame, config.chunking.size)
+    return frame
+
+
+def chunks_of(config: ModelConfig, frame: pd.DataFrame) -> list[ChunkInfo]:
+    """The chunks present in a chunked frame, in order, with their windows and row counts."""
+    period = config.chunking.period_delta
+    grouped = frame.groupby(CHUNK, sort=True)[TIMESTAMP].agg(["min", "max", "size"])
+    chunks = []
+    for number, row in grouped.iterrows():
+        number = int(number)
+        rows = int(row["size"])
+        if period is not None:
+            start = number_start(number, period)
+            chunks.append(ChunkInfo(period_chunk_key(number, period), number, start, start + period, rows))
+        else:
+            assert config.chunking.size is not None
+            start, last = _aware(row["min"]), _aware(row["max"])
+            end = last + timedelta(microseconds=1)  # [first row, last row] as a half-open window
+            chunks.append(ChunkInfo(size_chunk_key(number, config.chunking.size, rows), number, start, end, rows))
+    return chunks
+
+
+def _in_window(chunk: ChunkInfo, request: RunRequest) -> bool:
+    if request.window_start is not None and chunk.start < to_utc(request.window_start):
+        return False
+    return not (request.window_end is not None and chunk.start >= to_utc(request.window_end))
+
+
+def _complete(config: ModelConfig, chunk: ChunkInfo, last_number: int, request: RunRequest, now: datetime) -> bool:
+    if config.chunking.period_delta is not None:
+        if request.input_complete:
+            return True
+        return is_complete(ChunkWindow(chunk.start, chunk.end), now, config.estimation.lateness_delta)
+    if chunk.rows >= (config.chunking.size or 0):
+        return True
+    return request.input_complete and chunk.number == last_number
+
+
+def triage(
+    config: ModelConfig, chunks: list[ChunkInfo], last_number: int, request: RunRequest, now: datetime
+) -> tuple[list[ChunkInfo], list[dict[str, Any]]]:
+    """The chunks to analyse, and the skipped ones with their reason (incomplete, too few rows)."""
+    analysed: list[ChunkInfo] = []
+    skipped: list[dict[str, Any]] = []
+    for chunk in chunks:
+        entry = {"start": iso(chunk.start), "end": iso(chunk.end), "rows": chunk.rows}
+        if not _complete(config, chunk, last_number, request, now):
+            skipped.append({**entry, "reason": SKIP_INCOMPLETE})
+        elif chunk.rows < config.estimation.min_rows_per_chunk:
+            skipped.append({**entry, "reason": f"fewer than {config.estimation.min_rows_per_chunk} rows"})
+        else:
+            analysed.append(chunk)
+    return analysed, skipped
+
+
+# ---------------------------------------------------------------- baselines
+def prepared_reference(config: ModelConfig, reference: pd.DataFrame) -> pd.DataFrame:
+    """The reference validated, typed and chunked, as monitors are fitted on it."""
+    return with_chunks(config, prepare_reference(config, reference))
+
+
+def baseline_for(
+    monitor: Monitor, reference: pd.DataFrame, store: ObjectStore, now: datetime, data: AnalysisData
+) -> tuple[Any, str]:
+    """The cached baseline when valid ("hit"), else a new fit ("fit"); parts a run needs and the cached baseline
+    lacks are fitted then and cached too. The cache is keyed by the reference columns as given, so a hit neither
+    validates nor prepares the reference again (the fit that was cached did)."""
+    config = monitor.config
+    key = artifacts.cache_key(monitor.fitting_key(), reference_hash(reference_columns(config, reference)))
+    artifact = artifacts.Artifact(config.name, monitor.name)
+    baseline = artifacts.load_baseline(store, artifact, key, monitor.baseline_type)
+    if baseline is None:
+        prepared = prepared_reference(config, reference)
+        baseline = monitor.fit(prepared)
+        monitor.complete(baseline, prepared, data)
+        artifacts.store_baseline(store, artifact, key, baseline, now)
+        return baseline, "fit"
+    if monitor.incomplete(baseline, data):
+        monitor.complete(baseline, prepared_reference(config, reference), data)
+        artifacts.store_baseline(store, artifact, key, baseline, now)
+    return baseline, "hit"
+
+
+# ---------------------------------------------------------------- one monitor, frames in memory
+def analyse_monitor(
+    monitor: Monitor,
+    reference: pd.DataFrame,
+    captures: pd.DataFrame,
+    labels: pd.DataFrame | None,
+    request: RunRequest,
+    store: ObjectStore,
+    now: datetime,
+    plan: ReusePlan | None = None,
+) -> MonitorResult:
+    """Analyse the complete chunks of the window that `plan` does not reuse; combine with the reused rows.
+
+    With a reuse plan, `captures` hold only the chunks whose inputs changed; the plan's unchanged chunks keep
+    their stored rows, and every analysed chunk is stored for the next run.
+    """
+    import pandas as pd
+
+    config = monitor.config
+    now = to_utc(now)
+    reused = plan.reused if plan is not None else {}
+    if len(captures) == 0 and not reused:
+        raise EmptyWindowError(
+            f"model {config.name}: no captured rows in window [{request.window_start}, {request.window_end})"
+        )
+    result = MonitorResult(monitor=monitor.name, table=empty_table(), chunks_reused=len(reused))
+    fresh: list[ChunkInfo] = []
+    frame = None
+    if len(captures):
+        prepared = prepare_captures(config, captures, features=monitor.columns())  # the more specific complaint
+        result.rows_without_prediction = prepared.rows_without_prediction
+        frame = with_chunks(config, prepared.frame)
+        all_chunks = chunks_of(config, frame)
+        in_window = [c for c in all_chunks if _in_window(c, request) and c.key not in reused]
+        if not in_window and not reused:
+            raise EmptyWindowError(
+                f"model {config.name}: no captured rows with predictions in window "
+                f"[{request.window_start}, {request.window_end})"
+            )
+        fresh, result.chunks_skipped = triage(config, in_window, all_chunks[-1].number, request, now)
+    result.chunks_analysed = len(fresh) + len(reused)
+    parts = [] if plan is None or plan.reused_rows() is None else [plan.reused_rows()]
+    if fresh:
+        assert frame is not None
+        numbers = {c.number for c in fresh}
+        chunk_rows = frame.loc[frame[CHUNK].isin(numbers)]
+        if monitor.reads_labels:
+            joined = join_labels(config, chunk_rows, labels)
+            chunk_rows = joined.frame
+            result.labels = joined.summary()
+            counts = chunk_rows[TARGET].notna().groupby(chunk_rows[CHUNK]).sum()
+            fresh = [ChunkInfo(c.key, c.number, c.start, c.end, c.rows, int(counts.get(c.number, 0))) for c in fresh]
+        data = AnalysisData(chunk_rows, fresh)
+        baseline, result.baseline = baseline_for(monitor, reference, store, now, data)
+        parts.append(monitor.analyse(baseline, data))
+    parts = [p for p in parts if p is not None and len(p)]
+    if parts:
+        table = pd.concat(parts, ignore_index=True)
+        result.table = conform(table.sort_values(["chunk_start"], kind="stable"))
+    if plan is not None and result.chunks_analysed:
+        save_analysis(store, config.name, monitor.name, plan.key, result.table, plan.fingerprints, now)
+    return result
+
+
+# ---------------------------------------------------------------- one monitor, from the lake
+def load_reference(store: ObjectStore, config: ModelConfig) -> tuple[pd.DataFrame, str]:
+    """Read the config's reference data (Parquet or CSV) from the lake (s3:// in the store's bucket) or a path;
+    also the sha256 of its bytes."""
+    import pandas as pd
+
+    uri = config.reference or store.uri(model_reference_key(config.name))
+    if uri.startswith("s3://"):
+        bucket, key = parse_s3_uri(uri)
+        if bucket != getattr(store, "bucket", bucket):
+            raise ReferenceDataError(f"model {config.name}: reference {uri} is outside the lake bucket")
+        body = store.get(key)
+    else:
+        try:
+            body = Path(uri).read_bytes()
+        except OSError as exc:
+            raise ReferenceDataError(f"model {config.name}: cannot read reference {uri}: {exc.strerror}") from exc
+    try:
+        if uri.lower().endswith(".csv"):
+            return pd.read_csv(io.BytesIO(body)), hashlib.sha256(body).hexdigest()
+        return pd.read_parquet(io.BytesIO(body)), hashlib.sha256(body).hexdigest()
+    except Exception as exc:  # pyarrow and the CSV parser raise many kinds
+        raise ReferenceDataError(f"model {config.name}: reference {uri} is not readable Parquet/CSV: {exc}") from exc
+
+
+def read_captures(store: ObjectStore, model: str, ranges: list[tuple[datetime | None, datetime | None]]) -> Any:
+    """The model's capture rows of every range (polars; an empty read keeps its columns)."""
+    import polars as pl
+
+    frames = [read_rows(store, LAKE_CAPTURES, model, start=start, end=end) for start, end in ranges]
+    with_rows = [f for f in frames if f.height]
+    if not with_rows:
+        return frames[0] if frames else pl.DataFrame()
+    return pl.concat(with_rows, how="diagonal_relaxed")
+
+
+def analyse_from_lake(
+    spec: RunSpec, monitor_name: str, store: ObjectStore, counters: list[HourCounter] | None, now: datetime
+) -> MonitorOutcome:
+    """The per-monitor step: plan from the hour counters (read before the lake, so a chunk is never stored with a
+    newer fingerprint than its rows), read what changed, analyse, write the monitor's part of the results."""
+    config = spec.model_config_or_error()
+    monitor = monitor_for(monitor_name, config)
+    request = spec.request()
+    reference, reference_sha256 = load_reference(store, config)
+    # Size chunks are numbered over the whole stream, so they need every row; period chunks only the window's.
+    by_period = config.chunking.period_delta is not None
+    start = request.window_start if by_period else None
+    end = request.window_end if by_period else None
+    plan = None
+    if counters is not None:
+        plan = plan_reuse(config, monitor.name, store, reference_sha256, counters, start, end)
+    ranges: list[tuple[datetime | None, datetime | None]] = [(start, end)]
+    if plan is not None:
+        ranges = list(plan.fresh_ranges)
+        start = plan.fresh_start
+    captures = lake_to_pandas(read_captures(store, config.name, ranges))
+    labels = None
+    if monitor.reads_labels and ranges:
+        # Labels arrive after their inference (ground truth is partitioned by label time): none before the window.
+        labels = lake_to_pandas(read_ground_truth(store, config.name, start=start))
+    logger.info(
+        "lake rows loaded",
+        model=config.name,
+        monitor=monitor.name,
+        captures=len(captures),
+        labels=0 if labels is None else len(labels),
+        reference=len(reference),
+        chunks_reused=len(plan.reused) if plan is not None else 0,
+    )
+    result = analyse_monitor(monitor, reference, captures, labels, request, store, now, plan)
+    key = monitor_results_key(config.name, request.run_id, monitor.name)
+    store.put(key, to_parquet(result.table))
+    logger.info(
+        "monitor analysed",
+        model=config.name,
+        monitor=monitor.name,
+        chunks_analysed=result.chunks_analysed,
+        chunks_reused=result.chunks_reused,
+        chunks_skipped=len(result.chunks_skipped),
+        baseline=result.baseline,
+    )
+    return MonitorOutcome(
+        monitor=monitor.name,
+        results_key=key,
+        chunks_analysed=result.chunks_analysed,
+        chunks_reused=result.chunks_reused,
+        chunks_skipped=result.chunks_skipped,
+        rows_without_prediction=result.rows_without_prediction,
+        labels=result.labels,
+        baseline=result.baseline,
+    )

@@ -1,1 +1,0 @@
-"""Performance estimation with nannyml: CBPE, DLE, realized performance, fitted-estimator cache."""

@@ -1,0 +1,128 @@
+"""The monitor interface: fitted on the reference (a cached baseline), analysing chunks, returning one results table.
+
+A monitor is one module with one `Monitor` subclass, listed in `modelwatch.monitors.MONITORS`. The analysis step
+(`modelwatch.analysis`) reads the lake, prepares the chunks, fits or loads each monitor's baseline and keeps the
+results of unchanged chunks; publishing asks each monitor which of its rows become CloudWatch datapoints and which
+are alerts. Adding a monitor touches neither ingestion nor publishing.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from modelwatch.config.model import ModelConfig
+from modelwatch.monitors.results import ResultRow
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class ChunkInfo:
+    """One chunk a run analyses: its key and number in the chunk scheme, window, and row counts."""
+
+    key: str
+    number: int
+    start: datetime
+    end: datetime
+    rows: int
+    labelled_rows: int = 0
+
+    @property
+    def label_coverage(self) -> float:
+        return self.labelled_rows / self.rows if self.rows else 0.0
+
+
+@dataclass
+class AnalysisData:
+    """The prepared rows of the chunks to analyse (ingestion order; the chunk number in `frames.CHUNK`, labels in
+    `frames.TARGET` where joined) and the chunks themselves, in time order."""
+
+    frame: pd.DataFrame
+    chunks: list[ChunkInfo]
+
+    @property
+    def labelled(self) -> bool:
+        return any(c.labelled_rows for c in self.chunks)
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    """One datapoint a monitor wants in CloudWatch, with the ledger series that says whether it was sent already."""
+
+    metric_name: str
+    dimensions: tuple[tuple[str, str], ...]
+    timestamp: datetime
+    value: float | None
+    series: str  # ledger series, e.g. "estimated"; with `ledger_metric` and the timestamp it names the datapoint
+    ledger_metric: str
+    version_parts: tuple[object, ...] = ()  # besides the value: what makes a new version (row counts, coverage)
+    unit: str = "None"
+
+
+@dataclass(frozen=True)
+class Gated:
+    """A point held back on purpose (not an error), and why."""
+
+    point: MetricPoint
+    reason: str
+
+
+@dataclass
+class Publication:
+    """What publishing does with a monitor's rows: datapoints, held-back points, and the rows that are alerts."""
+
+    points: list[MetricPoint] = field(default_factory=list)
+    gated: list[Gated] = field(default_factory=list)
+    alerts: list[ResultRow] = field(default_factory=list)
+
+
+class Monitor(ABC):
+    """One monitor of one model. Subclasses set `name` and implement fit, analyse and publish."""
+
+    name: ClassVar[str]
+    baseline_type: ClassVar[type]  # what `fit` returns; a cached baseline of another type is refused
+    reads_labels: ClassVar[bool] = False  # the analysis step joins ground truth to the rows it hands over
+
+    def __init__(self, config: ModelConfig) -> None:
+        self.config = config
+
+    @classmethod
+    def enabled(cls, config: ModelConfig) -> bool:
+        """Whether the model's config asks for this monitor."""
+        return True
+
+    def columns(self) -> list[str]:
+        """The feature columns the monitor reads besides the predictions and ids (none by default)."""
+        return []
+
+    def fitting_key(self) -> dict[str, Any]:
+        """The parts of the config that change the baseline (a cached baseline is reused only while they hold)."""
+        return {}
+
+    @abstractmethod
+    def fit(self, reference: pd.DataFrame) -> Any:
+        """The baseline fitted on the prepared, chunked reference (pickled in the lake, signed)."""
+
+    def incomplete(self, baseline: Any, data: AnalysisData) -> bool:
+        """Whether analysing `data` needs parts the baseline lacks (fitted lazily, e.g. on the first labels)."""
+        return False
+
+    def complete(self, baseline: Any, reference: pd.DataFrame, data: AnalysisData) -> None:  # noqa: B027
+        """Fit the parts `incomplete` asks for, on the prepared, chunked reference (the baseline is then cached);
+        nothing by default: most baselines are whole once fitted."""
+
+    @abstractmethod
+    def analyse(self, baseline: Any, data: AnalysisData) -> pd.DataFrame:
+        """The results rows of `data`'s chunks (`results.RESULT_COLUMNS`; model and run id are filled in later)."""
+
+    def summarise(self, table: pd.DataFrame) -> dict[str, Any]:
+        """A small JSON-able summary of the window's results (every analysed chunk, reused ones too)."""
+        return {}
+
+    @abstractmethod
+    def publish(self, rows: list[ResultRow], summary: dict[str, Any]) -> Publication:
+        """Which of the run's rows (this monitor's only) become datapoints, and which are alerts to notify."""

@@ -1,0 +1,294 @@
+"""Reference data and decoded lake rows as the frames monitors analyse, validated against the config.
+
+Imports pandas and numpy only inside functions: publishing imports the monitors, and the zip functions have neither.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from modelwatch.config.model import ModelConfig, ProblemType
+from modelwatch.constants import (
+    COL_CHUNK,
+    COL_EVENT_ID,
+    COL_INFERENCE_ID,
+    COL_INFERENCE_TIME,
+    COL_ROW_IN_REQUEST,
+    COL_Y_PRED,
+    COL_Y_TRUE,
+)
+from modelwatch.errors import ConfigMismatchError, ReferenceDataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import polars as pl
+
+# Column names of the frames handed to nannyml (reference and analysis alike).
+TIMESTAMP = COL_INFERENCE_TIME
+TARGET = COL_Y_TRUE
+CHUNK = COL_CHUNK  # chunk number: epoch-aligned period index, or the size chunk's position in ingestion order
+INGESTION_ORDER = [COL_INFERENCE_TIME, COL_EVENT_ID, COL_INFERENCE_ID, COL_ROW_IN_REQUEST]
+# Unique per row: as Python str objects they cost more to convert than all other columns together.
+ID_COLUMNS = (COL_EVENT_ID, COL_INFERENCE_ID)
+
+
+def lake_to_pandas(frame: pl.DataFrame) -> pd.DataFrame:
+    """Lake rows (polars) as pandas; the id columns stay Arrow-backed strings (nannyml never reads them, the label
+    join and the ingestion-order sort handle them as they are), everything else as plain numpy/object columns."""
+    import polars as pl
+
+    ids = [c for c in ID_COLUMNS if c in frame.columns and frame.schema[c] == pl.String()]
+    if not ids:
+        return frame.to_pandas()
+    converted = frame.drop(ids).to_pandas()
+    arrow_ids = frame.select(ids).to_pandas(use_pyarrow_extension_array=True)
+    for column in frame.columns:  # the lake's column order
+        if column in ids:
+            converted.insert(frame.columns.index(column), column, arrow_ids[column])
+    return converted
+
+
+@dataclass(frozen=True)
+class PreparedCaptures:
+    """Analysis rows ready for nannyml, plus what was dropped on the way."""
+
+    frame: pd.DataFrame
+    rows_without_prediction: int
+
+
+def _missing(frame: pd.DataFrame, columns: list[str]) -> list[str]:
+    return [c for c in columns if c not in frame.columns]
+
+
+def _coerce_features(config: ModelConfig, frame: pd.DataFrame) -> None:
+    """Numeric features as float64, categorical as str (None stays missing), in place."""
+    import pandas as pd
+
+    for feature in config.features:
+        column = frame[feature.name]
+        if feature.type == "numeric":
+            frame[feature.name] = pd.to_numeric(column, errors="coerce").astype("float64")
+        else:
+            frame[feature.name] = _as_text(column)
+
+
+def _as_text(column: pd.Series) -> pd.Series:
+    """Values as str, missing values as None, in an object column; vectorised when the values already are str."""
+    import numpy as np
+    import pandas as pd
+
+    missing = column.isna().to_numpy()
+    text = column.astype("object")
+    if pd.api.types.infer_dtype(text, skipna=True) not in ("string", "empty"):
+        # Mixed values (numbers, booleans, ...): str() of each present value that is not a str yet.
+        values = text.to_numpy(copy=True)
+        present = ~missing
+        converted = np.empty(int(present.sum()), dtype="object")
+        converted[:] = [v if isinstance(v, str) else str(v) for v in values[present]]
+        values[present] = converted
+        text = pd.Series(values, index=column.index, name=column.name, dtype="object")
+    if missing.any():
+        text = text.where(~missing, None)
+    return text
+
+
+def _binary_series(config: ModelConfig, values: pd.Series, what: str, error: type[Exception]) -> pd.Series:
+    """0/1 as float64 from numbers, booleans, '0'/'1' or the configured class names (negative, positive)."""
+    import numpy as np
+    import pandas as pd
+
+    if values.dtype == object or str(values.dtype) in ("string", "str"):
+        mapping: dict[str, float] = {"0": 0.0, "1": 1.0, "0.0": 0.0, "1.0": 1.0, "false": 0.0, "true": 1.0}
+        if config.classes:
+            mapping.update({config.classes[0].lower(): 0.0, config.classes[1].lower(): 1.0})
+        text = values.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).lower())
+        unknown = sorted({v for v in text.dropna().unique() if v not in mapping})
+        if unknown:
+            raise error(f"{what}: values {unknown[:5]} are not 0/1 or the classes {config.classes}")
+        return text.map(mapping).astype("float64")
+    numeric = pd.to_numeric(values, errors="coerce").astype("float64")
+    bad = sorted(set(numeric.dropna().unique()) - {0.0, 1.0})
+    if bad:
+        raise error(f"{what}: binary classification expects 0/1, found {bad[:5]}")
+    return numeric
+
+
+def _class_series(config: ModelConfig, values: pd.Series, what: str, error: type[Exception]) -> pd.Series:
+    text = values.astype("object").where(values.notna(), None).map(lambda v: v if v is None else str(v))
+    unknown = sorted(set(text.dropna().unique()) - set(config.classes))
+    if unknown:
+        raise error(f"{what}: classes {unknown[:5]} are not in the configured classes {config.classes}")
+    return text
+
+
+def _coerce_outputs(config: ModelConfig, frame: pd.DataFrame, error: type[Exception], source: str) -> None:
+    import pandas as pd
+
+    for column in config.proba_columns:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    if config.problem_type is ProblemType.BINARY:
+        frame[COL_Y_PRED] = _binary_series(config, frame[COL_Y_PRED], f"{source} column y_pred", error)
+        frame[COL_Y_PRED] = (
+            frame[COL_Y_PRED].astype("Int64") if frame[COL_Y_PRED].isna().any() else (frame[COL_Y_PRED].astype("int64"))
+        )
+    elif config.problem_type is ProblemType.MULTICLASS:
+        frame[COL_Y_PRED] = _class_series(config, frame[COL_Y_PRED], f"{source} column y_pred", error)
+    else:
+        frame[COL_Y_PRED] = pd.to_numeric(frame[COL_Y_PRED], errors="coerce").astype("float64")
+
+
+def coerce_target(config: ModelConfig, values: pd.Series, source: str, error: type[Exception]) -> pd.Series:
+    """Labels in the type nannyml expects for the problem: 0/1 float, class name str, or float."""
+    import pandas as pd
+
+    if config.problem_type is ProblemType.BINARY:
+        return _binary_series(config, values, source, error)
+    if config.problem_type is ProblemType.MULTICLASS:
+        return _class_series(config, values, source, error)
+    return pd.to_numeric(values, errors="coerce").astype("float64")
+
+
+def naive_utc(values: pd.Series) -> pd.Series:
+    """Timestamps as tz-naive UTC datetime64[ns] (what nannyml's chunkers and plots handle)."""
+    import pandas as pd
+
+    stamps = pd.to_datetime(values, utc=True)
+    return stamps.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[ns]")
+
+
+def reference_columns(config: ModelConfig, reference: pd.DataFrame) -> pd.DataFrame:
+    """The reference columns the model uses (features, outputs, target, timestamp), as given; ReferenceDataError
+    naming what is missing."""
+    required = [*config.feature_names, *config.prediction_columns, config.target, config.timestamp]
+    missing = _missing(reference, required)
+    if missing:
+        raise ReferenceDataError(
+            f"reference data for model {config.name} lacks column(s) {missing} "
+            f"(needs the features, {config.prediction_columns}, target {config.target!r} "
+            f"and timestamp {config.timestamp!r})"
+        )
+    return reference[required]
+
+
+def prepare_reference(config: ModelConfig, reference: pd.DataFrame) -> pd.DataFrame:
+    """Validate the reference data and rename its target/timestamp columns to the analysis names."""
+    frame = reference_columns(config, reference).copy()
+    frame = frame.rename(columns={config.target: TARGET, config.timestamp: TIMESTAMP})
+    _coerce_features(config, frame)
+    _coerce_outputs(config, frame, ReferenceDataError, "reference data")
+    frame[TARGET] = coerce_target(config, frame[TARGET], f"reference column {config.target}", ReferenceDataError)
+    try:
+        frame[TIMESTAMP] = naive_utc(frame[TIMESTAMP])
+    except (ValueError, TypeError) as exc:
+        raise ReferenceDataError(f"reference column {config.timestamp!r} does not hold timestamps: {exc}") from exc
+    labelled = frame[TARGET].dropna()
+    if labelled.empty:
+        raise ReferenceDataError(f"reference column {config.target!r} holds no labels")
+    if config.problem_type is not ProblemType.REGRESSION and labelled.nunique() < 2:
+        raise ReferenceDataError(
+            f"reference column {config.target!r} holds a single class ({labelled.iloc[0]!r}); "
+            "performance estimation needs every class"
+        )
+    for column in config.proba_columns:
+        if frame[column].isna().all():
+            raise ReferenceDataError(f"reference column {column!r} holds no probabilities")
+    frame = frame.sort_values(TIMESTAMP, kind="stable").reset_index(drop=True)
+    return frame
+
+
+def prepare_captures(config: ModelConfig, captures: pd.DataFrame, features: list[str]) -> PreparedCaptures:
+    """Validate decoded lake rows against the config and put them in ingestion order, with the `features` a
+    monitor reads typed (every configured feature's presence is checked either way)."""
+    missing_features = _missing(captures, config.feature_names)
+    if missing_features:
+        raise ConfigMismatchError(
+            f"model {config.name}: captured rows lack feature column(s) {missing_features}; "
+            f"captured columns are {sorted(captures.columns)}"
+        )
+    missing_proba = _missing(captures, config.proba_columns)
+    if missing_proba or any(captures[c].isna().all() for c in config.proba_columns if len(captures)):
+        columns = missing_proba or [c for c in config.proba_columns if captures[c].isna().all()]
+        raise ConfigMismatchError(
+            f"model {config.name}: no probabilities for CBPE in column(s) {columns}; "
+            "configure output.columns/probabilities so the endpoint's scores are captured"
+        )
+    missing_meta = _missing(captures, [COL_Y_PRED, COL_INFERENCE_TIME, COL_INFERENCE_ID, COL_ROW_IN_REQUEST])
+    if missing_meta:
+        raise ConfigMismatchError(f"model {config.name}: captured rows lack column(s) {missing_meta}")
+    if config.problem_type is ProblemType.REGRESSION and captures[COL_Y_PRED].isna().all() and len(captures):
+        raise ConfigMismatchError(f"model {config.name}: captured rows hold no predictions in column y_pred")
+    keep = [*features, *config.prediction_columns, COL_INFERENCE_TIME, COL_INFERENCE_ID, COL_ROW_IN_REQUEST]
+    if COL_EVENT_ID in captures.columns:
+        keep.append(COL_EVENT_ID)
+    frame = captures.reindex(columns=keep)  # a copy
+    if COL_EVENT_ID not in frame.columns:
+        frame[COL_EVENT_ID] = frame[COL_INFERENCE_ID]
+    if features:
+        _coerce_features(config, frame)
+    _coerce_outputs(config, frame, ConfigMismatchError, f"model {config.name}: captured")
+    frame[TIMESTAMP] = naive_utc(frame[TIMESTAMP])
+    without = frame[config.prediction_columns].isna().any(axis=1)
+    if without.any():
+        frame = frame.loc[~without]
+    if config.problem_type is ProblemType.BINARY:
+        frame[COL_Y_PRED] = frame[COL_Y_PRED].astype("int64")
+    frame = _in_ingestion_order(frame)
+    return PreparedCaptures(frame=frame, rows_without_prediction=int(without.sum()))
+
+
+def _in_ingestion_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame stably sorted by INGESTION_ORDER, with a fresh RangeIndex (the frame itself when already in order).
+
+    Same order as `frame.sort_values(INGESTION_ORDER, kind="stable")`, but sorts on the timestamp alone (an int64
+    argsort) and compares the string keys only among rows sharing a timestamp; usually few or none do."""
+    import numpy as np
+    import pandas as pd
+
+    stamps = frame[TIMESTAMP]
+    if stamps.isna().any():  # NaT goes last in sort_values, first in an int64 argsort: keep the general path
+        return frame.sort_values(INGESTION_ORDER, kind="stable").reset_index(drop=True)
+    values = stamps.to_numpy().view("int64")
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    tied = np.zeros(len(ordered), dtype=bool)
+    if len(ordered) > 1:
+        same = ordered[1:] == ordered[:-1]
+        tied[1:] |= same
+        tied[:-1] |= same
+    if tied.any():
+        # Rows sharing a timestamp sit in contiguous runs of `order`, in their original relative order: sorting
+        # just them by the full key (stably) and writing them back into the run positions refines the order.
+        positions = order[tied]
+        subset = frame.iloc[positions][INGESTION_ORDER].reset_index(drop=True)
+        refined = subset.sort_values(INGESTION_ORDER, kind="stable").index.to_numpy()
+        order = order.copy()
+        order[tied] = positions[refined]
+    if not np.array_equal(order, np.arange(len(order))):
+        frame = frame.take(order)
+    frame.index = pd.RangeIndex(len(frame))
+    return frame
+
+
+def reference_hash(frame: pd.DataFrame) -> str:
+    """A content hash of a reference frame (columns, dtypes and values), for the estimator manifest."""
+    import pandas as pd
+
+    digest = hashlib.sha256()
+    digest.update(repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def assign_period_chunks(frame: pd.DataFrame, period_ns: int) -> pd.Series:
+    """Epoch-aligned period number of each row's (naive UTC) timestamp: floor(ts / period)."""
+    return frame[TIMESTAMP].astype("int64") // period_ns
+
+
+def assign_size_chunks(frame: pd.DataFrame, size: int) -> pd.Series:
+    """Size chunk number of each row, counting rows in the frame's (ingestion) order."""
+    import numpy as np
+    import pandas as pd
+
+    return pd.Series(np.arange(len(frame), dtype="int64") // size, index=frame.index)

@@ -1,0 +1,221 @@
+"""Performance: nannyml's label-free estimate (CBPE for classification, DLE for regression) and, where labels have
+arrived, realized performance with the estimation error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from modelwatch.config.model import ProblemType
+from modelwatch.constants import (
+    DIM_KIND,
+    DIM_METRIC,
+    DIM_MODEL,
+    KIND_ERROR,
+    KIND_ESTIMATED,
+    KIND_LOWER_BOUND,
+    KIND_REALIZED,
+    KIND_UPPER_BOUND,
+    METRIC_PERFORMANCE,
+)
+from modelwatch.monitors.base import AnalysisData, ChunkInfo, Gated, MetricPoint, Monitor, Publication
+from modelwatch.monitors.frames import CHUNK, TIMESTAMP
+from modelwatch.monitors.nml import (
+    DLE_HYPERPARAMETERS,
+    ESTIMATOR_SCHEMA,
+    FIT_SEED,
+    build_chunker,
+    build_estimator,
+    build_realized_calculator,
+    fitted,
+)
+from modelwatch.monitors.results import VALUE_FIELDS, ResultRow, conform, empty_table
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MONITOR = "performance"
+
+
+@dataclass
+class PerformanceBaseline:
+    """CBPE or DLE fitted on the reference, and the realized-performance calculator once labels first arrive."""
+
+    estimator: Any
+    realized: Any | None = None
+
+
+def _analysis_rows(result: Any) -> pd.DataFrame:
+    frame = result.to_df()
+    return frame.loc[frame[("chunk", "period")] == "analysis"].reset_index(drop=True)
+
+
+def _long_rows(frame: pd.DataFrame, metrics: list[str], kind: str) -> list[pd.DataFrame]:
+    """One long block per metric: a row per chunk with the VALUE_FIELDS (NaN where absent) and the alert flag."""
+    import numpy as np
+    import pandas as pd
+
+    blocks = []
+    for metric in metrics:
+        block = pd.DataFrame(
+            {"chunk_key": frame[("chunk", "key")].astype(str).to_numpy(), "metric": metric, "kind": kind}
+        )
+        for name in VALUE_FIELDS:
+            column = (metric, name)
+            block[name] = frame[column].astype("float64").to_numpy() if column in frame.columns else np.nan
+        if (metric, "alert") in frame.columns:  # None and NaN (no value) are no alert
+            alerts = frame[(metric, "alert")].tolist()
+            block["alert"] = np.array([a is not None and a == a and bool(a) for a in alerts], dtype=bool)
+        else:
+            block["alert"] = False
+        blocks.append(block)
+    return blocks
+
+
+def chunk_table(chunks: list[ChunkInfo]) -> pd.DataFrame:
+    """The chunk columns of the results table, one row per chunk."""
+    import pandas as pd
+
+    return pd.DataFrame.from_records(
+        [
+            {
+                "chunk_key": c.key,
+                "chunk_start": pd.Timestamp(c.start),
+                "chunk_end": pd.Timestamp(c.end),
+                "rows": c.rows,
+                "labelled_rows": c.labelled_rows,
+                "label_coverage": c.label_coverage,
+            }
+            for c in chunks
+        ]
+    )
+
+
+def tidy(metrics: list[str], estimated: Any, realized: Any | None, chunks: list[ChunkInfo]) -> pd.DataFrame:
+    """nannyml's results (analysis period) as results rows: realized rows only for chunks with labels, and the
+    estimation error (estimated minus realized) on both rows of a chunk and metric."""
+    import pandas as pd
+
+    blocks = _long_rows(_analysis_rows(estimated), metrics, KIND_ESTIMATED)
+    if realized is not None:
+        blocks += _long_rows(_analysis_rows(realized), metrics, KIND_REALIZED)
+    blocks = [b for b in blocks if len(b)]
+    if not blocks:
+        return empty_table()
+    table = pd.concat(blocks, ignore_index=True).merge(
+        chunk_table(chunks), on="chunk_key", how="inner", validate="many_to_one"
+    )
+    table = table.loc[(table["kind"] != KIND_REALIZED) | (table["labelled_rows"] > 0)]
+    keys = ["chunk_key", "metric"]
+    estimated_values = table.loc[table["kind"] == KIND_ESTIMATED, [*keys, "value"]].rename(columns={"value": "est"})
+    realized_values = table.loc[table["kind"] == KIND_REALIZED, [*keys, "value"]].rename(columns={"value": "real"})
+    error = estimated_values.merge(realized_values, on=keys, how="inner")
+    error["estimation_error"] = error["est"] - error["real"]
+    table = table.merge(error[[*keys, "estimation_error"]], on=keys, how="left")
+    table["monitor"] = MONITOR
+    table["chunk_index"] = 0  # numbered over the window when the run is assembled
+    table = table.sort_values(["chunk_start", "metric", "kind"], kind="stable")
+    return conform(table)
+
+
+def coverage_passes(row: ResultRow, min_label_coverage: float) -> bool:
+    return row.label_coverage is not None and row.label_coverage >= min_label_coverage
+
+
+class PerformanceMonitor(Monitor):
+    """Estimated performance on every complete chunk; realized performance on the chunks with labels."""
+
+    name: ClassVar[str] = MONITOR
+    baseline_type: ClassVar[type] = PerformanceBaseline
+    reads_labels: ClassVar[bool] = True
+
+    def columns(self) -> list[str]:
+        # CBPE needs only the predictions; DLE models the features too.
+        return self.config.feature_names if self.config.problem_type is ProblemType.REGRESSION else []
+
+    def fitting_key(self) -> dict[str, Any]:
+        config = self.config
+        return {
+            "schema": ESTIMATOR_SCHEMA,
+            "problem_type": config.problem_type.value,
+            "features": [f.model_dump(mode="json") for f in config.features],
+            "classes": list(config.classes),
+            "metrics": config.metrics,
+            "thresholds": {k: v.model_dump(mode="json") for k, v in sorted(config.estimation.thresholds.items())},
+            "chunking": config.chunking.model_dump(mode="json"),
+            "dle_hyperparameters": DLE_HYPERPARAMETERS if config.problem_type is ProblemType.REGRESSION else None,
+            "fit_seed": FIT_SEED,
+        }
+
+    def fit(self, reference: pd.DataFrame) -> PerformanceBaseline:
+        estimator = build_estimator(self.config, build_chunker(self.config))
+        return PerformanceBaseline(fitted(self.config, estimator, reference))
+
+    def incomplete(self, baseline: PerformanceBaseline, data: AnalysisData) -> bool:
+        return baseline.realized is None and data.labelled
+
+    def complete(self, baseline: PerformanceBaseline, reference: pd.DataFrame, data: AnalysisData) -> None:
+        """The realized calculator is fitted (sharing the estimator's chunker) the first time labels arrive."""
+        if not self.incomplete(baseline, data):
+            return
+        chunker = baseline.estimator.chunker
+        chunker.offset = 0  # the reference is split from its first row
+        baseline.realized = fitted(self.config, build_realized_calculator(self.config, chunker), reference)
+
+    def _estimator_input(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Only the columns the estimator reads, not the ids or labels: nannyml copies every column of every chunk."""
+        return frame[[*self.columns(), *self.config.prediction_columns, TIMESTAMP, CHUNK]]
+
+    def analyse(self, baseline: PerformanceBaseline, data: AnalysisData) -> pd.DataFrame:
+        if self.config.chunking.size is not None:
+            # Size chunks are split by position: tell the chunker which stream chunk the first analysed one is.
+            baseline.estimator.chunker.offset = data.chunks[0].number
+        estimated = baseline.estimator.estimate(self._estimator_input(data.frame))
+        realized = None
+        if data.labelled and baseline.realized is not None:
+            # Realized on every analysed chunk (nannyml gives NaN where a chunk has no label); only chunks with
+            # labels keep their realized rows.
+            realized = baseline.realized.calculate(data.frame)
+        return tidy(self.config.metrics, estimated, realized, data.chunks)
+
+    def publish(self, rows: list[ResultRow], summary: dict[str, Any]) -> Publication:
+        """Estimated value and confidence bounds per chunk; realized value and estimation error past the coverage
+        gate. Alerts: estimates always, realized values only past the gate (few labels are noise)."""
+        gate = self.config.estimation.min_label_coverage
+        out = Publication()
+        estimates = {(r.chunk_start, r.metric): r for r in rows if r.kind == KIND_ESTIMATED}
+        for row in rows:
+            if row.kind == KIND_ESTIMATED:
+                out.points.append(self._point(row, KIND_ESTIMATED, row.value))
+                out.points.append(self._point(row, KIND_LOWER_BOUND, row.lower_bound))
+                out.points.append(self._point(row, KIND_UPPER_BOUND, row.upper_bound))
+                if row.alert:
+                    out.alerts.append(row)
+            elif row.kind == KIND_REALIZED:
+                estimate = estimates.get((row.chunk_start, row.metric))
+                error = None
+                if estimate is not None and estimate.value is not None and row.value is not None:
+                    error = estimate.value - row.value
+                realized = self._point(row, KIND_REALIZED, row.value, row.label_coverage)
+                errors = [self._point(row, KIND_ERROR, error, row.label_coverage)] if estimate else []
+                if coverage_passes(row, gate):
+                    out.points.append(realized)
+                    out.points.extend(errors)
+                    if row.alert:
+                        out.alerts.append(row)
+                else:
+                    coverage = "unknown" if row.label_coverage is None else f"{row.label_coverage:.1%}"
+                    reason = f"label coverage {coverage} is below min_label_coverage {gate:.1%}"
+                    out.gated.extend(Gated(point, reason) for point in [realized, *errors])
+        return out
+
+    def _point(self, row: ResultRow, kind: str, value: float | None, *parts: object) -> MetricPoint:
+        return MetricPoint(
+            metric_name=METRIC_PERFORMANCE,
+            dimensions=((DIM_MODEL, self.config.name), (DIM_METRIC, row.metric), (DIM_KIND, kind)),
+            timestamp=row.chunk_start,
+            value=value,
+            series=kind,
+            ledger_metric=row.metric,
+            version_parts=(row.rows, *parts),
+        )

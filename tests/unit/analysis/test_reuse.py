@@ -1,0 +1,236 @@
+"""Incremental runs: each monitor reads and analyses only the chunks whose hour counters changed; the rest keep
+their stored rows, and the outcome equals a full run over the same lake."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from modelwatch.analysis import RunOutcome, RunSpec, run_monitor_from_lake
+from modelwatch.analysis import run as analysis_run
+from modelwatch.analysis.plan import ANALYSIS, plan_reuse
+from modelwatch.chunks import floor_hour
+from modelwatch.lake.store import LocalStore
+from modelwatch.monitors import artifacts
+from modelwatch.registry import Registry
+from modelwatch.state import HourCounter
+
+from .cases import LATE, Case
+
+HOUR = pd.Timedelta(hours=1)
+
+
+class CountedLake:
+    """A LocalStore lake written by the real partitioned writer, with the hour counters ingestion would keep."""
+
+    def __init__(self, root, case: Case, config=None) -> None:
+        self.store = LocalStore(root)
+        self.case = case
+        self.config = config or case.config
+        buffer = io.BytesIO()
+        case.reference.to_parquet(buffer, index=False)
+        Registry(self.store).register(self.config, buffer.getvalue())
+        self.counters: dict[datetime, HourCounter] = {}
+        self.files = 0
+        self.hour_of_id = dict(
+            zip(case.captures["inference_id"], case.captures["inference_time"].dt.floor("h"), strict=True)
+        )
+
+    def _write(self, area: str, time_column: str, rows: pd.DataFrame) -> None:
+        import polars as pl
+
+        from modelwatch.lake.writer import PartitionedWriter
+
+        self.files += 1
+        writer = PartitionedWriter(self.store, area, self.config.name, time_column, f"source-{self.files}")
+        writer.add(pl.from_pandas(rows))
+        writer.write()
+
+    def _counter(self, hour: pd.Timestamp) -> HourCounter:
+        key = floor_hour(hour.to_pydatetime())
+        return self.counters.setdefault(key, HourCounter(hour=key))
+
+    def add_captures(self, rows: pd.DataFrame) -> None:
+        self._write("captures", "inference_time", rows)
+        for hour, count in rows.groupby(rows["inference_time"].dt.floor("h")).size().items():
+            counter = self._counter(hour)
+            self.counters[counter.hour] = replace(
+                counter, rows=counter.rows + int(count), data_version=counter.data_version + 1
+            )
+
+    def add_labels(self, ids: pd.Series) -> None:
+        rows = self.case.labels.loc[self.case.labels["inference_id"].isin(set(ids))]
+        self._write("ground_truth", "label_time", rows.astype({"y_true": "int64", "row_in_request": "int32"}))
+        hours = rows["inference_id"].map(self.hour_of_id)
+        for hour, count in hours.value_counts().items():
+            counter = self._counter(hour)
+            self.counters[counter.hour] = replace(
+                counter, labels=counter.labels + int(count), label_version=counter.label_version + 1
+            )
+
+    def run(self, run_id: str, counted: bool = True) -> RunOutcome:
+        config = Registry(self.store).get(self.config.name)
+        spec = RunSpec(
+            model=config.name,
+            run_id=run_id,
+            window_start=pd.Timestamp("2026-03-02", tz="UTC").to_pydatetime(),
+            window_end=LATE,
+            config=config,
+        )
+        counters = list(self.counters.values()) if counted else None
+        return run_monitor_from_lake(spec, self.store, LATE, counters)
+
+    def results(self, outcome: RunOutcome) -> pd.DataFrame:
+        return pd.read_parquet(outcome.results_uri).drop(columns=["run_id"])
+
+
+def _hours(case: Case, first: int, last: int) -> pd.DataFrame:
+    """The case's captured rows of analysis hours [first, last)."""
+    start = pd.Timestamp("2026-03-02", tz="UTC")
+    times = case.captures["inference_time"]
+    return case.captures.loc[(times >= start + first * HOUR) & (times < start + last * HOUR)]
+
+
+def _same_outcome(incremental: RunOutcome, full: RunOutcome, lake: CountedLake) -> None:
+    pd.testing.assert_frame_equal(lake.results(incremental), lake.results(full), check_exact=True)
+    for name in ("chunks_analysed", "chunks_skipped", "alerts", "alerts_total", "label_coverage", "drift"):
+        assert getattr(incremental, name) == getattr(full, name), name
+    assert incremental.top_features == full.top_features
+    assert incremental.top_drifting_features == full.top_drifting_features
+
+
+@pytest.fixture
+def spy_reads(monkeypatch: pytest.MonkeyPatch) -> list[list[tuple[datetime, datetime]]]:
+    calls: list[list[tuple[datetime, datetime]]] = []
+    real = analysis_run.read_captures
+
+    def spy(store, model, ranges):
+        calls.append(list(ranges))
+        return real(store, model, ranges)
+
+    monkeypatch.setattr(analysis_run, "read_captures", spy)
+    return calls
+
+
+def test_a_run_after_new_rows_and_labels_estimates_only_the_changed_chunks(
+    binary_case: Case, tmp_path, spy_reads
+) -> None:
+    # Given a lake with hours 0-5 (hour 3 only in part) and labels for hour 1, analysed once
+    lake = CountedLake(tmp_path, binary_case)
+    hour3 = _hours(binary_case, 3, 4)
+    lake.add_captures(pd.concat([_hours(binary_case, 0, 3), hour3.iloc[:1_500], _hours(binary_case, 4, 6)]))
+    lake.add_labels(_hours(binary_case, 1, 2)["inference_id"])
+    first = lake.run("r1")
+    assert first.chunks_analysed == 6 and first.chunks_reused == 0
+
+    # When the rest of hour 3, hours 6-7 and labels for hour 4 arrive
+    lake.add_captures(hour3.iloc[1_500:])
+    lake.add_captures(_hours(binary_case, 6, 8))
+    lake.add_labels(_hours(binary_case, 4, 5)["inference_id"])
+    spy_reads.clear()
+    second = lake.run("r2")
+
+    # Then hours 0, 1, 2 and 5 keep their stored results; only hours 3-4 and 6-7 are read and analysed, by each
+    # monitor (performance, drift)
+    assert second.chunks_analysed == 8 and second.chunks_reused == 4
+    start = pd.Timestamp("2026-03-02", tz="UTC")
+    changed = [(start + 3 * HOUR, start + 5 * HOUR), (start + 6 * HOUR, start + 8 * HOUR)]
+    assert spy_reads == [changed, changed]
+    # and everything it reports equals a full run over the same lake (exactly)
+    full = lake.run("full", counted=False)
+    assert full.chunks_reused == 0
+    _same_outcome(second, full, lake)
+    performance = lake.results(second).query("monitor == 'performance'")
+    assert set(performance["kind"]) == {"estimated", "realized"}
+
+
+def test_first_labels_after_an_unlabelled_run_line_up_with_the_reused_chunks(binary_case: Case, tmp_path) -> None:
+    # Given a run without any label
+    lake = CountedLake(tmp_path, binary_case)
+    lake.add_captures(_hours(binary_case, 0, 8))
+    assert lake.run("r1").chunks_reused == 0
+
+    # When labels arrive for the last two hours only
+    lake.add_labels(_hours(binary_case, 6, 8)["inference_id"])
+    second = lake.run("r2")
+
+    # Then the six unlabelled chunks are reused, realized rows exist for the labelled ones, and the report draws
+    # estimated vs realized over all eight chunks
+    assert second.chunks_reused == 6
+    _same_outcome(second, lake.run("full", counted=False), lake)
+    results = lake.results(second)
+    assert sorted(results.loc[results["kind"] == "realized", "chunk_key"].unique()) == [
+        "2026-03-02T06:00:00",
+        "2026-03-02T07:00:00",
+    ]
+    report = Path(second.report_uri).read_text()
+    assert "estimated vs realized" in report and "plot unavailable" not in report
+
+
+def test_a_run_with_nothing_changed_reuses_every_chunk_without_the_estimator(
+    binary_case: Case, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake = CountedLake(tmp_path, binary_case)
+    lake.add_captures(_hours(binary_case, 0, 8))
+    lake.add_labels(binary_case.labels["inference_id"])
+    first = lake.run("r1")
+
+    def no_estimator(*args, **kwargs):
+        raise AssertionError("a baseline was loaded although every chunk is unchanged")
+
+    monkeypatch.setattr(analysis_run, "baseline_for", no_estimator)
+    again = lake.run("r2")
+    assert again.chunks_reused == 8 and again.estimator_cache == "unused"
+    _same_outcome(again, first, lake)
+
+
+def test_a_changed_config_or_a_tampered_state_means_a_full_run(binary_case: Case, tmp_path) -> None:
+    lake = CountedLake(tmp_path, binary_case)
+    lake.add_captures(_hours(binary_case, 0, 8))
+    lake.run("r1")
+    assert lake.run("r2").chunks_reused == 8
+
+    # a tampered stored analysis is refused (its hash does not match its manifest) and the run is a full run
+    key = artifacts.Artifact(binary_case.config.name, "performance", ANALYSIS, ".parquet").body_key
+    body = bytearray(lake.store.get(key))
+    body[len(body) // 2] ^= 0xFF
+    lake.store.put(key, bytes(body))
+    assert lake.run("r3").chunks_reused == 0
+
+    # a config change (even one that keeps the fitted estimator) is a full run
+    registry = Registry(lake.store)
+    stored = registry.get(binary_case.config.name)
+    registry.register(
+        stored.model_copy(update={"estimation": stored.estimation.model_copy(update={"top_features": 2})})
+    )
+    outcome = lake.run("r4")
+    assert outcome.chunks_reused == 0 and outcome.estimator_cache == "hit"
+    assert lake.run("r5").chunks_reused == 8
+
+
+def test_size_chunks_and_runs_without_counters_are_full_runs(binary_case: Case, tmp_path) -> None:
+    config = binary_case.config.model_copy(
+        update={"chunking": binary_case.config.chunking.model_copy(update={"period": None, "size": 2_500})}
+    )
+    lake = CountedLake(tmp_path, binary_case, config)
+    lake.add_captures(_hours(binary_case, 0, 8))
+    lake.run("r1")
+    assert lake.run("r2").chunks_reused == 0
+
+
+@pytest.mark.parametrize(("period", "chunks"), [("15m", 8), ("1h", 2), ("1d", 1)])
+def test_every_chunk_overlapping_a_counted_hour_is_planned(binary_case: Case, tmp_path, period, chunks) -> None:
+    config = binary_case.config.model_copy(
+        update={"chunking": binary_case.config.chunking.model_copy(update={"period": period})}
+    )
+    hours = [datetime(2026, 3, 2, h, tzinfo=UTC) for h in (5, 6)]
+    counters = [HourCounter(hours[0], rows=10, data_version=1), HourCounter(hours[1], rows=10, data_version=1)]
+    plan = plan_reuse(config, "performance", LocalStore(tmp_path), "sha", counters, None, None)
+    assert plan is not None and len(plan.fingerprints) == chunks and not plan.reused
+    assert plan.fresh_ranges == [(plan.fresh_ranges[0][0], plan.fresh_ranges[-1][1])]  # one contiguous read
+    assert plan.fresh_ranges[0][0] <= hours[0] and plan.fresh_ranges[0][1] >= hours[1] + HOUR.to_pytimedelta()
