@@ -12,8 +12,8 @@ export POWERTOOLS_METRICS_NAMESPACE ?= ModelWatch
 export POWERTOOLS_SERVICE_NAME ?= modelwatch
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv demo test test-fast check bench clean tools check-lint check-types check-security check-audit \
-	check-template check-asl check-wheels check-build check-image check-report
+.PHONY: help venv demo test test-312 test-fast check bench clean tools check-lint check-types check-imports check-security \
+	check-audit check-template check-asl check-wheels check-build check-image check-report
 
 help:
 	@echo "make demo   run the whole pipeline on an embedded AWS (moto): three models, alarms, notifications"
@@ -36,6 +36,29 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests
+	@$(MAKE) --no-print-directory test-312
+
+# The Lambda runtime is python3.12: the unit tests run on it too, when the machine has one (pyenv's counts).
+# (pyenv's shim on PATH answers "command not found" unless 3.12 is selected: each candidate is tried.)
+PYTHON312 ?= $(shell for p in $$(command -v python3.12) $$(ls -d $(HOME)/.pyenv/versions/3.12*/bin/python3.12 \
+	2>/dev/null | sort -r); do $$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && echo $$p && break; done)
+VENV312 := .venv-312
+STAMP312 := $(VENV312)/.installed
+
+$(STAMP312): requirements/dev.lock pyproject.toml
+	test -x $(VENV312)/bin/python || $(PYTHON312) -m venv $(VENV312)
+	$(VENV312)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements/dev.lock
+	$(VENV312)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+test-312:
+	@if [ -z "$(PYTHON312)" ]; then \
+		echo "make test: no Python 3.12 (the Lambda runtime's) on this machine: unit tests on 3.12 SKIPPED"; \
+	else \
+		$(MAKE) --no-print-directory $(STAMP312) && \
+		echo "make test: unit tests on $$($(VENV312)/bin/python --version) (the Lambda runtime's)" && \
+		$(VENV312)/bin/python -m pytest -q -p no:cacheprovider tests/unit; \
+	fi
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit
@@ -60,8 +83,8 @@ $(TOOLS_STAMP): requirements/tools.lock
 	$(TOOLS)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements/tools.lock
 	touch $@
 
-check: check-lint check-types check-security check-audit check-template check-asl check-wheels check-build \
-	check-image check-report
+check: check-lint check-types check-imports check-security check-audit check-template check-asl check-wheels \
+	check-build check-image check-report
 	@echo "make check: all checks passed"
 
 check-lint: $(STAMP)
@@ -70,6 +93,10 @@ check-lint: $(STAMP)
 
 check-types: $(STAMP)
 	$(PY) -m mypy
+
+# The layering (import-linter contracts in pyproject.toml) and no function-level import dodging a cycle.
+check-imports: $(STAMP)
+	$(PY) -m checks.imports --lint-imports $(VENV)/bin/lint-imports
 
 check-security: $(TOOLS_STAMP)
 	$(TOOLS)/bandit -q -c pyproject.toml -r layers/modelwatch/modelwatch cli functions
@@ -110,4 +137,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) .venv-tools .aws-sam .check-cache .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV312) .venv-tools .aws-sam .check-cache .pytest_cache .mypy_cache .ruff_cache

@@ -6,8 +6,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from modelwatch.config.settings import load_settings
-from modelwatch.ingest.context import IngestContext
+from modelwatch import entry
+from modelwatch.config.settings import FunctionSettings, load_settings
 from modelwatch.lake.compaction import CompactRequest, run_compaction
 from modelwatch.observability import logger, metrics, tracer
 
@@ -15,9 +15,14 @@ from modelwatch.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler
 @logger.inject_lambda_context(log_event=True)
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = CompactRequest.model_validate(event)
-    lake = IngestContext.from_settings(load_settings())
+@entry.parsed_event(CompactRequest)
+def lambda_handler(event: CompactRequest, context: LambdaContext) -> dict[str, Any]:
+    settings = load_settings(kind=FunctionSettings)
+    registry = entry.registry(settings)
     return run_compaction(
-        request, store=lake.store, models=lake.registry.names(), lease=lake.state.leases, clock=lake.clock
+        event,
+        store=entry.lake(settings),
+        models=registry.names(),
+        lease=entry.state(settings).leases,
+        clock=settings.clock(),
     )

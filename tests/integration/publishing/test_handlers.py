@@ -11,7 +11,7 @@ import pytest
 
 from modelwatch.errors import PublishError
 from modelwatch.lake.layout import model_config_key
-from modelwatch.publishing.clients import AwsClients, aws_clients
+from modelwatch.publishing.clients import AwsClients
 from modelwatch.state import State
 from tests.helpers import load_event, load_handler
 
@@ -37,7 +37,6 @@ def lambda_env(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Aws:
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    aws_clients.cache_clear()
     monkeypatch.setattr(
         "modelwatch.publishing.clients.aws_clients",
         lambda: AwsClients(s3=aws.s3, cloudwatch=aws.cloudwatch, sns=aws.sns, dynamodb=aws.dynamodb),

@@ -116,5 +116,5 @@ def test_list_models_and_start_monitor(aws: Aws) -> None:
         now=T0,
     )
     assert _call(load_handler("start_monitor"), load_event("workflow/start_monitor"))["status"] == "up_to_date"
-    with pytest.raises(ConfigError, match="fleet item is invalid"):
+    with pytest.raises(ConfigError, match="FleetItem is invalid: model: Field required"):
         _call(load_handler("start_monitor"), {"trigger": "schedule"})

@@ -1,32 +1,34 @@
-"""Each function's environment, parsed once by its handler into a pydantic model and passed down."""
+"""Each function's environment as a settings model (pydantic-settings), read by its handler and passed down.
+
+`FunctionSettings` holds what every function has (template.yaml Globals); each function's model adds and requires
+what that function reads, so a template that forgets a variable fails at the first invocation with one line naming
+it. Domain code never reads the environment: it receives these models or the values in them.
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from modelwatch.clock import Clock, SimulatedClock, SystemClock, parse_iso
 from modelwatch.constants import DEFAULT_METRIC_NAMESPACE
 from modelwatch.errors import ConfigError
 
+S = TypeVar("S", bound="FunctionSettings")
 
-class Settings(BaseModel):
-    """Environment shared by every function (template.yaml Globals plus per-function variables)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+class FunctionSettings(BaseSettings):
+    """Environment shared by every function (template.yaml Globals)."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, case_sensitive=True, populate_by_name=True)
 
     lake_bucket: str = Field(alias="LAKE_BUCKET", min_length=1)
     state_table: str = Field(alias="STATE_TABLE", min_length=1)
     metric_namespace: str = Field(alias="METRIC_NAMESPACE", default=DEFAULT_METRIC_NAMESPACE)
     stack_name: str = Field(alias="STACK_NAME", default="modelwatch")
-    capture_prefix: str = Field(alias="CAPTURE_PREFIX", default="")
-    ground_truth_prefix: str = Field(alias="GROUND_TRUTH_PREFIX", default="")
-    monitor_state_machine_arn: str = Field(alias="MONITOR_STATE_MACHINE_ARN", default="")
-    notifications_topic_arn: str = Field(alias="NOTIFICATIONS_TOPIC_ARN", default="")
-    alarms_topic_arn: str = Field(alias="ALARMS_TOPIC_ARN", default="")
-    report_links: str = Field(alias="REPORT_LINKS", default="console")
     # Local stack only: ISO-8601 time of the simulated clock; absent on AWS (wall time).
     clock_override: str = Field(alias="MODELWATCH_CLOCK", default="")
 
@@ -35,11 +37,40 @@ class Settings(BaseModel):
         return SimulatedClock(parse_iso(self.clock_override)) if self.clock_override else SystemClock()
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Parse the environment once (handlers call this at import or per invocation)."""
-    env = dict(os.environ if environ is None else environ)
+class IngestSettings(FunctionSettings):
+    """IngestCaptureFunction, IngestGroundTruthFunction: where captures and labels land, the run trigger."""
+
+    capture_prefix: str = Field(alias="CAPTURE_PREFIX", default="")
+    ground_truth_prefix: str = Field(alias="GROUND_TRUTH_PREFIX", default="")
+    monitor_state_machine_arn: str = Field(alias="MONITOR_STATE_MACHINE_ARN", default="")
+
+
+class StartMonitorSettings(FunctionSettings):
+    """StartMonitorFunction: the Monitor state machine it starts."""
+
+    monitor_state_machine_arn: str = Field(alias="MONITOR_STATE_MACHINE_ARN", min_length=1)
+
+
+class PublishSettings(FunctionSettings):
+    """PublishFunction, RecordFailureFunction: where notifications go and how reports are linked."""
+
+    notifications_topic_arn: str = Field(alias="NOTIFICATIONS_TOPIC_ARN", default="")
+    alarms_topic_arn: str = Field(alias="ALARMS_TOPIC_ARN", default="")
+    report_links: str = Field(alias="REPORT_LINKS", default="console")
+
+
+# Everything any function reads: the CLI and tests build one from a stack's outputs.
+class Settings(IngestSettings, PublishSettings):
+    """All of it (the local stack, `modelwatch run`, tests)."""
+
+
+def load_settings(environ: Mapping[str, str] | None = None, kind: type[S] = Settings) -> S:  # type: ignore[assignment]
+    """The function's settings from the environment (or `environ`); ConfigError naming every invalid variable."""
     try:
-        return Settings.model_validate(env)
+        if environ is None:
+            return kind()  # type: ignore[call-arg]  # pydantic-settings reads the required fields from the environment
+        values: dict[str, Any] = dict(environ)
+        return kind.model_validate(values)
     except ValidationError as exc:
-        missing = ", ".join(str(e["loc"][0]) for e in exc.errors())
-        raise ConfigError(f"function environment is invalid: {missing}: {exc.errors()[0]['msg']}") from exc
+        names = ", ".join(str(e["loc"][0]) for e in exc.errors())
+        raise ConfigError(f"function environment is invalid: {names}: {exc.errors()[0]['msg']}") from exc

@@ -29,7 +29,7 @@ ESTIMATOR_SCHEMA = 2
 def build_chunker(config: ModelConfig) -> Any:
     """The nannyml chunker for the config's chunking (period or size)."""
     # nannyml is imported by the chunker's module: only when something is fitted (publishing imports this module).
-    from modelwatch.monitors.nml_chunker import ModelwatchChunker
+    from modelwatch.monitors.nml_chunker import ModelwatchChunker  # heavy: nannyml, never imported by publishing
 
     period = config.chunking.period_delta
     if period is not None:

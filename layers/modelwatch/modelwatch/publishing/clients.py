@@ -1,9 +1,8 @@
-"""The AWS clients publishing needs; clients are created once per warm Lambda container."""
+"""The AWS clients publishing needs, from `modelwatch.aws` (created once per warm container there)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from modelwatch import aws
@@ -17,7 +16,6 @@ class AwsClients:
     dynamodb: Any
 
 
-@cache
 def aws_clients() -> AwsClients:
     """boto3 clients with standard retries (throttling is also retried by publishing's own backoff)."""
     return AwsClients(

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelwatch.clock import Clock, to_utc
 from modelwatch.config.model import validation_summary
-from modelwatch.config.settings import Settings
+from modelwatch.config.settings import PublishSettings
 from modelwatch.constants import DIM_MODEL, METRIC_WORKFLOW_FAILURES
 from modelwatch.errors import ConfigError, ModelwatchError, PublishError
 from modelwatch.observability import logger
@@ -79,7 +79,7 @@ def record_failure(
     cloudwatch: Any,
     sns: Any,
     clock: Clock,
-    settings: Settings,
+    settings: PublishSettings,
     sleep: Callable[[float], None] = time.sleep,
 ) -> FailureRecord:
     """Write the run state's `last_error`, publish WorkflowFailures (Model) = 1, and send one notification.
@@ -124,9 +124,10 @@ def record_failure(
     )
 
 
-def record_failure_event(event: dict[str, Any], settings: Settings, clients: AwsClients, clock: Clock) -> FailureRecord:
+def record_failure_event(
+    request: FailureInput, settings: PublishSettings, clients: AwsClients, clock: Clock
+) -> FailureRecord:
     """The RecordFailureFunction's entry point."""
-    request = parse_failure_input(event)
     return record_failure(
         request.model,
         request.run_id,

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from modelwatch.clock import Clock, to_utc
 from modelwatch.config.model import ModelConfig, validation_summary
-from modelwatch.config.settings import Settings
+from modelwatch.config.settings import PublishSettings
 from modelwatch.constants import (
     DIM_METRIC,
     DIM_MODEL,
@@ -68,12 +68,17 @@ class PublishInput(BaseModel):
     config: ModelConfig | None = None
     execution_start: datetime | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_outcome(cls, data: Any) -> Any:
+        """A RunOutcome given as it is stands for `{outcome: ...}`."""
+        return data if not isinstance(data, dict) or "outcome" in data else {"outcome": data}
+
 
 def parse_publish_input(event: dict[str, Any]) -> PublishInput:
     """Validate the state machine's payload; errors name the field."""
-    payload = event if "outcome" in event else {"outcome": event}
     try:
-        return PublishInput.model_validate(payload)
+        return PublishInput.model_validate(event)
     except ValidationError as exc:
         fields = validation_summary(exc)
         raise ConfigError(f"publish input is invalid: {fields}") from exc
@@ -146,7 +151,7 @@ def load_run_results(store: ObjectStore, run: RunOutcomeView) -> list[ResultRow]
 
 
 def publish_run(
-    outcome: dict[str, Any],
+    outcome: dict[str, Any] | PublishInput,
     config: ModelConfig,
     *,
     store: ObjectStore,
@@ -154,7 +159,7 @@ def publish_run(
     sns: Any,
     ledger: Ledger,
     clock: Clock,
-    settings: Settings,
+    settings: PublishSettings,
     execution_start: datetime | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> PublishSummary:
@@ -164,7 +169,8 @@ def publish_run(
     recorded in the ledger; the notification goes out before its alerts are recorded, so a failure before the
     record re-sends (at least once) instead of losing the message.
     """
-    run = parse_publish_input(outcome).outcome
+    request = outcome if isinstance(outcome, PublishInput) else parse_publish_input(outcome)
+    run = request.outcome
     if run.model != config.name:
         raise ConfigError(f"publish: outcome is for model {run.model!r} but the config is {config.name!r}")
     now = to_utc(clock.now())
@@ -262,7 +268,7 @@ def _notify(
     *,
     store: ObjectStore,
     sns: Any,
-    settings: Settings,
+    settings: PublishSettings,
     now: datetime,
     sleep: Callable[[float], None],
 ) -> Notification:
@@ -283,16 +289,15 @@ def _notify(
     return notification
 
 
-def publish_registered_run(
-    event: dict[str, Any], settings: Settings, clients: AwsClients, clock: Clock
+def publish_requested_run(
+    request: PublishInput, settings: PublishSettings, clients: AwsClients, clock: Clock
 ) -> PublishSummary:
     """The PublishFunction's entry point: publish the run with the config it carries (older inputs without one:
     the model's registered config)."""
-    request = parse_publish_input(event)
     store = S3Store(clients.s3, settings.lake_bucket)
     config = request.config or Registry(store).get(request.outcome.model)
     return publish_run(
-        event,
+        request,
         config,
         store=store,
         cloudwatch=clients.cloudwatch,

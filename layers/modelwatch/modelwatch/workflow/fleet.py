@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from modelwatch.clock import Clock, to_utc
-from modelwatch.errors import ConfigError, ModelwatchError
+from modelwatch.errors import ModelwatchError
 from modelwatch.registry.store import Registry
 from modelwatch.state import State
 from modelwatch.workflow.trigger import (
@@ -28,11 +28,12 @@ class FleetItem(BaseModel):
     trigger: str = "schedule"
 
 
-def parse_fleet_item(event: Any) -> FleetItem:
-    try:
-        return FleetItem.model_validate(event)
-    except ValidationError as exc:
-        raise ConfigError(f"fleet item is invalid: {exc.errors()[0]['msg']} ({event!r:.200})") from exc
+class FleetInput(BaseModel):
+    """The fleet execution's input (the schedule's, or a person's)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    trigger: str = "schedule"
 
 
 def list_models(registry: Registry, trigger: str = "schedule") -> dict[str, Any]:
