@@ -4,6 +4,11 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The tools (aws-sam-cli, cfn-lint, checkov, bandit, pip-audit) live in their own venv: they pin boto3, click,
+# packaging and pydantic at versions that clash with the runtime lock. ruff and mypy come from the runtime lock.
+TOOLS_VENV := .venv-tools
+TOOLS := $(TOOLS_VENV)/bin
+TOOLS_STAMP := $(TOOLS_VENV)/.installed
 
 export NML_DISABLE_USAGE_LOGGING := 1
 # LightGBM (DLE): spin-waiting OpenMP threads make repeated fits in one process crawl on a busy machine.
@@ -31,21 +36,17 @@ $(STAMP): requirements/dev.lock pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
-demo: $(STAMP)
+# The embedded stack enforces IAM with the roles SAM would create: the SAM translator (tools venv) expands them.
+demo: $(STAMP) $(TOOLS_STAMP)
 	$(VENV)/bin/modelwatch demo
 
-test: $(STAMP)
+test: $(STAMP) $(TOOLS_STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit
 
 # ---------------------------------------------------------------- checks
-# The tools (aws-sam-cli, cfn-lint, checkov, bandit, pip-audit) live in their own venv: they pin boto3, click,
-# packaging and pydantic at versions that clash with the runtime lock. ruff and mypy come from the runtime lock.
-TOOLS_VENV := .venv-tools
-TOOLS := $(TOOLS_VENV)/bin
-TOOLS_STAMP := $(TOOLS_VENV)/.installed
 LINT_PATHS := layers/modelwatch/modelwatch cli functions tests benchmarks checks
 # What Lambda runs (a known vulnerability there fails the check) and what only developers and CI run (reported).
 SHIPPED_REQUIREMENTS := requirements/layer.txt functions/estimate/requirements.txt
@@ -106,7 +107,7 @@ check-report: $(STAMP)
 	}
 	$(PY) -m checks.report_render
 
-bench: $(STAMP)
+bench: $(STAMP) $(TOOLS_STAMP)
 	$(PY) -m benchmarks.run
 
 clean:
