@@ -18,7 +18,7 @@ export POWERTOOLS_SERVICE_NAME ?= modelwatch
 export AWS_DEFAULT_REGION ?= us-east-1
 
 .PHONY: help venv demo test test-fast check bench clean tools check-lint check-types check-security check-audit \
-	check-template check-asl check-wheels check-build check-image check-report
+	check-template check-rehearsal check-asl check-wheels check-build check-image check-report
 
 help:
 	@echo "make demo   run the whole pipeline on an embedded AWS (moto): three models, alarms, notifications"
@@ -61,8 +61,8 @@ $(TOOLS_STAMP): requirements/tools.lock
 	$(TOOLS)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements/tools.lock
 	touch $@
 
-check: check-lint check-types check-security check-audit check-template check-asl check-wheels check-build \
-	check-image check-report
+check: check-lint check-types check-security check-audit check-template check-rehearsal check-asl check-wheels \
+	check-build check-image check-report
 	@echo "make check: all checks passed"
 
 check-lint: $(STAMP)
@@ -83,6 +83,11 @@ check-template: $(TOOLS_STAMP)
 	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 $(TOOLS)/sam validate --lint --template template.yaml
 	$(TOOLS)/cfn-lint template.yaml
 	$(TOOLS)/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
+
+# Deploy rehearsal: the names of the SAM-translated template for a 60-character stack name against AWS's limits, and
+# no `arn:aws:` literal in the template, ASL, runtime package, handlers or CLI.
+check-rehearsal: $(STAMP) $(TOOLS_STAMP)
+	MODELWATCH_SAM_PYTHON=$(TOOLS)/python $(PY) -m checks.rehearsal template.yaml
 
 check-asl: $(STAMP)
 	$(PY) -m checks.asl
