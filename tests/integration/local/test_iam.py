@@ -11,8 +11,11 @@ from pathlib import Path
 import pytest
 
 from modelwatch.clock import SimulatedClock
+from modelwatch.lake.store import S3Store
+from modelwatch.registry.store import Registry
 from modelwatch_cli.local.stack import LocalStack
-from tests.helpers import ROOT
+from tests.helpers import ROOT, load_event
+from tests.unit.ingest.helpers import capture_file, capture_key, churn_config
 
 FIXTURE = Path(__file__).parent / "fixture"
 START = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
@@ -133,3 +136,21 @@ def test_the_real_template_lets_each_step_do_its_work() -> None:
         invocation = stack.invoke("ListModelsFunction", {"trigger": "schedule"})
     assert invocation.result.error_type is None
     assert invocation.result.payload == {"models": [], "count": 0}
+
+
+def test_ingest_and_compaction_do_their_work_as_their_roles_on_the_real_template() -> None:
+    # Given the real stack at the start of an hour (no chunk complete, so no monitor run) and a registered model
+    start = datetime(2024, 3, 1, 10, 0, tzinfo=UTC)
+    with LocalStack(clock=SimulatedClock(start), log_stream=io.StringIO()) as stack:
+        Registry(S3Store(stack.clients["s3"], stack.lake_bucket), cache_seconds=0).register(churn_config())
+        # When three capture files arrive (IngestCaptureFunction) and the day is compacted (CompactFunction: lake
+        # reads, writes and deletes, the lease in the state table)
+        for i in range(3):
+            body = capture_file(start.replace(minute=i), 5, prefix=f"f{i}")
+            stack.put_capture(capture_key(start, f"f{i}.jsonl"), body)
+        stack.run_until_idle()
+        compaction = stack.invoke("CompactFunction", load_event("compact_model_day"))
+        # Then both succeed under IAM
+        assert stack.functions is not None and stack.functions.errors == 0
+        assert compaction.result.payload["compacted"] == 1
+        assert compaction.result.payload["files_replaced"] == 3
