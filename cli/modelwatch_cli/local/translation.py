@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess  # nosec B404 - runs the repository's own script with the tools venv's Python
+import subprocess  # runs the repository's own script with the tools venv's Python  # nosec B404
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
