@@ -13,6 +13,7 @@ import pytest
 from modelwatch.clock import SimulatedClock
 from modelwatch.lake.store import S3Store
 from modelwatch.registry.store import Registry
+from modelwatch_cli.local.functions import Invocation
 from modelwatch_cli.local.stack import LocalStack
 from tests.helpers import ROOT, load_event
 from tests.unit.ingest.helpers import capture_file, capture_key, churn_config
@@ -154,3 +155,19 @@ def test_ingest_and_compaction_do_their_work_as_their_roles_on_the_real_template
         assert stack.functions is not None and stack.functions.errors == 0
         assert compaction.result.payload["compacted"] == 1
         assert compaction.result.payload["files_replaced"] == 3
+
+
+def test_a_failed_run_is_recorded_and_notified_as_the_record_failure_role() -> None:
+    # Given the real stack and a monitor run for a model nobody registered (PrepareRun fails, the Catch records it)
+    with LocalStack(clock=SimulatedClock(START), log_stream=io.StringIO()) as stack:
+        assert stack.functions is not None
+        invocations: list[Invocation] = []
+        stack.functions.listeners.append(invocations.append)
+        # When the run fails
+        arn = stack.start_execution("MonitorStateMachine", "unknown-model", {"model": "nobody", "trigger": "manual"})
+        stack.run_until_idle()
+        # Then RecordFailureFunction wrote the run state, put WorkflowFailures and notified, all as its own role
+        assert stack.clients["stepfunctions"].describe_execution(executionArn=arn)["status"] == "FAILED"
+        recorded = [i for i in invocations if i.function.logical_id == "RecordFailureFunction"]
+        assert [r.result.error_type for r in recorded] == [None]
+        assert any("nobody" in n.subject for n in stack.notifications)
