@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -209,3 +210,37 @@ def test_clients_without_keys_sign_with_the_keys_in_the_environment_of_the_momen
     with pytest.raises(ClientError) as denied:
         cached.list_tables()
     assert "assumed-role/r/session" in str(denied.value)
+
+
+def _finished(sfn: Any, arn: str) -> dict[str, Any]:
+    """Wait for moto's execution thread (the same bounded poll as test_adapter)."""
+    for _ in range(500):
+        described = sfn.describe_execution(executionArn=arn)
+        if described["status"] != "RUNNING":
+            return dict(described)
+        time.sleep(0.01)
+    raise AssertionError("execution did not finish")
+
+
+@pytest.mark.parametrize(("table", "status"), [("allowed", "SUCCEEDED"), ("other", "FAILED")])
+def test_a_state_machines_service_integration_signs_as_its_role(enforce: Any, table: str, status: str) -> None:
+    # Given a state machine whose role may update items of one table (the Monitor's RecordSuccess task)
+    aws = enforce([{"Effect": "Allow", "Action": ["dynamodb:UpdateItem"], "Resource": TABLE_ARN}])
+    update = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::dynamodb:updateItem",
+        "Parameters": {
+            "TableName": table,
+            "Key": {"pk": {"S": "run"}},
+            "UpdateExpression": "SET done = :t",
+            "ExpressionAttributeValues": {":t": {"BOOL": True}},
+        },
+        "End": True,
+    }
+    definition = json.dumps({"StartAt": "Update", "States": {"Update": update}})
+    sfn = aws.client("stepfunctions", as_role=False)
+    machine = sfn.create_state_machine(name="m", definition=definition, roleArn=aws.role_arn)["stateMachineArn"]
+    # When it runs against the allowed table, or another one
+    arn = sfn.start_execution(stateMachineArn=machine, name="e", input="{}")["executionArn"]
+    # Then the task succeeds only where the role allows it
+    assert _finished(sfn, arn)["status"] == status
