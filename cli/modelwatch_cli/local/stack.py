@@ -16,7 +16,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from modelwatch.clock import SimulatedClock, to_utc
-from modelwatch.errors import LocalStackError
+from modelwatch.errors import LocalStackError, ModelwatchError
 from modelwatch_cli.local import adapter, authorization
 from modelwatch_cli.local.alarms import AlarmEvaluator, AlarmTransition
 from modelwatch_cli.local.functions import Invocation, LocalFunctions, redirect_logs, serialized_client_creation
@@ -123,6 +123,9 @@ class LocalStack:
         except ClientError as exc:
             self.stop()
             raise LocalStackError(f"cannot create the template's resources locally: {exc}") from exc
+        except ModelwatchError:  # a role the local stack cannot build: leave nothing half started
+            self.stop()
+            raise
         credentials = {}
         if self.identities is not None:
             credentials = {lid: c.environment() for lid in functions if (c := self.identities.of(lid)) is not None}
