@@ -4,6 +4,11 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The tools (aws-sam-cli, cfn-lint, checkov, bandit, pip-audit) live in their own venv: they pin boto3, click,
+# packaging and pydantic at versions that clash with the runtime lock. ruff and mypy come from the runtime lock.
+TOOLS_VENV := .venv-tools
+TOOLS := $(TOOLS_VENV)/bin
+TOOLS_STAMP := $(TOOLS_VENV)/.installed
 
 export NML_DISABLE_USAGE_LOGGING := 1
 # LightGBM (DLE): spin-waiting OpenMP threads make repeated fits in one process crawl on a busy machine.
@@ -13,7 +18,7 @@ export POWERTOOLS_SERVICE_NAME ?= modelwatch
 export AWS_DEFAULT_REGION ?= us-east-1
 
 .PHONY: help venv demo test test-312 test-fast check bench clean tools check-lint check-types check-imports check-security \
-	check-audit check-template check-asl check-wheels check-build check-image check-report
+	check-audit check-template check-rehearsal check-asl check-wheels check-build check-image check-report
 
 help:
 	@echo "make demo   run the whole pipeline on an embedded AWS (moto): three models, alarms, notifications"
@@ -31,10 +36,11 @@ $(STAMP): requirements/dev.lock pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
-demo: $(STAMP)
+# The embedded stack enforces IAM with the roles SAM would create: the SAM translator (tools venv) expands them.
+demo: $(STAMP) $(TOOLS_STAMP)
 	$(VENV)/bin/modelwatch demo
 
-test: $(STAMP)
+test: $(STAMP) $(TOOLS_STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests
 	@$(MAKE) --no-print-directory test-312
 
@@ -64,11 +70,6 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit
 
 # ---------------------------------------------------------------- checks
-# The tools (aws-sam-cli, cfn-lint, checkov, bandit, pip-audit) live in their own venv: they pin boto3, click,
-# packaging and pydantic at versions that clash with the runtime lock. ruff and mypy come from the runtime lock.
-TOOLS_VENV := .venv-tools
-TOOLS := $(TOOLS_VENV)/bin
-TOOLS_STAMP := $(TOOLS_VENV)/.installed
 LINT_PATHS := layers/modelwatch/modelwatch cli functions tests benchmarks checks
 # What Lambda runs (a known vulnerability there fails the check) and what only developers and CI run (reported).
 SHIPPED_REQUIREMENTS := requirements/layer.txt functions/analyse/requirements.txt
@@ -83,8 +84,8 @@ $(TOOLS_STAMP): requirements/tools.lock
 	$(TOOLS)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements/tools.lock
 	touch $@
 
-check: check-lint check-types check-imports check-security check-audit check-template check-asl check-wheels \
-	check-build check-image check-report
+check: check-lint check-types check-imports check-security check-audit check-template check-rehearsal check-asl \
+	check-wheels check-build check-image check-report
 	@echo "make check: all checks passed"
 
 check-lint: $(STAMP)
@@ -110,6 +111,11 @@ check-template: $(TOOLS_STAMP)
 	$(TOOLS)/cfn-lint template.yaml
 	$(TOOLS)/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
 
+# Deploy rehearsal: the names of the SAM-translated template for a 60-character stack name against AWS's limits, and
+# no `arn:aws:` literal in the template, ASL, runtime package, handlers or CLI.
+check-rehearsal: $(STAMP) $(TOOLS_STAMP)
+	MODELWATCH_SAM_PYTHON=$(TOOLS)/python $(PY) -m checks.rehearsal template.yaml
+
 check-asl: $(STAMP)
 	$(PY) -m checks.asl
 
@@ -133,7 +139,7 @@ check-report: $(STAMP)
 	}
 	$(PY) -m checks.report_render
 
-bench: $(STAMP)
+bench: $(STAMP) $(TOOLS_STAMP)
 	$(PY) -m benchmarks.run
 
 clean:

@@ -17,7 +17,13 @@ def local() -> None:
 @local.command()
 @click.option("--port", default=5000, show_default=True, help="Loopback port of the moto server.")
 @click.option("--speed", default=60.0, show_default=True, help="Simulated seconds per wall second (schedules).")
-def up(port: int, speed: float) -> None:
+@click.option(
+    "--iam/--no-iam",
+    default=True,
+    show_default=True,
+    help="Enforce IAM: each function and workflow acts as its SAM role; clients sign with the operator's keys.",
+)
+def up(port: int, speed: float, iam: bool) -> None:
     """Start the stack on http://127.0.0.1:PORT and keep it running until Ctrl-C."""
     os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -38,9 +44,16 @@ def up(port: int, speed: float) -> None:
         configure_server(endpoint)
         with (
             open(os.devnull, "w", encoding="utf-8") as sink,
-            LocalStack(endpoint_url=endpoint, log_stream=sink) as stack,
+            LocalStack(endpoint_url=endpoint, log_stream=sink, iam=iam) as stack,
         ):
             click.echo(f"endpoint: {endpoint}   (aws --endpoint-url {endpoint} s3 ls)")
+            if stack.identities is not None:
+                # IAM is enforced: only keys moto knows are accepted; the operator may do everything.
+                keys = stack.identities.operator
+                click.echo(
+                    f"operator keys: export AWS_ACCESS_KEY_ID={keys.access_key_id} "
+                    f"AWS_SECRET_ACCESS_KEY={keys.secret_access_key}"
+                )
             for name, value in stack.outputs.items():
                 click.echo(f"  {name}: {value}")
             click.echo("running; Ctrl-C to stop")

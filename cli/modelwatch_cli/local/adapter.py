@@ -1,6 +1,6 @@
-"""The only place that knows moto's quirks (pinned moto==5.2.5; tests/integration/local/test_adapter.py checks each).
+"""Where moto's quirks are known (pinned moto==5.2.5; tests/integration/local/test_adapter.py checks each).
 
-Facts wrapped here:
+IAM enforcement has its own module, `authorization` (test_authorization.py). Facts wrapped here:
 - Step Functions executes real ASL only with `{"stepfunctions": {"execute_state_machine": True}}`; executions run
   in daemon threads, so callers wait on `list_executions(statusFilter="RUNNING")` (which fails inside moto while
   another thread is starting an execution: `running_executions` counts that as running).

@@ -12,7 +12,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -70,11 +70,14 @@ class LocalFunctions:
         now: Callable[[], datetime],
         base_environment: dict[str, str] | None = None,
         log_stream: IO[str] | None = None,
+        credentials: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self._by_name = {spec.name: spec for spec in functions.values()}
         self._by_logical_id = dict(functions)
         self._now = now
         self._base_environment = dict(base_environment or {})
+        # Per function (logical id): its role's temporary keys, as Lambda puts them in the function's environment.
+        self._credentials = {logical_id: dict(values) for logical_id, values in (credentials or {}).items()}
         self._log_stream = log_stream
         self._modules: dict[Path, ModuleType] = {}
         self._lock = threading.RLock()
@@ -107,8 +110,7 @@ class LocalFunctions:
             )
             simulated = self._now()
             environment = {
-                **self._base_environment,
-                **spec.environment,
+                **self._environment(spec),
                 "AWS_LAMBDA_FUNCTION_NAME": spec.name,
                 ENV_CLOCK_OVERRIDE: simulated.isoformat(),
             }
@@ -140,13 +142,16 @@ class LocalFunctions:
             assert loader_spec is not None and loader_spec.loader is not None
             module = importlib.util.module_from_spec(loader_spec)
             sys.modules[module_name] = module
-            with _patched_environ({**self._base_environment, **spec.environment}):
+            with _patched_environ(self._environment(spec)):
                 loader_spec.loader.exec_module(module)
             self._modules[spec.handler_file] = module
         handler = getattr(module, spec.handler_attribute, None)
         if not callable(handler):
             raise ConfigError(f"{spec.logical_id}: {spec.handler_file} has no handler {spec.handler_attribute}")
         return handler
+
+    def _environment(self, spec: FunctionSpec) -> dict[str, str]:
+        return {**self._base_environment, **spec.environment, **self._credentials.get(spec.logical_id, {})}
 
     def _logs_redirected(self) -> contextlib.AbstractContextManager[None]:
         return redirect_logs(self._log_stream)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelwatch.errors import LocalStackError
 from modelwatch_cli.local.template import Template
 
 LOCAL_ROLE = "modelwatch-local-role"
@@ -36,8 +38,13 @@ def _dummy_zip() -> bytes:
     return buffer.getvalue()
 
 
-def create_resources(template: Template, clients: dict[str, Any]) -> CreatedResources:
-    """Create every active resource of the template (order: storage, queues, topics, functions, workflows, alarms)."""
+def create_resources(
+    template: Template, clients: dict[str, Any], roles: Mapping[str, str] | None = None
+) -> CreatedResources:
+    """Create every active resource of the template (order: storage, queues, topics, functions, workflows, alarms).
+
+    `roles` maps a function's or state machine's logical id to its role ARN; without one it gets a shared local role.
+    """
     created = CreatedResources()
     s3, sqs, sns, events = clients["s3"], clients["sqs"], clients["sns"], clients["events"]
     for logical_id in template.of_type("AWS::S3::Bucket"):
@@ -117,7 +124,7 @@ def create_resources(template: Template, clients: dict[str, Any]) -> CreatedReso
         targets = [{k: t[k] for k in ("Id", "Arn", "DeadLetterConfig") if k in t} for t in props.get("Targets", [])]
         events.put_targets(Rule=name, Targets=targets)
 
-    role_arn = _role(clients["iam"])
+    role_of = _role_lookup(clients["iam"], roles)
     code = _dummy_zip()
     for spec in template.functions().values():
         if spec.package_type == "Image":
@@ -130,7 +137,7 @@ def create_resources(template: Template, clients: dict[str, Any]) -> CreatedReso
             extra = {"Runtime": "python3.12", "Handler": f"app.{spec.handler_attribute}"}
         response = clients["lambda"].create_function(
             FunctionName=spec.name,
-            Role=role_arn,
+            Role=role_of(spec.logical_id),
             Code=code_spec,
             Timeout=min(spec.timeout, 900),
             Environment={"Variables": spec.environment},
@@ -140,7 +147,10 @@ def create_resources(template: Template, clients: dict[str, Any]) -> CreatedReso
 
     for machine in template.state_machines().values():
         arn = clients["stepfunctions"].create_state_machine(
-            name=machine.name, definition=machine.definition(), roleArn=role_arn, type="STANDARD"
+            name=machine.name,
+            definition=machine.definition(),
+            roleArn=role_of(machine.logical_id),
+            type="STANDARD",
         )["stateMachineArn"]
         created.state_machines[machine.logical_id] = arn
 
@@ -176,6 +186,20 @@ def create_resources(template: Template, clients: dict[str, Any]) -> CreatedReso
         clients["cloudwatch"].put_metric_alarm(**arguments)
         created.alarms[logical_id] = name
     return created
+
+
+def _role_lookup(iam: Any, roles: Mapping[str, str] | None) -> Callable[[str], str]:
+    """Each function's and state machine's own role, or one shared local role when IAM is not enforced."""
+    if roles is None:
+        shared = _role(iam)
+        return lambda _logical_id: shared
+
+    def role_of(logical_id: str) -> str:
+        if logical_id not in roles:
+            raise LocalStackError(f"{logical_id} has no role of its own in the translated template")
+        return roles[logical_id]
+
+    return role_of
 
 
 def _role(iam: Any) -> str:

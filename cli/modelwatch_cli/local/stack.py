@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,19 +16,21 @@ import boto3
 from botocore.exceptions import ClientError
 
 from modelwatch.clock import SimulatedClock, to_utc
-from modelwatch.errors import LocalStackError
-from modelwatch_cli.local import adapter
+from modelwatch.errors import LocalStackError, ModelwatchError
+from modelwatch_cli.local import adapter, authorization
 from modelwatch_cli.local.alarms import AlarmEvaluator, AlarmTransition
 from modelwatch_cli.local.functions import Invocation, LocalFunctions, redirect_logs, serialized_client_creation
+from modelwatch_cli.local.iam import Credentials, Identities, set_up_identities
 from modelwatch_cli.local.metrics import parse_emf, put_datapoints, retime
 from modelwatch_cli.local.poller import SqsPoller
 from modelwatch_cli.local.resources import CreatedResources, create_resources
 from modelwatch_cli.local.schedules import Schedule
 from modelwatch_cli.local.template import ScheduleEvent, Template
+from modelwatch_cli.local.translation import translate
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
-SERVICES = ("s3", "sqs", "sns", "events", "dynamodb", "lambda", "stepfunctions", "cloudwatch", "iam", "logs")
+SERVICES = ("s3", "sqs", "sns", "events", "dynamodb", "lambda", "stepfunctions", "cloudwatch", "iam", "logs", "sts")
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,8 @@ class Notification:
 class LocalStack:
     """The whole pipeline on one machine, wired by template.yaml.
 
-    `start()` creates every resource on moto; `put_capture()` writes a capture object (S3 -> EventBridge -> SQS);
+    `start()` creates every resource on moto (with `iam`, each function's role as SAM would create it, and IAM
+    enforced: a missing permission fails as on AWS); `put_capture()` writes a capture object (S3 -> EventBridge -> SQS);
     `run_until_idle()` polls the queues (template BatchSize, partial batch failures), waits for executions,
     turns EMF into datapoints and evaluates alarms; `advance(delta)` moves the simulated clock, firing schedules.
     """
@@ -63,6 +67,7 @@ class LocalStack:
         log_stream: IO[str] | None = None,
         endpoint_url: str | None = None,
         settle_timeout: float = 600.0,
+        iam: bool = True,
     ) -> None:
         start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
         self.clock = clock or SimulatedClock(start)
@@ -70,6 +75,9 @@ class LocalStack:
         self._log_stream = log_stream
         self._endpoint_url = endpoint_url
         self._settle_timeout = settle_timeout
+        # IAM enforced: every function, state machine and schedule signs as its own role (see authorization.py).
+        self.iam = iam
+        self.identities: Identities | None = None
         self._exit = contextlib.ExitStack()
         self.clients: dict[str, Any] = {}
         self.resources = CreatedResources()
@@ -88,6 +96,8 @@ class LocalStack:
     def start(self) -> LocalStack:
         if self._started:
             return self
+        # Translated before moto starts: the SAM translator runs in the tools venv, in a subprocess.
+        translated = translate(self.template.path, self.template.parameters, self.template.region) if self.iam else None
         if self._endpoint_url is None:
             self._exit.enter_context(adapter.embedded_aws())
         functions = self.template.functions()
@@ -104,19 +114,25 @@ class LocalStack:
         for key, value in base_environment.items():
             self._saved_environ.setdefault(key, os.environ.get(key))
             os.environ[key] = value
-        self.functions = LocalFunctions(functions, self.clock.now, base_environment, self._log_stream)
-        self.functions.listeners.append(self._publish_emf)
-        self._exit.enter_context(serialized_client_creation(self.functions.lock))
-        self._exit.enter_context(adapter.route_lambda_invocations(self.functions.route))
-        self.clients = {
-            name: boto3.client(name, region_name=self.template.region, endpoint_url=self._endpoint_url)
-            for name in SERVICES
-        }
         try:
-            self.resources = create_resources(self.template, self.clients)
+            self.identities = self._identities(translated) if translated is not None else None
+            operator = self.identities.operator if self.identities is not None else None
+            self.clients = {name: self._client(name, operator) for name in SERVICES}
+            roles = self.identities.roles.role_arns() if self.identities is not None else None
+            self.resources = create_resources(self.template, self.clients, roles)
         except ClientError as exc:
             self.stop()
             raise LocalStackError(f"cannot create the template's resources locally: {exc}") from exc
+        except ModelwatchError:  # a role the local stack cannot build: leave nothing half started
+            self.stop()
+            raise
+        credentials = {}
+        if self.identities is not None:
+            credentials = {lid: c.environment() for lid in functions if (c := self.identities.of(lid)) is not None}
+        self.functions = LocalFunctions(functions, self.clock.now, base_environment, self._log_stream, credentials)
+        self.functions.listeners.append(self._publish_emf)
+        self._exit.enter_context(serialized_client_creation(self.functions.lock))
+        self._exit.enter_context(adapter.route_lambda_invocations(self.functions.route))
         self._build_pollers(functions)
         for spec in functions.values():
             self.schedules.extend((event, Schedule(event.expression)) for event in spec.schedules)
@@ -130,9 +146,32 @@ class LocalStack:
             self.template.region,
             self.template.account_id,
         )
+        if self.identities is not None:
+            self._exit.enter_context(authorization.enforced(self.identities.of_role_arn))
         self._last_tick = self.clock.now()
         self._started = True
         return self
+
+    def _identities(self, translated: dict[str, Any]) -> Identities:
+        """Create the operator and the roles (IAM not yet enforced), then sign as the operator outside invocations."""
+        identities = set_up_identities(
+            self._client("iam", None),
+            self._client("sts", None),
+            self.template,
+            translated,
+            authorization.aws_managed_policy,
+        )
+        # Whoever drives the stack (the CLI, tests, `aws --endpoint-url`) acts as the operator; removed before moto
+        # stops (the exit stack unwinds in reverse), since moto restores the variables it set itself.
+        self._exit.enter_context(
+            _environment(identities.operator.environment(), removed=("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"))
+        )
+        return identities
+
+    def _client(self, service: str, credentials: Credentials | None) -> Any:
+        """A client of the stack itself: with the operator's keys given explicitly, so it keeps them in any thread."""
+        arguments = credentials.client_arguments() if credentials is not None else {}
+        return boto3.client(service, region_name=self.template.region, endpoint_url=self._endpoint_url, **arguments)
 
     def stop(self) -> None:
         self._exit.close()
@@ -258,11 +297,20 @@ class LocalStack:
 
     def _fire(self, event: ScheduleEvent, when: datetime) -> None:
         target = event.target_logical_id
+        # A ScheduleV2 calls its target as the schedule's own role (SAM generates it with just that permission).
+        role = self.identities.of(f"{target}{event.name}") if self.identities is not None else None
         if target in self.resources.state_machines:
             name = f"schedule-{event.name}-{when:%Y%m%dT%H%M%SZ}"
-            self.start_execution(target, name, dict(event.input))
-        else:
+            if role is None:
+                self.start_execution(target, name, dict(event.input))
+            else:
+                sfn = self._client("stepfunctions", role)
+                adapter.start_named_execution(sfn, self.resources.state_machines[target], name, dict(event.input))
+        elif role is None:
             self.invoke(target, dict(event.input))
+        else:
+            payload = json.dumps(dict(event.input)).encode()
+            self._client("lambda", role).invoke(FunctionName=self.resources.functions[target], Payload=payload)
 
     # ------------------------------------------------------------------ metrics, alarms, notifications
     def _publish_emf(self, invocation: Invocation) -> None:
@@ -329,6 +377,23 @@ class LocalStack:
                     )
                 )
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str], removed: tuple[str, ...] = ()) -> Iterator[None]:
+    """Set (and remove) process environment variables until exit, then restore them."""
+    saved = {key: os.environ.get(key) for key in (*values, *removed)}
+    for key in removed:
+        os.environ.pop(key, None)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
 
 
 def _point(alarm: dict[str, Any], when: datetime, value: float) -> adapter.Datapoint:

@@ -236,8 +236,11 @@ class Template:
             ref = name
             attrs = {"Arn": self._arn("lambda", f"function:{name}")}
         elif kind == "AWS::Serverless::StateMachine":
-            ref = self._arn("states", f"stateMachine:{base}")
-            attrs = {"Name": base, "Arn": ref}
+            # An explicit Name is what AWS uses (policies name the machine by it); CloudFormation generates the rest.
+            explicit = (self.resources[logical_id].get("Properties") or {}).get("Name")
+            name = str(self.resolve(explicit)) if explicit is not None else base
+            ref = self._arn("states", f"stateMachine:{name}")
+            attrs = {"Name": name, "Arn": ref}
         elif kind == "AWS::Logs::LogGroup":
             ref = str(self.resolve(self.resources[logical_id].get("Properties", {}).get("LogGroupName", base)))
             attrs = {"Arn": self._arn("logs", f"log-group:{ref}:*")}
