@@ -176,7 +176,7 @@ def assemble_run(
         run_id=request.run_id,
         generated_at=iso(now),
         table=table,
-        top_features=outcome.top_features,
+        summaries={r.monitor: r.summary for r in results},
         summary={
             "problem type": config.problem_type.value,
             "chunks analysed": outcome.chunks_analysed,

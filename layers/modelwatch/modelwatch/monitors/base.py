@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from modelwatch.config.model import ModelConfig
+from modelwatch.monitors.plots import Section
 from modelwatch.monitors.results import ResultRow
 
 if TYPE_CHECKING:
@@ -57,10 +58,12 @@ class MetricPoint:
     dimensions: tuple[tuple[str, str], ...]
     timestamp: datetime
     value: float | None
-    series: str  # ledger series, e.g. "estimated"; with `ledger_metric` and the timestamp it names the datapoint
+    series: str  # ledger series, unique among the model's monitors (e.g. "estimated"); with `ledger_metric` and the
+    # timestamp it names the datapoint in the ledger
     ledger_metric: str
     version_parts: tuple[object, ...] = ()  # besides the value: what makes a new version (row counts, coverage)
     unit: str = "None"
+    namespace: str | None = None  # None: the stack's namespace; e.g. Model Monitor's for compatible metrics
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,10 @@ class Monitor(ABC):
     def summarise(self, table: pd.DataFrame) -> dict[str, Any]:
         """A small JSON-able summary of the window's results (every analysed chunk, reused ones too)."""
         return {}
+
+    def report(self, table: pd.DataFrame, summary: dict[str, Any]) -> list[Section]:
+        """The monitor's sections of the run's report (the window's rows of every monitor; none by default)."""
+        return []
 
     @abstractmethod
     def publish(self, rows: list[ResultRow], summary: dict[str, Any]) -> Publication:

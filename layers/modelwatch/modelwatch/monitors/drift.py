@@ -4,6 +4,7 @@ the window's ranking of the features by drift alerts."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from modelwatch.constants import DIM_FEATURE, DIM_MODEL, METRIC_FEATURES_DRIFTING, METRIC_MISSING_RATE
@@ -17,6 +18,7 @@ from modelwatch.monitors.nml import (
     build_drift_calculator,
     fitted,
 )
+from modelwatch.monitors.plots import ALERT_COLOUR, FEATURE_COLOURS, Section, finite
 from modelwatch.monitors.results import ResultRow, conform, empty_table
 
 if TYPE_CHECKING:
@@ -44,6 +46,45 @@ def ranking(table: pd.DataFrame, features: list[str]) -> list[dict[str, Any]]:
     counts = drift.groupby("feature")["alert"].sum().to_dict() if len(drift) else {}
     ordered = sorted(((int(counts.get(f, 0)), f) for f in features), reverse=True)
     return [{"feature": f, "alerts": n, "rank": i + 1} for i, (n, f) in enumerate(ordered)]
+
+
+def drift_figure(rows: pd.DataFrame, features: list[str]) -> Any:
+    """Jensen-Shannon distance of the top features per chunk, with each feature's threshold and alerts."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    for index, feature in enumerate(features):
+        mine = rows.loc[rows["feature"] == feature].sort_values("chunk_start")
+        colour = FEATURE_COLOURS[index % len(FEATURE_COLOURS)]
+        x = [t.isoformat() for t in mine["chunk_start"]]
+        figure.add_scatter(x=x, y=mine["value"].tolist(), mode="lines+markers", name=feature, line={"color": colour})
+        thresholds = finite(mine["upper_threshold"].dropna().head(1))
+        if thresholds and x:
+            figure.add_scatter(
+                x=[x[0], x[-1]],
+                y=[thresholds[0]] * 2,
+                mode="lines",
+                name=f"{feature} threshold",
+                line={"color": colour, "dash": "dash", "width": 1},
+                hoverinfo="skip",
+            )
+        alerts = mine.loc[mine["alert"]]
+        if len(alerts):
+            figure.add_scatter(
+                x=[t.isoformat() for t in alerts["chunk_start"]],
+                y=alerts["value"].tolist(),
+                mode="markers",
+                name=f"{feature} alert",
+                marker={"color": ALERT_COLOUR, "size": 10, "symbol": "diamond-open"},
+            )
+    figure.update_layout(
+        title="Drift: Jensen-Shannon distance from the reference",
+        xaxis_title="Chunk start (UTC)",
+        yaxis_title="Jensen-Shannon distance",
+        template="plotly_white",
+        height=420,
+    )
+    return figure
 
 
 class DriftMonitor(Monitor):
@@ -152,6 +193,14 @@ class DriftMonitor(Monitor):
             "top_drifting_features": [r["feature"] for r in ranked[:top_n] if r["alerts"] > 0],
             "per_chunk": per_chunk,
         }
+
+    def report(self, table: pd.DataFrame, summary: dict[str, Any]) -> list[Section]:
+        """The Jensen-Shannon distance of the window's top features per chunk."""
+        drift = table.loc[(table["monitor"] == MONITOR) & (table["metric"] == DRIFT_METHOD)]
+        top = list(summary.get("top_features", []))
+        if not len(drift) or not top:
+            return []
+        return [Section("Drift of the top features", partial(drift_figure, drift, top))]
 
     def publish(self, rows: list[ResultRow], summary: dict[str, Any]) -> Publication:
         """Features in drift alert (Model) and the top features' missing-value rate (Model, Feature) per chunk,

@@ -4,6 +4,7 @@ arrived, realized performance with the estimation error."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from modelwatch.config.model import ProblemType
@@ -29,6 +30,7 @@ from modelwatch.monitors.nml import (
     build_realized_calculator,
     fitted,
 )
+from modelwatch.monitors.plots import ALERT_COLOUR, ESTIMATED_COLOUR, REALIZED_COLOUR, Section, finite, threshold_lines
 from modelwatch.monitors.results import VALUE_FIELDS, ResultRow, conform, empty_table
 
 if TYPE_CHECKING:
@@ -122,6 +124,59 @@ def coverage_passes(row: ResultRow, min_label_coverage: float) -> bool:
     return row.label_coverage is not None and row.label_coverage >= min_label_coverage
 
 
+def performance_figure(metric: str, rows: pd.DataFrame) -> Any:
+    """Estimated (with its confidence band) and, where labelled, realized values of one metric per chunk."""
+    import plotly.graph_objects as go
+
+    estimated = rows.loc[rows["kind"] == KIND_ESTIMATED].sort_values("chunk_start")
+    realized = rows.loc[rows["kind"] == KIND_REALIZED].sort_values("chunk_start")
+    x = [t.isoformat() for t in estimated["chunk_start"]]
+    figure = go.Figure()
+    upper = estimated["upper_confidence_boundary"].tolist()
+    lower = estimated["lower_confidence_boundary"].tolist()
+    if finite(upper) and finite(lower):
+        figure.add_scatter(x=x, y=upper, mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip")
+        figure.add_scatter(
+            x=x,
+            y=lower,
+            mode="lines",
+            line={"width": 0},
+            fill="tonexty",
+            fillcolor="rgba(59, 2, 128, 0.15)",
+            name="Confidence band",
+            hoverinfo="skip",
+        )
+    figure.add_scatter(
+        x=x, y=estimated["value"].tolist(), mode="lines+markers", name="Estimated", line={"color": ESTIMATED_COLOUR}
+    )
+    if len(realized):
+        figure.add_scatter(
+            x=[t.isoformat() for t in realized["chunk_start"]],
+            y=realized["value"].tolist(),
+            mode="lines+markers",
+            name="Realized",
+            line={"color": REALIZED_COLOUR},
+        )
+    if x:
+        threshold_lines(figure, x, estimated)
+    alerts = rows.loc[rows["alert"]]
+    if len(alerts):
+        figure.add_scatter(
+            x=[t.isoformat() for t in alerts["chunk_start"]],
+            y=alerts["value"].tolist(),
+            mode="markers",
+            name="Alert",
+            marker={"color": ALERT_COLOUR, "size": 11, "symbol": "diamond-open", "line": {"width": 2}},
+        )
+    title = f"Estimated performance ({metric})"
+    if len(realized):
+        title = f"Estimated performance vs Realized performance ({metric})"
+    figure.update_layout(
+        title=title, xaxis_title="Chunk start (UTC)", yaxis_title=metric, template="plotly_white", height=420
+    )
+    return figure
+
+
 class PerformanceMonitor(Monitor):
     """Estimated performance on every complete chunk; realized performance on the chunks with labels."""
 
@@ -208,6 +263,17 @@ class PerformanceMonitor(Monitor):
                     reason = f"label coverage {coverage} is below min_label_coverage {gate:.1%}"
                     out.gated.extend(Gated(point, reason) for point in [realized, *errors])
         return out
+
+    def report(self, table: pd.DataFrame, summary: dict[str, Any]) -> list[Section]:
+        """Per metric: estimated (with its confidence band) against realized where labelled, thresholds, alerts."""
+        mine = table.loc[table["monitor"] == MONITOR]
+        sections = []
+        for metric in self.config.metrics:
+            rows = mine.loc[mine["metric"] == metric]
+            labelled = bool((rows["kind"] == KIND_REALIZED).any())
+            title = f"{metric}: estimated vs realized" if labelled else f"{metric}: estimated"
+            sections.append(Section(title, partial(performance_figure, metric, rows)))
+        return sections
 
     def _point(self, row: ResultRow, kind: str, value: float | None, *parts: object) -> MetricPoint:
         return MetricPoint(

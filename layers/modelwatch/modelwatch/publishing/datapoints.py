@@ -34,6 +34,7 @@ def to_datapoint(point: MetricPoint) -> Datapoint:
         unit=point.unit,
         ledger_key=ledger_key(point.series, point.ledger_metric, point.timestamp),
         version=value_version(point.value, *point.version_parts),
+        namespace=point.namespace,
     )
 
 

@@ -39,6 +39,7 @@ class Datapoint:
     unit: str = "None"
     ledger_key: str | None = None  # None: not ledgered (the publication-time Alert datapoints)
     version: str = ""
+    namespace: str | None = None  # None: the stack's namespace (MetricNamespace)
 
     def to_cloudwatch(self) -> dict[str, Any]:
         assert self.value is not None
@@ -137,17 +138,22 @@ def put_datapoints(
     base_delay: float = DEFAULT_BASE_DELAY,
     sleep: Callable[[float], None] = time.sleep,
 ) -> PutResult:
-    """Send datapoints (already checked with `rejection_reason`) with PutMetricData; PublishError after retries.
+    """Send datapoints (already checked with `rejection_reason`) with PutMetricData, one namespace per call (a
+    point's own, else `namespace`); PublishError after retries.
 
     `on_sent` is called after each accepted call with its datapoints, so the ledger records every batch CloudWatch
     took even when a later batch fails.
     """
     result = PutResult()
-    for batch in batches(list(points)):
+    by_namespace: dict[str, list[Datapoint]] = {}
+    for point in points:
+        by_namespace.setdefault(point.namespace or namespace, []).append(point)
+    calls = [(name, batch) for name, group in by_namespace.items() for batch in batches(group)]
+    for target, batch in calls:
         data = [point.to_cloudwatch() for point in batch]
 
-        def send(data: list[dict[str, Any]] = data) -> Any:
-            return cloudwatch.put_metric_data(Namespace=namespace, MetricData=data)
+        def send(data: list[dict[str, Any]] = data, target: str = target) -> Any:
+            return cloudwatch.put_metric_data(Namespace=target, MetricData=data)
 
         call_with_retries(
             send, f"PutMetricData ({len(batch)} datapoints)", attempts=attempts, base_delay=base_delay, sleep=sleep
