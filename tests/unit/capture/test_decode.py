@@ -12,8 +12,8 @@ import polars as pl
 import pytest
 
 from modelwatch.capture import capture_schema, decode_capture_bytes, iter_decode_capture
-from modelwatch.capture._records import LineBatch
 from modelwatch.capture.decode import CaptureDecoder, DecodedBatch
+from modelwatch.capture.records import LineBatch
 from modelwatch.config.model import ModelConfig
 from modelwatch.errors import CaptureReadError
 from tests.unit.capture.conftest import capture_bytes, make_config
@@ -371,6 +371,18 @@ class TestQuarantine:
         assert batch.rows.height == 2
         assert batch.records == 3
 
+    @pytest.mark.parametrize("label", ["NaN", "1e100"])
+    def test_binary_label_that_is_no_class_is_quarantined_on_both_paths(self, label: str) -> None:
+        # Given a CSV output `label,probability` whose label is NaN or too large for any class
+        config = make_config(output={"format": "csv", "columns": ["y_pred", "y_pred_proba"]})
+        data = record(side(LOAN_CSV), side(f"{label},0.5")).encode()
+        # When decoded by the vectorised path (which leaves it to the per-record path)
+        batch = decode_capture_bytes(data, config, "s")
+        # Then the record is quarantined with the reason, nothing raises
+        assert [q.reason for q in batch.quarantined] == [
+            "endpointOutput column 'y_pred' (row 0) is not an integer class label"
+        ]
+
     def test_json_path_missing(self, car_loan_json_out: ModelConfig) -> None:
         # Given a JSON output without the configured `predictions` list
         out = side(json.dumps({"scores": [0.1]}), "JSON", "application/json")
@@ -443,7 +455,7 @@ class TestFilesAndStreaming:
         assert sum(b.records for b in batches) == whole.records == 13
 
     def test_read_blocks_smaller_than_a_line(self, car_loan: ModelConfig) -> None:
-        from modelwatch.capture._records import iter_line_batches
+        from modelwatch.capture.records import iter_line_batches
 
         data = capture_bytes("binary_mixed_bad.jsonl")
         decoder = CaptureDecoder(car_loan, "s")

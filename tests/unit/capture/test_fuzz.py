@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from modelwatch.capture import capture_schema, decode_capture_bytes, decode_ground_truth_bytes, ground_truth_schema
-from modelwatch.capture._records import LineBatch
 from modelwatch.capture.decode import CaptureDecoder, DecodedBatch
+from modelwatch.capture.records import LineBatch
 from modelwatch.config.model import ModelConfig
 from tests.unit.capture.conftest import (
     CREDIT_CARD_CLASSES,

@@ -14,12 +14,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from modelwatch.errors import ConfigError
+from modelwatch.jsonpath import JsonPathError, compile_path
 
 MAX_CONFIG_BYTES = 1_000_000
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
 _DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-# A small JSONPath subset: $, .name, ['name'], [0], [*]
-_JSON_PATH = re.compile(r"^\$((\.[A-Za-z_][A-Za-z0-9_\-]*)|(\[\d+\])|(\[\*\])|(\['[^']+'\]))*$")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,62}$")
 
 
@@ -33,8 +32,11 @@ def parse_duration(text: str) -> timedelta:
 
 
 def _check_json_path(path: str) -> str:
-    if not _JSON_PATH.match(path):
-        raise ValueError(f"invalid JSON path {path!r}: use $.field, $.list[*].field, $.list[0] or $['key']")
+    """A path of the one grammar the decoders compile (`modelwatch.jsonpath`)."""
+    try:
+        compile_path(path)
+    except JsonPathError as exc:
+        raise ValueError(f"{exc}; use $.field, $.list[*].field, $.list[0] or $['key']") from exc
     return path
 
 

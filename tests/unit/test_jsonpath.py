@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from modelwatch.capture.jsonpath import JsonPathError, compile_path
+from modelwatch.jsonpath import JsonPathError, compile_path
 
 DOC = {"predictions": [{"score": 0.1, "label": 0}, {"score": 0.9, "label": 1}], "a b": {"c": [5, 6]}}
 

@@ -1,0 +1,272 @@
+"""The per-record path of the capture decoder: one record at a time with json/csv/base64, for everything the
+vectorised path leaves (JSON request bodies, quoted CSV, anything its checks flag). It decodes a record exactly as
+the vectorised path would (same envelope, same typing rules) or raises RecordError with the quarantine reason."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from modelwatch.capture.envelope import (
+    content_format,
+    decode_side_text,
+    id_text,
+    parse_envelope,
+    parse_inference_time,
+)
+from modelwatch.capture.records import RecordError
+from modelwatch.capture.rules import Rule, ValueIssue, derive_prediction, feature_rule, output_rules
+from modelwatch.config.model import ModelConfig, ProblemType
+from modelwatch.constants import (
+    COL_EVENT_ID,
+    COL_INFERENCE_ID,
+    COL_INFERENCE_TIME,
+    COL_ROW_IN_REQUEST,
+    COL_Y_PRED,
+    COL_Y_PRED_PROBA,
+)
+from modelwatch.jsonpath import JsonPath, JsonPathError, compile_path
+
+HAS_OUTPUT = "_has_output"  # internal column: the row's record captured the output side
+
+
+def csv_rows(text: str, side: str) -> list[list[str]]:
+    """The CSV rows of a payload (trailing newlines ignored); raises RecordError when empty or not CSV."""
+    body = text.rstrip("\n")
+    if not body.strip():
+        raise RecordError(f"{side}.data is empty")
+    try:
+        return list(csv.reader(io.StringIO(body)))
+    except csv.Error as exc:
+        raise RecordError(f"invalid CSV in {side}.data: {exc}") from exc
+
+
+def json_body(text: str, side: str) -> Any:
+    """The JSON document of a payload; raises RecordError when it is not JSON."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise RecordError(f"invalid JSON in {side}.data: {exc}") from exc
+
+
+def typed(rule: Rule, value: Any, what: str) -> Any:
+    """`rule.scalar(value)`, its issue as a RecordError naming `what`."""
+    try:
+        return rule.scalar(value)
+    except ValueIssue as issue:
+        raise RecordError(issue.reason(what)) from issue
+
+
+def _feature_path(config: ModelConfig, name: str) -> JsonPath | None:
+    """The path of a feature in a request object: configured, else by name; None when the name cannot be written
+    as a path (the feature is then missing from every object)."""
+    try:
+        return compile_path(config.input.feature_paths.get(name, f"$['{name}']"))
+    except JsonPathError:
+        return None
+
+
+class RecordDecoder:
+    """Decodes one capture record (a JSON line) into typed rows for one model config."""
+
+    def __init__(self, config: ModelConfig, schema: dict[str, Any]) -> None:
+        self.config = config
+        self.schema = schema
+        self.features = config.features
+        self.n_features = len(config.features)
+        self.feature_rules = [feature_rule(f) for f in config.features]
+        self.out_rules = output_rules(config)
+        self.out_columns = list(config.output.columns)
+        self.instances_path = compile_path(config.input.instances)
+        self.feature_paths = {f.name: _feature_path(config, f.name) for f in config.features}
+        self.proba_path = compile_path(config.output.probabilities) if config.output.probabilities else None
+        self.pred_path = compile_path(config.output.prediction) if config.output.prediction else None
+
+    @property
+    def reads_json_output(self) -> bool:
+        return self.proba_path is not None or self.pred_path is not None
+
+    def decode(self, line: bytes) -> list[dict[str, Any]]:
+        """The typed rows of one record (internal columns included), or RecordError with the reason."""
+        record, meta, event_id = parse_envelope(line)
+        event_id = id_text(event_id, "eventMetadata.eventId")
+        inference_id = id_text(meta.get("inferenceId"), "eventMetadata.inferenceId")
+        inference_time = parse_inference_time(meta.get("inferenceTime"))
+        capture = record.get("captureData")
+        if capture is None:
+            raise RecordError("missing captureData")
+        if not isinstance(capture, dict):
+            raise RecordError("captureData is not a JSON object")
+        in_side, out_side = capture.get("endpointInput"), capture.get("endpointOutput")
+        if in_side is None and out_side is None:
+            raise RecordError("captureData has neither endpointInput nor endpointOutput")
+        inputs = self.input_rows(in_side) if in_side is not None else None
+        outputs = self.output_rows(out_side, None if inputs is None else len(inputs)) if out_side is not None else None
+        if inputs is not None and outputs is not None and len(inputs) != len(outputs):
+            raise RecordError(
+                f"row count mismatch: endpointInput has {len(inputs)} rows, endpointOutput has {len(outputs)}"
+            )
+        count = len(inputs) if inputs is not None else len(outputs or [])
+        rows = []
+        for position in range(count):
+            row: dict[str, Any] = dict.fromkeys(self.schema)
+            if inputs is not None:
+                row.update(inputs[position])
+            if outputs is not None:
+                row.update(outputs[position])
+            row[COL_EVENT_ID] = event_id
+            row[COL_INFERENCE_ID] = inference_id if inference_id is not None else event_id
+            row[COL_ROW_IN_REQUEST] = position
+            row[COL_INFERENCE_TIME] = inference_time
+            row[HAS_OUTPUT] = outputs is not None
+            derive_prediction(self.config, row)
+            rows.append(row)
+        return rows
+
+    # ------------------------------------------------------------------ request
+    def input_rows(self, side: Any) -> list[dict[str, Any]]:
+        """The typed feature values of each request row."""
+        text, encoding = decode_side_text(side, "endpointInput")
+        kind = content_format(side.get("observedContentType"), encoding, self.config.input.format)
+        if kind == "csv":
+            return [self._typed_features(values, index) for index, values in enumerate(csv_rows(text, "endpointInput"))]
+        document = json_body(text, "endpointInput")
+        try:
+            instances = self.instances_path.value(document)
+        except JsonPathError as exc:
+            raise RecordError(f"JSON path {self.instances_path.text} missing in endpointInput.data: {exc}") from exc
+        if isinstance(instances, dict) or (
+            isinstance(instances, list) and instances and not isinstance(instances[0], list | dict)
+        ):
+            instances = [instances]
+        if not isinstance(instances, list) or not instances:
+            raise RecordError(f"endpointInput.data at {self.instances_path.text} holds no rows")
+        rows = []
+        for index, instance in enumerate(instances):
+            if isinstance(instance, list):
+                rows.append(self._typed_features(instance, index))
+            elif isinstance(instance, dict):
+                rows.append(self._typed_features(self._by_name(instance, index), index))
+            else:
+                raise RecordError(f"endpointInput row {index} is a JSON {type(instance).__name__}, expected a row")
+        return rows
+
+    def _by_name(self, instance: dict[str, Any], index: int) -> list[Any]:
+        values = []
+        for feature in self.features:
+            path = self.feature_paths[feature.name]
+            try:
+                if path is None:
+                    raise JsonPathError(feature.name)
+                values.append(path.value(instance))
+            except JsonPathError as exc:
+                configured = path is not None and feature.name in self.config.input.feature_paths
+                where = path.text if configured and path is not None else feature.name
+                raise RecordError(
+                    f"JSON path {where} missing in endpointInput row {index} (feature {feature.name!r})"
+                ) from exc
+        return values
+
+    def _typed_features(self, values: list[Any], index: int) -> dict[str, Any]:
+        if len(values) != self.n_features:
+            raise RecordError(
+                f"wrong column count: endpointInput row {index} has {len(values)} values, "
+                f"expected {self.n_features} (features)"
+            )
+        return {
+            feature.name: typed(rule, value, f"{feature.type} feature {feature.name!r} (endpointInput row {index})")
+            for feature, rule, value in zip(self.features, self.feature_rules, values, strict=True)
+        }
+
+    # ------------------------------------------------------------------ response
+    def output_rows(self, side: Any, n_in: int | None) -> list[dict[str, Any]]:
+        """The typed prediction values of each response row (`n_in`: the request's row count, if captured)."""
+        text, encoding = decode_side_text(side, "endpointOutput")
+        kind = content_format(side.get("observedContentType"), encoding, self.config.output.format)
+        if kind == "json":
+            if not self.reads_json_output:
+                raise RecordError("endpointOutput is JSON but output.probabilities/prediction paths are not configured")
+            return self.json_output_rows(text)
+        if not self.out_columns:
+            raise RecordError("endpointOutput is CSV but output.columns is not configured")
+        m = len(self.out_columns)
+        lines = csv_rows(text, "endpointOutput")
+        if m == 1 and len(lines) == 1 and (n_in is None or n_in > 1) and len(lines[0]) > 1:
+            lines = [[value] for value in lines[0]]  # one comma-joined line for k rows (built-in algorithms)
+        rows = []
+        for index, values in enumerate(lines):
+            if len(values) != m:
+                raise RecordError(
+                    f"wrong column count: endpointOutput row {index} has {len(values)} values, "
+                    f"expected {m} (output.columns)"
+                )
+            rows.append(
+                {
+                    column: typed(self.out_rules[column], value, f"endpointOutput column {column!r} (row {index})")
+                    for column, value in zip(self.out_columns, values, strict=True)
+                    if column in self.out_rules
+                }
+            )
+        return rows
+
+    def json_output_rows(self, text: str) -> list[dict[str, Any]]:
+        """The typed prediction values of a JSON response body (also used by the vectorised path)."""
+        document = json_body(text, "endpointOutput")
+        multiclass = self.config.problem_type is ProblemType.MULTICLASS
+        probas: list[Any] | None = None
+        predictions: list[Any] | None = None
+        if self.proba_path is not None:
+            probas = self._json_values(document, self.proba_path, nested=multiclass)
+        if self.pred_path is not None:
+            predictions = self._json_values(document, self.pred_path, nested=False)
+        if probas is not None and predictions is not None and len(probas) != len(predictions):
+            raise RecordError(f"endpointOutput has {len(probas)} probabilities but {len(predictions)} predictions")
+        count = len(probas) if probas is not None else len(predictions or [])
+        if count == 0:
+            raise RecordError("endpointOutput.data holds no predictions")
+        rows = []
+        for index in range(count):
+            row: dict[str, Any] = {}
+            if probas is not None:
+                row.update(self._typed_probabilities(probas[index], index))
+            if predictions is not None:
+                what = f"endpointOutput column {COL_Y_PRED!r} (row {index})"
+                row[COL_Y_PRED] = typed(self.out_rules[COL_Y_PRED], predictions[index], what)
+            rows.append(row)
+        return rows
+
+    @staticmethod
+    def _json_values(document: Any, path: JsonPath, nested: bool) -> list[Any]:
+        try:
+            found = path.value(document)
+        except JsonPathError as exc:
+            raise RecordError(f"JSON path {path.text} missing in endpointOutput.data: {exc}") from exc
+        if path.has_wildcard:
+            return list(found)
+        if not isinstance(found, list):
+            return [found]
+        if nested and found and not isinstance(found[0], list):
+            return [found]  # one row's list of class probabilities
+        return found
+
+    def _typed_probabilities(self, value: Any, index: int) -> dict[str, Any]:
+        what = f"endpointOutput probabilities (row {index})"
+        if self.config.problem_type is ProblemType.MULTICLASS:
+            classes = self.config.classes
+            if not isinstance(value, list) or len(value) != len(classes):
+                size = len(value) if isinstance(value, list) else 1
+                raise RecordError(
+                    f"wrong column count: endpointOutput probabilities row {index} has {size} values, "
+                    f"expected {len(classes)} (classes)"
+                )
+            return {
+                column: typed(self.out_rules[column], v, what)
+                for column, v in zip(self.config.proba_columns, value, strict=True)
+            }
+        if isinstance(value, list) and len(value) == 2 and self.config.problem_type is ProblemType.BINARY:
+            value = value[1]  # [p(negative), p(positive)] pairs: keep the positive class
+        if self.config.problem_type is ProblemType.REGRESSION:
+            return {}
+        return {COL_Y_PRED_PROBA: typed(self.out_rules[COL_Y_PRED_PROBA], value, what)}

@@ -1,0 +1,283 @@
+"""The one table of typing rules: how a captured value becomes a feature, a probability, a prediction or a label.
+
+Each rule has two halves side by side: `scalar` types one JSON value or CSV cell (the per-record path) and `vector`
+types a column of CSV text (the vectorised path). The vector half decides only the values it types exactly as the
+scalar half would; it marks every other value `undecided`, and that value's record goes to the per-record path,
+where the scalar half decides (a typed value, or a ValueIssue that names the problem). So the two paths cannot drift:
+they read the same rule, and `tests/unit/capture/test_rules.py` checks the halves against each other.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from typing import Any
+
+import polars as pl
+
+from modelwatch.config.model import Feature, ModelConfig, ProblemType
+from modelwatch.constants import COL_Y_PRED, COL_Y_PRED_PROBA
+
+# What Python's str.strip takes for whitespace: polars' own set lacks \x1c-\x1f, so the vector halves strip these
+# characters explicitly.
+PY_WHITESPACE = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
+
+_INT64_LIMIT = float(2**63)  # beyond it a class number would not fit the Int64 column (and is no class anyway)
+
+# Issue codes (ValueIssue.code): why a value does not fit its rule.
+ISSUE_TYPE = "type"  # not a value of the rule's type (text in a number, a list for a category, ...)
+ISSUE_NOT_INTEGER = "not_integer"  # a binary class that is not 0/1-like
+ISSUE_EMPTY = "empty"  # a required value (a label) is empty
+ISSUE_NOT_SINGLE = "not_single"  # a list or object where one value belongs
+
+
+class ValueIssue(ValueError):
+    """A value that does not fit its rule: `code` names the problem, `reason(what)` says it for a quarantine."""
+
+    def __init__(self, code: str, template: str) -> None:
+        super().__init__(code)
+        self.code = code
+        self.template = template
+
+    def reason(self, what: str) -> str:
+        """The quarantine reason for the value at `what` (a place, never the value)."""
+        return self.template.format(what=what)
+
+
+def scalar_text(value: Any) -> str | None:
+    """A JSON scalar as text: strings as they are ("" is none), booleans lower case, integral floats without `.0`.
+
+    Raises TypeError for lists and objects.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    raise TypeError(type(value).__name__)
+
+
+def _number_or_none(value: Any, noun: str) -> float | None:
+    """A number from a JSON number or numeric text (surrounding blanks allowed, `_` separators not); None if empty."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueIssue(ISSUE_TYPE, f"non-numeric {noun} in {{what}}")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        if "_" not in text:
+            try:
+                return float(text)
+            except ValueError:
+                pass
+    raise ValueIssue(ISSUE_TYPE, f"non-numeric {noun} in {{what}}")
+
+
+def _vector_number(text: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """(number, present, undecided) of a text column: what `_number_or_none` gives, where polars agrees with it."""
+    stripped = text.str.strip_chars(PY_WHITESPACE)
+    number = stripped.cast(pl.Float64, strict=False)
+    present = stripped.str.len_bytes() > 0
+    # polars rejects some texts Python reads (other digit scripts) and `_` separators are not numbers: undecided
+    undecided = (present & number.is_null()) | stripped.str.contains("_", literal=True)
+    return number, present, undecided
+
+
+class Rule(ABC):
+    """How one kind of value is typed, in both paths."""
+
+    dtype: pl.DataType
+
+    @abstractmethod
+    def scalar(self, value: Any) -> Any:
+        """Type one JSON value or CSV cell; raises ValueIssue."""
+
+    @abstractmethod
+    def vector(self, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+        """Type a column of CSV text: (typed, undecided). Undecided values must go to `scalar`."""
+
+
+class NumberRule(Rule):
+    """A float: numeric features, probabilities, regression predictions and labels."""
+
+    def __init__(self, noun: str = "value", required: bool = False) -> None:
+        self.dtype = pl.Float64()
+        self.noun = noun
+        self.required = required
+
+    def scalar(self, value: Any) -> float | None:
+        if self.required and (value is None or value == ""):
+            raise ValueIssue(ISSUE_EMPTY, f"empty {self.noun} in {{what}}")
+        if self.required and isinstance(value, list | dict):
+            raise ValueIssue(ISSUE_NOT_SINGLE, f"{{what}} is not a single {self.noun}")
+        number = _number_or_none(value, self.noun)
+        if number is None and self.required:
+            raise ValueIssue(ISSUE_EMPTY, f"empty {self.noun} in {{what}}")
+        return number
+
+    def vector(self, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+        number, present, undecided = _vector_number(text)
+        if self.required:
+            return number, (undecided | ~present).fill_null(True)
+        return number, undecided.fill_null(False)
+
+
+class TextRule(Rule):
+    """A categorical feature: text as sent (CSV cells are not stripped), JSON scalars as `scalar_text`."""
+
+    def __init__(self) -> None:
+        self.dtype = pl.Utf8()
+
+    def scalar(self, value: Any) -> str | None:
+        try:
+            return scalar_text(value)
+        except TypeError as exc:
+            raise ValueIssue(ISSUE_NOT_SINGLE, "{what} is not a single value") from exc
+
+    def vector(self, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+        return pl.when(text.str.len_bytes() > 0).then(text), pl.lit(False)
+
+
+class ClassNameRule(Rule):
+    """A multiclass prediction or label: a class name, stripped."""
+
+    def __init__(self, noun: str = "value", required: bool = False) -> None:
+        self.dtype = pl.Utf8()
+        self.noun = noun
+        self.required = required
+
+    def scalar(self, value: Any) -> str | None:
+        if isinstance(value, list | dict):
+            what = "a single label" if self.required else "a class label"
+            raise ValueIssue(ISSUE_NOT_SINGLE, f"{{what}} is not {what}")
+        text = scalar_text(value)
+        text = text.strip() if text is not None else None
+        if not text:
+            if self.required:
+                raise ValueIssue(ISSUE_EMPTY, f"empty {self.noun} in {{what}}")
+            return None
+        return text
+
+    def vector(self, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+        stripped = text.str.strip_chars(PY_WHITESPACE)
+        present = stripped.str.len_bytes() > 0
+        if self.required:
+            return stripped, (~present).fill_null(True)
+        return pl.when(present).then(stripped), pl.lit(False)
+
+
+class BinaryClassRule(Rule):
+    """A binary prediction or label: 0/1 (or a number equal to them), or one of the two class names.
+
+    Labels also take JSON booleans (as 0/1); predictions do not.
+    """
+
+    def __init__(self, classes: list[str], noun: str = "value", required: bool = False) -> None:
+        self.dtype = pl.Int64()
+        self.classes = list(classes)
+        self.noun = noun
+        self.required = required
+
+    def scalar(self, value: Any) -> int | None:
+        if self.required and (value is None or value == ""):
+            raise ValueIssue(ISSUE_EMPTY, f"empty {self.noun} in {{what}}")
+        if self.required and isinstance(value, list | dict):
+            raise ValueIssue(ISSUE_NOT_SINGLE, f"{{what}} is not a single {self.noun}")
+        if isinstance(value, str) and self.classes and value.strip() in self.classes:
+            return self.classes.index(value.strip())
+        if self.required and isinstance(value, bool):
+            return int(value)
+        number = _number_or_none(value, self.noun)
+        if number is None:
+            if self.required:
+                raise ValueIssue(ISSUE_EMPTY, f"empty {self.noun} in {{what}}")
+            return None
+        if not math.isfinite(number) or number != round(number) or abs(number) >= _INT64_LIMIT:
+            raise ValueIssue(ISSUE_NOT_INTEGER, "{what} is not an integer class label")
+        return int(number)
+
+    def vector(self, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+        number, present, undecided = _vector_number(text)
+        # class names, fractions, NaN and infinities are the scalar half's to decide (a name maps, the rest is an
+        # issue); polars holds NaN equal to itself, so only is_finite catches it
+        undecided = undecided | (
+            number.is_not_null() & (~number.is_finite() | (number != number.round(0)) | (number.abs() >= _INT64_LIMIT))
+        )
+        typed = pl.when(number.is_finite()).then(number).otherwise(None).cast(pl.Int64, strict=False)
+        if self.required:
+            return typed, (undecided | ~present).fill_null(True)
+        return typed, undecided.fill_null(False)
+
+
+# ---------------------------------------------------------------------------- the table
+def feature_rule(feature: Feature) -> Rule:
+    """The rule of a feature's values."""
+    return NumberRule() if feature.type == "numeric" else TextRule()
+
+
+def output_rules(config: ModelConfig) -> dict[str, Rule]:
+    """The rule of each prediction column: every probability column, then `y_pred`."""
+    rules: dict[str, Rule] = {column: NumberRule() for column in config.proba_columns}
+    if config.problem_type is ProblemType.BINARY:
+        rules[COL_Y_PRED] = BinaryClassRule(config.classes)
+    elif config.problem_type is ProblemType.MULTICLASS:
+        rules[COL_Y_PRED] = ClassNameRule()
+    else:
+        rules[COL_Y_PRED] = NumberRule()
+    return rules
+
+
+def label_rule(config: ModelConfig) -> Rule:
+    """The rule of ground-truth labels: required values of the prediction's type."""
+    if config.problem_type is ProblemType.BINARY:
+        return BinaryClassRule(config.classes, noun="label", required=True)
+    if config.problem_type is ProblemType.MULTICLASS:
+        return ClassNameRule(noun="label", required=True)
+    return NumberRule(noun="label", required=True)
+
+
+# ---------------------------------------------------------------------------- y_pred from probabilities
+def derive_prediction_expr(config: ModelConfig) -> pl.Expr | None:
+    """`y_pred` where the output gave only probabilities (binary: threshold; multiclass: first maximum class)."""
+    problem = config.problem_type
+    if problem is ProblemType.BINARY:
+        derived = (pl.col(COL_Y_PRED_PROBA) >= config.threshold).cast(pl.Int64)
+        return pl.coalesce(COL_Y_PRED, derived).alias(COL_Y_PRED)
+    if problem is ProblemType.MULTICLASS:
+        probas = config.proba_columns
+        all_present = pl.all_horizontal([pl.col(c).is_not_null() for c in probas]) & pl.any_horizontal(
+            [pl.col(c).is_not_nan() for c in probas]
+        )
+        index = pl.concat_list(probas).list.arg_max()
+        classes = pl.Series(config.classes, dtype=pl.Utf8)
+        argmax = index.map_batches(lambda s: classes.gather(s.fill_null(0)), return_dtype=pl.Utf8)
+        derived = pl.when(all_present).then(argmax).otherwise(None)
+        return pl.coalesce(COL_Y_PRED, derived).alias(COL_Y_PRED)
+    return None
+
+
+def derive_prediction(config: ModelConfig, row: dict[str, Any]) -> None:
+    """`derive_prediction_expr` for one row (a dict of typed values), in place."""
+    if row[COL_Y_PRED] is not None:
+        return
+    problem = config.problem_type
+    if problem is ProblemType.BINARY and row[COL_Y_PRED_PROBA] is not None:
+        row[COL_Y_PRED] = int(row[COL_Y_PRED_PROBA] >= config.threshold)
+    elif problem is ProblemType.MULTICLASS:
+        probas = [row[c] for c in config.proba_columns]
+        if all(p is not None for p in probas):
+            # like polars' list.arg_max: the first maximum, NaN ignored (all NaN: no prediction)
+            best: int | None = None
+            for index, value in enumerate(probas):
+                if not math.isnan(value) and (best is None or value > probas[best]):
+                    best = index
+            row[COL_Y_PRED] = None if best is None else config.classes[best]
