@@ -71,6 +71,10 @@ COL_Y_TRUE = "y_true"
 COL_LABEL_TIME = "label_time"
 COL_SOURCE_LINE = "source_line"
 COL_SOURCE_MODIFIED = "source_modified"  # ground truth: the source object's LastModified (dedup order)
+# Captures: what was wrong with a row's feature values, stored as missing (null when nothing was):
+# List(Struct{feature: Utf8, issue: Utf8}), one entry per damaged value (feature null for row-level issues).
+COL_FEATURE_ISSUES = "feature_issues"
+FEATURE_ISSUE_NON_FINITE = "non_finite"  # NaN or infinity in a numeric feature
 
 # Ingestion: how far back (from a label's time) ground truth is matched to captures to find its hours.
 GROUND_TRUTH_LOOKBACK_DAYS = 14

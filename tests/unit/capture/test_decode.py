@@ -292,7 +292,7 @@ class TestQuarantine:
         reasons = {q.line: q.reason for q in batch.quarantined}
         assert reasons == {
             2: "invalid JSON: Expecting value: line 1 column 35 (char 34)",
-            3: "invalid base64 in endpointInput.data",
+            3: "invalid base64 in endpointInput.data: character 10 is not a base64 character",
             4: "wrong column count: endpointInput row 0 has 3 values, expected 7 (features)",
             5: "unknown encoding 'GZIP' in endpointOutput.encoding (expected CSV, BASE64 or JSON)",
             6: "non-numeric value in numeric feature 'car_value' (endpointInput row 0)",

@@ -5,6 +5,7 @@ Inputs that once broke the decoder are kept in `corpus/` (one `<config>__<name>.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -14,8 +15,9 @@ from hypothesis import strategies as st
 
 from modelwatch.capture import capture_schema, decode_capture_bytes, decode_ground_truth_bytes, ground_truth_schema
 from modelwatch.capture.decode import CaptureDecoder, DecodedBatch
-from modelwatch.capture.records import LineBatch
+from modelwatch.capture.records import GZIP_MAGIC, UTF8_BOM, LineBatch
 from modelwatch.config.model import ModelConfig
+from modelwatch.errors import CaptureReadError
 from tests.unit.capture.conftest import (
     CREDIT_CARD_CLASSES,
     CREDIT_CARD_FEATURES,
@@ -63,8 +65,9 @@ CSVISH = st.text(alphabet="0123456789.,-+eE\n\r\"' abcNnaI_€\t", max_size=60)
 
 
 def check_accounting(batch: DecodedBatch, data: bytes, schema: dict[str, Any]) -> None:
-    """Every non-blank line is one record; each record is quarantined or gives at least one row."""
-    lines = data.split(b"\n")
+    """Every non-blank line is one record; each record is quarantined or gives at least one row. (A byte-order mark
+    opening the file is no part of its first line.)"""
+    lines = data.removeprefix(UTF8_BOM).split(b"\n")
     non_blank = {n for n, line in enumerate(lines, start=1) if line.strip()}
     assert batch.records == len(non_blank)
     quarantined = [q.line for q in batch.quarantined]
@@ -149,6 +152,12 @@ def byte_mutations(draw: Any) -> tuple[str, bytes]:
 @FUZZ
 @given(st.binary(max_size=400))
 def test_arbitrary_bytes_never_raise(data: bytes) -> None:
+    # Given any bytes; When decoded; Then nothing raises and every record is accounted for, except that bytes
+    # starting like gzip and not being gzip make the file unreadable (CaptureReadError: retried, then the DLQ)
+    if data.startswith(GZIP_MAGIC):
+        with contextlib.suppress(CaptureReadError):
+            decode_capture_bytes(data, CONFIGS["binary"], "fuzz")
+        return
     for config in CONFIGS.values():
         check_accounting(decode_capture_bytes(data, config, "fuzz"), data, capture_schema(config))
     config = CONFIGS["binary"]
@@ -160,6 +169,8 @@ def test_arbitrary_bytes_never_raise(data: bytes) -> None:
 def test_byte_mutations_of_valid_records_never_raise(case: tuple[str, bytes]) -> None:
     key, data = case
     config = CONFIGS[key]
+    if data.startswith(GZIP_MAGIC):  # unreadable as a whole, see test_arbitrary_bytes_never_raise
+        return
     check_accounting(decode_capture_bytes(data, config, "fuzz"), data, capture_schema(config))
     check_accounting(decode_ground_truth_bytes(data, config, "fuzz"), data, ground_truth_schema(config))
     fast, slow = decode_both_ways(config, data)

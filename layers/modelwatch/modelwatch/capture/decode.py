@@ -9,13 +9,15 @@ vectorised path would or quarantines them with a specific reason. Both read the 
 from __future__ import annotations
 
 import io
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, BinaryIO
 
 import polars as pl
 
-from modelwatch.capture.envelope import CAPTURE_JSON_SCHEMA, TIME_DTYPE
+from modelwatch.capture.envelope import CAPTURE_JSON_SCHEMA, TIME_DTYPE, TimeBounds
 from modelwatch.capture.per_record import HAS_OUTPUT, RecordDecoder
 from modelwatch.capture.records import (
     LINE_COL,
@@ -32,6 +34,7 @@ from modelwatch.capture.vectorised import VectorisedDecoder
 from modelwatch.config.model import ModelConfig
 from modelwatch.constants import (
     COL_EVENT_ID,
+    COL_FEATURE_ISSUES,
     COL_INFERENCE_ID,
     COL_INFERENCE_TIME,
     COL_ROW_IN_REQUEST,
@@ -39,6 +42,7 @@ from modelwatch.constants import (
 
 __all__ = [
     "DEFAULT_BATCH_LINES",
+    "FEATURE_ISSUES_DTYPE",
     "TIME_DTYPE",
     "CaptureDecoder",
     "DecodedBatch",
@@ -50,6 +54,7 @@ __all__ = [
 ]
 
 DEFAULT_BATCH_LINES = 20_000
+FEATURE_ISSUES_DTYPE = pl.List(pl.Struct({"feature": pl.Utf8, "issue": pl.Utf8}))
 
 
 @dataclass
@@ -60,11 +65,13 @@ class DecodedBatch:
     quarantined: list[QuarantinedRecord] = field(default_factory=list)
     records: int = 0
     rows_without_prediction: int = 0
+    feature_issues: dict[str, int] = field(default_factory=dict)  # damaged feature values stored as missing, by issue
 
 
 def capture_schema(config: ModelConfig) -> dict[str, pl.DataType]:
     """The exact columns and dtypes of decoded capture rows for a model."""
     schema: dict[str, pl.DataType] = {f.name: feature_rule(f).dtype for f in config.features}
+    schema[COL_FEATURE_ISSUES] = FEATURE_ISSUES_DTYPE
     schema.update({column: rule.dtype for column, rule in output_rules(config).items()})
     schema[COL_EVENT_ID] = pl.Utf8()
     schema[COL_INFERENCE_ID] = pl.Utf8()
@@ -74,17 +81,27 @@ def capture_schema(config: ModelConfig) -> dict[str, pl.DataType]:
 
 
 def iter_decode_capture(
-    stream: BinaryIO, config: ModelConfig, source: str, batch_lines: int = DEFAULT_BATCH_LINES
+    stream: BinaryIO,
+    config: ModelConfig,
+    source: str,
+    batch_lines: int = DEFAULT_BATCH_LINES,
+    arrived: datetime | None = None,
 ) -> Iterator[DecodedBatch]:
-    """Decode a capture file batch by batch (bounded memory). Raises CaptureReadError if the stream fails."""
-    decoder = CaptureDecoder(config, source)
+    """Decode a capture file batch by batch (bounded memory). Raises CaptureReadError if the stream fails.
+
+    `arrived`: when the object reached S3 (LastModified); records timed later than that by more than the model's
+    `validation.max_time_skew` are quarantined (not checked when unknown)."""
+    decoder = CaptureDecoder(config, source, arrived)
     for batch, parsed in iter_parsed_batches(stream, source, batch_lines, CAPTURE_JSON_SCHEMA):
         yield decoder.decode_parsed(batch, parsed)
 
 
-def decode_capture_bytes(data: bytes, config: ModelConfig, source: str) -> DecodedBatch:
+def decode_capture_bytes(
+    data: bytes, config: ModelConfig, source: str, arrived: datetime | None = None
+) -> DecodedBatch:
     """Decode a whole capture file held in memory into one batch."""
-    return concat_batches(list(iter_decode_capture(io.BytesIO(data), config, source)), capture_schema(config))
+    batches = iter_decode_capture(io.BytesIO(data), config, source, arrived=arrived)
+    return concat_batches(list(batches), capture_schema(config))
 
 
 def concat_batches(batches: list[DecodedBatch], schema: dict[str, pl.DataType]) -> DecodedBatch:
@@ -96,19 +113,22 @@ def concat_batches(batches: list[DecodedBatch], schema: dict[str, pl.DataType]) 
         quarantined=[q for b in batches for q in b.quarantined],
         records=sum(b.records for b in batches),
         rows_without_prediction=sum(b.rows_without_prediction for b in batches),
+        feature_issues=dict(sum((Counter(b.feature_issues) for b in batches), Counter())),
     )
 
 
 class CaptureDecoder:
     """Decodes batches of capture lines for one model config and source object."""
 
-    def __init__(self, config: ModelConfig, source: str) -> None:
+    def __init__(self, config: ModelConfig, source: str, arrived: datetime | None = None) -> None:
         self.config = config
         self.source = source
         self.schema = capture_schema(config)
         self.internal_schema: dict[str, pl.DataType] = {**self.schema, LINE_COL: pl.Int64(), HAS_OUTPUT: pl.Boolean()}
-        self.per_record = RecordDecoder(config, self.schema)
-        self.vectorised = VectorisedDecoder(config, self.internal_schema, self.per_record)
+        validation = config.validation
+        bounds = TimeBounds(arrived, validation.max_time_skew_delta, validation.max_time_skew)
+        self.per_record = RecordDecoder(config, self.schema, bounds)
+        self.vectorised = VectorisedDecoder(config, self.internal_schema, self.per_record, bounds)
         self.force_slow = False  # tests: decode every record through the per-record path
 
     def decode_batch(self, batch: LineBatch) -> DecodedBatch:
@@ -152,4 +172,14 @@ class CaptureDecoder:
             quarantined=quarantined,
             records=records,
             rows_without_prediction=without_prediction,
+            feature_issues=count_feature_issues(rows_frame),
         )
+
+
+def count_feature_issues(rows: pl.DataFrame) -> dict[str, int]:
+    """How many feature values of the rows were stored as missing, by issue code (nothing to count: no pass)."""
+    issues = rows[COL_FEATURE_ISSUES]
+    if issues.null_count() == issues.len():
+        return {}
+    counts = issues.explode().drop_nulls().struct.field("issue").value_counts()
+    return {str(code): int(n) for code, n in counts.iter_rows()}

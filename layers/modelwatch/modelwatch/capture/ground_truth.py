@@ -151,8 +151,10 @@ class GroundTruthDecoder:
             .with_columns(pl.int_ranges(pl.col("_l").list.len()).cast(pl.List(pl.Int32)).alias(COL_ROW_IN_REQUEST))
             .explode(["_l", COL_ROW_IN_REQUEST])
         )
-        y_true, bad = self.rule.vector(pl.col("_l"))
-        labels = labels.with_columns(y_true.alias(COL_Y_TRUE), bad.alias("_bad"))
+        verdict = self.rule.vector(pl.col("_l"))
+        # a bad label quarantines its record: the per-record path says why
+        bad = verdict.undecided | verdict.faulty
+        labels = labels.with_columns(verdict.value.alias(COL_Y_TRUE), bad.alias("_bad"))
         flagged |= set(labels.filter(pl.col("_bad"))[LINE_COL].unique().to_list())
         good = labels.filter(~pl.col(LINE_COL).is_in(list(flagged))).select(
             COL_INFERENCE_ID,

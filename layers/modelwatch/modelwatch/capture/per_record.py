@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from modelwatch.capture.envelope import (
+    TimeBounds,
     content_format,
     decode_side_text,
     id_text,
@@ -17,10 +18,19 @@ from modelwatch.capture.envelope import (
     parse_inference_time,
 )
 from modelwatch.capture.records import RecordError
-from modelwatch.capture.rules import Rule, ValueIssue, derive_prediction, feature_rule, output_rules
+from modelwatch.capture.rules import (
+    ISSUE_NON_FINITE,
+    Rule,
+    ValueIssue,
+    derive_prediction,
+    feature_rule,
+    output_rules,
+    probability_sum_issue,
+)
 from modelwatch.config.model import ModelConfig, ProblemType
 from modelwatch.constants import (
     COL_EVENT_ID,
+    COL_FEATURE_ISSUES,
     COL_INFERENCE_ID,
     COL_INFERENCE_TIME,
     COL_ROW_IN_REQUEST,
@@ -30,6 +40,8 @@ from modelwatch.constants import (
 from modelwatch.jsonpath import JsonPath, JsonPathError, compile_path
 
 HAS_OUTPUT = "_has_output"  # internal column: the row's record captured the output side
+# Feature issues that keep the record: the value is stored as missing and the issue recorded in the row.
+SOFT_FEATURE_ISSUES = frozenset({ISSUE_NON_FINITE})
 
 
 def csv_rows(text: str, side: str) -> list[list[str]]:
@@ -71,9 +83,10 @@ def _feature_path(config: ModelConfig, name: str) -> JsonPath | None:
 class RecordDecoder:
     """Decodes one capture record (a JSON line) into typed rows for one model config."""
 
-    def __init__(self, config: ModelConfig, schema: dict[str, Any]) -> None:
+    def __init__(self, config: ModelConfig, schema: dict[str, Any], bounds: TimeBounds | None = None) -> None:
         self.config = config
         self.schema = schema
+        self.bounds = bounds or TimeBounds()
         self.features = config.features
         self.n_features = len(config.features)
         self.feature_rules = [feature_rule(f) for f in config.features]
@@ -93,7 +106,7 @@ class RecordDecoder:
         record, meta, event_id = parse_envelope(line)
         event_id = id_text(event_id, "eventMetadata.eventId")
         inference_id = id_text(meta.get("inferenceId"), "eventMetadata.inferenceId")
-        inference_time = parse_inference_time(meta.get("inferenceTime"))
+        inference_time = parse_inference_time(meta.get("inferenceTime"), self.bounds)
         capture = record.get("captureData")
         if capture is None:
             raise RecordError("missing captureData")
@@ -170,15 +183,26 @@ class RecordDecoder:
         return values
 
     def _typed_features(self, values: list[Any], index: int) -> dict[str, Any]:
+        """The typed feature values of one row and, under COL_FEATURE_ISSUES, what was wrong with those stored as
+        missing (None when nothing was)."""
         if len(values) != self.n_features:
             raise RecordError(
                 f"wrong column count: endpointInput row {index} has {len(values)} values, "
                 f"expected {self.n_features} (features)"
             )
-        return {
-            feature.name: typed(rule, value, f"{feature.type} feature {feature.name!r} (endpointInput row {index})")
-            for feature, rule, value in zip(self.features, self.feature_rules, values, strict=True)
-        }
+        row: dict[str, Any] = {}
+        issues: list[dict[str, str]] = []
+        for feature, rule, value in zip(self.features, self.feature_rules, values, strict=True):
+            try:
+                row[feature.name] = rule.scalar(value)
+            except ValueIssue as issue:
+                if issue.code not in SOFT_FEATURE_ISSUES:
+                    where = f"{feature.type} feature {feature.name!r} (endpointInput row {index})"
+                    raise RecordError(issue.reason(where)) from issue
+                row[feature.name] = None
+                issues.append({"feature": feature.name, "issue": issue.code})
+        row[COL_FEATURE_ISSUES] = issues or None
+        return row
 
     # ------------------------------------------------------------------ response
     def output_rows(self, side: Any, n_in: int | None) -> list[dict[str, Any]]:
@@ -209,6 +233,14 @@ class RecordDecoder:
                     if column in self.out_rules
                 }
             )
+        return self._checked_rows(rows)
+
+    def _checked_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The output rows, if each row's class probabilities sum to 1 (within the configured tolerance)."""
+        for index, row in enumerate(rows):
+            issue = probability_sum_issue(self.config, row)
+            if issue is not None:
+                raise RecordError(issue.reason(f"endpointOutput row {index}"))
         return rows
 
     def json_output_rows(self, text: str) -> list[dict[str, Any]]:
@@ -235,7 +267,7 @@ class RecordDecoder:
                 what = f"endpointOutput column {COL_Y_PRED!r} (row {index})"
                 row[COL_Y_PRED] = typed(self.out_rules[COL_Y_PRED], predictions[index], what)
             rows.append(row)
-        return rows
+        return self._checked_rows(rows)
 
     @staticmethod
     def _json_values(document: Any, path: JsonPath, nested: bool) -> list[Any]:

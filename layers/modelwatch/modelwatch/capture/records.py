@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import polars as pl
 
@@ -84,6 +85,53 @@ class LineBatch:
         return dict(self.lines)
 
 
+GZIP_MAGIC = b"\x1f\x8b\x08"  # ID1, ID2 and CM=8 (deflate, the only method gzip defines)
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+class _Prefixed:
+    """A read-only stream that gives `head` first, then the rest of `stream` (the bytes sniffed off its start)."""
+
+    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        self.head = head
+        self.stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        if self.head:
+            if size is None or size < 0:
+                data, self.head = self.head + self.stream.read(), b""
+                return data
+            data, self.head = self.head[:size], self.head[size:]
+            return data
+        return self.stream.read(size)
+
+
+def _sniff(stream: BinaryIO, source: str, size: int) -> bytes:
+    """The first `size` bytes of a stream (fewer at its end)."""
+    head = b""
+    while len(head) < size:
+        try:
+            block = stream.read(size - len(head))
+        except Exception as exc:
+            raise CaptureReadError(f"{source}: cannot read object: {type(exc).__name__}: {exc}") from exc
+        if not block:
+            break
+        head += bytes(block)
+    return head
+
+
+def open_payload(stream: BinaryIO, source: str) -> BinaryIO:
+    """The JSON-lines text of a capture or ground-truth object, whatever its name says: gzip is decompressed as it
+    is read (by its magic bytes), and a UTF-8 byte-order mark at the start is dropped."""
+    head = _sniff(stream, source, max(len(GZIP_MAGIC), len(UTF8_BOM)))
+    if head.startswith(GZIP_MAGIC):
+        unzipped = cast(BinaryIO, gzip.GzipFile(fileobj=cast(BinaryIO, _Prefixed(head, stream)), mode="rb"))
+        head, stream = _sniff(unzipped, source, len(UTF8_BOM)), unzipped
+    if head.startswith(UTF8_BOM):
+        head = head[len(UTF8_BOM) :]
+    return cast(BinaryIO, _Prefixed(head, stream))
+
+
 def _blank(data: bytes) -> bool:
     # bytes.strip() would copy a whole batch; only data that starts with whitespace can be all whitespace
     return not data or (data[:1].isspace() and not data.strip())
@@ -94,11 +142,13 @@ def iter_line_batches(
 ) -> Iterator[LineBatch]:
     """Yield batches of whole lines, at most `batch_lines` lines and about `block_bytes` bytes each.
 
-    Reads with `stream.read(n)` only, so botocore streaming bodies and files work alike; any read failure
-    raises CaptureReadError. Copies each byte about once after the read (whole lines joined to the previous tail).
+    Reads with `stream.read(n)` only, so botocore streaming bodies and files work alike (gzip and a byte-order mark
+    are handled by `open_payload`); any read failure, a corrupt gzip stream too, raises CaptureReadError. Copies
+    each byte about once after the read (whole lines joined to the previous tail).
     """
     if batch_lines < 1:
         raise ValueError("batch_lines must be at least 1")
+    stream = open_payload(stream, source)
     tail = b""
     first = 1
     while True:

@@ -1,32 +1,39 @@
 """The one table of typing rules: how a captured value becomes a feature, a probability, a prediction or a label.
 
 Each rule has two halves side by side: `scalar` types one JSON value or CSV cell (the per-record path) and `vector`
-types a column of CSV text (the vectorised path). The vector half decides only the values it types exactly as the
-scalar half would; it marks every other value `undecided`, and that value's record goes to the per-record path,
-where the scalar half decides (a typed value, or a ValueIssue that names the problem). So the two paths cannot drift:
-they read the same rule, and `tests/unit/capture/test_rules.py` checks the halves against each other.
+types a column of CSV text (the vectorised path). The vector half decides only what it decides exactly as the scalar
+half would: a typed value, or the code of the issue the scalar half would raise. It marks every other value
+`undecided`, and that value's record goes to the per-record path, where the scalar half decides. So the two paths
+cannot drift: they read the same rule, and `tests/unit/capture/test_rules.py` checks the halves against each other.
+
+What a caller does with an issue is its business: a damaged feature value is stored as missing and recorded, a bad
+prediction or label quarantines its record.
 """
 
 from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
 
 from modelwatch.config.model import Feature, ModelConfig, ProblemType
-from modelwatch.constants import COL_Y_PRED, COL_Y_PRED_PROBA
+from modelwatch.constants import COL_Y_PRED, COL_Y_PRED_PROBA, FEATURE_ISSUE_NON_FINITE
 
 # What Python's str.strip takes for whitespace: polars' own set lacks \x1c-\x1f, so the vector halves strip these
 # characters explicitly.
 PY_WHITESPACE = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
-
+# 0.33 + 0.33 + 0.33 is 0.99 to a person and 0.010000000000000009 away from 1 to a float
+_SUM_SLACK = 1e-9
 _INT64_LIMIT = float(2**63)  # beyond it a class number would not fit the Int64 column (and is no class anyway)
 
 # Issue codes (ValueIssue.code): why a value does not fit its rule.
 ISSUE_TYPE = "type"  # not a value of the rule's type (text in a number, a list for a category, ...)
-ISSUE_NOT_INTEGER = "not_integer"  # a binary class that is not 0/1-like
+ISSUE_NON_FINITE = FEATURE_ISSUE_NON_FINITE  # NaN or infinity
+ISSUE_RANGE = "out_of_range"  # a probability outside [0, 1]
+ISSUE_NOT_INTEGER = "not_integer"  # a binary class that is not a whole number
+ISSUE_CLASS = "not_a_class"  # a class the model does not have
 ISSUE_EMPTY = "empty"  # a required value (a label) is empty
 ISSUE_NOT_SINGLE = "not_single"  # a list or object where one value belongs
 
@@ -42,6 +49,22 @@ class ValueIssue(ValueError):
     def reason(self, what: str) -> str:
         """The quarantine reason for the value at `what` (a place, never the value)."""
         return self.template.format(what=what)
+
+
+class Typed(NamedTuple):
+    """The vector half's verdict on a column: the typed value, the code of the issue the scalar half would raise
+    (else null), whether there is one (`faulty`, cheaper than the code), and whether the scalar half must decide
+    instead (then the other three do not count). A faulty value is no value: callers that keep the row null it
+    (masking it here would cost more than the parse: the lazy engine does not share work inside when/then)."""
+
+    value: pl.Expr
+    issue: pl.Expr
+    faulty: pl.Expr
+    undecided: pl.Expr
+
+
+_NO_ISSUE = pl.lit(None, dtype=pl.Utf8)
+_NO_FAULT = pl.lit(False)
 
 
 def scalar_text(value: Any) -> str | None:
@@ -82,14 +105,14 @@ def _number_or_none(value: Any, noun: str) -> float | None:
     raise ValueIssue(ISSUE_TYPE, f"non-numeric {noun} in {{what}}")
 
 
-def _vector_number(text: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
-    """(number, present, undecided) of a text column: what `_number_or_none` gives, where polars agrees with it."""
+def _vector_number(text: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr, pl.Expr]:
+    """(stripped, number, present, undecided) of a text column: what `_number_or_none` gives, where polars agrees."""
     stripped = text.str.strip_chars(PY_WHITESPACE)
     number = stripped.cast(pl.Float64, strict=False)
     present = stripped.str.len_bytes() > 0
     # polars rejects some texts Python reads (other digit scripts) and `_` separators are not numbers: undecided
     undecided = (present & number.is_null()) | stripped.str.contains("_", literal=True)
-    return number, present, undecided
+    return stripped, number, present, undecided
 
 
 class Rule(ABC):
@@ -102,17 +125,26 @@ class Rule(ABC):
         """Type one JSON value or CSV cell; raises ValueIssue."""
 
     @abstractmethod
-    def vector(self, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-        """Type a column of CSV text: (typed, undecided). Undecided values must go to `scalar`."""
+    def vector(self, text: pl.Expr) -> Typed:
+        """Type a column of CSV text."""
+
+    def check(self, value: pl.Expr) -> Typed:
+        """The verdict on a column polars has already typed as `dtype` (its CSV reader types numbers as `scalar`)."""
+        return Typed(value, _NO_ISSUE, _NO_FAULT, pl.lit(False))
 
 
 class NumberRule(Rule):
-    """A float: numeric features, probabilities, regression predictions and labels."""
+    """A finite float: numeric features, probabilities (also within [0, 1]), regression predictions and labels.
 
-    def __init__(self, noun: str = "value", required: bool = False) -> None:
+    `noun` words a non-numeric value ("value", "label"), `role` a non-finite one ("value", "probability", ...).
+    """
+
+    def __init__(self, noun: str = "value", required: bool = False, role: str = "value", unit: bool = False) -> None:
         self.dtype = pl.Float64()
         self.noun = noun
         self.required = required
+        self.role = role
+        self.unit = unit  # a probability: within [0, 1]
 
     def scalar(self, value: Any) -> float | None:
         if self.required and (value is None or value == ""):
@@ -120,15 +152,36 @@ class NumberRule(Rule):
         if self.required and isinstance(value, list | dict):
             raise ValueIssue(ISSUE_NOT_SINGLE, f"{{what}} is not a single {self.noun}")
         number = _number_or_none(value, self.noun)
-        if number is None and self.required:
-            raise ValueIssue(ISSUE_EMPTY, f"empty {self.noun} in {{what}}")
+        if number is None:
+            if self.required:
+                raise ValueIssue(ISSUE_EMPTY, f"empty {self.noun} in {{what}}")
+            return None
+        if not math.isfinite(number):
+            raise ValueIssue(ISSUE_NON_FINITE, f"non-finite {self.role} in {{what}}")
+        if self.unit and not 0.0 <= number <= 1.0:
+            raise ValueIssue(ISSUE_RANGE, f"{self.role} out of range [0, 1] in {{what}}")
         return number
 
-    def vector(self, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-        number, present, undecided = _vector_number(text)
+    def vector(self, text: pl.Expr) -> Typed:
+        _, number, present, undecided = _vector_number(text)
+        checked = self.check(number)
         if self.required:
-            return number, (undecided | ~present).fill_null(True)
-        return number, undecided.fill_null(False)
+            undecided = undecided | ~present
+        return Typed(checked.value, checked.issue, checked.faulty, undecided.fill_null(self.required))
+
+    def check(self, value: pl.Expr) -> Typed:
+        non_finite = ~value.is_finite()
+        issue: pl.Expr
+        if self.unit:
+            outside = (value < 0.0) | (value > 1.0)
+            when_non_finite = pl.when(non_finite).then(pl.lit(ISSUE_NON_FINITE))
+            issue = when_non_finite.when(outside).then(pl.lit(ISSUE_RANGE)).otherwise(None)
+            faulty = non_finite | outside
+        else:
+            issue = pl.when(non_finite).then(pl.lit(ISSUE_NON_FINITE)).otherwise(None)
+            faulty = non_finite
+        faulty = faulty.fill_null(False)
+        return Typed(value, issue, faulty, pl.lit(False))
 
 
 class TextRule(Rule):
@@ -143,15 +196,16 @@ class TextRule(Rule):
         except TypeError as exc:
             raise ValueIssue(ISSUE_NOT_SINGLE, "{what} is not a single value") from exc
 
-    def vector(self, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-        return pl.when(text.str.len_bytes() > 0).then(text), pl.lit(False)
+    def vector(self, text: pl.Expr) -> Typed:
+        return Typed(pl.when(text.str.len_bytes() > 0).then(text), _NO_ISSUE, _NO_FAULT, pl.lit(False))
 
 
 class ClassNameRule(Rule):
-    """A multiclass prediction or label: a class name, stripped."""
+    """A multiclass prediction or label: one of the model's class names, stripped."""
 
-    def __init__(self, noun: str = "value", required: bool = False) -> None:
+    def __init__(self, classes: list[str], noun: str = "value", required: bool = False) -> None:
         self.dtype = pl.Utf8()
+        self.classes = list(classes)
         self.noun = noun
         self.required = required
 
@@ -165,18 +219,22 @@ class ClassNameRule(Rule):
             if self.required:
                 raise ValueIssue(ISSUE_EMPTY, f"empty {self.noun} in {{what}}")
             return None
+        if text not in self.classes:
+            raise ValueIssue(ISSUE_CLASS, f"{self.noun} outside the model's classes in {{what}}")
         return text
 
-    def vector(self, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    def vector(self, text: pl.Expr) -> Typed:
         stripped = text.str.strip_chars(PY_WHITESPACE)
         present = stripped.str.len_bytes() > 0
-        if self.required:
-            return stripped, (~present).fill_null(True)
-        return pl.when(present).then(stripped), pl.lit(False)
+        faulty = (present & ~stripped.is_in(self.classes)).fill_null(False)
+        issue = pl.when(faulty).then(pl.lit(ISSUE_CLASS)).otherwise(None)
+        value = pl.when(present & ~faulty).then(stripped)
+        undecided = (~present).fill_null(True) if self.required else pl.lit(False)
+        return Typed(value, issue, faulty, undecided)
 
 
 class BinaryClassRule(Rule):
-    """A binary prediction or label: 0/1 (or a number equal to them), or one of the two class names.
+    """A binary prediction or label: 0 or 1 (or a number equal to them), or one of the two class names.
 
     Labels also take JSON booleans (as 0/1); predictions do not.
     """
@@ -203,19 +261,21 @@ class BinaryClassRule(Rule):
             return None
         if not math.isfinite(number) or number != round(number) or abs(number) >= _INT64_LIMIT:
             raise ValueIssue(ISSUE_NOT_INTEGER, "{what} is not an integer class label")
+        if number not in (0.0, 1.0):
+            raise ValueIssue(ISSUE_CLASS, f"{self.noun} outside the model's classes in {{what}}")
         return int(number)
 
-    def vector(self, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-        number, present, undecided = _vector_number(text)
-        # class names, fractions, NaN and infinities are the scalar half's to decide (a name maps, the rest is an
-        # issue); polars holds NaN equal to itself, so only is_finite catches it
-        undecided = undecided | (
-            number.is_not_null() & (~number.is_finite() | (number != number.round(0)) | (number.abs() >= _INT64_LIMIT))
-        )
-        typed = pl.when(number.is_finite()).then(number).otherwise(None).cast(pl.Int64, strict=False)
+    def vector(self, text: pl.Expr) -> Typed:
+        stripped, number, present, undecided = _vector_number(text)
+        # Only a plain 0 or 1 is decided here: class names (even numeric ones, which win over numbers), fractions,
+        # NaN (polars holds NaN equal to itself), infinities and other classes are the scalar half's.
+        undecided = undecided | (number.is_not_null() & ~number.is_in([0.0, 1.0]))
+        if self.classes:
+            undecided = undecided | stripped.is_in(self.classes)
         if self.required:
-            return typed, (undecided | ~present).fill_null(True)
-        return typed, undecided.fill_null(False)
+            undecided = undecided | ~present
+        typed = pl.when(number.is_in([0.0, 1.0])).then(number).cast(pl.Int64, strict=False)
+        return Typed(typed, _NO_ISSUE, _NO_FAULT, undecided.fill_null(self.required))
 
 
 # ---------------------------------------------------------------------------- the table
@@ -226,13 +286,13 @@ def feature_rule(feature: Feature) -> Rule:
 
 def output_rules(config: ModelConfig) -> dict[str, Rule]:
     """The rule of each prediction column: every probability column, then `y_pred`."""
-    rules: dict[str, Rule] = {column: NumberRule() for column in config.proba_columns}
+    rules: dict[str, Rule] = {column: NumberRule(role="probability", unit=True) for column in config.proba_columns}
     if config.problem_type is ProblemType.BINARY:
         rules[COL_Y_PRED] = BinaryClassRule(config.classes)
     elif config.problem_type is ProblemType.MULTICLASS:
-        rules[COL_Y_PRED] = ClassNameRule()
+        rules[COL_Y_PRED] = ClassNameRule(config.classes)
     else:
-        rules[COL_Y_PRED] = NumberRule()
+        rules[COL_Y_PRED] = NumberRule(role="prediction")
     return rules
 
 
@@ -241,8 +301,35 @@ def label_rule(config: ModelConfig) -> Rule:
     if config.problem_type is ProblemType.BINARY:
         return BinaryClassRule(config.classes, noun="label", required=True)
     if config.problem_type is ProblemType.MULTICLASS:
-        return ClassNameRule(noun="label", required=True)
-    return NumberRule(noun="label", required=True)
+        return ClassNameRule(config.classes, noun="label", required=True)
+    return NumberRule(noun="label", required=True, role="label")
+
+
+# ---------------------------------------------------------------------------- rows of class probabilities
+def probability_sum_issue(config: ModelConfig, row: dict[str, Any]) -> ValueIssue | None:
+    """Multiclass: the issue of a row whose class probabilities (all given) do not sum to 1 within the tolerance."""
+    if config.problem_type is not ProblemType.MULTICLASS:
+        return None
+    probas = [float(row[c]) for c in config.proba_columns if row.get(c) is not None]
+    if len(probas) < len(config.proba_columns):
+        return None
+    tolerance = config.validation.probability_sum_tolerance
+    if abs(math.fsum(probas) - 1.0) <= tolerance + _SUM_SLACK:
+        return None
+    return ValueIssue(ISSUE_RANGE, f"class probabilities do not sum to 1 (within {tolerance}) in {{what}}")
+
+
+def probability_sum_bad_expr(config: ModelConfig) -> pl.Expr | None:
+    """`probability_sum_issue` over rows of typed probability columns (None: the model has no such rows): rows
+    that may be at fault, for the scalar half to decide (a sum at the tolerance, give or take float rounding, is
+    accepted there)."""
+    if config.problem_type is not ProblemType.MULTICLASS:
+        return None
+    columns = config.proba_columns
+    tolerance = config.validation.probability_sum_tolerance
+    all_given = pl.all_horizontal([pl.col(c).is_not_null() for c in columns])
+    distance = (pl.sum_horizontal(columns) - 1.0).abs()
+    return all_given & (distance > tolerance)
 
 
 # ---------------------------------------------------------------------------- y_pred from probabilities

@@ -10,17 +10,28 @@ import polars as pl
 
 from modelwatch.capture.envelope import (
     INFERENCE_ID_RAW,
+    TimeBounds,
     envelope_ok_expr,
     flatten_capture,
     is_csv_expr,
     payload_text,
 )
-from modelwatch.capture.per_record import HAS_OUTPUT, RecordDecoder
+from modelwatch.capture.per_record import HAS_OUTPUT, SOFT_FEATURE_ISSUES, RecordDecoder
 from modelwatch.capture.records import LINE_COL, RecordError
-from modelwatch.capture.rules import Rule, derive_prediction_expr, feature_rule, output_rules
+from modelwatch.capture.rules import (
+    NumberRule,
+    Rule,
+    TextRule,
+    Typed,
+    derive_prediction_expr,
+    feature_rule,
+    output_rules,
+    probability_sum_bad_expr,
+)
 from modelwatch.config.model import ModelConfig
 from modelwatch.constants import (
     COL_EVENT_ID,
+    COL_FEATURE_ISSUES,
     COL_INFERENCE_ID,
     COL_INFERENCE_TIME,
     COL_ROW_IN_REQUEST,
@@ -39,6 +50,43 @@ def _attach(rows: pl.DataFrame, part: pl.DataFrame) -> pl.DataFrame:
     return rows.join(part, on=keys, how="left", maintain_order="left")
 
 
+def judge_features(
+    frame: pl.DataFrame, verdicts: dict[str, Typed], dtype: pl.DataType, typed: bool
+) -> tuple[pl.DataFrame, pl.Series | None]:
+    """Apply the features' rule verdicts (expressions over `frame`): each feature's typed value (missing where its
+    value has an issue) and COL_FEATURE_ISSUES listing those issues; plus the rows the per-record path must decide
+    (a value left undecided, or an issue that does not keep the record), None when there are none.
+
+    `typed`: the frame's feature columns are already typed (`Rule.check` verdicts), so clean data keeps them as
+    they are and costs one pass that finds nothing to record."""
+    names = list(verdicts)
+    trouble = pl.any_horizontal([v.faulty | v.undecided for v in verdicts.values()]).fill_null(False)
+    if not frame.lazy().select(trouble.any()).collect().item():
+        values = frame if typed else frame.with_columns(*[v.value.alias(n) for n, v in verdicts.items()])
+        return values.with_columns(pl.lit(None, dtype=dtype).alias(COL_FEATURE_ISSUES)), None
+    issue_columns = [f"_i{i}" for i in range(len(names))]
+    judged = frame.with_columns(
+        *[v.value.alias(n) for n, v in verdicts.items()],
+        *[v.issue.alias(c) for v, c in zip(verdicts.values(), issue_columns, strict=True)],
+        pl.any_horizontal([v.undecided for v in verdicts.values()]).fill_null(False).alias("_undecided"),
+    ).with_columns(
+        pl.when(pl.col(c).is_null()).then(pl.col(n)).alias(n) for n, c in zip(names, issue_columns, strict=True)
+    )
+    soft = list(SOFT_FEATURE_ISSUES)
+    hard = pl.any_horizontal([pl.col(c).is_not_null() & ~pl.col(c).is_in(soft) for c in issue_columns])
+    entries = [
+        pl.when(pl.col(c).is_not_null()).then(pl.struct(pl.lit(name).alias("feature"), pl.col(c).alias("issue")))
+        for name, c in zip(names, issue_columns, strict=True)
+    ]
+    listed = pl.concat_list(entries).list.drop_nulls()
+    judged = judged.with_columns(
+        pl.when(listed.list.len() > 0).then(listed).cast(dtype).alias(COL_FEATURE_ISSUES),
+        (pl.col("_undecided") | hard.fill_null(False)).alias("_decide_per_record"),
+    )
+    flags = judged["_decide_per_record"]
+    return judged.drop(*issue_columns, "_undecided", "_decide_per_record"), flags if flags.any() else None
+
+
 def _csv_bytes(texts: pl.Series, separator: str = "\n") -> bytes:
     joined: bytes = texts.str.join(separator).cast(pl.Binary).item()
     return joined
@@ -47,9 +95,16 @@ def _csv_bytes(texts: pl.Series, separator: str = "\n") -> bytes:
 class VectorisedDecoder:
     """Decodes the records of a parsed batch that are plain CSV (or base64 CSV) requests with CSV or JSON outputs."""
 
-    def __init__(self, config: ModelConfig, internal_schema: dict[str, pl.DataType], per_record: RecordDecoder) -> None:
+    def __init__(
+        self,
+        config: ModelConfig,
+        internal_schema: dict[str, pl.DataType],
+        per_record: RecordDecoder,
+        bounds: TimeBounds | None = None,
+    ) -> None:
         self.config = config
         self.internal_schema = internal_schema
+        self.bounds = bounds
         self.per_record = per_record  # JSON output bodies are small: read per record inside this path
         self.features = config.features
         self.n_features = len(config.features)
@@ -58,12 +113,14 @@ class VectorisedDecoder:
         self.out_rules = output_rules(config)
         self.out_columns = list(config.output.columns)
         self.pred_schema = {c: internal_schema[c] for c in self.out_rules}
+        self.issues_dtype = internal_schema[COL_FEATURE_ISSUES]
+        self.probability_sum_bad = probability_sum_bad_expr(config)
 
     def decode(self, frame: pl.DataFrame) -> tuple[pl.DataFrame | None, set[int]]:
         """(typed rows in file order with the internal columns, lines flagged for the per-record path)."""
         if frame.height == 0:
             return None, set()
-        flat = flatten_capture(frame)
+        flat = flatten_capture(frame, self.bounds)
         ok = (
             envelope_ok_expr()
             & self._side_fast_ok("in", self.config.input.format)
@@ -120,6 +177,8 @@ class VectorisedDecoder:
             .explode(COL_ROW_IN_REQUEST)
         )
         rows = _attach(_attach(skeleton, features), outputs)
+        if COL_FEATURE_ISSUES not in rows.columns:  # no record of the batch had its request captured
+            rows = rows.with_columns(pl.lit(None, dtype=self.issues_dtype).alias(COL_FEATURE_ISSUES))
         derived = derive_prediction_expr(self.config)
         if derived is not None:
             rows = rows.with_columns(derived)
@@ -160,7 +219,14 @@ class VectorisedDecoder:
     # ------------------------------------------------------------------ request
     def _input(self, records: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, set[int]]:
         """Input CSV rows of the records -> (features by line/row, row counts per line, flagged lines)."""
-        empty_features = pl.DataFrame(schema={LINE_COL: pl.Int64, COL_ROW_IN_REQUEST: pl.Int32, **self.feature_schema})
+        empty_features = pl.DataFrame(
+            schema={
+                LINE_COL: pl.Int64,
+                COL_ROW_IN_REQUEST: pl.Int32,
+                **self.feature_schema,
+                COL_FEATURE_ISSUES: self.issues_dtype,
+            }
+        )
         empty_counts = pl.DataFrame(schema={LINE_COL: pl.Int64, "_n_in": pl.Int64})
         if records.height == 0:
             return empty_features, empty_counts, set()
@@ -192,7 +258,15 @@ class VectorisedDecoder:
                 flagged = self._misshapen(
                     checked.filter(pl.col(LINE_COL).is_in(suspects)).with_columns(text.str.strip_chars_end("\n"))
                 )
-            return features, checked.select(LINE_COL, "_n_in"), flagged
+            counts = checked.select(LINE_COL, "_n_in")
+            if self._all_finite(features):
+                return (
+                    features.with_columns(pl.lit(None, dtype=self.issues_dtype).alias(COL_FEATURE_ISSUES)),
+                    counts,
+                    flagged,
+                )
+            verdicts = {name: rule.check(pl.col(name)) for name, rule in self.feature_rules.items()}
+            return self._judged(features, verdicts, flagged, typed=True), counts, flagged
         # Some value is not a number, or some row has too many fields: find which records, line by line.
         checked = checked.with_columns(text.str.strip_chars_end("\n"))  # the checks below split on newlines
         lines = (
@@ -204,11 +278,36 @@ class VectorisedDecoder:
         lines = lines.filter(~pl.col(LINE_COL).is_in(list(flagged)))
         if lines.height == 0:
             return empty_features, empty_counts, flagged
-        values, undecided = self._parse_feature_text(lines["_t"])
-        features = pl.concat([lines.select(LINE_COL, COL_ROW_IN_REQUEST), values], how="horizontal")
-        flagged |= set(features.filter(undecided)[LINE_COL].unique().to_list())
+        text_columns = [f"c{i}" for i in range(self.n_features)]
+        as_text = pl.read_csv(
+            _csv_bytes(lines["_t"]), has_header=False, schema=dict.fromkeys(text_columns, pl.Utf8), quote_char=None
+        )
+        verdicts = {
+            name: self.feature_rules[name].vector(pl.col(column))
+            for name, column in zip(self.feature_schema, text_columns, strict=True)
+        }
+        parts = pl.concat([lines.select(LINE_COL, COL_ROW_IN_REQUEST), as_text], how="horizontal")
+        features = self._judged(parts, verdicts, flagged, typed=False).drop(text_columns)
         counts = lines.group_by(LINE_COL, maintain_order=True).agg(pl.len().cast(pl.Int64).alias("_n_in"))
         return features, counts, flagged
+
+    def _all_finite(self, features: pl.DataFrame) -> bool:
+        """Whether no typed feature value can have an issue, proven cheaply: the checks of typed features flag only
+        non-finite numbers (NumberRule.check; text is never at fault), and a row's sum is finite when none is (an
+        overflowing sum merely takes the exact path)."""
+        if any(type(rule) not in (NumberRule, TextRule) for rule in self.feature_rules.values()):
+            return False
+        numeric = [name for name, rule in self.feature_rules.items() if isinstance(rule, NumberRule)]
+        return not numeric or bool(features.select(pl.sum_horizontal(numeric).is_finite().all()).item())
+
+    def _judged(
+        self, features: pl.DataFrame, verdicts: dict[str, Typed], flagged: set[int], typed: bool
+    ) -> pl.DataFrame:
+        """`judge_features`, the records it leaves to the per-record path added to `flagged`."""
+        judged, decide = judge_features(features, verdicts, self.issues_dtype, typed)
+        if decide is not None:
+            flagged |= set(judged.filter(decide)[LINE_COL].unique().to_list())
+        return judged
 
     def _misshapen_line(self, column: str) -> pl.Expr:
         """A CSV line (unquoted) that does not hold exactly one value per feature."""
@@ -241,22 +340,6 @@ class VectorisedDecoder:
         if parsed.height != expected_rows:
             return None
         return parsed.rename(dict(zip(columns, names, strict=True)))
-
-    def _parse_feature_text(self, lines: pl.Series) -> tuple[pl.DataFrame, pl.Series]:
-        """Parse CSV lines as text, then each feature by its rule; returns the columns and the flags of lines
-        holding a value the rule leaves to the per-record path."""
-        columns = [f"c{i}" for i in range(self.n_features)]
-        as_text = pl.read_csv(
-            _csv_bytes(lines), has_header=False, schema=dict.fromkeys(columns, pl.Utf8), quote_char=None
-        )
-        exprs = []
-        undecided = pl.lit(False)
-        for column, name in zip(columns, self.feature_schema, strict=True):
-            value, unsure = self.feature_rules[name].vector(pl.col(column))
-            exprs.append(value.alias(name))
-            undecided = undecided | unsure
-        result = as_text.select(*exprs, undecided.fill_null(False).alias("_undecided"))
-        return result.drop("_undecided"), result["_undecided"]
 
     # ------------------------------------------------------------------ response
     def _output(self, records: pl.DataFrame, in_counts: pl.DataFrame) -> tuple[pl.DataFrame, set[int]]:
@@ -308,14 +391,18 @@ class VectorisedDecoder:
         for position, column in enumerate(self.out_columns):
             if column not in self.out_rules:
                 continue
-            value, undecided = self.out_rules[column].vector(pl.col("_v").list.get(position, null_on_oob=True))
-            exprs.append(value.alias(column))
-            bad = bad | undecided
-        result = units.select(LINE_COL, COL_ROW_IN_REQUEST, *exprs, bad.fill_null(True).alias("_bad"))
-        flagged = set(result.filter(pl.col("_bad"))[LINE_COL].unique().to_list())
+            verdict = self.out_rules[column].vector(pl.col("_v").list.get(position, null_on_oob=True))
+            exprs.append(verdict.value.alias(column))
+            # a bad prediction quarantines its record: the per-record path says why
+            bad = bad | verdict.undecided | verdict.faulty
+        # lazily: the rules' expressions share their parsing, which only the lazy engine computes once
+        result = units.lazy().select(LINE_COL, COL_ROW_IN_REQUEST, *exprs, bad.fill_null(True).alias("_bad")).collect()
         for column, dtype in self.pred_schema.items():
             if column not in result.columns:
                 result = result.with_columns(pl.lit(None, dtype=dtype).alias(column))
+        if self.probability_sum_bad is not None:
+            result = result.with_columns((pl.col("_bad") | self.probability_sum_bad.fill_null(False)).alias("_bad"))
+        flagged = set(result.filter(pl.col("_bad"))[LINE_COL].unique().to_list())
         return result.drop("_bad"), flagged
 
     def _output_json(self, records: pl.DataFrame) -> tuple[pl.DataFrame, set[int]]:

@@ -142,6 +142,25 @@ class GroundTruth(_Strict):
     encoding_hint: Literal["csv", "json"] = "csv"
 
 
+class Validation(_Strict):
+    """Checks at decoding; a record that fails one is quarantined with the reason."""
+
+    # Multiclass: a row's class probabilities may sum to 1 plus or minus this (rounded outputs need some slack).
+    probability_sum_tolerance: float = Field(default=0.01, ge=0.0, lt=1.0)
+    # An inferenceTime later than the capture object's arrival (S3 LastModified) by more than this is quarantined.
+    max_time_skew: str = "1d"
+
+    @field_validator("max_time_skew")
+    @classmethod
+    def _skew(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @property
+    def max_time_skew_delta(self) -> timedelta:
+        return parse_duration(self.max_time_skew)
+
+
 class Threshold(_Strict):
     """A nannyml threshold: `standard_deviation` (default, std_lower/upper_multiplier) or `constant` (lower/upper)."""
 
@@ -206,6 +225,7 @@ class ModelConfig(_Strict):
     chunking: Chunking = Field(default_factory=lambda: Chunking(period="1h"))
     ground_truth: GroundTruth = Field(default_factory=GroundTruth)
     estimation: Estimation = Field(default_factory=Estimation)
+    validation: Validation = Field(default_factory=Validation)
 
     @field_validator("name")
     @classmethod
