@@ -1,4 +1,8 @@
-"""The tiny JSONPath subset model configs use: `$`, `.name`, `['name']`, `[0]`, `[*]`."""
+"""The one JSONPath subset of model configs and decoders: `$`, `.name`, `['any key']`, `["any key"]`, `[0]`, `[*]`.
+
+Quoted keys may hold any character; a backslash escapes the next character (`$['Int\\'l Plan_no']`,
+`$["say \\"hi\\""]`, `$['back\\\\slash']`), so every JSON key can be written. `key_path` writes one.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,23 @@ from functools import lru_cache
 from typing import Any
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
-_TOKEN = re.compile(r"\.([A-Za-z_][A-Za-z0-9_\-]*)|\['([^']+)'\]|\[(\d+)\]|\[(\*)\]")
+_DOT_NAME = re.compile(r"\.([A-Za-z_][A-Za-z0-9_\-]*)")
+_INDEX = re.compile(r"\[(\d+)\]")
+_STAR = "[*]"
 
 
 class JsonPathError(ValueError):
     """A path is not in the supported subset, or does not match the document."""
+
+
+def quote_key(key: str) -> str:
+    """`['key']` for any key: quotes and backslashes escaped."""
+    return "['" + key.replace("\\", "\\\\").replace("'", "\\'") + "']"
+
+
+def key_path(key: str) -> str:
+    """The path of a top-level key, whatever its characters (the decoders' by-name lookup)."""
+    return "$" + quote_key(key)
 
 
 @dataclass(frozen=True)
@@ -25,6 +41,11 @@ class JsonPath:
     @property
     def has_wildcard(self) -> bool:
         return any(step is None for step in self.steps)
+
+    @property
+    def first_key(self) -> str | None:
+        """The top-level key the path starts with (None when it starts with an index or the wildcard, or is `$`)."""
+        return self.steps[0] if self.steps and isinstance(self.steps[0], str) else None
 
     def find(self, document: Any) -> list[Any]:
         """All matches, in document order; raises JsonPathError naming the first step that does not match."""
@@ -56,33 +77,54 @@ class JsonPath:
         text = "$"
         for step in self.steps[:count]:
             if step is None:
-                text += "[*]"
+                text += _STAR
             elif isinstance(step, int):
                 text += f"[{step}]"
             else:
-                text += f".{step}" if _NAME.fullmatch(step) else f"['{step}']"
+                text += f".{step}" if _NAME.fullmatch(step) else quote_key(step)
         return text
+
+
+def _quoted(text: str, position: int) -> tuple[str, int]:
+    """The key of a quoted step starting at `position` (at `['` or `["`) and the position after its `]`."""
+    quote = text[position + 1]
+    key: list[str] = []
+    index = position + 2
+    while index < len(text):
+        char = text[index]
+        if char == "\\":
+            if index + 1 == len(text):
+                break
+            key.append(text[index + 1])
+            index += 2
+        elif char == quote:
+            if text[index + 1 : index + 2] != "]":
+                raise JsonPathError(f"invalid JSON path {text!r} at character {index + 1}: expected ] after the quote")
+            return "".join(key), index + 2
+        else:
+            key.append(char)
+            index += 1
+    raise JsonPathError(f"invalid JSON path {text!r}: unterminated quoted key from character {position}")
 
 
 @lru_cache(maxsize=256)
 def compile_path(text: str) -> JsonPath:
-    """Compile `$.a.b`, `$.a[*].b`, `$['a b'][0]` into a JsonPath."""
+    """Compile `$.a.b`, `$.a[*].b`, `$['a b'][0]`, `$["it's"]` into a JsonPath."""
     if not text.startswith("$"):
         raise JsonPathError(f"invalid JSON path {text!r}: must start with $")
     steps: list[str | int | None] = []
     position = 1
     while position < len(text):
-        match = _TOKEN.match(text, position)
-        if not match:
-            raise JsonPathError(f"invalid JSON path {text!r} at character {position}")
-        name, quoted, index, _star = match.groups()
-        if name is not None:
-            steps.append(name)
-        elif quoted is not None:
-            steps.append(quoted)
-        elif index is not None:
-            steps.append(int(index))
-        else:
+        if text.startswith(("['", '["'), position):
+            key, position = _quoted(text, position)
+            steps.append(key)
+        elif text.startswith(_STAR, position):
             steps.append(None)
-        position = match.end()
+            position += len(_STAR)
+        elif match := _DOT_NAME.match(text, position) or _INDEX.match(text, position):
+            name_or_index = match.group(1)
+            steps.append(int(name_or_index) if match.re is _INDEX else name_or_index)
+            position = match.end()
+        else:
+            raise JsonPathError(f"invalid JSON path {text!r} at character {position}")
     return JsonPath(text, tuple(steps))

@@ -37,6 +37,16 @@ CONFIGS: dict[str, ModelConfig] = {
             "prediction": "$.predictions[*].predicted_label",
         }
     ),
+    "binary_jsonl": make_config(
+        output={"format": "json", "probabilities": "$.score", "prediction": "$.predicted_label"}
+    ),
+    "tf_scalar": make_config(
+        name="tf_regressor",
+        problem_type="regression",
+        features=[{"name": "x", "type": "numeric"}],
+        input={"format": "json", "instances": "$.instances"},
+        output={"format": "json", "prediction": "$.predictions"},
+    ),
     "multiclass_csv": make_config(
         name="credit_card",
         problem_type="multiclass_classification",
@@ -55,6 +65,8 @@ SAMPLES = {
         "binary_mixed_bad.jsonl",
     ],
     "binary_json_out": ["binary_csv_in_json_out.jsonl"],
+    "binary_jsonl": ["binary_jsonlines.jsonl"],
+    "tf_scalar": ["regression_tfserving_scalar.jsonl"],
     "multiclass_csv": ["multiclass_csv.jsonl"],
 }
 SAMPLE_LINES = {

@@ -169,15 +169,26 @@ def envelope_ok_expr() -> pl.Expr:
 
 
 # ---------------------------------------------------------------------------- content type and encoding
+JSON_LINES_TYPES = ("jsonl", "json-lines", "ndjson")  # application/jsonlines, x-jsonlines, json-lines, x-ndjson
+
+
 def content_format(content_type: str | None, encoding: str | None, configured: str) -> str:
-    """Per-record: `json` or `csv`: the JSON encoding or a JSON content type wins, then a CSV content type, then the
-    config."""
+    """Per-record: `jsonlines`, `json` or `csv`: a JSON Lines content type first (one document per line, whatever
+    the config says), then the JSON encoding or a JSON content type, then a CSV content type, then the config."""
     kind = (content_type or "").lower()
+    if any(name in kind for name in JSON_LINES_TYPES):
+        return "jsonlines"
     if (encoding or "").upper() == "JSON" or "json" in kind:
         return "json"
     if "csv" in kind:
         return "csv"
     return configured
+
+
+def is_json_lines_expr(prefix: str) -> pl.Expr:
+    """Vectorised `content_format(...) == "jsonlines"` of a flattened side."""
+    kind = pl.col(f"{prefix}_observedContentType").fill_null("").str.to_lowercase()
+    return pl.any_horizontal([kind.str.contains(name, literal=True) for name in JSON_LINES_TYPES])
 
 
 def is_csv_expr(prefix: str, configured: str) -> pl.Expr:

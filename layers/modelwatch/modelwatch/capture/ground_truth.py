@@ -37,6 +37,7 @@ from modelwatch.constants import (
     COL_SOURCE_LINE,
     COL_Y_TRUE,
 )
+from modelwatch.jsonpath import JsonPathError, compile_path
 
 __all__ = ["COL_SOURCE_LINE", "decode_ground_truth_bytes", "ground_truth_schema", "iter_decode_ground_truth"]
 
@@ -83,6 +84,7 @@ class GroundTruthDecoder:
         self.label_time = label_time
         self.schema = ground_truth_schema(config)
         self.rule = label_rule(config)
+        self.label_path = compile_path(config.ground_truth.label or "$")
         self.force_slow = False
 
     def decode_batch(self, batch: LineBatch) -> DecodedBatch:
@@ -127,8 +129,9 @@ class GroundTruthDecoder:
             pl.col("groundTruthData").struct.field("encoding").alias("_encoding"),
         )
         text, failed = payload_text(flat["_data"], flat["_encoding"].fill_null(""))
-        csv_like = pl.col("_encoding") == "CSV"
-        if self.config.ground_truth.encoding_hint == "csv":
+        gt = self.config.ground_truth
+        csv_like = pl.lit(gt.format == "csv") & (pl.col("_encoding") == "CSV")
+        if gt.format == "csv" and gt.encoding_hint == "csv":
             csv_like = csv_like | (pl.col("_encoding") == "BASE64")
         body = pl.col("_text")
         flat = flat.with_columns(text.str.strip_chars_end("\n").alias("_text"), failed.alias("_failed")).with_columns(
@@ -172,8 +175,10 @@ class GroundTruthDecoder:
         if data is None:
             raise RecordError("missing groundTruthData")
         text, encoding = decode_side_text(data, "groundTruthData")
-        is_json = encoding == "JSON" or (encoding == "BASE64" and self.config.ground_truth.encoding_hint == "json")
-        if is_json:
+        gt = self.config.ground_truth
+        if gt.format == "json":
+            values = self._labels_at_path(json_body(text, "groundTruthData"))
+        elif encoding == "JSON" or (encoding == "BASE64" and gt.encoding_hint == "json"):
             value = json_body(text, "groundTruthData")
             values = value if isinstance(value, list) else [value]
         else:
@@ -189,3 +194,15 @@ class GroundTruthDecoder:
         return str(event_id), [
             typed(self.rule, value, f"groundTruthData.data label {index}") for index, value in enumerate(values)
         ]
+
+    def _labels_at_path(self, document: Any) -> list[Any]:
+        """The labels at `ground_truth.label`: one per match of a wildcard path, one per element of a list, else
+        the one value."""
+        path = self.label_path
+        try:
+            found = path.value(document)
+        except JsonPathError as exc:
+            raise RecordError(f"JSON path {path.text} missing in groundTruthData.data: {exc}") from exc
+        if path.has_wildcard:
+            return list(found)
+        return found if isinstance(found, list) else [found]

@@ -37,7 +37,7 @@ from modelwatch.constants import (
     COL_Y_PRED,
     COL_Y_PRED_PROBA,
 )
-from modelwatch.jsonpath import JsonPath, JsonPathError, compile_path
+from modelwatch.jsonpath import JsonPath, JsonPathError, compile_path, key_path
 
 HAS_OUTPUT = "_has_output"  # internal column: the row's record captured the output side
 # Feature issues that keep the record: the value is stored as missing and the issue recorded in the row.
@@ -63,6 +63,27 @@ def json_body(text: str, side: str) -> Any:
         raise RecordError(f"invalid JSON in {side}.data: {exc}") from exc
 
 
+def json_documents(text: str, side: str, lines: bool) -> list[tuple[Any, str]]:
+    """The JSON documents of a payload with where each is: the whole text, or each non-blank line of JSON Lines."""
+    if not lines:
+        return [(json_body(text, side), f"{side}.data")]
+    documents = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if line.strip():
+            where = f"{side}.data line {number}"
+            try:
+                documents.append((json.loads(line), where))
+            except (ValueError, RecursionError) as exc:
+                raise RecordError(f"invalid JSON in {where}: {exc}") from exc
+    if not documents:
+        raise RecordError(f"{side}.data is empty")
+    return documents
+
+
+def _is_single(value: Any) -> bool:
+    return not isinstance(value, list | dict)
+
+
 def typed(rule: Rule, value: Any, what: str) -> Any:
     """`rule.scalar(value)`, its issue as a RecordError naming `what`."""
     try:
@@ -71,13 +92,9 @@ def typed(rule: Rule, value: Any, what: str) -> Any:
         raise RecordError(issue.reason(what)) from issue
 
 
-def _feature_path(config: ModelConfig, name: str) -> JsonPath | None:
-    """The path of a feature in a request object: configured, else by name; None when the name cannot be written
-    as a path (the feature is then missing from every object)."""
-    try:
-        return compile_path(config.input.feature_paths.get(name, f"$['{name}']"))
-    except JsonPathError:
-        return None
+def _feature_path(config: ModelConfig, name: str) -> JsonPath:
+    """The path of a feature in a request object: configured, else the key of its name (any characters)."""
+    return compile_path(config.input.feature_paths.get(name) or key_path(name))
 
 
 class RecordDecoder:
@@ -145,40 +162,62 @@ class RecordDecoder:
         kind = content_format(side.get("observedContentType"), encoding, self.config.input.format)
         if kind == "csv":
             return [self._typed_features(values, index) for index, values in enumerate(csv_rows(text, "endpointInput"))]
-        document = json_body(text, "endpointInput")
-        try:
-            instances = self.instances_path.value(document)
-        except JsonPathError as exc:
-            raise RecordError(f"JSON path {self.instances_path.text} missing in endpointInput.data: {exc}") from exc
-        if isinstance(instances, dict) or (
-            isinstance(instances, list) and instances and not isinstance(instances[0], list | dict)
-        ):
-            instances = [instances]
-        if not isinstance(instances, list) or not instances:
-            raise RecordError(f"endpointInput.data at {self.instances_path.text} holds no rows")
+        instances = [
+            instance
+            for document, where in json_documents(text, "endpointInput", lines=kind == "jsonlines")
+            for instance in self._instances(document, where)
+        ]
         rows = []
         for index, instance in enumerate(instances):
             if isinstance(instance, list):
                 rows.append(self._typed_features(instance, index))
             elif isinstance(instance, dict):
                 rows.append(self._typed_features(self._by_name(instance, index), index))
+            elif self.n_features == 1:
+                rows.append(self._typed_features([instance], index))  # TensorFlow Serving's scalar instances
             else:
-                raise RecordError(f"endpointInput row {index} is a JSON {type(instance).__name__}, expected a row")
+                raise RecordError(
+                    f"endpointInput row {index} is a single value: one value per row needs a one-feature model "
+                    f"(this model has {self.n_features} features)"
+                )
         return rows
+
+    def _instances(self, document: Any, where: str) -> list[Any]:
+        """The request rows of one JSON document, each a list (positional), an object (by name) or a single value.
+
+        A list of single values is one row per value for a one-feature model (TensorFlow Serving's scalar
+        instances), and one positional row for a model with that many features."""
+        path = self.instances_path
+        try:
+            found = path.value(document)
+        except JsonPathError as exc:
+            raise RecordError(f"JSON path {path.text} missing in {where}: {exc}") from exc
+        if path.has_wildcard:
+            instances = list(found)
+        elif not isinstance(found, list):
+            instances = [found]
+        elif found and all(_is_single(value) for value in found) and self.n_features > 1:
+            if len(found) != self.n_features:
+                raise RecordError(
+                    f"{where} at {path.text} holds {len(found)} single values: one row per value needs a "
+                    f"one-feature model, one row needs {self.n_features} values (features)"
+                )
+            instances = [found]
+        else:
+            instances = found
+        if not instances:
+            raise RecordError(f"{where} at {path.text} holds no rows")
+        return instances
 
     def _by_name(self, instance: dict[str, Any], index: int) -> list[Any]:
         values = []
         for feature in self.features:
             path = self.feature_paths[feature.name]
             try:
-                if path is None:
-                    raise JsonPathError(feature.name)
                 values.append(path.value(instance))
             except JsonPathError as exc:
-                configured = path is not None and feature.name in self.config.input.feature_paths
-                where = path.text if configured and path is not None else feature.name
                 raise RecordError(
-                    f"JSON path {where} missing in endpointInput row {index} (feature {feature.name!r})"
+                    f"JSON path {path.text} missing in endpointInput row {index} (feature {feature.name!r})"
                 ) from exc
         return values
 
@@ -209,10 +248,10 @@ class RecordDecoder:
         """The typed prediction values of each response row (`n_in`: the request's row count, if captured)."""
         text, encoding = decode_side_text(side, "endpointOutput")
         kind = content_format(side.get("observedContentType"), encoding, self.config.output.format)
-        if kind == "json":
+        if kind != "csv":
             if not self.reads_json_output:
                 raise RecordError("endpointOutput is JSON but output.probabilities/prediction paths are not configured")
-            return self.json_output_rows(text)
+            return self.json_output_rows(text, lines=kind == "jsonlines")
         if not self.out_columns:
             raise RecordError("endpointOutput is CSV but output.columns is not configured")
         m = len(self.out_columns)
@@ -243,38 +282,46 @@ class RecordDecoder:
                 raise RecordError(issue.reason(f"endpointOutput row {index}"))
         return rows
 
-    def json_output_rows(self, text: str) -> list[dict[str, Any]]:
-        """The typed prediction values of a JSON response body (also used by the vectorised path)."""
-        document = json_body(text, "endpointOutput")
+    def json_output_rows(self, text: str, lines: bool = False) -> list[dict[str, Any]]:
+        """The typed prediction values of a JSON response body, or of each line of a JSON Lines body (also used by
+        the vectorised path)."""
+        rows: list[dict[str, Any]] = []
+        for document, where in json_documents(text, "endpointOutput", lines):
+            rows.extend(self._document_output_rows(document, where, first=len(rows)))
+        return self._checked_rows(rows)
+
+    def _document_output_rows(self, document: Any, where: str, first: int) -> list[dict[str, Any]]:
+        """The rows of one JSON document of the response (`first`: the index of its first row in the response)."""
         multiclass = self.config.problem_type is ProblemType.MULTICLASS
         probas: list[Any] | None = None
         predictions: list[Any] | None = None
         if self.proba_path is not None:
-            probas = self._json_values(document, self.proba_path, nested=multiclass)
+            probas = self._json_values(document, self.proba_path, nested=multiclass, where=where)
         if self.pred_path is not None:
-            predictions = self._json_values(document, self.pred_path, nested=False)
+            predictions = self._json_values(document, self.pred_path, nested=False, where=where)
         if probas is not None and predictions is not None and len(probas) != len(predictions):
             raise RecordError(f"endpointOutput has {len(probas)} probabilities but {len(predictions)} predictions")
         count = len(probas) if probas is not None else len(predictions or [])
         if count == 0:
-            raise RecordError("endpointOutput.data holds no predictions")
+            raise RecordError(f"{where} holds no predictions")
         rows = []
-        for index in range(count):
+        for position in range(count):
+            index = first + position
             row: dict[str, Any] = {}
             if probas is not None:
-                row.update(self._typed_probabilities(probas[index], index))
+                row.update(self._typed_probabilities(probas[position], index))
             if predictions is not None:
                 what = f"endpointOutput column {COL_Y_PRED!r} (row {index})"
-                row[COL_Y_PRED] = typed(self.out_rules[COL_Y_PRED], predictions[index], what)
+                row[COL_Y_PRED] = typed(self.out_rules[COL_Y_PRED], predictions[position], what)
             rows.append(row)
-        return self._checked_rows(rows)
+        return rows
 
     @staticmethod
-    def _json_values(document: Any, path: JsonPath, nested: bool) -> list[Any]:
+    def _json_values(document: Any, path: JsonPath, nested: bool, where: str) -> list[Any]:
         try:
             found = path.value(document)
         except JsonPathError as exc:
-            raise RecordError(f"JSON path {path.text} missing in endpointOutput.data: {exc}") from exc
+            raise RecordError(f"JSON path {path.text} missing in {where}: {exc}") from exc
         if path.has_wildcard:
             return list(found)
         if not isinstance(found, list):

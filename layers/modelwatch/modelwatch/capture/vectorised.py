@@ -14,6 +14,7 @@ from modelwatch.capture.envelope import (
     envelope_ok_expr,
     flatten_capture,
     is_csv_expr,
+    is_json_lines_expr,
     payload_text,
 )
 from modelwatch.capture.per_record import HAS_OUTPUT, SOFT_FEATURE_ISSUES, RecordDecoder
@@ -348,7 +349,7 @@ class VectorisedDecoder:
         if records.height == 0:
             return pl.DataFrame(schema=out_schema), set()
         records = records.join(in_counts, on=LINE_COL, how="left", maintain_order="left").with_columns(
-            is_csv_expr("out", self.config.output.format).alias("_csv")
+            is_csv_expr("out", self.config.output.format).alias("_csv"), is_json_lines_expr("out").alias("_jsonl")
         )
         parts: list[pl.DataFrame] = []
         flagged: set[int] = set()
@@ -408,9 +409,9 @@ class VectorisedDecoder:
     def _output_json(self, records: pl.DataFrame) -> tuple[pl.DataFrame, set[int]]:
         rows: list[dict[str, Any]] = []
         flagged: set[int] = set()
-        for number, text, n_in in records.select(LINE_COL, "out_text", "_n_in").iter_rows():
+        for number, text, n_in, lines in records.select(LINE_COL, "out_text", "_n_in", "_jsonl").iter_rows():
             try:
-                outputs = self.per_record.json_output_rows(text)
+                outputs = self.per_record.json_output_rows(text, lines=bool(lines))
             except RecordError:
                 flagged.add(number)
                 continue

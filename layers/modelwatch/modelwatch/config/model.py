@@ -36,7 +36,7 @@ def _check_json_path(path: str) -> str:
     try:
         compile_path(path)
     except JsonPathError as exc:
-        raise ValueError(f"{exc}; use $.field, $.list[*].field, $.list[0] or $['key']") from exc
+        raise ValueError(f"{exc}; use $.field, $.list[*].field, $.list[0], $['any key'] or $[\"any key\"]") from exc
     return path
 
 
@@ -136,10 +136,25 @@ class Chunking(_Strict):
 
 
 class GroundTruth(_Strict):
-    """Where this model's labels land: an s3:// prefix (or a local folder for `modelwatch run`)."""
+    """Where this model's labels land (an s3:// prefix, or a local folder for `modelwatch run`) and how to read them.
+
+    `csv` (default): one label per request row, a line each. `json`: the label data is a JSON document and `label`
+    the path to the label (`$.label`) or to one label per request row (`$.instances[*].label`); default `$`.
+    `encoding_hint` says how to read BASE64 label data in csv format.
+    """
 
     prefix: str | None = None
+    format: Literal["csv", "json"] = "csv"
+    label: JsonPath | None = None
     encoding_hint: Literal["csv", "json"] = "csv"
+
+    @model_validator(mode="after")
+    def _label_path(self) -> GroundTruth:
+        if self.label is not None:
+            if self.format != "json":
+                raise ValueError("ground_truth.label is a JSON path: it needs ground_truth.format json")
+            _check_json_path(self.label)
+        return self
 
 
 class Validation(_Strict):
