@@ -93,6 +93,21 @@ def check_accounting(batch: DecodedBatch, data: bytes, schema: dict[str, Any]) -
         assert q.raw == lines[q.line - 1].decode("utf-8", errors="replace")
 
 
+def check_never_lost(config: ModelConfig, batch: DecodedBatch, data: bytes) -> None:
+    """Exactly: each record decoded alone is quarantined (for the same reason) or gives the same rows as it did in
+    the whole file, so no record is lost and none gives another's rows."""
+    quarantined = {q.line: q.reason for q in batch.quarantined}
+    rows = 0
+    for number, line in enumerate(data.removeprefix(UTF8_BOM).split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        alone = CaptureDecoder(config, "fuzz").decode_batch(LineBatch(1, line))
+        assert [q.reason for q in alone.quarantined] == ([quarantined[number]] if number in quarantined else [])
+        assert (alone.rows.height > 0) == (number not in quarantined)
+        rows += alone.rows.height
+    assert rows == batch.rows.height
+
+
 def decode_both_ways(config: ModelConfig, data: bytes) -> tuple[DecodedBatch, DecodedBatch]:
     fast = CaptureDecoder(config, "fuzz").decode_batch(LineBatch(1, data))
     slow_decoder = CaptureDecoder(config, "fuzz")
@@ -188,6 +203,7 @@ def test_byte_mutations_of_valid_records_never_raise(case: tuple[str, bytes]) ->
     fast, slow = decode_both_ways(config, data)
     assert fast.quarantined == slow.quarantined
     assert fast.rows.equals(slow.rows)
+    check_never_lost(config, fast, data)
 
 
 @FUZZ
@@ -200,6 +216,7 @@ def test_value_mutations_decode_the_same_on_both_paths(case: tuple[str, bytes]) 
     fast, slow = decode_both_ways(config, data)
     # Then both account for every record and agree exactly
     check_accounting(fast, data, capture_schema(config))
+    check_never_lost(config, fast, data)
     assert fast.quarantined == slow.quarantined
     assert fast.rows.equals(slow.rows)
     assert fast.rows_without_prediction == slow.rows_without_prediction
@@ -216,3 +233,4 @@ def test_corpus_regressions(path: Any) -> None:
     fast, slow = decode_both_ways(config, data)
     assert fast.quarantined == slow.quarantined
     assert fast.rows.equals(slow.rows)
+    check_never_lost(config, fast, data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import polars as pl
@@ -11,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelwatch.capture.rules import (
+    PY_WHITESPACE,
     BinaryClassRule,
     ClassNameRule,
     NumberRule,
@@ -178,3 +180,8 @@ def test_the_table_gives_each_problem_type_its_rules() -> None:
     }
     assert {c: r.dtype for c, r in output_rules(regression).items()} == {"y_pred": pl.Float64}
     assert [label_rule(c).dtype for c in (binary, multiclass, regression)] == [pl.Int64, pl.Utf8, pl.Float64]
+
+
+def test_the_whitespace_the_vector_halves_strip_is_pythons() -> None:
+    python = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
+    assert python == PY_WHITESPACE

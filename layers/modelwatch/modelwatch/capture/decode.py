@@ -34,6 +34,7 @@ from modelwatch.capture.vectorised import VectorisedDecoder
 from modelwatch.config.model import ModelConfig
 from modelwatch.constants import (
     COL_EVENT_ID,
+    COL_EXTRA_KEYS,
     COL_FEATURE_ISSUES,
     COL_INFERENCE_ID,
     COL_INFERENCE_TIME,
@@ -42,6 +43,7 @@ from modelwatch.constants import (
 
 __all__ = [
     "DEFAULT_BATCH_LINES",
+    "EXTRA_KEYS_DTYPE",
     "FEATURE_ISSUES_DTYPE",
     "TIME_DTYPE",
     "CaptureDecoder",
@@ -55,6 +57,7 @@ __all__ = [
 
 DEFAULT_BATCH_LINES = 20_000
 FEATURE_ISSUES_DTYPE = pl.List(pl.Struct({"feature": pl.Utf8, "issue": pl.Utf8}))
+EXTRA_KEYS_DTYPE = pl.List(pl.Utf8)
 
 
 @dataclass
@@ -66,12 +69,14 @@ class DecodedBatch:
     records: int = 0
     rows_without_prediction: int = 0
     feature_issues: dict[str, int] = field(default_factory=dict)  # damaged feature values stored as missing, by issue
+    rows_with_extra_keys: int = 0  # JSON request rows holding keys no feature reads
 
 
 def capture_schema(config: ModelConfig) -> dict[str, pl.DataType]:
     """The exact columns and dtypes of decoded capture rows for a model."""
     schema: dict[str, pl.DataType] = {f.name: feature_rule(f).dtype for f in config.features}
     schema[COL_FEATURE_ISSUES] = FEATURE_ISSUES_DTYPE
+    schema[COL_EXTRA_KEYS] = EXTRA_KEYS_DTYPE
     schema.update({column: rule.dtype for column, rule in output_rules(config).items()})
     schema[COL_EVENT_ID] = pl.Utf8()
     schema[COL_INFERENCE_ID] = pl.Utf8()
@@ -114,6 +119,7 @@ def concat_batches(batches: list[DecodedBatch], schema: dict[str, pl.DataType]) 
         records=sum(b.records for b in batches),
         rows_without_prediction=sum(b.rows_without_prediction for b in batches),
         feature_issues=dict(sum((Counter(b.feature_issues) for b in batches), Counter())),
+        rows_with_extra_keys=sum(b.rows_with_extra_keys for b in batches),
     )
 
 
@@ -173,6 +179,7 @@ class CaptureDecoder:
             records=records,
             rows_without_prediction=without_prediction,
             feature_issues=count_feature_issues(rows_frame),
+            rows_with_extra_keys=rows_frame.height - rows_frame[COL_EXTRA_KEYS].null_count(),
         )
 
 

@@ -20,6 +20,8 @@ from modelwatch.capture.envelope import (
 from modelwatch.capture.records import RecordError
 from modelwatch.capture.rules import (
     ISSUE_NON_FINITE,
+    ISSUE_NOT_SINGLE,
+    ISSUE_TYPE,
     Rule,
     ValueIssue,
     derive_prediction,
@@ -30,18 +32,24 @@ from modelwatch.capture.rules import (
 from modelwatch.config.model import ModelConfig, ProblemType
 from modelwatch.constants import (
     COL_EVENT_ID,
+    COL_EXTRA_KEYS,
     COL_FEATURE_ISSUES,
     COL_INFERENCE_ID,
     COL_INFERENCE_TIME,
     COL_ROW_IN_REQUEST,
     COL_Y_PRED,
     COL_Y_PRED_PROBA,
+    FEATURE_ISSUE_MISSING_KEY,
+    FEATURE_ISSUE_TOO_FEW_COLUMNS,
+    FEATURE_ISSUE_TOO_MANY_COLUMNS,
 )
 from modelwatch.jsonpath import JsonPath, JsonPathError, compile_path, key_path
 
 HAS_OUTPUT = "_has_output"  # internal column: the row's record captured the output side
-# Feature issues that keep the record: the value is stored as missing and the issue recorded in the row.
-SOFT_FEATURE_ISSUES = frozenset({ISSUE_NON_FINITE})
+# A damaged feature value keeps its record: the value is stored as missing and the issue recorded in the row.
+SOFT_FEATURE_ISSUES = frozenset({ISSUE_NON_FINITE, ISSUE_TYPE})
+_FEATURE_ISSUE = {ISSUE_NOT_SINGLE: ISSUE_TYPE}  # a list or object where a feature value belongs is of no type
+_MISSING = object()  # a feature's key is not in the request object
 
 
 def csv_rows(text: str, side: str) -> list[list[str]]:
@@ -105,12 +113,16 @@ class RecordDecoder:
         self.schema = schema
         self.bounds = bounds or TimeBounds()
         self.features = config.features
+        self.features_by_name = [f.name for f in config.features]
         self.n_features = len(config.features)
         self.feature_rules = [feature_rule(f) for f in config.features]
         self.out_rules = output_rules(config)
         self.out_columns = list(config.output.columns)
         self.instances_path = compile_path(config.input.instances)
         self.feature_paths = {f.name: _feature_path(config, f.name) for f in config.features}
+        # the top-level keys the features read; unknown when a path does not start with a key
+        first_keys = [path.first_key for path in self.feature_paths.values()]
+        self.named_keys = None if None in first_keys else frozenset(k for k in first_keys if k is not None)
         self.proba_path = compile_path(config.output.probabilities) if config.output.probabilities else None
         self.pred_path = compile_path(config.output.prediction) if config.output.prediction else None
 
@@ -172,7 +184,9 @@ class RecordDecoder:
             if isinstance(instance, list):
                 rows.append(self._typed_features(instance, index))
             elif isinstance(instance, dict):
-                rows.append(self._typed_features(self._by_name(instance, index), index))
+                row = self._typed_features(self._by_name(instance), index)
+                row[COL_EXTRA_KEYS] = self._extra_keys(instance)
+                rows.append(row)
             elif self.n_features == 1:
                 rows.append(self._typed_features([instance], index))  # TensorFlow Serving's scalar instances
             else:
@@ -209,37 +223,45 @@ class RecordDecoder:
             raise RecordError(f"{where} at {path.text} holds no rows")
         return instances
 
-    def _by_name(self, instance: dict[str, Any], index: int) -> list[Any]:
+    def _by_name(self, instance: dict[str, Any]) -> list[Any]:
+        """The features' values in a request object (`_MISSING` where a feature's key or path is absent)."""
         values = []
         for feature in self.features:
-            path = self.feature_paths[feature.name]
             try:
-                values.append(path.value(instance))
-            except JsonPathError as exc:
-                raise RecordError(
-                    f"JSON path {path.text} missing in endpointInput row {index} (feature {feature.name!r})"
-                ) from exc
+                values.append(self.feature_paths[feature.name].value(instance))
+            except JsonPathError:
+                values.append(_MISSING)
         return values
 
+    def _extra_keys(self, instance: dict[str, Any]) -> list[str] | None:
+        """The keys of a request object that no feature reads (None when there are none, or when not known)."""
+        if self.named_keys is None:
+            return None
+        extra = [key for key in instance if key not in self.named_keys]
+        return extra or None
+
     def _typed_features(self, values: list[Any], index: int) -> dict[str, Any]:
-        """The typed feature values of one row and, under COL_FEATURE_ISSUES, what was wrong with those stored as
-        missing (None when nothing was)."""
+        """The typed feature values of one request row and, under COL_FEATURE_ISSUES, what was wrong with those
+        stored as missing (None when nothing was). A row with another number of values than features keeps no
+        value: which value is which feature is unknown."""
+        row: dict[str, Any] = dict.fromkeys(self.features_by_name)
         if len(values) != self.n_features:
-            raise RecordError(
-                f"wrong column count: endpointInput row {index} has {len(values)} values, "
-                f"expected {self.n_features} (features)"
-            )
-        row: dict[str, Any] = {}
-        issues: list[dict[str, str]] = []
+            code = FEATURE_ISSUE_TOO_FEW_COLUMNS if len(values) < self.n_features else FEATURE_ISSUE_TOO_MANY_COLUMNS
+            row[COL_FEATURE_ISSUES] = [{"feature": None, "issue": code}]
+            return row
+        issues: list[dict[str, str | None]] = []
         for feature, rule, value in zip(self.features, self.feature_rules, values, strict=True):
+            if value is _MISSING:
+                issues.append({"feature": feature.name, "issue": FEATURE_ISSUE_MISSING_KEY})
+                continue
             try:
                 row[feature.name] = rule.scalar(value)
             except ValueIssue as issue:
-                if issue.code not in SOFT_FEATURE_ISSUES:
+                code = _FEATURE_ISSUE.get(issue.code, issue.code)
+                if code not in SOFT_FEATURE_ISSUES:  # a rule grew an issue nobody decided how to keep: say so
                     where = f"{feature.type} feature {feature.name!r} (endpointInput row {index})"
                     raise RecordError(issue.reason(where)) from issue
-                row[feature.name] = None
-                issues.append({"feature": feature.name, "issue": issue.code})
+                issues.append({"feature": feature.name, "issue": code})
         row[COL_FEATURE_ISSUES] = issues or None
         return row
 

@@ -19,17 +19,20 @@ from typing import Any, NamedTuple
 import polars as pl
 
 from modelwatch.config.model import Feature, ModelConfig, ProblemType
-from modelwatch.constants import COL_Y_PRED, COL_Y_PRED_PROBA, FEATURE_ISSUE_NON_FINITE
+from modelwatch.constants import COL_Y_PRED, COL_Y_PRED_PROBA, FEATURE_ISSUE_NON_FINITE, FEATURE_ISSUE_TYPE
 
-# What Python's str.strip takes for whitespace: polars' own set lacks \x1c-\x1f, so the vector halves strip these
-# characters explicitly.
-PY_WHITESPACE = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
+# What Python's str.strip takes for whitespace (str.isspace; a test keeps it so): polars' own set lacks \x1c-\x1f, so
+# the vector halves strip these characters explicitly.
+PY_WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000"
+)
 # 0.33 + 0.33 + 0.33 is 0.99 to a person and 0.010000000000000009 away from 1 to a float
 _SUM_SLACK = 1e-9
 _INT64_LIMIT = float(2**63)  # beyond it a class number would not fit the Int64 column (and is no class anyway)
 
 # Issue codes (ValueIssue.code): why a value does not fit its rule.
-ISSUE_TYPE = "type"  # not a value of the rule's type (text in a number, a list for a category, ...)
+ISSUE_TYPE = FEATURE_ISSUE_TYPE  # not a value of the rule's type (text in a number, a list for a category, ...)
 ISSUE_NON_FINITE = FEATURE_ISSUE_NON_FINITE  # NaN or infinity
 ISSUE_RANGE = "out_of_range"  # a probability outside [0, 1]
 ISSUE_NOT_INTEGER = "not_integer"  # a binary class that is not a whole number

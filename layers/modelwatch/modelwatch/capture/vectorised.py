@@ -32,6 +32,7 @@ from modelwatch.capture.rules import (
 from modelwatch.config.model import ModelConfig
 from modelwatch.constants import (
     COL_EVENT_ID,
+    COL_EXTRA_KEYS,
     COL_FEATURE_ISSUES,
     COL_INFERENCE_ID,
     COL_INFERENCE_TIME,
@@ -180,6 +181,8 @@ class VectorisedDecoder:
         rows = _attach(_attach(skeleton, features), outputs)
         if COL_FEATURE_ISSUES not in rows.columns:  # no record of the batch had its request captured
             rows = rows.with_columns(pl.lit(None, dtype=self.issues_dtype).alias(COL_FEATURE_ISSUES))
+        # CSV requests name no keys: extra keys are the per-record path's (JSON objects)
+        rows = rows.with_columns(pl.lit(None, dtype=self.internal_schema[COL_EXTRA_KEYS]).alias(COL_EXTRA_KEYS))
         derived = derive_prediction_expr(self.config)
         if derived is not None:
             rows = rows.with_columns(derived)

@@ -42,6 +42,7 @@ class ModelOutcome:
     quarantined: int = 0
     rows_without_prediction: int = 0
     feature_issues: dict[str, int] = field(default_factory=dict)  # damaged feature values stored as missing
+    rows_with_extra_keys: int = 0  # JSON request rows with keys no feature reads
     files: list[WrittenFile] = field(default_factory=list)
     quarantine_file: WrittenFile | None = None
     rows_per_hour: dict[datetime, int] = field(default_factory=dict)
@@ -56,6 +57,7 @@ class ModelOutcome:
             "quarantined": self.quarantined,
             "rows_without_prediction": self.rows_without_prediction,
             "feature_issues": dict(sorted(self.feature_issues.items())),
+            "rows_with_extra_keys": self.rows_with_extra_keys,
             "files": [f.key for f in self.files],
             "quarantine_file": self.quarantine_file.key if self.quarantine_file else None,
         }
@@ -91,6 +93,7 @@ def decode_capture_to_lake(
         outcome.rows_without_prediction += batch.rows_without_prediction
         for issue, count in batch.feature_issues.items():
             outcome.feature_issues[issue] = outcome.feature_issues.get(issue, 0) + count
+        outcome.rows_with_extra_keys += batch.rows_with_extra_keys
         quarantined.extend(batch.quarantined)
         if batch.rows.height:
             times = batch.rows[COL_INFERENCE_TIME].drop_nulls()
