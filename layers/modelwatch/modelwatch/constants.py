@@ -86,3 +86,15 @@ COL_EXTRA_KEYS = "extra_keys"
 # Ingestion: how far back (from a label's time) ground truth is matched to captures to find its hours.
 GROUND_TRUTH_LOOKBACK_DAYS = 14
 COL_CHUNK = "__mw_chunk"  # chunk number: epoch-aligned period index, or the size chunk's position in ingestion order
+
+# Data quality and drift (issue 14): Model Monitor's dimension names for its compatible metrics (metric names are
+# `<family>_<feature>`, e.g. feature_baseline_drift_car_value), modelwatch's own series, and the lake files of each
+# analysed chunk under results/model=<m>/ (`violations/dt=<day>/<chunk start>.json`, `drift/dt=<day>/...parquet`).
+DIM_ENDPOINT = "Endpoint"
+DIM_MONITORING_SCHEDULE = "MonitoringSchedule"
+DIM_OUTPUT = "Output"
+METRIC_CONSTRAINT_VIOLATIONS = "ConstraintViolations"
+METRIC_MULTIVARIATE_DRIFT = "MultivariateDriftError"
+METRIC_PREDICTION_DRIFT = "PredictionDrift"
+LAKE_VIOLATIONS = "violations"
+LAKE_DRIFT = "drift"

@@ -169,6 +169,7 @@ def baseline_for(
     lacks are fitted then and cached too. The cache is keyed by the reference columns as given, so a hit neither
     validates nor prepares the reference again (the fit that was cached did)."""
     config = monitor.config
+    monitor.bind(store, now)
     key = artifacts.cache_key(monitor.fitting_key(), reference_hash(reference_columns(config, reference)))
     artifact = artifacts.Artifact(config.name, monitor.name)
     baseline = artifacts.load_baseline(store, artifact, key, monitor.baseline_type)
@@ -213,7 +214,9 @@ def analyse_monitor(
     fresh: list[ChunkInfo] = []
     frame = None
     if len(captures):
-        prepared = prepare_captures(config, captures, features=monitor.columns())  # the more specific complaint
+        prepared = prepare_captures(
+            config, captures, features=monitor.columns(), issues=monitor.reads_issues
+        )  # the more specific complaint
         result.rows_without_prediction = prepared.rows_without_prediction
         frame = with_chunks(config, prepared.frame)
         all_chunks = chunks_of(config, frame)
@@ -238,7 +241,10 @@ def analyse_monitor(
             fresh = [ChunkInfo(c.key, c.number, c.start, c.end, c.rows, int(counts.get(c.number, 0))) for c in fresh]
         data = AnalysisData(chunk_rows, fresh)
         baseline, result.baseline = baseline_for(monitor, reference, store, now, data)
-        parts.append(monitor.analyse(baseline, data))
+        analysed = monitor.analyse(baseline, data)
+        for key, body in monitor.lake_files(analysed).items():
+            store.put(key, body)
+        parts.append(analysed)
     parts = [p for p in parts if p is not None and len(p)]
     if parts:
         table = pd.concat(parts, ignore_index=True)

@@ -222,6 +222,58 @@ class Estimation(_Strict):
         return parse_duration(self.lateness)
 
 
+CONTINUOUS_DRIFT_METHODS = ("jensen_shannon", "kolmogorov_smirnov", "wasserstein", "hellinger")
+CATEGORICAL_DRIFT_METHODS = ("jensen_shannon", "chi2", "l_infinity", "hellinger")
+MODEL_MONITOR_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
+ModelMonitorMetric = Literal["feature_baseline_drift", "feature_non_null", "feature_null", "feature_completeness"]
+
+
+class Drift(_Strict):
+    """Univariate drift methods (nannyml's names) per feature type, drift of the model's outputs (with per-chunk
+    prediction statistics) and multivariate drift (PCA data reconstruction error)."""
+
+    continuous_methods: list[str] = Field(default_factory=lambda: ["jensen_shannon"], min_length=1)
+    categorical_methods: list[str] = Field(default_factory=lambda: ["jensen_shannon"], min_length=1)
+    outputs: bool = True
+    multivariate: bool = True
+
+    @model_validator(mode="after")
+    def _methods(self) -> Drift:
+        for name, given, allowed in (
+            ("continuous_methods", self.continuous_methods, CONTINUOUS_DRIFT_METHODS),
+            ("categorical_methods", self.categorical_methods, CATEGORICAL_DRIFT_METHODS),
+        ):
+            bad = [m for m in given if m not in allowed]
+            if bad or len(set(given)) != len(given):
+                raise ValueError(f"drift.{name}: {bad or given} invalid or repeated; use some of {list(allowed)}")
+        return self
+
+
+def _default_model_monitor_metrics() -> list[ModelMonitorMetric]:
+    return ["feature_baseline_drift", "feature_non_null"]
+
+
+class DataQuality(_Strict):
+    """Model Monitor's data-quality checks against a baseline (`statistics`/`constraints` of an existing baseline,
+    paths relative to this file or s3:// URIs; none: suggested from the reference), nannyml's data-quality
+    calculators, and CloudWatch metrics with Model Monitor's names and dimensions."""
+
+    enabled: bool = True
+    statistics: str | None = None
+    constraints: str | None = None
+    namespace: str = Field(default=MODEL_MONITOR_NAMESPACE, min_length=1, max_length=255)
+    monitoring_schedule: str | None = Field(default=None, min_length=1)  # dimension value; default <name>-data-quality
+    # Model Monitor's per-feature metric families to publish (each is one series per feature): the cost lever.
+    metrics: list[ModelMonitorMetric] = Field(default_factory=_default_model_monitor_metrics)
+    metric_features: list[str] | None = None  # features with per-feature metrics (None: all)
+
+    @model_validator(mode="after")
+    def _both(self) -> DataQuality:
+        if (self.statistics is None) != (self.constraints is None):
+            raise ValueError("data_quality: name both statistics and constraints of the baseline, or neither")
+        return self
+
+
 class ModelConfig(_Strict):
     """One monitored model. `name` is the lake partition and the CloudWatch `Model` dimension."""
 
@@ -241,6 +293,8 @@ class ModelConfig(_Strict):
     ground_truth: GroundTruth = Field(default_factory=GroundTruth)
     estimation: Estimation = Field(default_factory=Estimation)
     validation: Validation = Field(default_factory=Validation)
+    drift: Drift = Field(default_factory=Drift)
+    data_quality: DataQuality = Field(default_factory=DataQuality)
 
     @field_validator("name")
     @classmethod
@@ -255,6 +309,9 @@ class ModelConfig(_Strict):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"features: duplicate names {duplicates}")
+        unknown = sorted(set(self.data_quality.metric_features or []) - set(names))
+        if unknown:
+            raise ValueError(f"data_quality.metric_features: {unknown} are not features")
         if self.problem_type is ProblemType.MULTICLASS and len(self.classes) < 2:
             raise ValueError("classes: multiclass_classification needs at least two classes, in output order")
         if self.problem_type is ProblemType.BINARY and self.classes and len(self.classes) != 2:
@@ -357,4 +414,11 @@ def load_model_config(path: str | Path) -> ModelConfig:
     config = load_model_config_text(text, str(path))
     if config.reference and "://" not in config.reference and not Path(config.reference).is_absolute():
         config = config.model_copy(update={"reference": str((path.parent / config.reference).resolve())})
+    quality = config.data_quality
+    if quality.statistics and quality.constraints:
+        resolved = {
+            key: value if "://" in value or Path(value).is_absolute() else str((path.parent / value).resolve())
+            for key, value in (("statistics", quality.statistics), ("constraints", quality.constraints))
+        }
+        config = config.model_copy(update={"data_quality": quality.model_copy(update=resolved)})
     return config

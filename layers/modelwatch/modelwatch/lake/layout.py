@@ -9,6 +9,7 @@ from datetime import datetime
 from modelwatch.clock import to_utc
 from modelwatch.constants import (
     LAKE_CAPTURES,
+    LAKE_DRIFT,
     LAKE_GROUND_TRUTH,
     LAKE_MANIFESTS,
     LAKE_MODELS,
@@ -16,6 +17,7 @@ from modelwatch.constants import (
     LAKE_REPORTS,
     LAKE_RESULTS,
     LAKE_RUNS,
+    LAKE_VIOLATIONS,
 )
 
 AREAS = (LAKE_CAPTURES, LAKE_GROUND_TRUTH, LAKE_QUARANTINE, LAKE_RESULTS, LAKE_REPORTS)
@@ -101,3 +103,20 @@ def monitor_results_key(model: str, run_id: str, monitor: str) -> str:
 
 def report_key(model: str, run_id: str) -> str:
     return f"{LAKE_REPORTS}/model={model}/run={run_id}/report.html"
+
+
+def _chunk_stem(chunk_start: datetime) -> tuple[str, str]:
+    when = to_utc(chunk_start)
+    return when.strftime("%Y-%m-%d"), when.strftime("%Y%m%dT%H%M%SZ")
+
+
+def violations_key(model: str, chunk_start: datetime) -> str:
+    """Model Monitor's `constraint_violations.json` of one analysed chunk (one JSON line, for Athena)."""
+    day, stem = _chunk_stem(chunk_start)
+    return f"{LAKE_RESULTS}/model={model}/{LAKE_VIOLATIONS}/dt={day}/{stem}.json"
+
+
+def drift_key(model: str, chunk_start: datetime) -> str:
+    """The drift results rows of one analysed chunk (the results table's columns), for Athena."""
+    day, stem = _chunk_stem(chunk_start)
+    return f"{LAKE_RESULTS}/model={model}/{LAKE_DRIFT}/dt={day}/{stem}.parquet"

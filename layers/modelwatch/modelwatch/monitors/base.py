@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from modelwatch.config.model import ModelConfig
+from modelwatch.lake.store import ObjectStore
 from modelwatch.monitors.plots import Section
 from modelwatch.monitors.results import ResultRow
 
@@ -89,6 +90,7 @@ class Monitor(ABC):
     name: ClassVar[str]
     baseline_type: ClassVar[type]  # what `fit` returns; a cached baseline of another type is refused
     reads_labels: ClassVar[bool] = False  # the analysis step joins ground truth to the rows it hands over
+    reads_issues: ClassVar[bool] = False  # the rows keep the decoder's `feature_issues` and `extra_keys` columns
 
     def __init__(self, config: ModelConfig) -> None:
         self.config = config
@@ -101,6 +103,15 @@ class Monitor(ABC):
     def columns(self) -> list[str]:
         """The feature columns the monitor reads besides the predictions and ids (none by default)."""
         return []
+
+    def bind(self, store: ObjectStore, now: datetime) -> None:  # noqa: B027
+        """Called with the lake before the monitor is fitted or analyses, for monitors whose baseline has parts in
+        the lake besides the cached pickle (a configured baseline file); nothing by default."""
+
+    def lake_files(self, table: pd.DataFrame) -> dict[str, bytes]:
+        """Lake files (key -> bytes) for the chunks just analysed (their rows in `table`), written by the analysis
+        step beside the monitor's results; none by default."""
+        return {}
 
     def fitting_key(self) -> dict[str, Any]:
         """The parts of the config that change the baseline (a cached baseline is reused only while they hold)."""

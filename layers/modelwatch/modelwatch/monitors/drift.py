@@ -1,14 +1,27 @@
-"""Univariate drift of every feature (nannyml, Jensen-Shannon) per chunk, the features' missing-value rates, and
-the window's ranking of the features by drift alerts."""
+"""Drift that says why, per chunk: univariate drift of every feature and of the model's outputs (nannyml, methods
+per type from the config, Jensen-Shannon by default), per-chunk statistics of the predictions, multivariate drift
+(nannyml's PCA data reconstruction error), the features' missing-value rates, the window's ranking of the features
+by drift alerts, and each feature's distribution in the chunk beside the reference's (for the report)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from modelwatch.constants import DIM_FEATURE, DIM_MODEL, METRIC_FEATURES_DRIFTING, METRIC_MISSING_RATE
-from modelwatch.monitors.base import AnalysisData, MetricPoint, Monitor, Publication
+from modelwatch.constants import (
+    DIM_FEATURE,
+    DIM_MODEL,
+    DIM_OUTPUT,
+    METRIC_FEATURES_DRIFTING,
+    METRIC_MISSING_RATE,
+    METRIC_MULTIVARIATE_DRIFT,
+    METRIC_PREDICTION_DRIFT,
+)
+from modelwatch.lake.layout import drift_key
+from modelwatch.monitors.base import AnalysisData, ChunkInfo, MetricPoint, Monitor, Publication
 from modelwatch.monitors.frames import CHUNK, TIMESTAMP
 from modelwatch.monitors.nml import (
     DRIFT_METHOD,
@@ -16,10 +29,13 @@ from modelwatch.monitors.nml import (
     FIT_SEED,
     build_chunker,
     build_drift_calculator,
+    build_multivariate_calculator,
+    build_output_drift_calculator,
     fitted,
+    output_kinds,
 )
 from modelwatch.monitors.plots import ALERT_COLOUR, FEATURE_COLOURS, Section, finite
-from modelwatch.monitors.results import ResultRow, conform, empty_table
+from modelwatch.monitors.results import VALUE_FIELDS, ResultRow, conform, empty_table, to_parquet
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,22 +43,130 @@ if TYPE_CHECKING:
 MONITOR = "drift"
 KIND_UNIVARIATE = "univariate"
 KIND_DATA_QUALITY = "data_quality"
+KIND_PREDICTION = "prediction"  # univariate drift of an output column (feature = the column)
+KIND_MULTIVARIATE = "multivariate"
+KIND_PREDICTION_STATISTICS = "prediction_statistics"  # metric min | max | mean | std of an output column
 METRIC_MISSING = "missing_rate"
+METRIC_RECONSTRUCTION = "reconstruction_error"
+PREDICTION_STATISTICS = ("min", "max", "mean", "std")
 SERIES_DRIFT = "drift"
 SERIES_MISSING = "missing_rate"
+SERIES_MULTIVARIATE = "multivariate_drift"
+SERIES_PREDICTION = "prediction_drift"
+DISTRIBUTION_BINS = 10  # equal-width bins over the reference's range (end bins take what lies beyond)
+DISTRIBUTION_CATEGORIES = 10  # the reference's most frequent categories, the rest as "other"
+OTHER = "(other)"
+MISSING_BIN = "(missing)"
 
 
 @dataclass
 class DriftBaseline:
-    """nannyml's UnivariateDriftCalculator fitted on the reference."""
+    """nannyml's calculators fitted on the reference (features; outputs and multivariate when configured) and each
+    feature's reference distribution (report)."""
 
     calculator: Any
+    outputs: Any | None = None
+    multivariate: Any | None = None
+    distributions: dict[str, dict[str, Any]] | None = None
+
+
+def nml_blocks(result: Any, subjects: Sequence[tuple[tuple[str, ...], str, str | None]], kind: str) -> list[Any]:
+    """nannyml results (analysis period) as long results blocks: one per subject (column prefix, metric, feature),
+    a row per chunk with the VALUE_FIELDS (NaN where absent) and the alert flag (None/NaN: no alert)."""
+    import numpy as np
+    import pandas as pd
+
+    frame = result.filter(period="analysis").to_df()
+    key_column = next(c for c in frame.columns if c[0] == "chunk" and c[-1] == "key")
+    keys = frame[key_column].astype(str).to_numpy()
+    blocks = []
+    for prefix, metric, feature in subjects:
+        block = pd.DataFrame({"chunk_key": keys, "metric": metric, "kind": kind, "feature": feature})
+        for name in VALUE_FIELDS:
+            column = (*prefix, name)
+            block[name] = frame[column].astype("float64").to_numpy() if column in frame.columns else np.nan
+        column = (*prefix, "alert")
+        alerts = frame[column].tolist() if column in frame.columns else [False] * len(frame)
+        block["alert"] = np.array([a is not None and a == a and bool(a) for a in alerts], dtype=bool)
+        blocks.append(block)
+    return blocks
+
+
+def with_chunks(table: Any, chunks: list[ChunkInfo], monitor: str) -> Any:
+    """Long blocks joined with their chunks' windows and counts, as a conformed results table."""
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {
+            "chunk_key": [c.key for c in chunks],
+            "chunk_start": [pd.Timestamp(c.start) for c in chunks],
+            "chunk_end": [pd.Timestamp(c.end) for c in chunks],
+            "rows": [c.rows for c in chunks],
+            "labelled_rows": [c.labelled_rows for c in chunks],
+            "label_coverage": [c.label_coverage for c in chunks],
+        }
+    )
+    table = table.merge(frame, on="chunk_key", how="inner", validate="many_to_one")
+    table["monitor"] = monitor
+    table["chunk_index"] = 0
+    return conform(table.sort_values(["chunk_start", "metric", "feature"], kind="stable"))
+
+
+def reference_distribution(values: Any, categorical: bool) -> dict[str, Any]:
+    """The bins a feature's distribution is shown in, with the reference's shares."""
+    import numpy as np
+    import pandas as pd
+
+    series = pd.Series(values)
+    if categorical:
+        top = series.dropna().astype(str).value_counts().head(DISTRIBUTION_CATEGORIES).index.tolist()
+        spec: dict[str, Any] = {"categories": [str(c) for c in top]}
+    else:
+        present = series.dropna().to_numpy(dtype="float64")
+        present = present[np.isfinite(present)]
+        low, high = (float(present.min()), float(present.max())) if len(present) else (0.0, 1.0)
+        spec = {"edges": np.linspace(low, high if high > low else low + 1.0, DISTRIBUTION_BINS + 1).tolist()}
+    spec["reference"] = distribution_shares(spec, values)
+    return spec
+
+
+def distribution_shares(spec: dict[str, Any], values: Any) -> list[float]:
+    """Shares of `values` in the spec's bins (categories + other, or edges with open ends), then missing."""
+    import numpy as np
+    import pandas as pd
+
+    series = pd.Series(values)
+    total = len(series)
+    if not total:
+        return []
+    missing = int(series.isna().sum())
+    present = series.dropna()
+    if "categories" in spec:
+        counts = present.astype(str).value_counts()
+        shares = [int(counts.get(c, 0)) for c in spec["categories"]]
+        shares.append(len(present) - sum(shares))
+    else:
+        edges = np.asarray(spec["edges"], dtype="float64")
+        numbers = present.to_numpy(dtype="float64")
+        numbers = numbers[np.isfinite(numbers)]
+        index = np.clip(np.searchsorted(edges, numbers, side="right") - 1, 0, len(edges) - 2)
+        shares = np.bincount(index, minlength=len(edges) - 1).tolist()
+        shares.append(0)
+    shares.append(missing)
+    return [round(s / total, 5) for s in shares]
+
+
+def distribution_labels(spec: dict[str, Any]) -> list[str]:
+    if "categories" in spec:
+        return [*spec["categories"], OTHER, MISSING_BIN]
+    edges = spec["edges"]
+    return [f"{edges[i]:.4g}..{edges[i + 1]:.4g}" for i in range(len(edges) - 1)] + [OTHER, MISSING_BIN]
 
 
 def ranking(table: pd.DataFrame, features: list[str]) -> list[dict[str, Any]]:
     """Features ranked by drift alerts over the table's chunks, as nannyml's AlertCountRanker ranks them (alert
     count, then feature name, both descending): [{feature, alerts, rank}]."""
-    drift = table.loc[(table["monitor"] == MONITOR) & (table["metric"] == DRIFT_METHOD)]
+    drift = table.loc[(table["monitor"] == MONITOR) & (table["kind"] == KIND_UNIVARIATE)]
     counts = drift.groupby("feature")["alert"].sum().to_dict() if len(drift) else {}
     ordered = sorted(((int(counts.get(f, 0)), f) for f in features), reverse=True)
     return [{"feature": f, "alerts": n, "rank": i + 1} for i, (n, f) in enumerate(ordered)]
@@ -88,7 +212,8 @@ def drift_figure(rows: pd.DataFrame, features: list[str]) -> Any:
 
 
 class DriftMonitor(Monitor):
-    """Jensen-Shannon distance of each feature's distribution from the reference's, with nannyml's thresholds."""
+    """Each feature's and output's distance from the reference (nannyml's methods and thresholds), prediction
+    statistics and multivariate drift per chunk."""
 
     name: ClassVar[str] = MONITOR
     baseline_type: ClassVar[type] = DriftBaseline
@@ -106,34 +231,53 @@ class DriftMonitor(Monitor):
             "features": [f.model_dump(mode="json") for f in self.config.features],
             "chunking": self.config.chunking.model_dump(mode="json"),
             "drift_method": DRIFT_METHOD,
+            "drift": self.config.drift.model_dump(mode="json"),
+            "outputs": self.config.prediction_columns if self.config.drift.outputs else [],
             "fit_seed": FIT_SEED,
         }
 
     def fit(self, reference: pd.DataFrame) -> DriftBaseline:
-        calculator = build_drift_calculator(self.config, build_chunker(self.config))
-        return DriftBaseline(fitted(self.config, calculator, reference))
+        config = self.config
+        chunker = build_chunker(config)  # shared: one offset per analysis covers every calculator
+        baseline = DriftBaseline(fitted(config, build_drift_calculator(config, chunker), reference))
+        if config.drift.outputs:
+            baseline.outputs = fitted(config, build_output_drift_calculator(config, chunker), reference)
+        if config.drift.multivariate:
+            baseline.multivariate = fitted(config, build_multivariate_calculator(config, chunker), reference)
+        baseline.distributions = {
+            f.name: reference_distribution(reference[f.name], f.type == "categorical") for f in config.features
+        }
+        return baseline
+
+    def _univariate_subjects(self, columns: list[str], categorical: set[str]) -> list[tuple[tuple[str, ...], str, str]]:
+        drift = self.config.drift
+        subjects: list[tuple[tuple[str, ...], str, str]] = []
+        for column in columns:
+            methods = drift.categorical_methods if column in categorical else drift.continuous_methods
+            subjects.extend(((column, method), method, column) for method in methods)
+        return subjects
 
     def analyse(self, baseline: DriftBaseline, data: AnalysisData) -> pd.DataFrame:
-        import numpy as np
         import pandas as pd
 
-        features = self.config.feature_names
-        calculator = baseline.calculator
-        if self.config.chunking.size is not None:
-            calculator.chunker.offset = data.chunks[0].number
-        result = calculator.calculate(data.frame[[*features, TIMESTAMP]]).to_df()
-        result = result.loc[result[("chunk", "chunk", "period")] == "analysis"]
-        keys = result[("chunk", "chunk", "key")].astype(str).to_numpy()
-        blocks = []
-        for feature in features:
-            block = pd.DataFrame({"chunk_key": keys, "feature": feature, "metric": DRIFT_METHOD})
-            block["kind"] = KIND_UNIVARIATE
-            for name in ("value", "upper_threshold", "lower_threshold"):
-                column = (feature, DRIFT_METHOD, name)
-                block[name] = result[column].astype("float64").to_numpy() if column in result.columns else np.nan
-            alerts = result[(feature, DRIFT_METHOD, "alert")].tolist()
-            block["alert"] = np.array([a is not None and a == a and bool(a) for a in alerts], dtype=bool)
-            blocks.append(block)
+        config = self.config
+        features = config.feature_names
+        if config.chunking.size is not None:
+            baseline.calculator.chunker.offset = data.chunks[0].number
+        categorical = {f.name for f in config.features if f.type == "categorical"}
+        result = baseline.calculator.calculate(data.frame[[*features, TIMESTAMP]])
+        blocks = nml_blocks(result, self._univariate_subjects(features, categorical), KIND_UNIVARIATE)
+        self._add_distributions(blocks, baseline, data)
+        continuous, categorical_outputs = output_kinds(config)
+        outputs = [*continuous, *categorical_outputs]
+        if baseline.outputs is not None:
+            result = baseline.outputs.calculate(data.frame[[*outputs, TIMESTAMP]])
+            subjects = self._univariate_subjects(outputs, set(categorical_outputs))
+            blocks += nml_blocks(result, subjects, KIND_PREDICTION)
+            blocks += _prediction_statistics(data, continuous)
+        if baseline.multivariate is not None:
+            result = baseline.multivariate.calculate(data.frame[[*features, TIMESTAMP]])
+            blocks += nml_blocks(result, [((METRIC_RECONSTRUCTION,), METRIC_RECONSTRUCTION, None)], KIND_MULTIVARIATE)
         missing = data.frame[features].isna().groupby(data.frame[CHUNK], sort=True).mean()
         by_number = {c.number: c.key for c in data.chunks}
         for feature in features:
@@ -149,79 +293,125 @@ class DriftMonitor(Monitor):
                     }
                 )
             )
+        blocks = [b for b in blocks if len(b)]
         if not blocks:
             return empty_table()
-        table = pd.concat(blocks, ignore_index=True)
-        chunks = pd.DataFrame(
-            {
-                "chunk_key": [c.key for c in data.chunks],
-                "chunk_start": [pd.Timestamp(c.start) for c in data.chunks],
-                "chunk_end": [pd.Timestamp(c.end) for c in data.chunks],
-                "rows": [c.rows for c in data.chunks],
-                "labelled_rows": [c.labelled_rows for c in data.chunks],
-                "label_coverage": [c.label_coverage for c in data.chunks],
-            }
-        )
-        table = table.merge(chunks, on="chunk_key", how="inner", validate="many_to_one")
-        table["monitor"] = MONITOR
-        table["chunk_index"] = 0
-        return conform(table.sort_values(["chunk_start", "metric", "feature"], kind="stable"))
+        return with_chunks(pd.concat(blocks, ignore_index=True), data.chunks, MONITOR)
+
+    def _add_distributions(self, blocks: list[Any], baseline: DriftBaseline, data: AnalysisData) -> None:
+        """Each feature's shares per chunk, beside the reference's, in the detail of its first method's rows."""
+        if not baseline.distributions:
+            return
+        by_number = {c.number: c.key for c in data.chunks}
+        detail: dict[tuple[str, str], str] = {}
+        for number, rows in data.frame.groupby(CHUNK, sort=True):
+            key = by_number.get(int(number))
+            if key is None:
+                continue
+            for feature, spec in baseline.distributions.items():
+                document = {
+                    "bins": distribution_labels(spec),
+                    "reference": spec["reference"],
+                    "chunk": distribution_shares(spec, rows[feature]),
+                }
+                detail[(key, feature)] = json.dumps(document, separators=(",", ":"))
+        seen: set[str] = set()
+        for block in blocks:
+            feature = str(block["feature"].iloc[0]) if len(block) else ""
+            if feature in seen:
+                continue
+            seen.add(feature)
+            block["detail"] = [detail.get((k, feature)) for k in block["chunk_key"]]
+
+    def lake_files(self, table: pd.DataFrame) -> dict[str, bytes]:
+        """The drift rows of each analysed chunk, for Athena's `drift` table."""
+        files: dict[str, bytes] = {}
+        mine = table.loc[table["monitor"] == MONITOR]
+        for start, rows in mine.groupby("chunk_start", sort=True):
+            key = drift_key(self.config.name, _aware(start))
+            files[key] = to_parquet(rows.assign(model=self.config.name, run_id=None))
+        return files
 
     def summarise(self, table: pd.DataFrame) -> dict[str, Any]:
         """The window's top features by drift alerts (configured number), those with alerts, and per chunk the
         features in drift alert and the top features' missing-value rates (a feature an upstream stops sending
-        shows up)."""
+        shows up); the chunks in multivariate drift alert."""
         ranked = ranking(table, self.config.feature_names)
         top_n = self.config.estimation.top_features
         top = [r["feature"] for r in ranked[:top_n]]
         mine = table.loc[table["monitor"] == MONITOR]
         per_chunk = []
         for start, chunk in mine.groupby("chunk_start", sort=True):
-            drift = chunk.loc[chunk["metric"] == DRIFT_METHOD]
+            drift = chunk.loc[chunk["kind"] == KIND_UNIVARIATE]
             rates = chunk.loc[(chunk["metric"] == METRIC_MISSING) & chunk["feature"].isin(top)]
             rate_of = dict(zip(rates["feature"], rates["value"].astype(float), strict=True))
             per_chunk.append(
                 {
                     "chunk_start": _iso(start),
                     "chunk_end": _iso(chunk["chunk_end"].iloc[0]),
-                    "features_in_drift_alert": int(drift["alert"].sum()),
+                    "features_in_drift_alert": int(drift.loc[drift["alert"], "feature"].nunique()),
                     "missing_rate": {f: rate_of[f] for f in top if f in rate_of},
                 }
             )
+        multivariate = mine.loc[(mine["kind"] == KIND_MULTIVARIATE) & mine["alert"]]
         return {
             "top_features": top,
             "top_drifting_features": [r["feature"] for r in ranked[:top_n] if r["alerts"] > 0],
+            "multivariate_alert_chunks": [_iso(s) for s in sorted(multivariate["chunk_start"].unique())],
             "per_chunk": per_chunk,
         }
 
     def report(self, table: pd.DataFrame, summary: dict[str, Any]) -> list[Section]:
-        """The Jensen-Shannon distance of the window's top features per chunk."""
-        drift = table.loc[(table["monitor"] == MONITOR) & (table["metric"] == DRIFT_METHOD)]
+        """The top features' distance per chunk; every feature's distance (heatmap); multivariate drift; the
+        predictions' statistics; the top features' distributions, reference vs. the degraded chunk."""
+        mine = table.loc[table["monitor"] == MONITOR]
+        drift = mine.loc[mine["kind"] == KIND_UNIVARIATE]
         top = list(summary.get("top_features", []))
-        if not len(drift) or not top:
-            return []
-        return [Section("Drift of the top features", partial(drift_figure, drift, top))]
+        sections = []
+        if len(drift) and top:
+            first = drift.loc[drift["metric"] == drift["metric"].iloc[0]]
+            sections.append(Section("Drift of the top features", partial(drift_figure, first, top)))
+        if len(drift):
+            sections.append(Section("Drift of every feature", partial(heatmap_figure, drift)))
+        multivariate = mine.loc[mine["kind"] == KIND_MULTIVARIATE]
+        if len(multivariate):
+            sections.append(
+                Section("Multivariate drift (PCA reconstruction error)", partial(multivariate_figure, multivariate))
+            )
+        statistics = mine.loc[mine["kind"] == KIND_PREDICTION_STATISTICS]
+        if len(statistics):
+            sections.append(Section("Prediction statistics per chunk", partial(prediction_figure, statistics)))
+        degraded = degraded_chunk(table)
+        if degraded is not None and top:
+            rows = drift.loc[(drift["chunk_start"] == degraded) & drift["feature"].isin(top) & drift["detail"].notna()]
+            if len(rows):
+                title = f"Distributions of the top features: reference vs. the chunk of {_iso(degraded)}"
+                sections.append(Section(title, partial(distribution_figure, rows, top)))
+        return sections
 
     def publish(self, rows: list[ResultRow], summary: dict[str, Any]) -> Publication:
         """Features in drift alert (Model) and the top features' missing-value rate (Model, Feature) per chunk,
-        when the config asks for drift metrics. Drift alerts are not notified on their own: the performance
-        notification names the drifting features."""
+        multivariate drift (Model) and each output's drift (Model, Output; the first configured method), when the
+        config asks for drift metrics. Drift alerts are not notified on their own: the performance notification
+        names the features drifting in its chunks."""
         out = Publication()
         if not self.config.estimation.drift_metrics:
             return out
         top = set(summary.get("top_features", []))
-        counts: dict[Any, int] = {}
+        drifting: dict[Any, set[str]] = {}
         for row in rows:
-            if row.metric == DRIFT_METHOD:
-                counts[row.chunk_start] = counts.get(row.chunk_start, 0) + int(row.alert)
+            if row.kind == KIND_UNIVARIATE:
+                found = drifting.setdefault(row.chunk_start, set())
+                if row.alert and row.feature is not None:
+                    found.add(row.feature)
         model = self.config.name
-        for start, count in sorted(counts.items()):
+        for start, features in sorted(drifting.items()):
             out.points.append(
                 MetricPoint(
                     METRIC_FEATURES_DRIFTING,
                     ((DIM_MODEL, model),),
                     start,
-                    float(count),
+                    float(len(features)),
                     series=SERIES_DRIFT,
                     ledger_metric=METRIC_FEATURES_DRIFTING,
                     unit="Count",
@@ -239,7 +429,225 @@ class DriftMonitor(Monitor):
                         ledger_metric=row.feature,
                     )
                 )
+        first = {
+            c: (
+                self.config.drift.categorical_methods[0]
+                if c == "y_pred" and not self._regression
+                else self.config.drift.continuous_methods[0]
+            )
+            for c in self.config.prediction_columns
+        }
+        for row in sorted(rows, key=lambda r: (r.chunk_start, r.feature or "")):
+            if row.kind == KIND_MULTIVARIATE:
+                out.points.append(
+                    MetricPoint(
+                        METRIC_MULTIVARIATE_DRIFT,
+                        ((DIM_MODEL, model),),
+                        row.chunk_start,
+                        row.value,
+                        series=SERIES_MULTIVARIATE,
+                        ledger_metric=METRIC_MULTIVARIATE_DRIFT,
+                        version_parts=(row.rows,),
+                    )
+                )
+            elif row.kind == KIND_PREDICTION and row.feature is not None and first.get(row.feature) == row.metric:
+                out.points.append(
+                    MetricPoint(
+                        METRIC_PREDICTION_DRIFT,
+                        ((DIM_MODEL, model), (DIM_OUTPUT, row.feature)),
+                        row.chunk_start,
+                        row.value,
+                        series=SERIES_PREDICTION,
+                        ledger_metric=row.feature,
+                        version_parts=(row.rows,),
+                    )
+                )
         return out
+
+    @property
+    def _regression(self) -> bool:
+        return self.config.problem_type.value == "regression"
+
+
+def _prediction_statistics(data: AnalysisData, columns: list[str]) -> list[Any]:
+    """min, max, mean and standard deviation (ddof 1, as pandas) of each numeric output per chunk."""
+    import pandas as pd
+
+    by_number = {c.number: c.key for c in data.chunks}
+    blocks = []
+    for column in columns:
+        grouped = data.frame[column].astype("float64").groupby(data.frame[CHUNK], sort=True)
+        stats = grouped.agg(["min", "max", "mean", "std"])
+        keys = [by_number[int(n)] for n in stats.index]
+        for statistic in PREDICTION_STATISTICS:
+            blocks.append(
+                pd.DataFrame(
+                    {
+                        "chunk_key": keys,
+                        "feature": column,
+                        "metric": statistic,
+                        "kind": KIND_PREDICTION_STATISTICS,
+                        "value": stats[statistic].astype("float64").to_numpy(),
+                        "alert": False,
+                    }
+                )
+            )
+    return blocks
+
+
+def degraded_chunk(table: pd.DataFrame) -> Any | None:
+    """The latest chunk with a performance alert, else the latest with the most features in drift alert."""
+    alerts = table.loc[(table["monitor"] == "performance") & table["alert"]]
+    if len(alerts):
+        return alerts["chunk_start"].max()
+    drift = table.loc[(table["monitor"] == MONITOR) & (table["kind"] == KIND_UNIVARIATE) & table["alert"]]
+    if not len(drift):
+        return None
+    counts = drift.groupby("chunk_start")["feature"].nunique()
+    return counts[counts == counts.max()].index.max()
+
+
+def heatmap_figure(rows: pd.DataFrame) -> Any:
+    """Every feature's distance (first method) per chunk; alerts marked."""
+    import plotly.graph_objects as go
+
+    first = rows.loc[rows["metric"] == rows["metric"].iloc[0]]
+    table = first.pivot_table(index="feature", columns="chunk_start", values="value", aggfunc="first")
+    alerts = first.pivot_table(index="feature", columns="chunk_start", values="alert", aggfunc="max")
+    text = [["alert" if a else "" for a in row] for row in alerts.reindex_like(table).fillna(False).to_numpy()]
+    figure = go.Figure(
+        go.Heatmap(
+            z=table.to_numpy(),
+            x=[t.isoformat() for t in table.columns],
+            y=list(table.index),
+            text=text,
+            texttemplate="%{text}",
+            colorscale="Purples",
+            colorbar={"title": str(first["metric"].iloc[0])},
+        )
+    )
+    figure.update_layout(
+        title=f"Drift of every feature ({first['metric'].iloc[0]}; 'alert' past nannyml's threshold)",
+        xaxis_title="Chunk start (UTC)",
+        template="plotly_white",
+        height=max(320, 28 * len(table) + 160),
+    )
+    return figure
+
+
+def multivariate_figure(rows: pd.DataFrame) -> Any:
+    """PCA reconstruction error per chunk with its thresholds and alerts."""
+    import plotly.graph_objects as go
+
+    from_rows = rows.sort_values("chunk_start")
+    x = [t.isoformat() for t in from_rows["chunk_start"]]
+    figure = go.Figure()
+    figure.add_scatter(x=x, y=from_rows["value"].tolist(), mode="lines+markers", name="reconstruction error")
+    for column in ("upper_threshold", "lower_threshold"):
+        values = finite(from_rows[column].dropna().head(1))
+        if values and x:
+            figure.add_scatter(
+                x=[x[0], x[-1]],
+                y=[values[0]] * 2,
+                mode="lines",
+                name=column.replace("_", " "),
+                line={"color": ALERT_COLOUR, "dash": "dash"},
+                hoverinfo="skip",
+            )
+    alerts = from_rows.loc[from_rows["alert"]]
+    if len(alerts):
+        figure.add_scatter(
+            x=[t.isoformat() for t in alerts["chunk_start"]],
+            y=alerts["value"].tolist(),
+            mode="markers",
+            name="alert",
+            marker={"color": ALERT_COLOUR, "size": 10, "symbol": "diamond-open"},
+        )
+    figure.update_layout(
+        title="Multivariate drift: PCA data reconstruction error",
+        xaxis_title="Chunk start (UTC)",
+        yaxis_title="reconstruction error",
+        template="plotly_white",
+        height=380,
+    )
+    return figure
+
+
+def prediction_figure(rows: pd.DataFrame) -> Any:
+    """Mean of each numeric output per chunk with its min-max range and +-1 standard deviation."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    for index, (column, mine) in enumerate(rows.groupby("feature", sort=True)):
+        wide = mine.pivot_table(index="chunk_start", columns="metric", values="value", aggfunc="first")
+        x = [t.isoformat() for t in wide.index]
+        colour = FEATURE_COLOURS[index % len(FEATURE_COLOURS)]
+        figure.add_scatter(x=x, y=wide["max"].tolist(), mode="lines", line={"width": 0}, showlegend=False)
+        figure.add_scatter(
+            x=x,
+            y=wide["min"].tolist(),
+            mode="lines",
+            line={"width": 0},
+            fill="tonexty",
+            fillcolor="rgba(59, 130, 196, 0.12)",
+            name=f"{column} min-max",
+        )
+        figure.add_scatter(
+            x=x,
+            y=wide["mean"].tolist(),
+            mode="lines+markers",
+            name=f"{column} mean",
+            line={"color": colour},
+            error_y={"type": "data", "array": wide["std"].fillna(0).tolist(), "visible": True},
+        )
+    figure.update_layout(
+        title="Predictions per chunk: mean +- standard deviation, min-max band",
+        xaxis_title="Chunk start (UTC)",
+        template="plotly_white",
+        height=380,
+    )
+    return figure
+
+
+def distribution_figure(rows: pd.DataFrame, top: list[str]) -> Any:
+    """Each top feature's shares per bin: the reference against the chunk (bars side by side)."""
+    from plotly.subplots import make_subplots
+
+    features = [f for f in top if f in set(rows["feature"])]
+    figure = make_subplots(rows=len(features), cols=1, subplot_titles=features)
+    for index, feature in enumerate(features, start=1):
+        document = json.loads(rows.loc[rows["feature"] == feature, "detail"].iloc[0])
+        figure.add_bar(
+            x=document["bins"],
+            y=document["reference"],
+            name="reference",
+            marker_color=FEATURE_COLOURS[1],
+            showlegend=index == 1,
+            row=index,
+            col=1,
+        )
+        figure.add_bar(
+            x=document["bins"],
+            y=document["chunk"],
+            name="chunk",
+            marker_color=ALERT_COLOUR,
+            showlegend=index == 1,
+            row=index,
+            col=1,
+        )
+    figure.update_layout(
+        barmode="group",
+        template="plotly_white",
+        height=300 * max(1, len(features)),
+        title="Share of rows per bin: reference vs. chunk",
+    )
+    return figure
+
+
+def _aware(value: Any) -> Any:
+    import pandas as pd
+
+    return pd.Timestamp(value).tz_convert("UTC").to_pydatetime()
 
 
 def _iso(value: Any) -> str:

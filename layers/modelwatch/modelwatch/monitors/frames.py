@@ -13,6 +13,8 @@ from modelwatch.config.model import ModelConfig, ProblemType
 from modelwatch.constants import (
     COL_CHUNK,
     COL_EVENT_ID,
+    COL_EXTRA_KEYS,
+    COL_FEATURE_ISSUES,
     COL_INFERENCE_ID,
     COL_INFERENCE_TIME,
     COL_ROW_IN_REQUEST,
@@ -198,9 +200,12 @@ def prepare_reference(config: ModelConfig, reference: pd.DataFrame) -> pd.DataFr
     return frame
 
 
-def prepare_captures(config: ModelConfig, captures: pd.DataFrame, features: list[str]) -> PreparedCaptures:
+def prepare_captures(
+    config: ModelConfig, captures: pd.DataFrame, features: list[str], issues: bool = False
+) -> PreparedCaptures:
     """Validate decoded lake rows against the config and put them in ingestion order, with the `features` a
-    monitor reads typed (every configured feature's presence is checked either way)."""
+    monitor reads typed (every configured feature's presence is checked either way); with `issues`, the decoder's
+    `feature_issues` and `extra_keys` columns are kept where the rows have them."""
     missing_features = _missing(captures, config.feature_names)
     if missing_features:
         raise ConfigMismatchError(
@@ -222,6 +227,8 @@ def prepare_captures(config: ModelConfig, captures: pd.DataFrame, features: list
     keep = [*features, *config.prediction_columns, COL_INFERENCE_TIME, COL_INFERENCE_ID, COL_ROW_IN_REQUEST]
     if COL_EVENT_ID in captures.columns:
         keep.append(COL_EVENT_ID)
+    if issues:
+        keep.extend(c for c in (COL_FEATURE_ISSUES, COL_EXTRA_KEYS) if c in captures.columns)
     frame = captures.reindex(columns=keep)  # a copy
     if COL_EVENT_ID not in frame.columns:
         frame[COL_EVENT_ID] = frame[COL_INFERENCE_ID]

@@ -113,7 +113,7 @@ def build_realized_calculator(config: ModelConfig, chunker: Any) -> Any:
 
 
 def build_drift_calculator(config: ModelConfig, chunker: Any) -> Any:
-    """nannyml univariate drift (Jensen-Shannon) over every feature."""
+    """nannyml univariate drift over every feature, with the config's methods per type (default Jensen-Shannon)."""
     import nannyml as nml
 
     categorical = [f.name for f in config.features if f.type == "categorical"]
@@ -122,9 +122,58 @@ def build_drift_calculator(config: ModelConfig, chunker: Any) -> Any:
         treat_as_categorical=categorical,
         timestamp_column_name=TIMESTAMP,
         chunker=chunker,
-        continuous_methods=[DRIFT_METHOD],
-        categorical_methods=[DRIFT_METHOD],
+        continuous_methods=list(config.drift.continuous_methods),
+        categorical_methods=list(config.drift.categorical_methods),
     )
+
+
+def output_kinds(config: ModelConfig) -> tuple[list[str], list[str]]:
+    """(continuous, categorical) output columns: the probabilities, and the predicted class or value."""
+    if config.problem_type is ProblemType.REGRESSION:
+        return [COL_Y_PRED], []
+    return list(config.proba_columns), [COL_Y_PRED]
+
+
+def build_output_drift_calculator(config: ModelConfig, chunker: Any) -> Any:
+    """nannyml univariate drift of the model's outputs (prediction drift), with the features' methods."""
+    import nannyml as nml
+
+    continuous, categorical = output_kinds(config)
+    return nml.UnivariateDriftCalculator(
+        column_names=[*continuous, *categorical],
+        treat_as_categorical=categorical,
+        timestamp_column_name=TIMESTAMP,
+        chunker=chunker,
+        continuous_methods=list(config.drift.continuous_methods),
+        categorical_methods=list(config.drift.categorical_methods),
+    )
+
+
+def build_multivariate_calculator(config: ModelConfig, chunker: Any) -> Any:
+    """nannyml multivariate drift: PCA data reconstruction error over every feature (nannyml's defaults)."""
+    import nannyml as nml
+
+    return nml.DataReconstructionDriftCalculator(
+        column_names=config.feature_names, timestamp_column_name=TIMESTAMP, chunker=chunker
+    )
+
+
+def build_data_quality_calculators(config: ModelConfig, chunker: Any) -> dict[str, Any]:
+    """nannyml's data-quality calculators with their default thresholds, by the metric name their rows carry:
+    missing values (every feature), unseen values (categorical features), numerical range (numeric features)."""
+    import nannyml as nml
+
+    categorical = [f.name for f in config.features if f.type == "categorical"]
+    numeric = [f.name for f in config.features if f.type == "numeric"]
+    common = {"timestamp_column_name": TIMESTAMP, "chunker": chunker}
+    calculators: dict[str, Any] = {
+        "missing_values_rate": nml.MissingValuesCalculator(column_names=config.feature_names, **common)
+    }
+    if categorical:
+        calculators["unseen_values_rate"] = nml.UnseenValuesCalculator(column_names=categorical, **common)
+    if numeric:
+        calculators["numerical_range_rate"] = nml.NumericalRangeCalculator(column_names=numeric, **common)
+    return calculators
 
 
 def seeded_fit(fittable: Any, reference: Any) -> Any:

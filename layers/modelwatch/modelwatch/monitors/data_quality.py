@@ -1,0 +1,505 @@
+"""Data quality, compatible with SageMaker Model Monitor: its six checks per chunk against a `statistics.json` /
+`constraints.json` baseline (configured, or suggested from the reference), `constraint_violations.json` per chunk
+in the lake, CloudWatch metrics with Model Monitor's names and dimensions; and nannyml's data-quality calculators
+(missing values, unseen values, numerical range) with their thresholds and alerts.
+
+The Model Monitor baseline is JSON, never pickled: a configured one is read from where the config names it (the
+lake copy `register` made, or a local path), a suggested one is written to `models/<model>/data_quality/` when the
+monitor is fitted and read back from there. The cached pickle holds nannyml's fitted calculators only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from modelwatch.config.model import ModelConfig
+from modelwatch.constants import (
+    COL_EXTRA_KEYS,
+    COL_FEATURE_ISSUES,
+    DIM_ENDPOINT,
+    DIM_FEATURE,
+    DIM_MODEL,
+    DIM_MONITORING_SCHEDULE,
+    METRIC_CONSTRAINT_VIOLATIONS,
+)
+from modelwatch.errors import ConfigError, LakeError
+from modelwatch.lake.layout import monitor_prefix, violations_key
+from modelwatch.lake.store import ObjectStore, parse_s3_uri
+from modelwatch.monitors.base import AnalysisData, MetricPoint, Monitor, Publication
+from modelwatch.monitors.drift import nml_blocks, with_chunks
+from modelwatch.monitors.frames import CHUNK, TIMESTAMP
+from modelwatch.monitors.mm_baseline import (
+    CONSTRAINTS_FILE,
+    STATISTICS_FILE,
+    Baseline,
+    dumps,
+    parse_baseline,
+    suggest_baseline,
+)
+from modelwatch.monitors.mm_checks import (
+    BASELINE_DRIFT_CHECK,
+    COMPLETENESS_CHECK,
+    chunk_issues,
+    evaluate_chunk,
+)
+from modelwatch.monitors.nml import ESTIMATOR_SCHEMA, FIT_SEED, build_chunker, build_data_quality_calculators, fitted
+from modelwatch.monitors.plots import ALERT_COLOUR, Section
+from modelwatch.monitors.results import ResultRow, empty_table
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MONITOR = "data_quality"
+KIND_CONSTRAINT = "constraint_check"  # metric = Model Monitor's check type; alert = a violation; detail = its text
+KIND_NANNYML = "nannyml"  # metric = missing_values_rate | unseen_values_rate | numerical_range_rate
+KIND_COUNTS = "counts"  # metric non_null | null per feature (Model Monitor's feature_non_null / feature_null)
+SCHEMA = 1  # bump when the baseline's shape or the checks' meaning changes
+SERIES_VIOLATIONS = "constraint_violations"
+MAX_OPEN_VIOLATIONS = 50
+MAX_REPORT_VIOLATIONS = 300
+SOURCE_CONFIGURED = "configured"
+SOURCE_SUGGESTED = "suggested"
+
+
+@dataclass
+class DataQualityBaseline:
+    """nannyml's fitted data-quality calculators (pickled) and the Model Monitor baseline (JSON, never pickled)."""
+
+    calculators: dict[str, Any]
+    source: str
+    documents: Baseline | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["documents"] = None  # kept as statistics.json / constraints.json, read back when loaded
+        return state
+
+
+def baseline_keys(model: str) -> tuple[str, str]:
+    """Where a model's Model Monitor baseline lives: `models/<m>/data_quality/{statistics,constraints}.json`."""
+    prefix = monitor_prefix(model, MONITOR)
+    return prefix + STATISTICS_FILE, prefix + CONSTRAINTS_FILE
+
+
+def read_document(location: str, store: ObjectStore | None, s3_client: Any = None) -> bytes:
+    """A baseline file's bytes from a local path or an s3:// URI (the lake's through `store`, else `s3_client`)."""
+    if location.startswith("s3://"):
+        bucket, key = parse_s3_uri(location)
+        if store is not None and bucket == getattr(store, "bucket", None):
+            try:
+                return store.get(key)
+            except LakeError as exc:
+                raise ConfigError(f"{location}: cannot read the Model Monitor baseline file: {exc}") from exc
+        if s3_client is None:
+            raise ConfigError(f"{location}: an s3:// baseline outside the lake needs an S3 client (register it)")
+        try:
+            return bytes(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except Exception as exc:  # botocore ClientError (missing key, no access)
+            raise ConfigError(f"{location}: cannot read the Model Monitor baseline file: {exc}") from exc
+    if store is not None and getattr(store, "root", None) is not None and not Path(location).is_absolute():
+        location = str(Path(store.root) / location)  # type: ignore[attr-defined]
+    try:
+        return Path(location).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{location}: cannot read the Model Monitor baseline file: {exc.strerror}") from exc
+
+
+def load_configured(config: ModelConfig, store: ObjectStore | None, s3_client: Any = None) -> Baseline | None:
+    """The baseline the config names, validated (ConfigError naming the file and the field); None when it names
+    none. Features of the baseline the model does not have are an error: the checks could never see them."""
+    quality = config.data_quality
+    if not quality.statistics or not quality.constraints:
+        return None
+    baseline = parse_baseline(
+        read_document(quality.statistics, store, s3_client),
+        read_document(quality.constraints, store, s3_client),
+        quality.statistics,
+        quality.constraints,
+    )
+    unknown = [name for name in baseline.features if name not in set(config.feature_names)]
+    if unknown:
+        index = [f.get("name") for f in baseline.constraints.get("features", [])].index(unknown[0])
+        raise ConfigError(
+            f"{quality.constraints}: invalid Model Monitor baseline: features[{index}].name: {unknown[0]!r} is not "
+            f"a feature of model {config.name} (features: {config.feature_names})"
+        )
+    return baseline
+
+
+def model_features(config: ModelConfig) -> list[tuple[str, str]]:
+    return [(f.name, f.type) for f in config.features]
+
+
+class DataQualityMonitor(Monitor):
+    """Model Monitor's six checks and nannyml's data-quality calculators per chunk."""
+
+    name: ClassVar[str] = MONITOR
+    baseline_type: ClassVar[type] = DataQualityBaseline
+    reads_issues: ClassVar[bool] = True
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        self._store: ObjectStore | None = None
+        self._configured: Baseline | None = None
+        self._configured_sha256: str | None = None
+
+    @classmethod
+    def enabled(cls, config: Any) -> bool:
+        return bool(config.data_quality.enabled)
+
+    def columns(self) -> list[str]:
+        return self.config.feature_names
+
+    def bind(self, store: ObjectStore, now: datetime) -> None:
+        """Read the configured baseline (if any): its content keys the cached fit."""
+        self._store = store
+        self._configured = load_configured(self.config, store)
+        if self._configured is not None:
+            digest = hashlib.sha256()
+            for document in (self._configured.statistics, self._configured.constraints):
+                digest.update(json.dumps(document, sort_keys=True).encode())
+            self._configured_sha256 = digest.hexdigest()
+
+    def fitting_key(self) -> dict[str, Any]:
+        return {
+            "schema": ESTIMATOR_SCHEMA,
+            "data_quality": SCHEMA,
+            "features": [f.model_dump(mode="json") for f in self.config.features],
+            "chunking": self.config.chunking.model_dump(mode="json"),
+            "configured_baseline": self._configured_sha256,
+            "fit_seed": FIT_SEED,
+        }
+
+    def fit(self, reference: pd.DataFrame) -> DataQualityBaseline:
+        config = self.config
+        calculators = {
+            name: fitted(config, calculator, reference)
+            for name, calculator in build_data_quality_calculators(config, build_chunker(config)).items()
+        }
+        baseline = DataQualityBaseline(calculators, SOURCE_CONFIGURED if self._configured else SOURCE_SUGGESTED)
+        baseline.documents = self._configured or self._suggest(reference)
+        return baseline
+
+    def _suggest(self, reference: pd.DataFrame) -> Baseline:
+        """The baseline suggested from the reference, written to the lake (the monitor's baseline, JSON)."""
+        suggested = suggest_baseline(model_features(self.config), reference)
+        if self._store is not None:
+            statistics_key, constraints_key = baseline_keys(self.config.name)
+            self._store.put(statistics_key, dumps(suggested.statistics), "application/json")
+            self._store.put(constraints_key, dumps(suggested.constraints), "application/json")
+        return suggested
+
+    def incomplete(self, baseline: DataQualityBaseline, data: AnalysisData) -> bool:
+        """A cached fit without its Model Monitor baseline: read it back (configured, or the suggested files);
+        incomplete only when the suggested files are gone (then suggested again)."""
+        if baseline.documents is None:
+            baseline.documents = self._configured or self._stored_suggestion()
+        return baseline.documents is None
+
+    def complete(self, baseline: DataQualityBaseline, reference: pd.DataFrame, data: AnalysisData) -> None:
+        if baseline.documents is None:
+            baseline.documents = self._suggest(reference)
+
+    def _stored_suggestion(self) -> Baseline | None:
+        if self._store is None:
+            return None
+        statistics_key, constraints_key = baseline_keys(self.config.name)
+        try:
+            statistics, constraints = self._store.get(statistics_key), self._store.get(constraints_key)
+        except LakeError:
+            return None
+        return parse_baseline(
+            statistics, constraints, self._store.uri(statistics_key), self._store.uri(constraints_key)
+        )
+
+    def analyse(self, baseline: DataQualityBaseline, data: AnalysisData) -> pd.DataFrame:
+        import pandas as pd
+
+        config = self.config
+        features = config.feature_names
+        blocks: list[Any] = []
+        for metric, calculator in baseline.calculators.items():
+            if config.chunking.size is not None:
+                calculator.chunker.offset = data.chunks[0].number
+            result = calculator.calculate(data.frame[[*features, TIMESTAMP]])
+            subjects = [((column,), metric, column) for column in calculator.column_names]
+            blocks += nml_blocks(result, subjects, KIND_NANNYML)
+        if self.incomplete(baseline, data):
+            raise ConfigError(f"model {config.name}: the Model Monitor baseline is missing; refit needed")
+        assert baseline.documents is not None
+        blocks.append(self._checks(baseline.documents, data))
+        blocks = [b for b in blocks if len(b)]
+        if not blocks:
+            return empty_table()
+        return with_chunks(pd.concat(blocks, ignore_index=True), data.chunks, MONITOR)
+
+    def _checks(self, documents: Baseline, data: AnalysisData) -> pd.DataFrame:
+        """The six checks per chunk, and each feature's non-null and null counts."""
+        import pandas as pd
+
+        frame = data.frame
+        by_number = {c.number: c.key for c in data.chunks}
+        records: list[dict[str, Any]] = []
+        features = self.config.feature_names
+        for number, rows in frame.groupby(CHUNK, sort=True):
+            key = by_number.get(int(number))
+            if key is None:
+                continue
+            issues = chunk_issues(
+                rows[COL_FEATURE_ISSUES] if COL_FEATURE_ISSUES in rows.columns else None,
+                rows[COL_EXTRA_KEYS] if COL_EXTRA_KEYS in rows.columns else None,
+            )
+            results = evaluate_chunk(documents, {f: rows[f] for f in features}, len(rows), issues)
+            for result in results:
+                records.append(
+                    {
+                        "chunk_key": key,
+                        "metric": result.check,
+                        "kind": KIND_CONSTRAINT,
+                        "feature": result.feature,
+                        "value": result.value,
+                        "lower_threshold": result.lower_threshold,
+                        "upper_threshold": result.upper_threshold,
+                        "alert": result.violation,
+                        "detail": result.description if result.violation else None,
+                    }
+                )
+            for feature in features:
+                present = int(rows[feature].notna().sum())
+                damaged = sum(issues.count(feature, code) for code in ("type", "non_finite"))
+                for metric, value in (("non_null", present + damaged), ("null", len(rows) - present - damaged)):
+                    records.append(
+                        {
+                            "chunk_key": key,
+                            "metric": metric,
+                            "kind": KIND_COUNTS,
+                            "feature": feature,
+                            "value": float(value),
+                            "alert": False,
+                        }
+                    )
+        return pd.DataFrame.from_records(records)
+
+    def lake_files(self, table: pd.DataFrame) -> dict[str, bytes]:
+        """Model Monitor's `constraint_violations.json` of each analysed chunk (one JSON line for Athena, with the
+        model and the chunk's window beside `violations`)."""
+        files: dict[str, bytes] = {}
+        mine = table.loc[(table["monitor"] == MONITOR) & (table["kind"] == KIND_CONSTRAINT)]
+        starts = sorted(table.loc[table["monitor"] == MONITOR, "chunk_start"].unique())
+        for start in starts:
+            rows = mine.loc[(mine["chunk_start"] == start) & mine["alert"]]
+            end = table.loc[table["chunk_start"] == start, "chunk_end"].iloc[0]
+            document = {
+                "violations": [
+                    {
+                        "feature_name": str(r.feature),
+                        "constraint_check_type": str(r.metric),
+                        "description": str(r.detail or ""),
+                    }
+                    for r in rows.itertuples()
+                ],
+                "model": self.config.name,
+                "chunk_start": _iso(start),
+                "chunk_end": _iso(end),
+            }
+            files[violations_key(self.config.name, _aware(start))] = (
+                json.dumps(document, separators=(",", ":")) + "\n"
+            ).encode()
+        return files
+
+    def summarise(self, table: pd.DataFrame) -> dict[str, Any]:
+        """Violations per chunk, the latest chunk's ("open") violations, nannyml's data-quality alerts."""
+        mine = table.loc[table["monitor"] == MONITOR]
+        checks = mine.loc[mine["kind"] == KIND_CONSTRAINT]
+        per_chunk = [
+            {"chunk_start": _iso(start), "violations": int(rows["alert"].sum())}
+            for start, rows in checks.groupby("chunk_start", sort=True)
+        ]
+        open_violations: list[dict[str, Any]] = []
+        latest = None
+        if len(mine):
+            latest = mine["chunk_start"].max()
+            rows = checks.loc[(checks["chunk_start"] == latest) & checks["alert"]]
+            open_violations = [
+                {"feature_name": r.feature, "constraint_check_type": r.metric, "description": r.detail}
+                for r in rows.head(MAX_OPEN_VIOLATIONS).itertuples()
+            ]
+        nannyml_alerts = mine.loc[(mine["kind"] == KIND_NANNYML) & mine["alert"]]
+        return {
+            "latest_chunk": _iso(latest) if latest is not None else None,
+            "open_violations": open_violations,
+            "open_violations_total": int(
+                checks.loc[(checks["chunk_start"] == latest) & checks["alert"]].shape[0] if latest is not None else 0
+            ),
+            "violations_total": int(checks["alert"].sum()),
+            "nannyml_alerts_total": len(nannyml_alerts),
+            "per_chunk": per_chunk,
+        }
+
+    def report(self, table: pd.DataFrame, summary: dict[str, Any]) -> list[Section]:
+        """The violations table and nannyml's data-quality rates of the features with alerts."""
+        mine = table.loc[table["monitor"] == MONITOR]
+        if not len(mine):
+            return []
+        checks = mine.loc[(mine["kind"] == KIND_CONSTRAINT) & mine["alert"]]
+        sections = [
+            Section("Data quality: constraint violations (Model Monitor's checks)", partial(violations_figure, checks))
+        ]
+        rates = mine.loc[mine["kind"] == KIND_NANNYML]
+        alerted = rates.loc[rates["alert"], "feature"].unique().tolist()
+        if alerted:
+            sections.append(
+                Section(
+                    "Data quality: nannyml's calculators (features with alerts)", partial(rates_figure, rates, alerted)
+                )
+            )
+        return sections
+
+    def publish(self, rows: list[ResultRow], summary: dict[str, Any]) -> Publication:
+        """Constraint violations per chunk (Model); Model Monitor's per-feature metrics in its namespace
+        (`<family>_<feature>` with Endpoint, MonitoringSchedule, Feature) for the configured families and
+        features. Violations are not notified: the report, the lake and `modelwatch status` show them."""
+        out = Publication()
+        config = self.config
+        quality = config.data_quality
+        counts: dict[Any, int] = {}
+        by_key: dict[tuple[Any, str, str], ResultRow] = {}
+        for row in rows:
+            if row.kind == KIND_CONSTRAINT:
+                counts[row.chunk_start] = counts.get(row.chunk_start, 0) + int(row.alert)
+            if row.feature is not None:
+                by_key[(row.chunk_start, row.metric, row.feature)] = row
+        for start, count in sorted(counts.items()):
+            out.points.append(
+                MetricPoint(
+                    METRIC_CONSTRAINT_VIOLATIONS,
+                    ((DIM_MODEL, config.name),),
+                    start,
+                    float(count),
+                    series=SERIES_VIOLATIONS,
+                    ledger_metric=METRIC_CONSTRAINT_VIOLATIONS,
+                    unit="Count",
+                )
+            )
+        features = quality.metric_features if quality.metric_features is not None else config.feature_names
+        schedule = quality.monitoring_schedule or f"{config.name}-data-quality"
+        starts = sorted({r.chunk_start for r in rows if r.kind == KIND_COUNTS})
+        for start in starts:
+            for feature in features:
+                values = _model_monitor_values(by_key, start, feature)
+                for family in quality.metrics:
+                    value = values.get(family)
+                    if value is None:
+                        continue
+                    out.points.append(
+                        MetricPoint(
+                            f"{family}_{feature}",
+                            (
+                                (DIM_ENDPOINT, config.endpoint),
+                                (DIM_MONITORING_SCHEDULE, schedule),
+                                (DIM_FEATURE, feature),
+                            ),
+                            start,
+                            value,
+                            series=f"mm_{family}",
+                            ledger_metric=feature,
+                            namespace=quality.namespace,
+                        )
+                    )
+        return out
+
+
+def _model_monitor_values(by_key: dict[tuple[Any, str, str], ResultRow], start: Any, feature: str) -> dict[str, float]:
+    """Model Monitor's per-feature values of a chunk: non-null and null counts, completeness, baseline drift."""
+    values: dict[str, float] = {}
+    non_null = by_key.get((start, "non_null", feature))
+    null = by_key.get((start, "null", feature))
+    if non_null is not None and non_null.value is not None:
+        values["feature_non_null"] = non_null.value
+    if null is not None and null.value is not None:
+        values["feature_null"] = null.value
+    completeness = by_key.get((start, COMPLETENESS_CHECK, feature))
+    if completeness is not None and completeness.value is not None:
+        values["feature_completeness"] = completeness.value
+    elif non_null is not None and null is not None and non_null.value is not None and null.value is not None:
+        total = non_null.value + null.value
+        if total:
+            values["feature_completeness"] = non_null.value / total
+    drift = by_key.get((start, BASELINE_DRIFT_CHECK, feature))
+    if drift is not None and drift.value is not None:
+        values["feature_baseline_drift"] = drift.value
+    return values
+
+
+def violations_figure(rows: pd.DataFrame) -> Any:
+    """The window's violations, latest first: chunk, feature, check and Model Monitor's description."""
+    import plotly.graph_objects as go
+
+    ordered = rows.sort_values(["chunk_start", "feature", "metric"], ascending=[False, True, True]).head(
+        MAX_REPORT_VIOLATIONS
+    )
+    cells = [
+        [_iso(s) for s in ordered["chunk_start"]],
+        ordered["feature"].astype(str).tolist(),
+        ordered["metric"].astype(str).tolist(),
+        ordered["detail"].fillna("").astype(str).tolist(),
+    ]
+    figure = go.Figure(
+        go.Table(
+            header={"values": ["chunk start (UTC)", "feature", "check", "description"], "align": "left"},
+            cells={"values": cells, "align": "left"},
+            columnwidth=[18, 16, 18, 48],
+        )
+    )
+    title = f"{len(rows)} violation(s) in the window" + (
+        " (latest 300 shown)" if len(rows) > MAX_REPORT_VIOLATIONS else ""
+    )
+    if not len(rows):
+        title = "No constraint violations in the window"
+    figure.update_layout(title=title, template="plotly_white", height=min(900, 160 + 24 * max(1, len(ordered))))
+    return figure
+
+
+def rates_figure(rows: pd.DataFrame, features: list[str]) -> Any:
+    """nannyml's data-quality rates of the given features per chunk, alerts marked."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    for (metric, feature), mine in rows.loc[rows["feature"].isin(features)].groupby(["metric", "feature"], sort=True):
+        mine = mine.sort_values("chunk_start")
+        x = [t.isoformat() for t in mine["chunk_start"]]
+        figure.add_scatter(x=x, y=mine["value"].tolist(), mode="lines+markers", name=f"{feature} {metric}")
+        alerts = mine.loc[mine["alert"]]
+        if len(alerts):
+            figure.add_scatter(
+                x=[t.isoformat() for t in alerts["chunk_start"]],
+                y=alerts["value"].tolist(),
+                mode="markers",
+                name=f"{feature} alert",
+                marker={"color": ALERT_COLOUR, "size": 10, "symbol": "diamond-open"},
+            )
+    figure.update_layout(
+        title="nannyml data quality: missing, unseen and out-of-range value rates",
+        xaxis_title="Chunk start (UTC)",
+        template="plotly_white",
+        height=380,
+    )
+    return figure
+
+
+def _iso(value: Any) -> str:
+    import pandas as pd
+
+    return pd.Timestamp(value).tz_convert("UTC").isoformat().replace("+00:00", "Z")
+
+
+def _aware(value: Any) -> Any:
+    import pandas as pd
+
+    return pd.Timestamp(value).tz_convert("UTC").to_pydatetime()
