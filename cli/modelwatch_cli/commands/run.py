@@ -35,7 +35,7 @@ from modelwatch.errors import ModelwatchError
     "--output",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Where metrics.jsonl, notifications.jsonl, results, reports and summary.json go.",
+    help="Where metrics.jsonl, constraint_violations.jsonl, notifications.jsonl, results, reports and summary.json go.",
 )
 def run(model_path: Path, captures: Path, ground_truth: Path | None, output: Path) -> None:
     """Run the monitor on complete input: every chunk with enough rows is analysed, the last one too."""
@@ -61,7 +61,8 @@ def run(model_path: Path, captures: Path, ground_truth: Path | None, output: Pat
     click.echo(
         f"model {summary.model}: {summary.capture_files} capture files, {summary.rows_decoded} rows decoded, "
         f"{summary.records_quarantined} records quarantined, {summary.chunks_analysed} chunks analysed, "
-        f"{skipped} skipped, {summary.datapoints} performance datapoints, {summary.notifications} notifications "
+        f"{skipped} skipped, {summary.datapoints} performance datapoints, {summary.monitor_datapoints} drift and "
+        f"data-quality datapoints, {summary.violations} constraint violations, {summary.notifications} notifications "
         f"-> {output}"
     )
     if summary.error or summary.execution_status != "SUCCEEDED":

@@ -14,8 +14,9 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from modelwatch.clock import SimulatedClock, to_utc
-from modelwatch.config.model import ModelConfig, load_model_config
+from modelwatch.config.model import ModelConfig, load_model_config, load_model_config_text
 from modelwatch.constants import (
+    DIM_ENDPOINT,
     DIM_KIND,
     DIM_METRIC,
     DIM_MODEL,
@@ -29,8 +30,12 @@ from modelwatch.constants import (
     METRIC_RECORDS_QUARANTINED,
 )
 from modelwatch.errors import ConfigError, LocalStackError
-from modelwatch.lake.layout import model_prefix
+from modelwatch.lake.layout import model_config_key, model_prefix
 from modelwatch.lake.store import S3Store
+from modelwatch.monitors.data_quality import KIND_CONSTRAINT, KIND_NANNYML
+from modelwatch.monitors.data_quality import MONITOR as DATA_QUALITY
+from modelwatch.monitors.drift import KIND_MULTIVARIATE, KIND_PREDICTION, KIND_UNIVARIATE
+from modelwatch.monitors.drift import MONITOR as DRIFT
 from modelwatch.registry.store import Registry
 from modelwatch.workflow.lifecycle import ReferenceData, register_model
 from modelwatch_cli.local import adapter
@@ -54,6 +59,8 @@ class RunSummary:
     chunks_analysed: int = 0
     chunks_skipped: list[dict[str, Any]] = field(default_factory=list)
     datapoints: int = 0
+    monitor_datapoints: int = 0  # drift and data-quality lines of metrics.jsonl
+    violations: int = 0  # lines of constraint_violations.jsonl
     notifications: int = 0
     execution_status: str = ""
     error: str = ""
@@ -233,6 +240,7 @@ def _export(stack: LocalStack, model: str, output: Path, summary: RunSummary) ->
     """metrics.jsonl, notifications.jsonl, results Parquet and HTML reports out of the local stack."""
     s3 = stack.clients["s3"]
     results: dict[tuple[str, str, datetime], dict[str, Any]] = {}
+    monitor_rows: dict[tuple[Any, ...], dict[str, Any]] = {}
     for area in (LAKE_RESULTS, LAKE_REPORTS):
         prefix = model_prefix(area, model)
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=stack.lake_bucket, Prefix=prefix):
@@ -241,13 +249,18 @@ def _export(stack: LocalStack, model: str, output: Path, summary: RunSummary) ->
                 target = output / item["Key"]
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(body)
-                if area == LAKE_RESULTS and item["Key"].endswith(".parquet"):
+                if area == LAKE_RESULTS and item["Key"].endswith("/results.parquet"):
                     _index_results(body, results)
+                    _index_monitor_rows(body, monitor_rows)
     summary.rows_decoded = _lake_rows(stack, model_prefix(LAKE_CAPTURES, model))
+    config = load_model_config_text(
+        s3.get_object(Bucket=stack.lake_bucket, Key=model_config_key(model))["Body"].read(), model
+    )
+    quality_namespace = config.data_quality.namespace
     points = [
         p
         for p in adapter.cloudwatch_datapoints(stack.template.account_id, stack.template.region)
-        if p.namespace == stack.template.parameters.get("MetricNamespace", "ModelWatch")
+        if p.namespace in (stack.template.parameters.get("MetricNamespace", "ModelWatch"), quality_namespace)
     ]
     lines: list[dict[str, Any]] = []
     for point in sorted(points, key=lambda p: (p.metric_name, p.dimensions, p.timestamp)):
@@ -256,6 +269,8 @@ def _export(stack: LocalStack, model: str, output: Path, summary: RunSummary) ->
             summary.records_decoded += int(point.stat_sum)
         if point.metric_name == METRIC_RECORDS_QUARANTINED:
             summary.records_quarantined += int(point.stat_sum)
+        if point.namespace == quality_namespace and dims.get(DIM_ENDPOINT) == config.endpoint:
+            dims = {DIM_MODEL: model, **dims}  # Model Monitor's metrics name the endpoint, not the model
         if dims.get(DIM_MODEL) != model:
             continue
         if point.metric_name == METRIC_PERFORMANCE:
@@ -286,8 +301,14 @@ def _export(stack: LocalStack, model: str, output: Path, summary: RunSummary) ->
             }
         lines.append(line)
     summary.datapoints = sum(1 for line in lines if line["kind"] in (KIND_ESTIMATED, KIND_REALIZED))
+    monitor_lines, violations = _monitor_lines(model, monitor_rows)
+    summary.monitor_datapoints = len(monitor_lines)
+    summary.violations = len(violations)
     with (output / "metrics.jsonl").open("w", encoding="utf-8") as handle:
-        for line in lines:
+        for line in [*lines, *monitor_lines]:
+            handle.write(json.dumps(line, default=str) + "\n")
+    with (output / "constraint_violations.jsonl").open("w", encoding="utf-8") as handle:
+        for line in violations:
             handle.write(json.dumps(line, default=str) + "\n")
     summary.notifications = len(stack.notifications)
     with (output / "notifications.jsonl").open("w", encoding="utf-8") as handle:
@@ -333,12 +354,73 @@ def _index_results(body: bytes, index: dict[tuple[str, str, datetime], dict[str,
         index[(str(row["metric"]), str(row["kind"]), to_utc(row["chunk_start"]))] = row
 
 
+# Rows of these (monitor, kind)s are metrics.jsonl lines: nannyml's drift methods and data-quality calculators.
+_MONITOR_LINES = {
+    (DRIFT, KIND_UNIVARIATE),
+    (DRIFT, KIND_PREDICTION),
+    (DRIFT, KIND_MULTIVARIATE),
+    (DATA_QUALITY, KIND_NANNYML),
+    (DATA_QUALITY, KIND_CONSTRAINT),
+}
+
+
+def _index_monitor_rows(body: bytes, index: dict[tuple[Any, ...], dict[str, Any]]) -> None:
+    """Drift and data-quality rows of a results file, by (monitor, kind, metric, feature, chunk start)."""
+    import polars as pl
+
+    table = pl.read_parquet(io.BytesIO(body))
+    if "monitor" not in table.columns:
+        return
+    for row in table.filter(pl.col("monitor").is_in([DRIFT, DATA_QUALITY])).iter_rows(named=True):
+        if (row["monitor"], row["kind"]) in _MONITOR_LINES and row.get("chunk_start") is not None:
+            key = (row["monitor"], row["kind"], row["metric"], row.get("feature"), to_utc(row["chunk_start"]))
+            index[key] = row
+
+
+def _monitor_lines(
+    model: str, rows: dict[tuple[Any, ...], dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """metrics.jsonl lines of the drift and data-quality rows (nannyml's methods and calculators; no `feature` for
+    multivariate drift), and constraint_violations.jsonl lines (one per violation), in chunk order."""
+    lines: list[dict[str, Any]] = []
+    violations: list[dict[str, Any]] = []
+    for key in sorted(rows, key=lambda k: (k[4], k[0], k[1], k[2], k[3] or "")):
+        row = rows[key]
+        start, end = _iso(row["chunk_start"]), _iso(row["chunk_end"]) if row.get("chunk_end") is not None else None
+        if row["kind"] == KIND_CONSTRAINT:
+            if row["alert"]:
+                violations.append(
+                    {
+                        "model": model,
+                        "chunk_start": start,
+                        "chunk_end": end,
+                        "feature_name": row.get("feature"),
+                        "constraint_check_type": row["metric"],
+                        "description": row.get("detail") or "",
+                    }
+                )
+            continue
+        line: dict[str, Any] = {"model": model, "monitor": row["monitor"], "metric": row["metric"], "kind": row["kind"]}
+        if row["kind"] != KIND_MULTIVARIATE:
+            line["feature"] = row.get("feature")
+        line.update(
+            chunk_start=start,
+            chunk_end=end,
+            value=_float(row.get("value")),
+            alert=bool(row["alert"]),
+            lower_threshold=_float(row.get("lower_threshold")),
+            upper_threshold=_float(row.get("upper_threshold")),
+        )
+        lines.append(line)
+    return lines, violations
+
+
 def _iso(value: Any) -> str:
     return to_utc(value).isoformat().replace("+00:00", "Z")
 
 
 def _float(value: Any) -> float | None:
-    return None if value is None else float(value)
+    return None if value is None or value != value else float(value)
 
 
 def _snake(name: str) -> str:

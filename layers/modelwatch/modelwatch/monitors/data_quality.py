@@ -102,8 +102,6 @@ def read_document(location: str, store: ObjectStore | None, s3_client: Any = Non
             return bytes(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read())
         except Exception as exc:  # botocore ClientError (missing key, no access)
             raise ConfigError(f"{location}: cannot read the Model Monitor baseline file: {exc}") from exc
-    if store is not None and getattr(store, "root", None) is not None and not Path(location).is_absolute():
-        location = str(Path(store.root) / location)  # type: ignore[attr-defined]
     try:
         return Path(location).read_bytes()
     except OSError as exc:

@@ -469,6 +469,25 @@ class DriftMonitor(Monitor):
         return self.config.problem_type.value == "regression"
 
 
+def coinciding_drift(rows: list[ResultRow], starts: Sequence[Any]) -> dict[Any, list[dict[str, Any]]]:
+    """Per chunk start: the features in univariate drift alert in that chunk, with their distance, method and
+    threshold, most drifted (distance over threshold) first; chunks without any are left out."""
+    wanted = set(starts)
+    found: dict[Any, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row.monitor != MONITOR or row.kind != KIND_UNIVARIATE or not row.alert or row.chunk_start not in wanted:
+            continue
+        found.setdefault(row.chunk_start, []).append(
+            {"feature": row.feature, "method": row.metric, "distance": row.value, "threshold": row.upper_threshold}
+        )
+
+    def excess(entry: dict[str, Any]) -> float:
+        distance, threshold = entry["distance"] or 0.0, entry["threshold"]
+        return distance / threshold if threshold else distance
+
+    return {start: sorted(entries, key=lambda e: (-excess(e), str(e["feature"]))) for start, entries in found.items()}
+
+
 def _prediction_statistics(data: AnalysisData, columns: list[str]) -> list[Any]:
     """min, max, mean and standard deviation (ddof 1, as pandas) of each numeric output per chunk."""
     import pandas as pd

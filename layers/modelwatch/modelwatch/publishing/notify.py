@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -90,6 +90,11 @@ def _side(row: ResultRow | None) -> dict[str, Any] | None:
     }
 
 
+def _drift_text(entry: Mapping[str, Any]) -> str:
+    """`feature (method distance > threshold)`."""
+    return f"{entry['feature']} ({entry['method']} {_fmt(entry['distance'])} > {_fmt(entry['threshold'])})"
+
+
 def _streak_start(rows: list[ResultRow], metric: str, latest: datetime) -> datetime:
     """Start of the run of consecutive alerting chunks (any kind) that ends with `latest`: "since when"."""
     by_chunk: dict[datetime, bool] = {}
@@ -121,8 +126,11 @@ def build_degradation_notification(
     top_drifting_features: list[str],
     report_url: str | None,
     published_at: datetime,
+    drift_by_chunk: Mapping[datetime, list[dict[str, Any]]] | None = None,
 ) -> Notification:
-    """One message for a model and run whose chunks newly crossed a threshold (estimate or realized)."""
+    """One message for a model and run whose chunks newly crossed a threshold (estimate or realized); with
+    `drift_by_chunk`, each chunk names the features whose drift alerts coincide with it, with their distances."""
+    drift_by_chunk = drift_by_chunk or {}
     index = {(r.chunk_start, r.metric, r.kind): r for r in rows}
     sections: list[_MetricSection] = []
     for metric in sorted({a.metric for a in new_alerts}):
@@ -143,6 +151,7 @@ def build_degradation_notification(
                     "estimated": _side(estimated),
                     "realized": _side(realized),
                     "label_coverage": coverage,
+                    "drifting_features": list(drift_by_chunk.get(start, [])),
                 }
             )
             parts = [f"{start:%Y-%m-%d %H:%M}"]
@@ -155,6 +164,9 @@ def build_degradation_notification(
                 flag = " ALERT" if realized.alert else ""
                 parts.append(f"realized {_fmt(realized.value)} vs thresholds {_bounds(realized)}{flag}")
             parts.append(f"label coverage {_coverage(coverage)}")
+            coinciding = drift_by_chunk.get(start, [])
+            if coinciding:
+                parts.append("drifting with it: " + ", ".join(_drift_text(d) for d in coinciding[:5]))
             section.lines.append("  " + "; ".join(parts))
         sections.append(section)
 

@@ -23,6 +23,7 @@ from modelwatch.constants import (
 from modelwatch.errors import ConfigError, LakeError, PublishError
 from modelwatch.lake.layout import results_key
 from modelwatch.lake.store import ObjectStore, S3Store, parse_s3_uri
+from modelwatch.monitors.drift import coinciding_drift
 from modelwatch.monitors.results import ResultRow, read_results
 from modelwatch.observability import logger
 from modelwatch.publishing.clients import AwsClients
@@ -281,6 +282,7 @@ def _notify(
         top_drifting_features=run.top_drifting_features,
         report_url=report_link(run.report_uri, settings.report_links, s3_client),
         published_at=now,
+        drift_by_chunk=coinciding_drift(rows, [a.chunk_start for a in new_alerts]),
     )
     if settings.notifications_topic_arn:
         send_notification(sns, settings.notifications_topic_arn, notification, sleep=sleep)

@@ -11,11 +11,17 @@ from typing import Any
 from modelwatch.clock import parse_iso, to_utc
 from modelwatch.config.model import ModelConfig
 from modelwatch.constants import DEFAULT_METRIC_NAMESPACE
-from modelwatch.errors import ConfigError, ReferenceDataError, RegistryError
+from modelwatch.errors import ConfigError, LakeError, PublishError, ReferenceDataError, RegistryError
+from modelwatch.lake.layout import results_key
 from modelwatch.lake.store import parse_s3_uri
+from modelwatch.monitors.data_quality import KIND_CONSTRAINT, baseline_keys, load_configured, model_features
+from modelwatch.monitors.data_quality import MONITOR as DATA_QUALITY
 from modelwatch.monitors.frames import prepare_reference
+from modelwatch.monitors.mm_baseline import Baseline, dumps, suggest_baseline
+from modelwatch.monitors.results import read_results
 from modelwatch.observability import logger
 from modelwatch.publishing.alarms import create_model_alarms, delete_model_alarms
+from modelwatch.publishing.metrics import iso as iso_time
 from modelwatch.registry.store import REFERENCE_SUFFIXES, Registry
 from modelwatch.state import RunState, State
 
@@ -49,8 +55,8 @@ def read_reference(location: str, s3_client: Any = None) -> ReferenceData:
         raise ReferenceDataError(f"reference {location}: cannot read it: {exc.strerror}") from exc
 
 
-def validate_reference(config: ModelConfig, reference: ReferenceData) -> int:
-    """Check the reference the way a run will (columns, classes, probabilities); returns its row count."""
+def _reference_frame(config: ModelConfig, reference: ReferenceData) -> Any:
+    """The reference prepared as runs prepare it (columns, classes, probabilities checked)."""
     import pandas as pd
 
     try:
@@ -63,7 +69,33 @@ def validate_reference(config: ModelConfig, reference: ReferenceData) -> int:
     prepared = prepare_reference(config, frame)
     if prepared.empty:
         raise ReferenceDataError(f"reference {reference.source}: no rows")
-    return len(prepared)
+    return prepared
+
+
+def validate_reference(config: ModelConfig, reference: ReferenceData) -> int:
+    """Check the reference the way a run will (columns, classes, probabilities); returns its row count."""
+    return len(_reference_frame(config, reference))
+
+
+def suggest_data_quality_baseline(config: ModelConfig, reference: ReferenceData) -> Baseline:
+    """Model Monitor's `statistics.json` and `constraints.json` suggested from the model's reference data."""
+    return suggest_baseline(model_features(config), _reference_frame(config, reference))
+
+
+def store_configured_baseline(registry: Registry, config: ModelConfig, s3_client: Any = None) -> ModelConfig:
+    """Validate the Model Monitor baseline the config names (ConfigError: one line naming the file and the field)
+    and copy it to the model's data-quality baseline in the lake; the returned config names the lake copy. A
+    config naming none is returned as it is (the baseline is then suggested from the reference at fit)."""
+    baseline = load_configured(config, None, s3_client)
+    if baseline is None:
+        return config
+    statistics_key, constraints_key = baseline_keys(config.name)
+    registry.store.put(statistics_key, dumps(baseline.statistics), "application/json")
+    registry.store.put(constraints_key, dumps(baseline.constraints), "application/json")
+    quality = config.data_quality.model_copy(
+        update={"statistics": registry.store.uri(statistics_key), "constraints": registry.store.uri(constraints_key)}
+    )
+    return config.model_copy(update={"data_quality": quality})
 
 
 def register_model(
@@ -75,9 +107,12 @@ def register_model(
     stack: str = "",
     alarms_topic_arn: str = "",
     namespace: str | None = None,
+    s3_client: Any = None,
 ) -> dict[str, Any]:
-    """Validate and upload the config and reference (the stored config points at the uploaded copy); alarms."""
+    """Validate and upload the config and reference (the stored config points at the uploaded copy), and the
+    Model Monitor baseline the config names (the stored config points at the lake copy); alarms."""
     rows = validate_reference(config, reference)
+    config = store_configured_baseline(registry, config, s3_client)
     stored = registry.register(config, reference.body, reference.suffix)
     alarms: list[str] = []
     if cloudwatch is not None:
@@ -113,8 +148,28 @@ def _lag_seconds(state: RunState, now: datetime) -> float | None:
     return (to_utc(now) - parse_iso(state.last_analysed_chunk)).total_seconds()
 
 
+def open_violations(registry: Registry, model: str, run_id: str | None) -> list[dict[str, str]]:
+    """The data-quality violations of the latest chunk of the model's last run (feature and check each): the
+    violations still open. Empty without a run or without data-quality results."""
+    if not run_id:
+        return []
+    try:
+        rows = read_results(registry.store.get(results_key(model, run_id)))
+    except (LakeError, PublishError):
+        return []
+    checks = [r for r in rows if r.monitor == DATA_QUALITY and r.kind == KIND_CONSTRAINT]
+    if not checks:
+        return []
+    latest = max(r.chunk_start for r in checks)
+    return [
+        {"feature_name": str(r.feature), "constraint_check_type": r.metric, "chunk_start": iso_time(latest)}
+        for r in checks
+        if r.alert and r.chunk_start == latest
+    ]
+
+
 def model_status(registry: Registry, state: State | None, now: datetime) -> list[dict[str, Any]]:
-    """Per registered model: last analysed chunk, lag behind now, last run and last error."""
+    """Per registered model: last analysed chunk, lag behind now, last run, last error and open violations."""
     rows: list[dict[str, Any]] = []
     for name in registry.names():
         try:
@@ -126,5 +181,6 @@ def model_status(registry: Registry, state: State | None, now: datetime) -> list
         row: dict[str, Any] = run_state.to_dict()
         row.update(problem_type=config.problem_type.value, endpoint=config.endpoint)
         row["lag_seconds"] = _lag_seconds(run_state, now)
+        row["open_violations"] = open_violations(registry, name, run_state.last_run)
         rows.append(row)
     return rows
