@@ -134,13 +134,19 @@ def metric_series_per_model(
     drift_count: bool = True,
     missing_rate_features: int = 3,
     operational: int = 6,
+    model_monitor_families: int = 0,
+    features_with_metrics: int = 0,
+    drift_series: int = 0,
+    violation_series: int = 0,
 ) -> int:
     """CloudWatch series (metric name + dimension set) one model adds.
 
     Performance has (Model, Metric, Kind) for estimated, lower/upper bound, realized and estimation error; Alert has
     (Model, Metric); FeaturesInDriftAlert (Model); MissingValueRate (Model, Feature) per top feature; operational
     (Model): RecordsDecoded, RecordsQuarantined, RowsWithoutPrediction, IngestLagSeconds, WorkflowDurationSeconds,
-    WorkflowFailures.
+    WorkflowFailures. Data quality (config `data_quality.metrics` x `metric_features`): one Model Monitor series
+    (`<family>_<feature>` with Endpoint, MonitoringSchedule, Feature) per family and feature; drift's own series
+    (MultivariateDriftError, PredictionDrift per output); ConstraintViolations (Model).
     """
     return (
         performance_metrics * kinds_per_metric
@@ -148,7 +154,87 @@ def metric_series_per_model(
         + (1 if drift_count else 0)
         + missing_rate_features
         + operational
+        + model_monitor_families * features_with_metrics
+        + drift_series
+        + violation_series
     )
+
+
+# CloudWatch custom metrics are priced in tiers of the account's series count (us-east-1 list prices).
+CLOUDWATCH_METRIC_TIERS: tuple[tuple[float, float], ...] = (
+    (10_000, 0.30),
+    (240_000, 0.10),
+    (750_000, 0.05),
+    (math.inf, 0.02),
+)
+
+
+def cloudwatch_metrics_monthly(series: float) -> float:
+    """A month of `series` custom metric series in one account, tier by tier."""
+    left, total = series, 0.0
+    for size, price in CLOUDWATCH_METRIC_TIERS:
+        taken = min(left, size)
+        total += taken * price
+        left -= taken
+        if left <= 0:
+            break
+    return total
+
+
+# The fleet of issue 14: 100 models of 30 features each, binary classification (two outputs), by metric profile.
+FLEET_MODELS = 100
+FLEET_FEATURES = 30
+METRIC_PROFILES: tuple[tuple[str, int], ...] = (
+    ("no Model Monitor metrics (data_quality.metrics: [])", 0),
+    ("default: feature_baseline_drift, feature_non_null", 2),
+    ("all four families", 4),
+)
+
+
+def data_quality_series(families: int, features: int = FLEET_FEATURES, outputs: int = 2) -> int:
+    """Series one model of the default config publishes, with `families` Model Monitor metric families."""
+    return metric_series_per_model(
+        model_monitor_families=families,
+        features_with_metrics=features,
+        drift_series=1 + outputs,
+        violation_series=1,
+    )
+
+
+def fleet_report(
+    measured: Measured,
+    deployment: Deployment,
+    inferences_per_day: float = 100_000,
+    models: int = FLEET_MODELS,
+    features: int = FLEET_FEATURES,
+    prices: Prices | None = None,
+    workload: Workload | None = None,
+    sagemaker_minutes: float = 10.0,
+) -> dict[str, Any]:
+    """A fleet's month on modelwatch per metric profile (everything but the metrics per model, times the models,
+    plus the fleet's series at CloudWatch's tiered prices) beside Model Monitor's jobs for the same models (its own
+    per-feature metrics, which its users pay for too, left out: the comparison favours Model Monitor)."""
+    p = prices or Prices()
+    w = replace(workload or Workload(1), inferences_per_day=inferences_per_day)
+    without_metrics = modelwatch_monthly(w, measured, replace(deployment, metrics_per_model=0), p).total
+    sagemaker = models * sagemaker_monitor_monthly(inferences_per_day, p, 2, sagemaker_minutes).total
+    rows = []
+    for label, families in METRIC_PROFILES:
+        per_model = data_quality_series(families, features)
+        metrics = cloudwatch_metrics_monthly(per_model * models)
+        total = models * without_metrics + metrics
+        rows.append(
+            {
+                "profile": label,
+                "series_per_model": per_model,
+                "fleet_series": per_model * models,
+                "custom_metrics_usd": round(metrics, 2),
+                "modelwatch_usd": round(total, 2),
+                "sagemaker_usd": round(sagemaker, 2),
+                "cheaper": total <= sagemaker,
+            }
+        )
+    return {"models": models, "features": features, "inferences_per_day": inferences_per_day, "profiles": rows}
 
 
 @dataclass(frozen=True)

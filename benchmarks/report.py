@@ -443,6 +443,44 @@ def cost_section(cost: Mapping[str, Any]) -> str:
         + f"\n\nHow the CloudWatch series count per model moves the bill at {sens['inferences_per_day']:,.0f} "
         + "inferences/day:\n\n"
         + sensitivity
+        + fleet_section(cost.get("fleet"))
+    )
+
+
+def fleet_section(fleet: Mapping[str, Any] | None) -> str:
+    """A fleet's month per data-quality metric profile beside Model Monitor's jobs (issue 14's bound)."""
+    if not fleet:
+        return ""
+    rows = [
+        (
+            r["profile"],
+            r["series_per_model"],
+            f"{r['fleet_series']:,}",
+            f"${r['custom_metrics_usd']:,.2f}",
+            f"${r['modelwatch_usd']:,.2f}",
+            f"${r['sagemaker_usd']:,.2f}",
+            "yes" if r["cheaper"] else "**no**",
+        )
+        for r in fleet["profiles"]
+    ]
+    return (
+        f"\n\nA fleet of {fleet['models']} models with {fleet['features']} features each at "
+        f"{fleet['inferences_per_day']:,.0f} inferences/day per model, by the data-quality metrics each model "
+        "publishes (`data_quality.metrics` x `metric_features`; CloudWatch's tiered prices on the fleet's series; "
+        "Model Monitor's own per-feature metrics, which its users pay for as well, left out):\n\n"
+        + table(
+            (
+                "metric profile",
+                "series per model",
+                "fleet series",
+                "custom metrics $/month",
+                "modelwatch $/month",
+                "SageMaker MM $/month",
+                "not more than Model Monitor",
+            ),
+            rows,
+            "lrrrrrl",
+        )
     )
 
 

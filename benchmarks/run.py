@@ -167,11 +167,14 @@ def cost_from(results: dict[str, Any]) -> dict[str, Any]:
         **_template_counts(),
         transitions_per_run=len(cost_model.success_path_transitions(_asl("monitor"))),
         lookback_days=_lookback_days(),
-        metrics_per_model=cost_model.metric_series_per_model(),
+        # The shipped defaults for a binary model of 30 features (data_quality.metrics: two families).
+        metrics_per_model=cost_model.data_quality_series(2),
     )
     rows_per_request = _rows_per_request(scaling)
     workload = cost_model.Workload(1, rows_per_request=rows_per_request, capture_bytes_per_request=BYTES_PER_REQUEST)
-    return cost_model.cost_report(measured, deployment, workload=workload)
+    report = cost_model.cost_report(measured, deployment, workload=workload)
+    report["fleet"] = cost_model.fleet_report(measured, deployment, workload=workload)
+    return report
 
 
 def _rows_per_request(scaling: dict[str, Any]) -> float:

@@ -289,3 +289,23 @@ def test_prices_describe_every_price() -> None:
     assert len(rows) == len(Prices.__dataclass_fields__)
     assert ("CloudWatch custom metric", "$0.30 per metric-month (first 10,000)") in rows
     assert replace(Prices(), cloudwatch_metric_month=0.1).cloudwatch_metric_month == 0.1
+
+
+def test_cloudwatch_metrics_are_priced_in_tiers() -> None:
+    from benchmarks.cost_model import cloudwatch_metrics_monthly
+
+    assert cloudwatch_metrics_monthly(100) == pytest.approx(30.0)
+    assert cloudwatch_metrics_monthly(12_000) == pytest.approx(10_000 * 0.30 + 2_000 * 0.10)
+
+
+def test_a_fleet_of_100_models_with_30_features_costs_no_more_than_model_monitor() -> None:
+    from benchmarks.cost_model import data_quality_series, fleet_report
+
+    # Given the shipped data-quality metrics (two Model Monitor families per feature) for 30 features
+    assert data_quality_series(2) == metric_series_per_model() + 2 * 30 + 3 + 1
+    # When a fleet of 100 such models is priced at 100,000 inferences a day each
+    fleet = fleet_report(MEASURED, Deployment(), inferences_per_day=100_000)
+    # Then every metric profile, the default included, costs no more than Model Monitor's jobs
+    assert [p["cheaper"] for p in fleet["profiles"]] == [True, True, True]
+    default = fleet["profiles"][1]
+    assert default["fleet_series"] == 100 * data_quality_series(2)
