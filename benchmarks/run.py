@@ -3,7 +3,7 @@
     python -m benchmarks.run            # full run (under 10 minutes on 2 cores), rewrites BENCHMARKS.md tables
     python -m benchmarks.run --quick    # CI smoke: small sizes, results in benchmarks/.data/quick-results/
 
-Sections: decode (ingest), estimation, e2e, coldstart, scaling, cost. A section that fails is recorded as
+Sections: decode (ingest), estimation, data_quality, e2e, coldstart, scaling, cost. A section that fails is recorded as
 {"error": ...} (and shown as "not measured" in the report); the command then exits 1 after writing everything.
 """
 
@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FULL_RESULTS = ROOT / "benchmarks" / "results"
 QUICK_RESULTS = ROOT / "benchmarks" / ".data" / "quick-results"
 MARKDOWN = ROOT / "BENCHMARKS.md"
-SECTIONS = ("decode", "estimation", "e2e", "coldstart", "scaling", "cost")
+SECTIONS = ("decode", "estimation", "data_quality", "e2e", "coldstart", "scaling", "cost")
 LIBRARIES = ("nannyml", "pandas", "polars", "pyarrow", "numpy", "lightgbm", "moto", "boto3")
 
 
@@ -122,6 +122,12 @@ def _estimation(quick: bool, out: Path) -> dict[str, Any]:
     from benchmarks import estimation_bench
 
     return estimation_bench.run(quick)
+
+
+def _data_quality(quick: bool, out: Path) -> dict[str, Any]:
+    from benchmarks import data_quality_bench
+
+    return data_quality_bench.run(quick)
 
 
 def _e2e(quick: bool, out: Path) -> dict[str, Any]:
@@ -211,6 +217,7 @@ def _template_counts() -> dict[str, Any]:
 RUNNERS: dict[str, Callable[[bool, Path], dict[str, Any]]] = {
     "decode": _decode,
     "estimation": _estimation,
+    "data_quality": _data_quality,
     "e2e": _e2e,
     "coldstart": _coldstart,
     "scaling": _scaling,

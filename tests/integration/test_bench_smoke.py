@@ -36,7 +36,7 @@ def test_quick_run_succeeds_and_reports_every_section(quick_run) -> None:
     completed, out = quick_run
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     results = json.loads((out / "all.json").read_text())
-    for section in ("machine", "decode", "estimation", "e2e", "coldstart", "scaling", "cost"):
+    for section in ("machine", "decode", "estimation", "data_quality", "e2e", "coldstart", "scaling", "cost"):
         assert section in results, section
         assert "error" not in results[section], (section, results[section].get("error"))
     assert results["machine"]["cores_online"] >= 1 and results["machine"]["cpu_model"]

@@ -1,0 +1,211 @@
+"""Data-quality and drift benchmark (issue 14): what the data-quality monitor and the extended drift add to a run, and
+what KLL sketches save when reference statistics are updated.
+
+Workload: a synthetic binary model of 30 features (25 numeric, 5 categorical), 50,000 reference rows, 100,000 rows a
+day in hourly chunks, one day, written into a LocalStore lake by the real partitioned writer with the hour counters
+ingestion keeps. Three configs, each timed as a cached run re-analysing every chunk (baselines cached, stored
+analysis cleared; best of the repeats) with `run_monitor_from_lake`:
+
+- `estimation`: CBPE only (no drift, no data quality);
+- `drift before #14`: CBPE and univariate drift of the features (the earlier default);
+- `default`: the shipped defaults: CBPE, drift of the features and the outputs, prediction statistics, multivariate
+  drift (PCA), and the data-quality monitor (Model Monitor's six checks, nannyml's data-quality calculators).
+
+Then the default config's next-hour run (one new hour, every other chunk reused) and its first (fit) run. Sketches:
+statistics.json of the reference plus one new hour, rebuilt from every row vs. the reference's accumulated
+statistics merged with the new hour's (KLL sketches merge; counts and moments add up).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from benchmarks.estimation_bench import (
+    ANALYSIS_START,
+    LATER_HOURS,
+    REFERENCE_START,
+    Dataset,
+    Lake,
+    Workload,
+    _best,
+    _clear_analysis,
+    _clear_cache,
+    _rebase,
+    config_dict,
+)
+
+NUMERIC = tuple(f"n{i:02d}" for i in range(25))
+CATEGORICAL = tuple(f"c{i}" for i in range(5))
+SYNTHETIC = Dataset(
+    key="synthetic30",
+    model="dq-bench",
+    loader="",
+    problem_type="binary_classification",
+    numeric=NUMERIC,
+    categorical=CATEGORICAL,
+    target="target",
+    outputs=("y_pred_proba", "y_pred"),
+    metrics=("roc_auc", "f1"),
+)
+SEED = 14
+GOAL_ADDED = 0.5  # data quality and drift add at most 50 % to a default run
+
+
+def _rows(rng: Any, rows: int) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.DataFrame({name: rng.normal(i % 7, 1.0 + i % 3, rows) for i, name in enumerate(NUMERIC)})
+    for i, name in enumerate(CATEGORICAL):
+        frame[name] = rng.choice([f"v{j}" for j in range(3 + i)], rows).astype(object)
+    logit = 0.5 * (frame["n00"] - 0) + 0.3 * (frame["n01"] - 1) - 0.2 * (frame["n02"] - 2)
+    frame["y_pred_proba"] = 1 / (1 + np.exp(-logit))
+    frame["y_pred"] = (frame["y_pred_proba"] >= 0.5).astype("int64")
+    frame["target"] = (rng.random(rows) < frame["y_pred_proba"]).astype("int64")
+    return frame
+
+
+def make_workload(reference_rows: int, rows_per_day: int) -> Workload:
+    import numpy as np
+
+    rng = np.random.default_rng(SEED)
+    rows_per_hour = rows_per_day / 24
+    later = int(rows_per_hour * LATER_HOURS)
+    analysis = _rebase(_rows(rng, rows_per_day + later), ANALYSIS_START, rows_per_hour).drop(columns=["target"])
+    return Workload(
+        reference=_rebase(_rows(rng, reference_rows), REFERENCE_START, rows_per_hour),
+        analysis=analysis.iloc[:rows_per_day].reset_index(drop=True),
+        days=1,
+        rows_per_day=rows_per_day,
+        dataset=SYNTHETIC,
+        later=analysis.iloc[rows_per_day:].reset_index(drop=True),
+    )
+
+
+def configs() -> dict[str, dict[str, Any]]:
+    shipped = config_dict(True, SYNTHETIC)
+    shipped.pop("drift")
+    shipped.pop("data_quality")
+    estimation = config_dict(False, SYNTHETIC)
+    return {"estimation": estimation, "drift before #14": config_dict(True, SYNTHETIC), "default": shipped}
+
+
+def _cached(lake: Lake, repeats: int) -> float:
+    lake.run()  # fit and cache every monitor's baseline
+    seconds, outcome = _best(repeats, lake.run, before=lambda: _clear_analysis(lake.store, lake.model))
+    assert outcome.chunks_analysed == 24 * lake.workload.days and outcome.chunks_reused == 0
+    return seconds
+
+
+def sketches(workload: Workload, repeats: int) -> dict[str, Any]:
+    """Reference statistics plus one new hour: rebuilt from every row vs. merged from the accumulated builder."""
+    import copy
+
+    import pandas as pd
+
+    from modelwatch.monitors.mm_baseline import NumericAccumulator, StatisticsBuilder
+
+    features = [(n, "numeric") for n in NUMERIC] + [(n, "categorical") for n in CATEGORICAL]
+    reference = workload.reference
+    hour = workload.later.iloc[: int(workload.rows_per_day / 24)]
+    both = pd.concat([reference[[f for f, _ in features]], hour[[f for f, _ in features]]], ignore_index=True)
+    accumulated = StatisticsBuilder(features).update(reference)
+
+    def rebuild() -> Any:
+        return StatisticsBuilder(features).update(both).statistics()
+
+    stored: dict[str, Any] = {}
+
+    def restore() -> None:
+        """The reference's stored builder, as a run would load it (sketches deserialised), outside the timing."""
+        from datasketches import kll_doubles_sketch
+
+        builder = StatisticsBuilder([])
+        builder.items = accumulated.items
+        for name, acc in accumulated.accumulators.items():
+            clone = copy.copy(acc)
+            if isinstance(acc, NumericAccumulator):
+                clone.sketch = kll_doubles_sketch.deserialize(acc.sketch.serialize())
+            else:
+                clone.counts = dict(acc.counts)  # type: ignore[attr-defined]
+            builder.accumulators[name] = clone
+        stored["builder"] = builder
+
+    def update() -> Any:
+        return stored["builder"].merge(StatisticsBuilder(features).update(hour)).statistics()
+
+    rebuild_seconds, rebuilt = _best(repeats, rebuild)
+    update_seconds, updated = _best(repeats, update, before=restore)
+    same_counts = all(
+        a.get("numerical_statistics", a.get("string_statistics"))["common"]
+        == b.get("numerical_statistics", b.get("string_statistics"))["common"]
+        for a, b in zip(rebuilt["features"], updated["features"], strict=True)
+    )
+    return {
+        "reference_rows": len(reference),
+        "new_rows": len(hour),
+        "features": len(features),
+        "rebuild_seconds": round(rebuild_seconds, 4),
+        "update_seconds": round(update_seconds, 4),
+        "speedup": round(rebuild_seconds / update_seconds, 1),
+        "same_counts": same_counts,
+    }
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    reference_rows = 5_000 if quick else 50_000
+    rows_per_day = 4_800 if quick else 100_000
+    repeats = 1 if quick else 2
+    workload = make_workload(reference_rows, rows_per_day)
+    timings: dict[str, float] = {}
+    out: dict[str, Any] = {
+        "features": len(NUMERIC) + len(CATEGORICAL),
+        "reference_rows": reference_rows,
+        "rows_per_day": rows_per_day,
+        "chunks": 24,
+        "repeats": repeats,
+    }
+    for label, config in configs().items():
+        print(f"data quality bench: {label}", flush=True)
+        with tempfile.TemporaryDirectory(prefix="dq-bench-") as folder:
+            lake = Lake(Path(folder), workload, drift=True, config=config)
+            if label == "default":
+                started = time.perf_counter()
+                _clear_cache(lake.store, lake.model)
+                fit = lake.run()
+                out["default_fit_run_seconds"] = round(time.perf_counter() - started, 3)
+                assert fit.monitors["data_quality"]["baseline"] == "fit"
+            timings[label] = _cached(lake, repeats)
+            if label == "default":
+                lake.run()  # store every chunk's analysis
+                lake.add_later_hour()
+                started = time.perf_counter()
+                nxt = lake.run()
+                out["default_next_hour_run_seconds"] = round(time.perf_counter() - started, 3)
+                out["default_next_hour_chunks"] = {
+                    name: {"analysed": m["chunks_analysed"], "reused": m["chunks_reused"]}
+                    for name, m in nxt.monitors.items()
+                }
+    out["cached_run_seconds"] = {k: round(v, 3) for k, v in timings.items()}
+    base = timings["estimation"]
+    out["added_over_estimation"] = round(timings["default"] / base - 1, 3)
+    out["added_over_drift_before"] = round(timings["default"] / timings["drift before #14"] - 1, 3)
+    out["goal_added"] = GOAL_ADDED
+    out["sketches"] = sketches(workload, repeats)
+    print(out, flush=True)
+    return out
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    print(json.dumps(run("--quick" in sys.argv[1:]), indent=2))
