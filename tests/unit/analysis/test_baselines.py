@@ -16,6 +16,7 @@ from modelwatch.monitors.frames import reference_columns, reference_hash
 from modelwatch.monitors.performance import PerformanceBaseline, PerformanceMonitor
 
 from .cases import LATE, Case
+from .helpers import assert_same_fits
 
 
 def _run(case: Case, store: LocalStore, run_id: str, config=None, reference=None):
@@ -143,7 +144,8 @@ def test_realized_calculator_is_fitted_when_labels_first_arrive(binary_case: Cas
     assert labelled.estimator_cache == "hit"
     assert _run(binary_case, store, "r3").estimator_cache == "hit"
 
-    # Then results equal those of a run that fitted everything at once
+    # Then results equal those of a run that fitted everything at once (in another lake: the data-quality
+    # distances from a freshly suggested, randomised KLL sketch agree within its rank error)
     fresh = _run(binary_case, LocalStore(tmp_path / "fresh"), "r2")
-    pd.testing.assert_frame_equal(_values(labelled.results_uri), _values(fresh.results_uri))
+    assert_same_fits(_values(labelled.results_uri), _values(fresh.results_uri))
     assert set(_performance(labelled.results_uri)["kind"]) == {"estimated", "realized"}

@@ -8,6 +8,7 @@ from modelwatch.analysis import RunRequest, run_monitor
 from modelwatch.lake.store import LocalStore
 
 from .cases import LATE, Case
+from .helpers import assert_same_fits
 
 
 def test_two_fresh_dle_runs_store_identical_results(regression_case: Case, tmp_path) -> None:
@@ -27,8 +28,9 @@ def test_two_fresh_dle_runs_store_identical_results(regression_case: Case, tmp_p
         for name in ("a", "b")
     ]
 
-    # Then both fitted, and every stored number is bit-for-bit the same
+    # Then both fitted, and every stored number is bit-for-bit the same (but the data-quality distances from the
+    # suggested baseline's KLL sketches, randomised by design: within the sketch's rank error)
     assert [o.estimator_cache for o in outcomes] == ["fit", "fit"]
     first, second = (pd.read_parquet(o.results_uri) for o in outcomes)
     assert len(first.loc[first["monitor"] == "performance"]) == 2 * 2 * 8  # metrics x kinds x chunks
-    pd.testing.assert_frame_equal(first, second, check_exact=True)
+    assert_same_fits(first, second)

@@ -83,3 +83,61 @@ def test_drift_publishes_alert_counts_and_the_top_features_missing_rates() -> No
     assert publication.alerts == []
     # And nothing at all when the config turns drift metrics off
     assert _monitor(DriftMonitor, drift_metrics=False).publish(rows, {"top_features": ["a"]}).points == []  # type: ignore[attr-defined]
+
+
+def test_drift_publishes_multivariate_and_output_drift_and_counts_features_once() -> None:
+    # Given a feature in alert under two methods, an output's drift and the reconstruction error
+    config = model_config("m")
+    config = config.model_copy(
+        update={"drift": config.drift.model_copy(update={"continuous_methods": ["jensen_shannon", "wasserstein"]})}
+    )
+    rows = [
+        _row("drift", "jensen_shannon", "univariate", 0.3, True, feature="a"),
+        _row("drift", "wasserstein", "univariate", 0.5, True, feature="a"),
+        _row("drift", "jensen_shannon", "prediction", 0.2, True, feature="y_pred_proba"),
+        _row("drift", "wasserstein", "prediction", 0.4, False, feature="y_pred_proba"),
+        _row("drift", "reconstruction_error", "multivariate", 1.2, True),
+    ]
+    # When published
+    publication = DriftMonitor(config).publish(rows, {"top_features": []})
+    # Then the feature counts once, outputs drift by the first method, and the reconstruction error is a series
+    assert [(p.metric_name, dict(p.dimensions), p.value) for p in publication.points] == [
+        ("FeaturesInDriftAlert", {"Model": "m"}, 1.0),
+        ("MultivariateDriftError", {"Model": "m"}, 1.2),
+        ("PredictionDrift", {"Model": "m", "Output": "y_pred_proba"}, 0.2),
+    ]
+    assert publication.alerts == []
+
+
+def test_data_quality_publishes_model_monitors_metrics_in_its_namespace() -> None:
+    # Given a chunk's checks and counts for feature "a", and a violation
+    config = model_config("m")
+    rows = [
+        _row("data_quality", "baseline_drift_check", "constraint_check", 0.27, True, feature="a"),
+        _row("data_quality", "completeness_check", "constraint_check", 0.9, False, feature="a"),
+        _row("data_quality", "non_null", "counts", 2250.0, feature="a"),
+        _row("data_quality", "null", "counts", 250.0, feature="a"),
+        _row("data_quality", "missing_values_rate", "nannyml", 0.1, True, feature="a"),
+    ]
+    quality = config.data_quality.model_copy(
+        update={"metric_features": ["a"], "metrics": ["feature_baseline_drift", "feature_non_null", "feature_null"]}
+    )
+    config = config.model_copy(update={"data_quality": quality})
+    # When published
+    from modelwatch.monitors.data_quality import DataQualityMonitor
+
+    publication = DataQualityMonitor(config).publish(rows, {})
+    # Then the violation count, and Model Monitor's metric names with its dimensions, in its namespace
+    got = [(p.metric_name, dict(p.dimensions), p.value, p.namespace) for p in publication.points]
+    dims = {"Endpoint": config.endpoint, "MonitoringSchedule": "m-data-quality", "Feature": "a"}
+    namespace = "aws/sagemaker/Endpoints/data-metrics"
+    assert got == [
+        ("ConstraintViolations", {"Model": "m"}, 1.0, None),
+        ("feature_baseline_drift_a", dims, 0.27, namespace),
+        ("feature_non_null_a", dims, 2250.0, namespace),
+        ("feature_null_a", dims, 250.0, namespace),
+    ]
+    assert publication.alerts == []  # violations are not notified
+    # And no Model Monitor metric at all when the config names no family
+    none = config.model_copy(update={"data_quality": quality.model_copy(update={"metrics": []})})
+    assert [p.metric_name for p in DataQualityMonitor(none).publish(rows, {}).points] == ["ConstraintViolations"]

@@ -101,3 +101,42 @@ def test_versions_change_with_value_or_rows_only() -> None:
     assert value_version(0.9, 2500) == value_version(0.9, 2500)
     assert value_version(0.9, 2500) != value_version(0.9000001, 2500)
     assert value_version(0.9, 2500) != value_version(0.9, 2600)
+
+
+def test_the_degradation_names_the_features_drifting_in_its_chunk() -> None:
+    from modelwatch.monitors.drift import coinciding_drift
+
+    # Given a degraded chunk, two features in drift alert in it and one in another chunk
+    degraded = _row(3, "estimated", 0.91, True)
+
+    def drift(hour: int, feature: str, value: float, alert: bool) -> ResultRow:
+        start = START + timedelta(hours=hour)
+        return ResultRow(
+            monitor="drift", metric="jensen_shannon", kind="univariate", chunk_start=start,
+            chunk_end=start + timedelta(hours=1), value=value, lower_bound=None, upper_bound=None,
+            lower_threshold=None, upper_threshold=0.1, alert=alert, label_coverage=None, rows=2500, feature=feature,
+        )  # fmt: skip
+
+    rows = [degraded, drift(3, "car_value", 0.15, True), drift(3, "tenure", 0.4, True), drift(3, "age", 0.05, False)]
+    rows.append(drift(2, "salary", 0.5, True))
+    # When the notification is built with the drift that coincides with the new alerts
+    note = build_degradation_notification(
+        model="m",
+        run_id="r",
+        new_alerts=[degraded],
+        rows=rows,
+        top_drifting_features=["tenure"],
+        report_url=None,
+        published_at=START,
+        drift_by_chunk=coinciding_drift(rows, [degraded.chunk_start]),
+    )
+    # Then the chunk's line names them, most drifted first, with method, distance and threshold
+    assert (
+        "drifting with it: tenure (jensen_shannon 0.4000 > 0.1000), car_value (jensen_shannon 0.1500 > 0.1000)"
+    ) in note.text
+    assert "salary (" not in note.text and "age (" not in note.text
+    chunk = note.data["metrics"][0]["chunks"][0]
+    assert [d["feature"] for d in chunk["drifting_features"]] == ["tenure", "car_value"]
+    assert chunk["drifting_features"][0] == {
+        "feature": "tenure", "method": "jensen_shannon", "distance": 0.4, "threshold": 0.1,
+    }  # fmt: skip

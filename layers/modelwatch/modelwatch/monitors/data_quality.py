@@ -33,7 +33,7 @@ from modelwatch.lake.layout import monitor_prefix, violations_key
 from modelwatch.lake.store import ObjectStore, parse_s3_uri
 from modelwatch.monitors.base import AnalysisData, MetricPoint, Monitor, Publication
 from modelwatch.monitors.drift import nml_blocks, with_chunks
-from modelwatch.monitors.frames import CHUNK, TIMESTAMP
+from modelwatch.monitors.frames import CHUNK, TIMESTAMP, reference_hash
 from modelwatch.monitors.mm_baseline import (
     CONSTRAINTS_FILE,
     STATISTICS_FILE,
@@ -65,6 +65,7 @@ MAX_OPEN_VIOLATIONS = 50
 MAX_REPORT_VIOLATIONS = 300
 SOURCE_CONFIGURED = "configured"
 SOURCE_SUGGESTED = "suggested"
+SUGGESTED_STAMP = "suggested-from.json"  # which reference rows the suggested statistics/constraints came from
 
 
 @dataclass
@@ -185,13 +186,32 @@ class DataQualityMonitor(Monitor):
         return baseline
 
     def _suggest(self, reference: pd.DataFrame) -> Baseline:
-        """The baseline suggested from the reference, written to the lake (the monitor's baseline, JSON)."""
+        """The baseline suggested from the reference, written to the lake (the monitor's baseline, JSON). KLL
+        sketches are randomised (as deequ's are in Model Monitor): a baseline already suggested from the same
+        reference rows is kept, so refits in one lake (new library versions, a refused pickle) change nothing."""
+        stamp = self._stamp(reference)
+        stamp_key = monitor_prefix(self.config.name, MONITOR) + SUGGESTED_STAMP
+        if self._store is not None:
+            try:
+                if json.loads(self._store.get(stamp_key)).get("stamp") == stamp:
+                    stored = self._stored_suggestion()
+                    if stored is not None:
+                        return stored
+            except (LakeError, ValueError, ConfigError, AttributeError):
+                pass  # no (readable) earlier suggestion: suggest anew
         suggested = suggest_baseline(model_features(self.config), reference)
         if self._store is not None:
             statistics_key, constraints_key = baseline_keys(self.config.name)
             self._store.put(statistics_key, dumps(suggested.statistics), "application/json")
             self._store.put(constraints_key, dumps(suggested.constraints), "application/json")
+            self._store.put(stamp_key, json.dumps({"stamp": stamp}).encode(), "application/json")
         return suggested
+
+    def _stamp(self, reference: pd.DataFrame) -> str:
+        """What a suggestion depends on: the reference's feature values and the features' names and types."""
+        digest = hashlib.sha256(json.dumps([SCHEMA, model_features(self.config)]).encode())
+        digest.update(reference_hash(reference[self.config.feature_names]).encode())
+        return digest.hexdigest()
 
     def incomplete(self, baseline: DataQualityBaseline, data: AnalysisData) -> bool:
         """A cached fit without its Model Monitor baseline: read it back (configured, or the suggested files);
