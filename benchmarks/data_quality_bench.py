@@ -1,9 +1,9 @@
 """Data-quality and drift benchmark (issue 14): what the data-quality monitor and the extended drift add to a run, and
 what KLL sketches save when reference statistics are updated.
 
-Workload: a synthetic binary model of 30 features (25 numeric, 5 categorical), 50,000 reference rows, 100,000 rows a
-day in hourly chunks, one day, written into a LocalStore lake by the real partitioned writer with the hour counters
-ingestion keeps. Three configs, each timed as a cached run re-analysing every chunk (baselines cached, stored
+Workload: a synthetic binary model of 30 features (25 numeric, 5 categorical; 4 in the smoke run), 50,000 reference
+rows, 100,000 rows a day in hourly chunks, one day, written into a LocalStore lake by the real partitioned writer
+with the hour counters ingestion keeps. Three configs, each timed as a cached run re-analysing every chunk (baselines cached, stored
 analysis cleared; best of the repeats) with `run_monitor_from_lake`:
 
 - `estimation`: CBPE only (no drift, no data quality);
@@ -42,29 +42,32 @@ from benchmarks.estimation_bench import (
     config_dict,
 )
 
-NUMERIC = tuple(f"n{i:02d}" for i in range(25))
-CATEGORICAL = tuple(f"c{i}" for i in range(5))
-SYNTHETIC = Dataset(
-    key="synthetic30",
-    model="dq-bench",
-    loader="",
-    problem_type="binary_classification",
-    numeric=NUMERIC,
-    categorical=CATEGORICAL,
-    target="target",
-    outputs=("y_pred_proba", "y_pred"),
-    metrics=("roc_auc", "f1"),
-)
+
+def synthetic(numeric: int = 25, categorical: int = 5) -> Dataset:
+    """A binary model with `numeric` + `categorical` features (30 for the benchmark, fewer for the smoke run)."""
+    return Dataset(
+        key=f"synthetic{numeric + categorical}",
+        model="dq-bench",
+        loader="",
+        problem_type="binary_classification",
+        numeric=tuple(f"n{i:02d}" for i in range(numeric)),
+        categorical=tuple(f"c{i}" for i in range(categorical)),
+        target="target",
+        outputs=("y_pred_proba", "y_pred"),
+        metrics=("roc_auc", "f1"),
+    )
+
+
 SEED = 14
 GOAL_ADDED = 0.5  # data quality and drift add at most 50 % to a default run
 
 
-def _rows(rng: Any, rows: int) -> Any:
+def _rows(rng: Any, rows: int, dataset: Dataset) -> Any:
     import numpy as np
     import pandas as pd
 
-    frame = pd.DataFrame({name: rng.normal(i % 7, 1.0 + i % 3, rows) for i, name in enumerate(NUMERIC)})
-    for i, name in enumerate(CATEGORICAL):
+    frame = pd.DataFrame({name: rng.normal(i % 7, 1.0 + i % 3, rows) for i, name in enumerate(dataset.numeric)})
+    for i, name in enumerate(dataset.categorical):
         frame[name] = rng.choice([f"v{j}" for j in range(3 + i)], rows).astype(object)
     logit = 0.5 * (frame["n00"] - 0) + 0.3 * (frame["n01"] - 1) - 0.2 * (frame["n02"] - 2)
     frame["y_pred_proba"] = 1 / (1 + np.exp(-logit))
@@ -73,29 +76,31 @@ def _rows(rng: Any, rows: int) -> Any:
     return frame
 
 
-def make_workload(reference_rows: int, rows_per_day: int) -> Workload:
+def make_workload(reference_rows: int, rows_per_day: int, dataset: Dataset | None = None) -> Workload:
     import numpy as np
 
+    dataset = dataset or synthetic()
     rng = np.random.default_rng(SEED)
     rows_per_hour = rows_per_day / 24
     later = int(rows_per_hour * LATER_HOURS)
-    analysis = _rebase(_rows(rng, rows_per_day + later), ANALYSIS_START, rows_per_hour).drop(columns=["target"])
+    analysis = _rebase(_rows(rng, rows_per_day + later, dataset), ANALYSIS_START, rows_per_hour)
+    analysis = analysis.drop(columns=["target"])
     return Workload(
-        reference=_rebase(_rows(rng, reference_rows), REFERENCE_START, rows_per_hour),
+        reference=_rebase(_rows(rng, reference_rows, dataset), REFERENCE_START, rows_per_hour),
         analysis=analysis.iloc[:rows_per_day].reset_index(drop=True),
         days=1,
         rows_per_day=rows_per_day,
-        dataset=SYNTHETIC,
+        dataset=dataset,
         later=analysis.iloc[rows_per_day:].reset_index(drop=True),
     )
 
 
-def configs() -> dict[str, dict[str, Any]]:
-    shipped = config_dict(True, SYNTHETIC)
+def configs(dataset: Dataset) -> dict[str, dict[str, Any]]:
+    shipped = config_dict(True, dataset)
     shipped.pop("drift")
     shipped.pop("data_quality")
-    estimation = config_dict(False, SYNTHETIC)
-    return {"estimation": estimation, "drift before #14": config_dict(True, SYNTHETIC), "default": shipped}
+    estimation = config_dict(False, dataset)
+    return {"estimation": estimation, "drift before #14": config_dict(True, dataset), "default": shipped}
 
 
 def _cached(lake: Lake, repeats: int) -> float:
@@ -113,7 +118,8 @@ def sketches(workload: Workload, repeats: int) -> dict[str, Any]:
 
     from modelwatch.monitors.mm_baseline import NumericAccumulator, StatisticsBuilder
 
-    features = [(n, "numeric") for n in NUMERIC] + [(n, "categorical") for n in CATEGORICAL]
+    dataset = workload.dataset
+    features = [(n, "numeric") for n in dataset.numeric] + [(n, "categorical") for n in dataset.categorical]
     reference = workload.reference
     hour = workload.later.iloc[: int(workload.rows_per_day / 24)]
     both = pd.concat([reference[[f for f, _ in features]], hour[[f for f, _ in features]]], ignore_index=True)
@@ -161,19 +167,20 @@ def sketches(workload: Workload, repeats: int) -> dict[str, Any]:
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    reference_rows = 5_000 if quick else 50_000
-    rows_per_day = 4_800 if quick else 100_000
+    reference_rows = 3_000 if quick else 50_000
+    rows_per_day = 2_400 if quick else 100_000
     repeats = 1 if quick else 2
-    workload = make_workload(reference_rows, rows_per_day)
+    dataset = synthetic(3, 1) if quick else synthetic()  # the smoke run checks that it works, not how fast
+    workload = make_workload(reference_rows, rows_per_day, dataset)
     timings: dict[str, float] = {}
     out: dict[str, Any] = {
-        "features": len(NUMERIC) + len(CATEGORICAL),
+        "features": len(dataset.features),
         "reference_rows": reference_rows,
         "rows_per_day": rows_per_day,
         "chunks": 24,
         "repeats": repeats,
     }
-    for label, config in configs().items():
+    for label, config in configs(dataset).items():
         print(f"data quality bench: {label}", flush=True)
         with tempfile.TemporaryDirectory(prefix="dq-bench-") as folder:
             lake = Lake(Path(folder), workload, drift=True, config=config)

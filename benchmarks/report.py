@@ -487,7 +487,7 @@ def fleet_section(fleet: Mapping[str, Any] | None) -> str:
 def data_quality_section(dq: Mapping[str, Any]) -> str:
     """What data quality and the extended drift add to a run, the next-hour run, and sketch updates."""
     title = (
-        "### Data quality and drift (synthetic binary model, 30 features: 25 numeric, 5 categorical; "
+        f"### Data quality and drift (synthetic binary model, {dq.get('features', 30)} features; "
         f"{dq.get('reference_rows', 0):,} reference rows, {dq.get('rows_per_day', 0):,} rows/day in hourly chunks)\n\n"
     )
     error = _error(dq)

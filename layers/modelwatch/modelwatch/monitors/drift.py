@@ -35,7 +35,7 @@ from modelwatch.monitors.nml import (
     output_kinds,
 )
 from modelwatch.monitors.plots import ALERT_COLOUR, FEATURE_COLOURS, Section, finite
-from modelwatch.monitors.results import VALUE_FIELDS, ResultRow, conform, empty_table, to_parquet
+from modelwatch.monitors.results import VALUE_FIELDS, ResultRow, conform, empty_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -148,12 +148,41 @@ def distribution_shares(spec: dict[str, Any], values: Any) -> list[float]:
     else:
         edges = np.asarray(spec["edges"], dtype="float64")
         numbers = present.to_numpy(dtype="float64")
-        numbers = numbers[np.isfinite(numbers)]
-        index = np.clip(np.searchsorted(edges, numbers, side="right") - 1, 0, len(edges) - 2)
+        finite = numbers[np.isfinite(numbers)]
+        index = np.clip(np.searchsorted(edges, finite, side="right") - 1, 0, len(edges) - 2)
         shares = np.bincount(index, minlength=len(edges) - 1).tolist()
-        shares.append(0)
+        shares.append(len(numbers) - len(finite))  # infinities
     shares.append(missing)
     return [round(s / total, 5) for s in shares]
+
+
+def chunk_shares(spec: dict[str, Any], values: Any, chunks: Any) -> dict[int, list[float]]:
+    """`distribution_shares` of each chunk's values at once (chunk numbers aligned with the values)."""
+    import numpy as np
+    import pandas as pd
+
+    series = pd.Series(values).reset_index(drop=True)
+    missing = series.isna().to_numpy()
+    bins = len(spec["categories"]) + 1 if "categories" in spec else len(spec["edges"])  # + other (+ missing below)
+    if "categories" in spec:
+        codes = pd.Categorical(series.astype("object").where(~missing, None), categories=spec["categories"]).codes
+        index = np.where(codes >= 0, codes, len(spec["categories"]))
+    else:
+        edges = np.asarray(spec["edges"], dtype="float64")
+        numbers = series.to_numpy(dtype="float64", na_value=np.nan)
+        finite = np.isfinite(numbers)
+        index = np.clip(
+            np.searchsorted(edges, np.where(finite, numbers, edges[0]), side="right") - 1, 0, len(edges) - 2
+        )
+        index = np.where(finite, index, len(edges) - 1)  # infinities: "other"
+    index = np.where(missing, bins, index)
+    unique, position = np.unique(np.asarray(chunks), return_inverse=True)
+    counts = np.bincount(position * (bins + 1) + index, minlength=len(unique) * (bins + 1)).reshape(len(unique), -1)
+    totals = counts.sum(axis=1)
+    return {
+        int(number): [round(int(c) / int(total), 5) for c in row]
+        for number, row, total in zip(unique, counts, totals, strict=True)
+    }
 
 
 def distribution_labels(spec: dict[str, Any]) -> list[str]:
@@ -303,18 +332,15 @@ class DriftMonitor(Monitor):
         if not baseline.distributions:
             return
         by_number = {c.number: c.key for c in data.chunks}
+        numbers = data.frame[CHUNK].to_numpy()
         detail: dict[tuple[str, str], str] = {}
-        for number, rows in data.frame.groupby(CHUNK, sort=True):
-            key = by_number.get(int(number))
-            if key is None:
-                continue
-            for feature, spec in baseline.distributions.items():
-                document = {
-                    "bins": distribution_labels(spec),
-                    "reference": spec["reference"],
-                    "chunk": distribution_shares(spec, rows[feature]),
-                }
-                detail[(key, feature)] = json.dumps(document, separators=(",", ":"))
+        for feature, spec in baseline.distributions.items():
+            bins = distribution_labels(spec)
+            for number, shares in chunk_shares(spec, data.frame[feature], numbers).items():
+                key = by_number.get(number)
+                if key is not None:
+                    document = {"bins": bins, "reference": spec["reference"], "chunk": shares}
+                    detail[(key, feature)] = json.dumps(document, separators=(",", ":"))
         seen: set[str] = set()
         for block in blocks:
             feature = str(block["feature"].iloc[0]) if len(block) else ""
@@ -324,12 +350,23 @@ class DriftMonitor(Monitor):
             block["detail"] = [detail.get((k, feature)) for k in block["chunk_key"]]
 
     def lake_files(self, table: pd.DataFrame) -> dict[str, bytes]:
-        """The drift rows of each analysed chunk, for Athena's `drift` table."""
+        """The drift rows of each analysed chunk, for Athena's `drift` table (the table is converted once)."""
+        import io
+
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        mine = table.loc[table["monitor"] == MONITOR].assign(model=self.config.name, run_id=None)
+        if not len(mine):
+            return {}
+        arrow = pa.Table.from_pandas(mine.reset_index(drop=True), preserve_index=False)
+        starts = mine["chunk_start"].to_numpy()
         files: dict[str, bytes] = {}
-        mine = table.loc[table["monitor"] == MONITOR]
-        for start, rows in mine.groupby("chunk_start", sort=True):
-            key = drift_key(self.config.name, _aware(start))
-            files[key] = to_parquet(rows.assign(model=self.config.name, run_id=None))
+        for start in np.unique(starts):
+            buffer = io.BytesIO()
+            pq.write_table(arrow.take(np.flatnonzero(starts == start)), buffer)
+            files[drift_key(self.config.name, _aware(start))] = buffer.getvalue()
         return files
 
     def summarise(self, table: pd.DataFrame) -> dict[str, Any]:

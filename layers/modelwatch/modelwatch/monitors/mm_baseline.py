@@ -14,6 +14,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
@@ -446,6 +447,13 @@ class FeatureRules:
     @property
     def numeric(self) -> bool:
         return self.inferred_type in (INTEGRAL, FRACTIONAL)
+
+    @cached_property
+    def sketch_cdf(self) -> tuple[Any, Any]:
+        """The sketch's items (ascending, float64) and their cumulative weights, computed once per baseline."""
+        import numpy as np
+
+        return np.asarray(self.sketch_items, dtype="float64"), np.cumsum(np.asarray(self.sketch_weights, "float64"))
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from modelwatch.constants import (
 from modelwatch.monitors.mm_baseline import INTEGRAL, STRING, Baseline, FeatureRules
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
 DATA_TYPE_CHECK = "data_type_check"
 COMPLETENESS_CHECK = "completeness_check"
@@ -116,42 +116,36 @@ def _constraint_text(value: float) -> str:
     return f"Value: {_value_text(value)} does not meet the constraint requirement! "
 
 
-def _weighted_cdf(items: Any, weights: Any, points: Any) -> Any:
-    """CDF (share <= point) of weighted items at each point."""
-    import numpy as np
-
-    cumulative = np.cumsum(weights)
-    total = cumulative[-1]
-    index = np.searchsorted(items, points, side="right")
-    taken = np.where(index > 0, cumulative[np.maximum(index - 1, 0)], 0.0)
-    return taken / total
-
-
 def numeric_distance(rules: FeatureRules, values: Any) -> tuple[float, float]:
-    """(linf_simple, linf_robust) between the baseline sketch and the chunk's finite values."""
+    """(linf_simple, linf_robust) between the baseline sketch and the chunk's finite values: the largest difference
+    of the two CDFs over every point of either (the sketch's items weighted 2^level)."""
     import numpy as np
 
-    items = np.asarray(rules.sketch_items, dtype="float64")
-    weights = np.asarray(rules.sketch_weights, dtype="float64")
-    chunk = np.sort(values)
-    keys = np.union1d(items, chunk)
-    baseline_cdf = _weighted_cdf(items, weights, keys)
-    chunk_cdf = np.searchsorted(chunk, keys, side="right") / len(chunk)
+    items, cumulative = rules.sketch_cdf
+    total = cumulative[-1]
+    chunk = np.sort(np.asarray(values, dtype="float64"))
+    m = len(chunk)
+    keys = np.concatenate([items, chunk])  # every point where either CDF steps (haystacks sorted, needles need not be)
+    index = np.searchsorted(items, keys, side="right")
+    baseline_cdf = np.where(index > 0, cumulative[np.maximum(index - 1, 0)], 0.0) / total
+    chunk_cdf = np.searchsorted(chunk, keys, side="right") / m
     simple = float(np.max(np.abs(baseline_cdf - chunk_cdf)))
-    return simple, _robust(simple, float(weights.sum()), float(len(chunk)))
+    return simple, _robust(simple, float(total), float(m))
 
 
 def _robust(simple: float, n: float, m: float) -> float:
     return max(0.0, simple - ROBUST_C_ALPHA * math.sqrt((n + m) / (n * m)))
 
 
-def categorical_distance(rules: FeatureRules, values: pd.Series) -> tuple[float, float, float]:
-    """(linf_simple, linf_robust, chi-squared p-value) between the baseline's category counts and the chunk's."""
+def categorical_distance(rules: FeatureRules, values: Any) -> tuple[float, float, float]:
+    """(linf_simple, linf_robust, chi-squared p-value) between the baseline's category counts and the chunk's
+    present values (str)."""
     import numpy as np
 
     baseline = {value: count for value, count in rules.categories if count > 0}
-    chunk = values.value_counts().to_dict()
-    keys = sorted(set(baseline) | {str(k) for k in chunk})
+    found, counted = np.unique(np.asarray(values, dtype="object").astype(str), return_counts=True)
+    chunk = dict(zip(found.tolist(), counted.tolist(), strict=True))
+    keys = sorted(set(baseline) | set(chunk))
     b = np.array([float(baseline.get(k, 0.0)) for k in keys])
     c = np.array([float(chunk.get(k, 0)) for k in keys])
     n, m = float(b.sum()), float(c.sum())
@@ -178,14 +172,39 @@ def _chi_squared_p(baseline: Any, chunk: Any) -> float:
     return float(chi2_contingency(table, correction=False)[1])
 
 
-def _matching(rules: FeatureRules, values: pd.Series) -> int:
-    """Present values of the baseline's inferred type."""
+def _as_array(values: Any) -> Any:
+    """A chunk's values as numpy: float64 for numbers (NaN missing), object otherwise (None missing)."""
+    import numpy as np
+
+    array = values.to_numpy() if hasattr(values, "to_numpy") else np.asarray(values)
+    if array.dtype.kind in "iub":
+        return array.astype("float64")
+    return array
+
+
+def _present(array: Any) -> Any:
     import numpy as np
     import pandas as pd
 
+    return ~np.isnan(array) if array.dtype.kind == "f" else ~pd.isna(array)
+
+
+def _numbers(array: Any) -> Any:
+    """Present values as float64 (text that is no number: NaN)."""
+    import pandas as pd
+
+    if array.dtype.kind == "f":
+        return array
+    return pd.to_numeric(pd.Series(array, dtype="object"), errors="coerce").to_numpy(dtype="float64")
+
+
+def _matching(rules: FeatureRules, present: Any) -> int:
+    """Present values of the baseline's inferred type."""
+    import numpy as np
+
     if rules.inferred_type == STRING:
-        return int(values.notna().sum())
-    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        return len(present)
+    numbers = _numbers(present)
     finite = np.isfinite(numbers)
     if rules.inferred_type == INTEGRAL:
         return int((finite & (np.floor(np.where(finite, numbers, 0.0)) == numbers)).sum())
@@ -193,9 +212,12 @@ def _matching(rules: FeatureRules, values: pd.Series) -> int:
 
 
 def evaluate_chunk(
-    baseline: Baseline, features: Mapping[str, pd.Series], rows: int, issues: ChunkIssues
+    baseline: Baseline, features: Mapping[str, Any], rows: int, issues: ChunkIssues
 ) -> list[CheckResult]:
-    """Every check of every baseline feature the model has (`features`: the chunk's typed values by name)."""
+    """Every check of every baseline feature the model has (`features`: the chunk's typed values by name, pandas
+    or numpy: float with NaN for numbers, objects with None otherwise)."""
+    import pandas as pd
+
     results: list[CheckResult] = []
     if not baseline.evaluate_constraints or rows == 0:
         return results
@@ -203,8 +225,9 @@ def evaluate_chunk(
     absent_columns = 0
     for name in checked:
         rules = baseline.features[name]
-        values = features[name]
-        present = int(values.notna().sum())
+        array = _as_array(features[name])
+        present_values = array[_present(array)]
+        present = len(present_values)
         damaged = issues.count(name, FEATURE_ISSUE_TYPE) + issues.count(name, FEATURE_ISSUE_NON_FINITE)
         absent = issues.count(name, FEATURE_ISSUE_MISSING_KEY) + issues.row_level
         sent = present + damaged
@@ -212,34 +235,26 @@ def evaluate_chunk(
         if never_sent:
             absent_columns += 1
             share = absent / rows if issues.known else 1.0
-            results.append(
-                CheckResult(name, MISSING_COLUMN_CHECK, share, None, None, True, "")  # description filled below
-            )
+            results.append(CheckResult(name, MISSING_COLUMN_CHECK, share, None, None, True, ""))  # text below
         if rules.inferred_type != "Unknown" and sent:
-            value = _matching(rules, values) / sent
+            value = _matching(rules, present_values) / sent
             threshold = rules.datatype_check_threshold
             results.append(
                 CheckResult(name, DATA_TYPE_CHECK, value, threshold, None, value < threshold, _constraint_text(value))
             )
         if rules.completeness is not None:
             value = sent / rows
+            violation = value < rules.completeness
             results.append(
                 CheckResult(
-                    name,
-                    COMPLETENESS_CHECK,
-                    value,
-                    rules.completeness,
-                    None,
-                    value < rules.completeness,
-                    _constraint_text(value),
+                    name, COMPLETENESS_CHECK, value, rules.completeness, None, violation, _constraint_text(value)
                 )
             )
         if rules.perform_comparison and present:
-            results.append(_drift(rules, values))
+            results.append(_drift(rules, present_values))
         if rules.domains is not None and present:
-            domain = set(rules.domains)
-            inside = int(values.dropna().astype(str).isin(domain).sum())
-            value = inside / present
+            text = pd.Series(present_values, dtype="object").astype(str)
+            value = int(text.isin(set(rules.domains)).sum()) / present
             threshold = rules.domain_content_threshold
             results.append(
                 CheckResult(
@@ -267,12 +282,11 @@ def evaluate_chunk(
     return results
 
 
-def _drift(rules: FeatureRules, values: pd.Series) -> CheckResult:
+def _drift(rules: FeatureRules, present: Any) -> CheckResult:
     import numpy as np
-    import pandas as pd
 
     if rules.numeric:
-        numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        numbers = _numbers(present)
         numbers = numbers[np.isfinite(numbers)]
         if not len(numbers) or not rules.sketch_items:
             return CheckResult(rules.name, BASELINE_DRIFT_CHECK, math.nan, None, None, False, "")
@@ -281,7 +295,6 @@ def _drift(rules: FeatureRules, values: pd.Series) -> CheckResult:
         threshold = rules.comparison_threshold
         text = f"Numerical distance: {_value_text(distance)} exceeds numerical threshold: {_value_text(threshold)}"
         return CheckResult(rules.name, BASELINE_DRIFT_CHECK, distance, None, threshold, distance > threshold, text)
-    present = values.dropna().astype(str)
     if not rules.categories:
         return CheckResult(rules.name, BASELINE_DRIFT_CHECK, math.nan, None, None, False, "")
     simple, robust, p_value = categorical_distance(rules, present)
