@@ -3,8 +3,8 @@ what KLL sketches save when reference statistics are updated.
 
 Workload: a synthetic binary model of 30 features (25 numeric, 5 categorical; 4 in the smoke run), 50,000 reference
 rows, 100,000 rows a day in hourly chunks, one day, written into a LocalStore lake by the real partitioned writer
-with the hour counters ingestion keeps. Three configs, each timed as a cached run re-analysing every chunk (baselines cached, stored
-analysis cleared; best of the repeats) with `run_monitor_from_lake`:
+with the hour counters ingestion keeps. Three configs, each timed as a cached run re-analysing every chunk (baselines
+cached, stored analysis cleared; best of the repeats) with `run_monitor_from_lake`:
 
 - `estimation`: CBPE only (no drift, no data quality);
 - `drift before #14`: CBPE and univariate drift of the features (the earlier default);

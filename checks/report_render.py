@@ -1,11 +1,12 @@
 """The run's HTML report renders in a real browser: headless Chromium draws every plot, and its screenshot is not blank.
 
 Runs `run_monitor` on a small real run (nannyml's synthetic car loan data, CBPE, six hourly chunks of which the first
-three are labelled, so estimated and realized both show, plus the drift of the top features), writes the report to a
-temporary lake, then opens it offline in headless Chromium twice:
+three are labelled, so estimated and realized both show, plus the drift and data-quality sections), writes the report
+to a temporary lake, then opens it offline in headless Chromium twice:
 1. `--dump-dom` after the page's scripts ran (`--virtual-time-budget`): every plot of the report is a drawn plotly
-   graph (`js-plotly-plot` with its `main-svg` layers, at least one drawn line, a title), the section titles, metric
-   names and top features are on the page, and no plot says "unavailable";
+   graph (`js-plotly-plot` with its `main-svg` layers, at least one drawn mark: a line, a bar, a heatmap or a table
+   cell; a title), the section titles, metric names and top features are on the page, and no plot says
+   "unavailable";
 2. `--screenshot` at 1400x2000: the PNG has many distinct colours and enough non-white pixels, in the plot area too.
 The screenshot is kept at `checks/.out/report.png` (gitignored) and its path printed. Needs `chromium` on PATH
 (`make check-report` installs Debian's package when it is missing).
@@ -14,6 +15,7 @@ The screenshot is kept at `checks/.out/report.png` (gitignored) and its path pri
 from __future__ import annotations
 
 import argparse
+import html as html_module
 import os
 import shutil
 import subprocess
@@ -54,6 +56,19 @@ MIN_COLOURS = 32
 MIN_INK_SHARE = 0.03  # share of non-white pixels over the whole screenshot
 MIN_PLOT_INK_SHARE = 0.02  # the same over the lower half, where the plots are (above: summary and alert tables)
 WHITE_LEVEL = 245
+# The drift and data-quality sections every report of the check's run shows, after the performance plots (#14); the
+# distributions' title ends with the degraded chunk's start.
+DRIFT_TOP = "Drift of the top features"
+DISTRIBUTIONS = "Distributions of the top features: reference vs. the chunk of "
+MONITOR_SECTIONS = (
+    DRIFT_TOP,
+    "Drift of every feature",
+    "Multivariate drift (PCA reconstruction error)",
+    "Prediction statistics per chunk",
+    DISTRIBUTIONS,
+    "Data quality: constraint violations (Model Monitor's checks)",
+    "Data quality: nannyml's calculators (features with alerts)",
+)
 VOID_TAGS = frozenset(
     {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 )
@@ -77,6 +92,7 @@ class Plot:
 
     main_svgs: int = 0
     drawn_lines: int = 0
+    drawn_marks: int = 0  # lines, bars, heatmap images and table cells
     titles: list[str] = field(default_factory=list)
     text: list[str] = field(default_factory=list)
 
@@ -119,9 +135,11 @@ def build_report(folder: Path) -> Report:
     html = path.read_text(encoding="utf-8")
     realized = [m for m in case.config.metrics if f"{m}: estimated vs realized" in html]
     titles = [f"{m}: estimated vs realized" if m in realized else f"{m}: estimated" for m in case.config.metrics]
+    degraded = html.split(DISTRIBUTIONS, 1)[1].split("<", 1)[0] if DISTRIBUTIONS in html else "(no degraded chunk)"
+    sections = [f"{DISTRIBUTIONS}{degraded}" if t == DISTRIBUTIONS else t for t in MONITOR_SECTIONS]
     return Report(
         path=path,
-        plot_titles=[*titles, "Drift of the top features"],
+        plot_titles=[*titles, *[html_module.unescape(t) for t in sections]],
         metrics=list(case.config.metrics),
         realized_metrics=realized,
         top_features=list(outcome.top_features),
@@ -140,6 +158,8 @@ class _PlotParser(HTMLParser):
         self._plot_depth: int | None = None
         self._in_title = False
         self._in_h2 = False
+        self._in_heatmap: int | None = None
+        self._in_point: int | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = dict(attrs)
@@ -156,8 +176,20 @@ class _PlotParser(HTMLParser):
         plot = self.plots[-1]
         if tag == "svg" and "main-svg" in classes:
             plot.main_svgs += 1
-        if tag == "path" and "js-line" in classes and len(values.get("d") or "") > 4:
+        drawn = len(values.get("d") or "") > 4
+        if tag == "path" and "js-line" in classes and drawn:
             plot.drawn_lines += 1
+            plot.drawn_marks += 1
+        if tag == "g" and "point" in classes:
+            self._in_point = self._depth
+        if tag == "path" and self._in_point is not None and drawn and "js-line" not in classes:
+            plot.drawn_marks += 1  # a bar (or a marker)
+        if tag == "g" and "hm" in classes:
+            self._in_heatmap = self._depth
+        if tag == "image" and self._in_heatmap is not None and values.get("href", values.get("xlink:href")):
+            plot.drawn_marks += 1
+        if tag == "text" and "cell-text" in classes:
+            plot.drawn_marks += 1
         if tag == "text" and "gtitle" in classes:
             self._in_title = True
 
@@ -171,6 +203,10 @@ class _PlotParser(HTMLParser):
             return
         if self._plot_depth is not None and self._depth == self._plot_depth:
             self._plot_depth = None
+        if self._in_point == self._depth:
+            self._in_point = None
+        if self._in_heatmap == self._depth:
+            self._in_heatmap = None
         self._depth -= 1
         if tag == "text":
             self._in_title = False
@@ -210,8 +246,8 @@ def check_dom(dom: str, report: Report) -> tuple[list[Plot], list[str]]:
         name = report.plot_titles[index] if index < expected else f"plot {index + 1}"
         if plot.main_svgs < 1:
             problems.append(f"{name}: no main-svg drawn")
-        if plot.drawn_lines < 1:
-            problems.append(f"{name}: no line drawn (empty plot)")
+        if plot.drawn_marks < 1:
+            problems.append(f"{name}: no line, bar, heatmap or table cell drawn (empty plot)")
         if not plot.titles:
             problems.append(f"{name}: no figure title drawn")
     for index, metric in enumerate(report.metrics[: len(plots)]):
@@ -224,10 +260,11 @@ def check_dom(dom: str, report: Report) -> tuple[list[Plot], list[str]]:
         if "Threshold" not in text:
             problems.append(f"{metric}: no threshold in the legend")
     if len(plots) == expected:
-        drift = " ".join(plots[-1].text)
-        for feature in report.top_features:
-            if feature not in drift:
-                problems.append(f"drift plot: top feature {feature!r} not drawn")
+        for index, title in enumerate(report.plot_titles):
+            if title == DRIFT_TOP or title.startswith(DISTRIBUTIONS):
+                drawn = " ".join(plots[index].text)
+                missing = [f for f in report.top_features if f not in drawn]
+                problems.extend(f"{title}: top feature {f!r} not drawn" for f in missing)
     return plots, problems
 
 

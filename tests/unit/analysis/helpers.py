@@ -117,7 +117,7 @@ def assert_same_fits(first: pd.DataFrame, second: pd.DataFrame) -> None:
 
     first, second = first.reset_index(drop=True), second.reset_index(drop=True)
     pd.testing.assert_frame_equal(first.loc[~sketched(first)], second.loc[~sketched(second)], check_exact=True)
-    tolerance = 2 * kll_doubles_sketch(KLL_K).get_normalized_rank_error(False)
+    tolerance = 2 * kll_doubles_sketch.get_normalized_rank_error(KLL_K, False)
     a, b = first.loc[sketched(first)], second.loc[sketched(second)]
     assert list(zip(a["chunk_key"], a["feature"], strict=True)) == list(zip(b["chunk_key"], b["feature"], strict=True))
     assert np.allclose(a["value"].to_numpy(), b["value"].to_numpy(), rtol=0, atol=tolerance, equal_nan=True)

@@ -136,11 +136,11 @@ def test_a_run_after_new_rows_and_labels_estimates_only_the_changed_chunks(
     second = lake.run("r2")
 
     # Then hours 0, 1, 2 and 5 keep their stored results; only hours 3-4 and 6-7 are read and analysed, by each
-    # monitor (performance, drift)
+    # monitor (performance, drift, data quality: on by default since #14)
     assert second.chunks_analysed == 8 and second.chunks_reused == 4
     start = pd.Timestamp("2026-03-02", tz="UTC")
     changed = [(start + 3 * HOUR, start + 5 * HOUR), (start + 6 * HOUR, start + 8 * HOUR)]
-    assert spy_reads == [changed, changed]
+    assert spy_reads == [changed, changed, changed]
     # and everything it reports equals a full run over the same lake (exactly)
     full = lake.run("full", counted=False)
     assert full.chunks_reused == 0

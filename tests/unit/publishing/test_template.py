@@ -88,13 +88,17 @@ def test_fleet_alarm_watches_the_dimensionless_alert(template: dict[str, Any]) -
 
 
 def test_functions_may_put_metrics_and_the_dashboard_url_is_an_output(template: dict[str, Any]) -> None:
-    for name in ("PublishFunction", "RecordFailureFunction"):
+    # PutMetricData has no resource-level permissions: allowed on "*" but only in the stack's namespace, and for
+    # Publish also in the namespace of the Model Monitor-compatible data-quality metrics (#14: deliberate change).
+    stack = {"Ref": "MetricNamespace"}
+    allowed = {
+        "PublishFunction": [stack, {"Ref": "ModelMonitorMetricNamespace"}],
+        "RecordFailureFunction": stack,
+    }
+    for name, namespaces in allowed.items():
         policies = template["Resources"][name]["Properties"]["Policies"]
-        # PutMetricData has no resource-level permissions: allowed on "*" but only in the stack's namespace.
         statements = [st for pol in policies if isinstance(pol, dict) for st in pol.get("Statement", [])]
-        assert any(
-            st["Action"] == ["cloudwatch:PutMetricData"]
-            and st["Condition"] == {"StringEquals": {"cloudwatch:namespace": {"Ref": "MetricNamespace"}}}
-            for st in statements
-        ), name
+        puts = [st for st in statements if "cloudwatch:PutMetricData" in st["Action"]]
+        assert [st["Condition"] for st in puts] == [{"StringEquals": {"cloudwatch:namespace": namespaces}}], name
+        assert all(st["Action"] == ["cloudwatch:PutMetricData"] for st in puts), name
     assert "ModelwatchDashboard" in template["Outputs"]["DashboardUrl"]["Value"]["Sub"]

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from modelwatch.constants import (
     FEATURE_ISSUE_MISSING_KEY,
@@ -32,9 +32,6 @@ from modelwatch.constants import (
     FEATURE_ISSUE_TYPE,
 )
 from modelwatch.monitors.mm_baseline import INTEGRAL, STRING, Baseline, FeatureRules
-
-if TYPE_CHECKING:
-    pass
 
 DATA_TYPE_CHECK = "data_type_check"
 COMPLETENESS_CHECK = "completeness_check"
