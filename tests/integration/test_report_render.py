@@ -94,7 +94,10 @@ def test_dom_check_counts_heatmaps_bars_and_tables_as_drawn(report: Report, mark
     line = '<path class="js-line" d="M0,10L100,20"></path>'
     last = len(report.plot_titles) - 1
     marks = [line] * last
-    pages = [drawn.format(title=t, features=features, mark=m) for t, m in zip(report.plot_titles, [*marks, mark])]
+    pages = [
+        drawn.format(title=t, features=features, mark=m)
+        for t, m in zip(report.plot_titles, [*marks, mark], strict=True)
+    ]
     empty = [*pages[:last], drawn.format(title=report.plot_titles[last], features=features, mark="<g></g>")]
 
     # Then the one with the mark passes and the empty one does not
