@@ -283,9 +283,9 @@ def payload_text(data: pl.Series, encoding: pl.Series) -> tuple[pl.Series, pl.Se
         return data, pl.Series(data.name, [False] * len(data), dtype=pl.Boolean)
     b64 = pl.select(pl.when(is_b64).then(data).otherwise(None).alias("d")).to_series()
     decoded = b64.str.decode("base64", strict=False)
-    retry = b64.is_not_null() & decoded.is_null()
-    if retry.any():
+    if decoded.null_count() > b64.null_count():  # (null counts are known without a pass)
         # the failures only: base64 wrapped with whitespace decodes once it is removed (the per-record half's rule)
+        retry = b64.is_not_null() & decoded.is_null()
         wrapped = pl.select(pl.when(retry).then(b64)).to_series()
         unwrapped = wrapped.str.replace_all(f"[{BASE64_WHITESPACE}]", "").str.decode("base64", strict=False)
         decoded = decoded.zip_with(~retry, unwrapped)

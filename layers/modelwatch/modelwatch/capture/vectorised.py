@@ -32,7 +32,6 @@ from modelwatch.capture.rules import (
 from modelwatch.config.model import ModelConfig
 from modelwatch.constants import (
     COL_EVENT_ID,
-    COL_EXTRA_KEYS,
     COL_FEATURE_ISSUES,
     COL_INFERENCE_ID,
     COL_INFERENCE_TIME,
@@ -179,14 +178,15 @@ class VectorisedDecoder:
             .explode(COL_ROW_IN_REQUEST)
         )
         rows = _attach(_attach(skeleton, features), outputs)
-        if COL_FEATURE_ISSUES not in rows.columns:  # no record of the batch had its request captured
-            rows = rows.with_columns(pl.lit(None, dtype=self.issues_dtype).alias(COL_FEATURE_ISSUES))
-        # CSV requests name no keys: extra keys are the per-record path's (JSON objects)
-        rows = rows.with_columns(pl.lit(None, dtype=self.internal_schema[COL_EXTRA_KEYS]).alias(COL_EXTRA_KEYS))
         derived = derive_prediction_expr(self.config)
         if derived is not None:
             rows = rows.with_columns(derived)
-        rows = rows.select(list(self.internal_schema))
+        # Columns no record of the batch gave are null: the issues when every feature was clean (or no request was
+        # captured), the extra keys always (CSV requests name no keys; JSON objects are the per-record path's).
+        rows = rows.select(
+            pl.col(name) if name in rows.columns else pl.lit(None, dtype=dtype).alias(name)
+            for name, dtype in self.internal_schema.items()
+        )
         if rows.schema != pl.Schema(self.internal_schema):
             rows = rows.cast(self.internal_schema)  # type: ignore[arg-type]
         return rows, flagged
@@ -263,12 +263,8 @@ class VectorisedDecoder:
                     checked.filter(pl.col(LINE_COL).is_in(suspects)).with_columns(text.str.strip_chars_end("\n"))
                 )
             counts = checked.select(LINE_COL, "_n_in")
-            if self._all_finite(features):
-                return (
-                    features.with_columns(pl.lit(None, dtype=self.issues_dtype).alias(COL_FEATURE_ISSUES)),
-                    counts,
-                    flagged,
-                )
+            if self._all_finite(features):  # nothing to record: `decode` adds the all-null issues column
+                return features, counts, flagged
             verdicts = {name: rule.check(pl.col(name)) for name, rule in self.feature_rules.items()}
             return self._judged(features, verdicts, flagged, typed=True), counts, flagged
         # Some value is not a number, or some row has too many fields: find which records, line by line.
