@@ -1,4 +1,5 @@
-"""`modelwatch status`: per model, the last analysed chunk, how far behind it is, and the last error."""
+"""`modelwatch status`: per model, the last analysed chunk, how far behind it is, the last error and the open
+data-quality violations."""
 
 from __future__ import annotations
 
@@ -18,15 +19,6 @@ def _lag(seconds: float | None) -> str:
     return "never analysed" if seconds is None else str(timedelta(seconds=int(seconds)))
 
 
-def _violations(found: list[dict[str, str]]) -> str:
-    """The latest chunk's data-quality violations, `feature: check` each (at most five, then the count)."""
-    if not found:
-        return "-"
-    shown = [f"{v['feature_name']}: {v['constraint_check_type']}" for v in found[:5]]
-    more = f" (+{len(found) - 5} more)" if len(found) > 5 else ""
-    return "\n".join(shown) + more
-
-
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per model.")
 @stack_options
@@ -41,7 +33,7 @@ def status(as_json: bool, context: StackContext) -> None:
         click.echo(f"no models registered in {context.stack_name}")
         return
     table = Table(title=f"status of {context.stack_name}")
-    for column in ("model", "last analysed chunk", "lag", "last run", "open violations", "last error"):
+    for column in ("model", "last analysed chunk", "lag", "last run", "last error"):
         table.add_column(column)
     for row in rows:
         error = row.get("last_error") or {}
@@ -51,7 +43,18 @@ def status(as_json: bool, context: StackContext) -> None:
             row.get("last_analysed_chunk") or "-",
             _lag(row.get("lag_seconds")),
             row.get("last_run") or "-",
-            _violations(row.get("open_violations") or []),
             error_text,
         )
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    # Violations get their own table (one line each): a column of them would squeeze the status table.
+    found = [(row["model"], v) for row in rows for v in row.get("open_violations") or []]
+    if found:
+        violations = Table(title="open data-quality violations (latest chunk of the last run)")
+        for column in ("model", "chunk", "feature", "check"):
+            violations.add_column(column)
+        for model, violation in found:
+            violations.add_row(
+                model, violation["chunk_start"], violation["feature_name"], violation["constraint_check_type"]
+            )
+        console.print(violations)

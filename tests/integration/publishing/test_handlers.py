@@ -57,7 +57,9 @@ def test_publish_handler_publishes_the_state_machine_payload(lambda_env: Aws, ca
 
     # Then it returns a small JSON summary and the datapoints, duration and notification went out
     assert json.loads(json.dumps(result)) == result
-    assert result["model"] == MODEL and result["published"] == 145  # 144 + the workflow duration
+    # 288 (144 before #14, plus drift's multivariate and output series and data quality's: see test_publish) + the
+    # workflow duration
+    assert result["model"] == MODEL and result["published"] == 289
     assert len(json.dumps(result)) < 64_000
     durations = [p for p in aws.datapoints() if p["name"] == "WorkflowDurationSeconds"]
     assert [p["value"] for p in durations] == [100.0]
@@ -77,7 +79,7 @@ def test_publish_handler_accepts_the_bare_outcome(lambda_env: Aws, car_loan_run:
     second = handler.lambda_handler(outcome, _Context())
 
     # Then the second invocation publishes nothing
-    assert first["published"] == 144 and second["published"] == 0
+    assert first["published"] == 288 and second["published"] == 0
 
 
 def test_record_failure_handler_records_counts_and_notifies(lambda_env: Aws) -> None:

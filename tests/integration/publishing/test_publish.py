@@ -21,6 +21,13 @@ from modelwatch.publishing.service import PublishSummary, publish_run
 from .conftest import ANALYSIS_START, MODEL, NOW, Aws, RunFixture, car_loan_config, stage_run
 
 NAMESPACE = "ModelWatch"
+MODEL_MONITOR_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"  # data_quality.namespace's default (#14)
+FEATURE_COUNT = 7
+# Datapoints per chunk since #14, besides performance's: features in drift alert and the 3 top features' missing
+# rates (4), multivariate drift (1), the drift of both outputs (2), the violations count (1), and Model Monitor's
+# two default families per feature (feature_baseline_drift_, feature_non_null_).
+DRIFT_PER_CHUNK = 4 + 1 + 2
+DATA_QUALITY_PER_CHUNK = 1 + 2 * FEATURE_COUNT
 
 
 def _publish(aws: Aws, run: RunFixture, outcome: dict[str, Any], now: datetime = NOW, **kwargs: Any) -> PublishSummary:
@@ -79,6 +86,29 @@ def _expected_drift(outcome: dict[str, Any]) -> list[tuple[Any, ...]]:
     return expected
 
 
+def _expected_new_series(table: pd.DataFrame) -> list[tuple[Any, ...]]:
+    """#14's series, written out from the results table independently of the publishing code: multivariate drift
+    and each output's drift (Model), the violations count (Model), and Model Monitor's metrics per feature."""
+    expected = []
+    mm = (("Endpoint", "car-loan-endpoint"), ("MonitoringSchedule", f"{MODEL}-data-quality"))
+    for row in table.itertuples():
+        start = row.chunk_start.to_pydatetime().astimezone(UTC)
+        if (row.monitor, row.kind) == ("drift", "multivariate"):
+            expected.append(("MultivariateDriftError", (("Model", MODEL),), start, float(row.value)))
+        elif (row.monitor, row.kind) == ("drift", "prediction"):
+            dims = (("Model", MODEL), ("Output", row.feature))
+            expected.append(("PredictionDrift", dims, start, float(row.value)))
+        elif (row.monitor, row.metric) in (("data_quality", "baseline_drift_check"), ("data_quality", "non_null")):
+            name = "feature_baseline_drift" if row.metric == "baseline_drift_check" else "feature_non_null"
+            dims = tuple(sorted((*mm, ("Feature", row.feature))))
+            expected.append((f"{name}_{row.feature}", dims, start, float(row.value)))
+    checks = table.loc[(table.monitor == "data_quality") & (table.kind == "constraint_check")]
+    for start, alerts in checks.groupby("chunk_start")["alert"]:
+        when = start.to_pydatetime().astimezone(UTC)
+        expected.append(("ConstraintViolations", (("Model", MODEL),), when, float(alerts.sum())))
+    return expected
+
+
 def test_first_run_publishes_the_exact_datapoints(aws: Aws, car_loan_run: RunFixture) -> None:
     # Given a finished car-loan run (8 hourly chunks, alerts from 04:00, labels for 6.3 chunks) staged in the lake
     outcome = stage_run(aws, car_loan_run)
@@ -88,17 +118,20 @@ def test_first_run_publishes_the_exact_datapoints(aws: Aws, car_loan_run: RunFix
     summary = _publish(aws, car_loan_run, outcome)
 
     # Then CloudWatch received exactly: estimate + bounds per chunk and metric, realized + error past the coverage
-    # gate, drift and missing rates per chunk (all at chunk start), and 0/1 alerts per metric plus the fleet alert
-    # stamped at publication time
+    # gate, drift and missing rates per chunk, multivariate and output drift, violations and Model Monitor's
+    # per-feature metrics (all at chunk start), and 0/1 alerts per metric plus the fleet alert stamped at publication
+    # time (deliberately extended by #14: data quality and the extended drift are on by default)
     alerts = [
         ("Alert", (("Metric", metric), ("Model", MODEL)), NOW, 1.0) for metric in ("accuracy", "f1", "roc_auc")
     ] + [("Alert", (), NOW, 1.0)]
-    expected = _expected_performance(table, 0.5) + _expected_drift(outcome) + alerts
+    expected = _expected_performance(table, 0.5) + _expected_drift(outcome) + _expected_new_series(table) + alerts
     received = aws.datapoints()
-    assert {p["namespace"] for p in received} == {NAMESPACE}
+    assert {p["namespace"] for p in received} == {NAMESPACE, MODEL_MONITOR_NAMESPACE}
+    assert all(p["namespace"] == MODEL_MONITOR_NAMESPACE for p in received if p["name"].startswith("feature_"))
     assert sorted(_key(p) for p in received) == sorted(expected)
-    assert len(received) == 8 * 3 * 3 + 6 * 3 * 2 + 8 * 4 + 4 == summary.published
-    assert summary.put_calls == 1
+    per_chunk = DRIFT_PER_CHUNK + DATA_QUALITY_PER_CHUNK
+    assert len(received) == 8 * 3 * 3 + 6 * 3 * 2 + 8 * per_chunk + 4 == summary.published
+    assert summary.put_calls == 2  # one PutMetricData per namespace
     assert summary.published_by_series["Performance/realized"] == 18
     # and the realized values of the 30%-labelled chunk were held back with the reason
     gated = [s for s in summary.skipped if "label coverage" in s["reason"]]
@@ -207,8 +240,8 @@ def test_values_past_two_weeks_are_skipped_with_the_reason(aws: Aws, car_loan_ru
     assert {p["timestamp"] for p in stamped_at_chunks} == {ANALYSIS_START + timedelta(hours=h) for h in (5, 6, 7)}
     too_old = [s for s in summary.skipped_reasons if s.startswith("timestamp older than 14 days")]
     assert len(too_old) == 1
-    # 5 chunks x (9 estimate values + 6 realized/error + 4 drift) are too old
-    assert summary.skipped_reasons[too_old[0]] == 5 * (9 + 6 + 4)
+    # 5 chunks x (9 estimate values + 6 realized/error + drift + data quality) are too old
+    assert summary.skipped_reasons[too_old[0]] == 5 * (9 + 6 + DRIFT_PER_CHUNK + DATA_QUALITY_PER_CHUNK)
     # and the alerts still fire now, stamped at publication time, with one notification
     assert [p["value"] for p in received if p["name"] == "Alert" and not p["dimensions"]] == [1.0]
     assert {p["timestamp"] for p in received if p["name"] == "Alert"} == {now}
@@ -310,9 +343,10 @@ def test_throttling_is_retried(aws: Aws, car_loan_run: RunFixture) -> None:
     # When publishing
     summary = _publish(aws, car_loan_run, outcome, cloudwatch=throttled)
 
-    # Then the call was retried and everything arrived once
-    assert throttled.calls == 2
-    assert len(aws.datapoints()) == summary.published == 144
+    # Then the call was retried and everything arrived once (two namespaces: two calls, the first one retried)
+    assert throttled.calls == 3
+    published = 8 * 3 * 3 + 6 * 3 * 2 + 8 * (DRIFT_PER_CHUNK + DATA_QUALITY_PER_CHUNK) + 4
+    assert len(aws.datapoints()) == summary.published == published
 
 
 def test_persistent_throttling_fails_visibly_and_loses_nothing(aws: Aws, car_loan_run: RunFixture) -> None:
@@ -326,7 +360,8 @@ def test_persistent_throttling_fails_visibly_and_loses_nothing(aws: Aws, car_loa
 
     # and the retried step publishes everything (nothing was recorded as published)
     summary = _publish(aws, car_loan_run, outcome)
-    assert summary.published == 144 and summary.notification is not None
+    published = 8 * 3 * 3 + 6 * 3 * 2 + 8 * (DRIFT_PER_CHUNK + DATA_QUALITY_PER_CHUNK) + 4
+    assert summary.published == published and summary.notification is not None
 
 
 def test_drift_metrics_can_be_turned_off(aws: Aws, car_loan_run: RunFixture) -> None:
@@ -337,9 +372,11 @@ def test_drift_metrics_can_be_turned_off(aws: Aws, car_loan_run: RunFixture) -> 
     # When publishing
     _publish(aws, car_loan_run, outcome, config=config)
 
-    # Then no drift or missing-rate datapoints were sent
+    # Then no drift, missing-rate, multivariate or output drift datapoints were sent (data quality's are its own)
     names = {p["name"] for p in aws.datapoints()}
-    assert names == {"Performance", "Alert"}
+    quality = {"ConstraintViolations"} | {n for n in names if n.startswith(("feature_baseline_drift_", "feature_non"))}
+    assert names == {"Performance", "Alert"} | quality
+    assert len(quality) == 1 + 2 * FEATURE_COUNT
 
 
 def test_workflow_duration_is_published_once_per_run(aws: Aws, car_loan_run: RunFixture) -> None:

@@ -1,4 +1,5 @@
-"""Registry verbs on moto: register (validate, upload, alarms), models, status, unregister; stack from outputs."""
+"""Registry verbs on moto: register (validate, upload, alarms, a named Model Monitor baseline), baseline, models,
+status (open violations too), unregister; stack from outputs."""
 
 from __future__ import annotations
 
@@ -15,7 +16,11 @@ import yaml
 from click.testing import CliRunner, Result
 from moto import mock_aws
 
+from modelwatch.lake.layout import results_key
+from modelwatch.monitors.mm_baseline import parse_baseline
+from modelwatch.monitors.results import conform, to_parquet
 from modelwatch.state import State
+from modelwatch_cli.commands.baseline import baseline
 from modelwatch_cli.commands.models import models
 from modelwatch_cli.commands.register import register, unregister
 from modelwatch_cli.commands.status import status
@@ -248,3 +253,99 @@ def test_verbs_are_registered_and_errors_are_one_line(
     assert capsys.readouterr().err.strip().splitlines() == [
         "error: no stack: pass --stack NAME (or set stack_name in samconfig.toml), or --local DIR"
     ]
+
+
+def test_baseline_suggested_by_the_verb_is_named_and_registered(stack: dict[str, Any], model_dir: Path) -> None:
+    # Given a baseline suggested from the model's reference by `modelwatch baseline`
+    written = _invoke(baseline, "--model", str(model_dir / "model.yaml"), "--output", str(model_dir / "mm"))
+    assert written.exit_code == 0, written.output
+    statistics, constraints = (model_dir / "mm" / "statistics.json"), (model_dir / "mm" / "constraints.json")
+    suggested = parse_baseline(statistics.read_bytes(), constraints.read_bytes())
+    assert sorted(suggested.features) == ["income", "region"]
+    assert suggested.statistics["dataset"] == {"item_count": 200}
+    # When the config names it (paths relative to the config) and the model is registered
+    config = {**CONFIG, "data_quality": {"statistics": "mm/statistics.json", "constraints": "mm/constraints.json"}}
+    (model_dir / "model.yaml").write_text(yaml.safe_dump(config))
+    result = _invoke(register, str(model_dir / "model.yaml"), "--stack", STACK, "--json")
+    # Then both files are copied to the model's data-quality baseline and the stored config names the copies
+    assert result.exit_code == 0, result.output
+    stored = yaml.safe_load(stack["s3"].get_object(Bucket="mw-cli-lake", Key="models/loans/config.yaml")["Body"].read())
+    assert stored["data_quality"]["statistics"] == "s3://mw-cli-lake/models/loans/data_quality/statistics.json"
+    assert stored["data_quality"]["constraints"] == "s3://mw-cli-lake/models/loans/data_quality/constraints.json"
+    copied = stack["s3"].get_object(Bucket="mw-cli-lake", Key="models/loans/data_quality/constraints.json")
+    assert json.loads(copied["Body"].read()) == json.loads(constraints.read_bytes())
+
+
+def test_a_malformed_baseline_fails_the_registration_naming_file_and_field(
+    stack: dict[str, Any], model_dir: Path
+) -> None:
+    # Given a named baseline whose constraints give a feature's completeness as text
+    _invoke(baseline, "--model", str(model_dir / "model.yaml"), "--output", str(model_dir / "mm"))
+    path = model_dir / "mm" / "constraints.json"
+    document = json.loads(path.read_text())
+    document["features"][1]["completeness"] = "high"
+    path.write_text(json.dumps(document))
+    config = {**CONFIG, "data_quality": {"statistics": "mm/statistics.json", "constraints": "mm/constraints.json"}}
+    (model_dir / "model.yaml").write_text(yaml.safe_dump(config))
+    # When the model is registered
+    result = _invoke(register, str(model_dir / "model.yaml"), "--stack", STACK)
+    # Then it fails with one line naming the file and the field, and nothing is stored
+    assert result.exit_code != 0
+    message = str(result.exception)
+    assert len(message.splitlines()) == 1
+    assert message.startswith(f"{path}: invalid Model Monitor baseline: features[1].completeness: ")
+    assert "Contents" not in stack["s3"].list_objects_v2(Bucket="mw-cli-lake")
+
+
+def test_status_lists_the_open_violations_of_the_last_run(stack: dict[str, Any], model_dir: Path) -> None:
+    # Given a registered model whose last run found violations in its latest chunk (and others before)
+    _invoke(register, str(model_dir / "model.yaml"), "--stack", STACK)
+    hour = pd.Timestamp("2024-03-01 02:00", tz="UTC")
+
+    def check(start: pd.Timestamp, feature: str, metric: str, alert: bool) -> dict[str, Any]:
+        return {
+            "monitor": "data_quality",
+            "kind": "constraint_check",
+            "metric": metric,
+            "feature": feature,
+            "chunk_start": start,
+            "chunk_end": start + pd.Timedelta(hours=1),
+            "value": 0.5,
+            "alert": alert,
+            "chunk_index": 0,
+            "rows": 100,
+            "labelled_rows": 0,
+        }
+
+    table = conform(
+        pd.DataFrame(
+            [
+                check(hour - pd.Timedelta(hours=1), "income", "completeness_check", True),  # an earlier chunk
+                check(hour, "income", "data_type_check", True),
+                check(hour, "region", "categorical_values_check", True),
+                check(hour, "region", "completeness_check", False),
+            ]
+        )
+    )
+    stack["s3"].put_object(Bucket="mw-cli-lake", Key=results_key("loans", "loans-run-1"), Body=to_parquet(table))
+    State(stack["dynamodb"], "mw-cli-state").runs.record_success(
+        "loans",
+        run_id="loans-run-1",
+        input_version="abc",
+        last_chunk_end="2024-03-01T03:00:00Z",
+        now=datetime.now(UTC),
+    )
+    # When the status is shown
+    (row,) = [json.loads(line) for line in _invoke(status, "--stack", STACK, "--json").output.splitlines()]
+    text = _invoke(status, "--stack", STACK).output
+    # Then the latest chunk's violations are listed, not the earlier one's nor the passed check
+    assert row["open_violations"] == [
+        {"feature_name": "income", "constraint_check_type": "data_type_check", "chunk_start": "2024-03-01T02:00:00Z"},
+        {
+            "feature_name": "region",
+            "constraint_check_type": "categorical_values_check",
+            "chunk_start": "2024-03-01T02:00:00Z",
+        },
+    ]
+    assert "open data-quality violations" in text
+    assert "data_type_check" in text and "categorical_values_check" in text and "completeness_check" not in text

@@ -49,7 +49,7 @@ def test_prepare_run_keeps_the_triggered_window_and_version(aws: Aws) -> None:
         "model": "loans",
         "run_id": "loans-20240301T0000-20240301T0300-3da07257a830",
         "problem_type": "binary_classification",
-        "monitors": ["performance", "drift"],
+        "monitors": ["performance", "drift", "data_quality"],  # data quality on by default since #14
         "window_start": "2024-03-01T00:00:00Z",
         "window_end": "2024-03-01T03:00:00Z",
         "last_chunk_end": "2024-03-01T03:00:00Z",

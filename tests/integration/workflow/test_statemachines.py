@@ -140,7 +140,11 @@ def _seed(aws: Aws, name: str, problem_type: str) -> None:
 
 @pytest.mark.parametrize(
     ("problem_type", "monitors"),
-    [("binary_classification", ["performance", "drift"]), ("regression", ["performance", "drift"])],
+    # data quality runs by default since #14
+    [
+        ("binary_classification", ["performance", "drift", "data_quality"]),
+        ("regression", ["performance", "drift", "data_quality"]),
+    ],
 )
 def test_monitor_run_succeeds_and_records_run_state(
     stack: tuple[Aws, Router], problem_type: str, monitors: list[str]
@@ -224,7 +228,7 @@ def test_a_throttled_analysis_step_is_retried(stack: tuple[Aws, Router]) -> None
     router.fakes["analyse"] = throttled_once
     described = _run(aws, aws.monitor_arn, "loans-manual-3", {"model": "loans"})
     assert described["status"] == "SUCCEEDED"
-    assert len(attempts) == 4  # the throttled call again, then the other monitor and the assembly
+    assert len(attempts) == 5  # the throttled call again, then the two other monitors and the assembly
 
 
 class _Throttled(ModelwatchError):
