@@ -30,6 +30,9 @@ EXPECTED_VIOLATIONS = {
     (5, "x1", "baseline_drift_check"),
 }
 FEATURES = ["x1", "x2", "cat"]
+# Drift methods per type beside the defaults (Jensen-Shannon first: the published one), to show they are configurable.
+CONTINUOUS_METHODS = ["jensen_shannon", "wasserstein"]
+CATEGORICAL_METHODS = ["jensen_shannon", "chi2"]
 
 
 @dataclass
@@ -74,6 +77,7 @@ def generate(root: Path, seed: int = 11) -> Generated:
         "reference": "reference.parquet",
         "chunking": {"period": "1h"},
         "estimation": {"metrics": ["roc_auc"], "min_rows_per_chunk": 50},
+        "drift": {"continuous_methods": CONTINUOUS_METHODS, "categorical_methods": CATEGORICAL_METHODS},
     }
     config_path = root / "model.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -141,8 +145,8 @@ def generate(root: Path, seed: int = 11) -> Generated:
 
 def nannyml_direct(generated: Generated) -> dict[tuple[str, str, str | None, datetime], tuple[float, bool]]:
     """nannyml run directly on the same reference and rows, hourly chunks: (monitor, metric, feature, chunk start)
-    -> (value, alert) for univariate drift of features and outputs, multivariate drift, and the data-quality
-    calculators."""
+    -> (value, alert) for univariate drift of features and outputs (every configured method), multivariate drift,
+    and the data-quality calculators."""
     import nannyml as nml
 
     common = {"timestamp_column_name": "timestamp", "chunk_period": "h"}
@@ -160,26 +164,18 @@ def nannyml_direct(generated: Generated) -> dict[tuple[str, str, str | None, dat
                 alert = row[(*prefix, "alert")]
                 found[(monitor, metric, feature, start)] = (float(row[(*prefix, "value")]), bool(alert))
 
-    univariate = nml.UnivariateDriftCalculator(
-        column_names=FEATURES,
-        treat_as_categorical=["cat"],
-        continuous_methods=["jensen_shannon"],
-        categorical_methods=["jensen_shannon"],
-        **common,
-    ).fit(reference)
-    collect("drift", univariate.calculate(analysis), [((f, "jensen_shannon"), "jensen_shannon", f) for f in FEATURES])
-    outputs = nml.UnivariateDriftCalculator(
-        column_names=["y_pred_proba", "y_pred"],
-        treat_as_categorical=["y_pred"],
-        continuous_methods=["jensen_shannon"],
-        categorical_methods=["jensen_shannon"],
-        **common,
-    ).fit(reference)
-    collect(
-        "drift",
-        outputs.calculate(analysis),
-        [((c, "jensen_shannon"), "jensen_shannon", c) for c in ("y_pred_proba", "y_pred")],
-    )
+    methods = {"x1": CONTINUOUS_METHODS, "x2": CONTINUOUS_METHODS, "cat": CATEGORICAL_METHODS}
+    methods |= {"y_pred_proba": CONTINUOUS_METHODS, "y_pred": CATEGORICAL_METHODS}
+    for columns, categorical in ((FEATURES, ["cat"]), (["y_pred_proba", "y_pred"], ["y_pred"])):
+        univariate = nml.UnivariateDriftCalculator(
+            column_names=columns,
+            treat_as_categorical=categorical,
+            continuous_methods=CONTINUOUS_METHODS,
+            categorical_methods=CATEGORICAL_METHODS,
+            **common,
+        ).fit(reference)
+        subjects = [((c, m), m, c) for c in columns for m in methods[c]]
+        collect("drift", univariate.calculate(analysis), subjects)
     multivariate = nml.DataReconstructionDriftCalculator(column_names=FEATURES, **common).fit(reference)
     collect("drift", multivariate.calculate(analysis), [(("reconstruction_error",), "reconstruction_error", None)])
     for metric, calculator, columns in (

@@ -1,6 +1,6 @@
 """`modelwatch run` through the embedded stack (ingest -> workflow -> stored results) on hours with injected data
 faults: Model Monitor's violations appear exactly in the faulty hours, drift and data-quality values equal nannyml
-run directly."""
+run directly (every configured drift method); prediction statistics equal pandas'."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from modelwatch.clock import parse_iso
@@ -98,6 +99,23 @@ def test_drift_and_data_quality_equal_nannyml_run_directly(finished: tuple[Gener
     # and the faults show in nannyml's calculators too: the new category and the missing column alert
     assert got[("data_quality", "unseen_values_rate", "cat", START + timedelta(hours=2))]["alert"] is True
     assert got[("data_quality", "missing_values_rate", "x1", START + timedelta(hours=1))]["alert"] is True
+
+
+def test_prediction_statistics_per_chunk_equal_pandas_on_the_same_predictions(finished: tuple[Generated, Path]) -> None:
+    # Given the stored results of the run (every chunk analysed once, reused chunks copied into later runs)
+    generated, output = finished
+    stored = pd.concat([pd.read_parquet(p) for p in output.rglob("results.parquet")], ignore_index=True)
+    statistics = stored.loc[(stored["monitor"] == "drift") & (stored["kind"] == "prediction_statistics")]
+    # Then each hour's min, max, mean and standard deviation of the probabilities are pandas' on the same rows
+    hours = generated.analysis["timestamp"].dt.floor("h")
+    expected = generated.analysis["y_pred_proba"].groupby(hours).agg(["min", "max", "mean", "std"])
+    assert set(statistics["feature"]) == {"y_pred_proba"}
+    seen = set()
+    for row in statistics.itertuples():
+        hour = pd.Timestamp(row.chunk_start).tz_convert(None)
+        assert math.isclose(row.value, expected.loc[hour, row.metric], rel_tol=0, abs_tol=1e-12), (hour, row.metric)
+        seen.add((hour, row.metric))
+    assert len(seen) == HOURS * 4
 
 
 def test_model_monitor_metrics_are_published_in_its_namespace(finished: tuple[Generated, Path]) -> None:

@@ -1,16 +1,22 @@
-"""The Glue tables in template.yaml project exactly the lake layout the writer uses."""
+"""The Glue tables in template.yaml project exactly the lake layout the writers use (ingestion; the drift and
+data-quality monitors' chunk files)."""
 
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import polars as pl
 import pytest
 
 from modelwatch.ingest.pipeline import decode_capture_to_lake, decode_ground_truth_to_lake
-from modelwatch.lake.layout import Partition
+from modelwatch.lake.layout import Partition, drift_key, violations_key
 from modelwatch.lake.store import LocalStore
+from modelwatch.monitors.data_quality import DataQualityMonitor
+from modelwatch.monitors.drift import DriftMonitor
+from modelwatch.monitors.results import conform
 from modelwatch_cli.local.template import Template
 from tests.helpers import ROOT
 from tests.unit.ingest.helpers import capture_file, churn_config, ground_truth_file
@@ -36,7 +42,7 @@ def test_partition_projection_matches_the_lake_layout(template, logical_id, area
     assert location.replace("${model}", "m1").replace("${dt}", "2024-03-01").replace("${hour}", "07") == expected
 
 
-GLUE_TYPES = {"string": pl.String, "int": pl.Int32, "bigint": pl.Int64, "double": pl.Float64}
+GLUE_TYPES = {"string": pl.String, "int": pl.Int32, "bigint": pl.Int64, "double": pl.Float64, "boolean": pl.Boolean}
 # The capture columns recording damaged features, as the Glue table should declare them (see README's lake section).
 DAMAGE_COLUMNS = [
     {"Name": "feature_issues", "Type": "array<struct<feature:string,issue:string>>"},
@@ -96,3 +102,83 @@ def test_the_damage_columns_glue_should_declare_match_what_ingestion_writes(tmp_
     captures = decode_capture_to_lake(io.BytesIO(capture_file(when, 3)), churn_config(), "c", store, "c", when)
     # Then the Hive types to declare for the damage columns are exactly the Parquet types written
     _check_columns(DAMAGE_COLUMNS, pl.read_parquet_schema(tmp_path / captures.files[0].key))
+
+
+def _results(start: datetime) -> pd.DataFrame:
+    """A results table of one chunk with a drift row and a data-quality violation, as the monitors write them."""
+    end = start + timedelta(hours=1)
+    common = {"chunk_key": "k", "chunk_index": 0, "chunk_start": start, "chunk_end": end, "rows": 120}
+    return conform(
+        pd.DataFrame(
+            [
+                {
+                    **common,
+                    "monitor": "drift",
+                    "kind": "univariate",
+                    "metric": "jensen_shannon",
+                    "feature": "tenure",
+                    "value": 0.2,
+                    "upper_threshold": 0.1,
+                    "alert": True,
+                    "labelled_rows": 0,
+                },
+                {
+                    **common,
+                    "monitor": "data_quality",
+                    "kind": "constraint_check",
+                    "metric": "completeness_check",
+                    "feature": "spend",
+                    "value": 0.7,
+                    "alert": True,
+                    "detail": "Value: 0.7 does not meet ...",
+                    "labelled_rows": 0,
+                },
+            ]
+        )
+    )
+
+
+@pytest.mark.parametrize(("logical_id", "key"), [("ViolationsTable", violations_key), ("DriftTable", drift_key)])
+def test_violations_and_drift_tables_project_the_chunk_files(template, logical_id, key):
+    # Given the day-partitioned table of one analysed chunk's file (#14)
+    parameters = template.resources[logical_id]["Properties"]["TableInput"]["Parameters"]
+    table = template.resources[logical_id]["Properties"]["TableInput"]
+    assert [k["Name"] for k in table["PartitionKeys"]] == ["model", "dt"]
+    assert (parameters["projection.dt.type"], parameters["projection.dt.format"]) == ("date", "yyyy-MM-dd")
+    # Then its location template is the folder the monitor writes the chunk's file to
+    start = datetime(2024, 3, 1, 23, tzinfo=UTC)
+    location = template.resolve(parameters["storage.location.template"])
+    folder = location.replace("${model}", "m1").replace("${dt}", "2024-03-01")
+    lake = template.outputs()["LakeBucketName"]
+    assert f"s3://{lake}/{key('m1', start)}".rsplit("/", 1)[0] + "/" == folder
+
+
+def test_drift_and_violations_columns_are_what_the_monitors_write(template, tmp_path):
+    # Given one chunk's drift Parquet and violations JSON as the monitors write them to the lake
+    config = churn_config()
+    table = _results(datetime(2024, 3, 1, 10, tzinfo=UTC))
+    (drift_body,) = DriftMonitor(config).lake_files(table).values()
+    (violations_body,) = DataQualityMonitor(config).lake_files(table).values()
+    (tmp_path / "drift.parquet").write_bytes(drift_body)
+    tables = template.resources
+    # Then the drift table's declared columns have the Parquet types written
+    _check_columns(
+        tables["DriftTable"]["Properties"]["TableInput"]["StorageDescriptor"]["Columns"],
+        pl.read_parquet_schema(tmp_path / "drift.parquet"),
+    )
+    # and the violations table's columns are the JSON line's keys, with the violation's fields (one line per file)
+    lines = violations_body.decode().splitlines()
+    assert len(lines) == 1
+    document = json.loads(lines[0])
+    declared = tables["ViolationsTable"]["Properties"]["TableInput"]["StorageDescriptor"]["Columns"]
+    assert {c["Name"] for c in declared} <= set(document)
+    violations_type = next(c["Type"] for c in declared if c["Name"] == "violations")
+    assert violations_type == "array<struct<feature_name:string,constraint_check_type:string,description:string>>"
+    assert document["violations"] == [
+        {
+            "feature_name": "spend",
+            "constraint_check_type": "completeness_check",
+            "description": "Value: 0.7 does not meet ...",
+        }
+    ]
+    assert (document["chunk_start"], document["chunk_end"]) == ("2024-03-01T10:00:00Z", "2024-03-01T11:00:00Z")

@@ -79,6 +79,23 @@ def test_dashboard_graphs_every_published_metric_with_search(template: dict[str,
     assert len(ids) == len(set(ids)) and all(re.match(r"^[a-z][a-zA-Z0-9_]*$", i) for i in ids)
 
 
+def test_dashboard_has_a_data_quality_and_drift_row(template: dict[str, Any]) -> None:
+    # Given the dashboard's metric expressions (the raw text: the namespaces are parameters)
+    raw = template["Resources"]["ModelwatchDashboard"]["Properties"]["DashboardBody"]["Sub"]
+    expressions = "\n".join(_expressions(json.loads(re.sub(r"\$\{([^}!]+)\}", r"<\1>", raw))))
+
+    # Then violations, multivariate and output drift are graphed per model in the stack's namespace, and Model
+    # Monitor's baseline drift per feature in its namespace with its dimensions (#14)
+    for metric, dimensions in (
+        (c.METRIC_CONSTRAINT_VIOLATIONS, c.DIM_MODEL),
+        (c.METRIC_MULTIVARIATE_DRIFT, c.DIM_MODEL),
+        (c.METRIC_PREDICTION_DRIFT, f"{c.DIM_MODEL},{c.DIM_OUTPUT}"),
+    ):
+        assert f'{{<MetricNamespace>,{dimensions}}} MetricName="{metric}"' in expressions, metric
+    mm = f"{{<ModelMonitorMetricNamespace>,{c.DIM_ENDPOINT},{c.DIM_MONITORING_SCHEDULE},{c.DIM_FEATURE}}}"
+    assert f"{mm} feature_baseline_drift" in expressions
+
+
 def test_fleet_alarm_watches_the_dimensionless_alert(template: dict[str, Any]) -> None:
     # The publisher sends Alert without dimensions for the fleet; the alarm must match it exactly
     alarm = template["Resources"]["FleetAlertAlarm"]["Properties"]

@@ -361,6 +361,10 @@ class DriftMonitor(Monitor):
         if not len(mine):
             return {}
         arrow = pa.Table.from_pandas(mine.reset_index(drop=True), preserve_index=False)
+        # A column without any value (e.g. `detail` before distributions are drawn) would be Parquet's null type,
+        # which Athena cannot read as the string the Glue table declares.
+        fields = [pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f for f in arrow.schema]
+        arrow = arrow.cast(pa.schema(fields, metadata=arrow.schema.metadata))
         starts = mine["chunk_start"].to_numpy()
         files: dict[str, bytes] = {}
         for start in np.unique(starts):
