@@ -208,6 +208,33 @@ def test_newly_degraded_model_yields_one_notification_that_says_why(aws: Aws, ca
     assert len(summary.newly_alerting) == 13
 
 
+def test_the_notification_names_the_drift_coinciding_with_each_degraded_chunk(
+    aws: Aws, car_loan_run: RunFixture
+) -> None:
+    # Given the degraded run and, from its stored results, the features in drift alert in the 04:00 chunk (#14)
+    outcome = stage_run(aws, car_loan_run)
+    table = _table(car_loan_run)
+    four = pd.Timestamp("2026-03-02 04:00", tz="UTC")
+    drifting = table.loc[
+        (table.monitor == "drift") & (table.kind == "univariate") & table.alert & (table.chunk_start == four)
+    ]
+    assert len(drifting)
+
+    # When it is published
+    summary = _publish(aws, car_loan_run, outcome)
+
+    # Then the chunk's entry names each of them with its method, distance and threshold
+    assert summary.notification is not None
+    by_metric = {m["metric"]: m for m in summary.notification["data"]["metrics"]}
+    chunk = next(c for c in by_metric["accuracy"]["chunks"] if c["chunk_start"] == "2026-03-02T04:00:00Z")
+    named = {d["feature"]: d for d in chunk["drifting_features"]}
+    assert set(named) == set(drifting["feature"])
+    for row in drifting.itertuples():
+        assert named[row.feature]["distance"] == pytest.approx(row.value, abs=1e-12)
+        assert named[row.feature]["threshold"] == pytest.approx(row.upper_threshold, abs=1e-12)
+    assert "drifting with it: " in summary.notification["text"]
+
+
 def test_presigned_report_link_only_when_configured(aws: Aws, car_loan_run: RunFixture) -> None:
     # Given report links configured as pre-signed URLs
     outcome = stage_run(aws, car_loan_run)

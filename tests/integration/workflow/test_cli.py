@@ -276,6 +276,26 @@ def test_baseline_suggested_by_the_verb_is_named_and_registered(stack: dict[str,
     assert json.loads(copied["Body"].read()) == json.loads(constraints.read_bytes())
 
 
+def test_a_baseline_named_by_s3_uris_is_copied_at_registration(stack: dict[str, Any], model_dir: Path) -> None:
+    # Given a Model Monitor baselining job's output in another bucket, named by s3:// URIs
+    _invoke(baseline, "--model", str(model_dir / "model.yaml"), "--output", str(model_dir / "mm"))
+    stack["s3"].create_bucket(Bucket="mm-baselines")
+    for name in ("statistics.json", "constraints.json"):
+        body = (model_dir / "mm" / name).read_bytes()
+        stack["s3"].put_object(Bucket="mm-baselines", Key=f"job-1/{name}", Body=body)
+    quality = {
+        "statistics": "s3://mm-baselines/job-1/statistics.json",
+        "constraints": "s3://mm-baselines/job-1/constraints.json",
+    }
+    (model_dir / "model.yaml").write_text(yaml.safe_dump({**CONFIG, "data_quality": quality}))
+    # When the model is registered
+    result = _invoke(register, str(model_dir / "model.yaml"), "--stack", STACK, "--json")
+    # Then the files are read through S3 and copied into the lake
+    assert result.exit_code == 0, result.output
+    copied = stack["s3"].get_object(Bucket="mw-cli-lake", Key="models/loans/data_quality/statistics.json")
+    assert json.loads(copied["Body"].read()) == json.loads((model_dir / "mm" / "statistics.json").read_bytes())
+
+
 def test_a_malformed_baseline_fails_the_registration_naming_file_and_field(
     stack: dict[str, Any], model_dir: Path
 ) -> None:
