@@ -32,8 +32,8 @@ from modelwatch.errors import ConfigError, LakeError
 from modelwatch.lake.layout import monitor_prefix, violations_key
 from modelwatch.lake.store import ObjectStore, parse_s3_uri
 from modelwatch.monitors.base import AnalysisData, MetricPoint, Monitor, Publication
-from modelwatch.monitors.drift import nml_blocks, with_chunks
-from modelwatch.monitors.frames import CHUNK, TIMESTAMP, reference_hash
+from modelwatch.monitors.drift import with_chunks
+from modelwatch.monitors.frames import CHUNK, reference_hash
 from modelwatch.monitors.mm_baseline import (
     CONSTRAINTS_FILE,
     STATISTICS_FILE,
@@ -50,7 +50,7 @@ from modelwatch.monitors.mm_checks import (
 )
 from modelwatch.monitors.nml import ESTIMATOR_SCHEMA, FIT_SEED, build_chunker, build_data_quality_calculators, fitted
 from modelwatch.monitors.plots import ALERT_COLOUR, Section
-from modelwatch.monitors.results import ResultRow, empty_table
+from modelwatch.monitors.results import VALUE_FIELDS, ResultRow, empty_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -133,6 +133,58 @@ def load_configured(config: ModelConfig, store: ObjectStore | None, s3_client: A
 
 def model_features(config: ModelConfig) -> list[tuple[str, str]]:
     return [(f.name, f.type) for f in config.features]
+
+
+def nannyml_rates_block(metric: str, calculator: Any, data: AnalysisData) -> pd.DataFrame:
+    """nannyml's data-quality calculators' `calculate` (missing, unseen and out-of-range values rates), every chunk and
+    column at once: the same row-wise tests (`isnull`, `isin` the reference's values, outside the reference's range)
+    summed per chunk, with the fitted sampling error, confidence bounds, thresholds and nannyml's alert rule (nannyml
+    loops over chunks and columns, which made it half the monitor's time). Equal to nannyml's own results:
+    tests/unit/monitors/test_nannyml_rates.py."""
+    import numpy as np
+    import pandas as pd
+    from nannyml.sampling_error import SAMPLING_ERROR_RANGE
+
+    frame = data.frame
+    numbers = frame[CHUNK].to_numpy()
+    unique, position = np.unique(numbers, return_inverse=True)
+    totals = np.bincount(position, minlength=len(unique)).astype("float64")
+    by_number = {c.number: c.key for c in data.chunks}
+    keys = [by_number[int(n)] for n in unique]
+    upper_limit = calculator.upper_threshold_value_limit
+    lower_limit = calculator.lower_threshold_value_limit
+    blocks = []
+    for column in calculator.column_names:
+        values = frame[column]
+        if metric == "missing_values_rate":
+            hits = values.isnull().to_numpy()
+        elif metric == "unseen_values_rate":
+            hits = ~values.isin(calculator._categorical_seen_values[column]).to_numpy()
+        else:
+            low, high = calculator._reference_value_ranges[column]
+            hits = ((values < low) | (values > high)).to_numpy()
+        rate = np.bincount(position, weights=hits.astype("float64"), minlength=len(unique)) / totals
+        block: dict[str, Any] = {"chunk_key": keys, "metric": metric, "kind": KIND_NANNYML, "feature": column}
+        block["value"] = rate
+        if metric == "missing_values_rate":
+            component = calculator._sampling_error_components[column]
+            error = np.sqrt(component * (1 - component)) / np.sqrt(totals)
+            block["sampling_error"] = error
+            block["upper_confidence_boundary"] = np.minimum(
+                rate + SAMPLING_ERROR_RANGE * error, np.inf if upper_limit is None else upper_limit
+            )
+            block["lower_confidence_boundary"] = np.maximum(
+                rate - SAMPLING_ERROR_RANGE * error, -np.inf if lower_limit is None else lower_limit
+            )
+        upper = calculator._upper_alert_thresholds[column]
+        lower = calculator._lower_alert_thresholds[column]
+        block["upper_threshold"] = np.nan if upper is None else float(upper)
+        block["lower_threshold"] = np.nan if lower is None else float(lower)
+        block["alert"] = (rate > (np.inf if upper is None else upper)) | (rate < (-np.inf if lower is None else lower))
+        for name in VALUE_FIELDS:
+            block.setdefault(name, np.nan)  # unseen and range rates have no sampling error in nannyml
+        blocks.append(pd.DataFrame(block))
+    return pd.concat(blocks, ignore_index=True) if blocks else pd.DataFrame()
 
 
 class DataQualityMonitor(Monitor):
@@ -240,14 +292,9 @@ class DataQualityMonitor(Monitor):
         import pandas as pd
 
         config = self.config
-        features = config.feature_names
-        blocks: list[Any] = []
-        for metric, calculator in baseline.calculators.items():
-            if config.chunking.size is not None:
-                calculator.chunker.offset = data.chunks[0].number
-            result = calculator.calculate(data.frame[[*features, TIMESTAMP]])
-            subjects = [((column,), metric, column) for column in calculator.column_names]
-            blocks += nml_blocks(result, subjects, KIND_NANNYML)
+        blocks: list[Any] = [
+            nannyml_rates_block(metric, calculator, data) for metric, calculator in baseline.calculators.items()
+        ]
         if self.incomplete(baseline, data):
             raise ConfigError(f"model {config.name}: the Model Monitor baseline is missing; refit needed")
         assert baseline.documents is not None
