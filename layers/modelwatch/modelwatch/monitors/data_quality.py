@@ -63,6 +63,7 @@ SCHEMA = 1  # bump when the baseline's shape or the checks' meaning changes
 SERIES_VIOLATIONS = "constraint_violations"
 MAX_OPEN_VIOLATIONS = 50
 MAX_REPORT_VIOLATIONS = 300
+MAX_REPORT_RATE_FEATURES = 8
 SOURCE_CONFIGURED = "configured"
 SOURCE_SUGGESTED = "suggested"
 SUGGESTED_STAMP = "suggested-from.json"  # which reference rows the suggested statistics/constraints came from
@@ -306,21 +307,30 @@ class DataQualityMonitor(Monitor):
 
     def _checks(self, documents: Baseline, data: AnalysisData) -> pd.DataFrame:
         """The six checks per chunk, and each feature's non-null and null counts."""
+        import numpy as np
         import pandas as pd
 
         frame = data.frame
         by_number = {c.number: c.key for c in data.chunks}
         records: list[dict[str, Any]] = []
         features = self.config.feature_names
-        for number, rows in frame.groupby(CHUNK, sort=True):
-            key = by_number.get(int(number))
+        # Each chunk's rows by position (one sort), values as numpy: splitting the frame per chunk copied every column
+        numbers = frame[CHUNK].to_numpy()
+        order = np.argsort(numbers, kind="stable")
+        starts = np.flatnonzero(np.r_[True, numbers[order][1:] != numbers[order][:-1]])
+        bounds = zip(starts, [*starts[1:], len(order)], strict=True)
+        columns = {f: frame[f].to_numpy() for f in features}
+        issue_columns = [
+            frame[c].to_numpy() if c in frame.columns else None for c in (COL_FEATURE_ISSUES, COL_EXTRA_KEYS)
+        ]
+        present_all = {f: pd.notna(columns[f]) for f in features}
+        for begin, end in bounds:
+            rows_at = order[begin:end]
+            key = by_number.get(int(numbers[rows_at[0]]))
             if key is None:
                 continue
-            issues = chunk_issues(
-                rows[COL_FEATURE_ISSUES] if COL_FEATURE_ISSUES in rows.columns else None,
-                rows[COL_EXTRA_KEYS] if COL_EXTRA_KEYS in rows.columns else None,
-            )
-            results = evaluate_chunk(documents, {f: rows[f] for f in features}, len(rows), issues)
+            issues = chunk_issues(*(None if c is None else c[rows_at] for c in issue_columns))
+            results = evaluate_chunk(documents, {f: columns[f][rows_at] for f in features}, len(rows_at), issues)
             for result in results:
                 records.append(
                     {
@@ -336,9 +346,9 @@ class DataQualityMonitor(Monitor):
                     }
                 )
             for feature in features:
-                present = int(rows[feature].notna().sum())
+                present = int(present_all[feature][rows_at].sum())
                 damaged = sum(issues.count(feature, code) for code in ("type", "non_finite"))
-                for metric, value in (("non_null", present + damaged), ("null", len(rows) - present - damaged)):
+                for metric, value in (("non_null", present + damaged), ("null", len(rows_at) - present - damaged)):
                     records.append(
                         {
                             "chunk_key": key,
@@ -355,20 +365,19 @@ class DataQualityMonitor(Monitor):
         """Model Monitor's `constraint_violations.json` of each analysed chunk (one JSON line for Athena, with the
         model and the chunk's window beside `violations`)."""
         files: dict[str, bytes] = {}
-        mine = table.loc[(table["monitor"] == MONITOR) & (table["kind"] == KIND_CONSTRAINT)]
-        starts = sorted(table.loc[table["monitor"] == MONITOR, "chunk_start"].unique())
-        for start in starts:
-            rows = mine.loc[(mine["chunk_start"] == start) & mine["alert"]]
-            end = table.loc[table["chunk_start"] == start, "chunk_end"].iloc[0]
+        ours = table.loc[table["monitor"] == MONITOR]
+        ends = ours.groupby("chunk_start", sort=True)["chunk_end"].first()
+        violated = ours.loc[(ours["kind"] == KIND_CONSTRAINT) & ours["alert"]]
+        found: dict[Any, list[dict[str, str]]] = {}
+        for start, feature, metric, detail in zip(
+            violated["chunk_start"], violated["feature"], violated["metric"], violated["detail"], strict=True
+        ):
+            found.setdefault(start, []).append(
+                {"feature_name": str(feature), "constraint_check_type": str(metric), "description": str(detail or "")}
+            )
+        for start, end in ends.items():
             document = {
-                "violations": [
-                    {
-                        "feature_name": str(r.feature),
-                        "constraint_check_type": str(r.metric),
-                        "description": str(r.detail or ""),
-                    }
-                    for r in rows.itertuples()
-                ],
+                "violations": found.get(start, []),
                 "model": self.config.name,
                 "chunk_start": _iso(start),
                 "chunk_end": _iso(end),
@@ -532,11 +541,14 @@ def violations_figure(rows: pd.DataFrame) -> Any:
 
 
 def rates_figure(rows: pd.DataFrame, features: list[str]) -> Any:
-    """nannyml's data-quality rates of the given features per chunk, alerts marked."""
+    """nannyml's data-quality rates per chunk of the given features with the most alerts (at most
+    MAX_REPORT_RATE_FEATURES: more lines are unreadable, and slow to draw), alerts marked."""
     import plotly.graph_objects as go
 
     figure = go.Figure()
-    for (metric, feature), mine in rows.loc[rows["feature"].isin(features)].groupby(["metric", "feature"], sort=True):
+    alerts_by_feature = rows.loc[rows["feature"].isin(features)].groupby("feature")["alert"].sum()
+    shown = alerts_by_feature.sort_values(ascending=False, kind="stable").index[:MAX_REPORT_RATE_FEATURES].tolist()
+    for (metric, feature), mine in rows.loc[rows["feature"].isin(shown)].groupby(["metric", "feature"], sort=True):
         mine = mine.sort_values("chunk_start")
         x = [t.isoformat() for t in mine["chunk_start"]]
         figure.add_scatter(x=x, y=mine["value"].tolist(), mode="lines+markers", name=f"{feature} {metric}")

@@ -571,16 +571,19 @@ def _rules(constraint: _FeatureConstraints, stats: _FeatureStatistics, monitorin
     common = (stats.numerical_statistics or stats.string_statistics).common  # type: ignore[union-attr]
     numerical = stats.numerical_statistics
     if numerical is not None and numerical.distribution and numerical.distribution.kll:
+        import numpy as np
+
         kll = numerical.distribution.kll
-        pairs: list[tuple[float, float]] = []
         if kll.sketch is not None and any(kll.sketch.data):
-            for level, values in enumerate(kll.sketch.data):
-                pairs.extend((float(v), float(2**level)) for v in values)
+            values = np.concatenate([np.asarray(level, dtype="float64") for level in kll.sketch.data])
+            scale = np.concatenate([np.full(len(level), float(2**i)) for i, level in enumerate(kll.sketch.data)])
         else:  # no sketch: the buckets' upper bounds carry their counts (coarser, still a CDF)
-            pairs = [(b.upper_bound, b.count) for b in kll.buckets if b.count > 0]
-        pairs.sort()
-        items = tuple(p[0] for p in pairs)
-        weights = tuple(p[1] for p in pairs)
+            kept = [b for b in kll.buckets if b.count > 0]
+            values = np.asarray([b.upper_bound for b in kept], dtype="float64")
+            scale = np.asarray([b.count for b in kept], dtype="float64")
+        order = np.lexsort((scale, values))  # by value, then weight
+        items = tuple(values[order].tolist())
+        weights = tuple(scale[order].tolist())
     strings = stats.string_statistics
     if strings is not None and strings.distribution and strings.distribution.categorical:
         categories = tuple((b.value, b.count) for b in strings.distribution.categorical.buckets)

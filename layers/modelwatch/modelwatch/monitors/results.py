@@ -155,7 +155,10 @@ def conform(table: pd.DataFrame) -> pd.DataFrame:
         elif column in _FLOAT_COLUMNS:
             series = series.astype("float64")
         elif column in ("chunk_start", "chunk_end"):
-            series = pd.to_datetime(series, utc=True)
+            if isinstance(series.dtype, pd.DatetimeTZDtype):
+                series = series.dt.tz_convert("UTC")  # to_datetime would walk the values one by one
+            else:
+                series = pd.to_datetime(series, utc=True)
         elif column == "alert":
             series = series.fillna(False).astype(bool)
         elif column in ("chunk_index", "rows", "labelled_rows"):
