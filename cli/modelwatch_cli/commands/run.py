@@ -58,11 +58,12 @@ def run(model_path: Path, captures: Path, ground_truth: Path | None, output: Pat
 
         summary = run_pipeline(model_path, captures, ground_truth, output, progress=progress)
     skipped = len(summary.chunks_skipped)
+    duplicates = summary.rows_superseded + summary.rows_duplicate
     click.echo(
         f"model {summary.model}: {summary.capture_files} capture files, {summary.rows_decoded} rows decoded, "
-        f"{summary.records_quarantined} records quarantined, {summary.chunks_analysed} chunks analysed, "
-        f"{skipped} skipped, {summary.datapoints} performance datapoints, {summary.notifications} notifications "
-        f"-> {output}"
+        f"{summary.records_quarantined} records quarantined, {duplicates} duplicate rows counted once, "
+        f"{summary.chunks_analysed} chunks analysed, {skipped} skipped, {summary.datapoints} performance datapoints, "
+        f"{summary.notifications} notifications -> {output}"
     )
     if summary.error or summary.execution_status != "SUCCEEDED":
         raise ModelwatchError(f"monitor run failed: {summary.error or summary.execution_status}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import click
 from rich.console import Console
@@ -18,11 +19,28 @@ def _lag(seconds: float | None) -> str:
     return "never analysed" if seconds is None else str(timedelta(seconds=int(seconds)))
 
 
+def _left_out(data: dict[str, Any] | None) -> str:
+    """What the last published run left out: duplicate rows, skipped chunks and realized values, failed monitors."""
+    if not data:
+        return "-"
+    parts = []
+    duplicates = int(data.get("rows_superseded", 0)) + int(data.get("rows_duplicate", 0))
+    for count, what in (
+        (duplicates, "duplicate rows"),
+        (int(data.get("chunks_skipped", 0)), "chunks skipped"),
+        (int(data.get("realized_skipped", 0)), "realized skipped"),
+        (int(data.get("failed_monitors", 0)), "monitors failed"),
+    ):
+        if count:
+            parts.append(f"{count} {what}")
+    return ", ".join(parts) or "nothing"
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per model.")
 @stack_options
 def status(as_json: bool, context: StackContext) -> None:
-    """Show each model's last analysed chunk, lag, last run and last error."""
+    """Show each model's last analysed chunk, lag, last run, what that run left out and the last error."""
     rows = model_status(context.registry(), context.state(), SystemClock().now())
     if as_json:
         for row in rows:
@@ -32,7 +50,7 @@ def status(as_json: bool, context: StackContext) -> None:
         click.echo(f"no models registered in {context.stack_name}")
         return
     table = Table(title=f"status of {context.stack_name}")
-    for column in ("model", "last analysed chunk", "lag", "last run", "last error"):
+    for column in ("model", "last analysed chunk", "lag", "last run", "left out", "last error"):
         table.add_column(column)
     for row in rows:
         error = row.get("last_error") or {}
@@ -42,6 +60,7 @@ def status(as_json: bool, context: StackContext) -> None:
             row.get("last_analysed_chunk") or "-",
             _lag(row.get("lag_seconds")),
             row.get("last_run") or "-",
+            _left_out(row.get("last_run_data")),
             error_text,
         )
     Console().print(table)

@@ -27,6 +27,7 @@ from modelwatch.constants import (
     METRIC_PERFORMANCE,
     METRIC_RECORDS_DECODED,
     METRIC_RECORDS_QUARANTINED,
+    METRIC_UNMATCHED_LABELS,
 )
 from modelwatch.errors import ConfigError, LocalStackError
 from modelwatch.lake.layout import model_prefix
@@ -51,8 +52,13 @@ class RunSummary:
     rows_decoded: int = 0
     records_decoded: int = 0
     records_quarantined: int = 0
+    rows_superseded: int = 0  # rows of an overwritten capture object's older version, left out
+    rows_duplicate: int = 0  # rows repeating a record already counted (a copied file, a record in two files)
+    labels_unmatched: int = 0  # labels that matched no captured request
     chunks_analysed: int = 0
     chunks_skipped: list[dict[str, Any]] = field(default_factory=list)
+    realized_skipped: list[dict[str, Any]] = field(default_factory=list)  # chunks estimated without their labels
+    failed_monitors: list[dict[str, Any]] = field(default_factory=list)
     datapoints: int = 0
     notifications: int = 0
     execution_status: str = ""
@@ -197,6 +203,10 @@ def run_pipeline(
         outcome = outcomes.get(name, {})
         summary.chunks_analysed = int(outcome.get("chunks_analysed", 0))
         summary.chunks_skipped = list(outcome.get("chunks_skipped", []))
+        summary.realized_skipped = list(outcome.get("realized_skipped", []))
+        summary.failed_monitors = list(outcome.get("failed_monitors", []))
+        summary.rows_superseded = int(outcome.get("rows_superseded", 0))
+        summary.rows_duplicate = int(outcome.get("rows_duplicate", 0))
         summary.output = str(output)
         _export(stack, config.name, output, summary)
     if log_stream is None:
@@ -256,6 +266,8 @@ def _export(stack: LocalStack, model: str, output: Path, summary: RunSummary) ->
             summary.records_decoded += int(point.stat_sum)
         if point.metric_name == METRIC_RECORDS_QUARANTINED:
             summary.records_quarantined += int(point.stat_sum)
+        if point.metric_name == METRIC_UNMATCHED_LABELS and dims.get(DIM_MODEL) == model:
+            summary.labels_unmatched += int(point.stat_sum)
         if dims.get(DIM_MODEL) != model:
             continue
         if point.metric_name == METRIC_PERFORMANCE:

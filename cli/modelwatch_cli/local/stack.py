@@ -30,7 +30,20 @@ from modelwatch_cli.local.translation import translate
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
-SERVICES = ("s3", "sqs", "sns", "events", "dynamodb", "lambda", "stepfunctions", "cloudwatch", "iam", "logs", "sts")
+SERVICES = (
+    "s3",
+    "sqs",
+    "sns",
+    "events",
+    "dynamodb",
+    "lambda",
+    "stepfunctions",
+    "cloudwatch",
+    "iam",
+    "logs",
+    "sts",
+    "kms",
+)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ ENV_ALARMS_TOPIC_ARN = "ALARMS_TOPIC_ARN"
 ENV_METRIC_NAMESPACE = "METRIC_NAMESPACE"
 ENV_REPORT_LINKS = "REPORT_LINKS"  # "console" (default) or "presigned"
 ENV_STACK_NAME = "STACK_NAME"
+ENV_ARTIFACT_KEY_ID = "ARTIFACT_KEY_ID"  # AnalyseFunction: the KMS HMAC key signing its stored artifacts
 ENV_CLOCK_OVERRIDE = "MODELWATCH_CLOCK"  # local stack only: ISO time of the simulated clock
 
 # Lake prefixes (captures/model=<name>/dt=YYYY-MM-DD/hour=HH/...).
@@ -71,8 +72,15 @@ COL_Y_PRED_PROBA = "y_pred_proba"
 COL_Y_TRUE = "y_true"
 COL_LABEL_TIME = "label_time"
 COL_SOURCE_LINE = "source_line"
-COL_SOURCE_MODIFIED = "source_modified"  # ground truth: the source object's LastModified (dedup order)
+COL_SOURCE_MODIFIED = "source_modified"  # the source object's LastModified (dedup order)
 
 # Ingestion: how far back (from a label's time) ground truth is matched to captures to find its hours.
 GROUND_TRUTH_LOOKBACK_DAYS = 14
 COL_CHUNK = "__mw_chunk"  # chunk number: epoch-aligned period index, or the size chunk's position in ingestion order
+
+# Captures: which version of which source object a row came from, so the reader counts each record once.
+COL_SOURCE_ID = "source_id"  # int64 digest of the source object's URI
+COL_INGESTED_AT = "ingested_at"  # when ingestion wrote the row (orders two versions with the same LastModified)
+# Operational metrics of counted-once reads and unmatched labels.
+METRIC_DUPLICATE_ROWS = "DuplicateRows"  # per run: rows superseded or repeated among those it read
+METRIC_UNMATCHED_LABELS = "UnmatchedLabels"  # per ground-truth object: labels no captured request had

@@ -119,3 +119,41 @@ def test_record_failure_still_notifies_when_the_state_table_is_unavailable(lambd
         load_handler("record_failure").lambda_handler(event, _Context())
     assert [p["name"] for p in aws.datapoints()] == ["WorkflowFailures"]
     assert len(aws.notifications()) == 1
+
+
+def test_a_run_failing_the_same_way_again_is_notified_once(lambda_env: Aws) -> None:
+    # Given a failed run, and its retry (another execution name) failing with the same error and message
+    aws = lambda_env
+    event = load_event("record_failure/config_mismatch")
+    handler = load_handler("record_failure")
+    first = handler.lambda_handler(event, _Context())
+    again = handler.lambda_handler({**event, "run_id": f"{event['run_id']}-r1"}, _Context())
+    # Then both are counted and remembered, one message was sent
+    assert first["notified"] is True and again["notified"] is False
+    assert [p["name"] for p in aws.datapoints()] == ["WorkflowFailures", "WorkflowFailures"]
+    assert len(aws.notifications()) == 1
+    state = State(aws.dynamodb, STATE_TABLE).runs.load(MODEL)
+    assert state.last_error is not None and state.last_error["repeats"] == 1
+    # And after a success another failure is news again
+    State(aws.dynamodb, STATE_TABLE).runs.record_success(
+        MODEL,
+        run_id="ok",
+        input_version="v",
+        last_chunk_end="2026-03-03T00:00:00Z",
+        now=datetime(2026, 3, 3, tzinfo=UTC),
+    )
+    assert handler.lambda_handler(event, _Context())["notified"] is True
+    assert len(aws.notifications()) == 1  # the one sent since
+
+
+def test_a_failure_cause_from_another_library_loses_its_values(lambda_env: Aws) -> None:
+    # Given a step that failed with a library's message quoting the data
+    aws = lambda_env
+    cause = json.dumps({"errorType": "ValueError", "errorMessage": "could not convert string to float: 'alice@x.org'"})
+    event = {"model": MODEL, "run_id": "r-value", "error": {"Error": "ValueError", "Cause": cause}}
+    load_handler("record_failure").lambda_handler(event, _Context())
+    # Then neither the message nor the stored error carries the value
+    (message,) = aws.notifications()
+    assert "alice" not in message["Message"] and "could not convert string to float" in message["Message"]
+    state = State(aws.dynamodb, STATE_TABLE).runs.load(MODEL)
+    assert state.last_error is not None and "alice" not in state.last_error["Cause"]

@@ -389,3 +389,33 @@ def test_forgetting_a_model_lets_its_datapoints_be_published_again(aws: Aws, car
     # Then every ledgered datapoint and alert was forgotten and is sent again
     assert deleted == (first.published - 4) + len(first.newly_alerting)
     assert again.published == first.published and again.notification is not None
+
+
+def test_a_failed_monitor_is_notified_once_and_again_only_after_it_recovered(
+    aws: Aws, car_loan_run: RunFixture
+) -> None:
+    # Given a run whose drift monitor failed while performance published
+    outcome = stage_run(aws, car_loan_run)
+    failure = {"monitor": "drift", "error": "ChunkAnalysisError", "cause": "model car-loan: every chunk failed"}
+    failed = {**outcome, "failed_monitors": [failure]}
+    # When it is published, and a later run fails the same way
+    first = _publish(aws, car_loan_run, failed)
+    second = _publish(aws, car_loan_run, {**failed, "run_id": "run-2"})
+    # Then one message names the failed monitor, and the repeat is not sent again
+    notes = [n for n in aws.notifications() if "monitor failed" in n["Subject"]]
+    assert len(notes) == 1 and "drift: ChunkAnalysisError" in notes[0]["Message"]
+    assert first.failure_notification is not None and second.failure_notification is None
+    assert first.failed_monitors == ["drift"]
+    # And once drift analyses again (it is among the run's monitors), its next failure is news again
+    _publish(aws, car_loan_run, {**outcome, "run_id": "run-3"})
+    _publish(aws, car_loan_run, {**failed, "run_id": "run-4"})
+    assert len([n for n in aws.notifications() if "monitor failed" in n["Subject"]]) == 1  # the one sent since
+
+
+def test_rows_left_out_as_duplicates_are_a_metric(aws: Aws, car_loan_run: RunFixture) -> None:
+    outcome = stage_run(aws, car_loan_run)
+    _publish(aws, car_loan_run, {**outcome, "rows_duplicate": 40, "rows_superseded": 2})
+    _publish(aws, car_loan_run, {**outcome, "rows_duplicate": 40, "rows_superseded": 2})  # a retried step
+    _publish(aws, car_loan_run, {**outcome, "run_id": "clean"})  # none: no datapoint
+    points = [p for p in aws.datapoints() if p["name"] == "DuplicateRows"]
+    assert [(p["dimensions"], p["value"], p["timestamp"]) for p in points] == [({"Model": MODEL}, 42.0, NOW)]

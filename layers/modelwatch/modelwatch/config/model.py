@@ -149,6 +149,19 @@ class Threshold(_Strict):
     std_lower_multiplier: float | None = 3.0
     std_upper_multiplier: float | None = 3.0
 
+    @model_validator(mode="after")
+    def _bounds(self) -> Threshold:
+        # nannyml accepts these and fails at fit, runs later and far from the config: refused here instead
+        if self.type == "constant" and self.lower is not None and self.upper is not None and self.lower > self.upper:
+            raise ValueError(f"lower ({self.lower}) is above upper ({self.upper})")
+        if self.type == "standard_deviation" and (self.lower is not None or self.upper is not None):
+            raise ValueError("lower/upper are for type constant; standard_deviation takes std_*_multiplier")
+        for name in ("std_lower_multiplier", "std_upper_multiplier"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must not be negative")
+        return self
+
 
 BINARY_METRICS = ("roc_auc", "f1", "precision", "recall", "specificity", "accuracy", "average_precision")
 MULTICLASS_METRICS = ("roc_auc", "f1", "precision", "recall", "specificity", "accuracy")
@@ -299,6 +312,15 @@ def parse_model_config(data: Any, source: str = "<config>") -> ModelConfig:
         raise ConfigError(_format_validation_error(exc, source)) from exc
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error in one line: what, and where (line and column); PyYAML's own text spans several lines and
+    quotes the document."""
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or type(exc).__name__
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return " ".join(f"{problem}{where}".split())
+
+
 def load_model_config_text(text: str | bytes, source: str = "<config>") -> ModelConfig:
     """Parse YAML (safe loader, size-limited) into a validated ModelConfig."""
     if len(text) > MAX_CONFIG_BYTES:
@@ -306,7 +328,7 @@ def load_model_config_text(text: str | bytes, source: str = "<config>") -> Model
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+        raise ConfigError(f"{source}: not valid YAML: {_yaml_problem(exc)}") from exc
     return parse_model_config(data, source)
 
 

@@ -28,7 +28,7 @@ from modelwatch.constants import (
 from modelwatch.lake.layout import Partition
 from modelwatch.lake.reader import changed_partitions, list_partitions, read_listed
 from modelwatch.lake.store import ObjectStore
-from modelwatch.lake.writer import PartitionedWriter, WrittenFile, write_quarantine
+from modelwatch.lake.writer import PartitionedWriter, WrittenFile, with_source, write_quarantine
 
 
 @dataclass
@@ -73,13 +73,17 @@ def decode_capture_to_lake(
     stem: str,
     processed_at: datetime,
     batch_lines: int = DEFAULT_BATCH_LINES,
+    arrived: datetime | None = None,
 ) -> ModelOutcome:
-    """Stream-decode a capture file, write its rows by inference hour and its quarantined records."""
+    """Stream-decode a capture file, write its rows by inference hour and its quarantined records.
+
+    `arrived` (the object's LastModified) is stored with the rows, with the source and `processed_at`: the reader
+    keeps the rows of an object's latest version and each record once."""
     writer = PartitionedWriter(store, LAKE_CAPTURES, config.name, COL_INFERENCE_TIME, stem)
     outcome = ModelOutcome(config.name)
     quarantined = []
     for batch in iter_decode_capture(stream, config, source, batch_lines=batch_lines):
-        writer.add(batch.rows)
+        writer.add(with_source(batch.rows, source, arrived, processed_at))
         outcome.records += batch.records
         outcome.rows += batch.rows.height
         outcome.rows_without_prediction += batch.rows_without_prediction

@@ -26,6 +26,7 @@ from modelwatch.constants import (
     METRIC_RECORDS_DECODED,
     METRIC_RECORDS_QUARANTINED,
     METRIC_ROWS_WITHOUT_PREDICTION,
+    METRIC_UNMATCHED_LABELS,
 )
 from modelwatch.errors import CaptureReadError
 from modelwatch.ingest.events import ObjectRef
@@ -153,9 +154,13 @@ def _model_metric(model: str, name: str, unit: MetricUnit, value: float) -> None
 
 
 def emit_outcome_metrics(outcome: ModelOutcome, now: datetime, capture: bool) -> None:
-    """Per-model counts (never values): decoded, quarantined, rows without prediction, ingest lag."""
+    """Per-model counts (never values): decoded, quarantined, rows without prediction, ingest lag; for ground truth
+    the labels that matched no captured request (of the lookback, at ingest)."""
     _model_metric(outcome.model, METRIC_RECORDS_DECODED, MetricUnit.Count, outcome.records - outcome.quarantined)
     _model_metric(outcome.model, METRIC_RECORDS_QUARANTINED, MetricUnit.Count, outcome.quarantined)
+    if not capture:
+        unmatched = max(0, outcome.rows - sum(outcome.rows_per_hour.values()))
+        _model_metric(outcome.model, METRIC_UNMATCHED_LABELS, MetricUnit.Count, unmatched)
     if capture:
         _model_metric(outcome.model, METRIC_ROWS_WITHOUT_PREDICTION, MetricUnit.Count, outcome.rows_without_prediction)
         if outcome.first_time is not None:
@@ -213,7 +218,8 @@ def ingest_capture_object(
         opened = open_object(s3_client, ref)
         if opened is None:
             return _skip(ref, KIND_CAPTURE, state, clock, "object was overwritten after this event")
-        outcomes.append(decode_capture_to_lake(opened.body, config, ref.uri, store, stem, clock.now()))
+        arrived = opened.last_modified or ref.event_time
+        outcomes.append(decode_capture_to_lake(opened.body, config, ref.uri, store, stem, clock.now(), arrived=arrived))
 
     counters = [
         CounterDelta(o.model, hour, rows=count, data_version=1)

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from modelwatch.clock import to_utc
 from modelwatch.constants import KIND_ESTIMATED, KIND_REALIZED
+from modelwatch.errors import safe_cause
 from modelwatch.lake.store import parse_s3_uri
 from modelwatch.monitors.results import ResultRow
 from modelwatch.publishing.metrics import iso
@@ -200,24 +201,25 @@ def build_degradation_notification(
     return Notification(subject=subject, text="\n".join(body), data=data)
 
 
-def failure_cause(cause: str | None) -> str:
-    """The error message of a Step Functions Cause (a Lambda error JSON), without the stack trace."""
+def failure_cause(cause: str | None, error: str = "") -> str:
+    """The error message of a Step Functions Cause (a Lambda error JSON), without the stack trace; another library's
+    message with quoted text and numbers blanked out (`errors.safe_cause`: it may quote the data)."""
     if not cause:
         return ""
     try:
         parsed = json.loads(cause)
     except ValueError:
-        return cause[:2000]
+        return safe_cause(error, cause)[:2000]
     if isinstance(parsed, dict):
-        return str(parsed.get("errorMessage") or parsed.get("message") or "")[:2000]
-    return cause[:2000]
+        return safe_cause(error, str(parsed.get("errorMessage") or parsed.get("message") or ""))[:2000]
+    return safe_cause(error, cause)[:2000]
 
 
 def build_failure_notification(
     *, model: str, run_id: str, error: str, cause: str | None, failed_at: datetime
 ) -> Notification:
     """One message naming the error of a failed run."""
-    message = failure_cause(cause)
+    message = failure_cause(cause, error)
     subject = short_subject(f"modelwatch: run failed for {model}: {error}")
     text = "\n".join(
         [
@@ -238,6 +240,26 @@ def build_failure_notification(
         "failed_at": iso(failed_at),
     }
     return Notification(subject=subject, text=text, data=data)
+
+
+def build_monitor_failure_notification(
+    *, model: str, run_id: str, failed: list[dict[str, Any]], report_url: str | None, published_at: datetime
+) -> Notification:
+    """One message naming the monitors whose step failed in a run whose other monitors published their results."""
+    names = [str(f["monitor"]) for f in failed]
+    subject = short_subject(f"modelwatch: {model}: monitor failed: {', '.join(names)}")
+    lines = [f"The run {run_id} of model {model} published the results of its other monitors; these failed:"]
+    lines += [f"  {f['monitor']}: {f['error']}: {f.get('cause') or 'no cause given'}" for f in failed]
+    lines += ["", f"Report: {report_url or 'not available'}", "The next run analyses their chunks again."]
+    data = {
+        "type": "monitor_failure",
+        "model": model,
+        "run_id": run_id,
+        "published_at": iso(to_utc(published_at)),
+        "monitors": [{"monitor": f["monitor"], "error": f["error"], "cause": f.get("cause", "")} for f in failed],
+        "report_url": report_url,
+    }
+    return Notification(subject=subject, text="\n".join(lines), data=data)
 
 
 def send_notification(

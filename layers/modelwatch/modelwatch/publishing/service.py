@@ -1,7 +1,10 @@
-"""Publish one run: new datapoints to CloudWatch (once, via the ledger), 0/1 alerts, one notification per run."""
+"""Publish one run: new datapoints to CloudWatch (once, via the ledger), 0/1 alerts, one notification per run;
+monitors that failed while the others published are notified once per distinct failure; rows the run left out as
+duplicates are a metric."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -18,6 +21,7 @@ from modelwatch.constants import (
     DIM_METRIC,
     DIM_MODEL,
     METRIC_ALERT,
+    METRIC_DUPLICATE_ROWS,
     METRIC_WORKFLOW_DURATION,
 )
 from modelwatch.errors import ConfigError, LakeError, PublishError
@@ -28,12 +32,21 @@ from modelwatch.observability import logger
 from modelwatch.publishing.clients import AwsClients
 from modelwatch.publishing.datapoints import alert_key, candidates
 from modelwatch.publishing.metrics import Datapoint, Skipped, iso, put_datapoints, rejection_reason
-from modelwatch.publishing.notify import Notification, build_degradation_notification, report_link, send_notification
+from modelwatch.publishing.notify import (
+    Notification,
+    build_degradation_notification,
+    build_monitor_failure_notification,
+    report_link,
+    send_notification,
+)
 from modelwatch.registry.store import Registry
 from modelwatch.state import Ledger, LedgerEntry, State, ledger_key
 
 MAX_LISTED = 50  # entries listed in the summary; Step Functions state data stops at 256 KB
 SERIES_DURATION = "workflow_duration"
+SERIES_DUPLICATES = "duplicate_rows"
+SERIES_MONITOR_FAILURE = "monitor_failure"
+MONITOR_OK = "ok"
 
 
 class RunOutcomeView(BaseModel):
@@ -50,6 +63,10 @@ class RunOutcomeView(BaseModel):
     top_drifting_features: list[str] = Field(default_factory=list)
     top_features: list[str] = Field(default_factory=list)
     monitors: dict[str, dict[str, Any]] = Field(default_factory=dict)  # per monitor: its window summary
+    failed_monitors: list[dict[str, Any]] = Field(default_factory=list)  # monitor, error, cause
+    realized_skipped: list[dict[str, Any]] = Field(default_factory=list)
+    rows_superseded: int = 0
+    rows_duplicate: int = 0
 
     def summaries(self) -> dict[str, dict[str, Any]]:
         """Each monitor's summary of the window (outcomes from before monitors had summaries: the drift ranking)."""
@@ -102,6 +119,8 @@ class PublishSummary:
     newly_alerting: list[dict[str, Any]] = field(default_factory=list)
     alert_datapoints: dict[str, float] = field(default_factory=dict)
     notification: dict[str, Any] | None = None
+    failed_monitors: list[str] = field(default_factory=list)
+    failure_notification: dict[str, Any] | None = None  # sent for failures not notified before
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -119,6 +138,8 @@ class PublishSummary:
             "newly_alerting": self.newly_alerting,
             "alert_datapoints": self.alert_datapoints,
             "notification": self.notification,
+            "failed_monitors": self.failed_monitors,
+            "failure_notification": self.failure_notification,
         }
 
 
@@ -194,6 +215,20 @@ def publish_run(
                 version="1",
             )
         )
+    left_out = run.rows_superseded + run.rows_duplicate
+    if left_out:
+        # Only when there were any: a series (and its cost) exists once duplicates show up.
+        points.append(
+            Datapoint(
+                metric_name=METRIC_DUPLICATE_ROWS,
+                dimensions=((DIM_MODEL, run.model),),
+                timestamp=now,
+                value=float(left_out),
+                unit="Count",
+                ledger_key=ledger_key(SERIES_DUPLICATES, METRIC_DUPLICATE_ROWS, run.run_id),
+                version="1",
+            )
+        )
     sendable: list[Datapoint] = []
     for point in points:
         reason = rejection_reason(point, now)
@@ -245,6 +280,9 @@ def publish_run(
         {"metric": a.metric, "kind": a.kind, "chunk_start": iso(a.chunk_start), "value": a.value}
         for a in new_alerts[:MAX_LISTED]
     ]
+    summary.failed_monitors = [str(f.get("monitor")) for f in run.failed_monitors]
+    notified = _notify_monitor_failures(run, ledger, sns=sns, store=store, settings=settings, now=now, sleep=sleep)
+    summary.failure_notification = notified.to_dict() if notified is not None else None
     summary.skipped_total = len(skipped)
     summary.skipped = [s.to_dict() for s in skipped[:MAX_LISTED]]
     summary.skipped_reasons = dict(sorted(Counter(s.reason for s in skipped).items()))
@@ -289,6 +327,52 @@ def _notify(
     return notification
 
 
+def _failure_version(failure: dict[str, Any]) -> str:
+    return hashlib.sha256(f"{failure.get('error')}\n{failure.get('cause')}".encode()).hexdigest()[:16]
+
+
+def _notify_monitor_failures(
+    run: RunOutcomeView,
+    ledger: Ledger,
+    *,
+    sns: Any,
+    store: ObjectStore,
+    settings: PublishSettings,
+    now: datetime,
+    sleep: Callable[[float], None],
+) -> Notification | None:
+    """One message for monitors that failed in this run with a failure not notified before (a monitor failing the
+    same way run after run is reported once; once it analyses again, a new failure is news again)."""
+    keys = {name: ledger_key(SERIES_MONITOR_FAILURE, name, "-") for name in run.monitors}
+    keys.update(
+        {str(f["monitor"]): ledger_key(SERIES_MONITOR_FAILURE, str(f["monitor"]), "-") for f in run.failed_monitors}
+    )
+    if not keys:
+        return None
+    recorded = ledger.versions(run.model, keys.values())
+    news = [f for f in run.failed_monitors if recorded.get(keys[str(f["monitor"])]) != _failure_version(f)]
+    recovered = [name for name in run.monitors if recorded.get(keys[name], MONITOR_OK) != MONITOR_OK]
+    notification = None
+    if news:
+        s3_client = store.client if isinstance(store, S3Store) else None
+        notification = build_monitor_failure_notification(
+            model=run.model,
+            run_id=run.run_id,
+            failed=news,
+            report_url=report_link(run.report_uri, settings.report_links, s3_client),
+            published_at=now,
+        )
+        if settings.notifications_topic_arn:
+            send_notification(sns, settings.notifications_topic_arn, notification, sleep=sleep)
+        else:
+            logger.warning("no notifications topic configured; monitor failure not sent", model=run.model)
+    entries = [LedgerEntry(keys[str(f["monitor"])], _failure_version(f)) for f in news]
+    entries += [LedgerEntry(keys[name], MONITOR_OK) for name in recovered]
+    if entries:
+        ledger.record(run.model, entries, run_id=run.run_id, now=now)
+    return notification
+
+
 def publish_requested_run(
     request: PublishInput, settings: PublishSettings, clients: AwsClients, clock: Clock
 ) -> PublishSummary:
@@ -296,14 +380,28 @@ def publish_requested_run(
     the model's registered config)."""
     store = S3Store(clients.s3, settings.lake_bucket)
     config = request.config or Registry(store).get(request.outcome.model)
-    return publish_run(
+    state = State(clients.dynamodb, settings.state_table)
+    summary = publish_run(
         request,
         config,
         store=store,
         cloudwatch=clients.cloudwatch,
         sns=clients.sns,
-        ledger=State(clients.dynamodb, settings.state_table).ledger,
+        ledger=state.ledger,
         clock=clock,
         settings=settings,
         execution_start=request.execution_start,
     )
+    run = request.outcome
+    state.runs.record_run_data(
+        run.model,
+        run_id=run.run_id,
+        counts={
+            "rows_superseded": run.rows_superseded,
+            "rows_duplicate": run.rows_duplicate,
+            "chunks_skipped": len(run.chunks_skipped),
+            "realized_skipped": len(run.realized_skipped),
+            "failed_monitors": len(run.failed_monitors),
+        },
+    )
+    return summary

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from modelwatch.clock import to_utc
@@ -18,7 +19,17 @@ LAST_INPUT_VERSION = "last_input_version"
 LAST_ANALYSED_CHUNK = "last_analysed_chunk"
 LAST_RUN_AT = "last_run_at"
 LAST_ERROR = "last_error"
+LAST_RUN_DATA = "last_run_data"  # what the last published run left out: duplicates, skipped chunks, failed monitors
 SUCCESS_ATTRIBUTES = (LAST_RUN, LAST_INPUT_VERSION, LAST_ANALYSED_CHUNK, LAST_RUN_AT)
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB's numbers (Decimal) inside maps as int or float, so the state prints as JSON."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def iso(value: datetime) -> str:
@@ -39,6 +50,7 @@ class RunState:
     last_triggered_labels: str | None = None  # label digest at that trigger
     last_triggered_sealed: int = 0
     last_execution: str | None = None
+    last_run_data: dict[str, Any] | None = None  # {run_id, rows_superseded, rows_duplicate, chunks_skipped, ...}
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -46,7 +58,7 @@ class RunState:
         if not item:
             return cls(model=model)
         known = {f for f in cls.__dataclass_fields__ if f not in ("model", "extra")}
-        values: dict[str, Any] = {k: item[k] for k in known if item.get(k) is not None}
+        values: dict[str, Any] = {k: _plain(item[k]) for k in known if item.get(k) is not None}
         if "last_triggered_sealed" in values:
             values["last_triggered_sealed"] = int(values["last_triggered_sealed"])
         extra = {k: v for k, v in item.items() if k not in known and k not in (keys.PK, keys.SK)}
@@ -61,6 +73,7 @@ class RunState:
             "last_input_version": self.last_input_version,
             "last_error": self.last_error,
             "last_execution": self.last_execution,
+            "last_run_data": self.last_run_data,
         }
 
 
@@ -116,7 +129,16 @@ class RunStates:
         }
         self._update(model, values, remove=(LAST_ERROR,))
 
-    def record_failure(self, model: str, *, run_id: str, error: str, cause: str, now: datetime) -> None:
-        """A run failed: remember the named error (shown by `modelwatch status`)."""
-        entry = {"Error": error, "Cause": cause[:4000], "run_id": run_id, "at": iso(now)}
+    def record_run_data(self, model: str, *, run_id: str, counts: dict[str, int]) -> None:
+        """What a published run left out (counts only), shown by `modelwatch status`."""
+        self._update(model, {LAST_RUN_DATA: {"run_id": run_id, **{k: int(v) for k, v in counts.items()}}})
+
+    def record_failure(
+        self, model: str, *, run_id: str, error: str, cause: str, now: datetime, repeats: int = 0
+    ) -> None:
+        """A run failed: remember the named error (shown by `modelwatch status`) and how often it failed the same way
+        before (`repeats`: not notified again)."""
+        entry: dict[str, Any] = {"Error": error, "Cause": cause[:4000], "run_id": run_id, "at": iso(now)}
+        if repeats:
+            entry["repeats"] = repeats
         self._update(model, {LAST_ERROR: entry})
