@@ -20,13 +20,15 @@ def _lag(seconds: float | None) -> str:
 
 
 def _left_out(data: dict[str, Any] | None) -> str:
-    """What the last published run left out: duplicate rows, skipped chunks and realized values, failed monitors."""
+    """What the last published run left out: duplicate rows, unmatched labels, skipped chunks and realized values,
+    failed monitors."""
     if not data:
         return "-"
     parts = []
     duplicates = int(data.get("rows_superseded", 0)) + int(data.get("rows_duplicate", 0))
     for count, what in (
         (duplicates, "duplicate rows"),
+        (int(data.get("labels_unmatched", 0)), "unmatched labels"),
         (int(data.get("chunks_skipped", 0)), "chunks skipped"),
         (int(data.get("realized_skipped", 0)), "realized skipped"),
         (int(data.get("failed_monitors", 0)), "monitors failed"),
@@ -50,17 +52,21 @@ def status(as_json: bool, context: StackContext) -> None:
         click.echo(f"no models registered in {context.stack_name}")
         return
     table = Table(title=f"status of {context.stack_name}")
-    for column in ("model", "last analysed chunk", "lag", "last run", "left out", "last error"):
-        table.add_column(column)
+    # "left out" only when a run left anything out: a clean fleet's table keeps its width.
+    left_out = any(_left_out(row.get("last_run_data")) not in ("-", "nothing") for row in rows)
+    columns = ("model", "last analysed chunk", "lag", "last run", *(("left out",) if left_out else ()), "last error")
+    for column in columns:
+        table.add_column(column, overflow="fold")  # a narrow terminal wraps a cell, never cuts it short
     for row in rows:
         error = row.get("last_error") or {}
         error_text = row.get("error") or (f"{error.get('Error')}: {error.get('Cause', '')[:80]}" if error else "")
-        table.add_row(
+        cells = [
             row["model"],
             row.get("last_analysed_chunk") or "-",
             _lag(row.get("lag_seconds")),
             row.get("last_run") or "-",
-            _left_out(row.get("last_run_data")),
-            error_text,
-        )
+        ]
+        if left_out:
+            cells.append(_left_out(row.get("last_run_data")))
+        table.add_row(*cells, error_text)
     Console().print(table)

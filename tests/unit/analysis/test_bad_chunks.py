@@ -84,7 +84,9 @@ def test_poisoned_chunks_are_skipped_and_the_others_keep_their_values(lean: Case
 
 
 def test_when_every_chunk_is_bad_the_run_fails_by_name_without_values(lean: Case, tmp_path) -> None:
-    captures = lean.captures.assign(y_pred=lean.captures["y_pred"].astype("object").where(False, "maybe"))
+    # Given a prediction no chunk can use in every row
+    captures = lean.captures.assign(y_pred="maybe")
+    # When the run analyses them, then it fails naming the column, never the value
     with pytest.raises(ChunkDataError) as failed:
         _run(lean, tmp_path, captures=captures)
     assert "y_pred" in str(failed.value) and "maybe" not in str(failed.value)
@@ -100,10 +102,15 @@ def test_labels_never_stop_the_estimates(lean: Case, clean: RunOutcome, tmp_path
     captures.loc[twins[1], "inference_id"] = captures.loc[twins[0], "inference_id"]
     # When the run joins them (this used to fail: the label, then "Merge keys are not unique")
     outcome = _run(lean, tmp_path, captures=captures, labels=labels)
-    # Then the label is left out and counted, the twins get no label, and every estimate is the clean run's
+    # Then the label is left out and counted, the twins get no label, and every estimate is the clean run's (what
+    # the labels decide beside an estimate, its coverage and its error against the realized value, changes with them)
     assert outcome.labels["invalid_labels"] == 1 and outcome.labels["ambiguous_rows"] == 2
     assert outcome.chunks_analysed == HOURS and not outcome.chunks_skipped
-    pd.testing.assert_frame_equal(_values(outcome, ("estimated",)), _values(clean, ("estimated",)))
+    from_labels = ["estimation_error", "labelled_rows", "label_coverage"]
+    estimates, clean_estimates = (_values(o, ("estimated",)).drop(columns=from_labels) for o in (outcome, clean))
+    pd.testing.assert_frame_equal(estimates, clean_estimates)
+    fewer = _values(clean, ("estimated",))["labelled_rows"] - _values(outcome, ("estimated",))["labelled_rows"]
+    assert set(fewer) <= {0, 1, 2} and fewer.any()
 
 
 def test_labels_that_cannot_be_joined_skip_only_the_realized_values(lean: Case, clean: RunOutcome, tmp_path) -> None:
@@ -113,7 +120,13 @@ def test_labels_that_cannot_be_joined_skip_only_the_realized_values(lean: Case, 
     assert outcome.chunks_analysed == HOURS
     assert len(outcome.realized_skipped) == HOURS
     assert all("labels not usable" in s["reason"] and "y_true" in s["reason"] for s in outcome.realized_skipped)
-    pd.testing.assert_frame_equal(_values(outcome), _values(clean, ("estimated",)))
+    estimates = _values(outcome)
+    assert set(estimates["kind"]) == {"estimated"} and (estimates["labelled_rows"] == 0).all()
+    assert estimates["estimation_error"].isna().all()  # nothing realized to compare with
+    from_labels = ["estimation_error", "labelled_rows", "label_coverage"]
+    pd.testing.assert_frame_equal(
+        estimates.drop(columns=from_labels), _values(clean, ("estimated",)).drop(columns=from_labels)
+    )
 
 
 def test_a_copied_capture_file_counts_once_with_and_without_labels(lean: Case, tmp_path) -> None:
@@ -131,3 +144,20 @@ def test_a_copied_capture_file_counts_once_with_and_without_labels(lean: Case, t
     assert (once.rows_duplicate, once.rows_superseded) == (0, 0)
     assert [c["rows"] for c in twice.label_coverage] == [c["rows"] for c in once.label_coverage]
     pd.testing.assert_frame_equal(doubled.results(twice), single.results(once), check_exact=True)
+
+
+def test_when_every_new_chunk_fails_the_reused_ones_stay_and_each_new_one_is_skipped(lean: Case, tmp_path) -> None:
+    # Given a lake whose first two hours were analysed, then two new hours whose probabilities nannyml refuses
+    lake = CountedLake(tmp_path, lean, lean.config)
+    lake.add_captures(_hours(lean, 0, 2))
+    first = lake.run("r1")
+    poisoned = _hours(lean, 2, 4).copy()
+    poisoned["y_pred_proba"] = np.inf
+    lake.add_captures(poisoned)
+    # When the next run analyses the new hours
+    outcome = lake.run("r2")
+    # Then both new hours are skipped with the analysis' reason, and the reused hours keep their values
+    assert outcome.chunks_analysed == 2 and outcome.chunks_reused == 2
+    assert [s["start"][11:16] for s in outcome.chunks_skipped] == ["02:00", "03:00"]
+    assert all(s["reason"] for s in outcome.chunks_skipped) and not outcome.realized_skipped
+    pd.testing.assert_frame_equal(lake.results(outcome), lake.results(first), check_exact=True)

@@ -379,11 +379,16 @@ def analyse_monitor(
         except _ChunkFailed as exc:
             if not reused:  # no chunk of the run analysed: not one chunk's data (named, no values in the message)
                 raise ChunkAnalysisError(f"model {config.name}: every chunk failed in the analysis: {exc}") from exc
-            analysed, broken, unlabelled = [], [(exc.chunk, str(exc))], []
+            # Every fresh chunk failed (the first one's error names them): each is skipped, the reused ones stay.
+            analysed, broken, unlabelled = [], [(c, str(exc)) for c in data.chunks], []
         parts.extend(analysed)
         failed.extend(broken)
-        result.realized_skipped = [_skip(c, reason) for c, reason in unlabelled]
-        fresh = [c for c in fresh if c.key not in {f.key for f, _ in broken}]
+        skipped_keys = {c.key for c, _ in broken}
+        skipped_spans = {(iso(c.start), iso(c.end)) for c, _ in broken}
+        # A skipped chunk has no values at all: it is not also listed as estimated without its labels.
+        realized = result.realized_skipped + [_skip(c, reason) for c, reason in unlabelled]
+        result.realized_skipped = [e for e in realized if (e["start"], e["end"]) not in skipped_spans]
+        fresh = [c for c in fresh if c.key not in skipped_keys]
     result.chunks_skipped = sorted(
         result.chunks_skipped + [_skip(c, reason) for c, reason in failed], key=lambda e: (e["start"], e["end"])
     )
