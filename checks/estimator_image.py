@@ -70,15 +70,15 @@ class Hours:
     def hours(self, model, start=None, end=None):
         first = datetime.fromisoformat(ANALYSIS_START)
         return [HourCounter(first + timedelta(hours=h), rows=ROWS_PER_HOUR, data_version=1) for h in range(HOURS)]
-class Counters:
+class State:
+    """The state table as the analysis reads it: only the hour counters."""
     counters = Hours()
-from modelwatch import entry
 from modelwatch.signing import process_signer
 # The handler's lake, state and signing key from its settings, here: the fixture lake, its hour counters, and a key
 # of this process (KMS is out of reach with sockets blocked; the same Signer interface signs and verifies).
-entry.lake = lambda settings: LocalStore(lake)
-entry.state = lambda settings: Counters()
-entry.signer = lambda settings: process_signer()
+app.entry.lake = lambda settings: LocalStore(lake)
+app.entry.state = lambda settings: State()
+app.entry.signer = lambda settings: process_signer()
 class Context:
     function_name = "AnalyseFunction"
     function_version = "$LATEST"

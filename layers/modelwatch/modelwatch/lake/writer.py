@@ -21,10 +21,9 @@ from modelwatch.capture.decode import TIME_DTYPE
 from modelwatch.clock import to_utc
 from modelwatch.constants import COL_INGESTED_AT, COL_SOURCE_ID, COL_SOURCE_MODIFIED, LAKE_QUARANTINE
 from modelwatch.errors import LakeError
-from modelwatch.lake.layout import Partition
+from modelwatch.lake.layout import PARQUET_SUFFIX, Partition
 from modelwatch.lake.store import ObjectStore
 
-PARQUET_SUFFIX = ".parquet"
 QUARANTINE_SUFFIX = ".jsonl"
 _DT = "__dt"
 _HOUR = "__hour"
