@@ -43,12 +43,15 @@ def run(model_path: Path, captures: Path, ground_truth: Path | None, output: Pat
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
-    from modelwatch_cli.local.run import run_pipeline
+    from modelwatch_cli.local.run import claim_output, run_pipeline
 
     console = Console(stderr=True)
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console, transient=True
-    ) as bars:
+    with (
+        claim_output(output),  # a second run into the same folder would interleave its files with this one's
+        Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console, transient=True
+        ) as bars,
+    ):
         tasks: dict[str, TaskID] = {}
 
         def progress(stage: str, done: int, total: int) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
+import os
 import io
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
@@ -29,7 +31,7 @@ from modelwatch.constants import (
     METRIC_RECORDS_QUARANTINED,
     METRIC_UNMATCHED_LABELS,
 )
-from modelwatch.errors import ConfigError, LocalStackError
+from modelwatch.errors import ConfigError, LocalStackError, OutputInUseError
 from modelwatch.lake.layout import model_prefix
 from modelwatch.lake.store import S3Store
 from modelwatch.registry.store import Registry
@@ -39,6 +41,7 @@ from modelwatch_cli.local.functions import Invocation
 from modelwatch_cli.local.stack import DEFAULT_TEMPLATE, LocalStack
 
 _HOUR_FOLDERS = re.compile(r"^\d{4}$")
+OUTPUT_LOCK = ".modelwatch-run.lock"  # in the output folder, locked (flock) while a run writes there
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
@@ -67,6 +70,31 @@ class RunSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@contextlib.contextmanager
+def claim_output(output: Path) -> Iterator[None]:
+    """Hold the output folder for one run: OutputInUseError when another run holds it. An OS lock on a file in the
+    folder (released when the holder ends, however it ends), so a crashed run never leaves the folder refused."""
+    output.mkdir(parents=True, exist_ok=True)
+    path = output / OUTPUT_LOCK
+    handle = path.open("a+", encoding="utf-8")
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise OutputInUseError(
+                f"{output}: in use by another modelwatch run (process {holder}); wait for it or choose another --output"
+            ) from exc
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # releases the lock
 
 
 def find_files(root: Path | None) -> list[Path]:

@@ -84,6 +84,10 @@ class LocalStackError(ModelwatchError):
     """The embedded local stack cannot be built from the template or did not settle."""
 
 
+class OutputInUseError(ModelwatchError):
+    """Another `modelwatch run` is writing into the same output folder."""
+
+
 def describe(exc: BaseException, limit: int = 300) -> str:
     """An error as one line fit for logs, reasons and notifications: modelwatch's own messages as they are (they name
     fields and counts, never values), another library's with quoted text and numbers blanked out."""
