@@ -19,22 +19,22 @@ def _lag(seconds: float | None) -> str:
     return "never analysed" if seconds is None else str(timedelta(seconds=int(seconds)))
 
 
-def _left_out(data: dict[str, Any] | None) -> str:
-    """What the last published run left out: duplicate rows, unmatched labels, skipped chunks and realized values,
-    failed monitors."""
-    if not data:
-        return "-"
-    parts = []
+def _left_out(row: dict[str, Any]) -> str:
+    """What the model's data left out: the last published run's duplicate rows, skipped chunks and realized values
+    and failed monitors; labels that matched no captured request (since the first label)."""
+    data = row.get("last_run_data") or {}
     duplicates = int(data.get("rows_superseded", 0)) + int(data.get("rows_duplicate", 0))
-    for count, what in (
-        (duplicates, "duplicate rows"),
-        (int(data.get("labels_unmatched", 0)), "unmatched labels"),
-        (int(data.get("chunks_skipped", 0)), "chunks skipped"),
-        (int(data.get("realized_skipped", 0)), "realized skipped"),
-        (int(data.get("failed_monitors", 0)), "monitors failed"),
-    ):
-        if count:
-            parts.append(f"{count} {what}")
+    parts = [
+        f"{count} {what}"
+        for count, what in (
+            (duplicates, "duplicate rows"),
+            (int(row.get("labels_unmatched") or 0), "unmatched labels"),
+            (int(data.get("chunks_skipped", 0)), "chunks skipped"),
+            (int(data.get("realized_skipped", 0)), "realized skipped"),
+            (int(data.get("failed_monitors", 0)), "monitors failed"),
+        )
+        if count
+    ]
     return ", ".join(parts) or "nothing"
 
 
@@ -53,7 +53,7 @@ def status(as_json: bool, context: StackContext) -> None:
         return
     table = Table(title=f"status of {context.stack_name}")
     # "left out" only when a run left anything out: a clean fleet's table keeps its width.
-    left_out = any(_left_out(row.get("last_run_data")) not in ("-", "nothing") for row in rows)
+    left_out = any(_left_out(row) != "nothing" for row in rows)
     columns = ("model", "last analysed chunk", "lag", "last run", *(("left out",) if left_out else ()), "last error")
     for column in columns:
         table.add_column(column, overflow="fold")  # a narrow terminal wraps a cell, never cuts it short
@@ -67,6 +67,6 @@ def status(as_json: bool, context: StackContext) -> None:
             row.get("last_run") or "-",
         ]
         if left_out:
-            cells.append(_left_out(row.get("last_run_data")))
+            cells.append(_left_out(row))
         table.add_row(*cells, error_text)
     Console().print(table)

@@ -177,18 +177,20 @@ def test_status_shows_last_chunk_lag_and_error(stack: dict[str, Any], model_dir:
 
 
 def test_status_shows_what_the_last_run_left_out(stack: dict[str, Any], model_dir: Path) -> None:
-    # Given a model whose last published run counted duplicates once and skipped a chunk
+    # Given a model whose last published run counted duplicates once and skipped a chunk, and two ground-truth
+    # objects with labels no captured request had
     _invoke(register, str(model_dir / "model.yaml"), "--stack", STACK)
-    State(stack["dynamodb"], "mw-cli-state").runs.record_run_data(
-        "loans",
-        run_id="loans-run-3",
-        counts={"rows_superseded": 2, "rows_duplicate": 5, "chunks_skipped": 1, "labels_unmatched": 4},
+    runs = State(stack["dynamodb"], "mw-cli-state").runs
+    runs.record_run_data(
+        "loans", run_id="loans-run-3", counts={"rows_superseded": 2, "rows_duplicate": 5, "chunks_skipped": 1}
     )
+    runs.add_unmatched_labels("loans", 3, datetime.now(UTC))
+    runs.add_unmatched_labels("loans", 1, datetime.now(UTC))
     # When the status is shown
     (row,) = [json.loads(line) for line in _invoke(status, "--stack", STACK, "--json").output.splitlines()]
     table = CliRunner(env={"COLUMNS": "200"}).invoke(status, ["--stack", STACK]).output  # one line per model
     # Then the counts are there, as JSON and in the table
-    assert row["last_run_data"]["rows_duplicate"] == 5 and row["last_run_data"]["labels_unmatched"] == 4
+    assert row["last_run_data"]["rows_duplicate"] == 5 and row["labels_unmatched"] == 4
     assert "7 duplicate" in table and "1 chunks" in table and "4 unmatched" in table
 
 

@@ -28,7 +28,7 @@ from modelwatch.constants import (
     METRIC_ROWS_WITHOUT_PREDICTION,
     METRIC_UNMATCHED_LABELS,
 )
-from modelwatch.errors import CaptureReadError
+from modelwatch.errors import CaptureReadError, ModelwatchError
 from modelwatch.ingest.events import ObjectRef
 from modelwatch.ingest.keys import folder_hour, parse_capture_key
 from modelwatch.ingest.pipeline import (
@@ -153,14 +153,18 @@ def _model_metric(model: str, name: str, unit: MetricUnit, value: float) -> None
         metric.add_dimension(DIM_MODEL, model)
 
 
+def unmatched_labels(outcome: ModelOutcome) -> int:
+    """A ground-truth object's labels that belong to no captured hour (no captured request had them)."""
+    return max(0, outcome.rows - sum(outcome.rows_per_hour.values()))
+
+
 def emit_outcome_metrics(outcome: ModelOutcome, now: datetime, capture: bool) -> None:
     """Per-model counts (never values): decoded, quarantined, rows without prediction, ingest lag; for ground truth
     the labels that matched no captured request (of the lookback, at ingest)."""
     _model_metric(outcome.model, METRIC_RECORDS_DECODED, MetricUnit.Count, outcome.records - outcome.quarantined)
     _model_metric(outcome.model, METRIC_RECORDS_QUARANTINED, MetricUnit.Count, outcome.quarantined)
     if not capture:
-        unmatched = max(0, outcome.rows - sum(outcome.rows_per_hour.values()))
-        _model_metric(outcome.model, METRIC_UNMATCHED_LABELS, MetricUnit.Count, unmatched)
+        _model_metric(outcome.model, METRIC_UNMATCHED_LABELS, MetricUnit.Count, unmatched_labels(outcome))
     if capture:
         _model_metric(outcome.model, METRIC_ROWS_WITHOUT_PREDICTION, MetricUnit.Count, outcome.rows_without_prediction)
         if outcome.first_time is not None:
@@ -330,6 +334,8 @@ def _record_and_trigger(
     now = clock.now()
     for outcome in outcomes:
         emit_outcome_metrics(outcome, now, capture=kind == KIND_CAPTURE)
+        if kind == KIND_GROUND_TRUTH:
+            _count_unmatched_labels(state, outcome, now)
         logger.info(
             "ingested object",
             kind=kind,
@@ -344,6 +350,16 @@ def _record_and_trigger(
     hours = sorted({state_hour(c.hour) for c in counters})
     triggered = trigger_runs([o.model for o in outcomes], **trigger)
     return IngestResult(STATUS_INGESTED, ref.bucket, ref.key, ref.version, kind, "", outcomes, hours, triggered)
+
+
+def _count_unmatched_labels(state: State, outcome: ModelOutcome, now: datetime) -> None:
+    """Add the object's labels that matched no captured request to the model's running total (`modelwatch status`).
+    The object is recorded already, so a failure here is logged, never raised: a redelivery would be skipped as a
+    duplicate and count nothing either (the UnmatchedLabels metric has the count)."""
+    try:
+        state.runs.add_unmatched_labels(outcome.model, unmatched_labels(outcome), now)
+    except ModelwatchError as exc:
+        logger.warning("unmatched labels not counted in the run state", model=outcome.model, error=str(exc))
 
 
 def state_hour(hour: datetime) -> str:

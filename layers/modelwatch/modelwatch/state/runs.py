@@ -20,6 +20,8 @@ LAST_ANALYSED_CHUNK = "last_analysed_chunk"
 LAST_RUN_AT = "last_run_at"
 LAST_ERROR = "last_error"
 LAST_RUN_DATA = "last_run_data"  # what the last published run left out: duplicates, skipped chunks, failed monitors
+LABELS_UNMATCHED = "labels_unmatched"  # labels that matched no captured request when ingested (a running total)
+LABELS_UNMATCHED_AT = "labels_unmatched_at"  # when the last such label was ingested
 SUCCESS_ATTRIBUTES = (LAST_RUN, LAST_INPUT_VERSION, LAST_ANALYSED_CHUNK, LAST_RUN_AT)
 
 
@@ -51,6 +53,8 @@ class RunState:
     last_triggered_sealed: int = 0
     last_execution: str | None = None
     last_run_data: dict[str, Any] | None = None  # {run_id, rows_superseded, rows_duplicate, chunks_skipped, ...}
+    labels_unmatched: int = 0  # labels without a captured request at their ingestion, since the model's first label
+    labels_unmatched_at: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -59,8 +63,9 @@ class RunState:
             return cls(model=model)
         known = {f for f in cls.__dataclass_fields__ if f not in ("model", "extra")}
         values: dict[str, Any] = {k: _plain(item[k]) for k in known if item.get(k) is not None}
-        if "last_triggered_sealed" in values:
-            values["last_triggered_sealed"] = int(values["last_triggered_sealed"])
+        for name in ("last_triggered_sealed", LABELS_UNMATCHED):
+            if name in values:
+                values[name] = int(values[name])
         extra = {k: v for k, v in item.items() if k not in known and k not in (keys.PK, keys.SK)}
         return cls(model=model, extra=extra, **values)
 
@@ -74,6 +79,8 @@ class RunState:
             "last_error": self.last_error,
             "last_execution": self.last_execution,
             "last_run_data": self.last_run_data,
+            "labels_unmatched": self.labels_unmatched,
+            "labels_unmatched_at": self.labels_unmatched_at,
         }
 
 
@@ -132,6 +139,17 @@ class RunStates:
     def record_run_data(self, model: str, *, run_id: str, counts: dict[str, int]) -> None:
         """What a published run left out (counts only), shown by `modelwatch status`."""
         self._update(model, {LAST_RUN_DATA: {"run_id": run_id, **{k: int(v) for k, v in counts.items()}}})
+
+    def add_unmatched_labels(self, model: str, count: int, now: datetime) -> None:
+        """Labels of a ground-truth object that matched no captured request when ingested (counted, shown by
+        `modelwatch status`; a capture arriving later still gets them joined by the next run)."""
+        if count > 0:
+            self._table.update(
+                keys.run_state_key(model),
+                set_attrs={LABELS_UNMATCHED_AT: iso(now)},
+                add={LABELS_UNMATCHED: count},
+                error=WorkflowError,
+            )
 
     def record_failure(
         self, model: str, *, run_id: str, error: str, cause: str, now: datetime, repeats: int = 0
