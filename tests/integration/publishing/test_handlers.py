@@ -64,6 +64,30 @@ def test_publish_handler_publishes_the_state_machine_payload(lambda_env: Aws, ca
     assert len(aws.notifications()) == 1
 
 
+def test_publish_handler_records_what_the_run_left_out_in_the_run_state(
+    lambda_env: Aws, car_loan_run: RunFixture
+) -> None:
+    # Given a run that left out duplicate rows and skipped a chunk
+    aws = lambda_env
+    aws.store.put(model_config_key(MODEL), car_loan_run.config.to_yaml().encode())
+    outcome = load_event("publish/outcome")["outcome"]
+    stage_run(aws, car_loan_run, outcome["run_id"])
+    skipped = [{"start": "2026-03-02T05:00:00Z", "end": "2026-03-02T06:00:00Z", "rows": 9, "reason": "ValueError: …"}]
+    left_out = {**outcome, "rows_duplicate": 12, "rows_superseded": 3, "chunks_skipped": skipped}
+    # When it is published
+    load_handler("publish").lambda_handler(left_out, _Context())
+    # Then the model's run state holds the counts (what `modelwatch status` shows), no values
+    data = State(aws.dynamodb, STATE_TABLE).runs.load(MODEL).last_run_data
+    assert data == {
+        "run_id": outcome["run_id"],
+        "rows_superseded": 3,
+        "rows_duplicate": 12,
+        "chunks_skipped": 1,
+        "realized_skipped": 0,
+        "failed_monitors": 0,
+    }
+
+
 def test_publish_handler_accepts_the_bare_outcome(lambda_env: Aws, car_loan_run: RunFixture) -> None:
     # Given the bare RunOutcome as input
     aws = lambda_env
