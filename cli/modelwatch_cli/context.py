@@ -146,7 +146,10 @@ def stack_options(command: F) -> F:
 
     @click.option("--stack", help="Deployed stack name (default: stack_name in samconfig.toml).")
     @click.option("--region", help="AWS region of the stack.")
-    @click.option("--endpoint-url", help="AWS endpoint (e.g. the local stack's moto server).")
+    @click.option(
+        "--endpoint-url",
+        help="AWS endpoint, e.g. `modelwatch local up`'s server (with --stack modelwatch-local and its operator keys).",
+    )
     @click.option("--profile", help="AWS profile.")
     @click.option(
         "--local",

@@ -133,6 +133,8 @@ class LocalStack:
             self.clients = {name: self._client(name, operator) for name in SERVICES}
             roles = self.identities.roles.role_arns() if self.identities is not None else None
             self.resources = create_resources(self.template, self.clients, roles)
+            if self._endpoint_url is not None:
+                self._describe_as_stack(operator)
         except ClientError as exc:
             self.stop()
             raise LocalStackError(f"cannot create the template's resources locally: {exc}") from exc
@@ -180,6 +182,23 @@ class LocalStack:
             _environment(identities.operator.environment(), removed=("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"))
         )
         return identities
+
+    def _describe_as_stack(self, operator: Credentials | None) -> None:
+        """A CloudFormation stack of the stack's name holding only its outputs and parameters (the resources are
+        created one by one above): behind a loopback server, the CLI's `--stack NAME --endpoint-url URL` then finds
+        the local stack's resources through `describe_stacks`, as it finds a deployed stack's."""
+        document = {
+            "Description": "modelwatch local stack: its outputs and parameters (resources created by modelwatch)",
+            "Parameters": {name: {"Type": "String"} for name in self.template.parameters},
+            "Resources": {},
+            # CloudFormation outputs are never empty strings: an output that resolves to nothing is left out.
+            "Outputs": {name: {"Value": value} for name, value in self.outputs.items() if value},
+        }
+        self._client("cloudformation", operator).create_stack(
+            StackName=self.template.stack_name,
+            TemplateBody=json.dumps(document),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in self.template.parameters.items()],
+        )
 
     def _client(self, service: str, credentials: Credentials | None) -> Any:
         """A client of the stack itself: with the operator's keys given explicitly, so it keeps them in any thread."""
