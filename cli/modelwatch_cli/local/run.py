@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+from modelwatch.capture.envelope import TimeBounds, parse_inference_time
 from modelwatch.clock import SimulatedClock, to_utc
 from modelwatch.config.model import ModelConfig, load_model_config
 from modelwatch.constants import (
@@ -127,19 +128,21 @@ def folder_time(key: str) -> datetime | None:
         return None
 
 
-def _input_times(files: list[Path]) -> list[datetime]:
-    """Inference/collection times named in the files (first and last record), for the end-of-input clock."""
+def _input_times(config: ModelConfig, files: list[Path], arrived: datetime) -> list[datetime]:
+    """Inference/collection times named in the files (first and last record), for the end-of-input clock; only times
+    the decoder accepts (what the lake holds, at most the config's skew after `arrived`, when the files are put): a
+    record timed in the year 9999 is quarantined, and must not move the clock either."""
+    bounds = TimeBounds(arrived, config.validation.max_time_skew_delta, config.validation.max_time_skew)
     times: list[datetime] = []
     for path in files:
         with path.open("rb") as handle:
             lines = [line for line in handle.read().splitlines() if line.strip()]
         for line in lines[:1] + lines[-1:]:
             try:
-                meta = json.loads(line).get("eventMetadata", {})
-                stamp = meta.get("inferenceTime")
+                stamp = json.loads(line).get("eventMetadata", {}).get("inferenceTime")
                 if stamp:
-                    times.append(to_utc(datetime.fromisoformat(stamp.replace("Z", "+00:00"))))
-            except (ValueError, AttributeError):
+                    times.append(parse_inference_time(stamp, bounds))
+            except (ValueError, AttributeError):  # RecordError is a ValueError
                 continue
     return times
 
@@ -160,7 +163,7 @@ def run_pipeline(
     if not capture_files:
         raise ConfigError(f"{captures}: no capture files (*.jsonl) found")
     label_files = find_files(ground_truth)
-    times = _input_times(capture_files)
+    times = _input_times(config, capture_files, datetime.now(UTC))  # put into the stack's bucket now
     if not times:
         raise ConfigError(f"{captures}: no record with an eventMetadata.inferenceTime")
     # End of input: the clock sits just after the last inference (chunk completeness, CloudWatch's 2-week limit).
