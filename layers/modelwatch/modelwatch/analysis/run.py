@@ -449,7 +449,9 @@ def load_reference(store: ObjectStore, config: ModelConfig) -> tuple[pd.DataFram
             return pd.read_csv(io.BytesIO(body)), hashlib.sha256(body).hexdigest()
         return pd.read_parquet(io.BytesIO(body)), hashlib.sha256(body).hexdigest()
     except Exception as exc:  # pyarrow and the CSV parser raise many kinds
-        raise ReferenceDataError(f"model {config.name}: reference {uri} is not readable Parquet/CSV: {exc}") from exc
+        problem = describe(exc)  # a parser's message may quote the data
+        what = f"model {config.name}: reference {uri}"
+        raise ReferenceDataError(f"{what} is not readable Parquet/CSV: {problem}") from exc
 
 
 def read_captures(store: ObjectStore, model: str, ranges: list[tuple[datetime | None, datetime | None]]) -> CaptureRows:

@@ -19,7 +19,7 @@ from modelwatch.constants import (
     COL_Y_PRED,
     COL_Y_TRUE,
 )
-from modelwatch.errors import ChunkDataError, ConfigMismatchError, ReferenceDataError
+from modelwatch.errors import ChunkDataError, ConfigMismatchError, ReferenceDataError, describe
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -208,7 +208,8 @@ def prepare_reference(config: ModelConfig, reference: pd.DataFrame) -> pd.DataFr
     try:
         frame[TIMESTAMP] = naive_utc(frame[TIMESTAMP])
     except (ValueError, TypeError) as exc:
-        raise ReferenceDataError(f"reference column {config.timestamp!r} does not hold timestamps: {exc}") from exc
+        problem = describe(exc)  # pandas quotes the value it could not parse
+        raise ReferenceDataError(f"reference column {config.timestamp!r} does not hold timestamps: {problem}") from exc
     labelled = frame[TARGET].dropna()
     if labelled.empty:
         raise ReferenceDataError(f"reference column {config.target!r} holds no labels")

@@ -7,7 +7,7 @@ from typing import Any
 from modelwatch.chunks import period_ns
 from modelwatch.config.model import ModelConfig, ProblemType
 from modelwatch.constants import COL_Y_PRED
-from modelwatch.errors import ReferenceDataError
+from modelwatch.errors import ReferenceDataError, describe
 from modelwatch.monitors.frames import TARGET, TIMESTAMP
 
 # LightGBM picks row- or column-wise histograms by timing unless told; forcing one (plus `deterministic`) makes
@@ -144,4 +144,4 @@ def fitted(config: ModelConfig, fittable: Any, reference: Any) -> Any:
     try:
         return seeded_fit(fittable, reference)
     except Exception as exc:  # nannyml raises plain exceptions of many kinds on unusable reference data
-        raise ReferenceDataError(f"model {config.name}: cannot fit on the reference data: {exc}") from exc
+        raise ReferenceDataError(f"model {config.name}: cannot fit on the reference data: {describe(exc)}") from exc
