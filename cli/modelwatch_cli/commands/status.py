@@ -1,4 +1,5 @@
-"""`modelwatch status`: per model, the last analysed chunk, how far behind it is, and the last error."""
+"""`modelwatch status`: per model, the last analysed chunk, how far behind it is, the last error and its open
+incidents."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def _left_out(row: dict[str, Any]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per model.")
 @stack_options
 def status(as_json: bool, context: StackContext) -> None:
-    """Show each model's last analysed chunk, lag, last run, what that run left out and the last error."""
+    """Show each model's last analysed chunk, lag, last run, what its data left out, last error and open incidents."""
     rows = model_status(context.registry(), context.state(), SystemClock().now())
     if as_json:
         for row in rows:
@@ -69,4 +70,21 @@ def status(as_json: bool, context: StackContext) -> None:
         if left_out:
             cells.append(_left_out(row))
         table.add_row(*cells, error_text)
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    incidents = Table(title="open incidents")
+    for column in ("model", "kind", "since", "metrics in alert", "pages"):
+        incidents.add_column(column)
+    for row in rows:
+        for incident in row.get("open_incidents", []):
+            incidents.add_row(
+                row["model"],
+                str(incident.get("kind")),
+                str(incident.get("since")),
+                ", ".join(incident.get("metrics") or []) or "-",
+                "yes" if incident.get("paging") else "no (notice)",
+            )
+    if incidents.row_count:
+        console.print(incidents)
+    else:
+        console.print("no open incidents")

@@ -181,12 +181,16 @@ def create_resources(
             "OKActions",
             "InsufficientDataActions",
             "Unit",
+            "Metrics",
         ):
             if key in props:
                 arguments[key] = props[key]
         for key in ("Period", "EvaluationPeriods", "DatapointsToAlarm"):
             if key in arguments:
                 arguments[key] = int(arguments[key])
+        for query in arguments.get("Metrics", []):  # a metric math alarm: each MetricStat has its own period
+            if "MetricStat" in query:
+                query["MetricStat"]["Period"] = int(query["MetricStat"]["Period"])
         if "Threshold" in arguments:
             arguments["Threshold"] = float(arguments["Threshold"])
         clients["cloudwatch"].put_metric_alarm(**arguments)

@@ -188,9 +188,8 @@ def run_pipeline(
                 local_config,
                 ReferenceData(reference_path.read_bytes(), reference_path.suffix.lower(), str(reference_path)),
                 cloudwatch=stack.clients["cloudwatch"],
-                stack=stack.template.stack_name,
-                alarms_topic_arn=stack.outputs.get("AlarmsTopicArn", ""),
-                namespace=params.get("MetricNamespace"),
+                alarms=stack.alarm_settings(),
+                clock=stack.clock,
             )
         capture_prefix = params.get("CapturePrefix", "datacapture/")
         for done, path in enumerate(capture_files, 1):

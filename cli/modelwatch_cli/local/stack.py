@@ -16,7 +16,9 @@ import boto3
 from botocore.exceptions import ClientError
 
 from modelwatch.clock import SimulatedClock, to_utc
+from modelwatch.constants import DEFAULT_METRIC_NAMESPACE
 from modelwatch.errors import LocalStackError, ModelwatchError
+from modelwatch.publishing.alarms import AlarmSettings
 from modelwatch_cli.local import adapter, authorization
 from modelwatch_cli.local.alarms import AlarmEvaluator, AlarmTransition
 from modelwatch_cli.local.functions import Invocation, LocalFunctions, redirect_logs, serialized_client_creation
@@ -153,6 +155,7 @@ class LocalStack:
             self.schedules.extend((event, Schedule(event.expression)) for event in spec.schedules)
         for machine in self.template.state_machines().values():
             self.schedules.extend((event, Schedule(event.expression)) for event in machine.schedules)
+        self._check_schedule_interval()
         self.alarms = AlarmEvaluator(
             self.clients["cloudwatch"],
             self.clients["sns"],
@@ -166,6 +169,20 @@ class LocalStack:
         self._last_tick = self.clock.now()
         self._started = True
         return self
+
+    def _check_schedule_interval(self) -> None:
+        """The stalled alarms' period (ScheduleIntervalSeconds) must be the fleet schedule's rate, or they misfire."""
+        params = self.template.parameters
+        expression, seconds = params.get("ScheduleExpression"), params.get("ScheduleIntervalSeconds")
+        if not expression or not seconds:
+            return
+        interval = Schedule(expression).interval
+        if interval is not None and int(interval.total_seconds()) != int(seconds):
+            self.stop()
+            raise LocalStackError(
+                f"ScheduleIntervalSeconds {seconds} does not match ScheduleExpression {expression} "
+                f"({int(interval.total_seconds())} seconds): the stalled alarms would misfire"
+            )
 
     def _identities(self, translated: dict[str, Any]) -> Identities:
         """Create the operator and the roles (IAM not yet enforced), then sign as the operator outside invocations."""
@@ -246,6 +263,16 @@ class LocalStack:
     def outputs(self) -> dict[str, str]:
         """The template's Outputs as CloudFormation would show them."""
         return self.template.outputs()
+
+    def alarm_settings(self) -> AlarmSettings:
+        """What `register` gives the per-model alarms: the stack, its alarms topic, namespace and schedule."""
+        params = self.template.parameters
+        return AlarmSettings(
+            stack=self.template.stack_name,
+            alarms_topic_arn=self.outputs.get("AlarmsTopicArn", ""),
+            namespace=params.get("MetricNamespace") or DEFAULT_METRIC_NAMESPACE,
+            schedule_interval=timedelta(seconds=int(params.get("ScheduleIntervalSeconds") or 3600)),
+        )
 
     @property
     def capture_bucket(self) -> str:

@@ -38,7 +38,17 @@ KIND_ERROR = "estimation_error"
 KIND_LOWER_BOUND = "lower_confidence_bound"
 KIND_UPPER_BOUND = "upper_confidence_bound"
 METRIC_PERFORMANCE = "Performance"
-METRIC_ALERT = "Alert"
+# 1 while the model has an open paging incident (dimension Model); without dimensions: how many models have one.
+# Published by every successful run, stamped at publication (the alarms keep their state between runs).
+METRIC_ALERT_STATE = "AlertState"
+METRIC_ALERT_DRILL = "AlertDrill"  # a fire drill's synthetic degradation (dimensions Model, Drill): never real
+DIM_DRILL = "Drill"
+METRIC_RUN_HEARTBEAT = "RunHeartbeat"  # 1 per successful run or fleet check with nothing to do (Model; and none)
+METRIC_LABEL_COVERAGE = "LabelCoverage"  # label coverage of the newest chunk whose labels are due (Model)
+METRIC_CAPTURED_ROWS = "CapturedRows"  # captured rows ingested (Model); ground truth is not counted
+# Ingestion's counts are EMF lines (Powertools), which carry the service dimension (POWERTOOLS_SERVICE_NAME).
+DIM_SERVICE = "service"
+SERVICE_NAME = "modelwatch"
 METRIC_RECORDS_DECODED = "RecordsDecoded"
 METRIC_RECORDS_QUARANTINED = "RecordsQuarantined"
 METRIC_ROWS_WITHOUT_PREDICTION = "RowsWithoutPrediction"

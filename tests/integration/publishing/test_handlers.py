@@ -100,8 +100,35 @@ def test_publish_handler_accepts_the_bare_outcome(lambda_env: Aws, car_loan_run:
     first = handler.lambda_handler(outcome, _Context())
     second = handler.lambda_handler(outcome, _Context())
 
-    # Then the second invocation publishes nothing
-    assert first["published"] == 144 and second["published"] == 0
+    # Then the second invocation publishes nothing again (changed by #19: but the model's state and heartbeat, 4
+    # datapoints every run, which the alarms read)
+    assert first["published"] == 144 and second["published"] == 4
+    assert second["already_published"] == 140 and second["notifications"] == []
+
+
+def test_publish_handler_runs_a_fire_drill_without_touching_the_model(
+    lambda_env: Aws, car_loan_run: RunFixture
+) -> None:
+    # Given the registered model and the drill event `modelwatch fire-drill` sends
+    aws = lambda_env
+    aws.store.put(model_config_key(MODEL), car_loan_run.config.to_yaml().encode())
+    handler = load_handler("publish")
+
+    # When the handler gets it
+    result = handler.lambda_handler(load_event("publish/drill"), _Context())
+
+    # Then only the drill's own datapoint and one message marked as a drill went out
+    assert result["drill"] is True and result["phase"] == "start"
+    points = aws.datapoints()
+    assert [(p["name"], p["dimensions"], p["value"]) for p in points] == [
+        ("AlertDrill", {"Model": MODEL, "Drill": "d2026010508"}, 1.0)
+    ]
+    (message,) = aws.notifications()
+    assert message["Subject"] == "modelwatch: DRILL car-loan: alert path test d2026010508, no action needed"
+    # and the model's incidents, ledger and results are untouched
+    state = State(aws.dynamodb, STATE_TABLE)
+    assert state.incidents.load(MODEL) == {} and state.ledger.versions(MODEL, ["x"]) == {}
+    assert list(aws.store.list(f"results/model={MODEL}/")) == []
 
 
 def test_record_failure_handler_records_counts_and_notifies(lambda_env: Aws) -> None:

@@ -147,6 +147,20 @@ class GroundTruth(_Strict):
     format: Literal["csv", "json"] = "csv"
     label: JsonPath | None = None
     encoding_hint: Literal["csv", "json"] = "csv"
+    # How long after a chunk ends its labels are due; then a label coverage below estimation.min_label_coverage
+    # raises the model's label-lag alarm. None: labels have no deadline (no alarm).
+    expected_delay: str | None = None
+
+    @field_validator("expected_delay")
+    @classmethod
+    def _delay(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @property
+    def expected_delay_delta(self) -> timedelta | None:
+        return parse_duration(self.expected_delay) if self.expected_delay else None
 
     @model_validator(mode="after")
     def _label_path(self) -> GroundTruth:
@@ -235,6 +249,67 @@ class Estimation(_Strict):
         return parse_duration(self.lateness)
 
 
+class ChunksInAlert(_Strict):
+    """Noise control: a metric is in alert when at least `chunks` of the last `of_last` complete chunks are."""
+
+    chunks: int = Field(default=1, ge=1)
+    of_last: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _m_of_n(self) -> ChunksInAlert:
+        if self.chunks > self.of_last:
+            raise ValueError(f"chunks ({self.chunks}) cannot exceed of_last ({self.of_last})")
+        return self
+
+
+class EndpointAlarms(_Strict):
+    """Optional alarms on the endpoint's own metrics (AWS/SageMaker, per endpoint and variant)."""
+
+    enabled: bool = False
+    max_latency_ms: float | None = Field(default=None, gt=0)  # ModelLatency average over 5 minutes
+    max_5xx: int | None = Field(default=1, ge=1)  # Invocation5XXErrors in 5 minutes, at or above
+    max_4xx: int | None = Field(default=None, ge=1)  # Invocation4XXErrors in 5 minutes, at or above
+
+
+class Alerts(_Strict):
+    """What pages and how often: the direction that counts, reminders, noise control and the silence alarms."""
+
+    # worse: crossings in the bad direction page; crossings in the good direction are an improvement notice only.
+    direction: Literal["worse", "both"] = "worse"
+    remind_every: str = "24h"  # at most one reminder per open incident in this interval
+    band_beyond_threshold: bool = False  # an estimate alerts only when its whole confidence band is past the threshold
+    in_alert: ChunksInAlert = Field(default_factory=ChunksInAlert)
+    no_data_after: str | None = "2h"  # no captured rows for this long raises the no-data alarm (None: no alarm)
+    min_traffic_share: float = Field(default=0.1, ge=0.0, le=1.0)  # of the reference's rows per hour; 0: off
+    max_quarantine_share: float = Field(default=0.05, gt=0.0, le=1.0)  # of decoded + quarantined records, per hour
+    endpoint: EndpointAlarms = Field(default_factory=EndpointAlarms)
+
+    @field_validator("remind_every")
+    @classmethod
+    def _remind(cls, value: str) -> str:
+        if parse_duration(value) < timedelta(minutes=1):
+            raise ValueError("remind_every must be at least 1m")
+        return value
+
+    @field_validator("no_data_after")
+    @classmethod
+    def _no_data(cls, value: str | None) -> str | None:
+        if value is not None:
+            delta = parse_duration(value)
+            # CloudWatch evaluates at most 7 days (Period x EvaluationPeriods) and in whole minutes.
+            if not timedelta(minutes=5) <= delta <= timedelta(days=7) or delta.total_seconds() % 60:
+                raise ValueError("no_data_after must be whole minutes between 5m and 7d")
+        return value
+
+    @property
+    def remind_every_delta(self) -> timedelta:
+        return parse_duration(self.remind_every)
+
+    @property
+    def no_data_after_delta(self) -> timedelta | None:
+        return parse_duration(self.no_data_after) if self.no_data_after else None
+
+
 class ModelConfig(_Strict):
     """One monitored model. `name` is the lake partition and the CloudWatch `Model` dimension."""
 
@@ -253,6 +328,7 @@ class ModelConfig(_Strict):
     chunking: Chunking = Field(default_factory=lambda: Chunking(period="1h"))
     ground_truth: GroundTruth = Field(default_factory=GroundTruth)
     estimation: Estimation = Field(default_factory=Estimation)
+    alerts: Alerts = Field(default_factory=Alerts)
     validation: Validation = Field(default_factory=Validation)
 
     @field_validator("name")

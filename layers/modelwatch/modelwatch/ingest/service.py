@@ -22,6 +22,7 @@ from modelwatch.clock import Clock, to_utc
 from modelwatch.constants import (
     DIM_MODEL,
     GROUND_TRUTH_LOOKBACK_DAYS,
+    METRIC_CAPTURED_ROWS,
     METRIC_INGEST_LAG,
     METRIC_RECORDS_DECODED,
     METRIC_RECORDS_QUARANTINED,
@@ -166,6 +167,8 @@ def emit_outcome_metrics(outcome: ModelOutcome, now: datetime, capture: bool) ->
     if not capture:
         _model_metric(outcome.model, METRIC_UNMATCHED_LABELS, MetricUnit.Count, unmatched_labels(outcome))
     if capture:
+        # Captured rows only (labels are not traffic): the no-data and low-traffic alarms count them.
+        _model_metric(outcome.model, METRIC_CAPTURED_ROWS, MetricUnit.Count, outcome.rows)
         _model_metric(outcome.model, METRIC_ROWS_WITHOUT_PREDICTION, MetricUnit.Count, outcome.rows_without_prediction)
         if outcome.first_time is not None:
             # The oldest row of the file: how late the slowest row of this delivery reached the lake.

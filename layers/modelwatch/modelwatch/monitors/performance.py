@@ -20,6 +20,7 @@ from modelwatch.constants import (
     METRIC_PERFORMANCE,
 )
 from modelwatch.monitors.base import AnalysisData, ChunkInfo, Gated, MetricPoint, Monitor, Publication
+from modelwatch.monitors.direction import Crossing, band_beyond, classify, crossed_side
 from modelwatch.monitors.frames import CHUNK, TIMESTAMP
 from modelwatch.monitors.nml import (
     DLE_HYPERPARAMETERS,
@@ -235,7 +236,8 @@ class PerformanceMonitor(Monitor):
 
     def publish(self, rows: list[ResultRow], summary: dict[str, Any]) -> Publication:
         """Estimated value and confidence bounds per chunk; realized value and estimation error past the coverage
-        gate. Alerts: estimates always, realized values only past the gate (few labels are noise)."""
+        gate. Crossings: estimates always, realized values only past the gate (few labels are noise); each is an
+        alert when it lies on the side that is worse for the metric, else an improvement."""
         gate = self.config.estimation.min_label_coverage
         out = Publication()
         estimates = {(r.chunk_start, r.metric): r for r in rows if r.kind == KIND_ESTIMATED}
@@ -245,7 +247,7 @@ class PerformanceMonitor(Monitor):
                 out.points.append(self._point(row, KIND_LOWER_BOUND, row.lower_bound))
                 out.points.append(self._point(row, KIND_UPPER_BOUND, row.upper_bound))
                 if row.alert:
-                    out.alerts.append(row)
+                    self._crossing(row, out)
             elif row.kind == KIND_REALIZED:
                 estimate = estimates.get((row.chunk_start, row.metric))
                 error = None
@@ -257,12 +259,26 @@ class PerformanceMonitor(Monitor):
                     out.points.append(realized)
                     out.points.extend(errors)
                     if row.alert:
-                        out.alerts.append(row)
+                        self._crossing(row, out)
                 else:
                     coverage = "unknown" if row.label_coverage is None else f"{row.label_coverage:.1%}"
                     reason = f"label coverage {coverage} is below min_label_coverage {gate:.1%}"
                     out.gated.extend(Gated(point, reason) for point in [realized, *errors])
         return out
+
+    def _crossing(self, row: ResultRow, out: Publication) -> None:
+        """An alerting row as an alert (worse side) or an improvement (better side); with `band_beyond_threshold`,
+        an estimate counts only when its whole confidence band lies past the threshold."""
+        side = crossed_side(row.value, row.lower_threshold, row.upper_threshold)
+        beyond = side is None or band_beyond(
+            row.lower_bound, row.upper_bound, row.lower_threshold, row.upper_threshold, side
+        )
+        if self.config.alerts.band_beyond_threshold and not beyond:
+            return
+        if classify(row.metric, row.value, row.lower_threshold, row.upper_threshold) is Crossing.IMPROVEMENT:
+            out.improvements.append(row)
+        else:
+            out.alerts.append(row)
 
     def report(self, table: pd.DataFrame, summary: dict[str, Any]) -> list[Section]:
         """Per metric: estimated (with its confidence band) against realized where labelled, thresholds, alerts."""
