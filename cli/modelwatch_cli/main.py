@@ -56,6 +56,7 @@ register_command("fire-drill", "modelwatch_cli.commands.fire_drill", "fire_drill
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="modelwatch", prog_name="modelwatch")
 @click.option("--verbose", is_flag=True, help="Show full tracebacks and debug logs.")
 @click.pass_context
 def cli(ctx: click.Context, verbose: bool) -> None:

@@ -18,9 +18,19 @@ import click
     help="Where the HTML reports, notifications and function logs go.",
 )
 @click.option(
-    "--hours", default=7, show_default=True, help="Hours of traffic per model: healthy, degraded, then recovered."
+    "--hours",
+    type=click.IntRange(min=3),
+    default=7,
+    show_default=True,
+    help="Hours of traffic per model: healthy, degraded, then recovered (at least one hour of each).",
 )
-@click.option("--rows-per-hour", default=3000, show_default=True, help="Captured rows per model and hour.")
+@click.option(
+    "--rows-per-hour",
+    type=click.IntRange(min=100),
+    default=3000,
+    show_default=True,
+    help="Captured rows per model and hour (at least 100: smaller hourly chunks are skipped as too small).",
+)
 def demo(output: Path, hours: int, rows_per_hour: int) -> None:
     """Register three models (nannyml's car loan, credit card, car price), stream captures and late labels through a
     healthy, degraded and recovered period, then run a fire drill of the alert path."""
