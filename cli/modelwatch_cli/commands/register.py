@@ -43,6 +43,7 @@ def register(config_file: Path, reference: Path | None, as_json: bool, context: 
             stack=context.stack_name,
             alarms_topic_arn=context.outputs.get(OUTPUT_ALARMS_TOPIC, ""),
             namespace=context.metric_namespace,
+            s3_client=context.client("s3"),
         )
     if as_json:
         click.echo(json.dumps(result))

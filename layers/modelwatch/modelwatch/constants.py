@@ -86,3 +86,11 @@ COL_EXTRA_KEYS = "extra_keys"
 # Ingestion: how far back (from a label's time) ground truth is matched to captures to find its hours.
 GROUND_TRUTH_LOOKBACK_DAYS = 14
 COL_CHUNK = "__mw_chunk"  # chunk number: epoch-aligned period index, or the size chunk's position in ingestion order
+
+# Model Monitor model-quality compatibility (issue 17): its dimension names for the bare metric names it publishes
+# (accuracy, f2, mae, ...), and the lake areas of each labelled chunk's statistics.json and constraint violations
+# under results/model=<m>/ (`<area>/dt=<day>/<chunk start>.json`, one JSON line each, for Athena).
+DIM_ENDPOINT = "Endpoint"
+DIM_MONITORING_SCHEDULE = "MonitoringSchedule"
+LAKE_MODEL_QUALITY_STATISTICS = "model_quality_statistics"
+LAKE_MODEL_QUALITY_VIOLATIONS = "model_quality_violations"

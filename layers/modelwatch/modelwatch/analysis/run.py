@@ -238,7 +238,10 @@ def analyse_monitor(
             fresh = [ChunkInfo(c.key, c.number, c.start, c.end, c.rows, int(counts.get(c.number, 0))) for c in fresh]
         data = AnalysisData(chunk_rows, fresh)
         baseline, result.baseline = baseline_for(monitor, reference, store, now, data)
-        parts.append(monitor.analyse(baseline, data))
+        analysed = monitor.analyse(baseline, data)
+        for key, body in monitor.lake_files(analysed).items():
+            store.put(key, body)
+        parts.append(analysed)
     parts = [p for p in parts if p is not None and len(p)]
     if parts:
         table = pd.concat(parts, ignore_index=True)

@@ -46,7 +46,7 @@ def create_model_alarms(
     """Create (or update) one alarm per metric of the model; remove alarms of metrics the config no longer has."""
     actions = [alarms_topic_arn] if alarms_topic_arn else []
     names = []
-    for metric in config.metrics:
+    for metric in config.alert_metrics:
         name = alarm_name(stack, config.name, metric)
         params = {
             "AlarmName": name,

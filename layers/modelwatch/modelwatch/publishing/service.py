@@ -214,7 +214,7 @@ def publish_run(
     if new_points or new_alerts:
         # A 0/1 per model and metric stamped now: alarms evaluate recent periods only, and late realized values
         # must still fire them. Only runs that brought something new publish it, so re-runs add nothing.
-        flags = dict.fromkeys(config.metrics, 0.0)
+        flags = dict.fromkeys(config.alert_metrics, 0.0)
         for alert in new_alerts:
             flags[alert.metric] = 1.0
         alert_points = [
