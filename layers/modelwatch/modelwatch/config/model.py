@@ -204,7 +204,9 @@ DEFAULT_METRICS = {
 }
 
 
-MODEL_QUALITY_NAMESPACE = "aws/sagemaker/Endpoints/model-metrics"  # Model Monitor's, for endpoints
+# Model Monitor's model-quality namespaces, for endpoints and for batch transform (the template allows these two).
+MODEL_QUALITY_NAMESPACE = "aws/sagemaker/Endpoints/model-metrics"
+MODEL_QUALITY_BATCH_NAMESPACE = "aws/sagemaker/ModelMonitoring/model-metrics"
 
 
 class ModelMonitorConstraint(_Strict):
@@ -226,7 +228,9 @@ class ModelMonitorQuality(_Strict):
 
     constraints: dict[str, ModelMonitorConstraint] = Field(default_factory=dict)
     metrics: bool = False
-    namespace: str = Field(default=MODEL_QUALITY_NAMESPACE, min_length=1, max_length=255)
+    namespace: Literal["aws/sagemaker/Endpoints/model-metrics", "aws/sagemaker/ModelMonitoring/model-metrics"] = (
+        MODEL_QUALITY_NAMESPACE
+    )
     monitoring_schedule: str | None = Field(default=None, min_length=1, max_length=255)  # default <name>-model-quality
     metric_names: list[str] | None = None
     files: bool = True
