@@ -345,7 +345,7 @@ def _export_model_monitor(stack: LocalStack, config: ModelConfig, output: Path, 
         for line in lines:
             handle.write(json.dumps(line, default=str) + "\n")
     folder = output / LAKE_RESULTS / f"model={config.name}" / LAKE_MODEL_QUALITY_VIOLATIONS
-    violations = []
+    violations: list[dict[str, Any]] = []
     for path in sorted(folder.rglob("*.json")) if folder.is_dir() else []:
         document = json.loads(path.read_text(encoding="utf-8"))
         window = {k: document.get(k) for k in ("model", "chunk_start", "chunk_end")}

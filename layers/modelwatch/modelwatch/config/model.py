@@ -205,8 +205,9 @@ DEFAULT_METRICS = {
 
 
 # Model Monitor's model-quality namespaces, for endpoints and for batch transform (the template allows these two).
-MODEL_QUALITY_NAMESPACE = "aws/sagemaker/Endpoints/model-metrics"
-MODEL_QUALITY_BATCH_NAMESPACE = "aws/sagemaker/ModelMonitoring/model-metrics"
+ModelQualityNamespace = Literal["aws/sagemaker/Endpoints/model-metrics", "aws/sagemaker/ModelMonitoring/model-metrics"]
+MODEL_QUALITY_NAMESPACE: ModelQualityNamespace = "aws/sagemaker/Endpoints/model-metrics"
+MODEL_QUALITY_BATCH_NAMESPACE: ModelQualityNamespace = "aws/sagemaker/ModelMonitoring/model-metrics"
 
 
 class ModelMonitorConstraint(_Strict):
@@ -228,9 +229,7 @@ class ModelMonitorQuality(_Strict):
 
     constraints: dict[str, ModelMonitorConstraint] = Field(default_factory=dict)
     metrics: bool = False
-    namespace: Literal["aws/sagemaker/Endpoints/model-metrics", "aws/sagemaker/ModelMonitoring/model-metrics"] = (
-        MODEL_QUALITY_NAMESPACE
-    )
+    namespace: ModelQualityNamespace = MODEL_QUALITY_NAMESPACE
     monitoring_schedule: str | None = Field(default=None, min_length=1, max_length=255)  # default <name>-model-quality
     metric_names: list[str] | None = None
     files: bool = True
