@@ -165,6 +165,27 @@ class GroundTruth(_Strict):
         return self
 
 
+class BatchTransform(_Strict):
+    """A SageMaker batch transform job (run again and again) with `DataCaptureConfig`, watched instead of an
+    endpoint. `capture`: its `DestinationS3Uri` (`s3://<capture bucket>/<path>` under the stack's capture prefix, or
+    the key path), whose `output/yyyy/mm/dd/hh/` manifests name the job's `.out` files. `join_source` and
+    `generate_inference_id`: the job's `DataProcessing.JoinSource` (`input`: each output record holds its input,
+    the features; `none`: outputs only, so no feature-based monitoring) and `DataCaptureConfig.GenerateInferenceId`
+    (the inference id labels are joined by, and the job's start time)."""
+
+    capture: str | None = Field(default=None, min_length=1)
+    join_source: Literal["input", "none"] = "input"
+    generate_inference_id: bool = True
+
+    @property
+    def capture_key_prefix(self) -> str | None:
+        """The key prefix (bucket dropped) of the job's capture, ending with `/`."""
+        if self.capture is None:
+            return None
+        path = self.capture[5:].partition("/")[2] if self.capture.startswith("s3://") else self.capture
+        return path.strip("/") + "/"
+
+
 class Validation(_Strict):
     """Checks at decoding; a record that fails one is quarantined with the reason."""
 
@@ -289,6 +310,7 @@ class ModelConfig(_Strict):
     ground_truth: GroundTruth = Field(default_factory=GroundTruth)
     estimation: Estimation = Field(default_factory=Estimation)
     validation: Validation = Field(default_factory=Validation)
+    batch_transform: BatchTransform | None = None
 
     @field_validator("name")
     @classmethod
