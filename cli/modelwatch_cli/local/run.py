@@ -14,14 +14,8 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from modelwatch.clock import SimulatedClock, to_utc
-from modelwatch.config.model import (
-    MODEL_QUALITY_BATCH_NAMESPACE,
-    MODEL_QUALITY_NAMESPACE,
-    ModelConfig,
-    load_model_config,
-)
+from modelwatch.config.model import ModelConfig, load_model_config
 from modelwatch.constants import (
-    DIM_ENDPOINT,
     DIM_KIND,
     DIM_METRIC,
     DIM_MODEL,
@@ -322,11 +316,11 @@ def _export_model_monitor(stack: LocalStack, config: ModelConfig, output: Path, 
     lake's constraint violations, exported under results/ with the statistics.json files)."""
     if not config.estimation.model_monitor.enabled:
         return
-    namespaces = (MODEL_QUALITY_NAMESPACE, MODEL_QUALITY_BATCH_NAMESPACE)
+    dimensions = set(config.model_quality_dimensions)
     points = [
         p
         for p in adapter.cloudwatch_datapoints(stack.template.account_id, stack.template.region)
-        if p.namespace in namespaces and dict(p.dimensions).get(DIM_ENDPOINT) == config.endpoint
+        if p.namespace == config.model_quality_namespace and set(p.dimensions) == dimensions
     ]
     lines = [
         {

@@ -76,3 +76,17 @@ def test_model_monitor_metrics_are_opt_in_restricted_by_name_and_gated_by_covera
     assert "below min_label_coverage" in out.gated[0].reason
     # and the schedule dimension defaults to <model>-model-quality
     assert dict(out.gated[0].point.dimensions)["MonitoringSchedule"] == "churn-model-quality"
+
+
+def test_a_batch_transform_model_publishes_in_the_batch_namespace_by_schedule() -> None:
+    # Given a batch transform model asking for Model Monitor's metrics
+    config = model_config("churn")
+    data = config.model_dump(mode="json")
+    data["batch_transform"] = {"capture": "s3://capture/datacapture/churn-batch"}
+    data["estimation"]["model_monitor"] = {"metrics": True}
+    monitor = PerformanceMonitor(type(config).model_validate(data))
+
+    # When a chunk's accuracy is published, then it goes to Model Monitor's batch namespace by schedule only
+    (point,) = monitor.publish([_row("accuracy", KIND_MODEL_MONITOR, 0.94)], {}).points
+    assert point.namespace == "aws/sagemaker/ModelMonitoring/model-metrics"
+    assert point.dimensions == (("MonitoringSchedule", "churn-model-quality"),)

@@ -21,6 +21,7 @@ from modelwatch.config.model_quality import (
     load_json,
     map_metric,
 )
+from modelwatch.constants import DIM_ENDPOINT, DIM_MONITORING_SCHEDULE
 from modelwatch.errors import ConfigError
 from modelwatch.jsonpath import JsonPathError, compile_path
 
@@ -244,13 +245,14 @@ class ModelMonitorQuality(_Strict):
     `constraints`: its constraints.json entries (`{metric: {threshold, comparison_operator}}`), filled from
     `estimation.constraints` when the config is loaded or registered (write them here only to give constraints
     without a file). `metrics`: publish Model Monitor's bare metric names (`accuracy`, `f2`, `mae`, ...) with
-    `Endpoint` and `MonitoringSchedule` dimensions in `namespace` (`metric_names`: only these; the cost lever).
+    `Endpoint` and `MonitoringSchedule` dimensions (batch transform: `MonitoringSchedule`) in `namespace`
+    (`metric_names`: only these; the cost lever).
     `files`: write its statistics.json and constraint violations of each labelled chunk to the lake.
     """
 
     constraints: dict[str, ModelMonitorConstraint] = Field(default_factory=dict)
     metrics: bool = False
-    namespace: ModelQualityNamespace = MODEL_QUALITY_NAMESPACE
+    namespace: ModelQualityNamespace | None = None  # default: the endpoint one, the batch one for batch_transform
     monitoring_schedule: str | None = Field(default=None, min_length=1, max_length=255)  # default <name>-model-quality
     metric_names: list[str] | None = None
     files: bool = True
@@ -425,6 +427,23 @@ class ModelConfig(_Strict):
     def alert_metrics(self) -> list[str]:
         """Every metric that can alert: the nannyml metrics and the realized-only Model Monitor constraints."""
         return [*self.metrics, *self.realized_only_metrics]
+
+    @property
+    def model_quality_namespace(self) -> str:
+        """Where Model Monitor's model-quality metrics go: configured, else its endpoint or batch namespace."""
+        configured = self.estimation.model_monitor.namespace
+        if configured is not None:
+            return configured
+        return MODEL_QUALITY_BATCH_NAMESPACE if self.batch_transform is not None else MODEL_QUALITY_NAMESPACE
+
+    @property
+    def model_quality_dimensions(self) -> tuple[tuple[str, str], ...]:
+        """Model Monitor's dimensions of its model-quality metrics: Endpoint and MonitoringSchedule (batch transform:
+        MonitoringSchedule only, as for its batch data-quality metrics)."""
+        schedule = self.estimation.model_monitor.monitoring_schedule or f"{self.name}-model-quality"
+        if self.batch_transform is not None:
+            return ((DIM_MONITORING_SCHEDULE, schedule),)
+        return ((DIM_ENDPOINT, self.endpoint), (DIM_MONITORING_SCHEDULE, schedule))
 
     @property
     def thresholds(self) -> dict[str, Threshold]:

@@ -12,11 +12,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from modelwatch.config.model import ModelConfig, ProblemType
 from modelwatch.config.model_quality import GREATER_THAN, violates
 from modelwatch.constants import (
-    DIM_ENDPOINT,
     DIM_KIND,
     DIM_METRIC,
     DIM_MODEL,
-    DIM_MONITORING_SCHEDULE,
     KIND_ERROR,
     KIND_ESTIMATED,
     KIND_LOWER_BOUND,
@@ -431,17 +429,15 @@ class PerformanceMonitor(Monitor):
 
     def _model_monitor_point(self, row: ResultRow) -> MetricPoint:
         """A Model Monitor metric under its bare name, with its Endpoint and MonitoringSchedule dimensions."""
-        quality = self.config.estimation.model_monitor
-        schedule = quality.monitoring_schedule or f"{self.config.name}-model-quality"
         return MetricPoint(
             metric_name=row.metric,
-            dimensions=((DIM_ENDPOINT, self.config.endpoint), (DIM_MONITORING_SCHEDULE, schedule)),
+            dimensions=self.config.model_quality_dimensions,
             timestamp=row.chunk_start,
             value=row.value,
             series=KIND_MODEL_MONITOR,
             ledger_metric=row.metric,
             version_parts=(row.rows, row.label_coverage),
-            namespace=quality.namespace,
+            namespace=self.config.model_quality_namespace,
         )
 
     def report(self, table: pd.DataFrame, summary: dict[str, Any]) -> list[Section]:
