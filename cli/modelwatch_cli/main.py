@@ -53,6 +53,7 @@ register_command("replay", "modelwatch_cli.commands.replay", "replay")
 register_command("report", "modelwatch_cli.commands.report", "report")
 register_command("teardown", "modelwatch_cli.commands.teardown", "teardown")
 register_command("fire-drill", "modelwatch_cli.commands.fire_drill", "fire_drill")
+register_command("import-baseline", "modelwatch_cli.commands.import_baseline", "import_baseline")
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

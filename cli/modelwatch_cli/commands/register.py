@@ -41,6 +41,7 @@ def register(config_file: Path, reference: Path | None, as_json: bool, context: 
             data,
             cloudwatch=context.client("cloudwatch"),
             alarms=context.alarm_settings(),
+            s3_client=context.client("s3"),
         )
     if as_json:
         click.echo(json.dumps(result))

@@ -25,6 +25,7 @@ from modelwatch.constants import (
     KIND_ESTIMATED,
     KIND_REALIZED,
     LAKE_CAPTURES,
+    LAKE_MODEL_QUALITY_VIOLATIONS,
     LAKE_REPORTS,
     LAKE_RESULTS,
     METRIC_PERFORMANCE,
@@ -64,6 +65,8 @@ class RunSummary:
     realized_skipped: list[dict[str, Any]] = field(default_factory=list)  # chunks estimated without their labels
     failed_monitors: list[dict[str, Any]] = field(default_factory=list)
     datapoints: int = 0
+    model_monitor_datapoints: int = 0  # Model Monitor's bare-name metrics (estimation.model_monitor.metrics)
+    model_quality_violations: int = 0  # lines of model_quality_violations.jsonl
     notifications: int = 0
     execution_status: str = ""
     error: str = ""
@@ -239,6 +242,7 @@ def run_pipeline(
         summary.rows_duplicate = int(outcome.get("rows_duplicate", 0))
         summary.output = str(output)
         _export(stack, config.name, output, summary)
+        _export_model_monitor(stack, config, output, summary)
     if log_stream is None:
         logs.close()
     (output / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2, default=str) + "\n")
@@ -346,6 +350,46 @@ def _export(stack: LocalStack, model: str, output: Path, summary: RunSummary) ->
                 )
                 + "\n"
             )
+
+
+def _export_model_monitor(stack: LocalStack, config: ModelConfig, output: Path, summary: RunSummary) -> None:
+    """Model Monitor compatibility: its bare-name datapoints appended to metrics.jsonl (kind `model_monitor`, with
+    the namespace), and model_quality_violations.jsonl, a line per violation of each labelled chunk (from the
+    lake's constraint violations, exported under results/ with the statistics.json files)."""
+    if not config.estimation.model_monitor.enabled:
+        return
+    dimensions = set(config.model_quality_dimensions)
+    points = [
+        p
+        for p in adapter.cloudwatch_datapoints(stack.template.account_id, stack.template.region)
+        if p.namespace == config.model_quality_namespace and set(p.dimensions) == dimensions
+    ]
+    lines = [
+        {
+            "model": config.name,
+            "metric": point.metric_name,
+            "kind": "model_monitor",
+            "chunk_start": _iso(point.timestamp),
+            "value": point.stat_sum / point.stat_count if point.stat_count else point.stat_sum,
+            "namespace": point.namespace,
+            "dimensions": dict(point.dimensions),
+        }
+        for point in sorted(points, key=lambda p: (p.metric_name, p.timestamp))
+    ]
+    summary.model_monitor_datapoints = len(lines)
+    with (output / "metrics.jsonl").open("a", encoding="utf-8") as handle:
+        for line in lines:
+            handle.write(json.dumps(line, default=str) + "\n")
+    folder = output / LAKE_RESULTS / f"model={config.name}" / LAKE_MODEL_QUALITY_VIOLATIONS
+    violations: list[dict[str, Any]] = []
+    for path in sorted(folder.rglob("*.json")) if folder.is_dir() else []:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        window = {k: document.get(k) for k in ("model", "chunk_start", "chunk_end")}
+        violations.extend({**window, **entry} for entry in document.get("violations", []))
+    summary.model_quality_violations = len(violations)
+    with (output / "model_quality_violations.jsonl").open("w", encoding="utf-8") as handle:
+        for violation in violations:
+            handle.write(json.dumps(violation) + "\n")
 
 
 def _lake_rows(stack: LocalStack, prefix: str) -> int:

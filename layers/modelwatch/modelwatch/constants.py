@@ -104,3 +104,10 @@ COL_INGESTED_AT = "ingested_at"  # when ingestion wrote the row (orders two vers
 # Operational metrics of counted-once reads and unmatched labels.
 METRIC_DUPLICATE_ROWS = "DuplicateRows"  # per run: rows superseded or repeated among those it read
 METRIC_UNMATCHED_LABELS = "UnmatchedLabels"  # per ground-truth object: labels no captured request had
+# Model Monitor model-quality compatibility (issue 17): its dimension names for the bare metric names it publishes
+# (accuracy, f2, mae, ...), and the lake areas of each labelled chunk's statistics.json and constraint violations
+# under results/model=<m>/ (`<area>/dt=<day>/<chunk start>.json`, one JSON line each, for Athena).
+DIM_ENDPOINT = "Endpoint"
+DIM_MONITORING_SCHEDULE = "MonitoringSchedule"
+LAKE_MODEL_QUALITY_STATISTICS = "model_quality_statistics"
+LAKE_MODEL_QUALITY_VIOLATIONS = "model_quality_violations"

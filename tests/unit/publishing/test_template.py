@@ -120,13 +120,20 @@ def test_the_fleet_stalls_after_two_schedule_intervals_without_a_heartbeat(templ
 
 
 def test_functions_may_put_metrics_and_the_dashboard_url_is_an_output(template: dict[str, Any]) -> None:
-    for name in ("PublishFunction", "RecordFailureFunction"):
+    # PutMetricData has no resource-level permissions: allowed on "*" but only in the stack's namespace; the
+    # publisher also in Model Monitor's two model-quality namespaces (issue 17: one statement, since a statement
+    # whose condition fails denies locally).
+    namespaces = {
+        "PublishFunction": [
+            {"Ref": "MetricNamespace"},
+            "aws/sagemaker/Endpoints/model-metrics",
+            "aws/sagemaker/ModelMonitoring/model-metrics",
+        ],
+        "RecordFailureFunction": {"Ref": "MetricNamespace"},
+    }
+    for name, allowed in namespaces.items():
         policies = template["Resources"][name]["Properties"]["Policies"]
-        # PutMetricData has no resource-level permissions: allowed on "*" but only in the stack's namespace.
         statements = [st for pol in policies if isinstance(pol, dict) for st in pol.get("Statement", [])]
-        assert any(
-            st["Action"] == ["cloudwatch:PutMetricData"]
-            and st["Condition"] == {"StringEquals": {"cloudwatch:namespace": {"Ref": "MetricNamespace"}}}
-            for st in statements
-        ), name
+        puts = [st for st in statements if "cloudwatch:PutMetricData" in st["Action"]]
+        assert [st["Condition"] for st in puts] == [{"StringEquals": {"cloudwatch:namespace": allowed}}], name
     assert "ModelwatchDashboard" in template["Outputs"]["DashboardUrl"]["Value"]["Sub"]

@@ -381,6 +381,9 @@ def analyse_monitor(
                 raise ChunkAnalysisError(f"model {config.name}: every chunk failed in the analysis: {exc}") from exc
             # Every fresh chunk failed (the first one's error names them): each is skipped, the reused ones stay.
             analysed, broken, unlabelled = [], [(c, str(exc)) for c in data.chunks], []
+        for part in analysed:
+            for key, body in monitor.lake_files(part).items():
+                store.put(key, body)
         parts.extend(analysed)
         failed.extend(broken)
         skipped_keys = {c.key for c, _ in broken}

@@ -26,6 +26,7 @@ from modelwatch.constants import (
     LAKE_CAPTURES,
     LAKE_GROUND_TRUTH,
 )
+from modelwatch.ingest.keys import folder_hour
 from modelwatch.lake.layout import Partition
 from modelwatch.lake.reader import changed_partitions, list_partitions, read_listed
 from modelwatch.lake.store import ObjectStore
@@ -88,7 +89,11 @@ def decode_capture_to_lake(
     writer = PartitionedWriter(store, LAKE_CAPTURES, config.name, COL_INFERENCE_TIME, stem)
     outcome = ModelOutcome(config.name)
     quarantined = []
-    for batch in iter_decode_capture(stream, config, source, batch_lines=batch_lines, arrived=arrived):
+    # batch transform records without an inference time (Model Monitor's merged ones) take their file's hour
+    batches = iter_decode_capture(
+        stream, config, source, batch_lines=batch_lines, arrived=arrived, default_time=folder_hour(source)
+    )
+    for batch in batches:
         writer.add(with_source(batch.rows, source, arrived, processed_at))
         outcome.records += batch.records
         outcome.rows += batch.rows.height

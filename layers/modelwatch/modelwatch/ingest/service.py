@@ -17,8 +17,11 @@ from urllib.parse import unquote_plus
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.exceptions import ClientError
 
+from modelwatch.capture.batch import lines_stream, parse_manifest, transform_output_lines
+from modelwatch.capture.records import RecordError, open_payload
 from modelwatch.chunks import format_hour
 from modelwatch.clock import Clock, to_utc
+from modelwatch.config.model import ModelConfig
 from modelwatch.constants import (
     DIM_MODEL,
     GROUND_TRUTH_LOOKBACK_DAYS,
@@ -39,7 +42,7 @@ from modelwatch.ingest.pipeline import (
     decode_ground_truth_to_lake,
 )
 from modelwatch.lake.layout import source_file_stem
-from modelwatch.lake.store import ObjectStore
+from modelwatch.lake.store import ObjectStore, parse_s3_uri
 from modelwatch.observability import logger, metrics
 from modelwatch.registry.store import Registry
 from modelwatch.state import OBJECT_SKIPPED, CounterDelta, ObjectRecord, State
@@ -212,6 +215,9 @@ def ingest_capture_object(
     previous = state.objects.processed(ref.bucket, ref.key, ref.version)
     if previous is not None and previous.get("status") != STATUS_SKIPPED:
         return _duplicate(ref, KIND_CAPTURE, previous, trigger)
+    batch_models = registry.for_batch_capture(ref.key)
+    if batch_models:
+        return _ingest_batch_manifest(ref, batch_models, s3_client, store, state, clock, trigger)
     parsed = parse_capture_key(ref.key, capture_prefix)
     if parsed is None:
         return _skip(ref, KIND_CAPTURE, state, clock, "not a data-capture key (<endpoint>/<variant>/yyyy/mm/dd/hh/)")
@@ -234,6 +240,60 @@ def ingest_capture_object(
         for hour, count in o.rows_per_hour.items()
     ]
     return _record_and_trigger(ref, KIND_CAPTURE, outcomes, counters, state, clock, trigger)
+
+
+def _ingest_batch_manifest(
+    ref: ObjectRef,
+    models: list[ModelConfig],
+    s3_client: Any,
+    store: ObjectStore,
+    state: State,
+    clock: Clock,
+    trigger: dict[str, Any],
+) -> IngestResult:
+    """A batch transform job's capture manifest: the `.out` files an `output/` manifest names, decoded as capture
+    records (modelwatch.capture.batch); an `input/` manifest is skipped (the inputs come joined in the outputs)."""
+    prefix = models[0].batch_transform.capture_key_prefix if models[0].batch_transform else None
+    side = ref.key.lstrip("/")[len((prefix or "").lstrip("/")) :].split("/", 1)[0]
+    if side != "output":
+        return _skip(ref, KIND_CAPTURE, state, clock, "batch transform capture: only output/ manifests are read")
+    opened = open_object(s3_client, ref)
+    if opened is None:
+        return _skip(ref, KIND_CAPTURE, state, clock, "object was overwritten after this event")
+    try:
+        uris = parse_manifest(opened.body.read(), ref.uri)
+    except RecordError as exc:
+        raise CaptureReadError(str(exc)) from exc
+    job_hour = folder_hour(ref.key)
+    stem = source_file_stem(ref.key, ref.version)
+    outcomes = []
+    for config in models:
+        lines = (
+            line for uri in uris for line in transform_output_lines(_read_text(s3_client, uri), config, uri, job_hour)
+        )
+        arrived = opened.last_modified or ref.event_time
+        outcomes.append(
+            decode_capture_to_lake(lines_stream(lines), config, ref.uri, store, stem, clock.now(), arrived=arrived)
+        )
+    counters = [
+        CounterDelta(o.model, hour, rows=count, data_version=1)
+        for o in outcomes
+        for hour, count in o.rows_per_hour.items()
+    ]
+    return _record_and_trigger(ref, KIND_CAPTURE, outcomes, counters, state, clock, trigger)
+
+
+def _read_text(s3_client: Any, uri: str) -> str:
+    """A transform output file a manifest names (UTF-8, gzip read too); CaptureReadError when it cannot be read."""
+    bucket, key = parse_s3_uri(uri)
+    try:
+        body = s3_client.get_object(Bucket=bucket, Key=key)["Body"]
+    except ClientError as exc:
+        raise CaptureReadError(f"{uri}: cannot read batch transform output: {_error_code(exc) or exc}") from exc
+    try:
+        return open_payload(body, uri).read().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CaptureReadError(f"{uri}: batch transform output is not UTF-8") from exc
 
 
 # ---------------------------------------------------------------- ground truth

@@ -105,6 +105,11 @@ class Monitor(ABC):
         """The feature columns the monitor reads besides the predictions and ids (none by default)."""
         return []
 
+    def lake_files(self, table: pd.DataFrame) -> dict[str, bytes]:
+        """Lake files (key -> bytes) for the chunks just analysed (their rows in `table`), written by the analysis
+        step beside the monitor's results; none by default."""
+        return {}
+
     def fitting_key(self) -> dict[str, Any]:
         """The parts of the config that change the baseline (a cached baseline is reused only while they hold)."""
         return {}

@@ -38,11 +38,12 @@ def build_chunker(config: ModelConfig) -> Any:
 
 
 def build_thresholds(config: ModelConfig) -> dict[str, Any]:
-    """Configured nannyml thresholds per metric (metrics not named keep nannyml's defaults)."""
+    """Configured nannyml thresholds per metric, Model Monitor constraints included (metrics not named keep
+    nannyml's defaults)."""
     from nannyml.thresholds import ConstantThreshold, StandardDeviationThreshold
 
     thresholds: dict[str, Any] = {}
-    for metric, spec in config.estimation.thresholds.items():
+    for metric, spec in config.thresholds.items():
         if spec.type == "constant":
             thresholds[metric] = ConstantThreshold(lower=spec.lower, upper=spec.upper)
         else:

@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from modelwatch.clock import Clock, SystemClock, parse_iso, to_utc
-from modelwatch.config.model import ModelConfig
+from modelwatch.config.model import ModelConfig, with_model_monitor_constraints
 from modelwatch.errors import ConfigError, ReferenceDataError, RegistryError
 from modelwatch.lake.store import parse_s3_uri
 from modelwatch.monitors.frames import prepare_reference
@@ -86,6 +86,22 @@ def _rows_per_hour(frame: Any, column: str) -> float | None:
     return len(times) / hours if hours > 0 else None
 
 
+def resolve_model_monitor_constraints(config: ModelConfig, s3_client: Any = None) -> ModelConfig:
+    """The config with the Model Monitor constraints.json it names on S3 read in (a local file is read when the
+    config is loaded); ConfigError naming the file when it cannot be read or used."""
+    location = config.estimation.constraints
+    if not location or not location.startswith("s3://"):
+        return config
+    if s3_client is None:
+        raise ConfigError(f"estimation.constraints {location}: an s3:// constraints file needs a stack context")
+    bucket, key = parse_s3_uri(location)
+    try:
+        body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except Exception as exc:  # botocore ClientError (missing key, no access)
+        raise ConfigError(f"estimation.constraints {location}: cannot read it: {exc}") from exc
+    return with_model_monitor_constraints(config, bytes(body), location)
+
+
 def register_model(
     registry: Registry,
     config: ModelConfig,
@@ -94,9 +110,12 @@ def register_model(
     cloudwatch: Any = None,
     alarms: AlarmSettings | None = None,
     clock: Clock | None = None,
+    s3_client: Any = None,
 ) -> dict[str, Any]:
     """Validate and upload the config and reference (the stored config points at the uploaded copy); the model's
-    alarms (the low-traffic one measured against the reference's rate) and a first heartbeat."""
+    alarms (the low-traffic one measured against the reference's rate) and a first heartbeat. A Model Monitor
+    constraints.json the config names on S3 is read into the stored config."""
+    config = resolve_model_monitor_constraints(config, s3_client)
     check = validate_reference(config, reference)
     stored = registry.register(config, reference.body, reference.suffix)
     names: list[str] = []
