@@ -12,6 +12,8 @@ from modelwatch.constants import (
     LAKE_DRIFT,
     LAKE_GROUND_TRUTH,
     LAKE_MANIFESTS,
+    LAKE_MODEL_QUALITY_STATISTICS,
+    LAKE_MODEL_QUALITY_VIOLATIONS,
     LAKE_MODELS,
     LAKE_QUARANTINE,
     LAKE_REPORTS,
@@ -103,6 +105,17 @@ def monitor_results_key(model: str, run_id: str, monitor: str) -> str:
 
 def report_key(model: str, run_id: str) -> str:
     return f"{LAKE_REPORTS}/model={model}/run={run_id}/report.html"
+
+
+def model_quality_keys(model: str, chunk_start: datetime) -> tuple[str, str]:
+    """Model Monitor's model-quality statistics.json and constraint violations of one analysed chunk (one JSON line
+    each): `results/model=<m>/model_quality_{statistics,violations}/dt=<day>/<chunk start>.json`."""
+    when = to_utc(chunk_start)
+    name = f"dt={when:%Y-%m-%d}/{when:%Y%m%dT%H%M%SZ}.json"
+    return (
+        f"{LAKE_RESULTS}/model={model}/{LAKE_MODEL_QUALITY_STATISTICS}/{name}",
+        f"{LAKE_RESULTS}/model={model}/{LAKE_MODEL_QUALITY_VIOLATIONS}/{name}",
+    )
 
 
 def _chunk_stem(chunk_start: datetime) -> tuple[str, str]:

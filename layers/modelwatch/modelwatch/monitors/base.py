@@ -77,11 +77,14 @@ class Gated:
 
 @dataclass
 class Publication:
-    """What publishing does with a monitor's rows: datapoints, held-back points, and the rows that are alerts."""
+    """What publishing does with a monitor's rows: datapoints, held-back points, the rows that are alerts (crossings
+    in the direction that is worse) and the rows that crossed in the direction that is better (unexpected
+    improvements: a notice, paging only when the model's `alerts.direction` is `both`)."""
 
     points: list[MetricPoint] = field(default_factory=list)
     gated: list[Gated] = field(default_factory=list)
     alerts: list[ResultRow] = field(default_factory=list)
+    improvements: list[ResultRow] = field(default_factory=list)
 
 
 class Monitor(ABC):
@@ -143,4 +146,5 @@ class Monitor(ABC):
 
     @abstractmethod
     def publish(self, rows: list[ResultRow], summary: dict[str, Any]) -> Publication:
-        """Which of the run's rows (this monitor's only) become datapoints, and which are alerts to notify."""
+        """Which of the run's rows (this monitor's only) become datapoints, which are alerts and which are
+        improvements (see `Publication`)."""

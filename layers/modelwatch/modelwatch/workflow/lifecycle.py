@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from modelwatch.clock import parse_iso, to_utc
-from modelwatch.config.model import ModelConfig
-from modelwatch.constants import DEFAULT_METRIC_NAMESPACE
+from modelwatch.clock import Clock, SystemClock, parse_iso, to_utc
+from modelwatch.config.model import ModelConfig, with_model_monitor_constraints
 from modelwatch.errors import ConfigError, LakeError, PublishError, ReferenceDataError, RegistryError
 from modelwatch.lake.layout import results_key
 from modelwatch.lake.store import parse_s3_uri
@@ -20,7 +19,7 @@ from modelwatch.monitors.frames import prepare_reference
 from modelwatch.monitors.mm_baseline import Baseline, dumps, suggest_baseline
 from modelwatch.monitors.results import read_results
 from modelwatch.observability import logger
-from modelwatch.publishing.alarms import create_model_alarms, delete_model_alarms
+from modelwatch.publishing.alarms import AlarmSettings, create_model_alarms, delete_model_alarms, seed_heartbeat
 from modelwatch.publishing.metrics import iso as iso_time
 from modelwatch.registry.store import REFERENCE_SUFFIXES, Registry
 from modelwatch.state import RunState, State
@@ -55,8 +54,16 @@ def read_reference(location: str, s3_client: Any = None) -> ReferenceData:
         raise ReferenceDataError(f"reference {location}: cannot read it: {exc.strerror}") from exc
 
 
-def _reference_frame(config: ModelConfig, reference: ReferenceData) -> Any:
-    """The reference prepared as runs prepare it (columns, classes, probabilities checked)."""
+@dataclass(frozen=True)
+class ReferenceCheck:
+    """What validating a reference found: its rows and, when its timestamps span some time, its rows per hour."""
+
+    rows: int
+    rows_per_hour: float | None = None
+
+
+def _reference_frames(config: ModelConfig, reference: ReferenceData) -> tuple[Any, Any]:
+    """The reference as read, and prepared as runs prepare it (columns, classes, probabilities checked)."""
     import pandas as pd
 
     try:
@@ -69,17 +76,47 @@ def _reference_frame(config: ModelConfig, reference: ReferenceData) -> Any:
     prepared = prepare_reference(config, frame)
     if prepared.empty:
         raise ReferenceDataError(f"reference {reference.source}: no rows")
-    return prepared
+    return frame, prepared
 
 
-def validate_reference(config: ModelConfig, reference: ReferenceData) -> int:
-    """Check the reference the way a run will (columns, classes, probabilities); returns its row count."""
-    return len(_reference_frame(config, reference))
+def validate_reference(config: ModelConfig, reference: ReferenceData) -> ReferenceCheck:
+    """Check the reference the way a run will (columns, classes, probabilities); its rows and rate."""
+    frame, prepared = _reference_frames(config, reference)
+    return ReferenceCheck(len(prepared), _rows_per_hour(frame, config.timestamp))
+
+
+def _rows_per_hour(frame: Any, column: str) -> float | None:
+    """The reference's traffic: rows over the hours its timestamps span (None without a usable span)."""
+    import pandas as pd
+
+    if column not in frame.columns or len(frame) < 2:
+        return None
+    times = pd.to_datetime(frame[column], utc=True, errors="coerce").dropna()
+    if len(times) < 2:
+        return None
+    hours = (times.max() - times.min()).total_seconds() / 3600
+    return len(times) / hours if hours > 0 else None
+
+
+def resolve_model_monitor_constraints(config: ModelConfig, s3_client: Any = None) -> ModelConfig:
+    """The config with the Model Monitor constraints.json it names on S3 read in (a local file is read when the
+    config is loaded); ConfigError naming the file when it cannot be read or used."""
+    location = config.estimation.constraints
+    if not location or not location.startswith("s3://"):
+        return config
+    if s3_client is None:
+        raise ConfigError(f"estimation.constraints {location}: an s3:// constraints file needs a stack context")
+    bucket, key = parse_s3_uri(location)
+    try:
+        body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except Exception as exc:  # botocore ClientError (missing key, no access)
+        raise ConfigError(f"estimation.constraints {location}: cannot read it: {exc}") from exc
+    return with_model_monitor_constraints(config, bytes(body), location)
 
 
 def suggest_data_quality_baseline(config: ModelConfig, reference: ReferenceData) -> Baseline:
     """Model Monitor's `statistics.json` and `constraints.json` suggested from the model's reference data."""
-    return suggest_baseline(model_features(config), _reference_frame(config, reference))
+    return suggest_baseline(model_features(config), _reference_frames(config, reference)[1])
 
 
 def store_configured_baseline(registry: Registry, config: ModelConfig, s3_client: Any = None) -> ModelConfig:
@@ -104,23 +141,31 @@ def register_model(
     reference: ReferenceData,
     *,
     cloudwatch: Any = None,
-    stack: str = "",
-    alarms_topic_arn: str = "",
-    namespace: str | None = None,
+    alarms: AlarmSettings | None = None,
+    clock: Clock | None = None,
     s3_client: Any = None,
 ) -> dict[str, Any]:
-    """Validate and upload the config and reference (the stored config points at the uploaded copy), and the
-    Model Monitor baseline the config names (the stored config points at the lake copy); alarms."""
-    rows = validate_reference(config, reference)
+    """Validate and upload the config and reference (the stored config points at the uploaded copy), and the Model
+    Monitor data-quality baseline the config names (the stored config points at the lake copy); the model's alarms
+    (the low-traffic one measured against the reference's rate) and a first heartbeat. A Model Monitor
+    constraints.json the config names on S3 is read into the stored config."""
+    config = resolve_model_monitor_constraints(config, s3_client)
+    check = validate_reference(config, reference)
     config = store_configured_baseline(registry, config, s3_client)
     stored = registry.register(config, reference.body, reference.suffix)
-    alarms: list[str] = []
-    if cloudwatch is not None:
-        alarms = create_model_alarms(
-            cloudwatch, stack, stored, alarms_topic_arn, namespace=namespace or DEFAULT_METRIC_NAMESPACE
-        )
-    logger.info("model registered", model=stored.name, reference_rows=rows, alarms=len(alarms))
-    return {"model": stored.name, "reference": stored.reference, "reference_rows": rows, "alarms": alarms}
+    names: list[str] = []
+    if cloudwatch is not None and alarms is not None:
+        settings = replace(alarms, reference_rows_per_hour=check.rows_per_hour)
+        names = create_model_alarms(cloudwatch, settings, stored)
+        seed_heartbeat(cloudwatch, settings.namespace, stored.name, (clock or SystemClock()).now())
+    logger.info("model registered", model=stored.name, reference_rows=check.rows, alarms=len(names))
+    return {
+        "model": stored.name,
+        "reference": stored.reference,
+        "reference_rows": check.rows,
+        "reference_rows_per_hour": check.rows_per_hour,
+        "alarms": names,
+    }
 
 
 def unregister_model(
@@ -169,7 +214,8 @@ def open_violations(registry: Registry, model: str, run_id: str | None) -> list[
 
 
 def model_status(registry: Registry, state: State | None, now: datetime) -> list[dict[str, Any]]:
-    """Per registered model: last analysed chunk, lag behind now, last run, last error and open violations."""
+    """Per registered model: last analysed chunk, lag behind now, last run, last error, open incidents and the open
+    data-quality violations."""
     rows: list[dict[str, Any]] = []
     for name in registry.names():
         try:
@@ -181,6 +227,22 @@ def model_status(registry: Registry, state: State | None, now: datetime) -> list
         row: dict[str, Any] = run_state.to_dict()
         row.update(problem_type=config.problem_type.value, endpoint=config.endpoint)
         row["lag_seconds"] = _lag_seconds(run_state, now)
+        incidents = state.incidents.open_incidents(name) if state is not None else []
+        row["open_incidents"] = [_incident_row(r.document) for r in incidents]
         row["open_violations"] = open_violations(registry, name, run_state.last_run)
         rows.append(row)
     return rows
+
+
+def _incident_row(document: dict[str, Any]) -> dict[str, Any]:
+    """An open incident as `status` shows it: kind, since, whether it pages, and its metrics still in alert."""
+    metrics = document.get("metrics", {})
+    return {
+        "id": document.get("id"),
+        "kind": document.get("kind"),
+        "since": document.get("since"),
+        "opened_at": document.get("opened_at"),
+        "paging": bool(document.get("paging")),
+        "metrics": sorted(k for k, m in metrics.items() if m.get("in_alert")),
+        "last_notified_at": document.get("last_notified_at"),
+    }
