@@ -6,7 +6,7 @@ by drift alerts, and each feature's distribution in the chunk beside the referen
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -560,7 +560,7 @@ class DriftMonitor(Monitor):
         return self.config.problem_type.value == "regression"
 
 
-def coinciding_drift(rows: list[ResultRow], starts: Sequence[Any]) -> dict[Any, list[dict[str, Any]]]:
+def coinciding_drift(rows: list[ResultRow], starts: Iterable[Any]) -> dict[Any, list[dict[str, Any]]]:
     """Per chunk start: the features in univariate drift alert in that chunk, with their distance, method and
     threshold, most drifted (distance over threshold) first; chunks without any are left out."""
     wanted = set(starts)
