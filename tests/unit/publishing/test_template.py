@@ -102,6 +102,15 @@ def test_dashboard_has_a_data_quality_and_drift_row(template: dict[str, Any]) ->
     assert f"{mm} feature_baseline_drift" in expressions
 
 
+def test_dashboard_widgets_do_not_overlap(template: dict[str, Any]) -> None:
+    body, _ = _body(template)
+    boxes = [(w["x"], w["y"], w["width"], w["height"]) for w in body["widgets"]]
+    for i, (x, y, width, height) in enumerate(boxes):
+        for other in boxes[i + 1 :]:
+            ox, oy, owidth, oheight = other
+            assert not (x < ox + owidth and ox < x + width and y < oy + oheight and oy < y + height), (boxes[i], other)
+
+
 def test_fleet_alarm_follows_the_fleet_state_and_keeps_it_between_runs(template: dict[str, Any]) -> None:
     # Changed by #19: the publisher sends AlertState without dimensions (models with an open incident) every run;
     # the alarm must match it exactly and keep its state while no run publishes
