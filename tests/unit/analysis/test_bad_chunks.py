@@ -19,9 +19,10 @@ HOURS = 4
 
 
 def _lean(case: Case) -> Case:
-    """The case's first hours, performance only (drift off): a few small fits."""
+    """The case's first hours, performance only (drift and data quality off): a few small fits."""
     estimation = case.config.estimation.model_copy(update={"drift_metrics": False, "top_features": 0})
-    config = case.config.model_copy(update={"estimation": estimation})
+    quality = case.config.data_quality.model_copy(update={"enabled": False})
+    config = case.config.model_copy(update={"estimation": estimation, "data_quality": quality})
     captures = _hours(case, 0, HOURS)
     labels = case.labels.loc[case.labels["inference_id"].isin(set(captures["inference_id"]))]
     return Case(**{**case.__dict__, "config": config, "captures": captures, "labels": labels})
