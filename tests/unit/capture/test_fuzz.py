@@ -238,4 +238,3 @@ def test_corpus_regressions(path: Any) -> None:
     assert fast.quarantined == slow.quarantined
     assert fast.rows.equals(slow.rows)
     check_never_lost(config, fast, data)
-
