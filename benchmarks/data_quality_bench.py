@@ -119,6 +119,7 @@ def _parts(lake: Lake, repeats: int) -> dict[str, float]:
     repeat with the least total), as the state machine's steps make them."""
     from modelwatch.analysis import RunSpec, analyse_from_lake, assemble_from_lake
     from modelwatch.monitors import configured
+    from modelwatch.signing import process_signer
 
     best: dict[str, float] = {}
     for _ in range(repeats):
@@ -137,7 +138,10 @@ def _parts(lake: Lake, repeats: int) -> dict[str, float]:
         outcomes = []
         for name in spec.monitors:
             started = time.perf_counter()
-            outcomes.append(analyse_from_lake(spec, name, lake.store, list(lake.counters.values()), lake.window[1]))
+            counters = list(lake.counters.values())
+            outcomes.append(
+                analyse_from_lake(spec, name, lake.store, counters, lake.window[1], signer=process_signer())
+            )
             seconds[name] = time.perf_counter() - started
         started = time.perf_counter()
         assemble_from_lake(spec, [o.to_dict() for o in outcomes], lake.store, lake.window[1])
