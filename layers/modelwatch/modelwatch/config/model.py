@@ -186,6 +186,81 @@ class Estimation(_Strict):
         return parse_duration(self.lateness)
 
 
+class ExtraColumn(_Strict):
+    """A captured column the model does not use (a bias facet, a group variable), decoded into the lake like a
+    feature: from a CSV request row at `csv_index` (0-based, counted over the whole row; the features take the other
+    positions in order) or from a JSON request row object at `path` (default `$.<name>`)."""
+
+    name: str = Field(min_length=1)
+    type: Literal["numeric", "categorical"] = "categorical"
+    csv_index: int | None = Field(default=None, ge=0)
+    path: JsonPath | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        return None if value is None else _check_json_path(value)
+
+
+# Clarify's bias metrics by stage (smclarify's registry); `methods: all` means every one of both stages.
+PRE_TRAINING_METRICS = ("CDDL", "CI", "DPL", "JS", "KL", "KS", "LP", "TVD")
+POST_TRAINING_METRICS = ("AD", "CDDPL", "DAR", "DCA", "DCR", "DI", "DPPL", "DRR", "FT", "GE", "RD", "SD", "TE")
+DEFAULT_BIAS_NAMESPACE = "aws/sagemaker/Endpoints/bias-metrics"
+DEFAULT_EXPLAINABILITY_NAMESPACE = "aws/sagemaker/Endpoints/explainability-metrics"
+
+
+class BiasFacet(_Strict):
+    """A sensitive attribute in Clarify's terms: a column (name, or index among the features) and its sensitive values
+    (categorical: facet d is the rows with one of them; numeric: one threshold, facet d is (threshold, max])."""
+
+    name_or_index: str | int
+    value_or_threshold: list[str | int | float] = Field(min_length=1)
+
+
+class BiasConfig(_Strict):
+    """Clarify's bias analysis (`analysis_config.json` field names) per facet; `baseline`: a Clarify `analysis.json`
+    to compare with instead of the one computed on the reference; `namespace`: the CloudWatch namespace of the
+    `bias_metric_<NAME>` metrics (one the stack's BiasMetricNamespace parameter allows)."""
+
+    label_values_or_threshold: list[str | int | float] = Field(default_factory=lambda: [1], min_length=1)
+    probability_threshold: float | None = Field(default=None, gt=0.0, lt=1.0)
+    facets: list[BiasFacet] = Field(min_length=1)
+    group_variable: str | int | None = None
+    methods: Literal["all"] | list[str] = "all"
+    baseline: str | None = None
+    namespace: str = Field(default=DEFAULT_BIAS_NAMESPACE, min_length=1, max_length=255)
+
+    @field_validator("methods")
+    @classmethod
+    def _methods(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list):
+            known = (*PRE_TRAINING_METRICS, *POST_TRAINING_METRICS)
+            unknown = [m for m in value if m not in known]
+            if unknown:
+                raise ValueError(f"unknown bias metrics {unknown}; use 'all' or some of {sorted(known)}")
+        return value
+
+    @property
+    def metrics(self) -> list[str]:
+        """The Clarify metrics to compute, pre-training then post-training, each in smclarify's order."""
+        chosen = set(PRE_TRAINING_METRICS + POST_TRAINING_METRICS) if self.methods == "all" else set(self.methods)
+        return [m for m in (*PRE_TRAINING_METRICS, *POST_TRAINING_METRICS) if m in chosen]
+
+
+class AttributionConfig(_Strict):
+    """Feature-attribution drift: a surrogate of the endpoint (LightGBM, features -> captured output) fitted on the
+    reference and on each chunk, TreeSHAP global attributions (mean |SHAP|) compared by Clarify's nDCG. `baseline`:
+    a Clarify `analysis.json` whose `explanations.kernel_shap.<label>.global_shap_values` replace the reference's;
+    `min_faithfulness`: the held-out R² a surrogate needs before its attributions are compared."""
+
+    enabled: bool = True
+    ndcg_threshold: float = Field(default=0.9, gt=0.0, le=1.0)
+    min_faithfulness: float = Field(default=0.8, ge=0.0, le=1.0)
+    baseline: str | None = None
+    label: str = Field(default="label0", min_length=1)
+    namespace: str = Field(default=DEFAULT_EXPLAINABILITY_NAMESPACE, min_length=1, max_length=255)
+
+
 class ModelConfig(_Strict):
     """One monitored model. `name` is the lake partition and the CloudWatch `Model` dimension."""
 
@@ -204,6 +279,9 @@ class ModelConfig(_Strict):
     chunking: Chunking = Field(default_factory=lambda: Chunking(period="1h"))
     ground_truth: GroundTruth = Field(default_factory=GroundTruth)
     estimation: Estimation = Field(default_factory=Estimation)
+    extra_columns: list[ExtraColumn] = Field(default_factory=list)
+    bias: BiasConfig | None = None
+    attribution: AttributionConfig | None = None
 
     @field_validator("name")
     @classmethod
@@ -243,7 +321,51 @@ class ModelConfig(_Strict):
             raise ValueError(
                 f"output.columns: {column!r} is not one of y_pred_proba, y_pred, y_pred_proba_<class> or _"
             )
+        self._check_bias_and_attribution()
         return self
+
+    def _check_bias_and_attribution(self) -> None:
+        extra = [c.name for c in self.extra_columns]
+        clashes = sorted(set(extra) & set(self.feature_names)) + sorted({n for n in extra if extra.count(n) > 1})
+        if clashes:
+            raise ValueError(f"extra_columns: {clashes} are already features or listed twice")
+        if self.bias is not None:
+            if self.problem_type is not ProblemType.BINARY:
+                raise ValueError("bias: supported for binary_classification only")
+            for index, facet in enumerate(self.bias.facets):
+                column = self.column_of(facet.name_or_index, f"bias.facets.{index}.name_or_index")
+                if self.column_type(column) == "numeric" and len(facet.value_or_threshold) != 1:
+                    raise ValueError(f"bias.facets.{index}: numeric facet {column!r} takes one threshold")
+                if self.column_type(column) == "numeric":
+                    try:
+                        float(facet.value_or_threshold[0])
+                    except ValueError as exc:
+                        raise ValueError(f"bias.facets.{index}: threshold of {column!r} is not a number") from exc
+            if self.bias.group_variable is not None:
+                self.column_of(self.bias.group_variable, "bias.group_variable")
+        if self.attribution is not None and self.problem_type is ProblemType.MULTICLASS:
+            raise ValueError("attribution: supported for binary_classification and regression")
+
+    def column_of(self, name_or_index: str | int, where: str = "column") -> str:
+        """The feature or extra column a Clarify `name_or_index` names (an index counts the features, in order)."""
+        if isinstance(name_or_index, int):
+            if not 0 <= name_or_index < len(self.features):
+                raise ValueError(f"{where}: index {name_or_index} is not a feature index (0-{len(self.features) - 1})")
+            return self.features[name_or_index].name
+        if name_or_index not in self.feature_names and name_or_index not in self.extra_column_names:
+            raise ValueError(f"{where}: {name_or_index!r} is neither a feature nor an extra column")
+        return name_or_index
+
+    def column_type(self, name: str) -> str:
+        """`numeric` or `categorical`: the declared type of a feature or extra column."""
+        for column in [*self.features, *self.extra_columns]:
+            if column.name == name:
+                return column.type
+        raise KeyError(name)
+
+    @property
+    def extra_column_names(self) -> list[str]:
+        return [c.name for c in self.extra_columns]
 
     # Derived names, used by decoding, estimation and publishing alike.
     @property
