@@ -21,7 +21,7 @@ from modelwatch.clock import to_utc
 from modelwatch.config.model import ModelConfig
 from modelwatch.constants import LAKE_CAPTURES
 from modelwatch.errors import EmptyWindowError, ReferenceDataError
-from modelwatch.lake.layout import model_reference_key, monitor_results_key
+from modelwatch.lake.layout import model_reference_key, monitor_results_key, run_document_key
 from modelwatch.lake.reader import read_ground_truth, read_rows
 from modelwatch.lake.store import ObjectStore, parse_s3_uri
 from modelwatch.monitors import artifacts, monitor_for
@@ -62,6 +62,7 @@ class MonitorResult:
     labels: dict[str, Any] = field(default_factory=dict)  # the label join's counts (monitors that read labels)
     baseline: str = "unused"  # "hit" (cached), "fit", or "unused" (every chunk reused)
     summary: dict[str, Any] = field(default_factory=dict)  # the monitor's summary of the window (when assembled)
+    documents: dict[str, bytes] = field(default_factory=dict)  # the monitor's files for the chunks analysed now
 
 
 @dataclass
@@ -169,7 +170,11 @@ def baseline_for(
     lacks are fitted then and cached too. The cache is keyed by the reference columns as given, so a hit neither
     validates nor prepares the reference again (the fit that was cached did)."""
     config = monitor.config
-    key = artifacts.cache_key(monitor.fitting_key(), reference_hash(reference_columns(config, reference)))
+    fitting_key = monitor.fitting_key()
+    monitor.documents = {uri: read_config_file(store, config, uri) for uri in monitor.sources()}
+    if monitor.documents:  # an imported file that changes means a refit
+        fitting_key["sources"] = {uri: hashlib.sha256(body).hexdigest() for uri, body in monitor.documents.items()}
+    key = artifacts.cache_key(fitting_key, reference_hash(reference_columns(config, reference)))
     artifact = artifacts.Artifact(config.name, monitor.name)
     baseline = artifacts.load_baseline(store, artifact, key, monitor.baseline_type)
     if baseline is None:
@@ -177,6 +182,9 @@ def baseline_for(
         baseline = monitor.fit(prepared)
         monitor.complete(baseline, prepared, data)
         artifacts.store_baseline(store, artifact, key, baseline, now)
+        for name, body in monitor.baseline_documents(baseline).items():
+            document = artifacts.Artifact(config.name, monitor.name, name, "")  # its manifest: <name>.json
+            artifacts.store_body(store, document, key, body, now, content_type="application/json")
         return baseline, "fit"
     if monitor.incomplete(baseline, data):
         monitor.complete(baseline, prepared_reference(config, reference), data)
@@ -238,7 +246,9 @@ def analyse_monitor(
             fresh = [ChunkInfo(c.key, c.number, c.start, c.end, c.rows, int(counts.get(c.number, 0))) for c in fresh]
         data = AnalysisData(chunk_rows, fresh)
         baseline, result.baseline = baseline_for(monitor, reference, store, now, data)
-        parts.append(monitor.analyse(baseline, data))
+        analysed = monitor.analyse(baseline, data)
+        result.documents = monitor.chunk_documents(analysed)
+        parts.append(analysed)
     parts = [p for p in parts if p is not None and len(p)]
     if parts:
         table = pd.concat(parts, ignore_index=True)
@@ -249,22 +259,26 @@ def analyse_monitor(
 
 
 # ---------------------------------------------------------------- one monitor, from the lake
+def read_config_file(store: ObjectStore, config: ModelConfig, uri: str, what: str = "file") -> bytes:
+    """A file the model config names: an s3:// URI in the store's bucket, or a path (ReferenceDataError otherwise)."""
+    if uri.startswith("s3://"):
+        bucket, key = parse_s3_uri(uri)
+        if bucket != getattr(store, "bucket", bucket):
+            raise ReferenceDataError(f"model {config.name}: {what} {uri} is outside the lake bucket")
+        return store.get(key)
+    try:
+        return Path(uri).read_bytes()
+    except OSError as exc:
+        raise ReferenceDataError(f"model {config.name}: cannot read {what} {uri}: {exc.strerror}") from exc
+
+
 def load_reference(store: ObjectStore, config: ModelConfig) -> tuple[pd.DataFrame, str]:
     """Read the config's reference data (Parquet or CSV) from the lake (s3:// in the store's bucket) or a path;
     also the sha256 of its bytes."""
     import pandas as pd
 
     uri = config.reference or store.uri(model_reference_key(config.name))
-    if uri.startswith("s3://"):
-        bucket, key = parse_s3_uri(uri)
-        if bucket != getattr(store, "bucket", bucket):
-            raise ReferenceDataError(f"model {config.name}: reference {uri} is outside the lake bucket")
-        body = store.get(key)
-    else:
-        try:
-            body = Path(uri).read_bytes()
-        except OSError as exc:
-            raise ReferenceDataError(f"model {config.name}: cannot read reference {uri}: {exc.strerror}") from exc
+    body = read_config_file(store, config, uri, "reference")
     try:
         if uri.lower().endswith(".csv"):
             return pd.read_csv(io.BytesIO(body)), hashlib.sha256(body).hexdigest()
@@ -321,6 +335,8 @@ def analyse_from_lake(
     result = analyse_monitor(monitor, reference, captures, labels, request, store, now, plan)
     key = monitor_results_key(config.name, request.run_id, monitor.name)
     store.put(key, to_parquet(result.table))
+    for name, body in result.documents.items():
+        store.put(run_document_key(config.name, request.run_id, monitor.name, name), body, "application/json")
     logger.info(
         "monitor analysed",
         model=config.name,

@@ -205,6 +205,7 @@ class ExtraColumn(_Strict):
 # Clarify's bias metrics by stage (smclarify's registry); `methods: all` means every one of both stages.
 PRE_TRAINING_METRICS = ("CDDL", "CI", "DPL", "JS", "KL", "KS", "LP", "TVD")
 POST_TRAINING_METRICS = ("AD", "CDDPL", "DAR", "DCA", "DCR", "DI", "DPPL", "DRR", "FT", "GE", "RD", "SD", "TE")
+_POSITIVE_ONE: list[str | int | float] = [1]
 DEFAULT_BIAS_NAMESPACE = "aws/sagemaker/Endpoints/bias-metrics"
 DEFAULT_EXPLAINABILITY_NAMESPACE = "aws/sagemaker/Endpoints/explainability-metrics"
 
@@ -222,7 +223,9 @@ class BiasConfig(_Strict):
     to compare with instead of the one computed on the reference; `namespace`: the CloudWatch namespace of the
     `bias_metric_<NAME>` metrics (one the stack's BiasMetricNamespace parameter allows)."""
 
-    label_values_or_threshold: list[str | int | float] = Field(default_factory=lambda: [1], min_length=1)
+    label_values_or_threshold: list[str | int | float] = Field(
+        default_factory=lambda: list(_POSITIVE_ONE), min_length=1
+    )
     probability_threshold: float | None = Field(default=None, gt=0.0, lt=1.0)
     facets: list[BiasFacet] = Field(min_length=1)
     group_variable: str | int | None = None
@@ -239,6 +242,26 @@ class BiasConfig(_Strict):
             if unknown:
                 raise ValueError(f"unknown bias metrics {unknown}; use 'all' or some of {sorted(known)}")
         return value
+
+    def positive_class(self, classes: list[str]) -> int:
+        """The binary class (0 or 1) `label_values_or_threshold` names positive: 0/1, true/false or a class name."""
+        found = set()
+        for value in self.label_values_or_threshold:
+            text = str(value).strip().lower()
+            if text in ("1", "1.0", "true") or (classes and text == classes[1].lower()):
+                found.add(1)
+            elif text in ("0", "0.0", "false") or (classes and text == classes[0].lower()):
+                found.add(0)
+            else:
+                raise ValueError(f"bias.label_values_or_threshold: {value!r} is not 0/1 or one of the classes")
+        if len(found) != 1:
+            raise ValueError("bias.label_values_or_threshold: names both classes; name the positive one")
+        return found.pop()
+
+    @property
+    def label_value(self) -> str:
+        """Clarify's label_value_or_threshold (the LabelValue dimension)."""
+        return ",".join(str(v) for v in self.label_values_or_threshold)
 
     @property
     def metrics(self) -> list[str]:
@@ -341,6 +364,7 @@ class ModelConfig(_Strict):
                         float(facet.value_or_threshold[0])
                     except ValueError as exc:
                         raise ValueError(f"bias.facets.{index}: threshold of {column!r} is not a number") from exc
+            self.bias.positive_class(self.classes)
             if self.bias.group_variable is not None:
                 self.column_of(self.bias.group_variable, "bias.group_variable")
         if self.attribution is not None and self.problem_type is ProblemType.MULTICLASS:
@@ -358,7 +382,8 @@ class ModelConfig(_Strict):
 
     def column_type(self, name: str) -> str:
         """`numeric` or `categorical`: the declared type of a feature or extra column."""
-        for column in [*self.features, *self.extra_columns]:
+        columns: list[Feature | ExtraColumn] = [*self.features, *self.extra_columns]
+        for column in columns:
             if column.name == name:
                 return column.type
         raise KeyError(name)

@@ -100,3 +100,8 @@ def monitor_results_key(model: str, run_id: str, monitor: str) -> str:
 
 def report_key(model: str, run_id: str) -> str:
     return f"{LAKE_REPORTS}/model={model}/run={run_id}/report.html"
+
+
+def run_document_key(model: str, run_id: str, monitor: str, name: str) -> str:
+    """A file a monitor writes for a run beside its report (e.g. Clarify's violations of a chunk)."""
+    return f"{LAKE_REPORTS}/model={model}/run={run_id}/{monitor}/{name}"

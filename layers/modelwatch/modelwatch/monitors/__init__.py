@@ -6,6 +6,7 @@ from __future__ import annotations
 from modelwatch.config.model import ModelConfig
 from modelwatch.errors import ConfigError
 from modelwatch.monitors.base import Monitor
+from modelwatch.monitors.bias import BiasMonitor
 from modelwatch.monitors.drift import DriftMonitor
 from modelwatch.monitors.performance import PerformanceMonitor
 
@@ -13,6 +14,7 @@ from modelwatch.monitors.performance import PerformanceMonitor
 MONITORS: dict[str, type[Monitor]] = {
     PerformanceMonitor.name: PerformanceMonitor,
     DriftMonitor.name: DriftMonitor,
+    BiasMonitor.name: BiasMonitor,
 }
 
 

@@ -9,7 +9,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from modelwatch.config.model import ModelConfig, ProblemType
+from modelwatch.config.model import ExtraColumn, Feature, ModelConfig, ProblemType
 from modelwatch.constants import (
     COL_CHUNK,
     COL_EVENT_ID,
@@ -67,7 +67,8 @@ def _coerce_features(config: ModelConfig, frame: pd.DataFrame) -> None:
     the frame does not hold are left out."""
     import pandas as pd
 
-    for feature in [*config.features, *config.extra_columns]:
+    columns: list[Feature | ExtraColumn] = [*config.features, *config.extra_columns]
+    for feature in columns:
         if feature.name not in frame.columns:
             continue
         column = frame[feature.name]

@@ -76,6 +76,7 @@ class ResultRow:
     segment: str | None = None
     variant: str | None = None
     estimation_error: float | None = None
+    detail: str | None = None
 
 
 def _number(value: Any) -> float | None:
@@ -126,6 +127,7 @@ def read_results(body: bytes) -> list[ResultRow]:
                 segment=_text(row.get("segment")),
                 variant=_text(row.get("variant")),
                 estimation_error=_number(row.get("estimation_error")),
+                detail=_text(row.get("detail")),
             )
         )
     return rows
