@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from modelwatch.config.model import ModelConfig
 from modelwatch.errors import ConfigError
+from modelwatch.monitors.attribution import AttributionMonitor
 from modelwatch.monitors.base import Monitor
 from modelwatch.monitors.bias import BiasMonitor
 from modelwatch.monitors.drift import DriftMonitor
@@ -15,6 +16,7 @@ MONITORS: dict[str, type[Monitor]] = {
     PerformanceMonitor.name: PerformanceMonitor,
     DriftMonitor.name: DriftMonitor,
     BiasMonitor.name: BiasMonitor,
+    AttributionMonitor.name: AttributionMonitor,
 }
 
 
