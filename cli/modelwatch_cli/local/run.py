@@ -198,7 +198,10 @@ def run_pipeline(
         summary.chunks_analysed = int(outcome.get("chunks_analysed", 0))
         summary.chunks_skipped = list(outcome.get("chunks_skipped", []))
         summary.output = str(output)
-        _export(stack, config.name, output, summary)
+        namespaces = {
+            n for n in (config.bias and config.bias.namespace, config.attribution and config.attribution.namespace) if n
+        }
+        _export(stack, config.name, output, summary, namespaces)
     if log_stream is None:
         logs.close()
     (output / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2, default=str) + "\n")
@@ -229,10 +232,14 @@ def _execution_error(execution_output: dict[str, Any], described: dict[str, Any]
     return ""
 
 
-def _export(stack: LocalStack, model: str, output: Path, summary: RunSummary) -> None:
-    """metrics.jsonl, notifications.jsonl, results Parquet and HTML reports out of the local stack."""
+def _export(
+    stack: LocalStack, model: str, output: Path, summary: RunSummary, namespaces: set[str] | None = None
+) -> None:
+    """metrics.jsonl, notifications.jsonl, results Parquet and HTML reports out of the local stack (`namespaces`:
+    the Clarify-compatible ones of the model's bias and attribution metrics)."""
     s3 = stack.clients["s3"]
     results: dict[tuple[str, str, datetime], dict[str, Any]] = {}
+    monitor_rows: dict[tuple[Any, ...], dict[str, Any]] = {}
     for area in (LAKE_RESULTS, LAKE_REPORTS):
         prefix = model_prefix(area, model)
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=stack.lake_bucket, Prefix=prefix):
@@ -242,7 +249,7 @@ def _export(stack: LocalStack, model: str, output: Path, summary: RunSummary) ->
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(body)
                 if area == LAKE_RESULTS and item["Key"].endswith(".parquet"):
-                    _index_results(body, results)
+                    _index_results(body, results, monitor_rows)
     summary.rows_decoded = _lake_rows(stack, model_prefix(LAKE_CAPTURES, model))
     points = [
         p
@@ -250,6 +257,15 @@ def _export(stack: LocalStack, model: str, output: Path, summary: RunSummary) ->
         if p.namespace == stack.template.parameters.get("MetricNamespace", "ModelWatch")
     ]
     lines: list[dict[str, Any]] = []
+    clarify_points = [
+        p
+        for p in adapter.cloudwatch_datapoints(stack.template.account_id, stack.template.region)
+        if p.namespace in (namespaces or set()) and dict(p.dimensions).get("MonitoringSchedule") == model
+    ]
+    for point in sorted(clarify_points, key=lambda p: (p.metric_name, p.dimensions, p.timestamp)):
+        clarify_line = _clarify_line(model, point, monitor_rows)
+        if clarify_line is not None:
+            lines.append(clarify_line)
     for point in sorted(points, key=lambda p: (p.metric_name, p.dimensions, p.timestamp)):
         dims = dict(point.dimensions)
         if point.metric_name == METRIC_RECORDS_DECODED:
@@ -320,7 +336,39 @@ def _lake_rows(stack: LocalStack, prefix: str) -> int:
     return rows
 
 
-def _index_results(body: bytes, index: dict[tuple[str, str, datetime], dict[str, Any]]) -> None:
+def _clarify_line(model: str, point: Any, rows: dict[tuple[Any, ...], dict[str, Any]]) -> dict[str, Any] | None:
+    """A bias or attribution datapoint as a metrics.jsonl line (None for the attribution's expected value)."""
+    dims = dict(point.dimensions)
+    value = point.stat_sum / point.stat_count if point.stat_count else point.stat_sum
+    line: dict[str, Any] = {"model": model}
+    if point.metric_name.startswith("bias_metric_"):
+        metric, kind = point.metric_name.removeprefix("bias_metric_"), dims.get(DIM_KIND, KIND_REALIZED)
+        key: tuple[Any, ...] = ("bias", metric, kind, dims.get("Facet"), dims.get("FacetValue"), None, point.timestamp)
+        line.update(monitor="bias", metric=metric, kind=kind, facet=dims.get("Facet"))
+        line.update(facet_value=dims.get("FacetValue"))
+    elif point.metric_name.startswith("feature_") or point.metric_name == "ndcg":
+        feature = point.metric_name.removeprefix("feature_") if point.metric_name != "ndcg" else None
+        metric = "ndcg" if feature is None else "global_shap"
+        key = ("attribution", metric, KIND_REALIZED, None, None, feature, point.timestamp)
+        line.update(monitor="attribution", metric=metric, kind=KIND_REALIZED, facet=None, facet_value=None)
+        line.update(feature=feature)
+    else:
+        return None
+    row = rows.get(key)
+    line.update(
+        chunk_start=_iso(point.timestamp),
+        chunk_end=_iso(row["chunk_end"]) if row and row.get("chunk_end") is not None else None,
+        value=value,
+        alert=bool(row["alert"]) if row else None,
+    )
+    return line
+
+
+def _index_results(
+    body: bytes,
+    index: dict[tuple[str, str, datetime], dict[str, Any]],
+    monitor_rows: dict[tuple[Any, ...], dict[str, Any]] | None = None,
+) -> None:
     import polars as pl
 
     try:
@@ -329,6 +377,11 @@ def _index_results(body: bytes, index: dict[tuple[str, str, datetime], dict[str,
         raise LocalStackError(f"results file is not readable Parquet: {exc}") from exc
     for row in table.iter_rows(named=True):
         if row.get("chunk_start") is None:
+            continue
+        monitor = row.get("monitor") or "performance"
+        if monitor in ("bias", "attribution") and monitor_rows is not None:
+            subject = (row.get("facet"), row.get("facet_value"), row.get("feature"))
+            monitor_rows[(monitor, str(row["metric"]), str(row["kind"]), *subject, to_utc(row["chunk_start"]))] = row
             continue
         index[(str(row["metric"]), str(row["kind"]), to_utc(row["chunk_start"]))] = row
 

@@ -150,3 +150,30 @@ def test_an_unfaithful_surrogate_skips_the_chunk_with_the_reason(tmp_path) -> No
     assert math.isnan(row["value"]) and "below min_faithfulness 0.8" in row["detail"]
     publication = monitor_for("attribution", config).publish(read_results(to_parquet(result.table)), {})
     assert [g.reason for g in publication.gated] == [row["detail"]]
+
+
+def test_the_notification_names_the_features_that_moved_in_rank(run: dict[str, Any]) -> None:
+    from datetime import UTC, datetime
+
+    from modelwatch.publishing.notify import build_degradation_notification
+
+    # Given the run's attribution alerts
+    table = run["result"].table
+    rows = read_results(to_parquet(table.assign(model="credit", run_id="r1")))
+    alerts = monitor_for("attribution", run["config"]).publish(rows, {}).alerts
+
+    # When the degradation notification is built
+    note = build_degradation_notification(
+        model="credit",
+        run_id="r1",
+        new_alerts=alerts,
+        rows=rows,
+        top_drifting_features=[],
+        report_url=None,
+        published_at=datetime(2026, 4, 1, tzinfo=UTC),
+    )
+
+    # Then it names the attribution drift and which features rose and fell
+    assert "feature attribution drift" in note.subject
+    assert "attribution: nDCG" in note.text and "rose: tenure" in note.text
+    assert note.data["violations"][0]["ranks"].startswith("rose: tenure")

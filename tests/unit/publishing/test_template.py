@@ -88,13 +88,15 @@ def test_fleet_alarm_watches_the_dimensionless_alert(template: dict[str, Any]) -
 
 
 def test_functions_may_put_metrics_and_the_dashboard_url_is_an_output(template: dict[str, Any]) -> None:
-    for name in ("PublishFunction", "RecordFailureFunction"):
+    # PutMetricData has no resource-level permissions: allowed on "*" but only in the stack's namespace, and for
+    # the publisher also in the bias and attribution monitors' Clarify-compatible namespaces (#13).
+    clarify = [{"Ref": "MetricNamespace"}, {"Ref": "BiasMetricNamespace"}, {"Ref": "ExplainabilityMetricNamespace"}]
+    for name, namespaces in (("PublishFunction", clarify), ("RecordFailureFunction", {"Ref": "MetricNamespace"})):
         policies = template["Resources"][name]["Properties"]["Policies"]
-        # PutMetricData has no resource-level permissions: allowed on "*" but only in the stack's namespace.
         statements = [st for pol in policies if isinstance(pol, dict) for st in pol.get("Statement", [])]
         assert any(
             st["Action"] == ["cloudwatch:PutMetricData"]
-            and st["Condition"] == {"StringEquals": {"cloudwatch:namespace": {"Ref": "MetricNamespace"}}}
+            and st["Condition"] == {"StringEquals": {"cloudwatch:namespace": namespaces}}
             for st in statements
         ), name
     assert "ModelwatchDashboard" in template["Outputs"]["DashboardUrl"]["Value"]["Sub"]

@@ -123,6 +123,9 @@ def build_degradation_notification(
     published_at: datetime,
 ) -> Notification:
     """One message for a model and run whose chunks newly crossed a threshold (estimate or realized)."""
+    others = [a for a in new_alerts if a.monitor in _OTHER_MONITORS]
+    new_alerts = [a for a in new_alerts if a.monitor not in _OTHER_MONITORS]
+    rows = [r for r in rows if r.monitor not in _OTHER_MONITORS]
     index = {(r.chunk_start, r.metric, r.kind): r for r in rows}
     sections: list[_MetricSection] = []
     for metric in sorted({a.metric for a in new_alerts}):
@@ -160,13 +163,20 @@ def build_degradation_notification(
 
     metrics = [s.metric for s in sections]
     chunks_total = sum(len(s.chunks) for s in sections)
-    subject = short_subject(f"modelwatch: {model} degraded: {', '.join(metrics)}")
+    named = metrics + sorted({_OTHER_MONITORS[a.monitor] for a in others})
+    subject = short_subject(f"modelwatch: {model} degraded: {', '.join(named)}")
     body = [
         f"Model {model}: performance newly crossed a threshold in {chunks_total} chunk(s) "
         f"for {len(metrics)} metric(s) ({', '.join(metrics)}).",
         f"Run: {run_id}, published {iso(to_utc(published_at))}.",
         "",
     ]
+    if others:  # bias drift and attribution drift: one line per violation, which features moved in rank
+        body.append(f"Bias and attribution drift: {len(others)} new violation(s).")
+        body.extend(_other_line(a) for a in others[:MAX_CHUNK_LINES])
+        if len(others) > MAX_CHUNK_LINES:
+            body.append(f"  ... and {len(others) - MAX_CHUNK_LINES} more (see the report)")
+        body.append("")
     for section in sections:
         body.append(
             f"{section.metric}: {len(section.chunks)} chunk(s) newly in alert, in alert since {iso(section.since)}"
@@ -180,7 +190,7 @@ def build_degradation_notification(
     body.append(f"Report: {report_url or 'not available'}")
     body.append("")
     body.append("Values are nannyml estimates (CBPE/DLE) and, where labels arrived, realized performance.")
-    data = {
+    data: dict[str, Any] = {
         "type": "degradation",
         "model": model,
         "run_id": run_id,
@@ -197,7 +207,38 @@ def build_degradation_notification(
         "top_drifting_features": list(top_drifting_features),
         "report_url": report_url,
     }
+    if others:
+        data["violations"] = [
+            {
+                "monitor": a.monitor,
+                "metric": a.metric,
+                "kind": a.kind,
+                "facet": a.facet,
+                "facet_value": a.facet_value,
+                "chunk_start": iso(a.chunk_start),
+                "value": a.value,
+                "ranks": a.detail if a.monitor == "attribution" else None,
+            }
+            for a in others[:MAX_CHUNK_LINES]
+        ]
     return Notification(subject=subject, text="\n".join(body), data=data)
+
+
+# Monitors whose alerts are violations listed one per line (the others' alerts are performance sections).
+_OTHER_MONITORS = {"bias": "bias drift", "attribution": "feature attribution drift"}
+
+
+def _other_line(row: ResultRow) -> str:
+    """`bias: DI (estimated) of clinic=east in 2026-03-02 05:00: 0.61 outside [0.82, 1.18]` or the attribution's
+    nDCG with the features that rose or fell in rank."""
+    when = f"{row.chunk_start:%Y-%m-%d %H:%M}"
+    if row.monitor == "attribution":
+        ranks = f"; {row.detail}" if row.detail else ""
+        return f"  attribution: nDCG {_fmt(row.value)} below {_fmt(row.lower_threshold)} in {when}{ranks}"
+    return (
+        f"  bias: {row.metric} ({row.kind}) of {row.facet}={row.facet_value} in {when}: {_fmt(row.value)} outside "
+        f"the baseline's {_bounds(row)}"
+    )
 
 
 def failure_cause(cause: str | None) -> str:
