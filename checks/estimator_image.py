@@ -70,9 +70,11 @@ class Hours:
     def hours(self, model, start=None, end=None):
         first = datetime.fromisoformat(ANALYSIS_START)
         return [HourCounter(first + timedelta(hours=h), rows=ROWS_PER_HOUR, data_version=1) for h in range(HOURS)]
-class Counters:
+class State:
+    """The state table as the analysis reads it: only the hour counters."""
     counters = Hours()
-app._stores = lambda bucket, table: (LocalStore(lake), Counters())
+app.entry.lake = lambda settings: LocalStore(lake)
+app.entry.state = lambda settings: State()
 class Context:
     function_name = "AnalyseFunction"
     function_version = "$LATEST"

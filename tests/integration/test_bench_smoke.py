@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-BUDGET_SECONDS = 110  # the quick run takes well under this on 2 shared cores
+BUDGET_SECONDS = 420  # a guard against a hang, not a speed check: the quick run takes about a minute on 2 idle cores
 
 
 @pytest.fixture(scope="module")

@@ -72,6 +72,16 @@ COL_Y_TRUE = "y_true"
 COL_LABEL_TIME = "label_time"
 COL_SOURCE_LINE = "source_line"
 COL_SOURCE_MODIFIED = "source_modified"  # ground truth: the source object's LastModified (dedup order)
+# Captures: what was wrong with a row's feature values, which are stored as missing (null when nothing was):
+# List(Struct{feature: Utf8, issue: Utf8}), one entry per damaged value, or one row-level entry (feature null).
+COL_FEATURE_ISSUES = "feature_issues"
+FEATURE_ISSUE_TYPE = "type"  # not a value of the feature's type (text in a numeric feature, a list or object)
+FEATURE_ISSUE_NON_FINITE = "non_finite"  # NaN or infinity in a numeric feature
+FEATURE_ISSUE_MISSING_KEY = "missing_key"  # a JSON request object without the feature's key (or path)
+FEATURE_ISSUE_TOO_FEW_COLUMNS = "too_few_columns"  # row-level: a CSV/positional row with fewer values than features
+FEATURE_ISSUE_TOO_MANY_COLUMNS = "too_many_columns"  # row-level: more values than features (all features missing)
+# Captures: keys of a JSON request object that no feature reads, in the object's order (null when none).
+COL_EXTRA_KEYS = "extra_keys"
 
 # Ingestion: how far back (from a label's time) ground truth is matched to captures to find its hours.
 GROUND_TRUTH_LOOKBACK_DAYS = 14

@@ -22,18 +22,21 @@ from tests.integration.cli.conftest import Stack, invoke
 from tests.unit.ingest.helpers import capture_file, capture_key, capture_line, churn_config
 
 T = datetime(2026, 3, 1, 10, tzinfo=UTC)
-THREE_FEATURES = [{"name": "tenure"}, {"name": "spend"}, {"name": "plan"}]
+# The fix: the model now answers with its label after the probability. (A request that gained a feature is no
+# longer quarantined: its row keeps its prediction, the features missing and the column count recorded.)
+LABEL_TOO = {"format": "csv", "columns": ["y_pred_proba", "y_pred"]}
 
 
-def _three_column_line(event_id: str) -> str:
+def _two_output_columns_line(event_id: str) -> str:
     record = json.loads(capture_line(event_id, T, [(1.0, 2.0)], [0.4]))
-    record["captureData"]["endpointInput"]["data"] = "1.0,2.0,7.0\n"
+    record["captureData"]["endpointOutput"]["data"] = "0.4,1\n"
     return json.dumps(record)
 
 
 def _file_with_bad_records() -> bytes:
-    """Three good records, then one with a third column (the model gained a feature), then one broken line."""
-    return capture_file(T, 3) + (_three_column_line("new-0") + "\n{not json\n").encode()
+    """Three good records, then one whose output has a second column (the model now returns its label too), then
+    one broken line."""
+    return capture_file(T, 3) + (_two_output_columns_line("new-0") + "\n{not json\n").encode()
 
 
 def _quarantined(keys: list[str], read: Callable[[str], bytes]) -> list[dict[str, Any]]:
@@ -58,8 +61,8 @@ def test_replay_writes_rows_that_now_decode_once_and_keeps_the_rest(stack: Stack
     assert "0 rows written, 2 still quarantined" in unchanged.output
     assert stack.lake_keys("quarantine/") == original
 
-    # When the config is fixed (the third feature) and the quarantine replayed
-    stack.register(churn_config(features=THREE_FEATURES))
+    # When the config is fixed (the second output column) and the quarantine replayed
+    stack.register(churn_config(output=LABEL_TOO))
     fixed = invoke(replay, "--quarantine", "--model", "churn", "--json")
     # Then the now-decodable record is in the lake and counted; the broken line is still quarantined
     assert fixed.exit_code == 3, fixed.output
@@ -67,7 +70,7 @@ def test_replay_writes_rows_that_now_decode_once_and_keeps_the_rest(stack: Stack
     assert (summary["replayed_files"], summary["rows"], summary["still_quarantined"]) == (1, 1, 1)
     rows = read_rows(stack.lake, "captures", "churn")
     assert rows.height == 4
-    assert rows.filter(rows["event_id"] == "new-0")["plan"].to_list() == [7.0]
+    assert rows.filter(rows["event_id"] == "new-0")["y_pred"].to_list() == [1]
     assert sum(c.rows for c in stack.state.counters.hours("churn")) == 4
     # And the record still quarantined names its original source and line
     new_files = [k for k in stack.lake_keys("quarantine/") if k not in original and k.endswith(".jsonl")]
@@ -100,7 +103,7 @@ def test_replay_on_a_local_lake_folder_is_idempotent(tmp_path: Path) -> None:
     capture.write_bytes(_file_with_bad_records())
     decoded = CliRunner().invoke(decode, ["--model", str(tmp_path / "model.yaml"), "--output", str(lake), str(capture)])
     assert decoded.exit_code == 3, decoded.output
-    Registry(LocalStore(lake)).register(churn_config(features=THREE_FEATURES), b"PAR1")
+    Registry(LocalStore(lake)).register(churn_config(output=LABEL_TOO), b"PAR1")
     # When replayed twice
     first = invoke(replay, "--quarantine", "--model", "churn", "--local", str(lake))
     second = invoke(replay, "--quarantine", "--model", "churn", "--local", str(lake))

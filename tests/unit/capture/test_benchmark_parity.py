@@ -10,7 +10,9 @@ from polars.testing import assert_frame_equal
 from benchmarks.baseline_decoder import decode_file_baseline
 from benchmarks.generate import benchmark_config_dict, write_capture_file
 from modelwatch.capture import capture_schema, decode_capture_bytes, iter_decode_capture
+from modelwatch.capture.decode import EXTRA_KEYS_DTYPE, FEATURE_ISSUES_DTYPE
 from modelwatch.config.model import parse_model_config
+from modelwatch.constants import COL_EXTRA_KEYS, COL_FEATURE_ISSUES
 
 
 def test_generated_file_decodes_identically_to_the_baseline(tmp_path: Path) -> None:
@@ -18,7 +20,11 @@ def test_generated_file_decodes_identically_to_the_baseline(tmp_path: Path) -> N
     config = parse_model_config(benchmark_config_dict(n_features=6), "<bench>")
     path = write_capture_file(tmp_path / "capture.jsonl", 120, n_features=6, seed=3)
     # When decoded by the obvious per-record decoder and by ours (whole and streamed in small batches)
-    expected = pl.from_pandas(decode_file_baseline(path, config.feature_names))
+    # (the obvious decoder has no notion of damaged values or extra keys; this clean CSV file has none)
+    expected = pl.from_pandas(decode_file_baseline(path, config.feature_names)).with_columns(
+        pl.lit(None, dtype=FEATURE_ISSUES_DTYPE).alias(COL_FEATURE_ISSUES),
+        pl.lit(None, dtype=EXTRA_KEYS_DTYPE).alias(COL_EXTRA_KEYS),
+    )
     ours = decode_capture_bytes(path.read_bytes(), config, str(path))
     with path.open("rb") as stream:
         streamed = pl.concat([b.rows for b in iter_decode_capture(stream, config, str(path), batch_lines=17)])

@@ -12,8 +12,8 @@ import polars as pl
 import pytest
 
 from modelwatch.capture import capture_schema, decode_capture_bytes, iter_decode_capture
-from modelwatch.capture._records import LineBatch
 from modelwatch.capture.decode import CaptureDecoder, DecodedBatch
+from modelwatch.capture.records import LineBatch
 from modelwatch.config.model import ModelConfig
 from modelwatch.errors import CaptureReadError
 from tests.unit.capture.conftest import capture_bytes, make_config
@@ -281,27 +281,34 @@ class TestQuarantine:
         data = capture_bytes("binary_mixed_bad.jsonl")
         # When decoded
         batch = decode_capture_bytes(data, car_loan, "s3://bucket/mixed.jsonl")
-        # Then the good records are kept
+        # Then the good records are kept, and so are the two whose features are damaged (a row of 3 values, a
+        # non-number in a numeric feature): their predictions stay, the damaged values are missing and recorded
         assert batch.records == 10
         assert batch.rows["event_id"].to_list() == [
             "d0000000-0000-4000-8000-000000000001",
+            "d0000000-0000-4000-8000-000000000004",
+            "d0000000-0000-4000-8000-000000000006",
             "d0000000-0000-4000-8000-000000000010",
         ]
-        assert batch.rows["y_pred"].to_list() == [1, 0]
-        # And every bad one is quarantined whole, with its line and a specific reason
+        assert batch.rows["y_pred"].to_list() == [1, 1, 1, 0]
+        assert batch.rows["feature_issues"].to_list() == [
+            None,
+            [{"feature": None, "issue": "too_few_columns"}],
+            [{"feature": "car_value", "issue": "type"}],
+            None,
+        ]
+        # And every record that cannot be read or aligned is quarantined whole, with its line and a specific reason
         reasons = {q.line: q.reason for q in batch.quarantined}
         assert reasons == {
             2: "invalid JSON: Expecting value: line 1 column 35 (char 34)",
-            3: "invalid base64 in endpointInput.data",
-            4: "wrong column count: endpointInput row 0 has 3 values, expected 7 (features)",
+            3: "invalid base64 in endpointInput.data: character 10 is not a base64 character",
             5: "unknown encoding 'GZIP' in endpointOutput.encoding (expected CSV, BASE64 or JSON)",
-            6: "non-numeric value in numeric feature 'car_value' (endpointInput row 0)",
             7: "invalid eventMetadata.inferenceTime (expected ISO-8601 like 2022-02-14T17:25:49Z)",
             8: "missing eventMetadata",
             9: "row count mismatch: endpointInput has 2 rows, endpointOutput has 1",
         }
         lines = data.decode().split("\n")
-        assert [q.raw for q in batch.quarantined] == [lines[n - 1] for n in range(2, 10)]
+        assert [q.raw for q in batch.quarantined] == [lines[n - 1] for n in (2, 3, 5, 7, 8, 9)]
         assert {q.source for q in batch.quarantined} == {"s3://bucket/mixed.jsonl"}
 
     @pytest.mark.parametrize(
@@ -342,12 +349,9 @@ class TestQuarantine:
             ),
             (record(side(LOAN_CSV), side("")).encode(), "endpointOutput.data is empty"),
             (
+                # the empty line is a row (of no values): three rows, two predictions
                 record(side(LOAN_CSV + "\n\n" + LOAN_CSV), side("0.1\n0.2")).encode(),
-                "wrong column count: endpointInput row 1 has 0 values, expected 7 (features)",
-            ),
-            (
-                record(side(LOAN_CSV + ",9"), side("0.1")).encode(),
-                "wrong column count: endpointInput row 0 has 8 values, expected 7 (features)",
+                "row count mismatch: endpointInput has 3 rows, endpointOutput has 2",
             ),
             (
                 record({"observedContentType": "text/csv", "mode": "INPUT", "encoding": "CSV"}, side("0.1")).encode(),
@@ -370,6 +374,18 @@ class TestQuarantine:
         assert batch.quarantined[0].raw == line.decode("utf-8", errors="replace")
         assert batch.rows.height == 2
         assert batch.records == 3
+
+    @pytest.mark.parametrize("label", ["NaN", "1e100"])
+    def test_binary_label_that_is_no_class_is_quarantined_on_both_paths(self, label: str) -> None:
+        # Given a CSV output `label,probability` whose label is NaN or too large for any class
+        config = make_config(output={"format": "csv", "columns": ["y_pred", "y_pred_proba"]})
+        data = record(side(LOAN_CSV), side(f"{label},0.5")).encode()
+        # When decoded by the vectorised path (which leaves it to the per-record path)
+        batch = decode_capture_bytes(data, config, "s")
+        # Then the record is quarantined with the reason, nothing raises
+        assert [q.reason for q in batch.quarantined] == [
+            "endpointOutput column 'y_pred' (row 0) is not an integer class label"
+        ]
 
     def test_json_path_missing(self, car_loan_json_out: ModelConfig) -> None:
         # Given a JSON output without the configured `predictions` list
@@ -443,7 +459,7 @@ class TestFilesAndStreaming:
         assert sum(b.records for b in batches) == whole.records == 13
 
     def test_read_blocks_smaller_than_a_line(self, car_loan: ModelConfig) -> None:
-        from modelwatch.capture._records import iter_line_batches
+        from modelwatch.capture.records import iter_line_batches
 
         data = capture_bytes("binary_mixed_bad.jsonl")
         decoder = CaptureDecoder(car_loan, "s")

@@ -80,7 +80,7 @@ class TestGroundTruth:
             (gt(""), "groundTruthData.data is empty"),
             (gt("[]", "JSON"), "groundTruthData.data holds no labels"),
             (gt("[1,", "JSON"), "invalid JSON in groundTruthData.data: Expecting value: line 1 column 4 (char 3)"),
-            (gt("!!", "BASE64"), "invalid base64 in groundTruthData.data"),
+            (gt("!!", "BASE64"), "invalid base64 in groundTruthData.data: character 1 is not a base64 character"),
             (gt("1", "XML"), "unknown encoding 'XML' in groundTruthData.encoding (expected CSV, BASE64 or JSON)"),
             (gt("1", event_id=""), "missing eventMetadata.eventId"),
             (json.dumps({"groundTruthData": {"data": "1", "encoding": "CSV"}}), "missing eventMetadata"),

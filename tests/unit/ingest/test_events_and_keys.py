@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from modelwatch.errors import IngestEventError
-from modelwatch.ingest.events import parse_object_created
+from modelwatch.ingest.events import ObjectRef, parse_object_created
 from modelwatch.ingest.keys import folder_hour, parse_capture_key
 from tests.helpers import load_event
 
@@ -28,6 +28,15 @@ def test_unversioned_objects_are_named_by_etag_and_moto_spelling_is_accepted():
     event["detail"]["object"]["eTag"] = event["detail"]["object"].pop("etag")
     ref = parse_object_created(json.dumps(event))
     assert ref.version == "9e107d9d372bb6826bd81d3542a419d6"
+
+
+def test_an_object_ref_built_by_hand_has_no_etag_by_default():
+    # Given an object reference built in code (backfill, replay, tests), not parsed from an event
+    ref = ObjectRef("bucket", "key")
+    # Then its optional fields are plain None, and it is named by nothing until its ETag is known
+    assert (ref.etag, ref.version_id, ref.size, ref.event_time) == (None, None, None, None)
+    assert ref.version == ""
+    assert ObjectRef("bucket", "key", etag='"abc"').version == "abc"
 
 
 @pytest.mark.parametrize(

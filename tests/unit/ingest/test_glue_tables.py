@@ -37,6 +37,27 @@ def test_partition_projection_matches_the_lake_layout(template, logical_id, area
 
 
 GLUE_TYPES = {"string": pl.String, "int": pl.Int32, "bigint": pl.Int64, "double": pl.Float64}
+# The capture columns recording damaged features, as the Glue table should declare them (see README's lake section).
+DAMAGE_COLUMNS = [
+    {"Name": "feature_issues", "Type": "array<struct<feature:string,issue:string>>"},
+    {"Name": "extra_keys", "Type": "array<string>"},
+]
+
+
+def glue_type(text: str) -> pl.DataType:
+    """A Hive/Glue column type (`double`, `array<string>`, `array<struct<a:string,b:int>>`) as a polars dtype."""
+    if text.startswith("array<") and text.endswith(">"):
+        return pl.List(glue_type(text[len("array<") : -1]))
+    if text.startswith("struct<") and text.endswith(">"):
+        fields, depth, start, body = [], 0, 0, text[len("struct<") : -1]
+        for index, char in enumerate(body + ","):
+            depth += {"<": 1, ">": -1}.get(char, 0)
+            if char == "," and depth == 0:
+                name, kind = body[start:index].split(":", 1)
+                fields.append(pl.Field(name, glue_type(kind)))
+                start = index + 1
+        return pl.Struct(fields)
+    return GLUE_TYPES[text]()
 
 
 def _check_columns(columns: list[dict[str, str]], schema: pl.Schema) -> None:
@@ -46,7 +67,7 @@ def _check_columns(columns: list[dict[str, str]], schema: pl.Schema) -> None:
         if column["Type"] == "timestamp":
             assert isinstance(actual, pl.Datetime) and actual.time_zone == "UTC"
         else:
-            assert actual == GLUE_TYPES[column["Type"]], column
+            assert actual == glue_type(column["Type"]), column
 
 
 def test_declared_columns_are_written_by_ingestion_with_those_types(template, tmp_path):
@@ -66,3 +87,12 @@ def test_declared_columns_are_written_by_ingestion_with_those_types(template, tm
         tables["GroundTruthTable"]["Properties"]["TableInput"]["StorageDescriptor"]["Columns"],
         pl.read_parquet_schema(tmp_path / labels.files[0].key),
     )
+
+
+def test_the_damage_columns_glue_should_declare_match_what_ingestion_writes(tmp_path):
+    # Given a capture file decoded into a lake folder
+    store = LocalStore(tmp_path)
+    when = datetime(2024, 3, 1, 10, tzinfo=UTC)
+    captures = decode_capture_to_lake(io.BytesIO(capture_file(when, 3)), churn_config(), "c", store, "c", when)
+    # Then the Hive types to declare for the damage columns are exactly the Parquet types written
+    _check_columns(DAMAGE_COLUMNS, pl.read_parquet_schema(tmp_path / captures.files[0].key))

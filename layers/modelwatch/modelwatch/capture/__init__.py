@@ -15,7 +15,7 @@ from modelwatch.capture.ground_truth import (
     ground_truth_schema,
     iter_decode_ground_truth,
 )
-from modelwatch.capture.jsonpath import JsonPath, JsonPathError, compile_path
+from modelwatch.jsonpath import JsonPath, JsonPathError, compile_path
 
 __all__ = [
     "COL_SOURCE_LINE",

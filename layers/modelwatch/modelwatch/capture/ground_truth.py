@@ -2,30 +2,33 @@
 
 from __future__ import annotations
 
-import csv
 import io
-import json
-import math
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, BinaryIO
 
 import polars as pl
 
-from modelwatch.capture._records import (
+from modelwatch.capture.decode import DEFAULT_BATCH_LINES, DecodedBatch, concat_batches
+from modelwatch.capture.envelope import (
+    GROUND_TRUTH_JSON_SCHEMA,
+    TIME_DTYPE,
+    decode_side_text,
+    parse_envelope,
+    payload_text,
+)
+from modelwatch.capture.per_record import csv_rows, json_body, typed
+from modelwatch.capture.records import (
     LINE_COL,
     LineBatch,
     QuarantinedRecord,
     RecordError,
-    decode_side_text,
     iter_line_batches,
-    parse_envelope,
-    payload_text,
     raw_text,
     read_json_records,
 )
-from modelwatch.capture.decode import DEFAULT_BATCH_LINES, TIME_DTYPE, DecodedBatch, concat_batches
-from modelwatch.config.model import ModelConfig, ProblemType
+from modelwatch.capture.rules import label_rule
+from modelwatch.config.model import ModelConfig
 from modelwatch.constants import (
     COL_INFERENCE_ID,
     COL_LABEL_TIME,
@@ -34,26 +37,17 @@ from modelwatch.constants import (
     COL_SOURCE_LINE,
     COL_Y_TRUE,
 )
+from modelwatch.jsonpath import JsonPathError, compile_path
 
 __all__ = ["COL_SOURCE_LINE", "decode_ground_truth_bytes", "ground_truth_schema", "iter_decode_ground_truth"]
-
-GROUND_TRUTH_JSON_SCHEMA: dict[str, pl.DataType] = {
-    "groundTruthData": pl.Struct({"data": pl.Utf8, "encoding": pl.Utf8}),
-    "eventMetadata": pl.Struct({"eventId": pl.Utf8}),
-}
 
 
 def ground_truth_schema(config: ModelConfig) -> dict[str, pl.DataType]:
     """The exact columns and dtypes of decoded ground-truth rows."""
-    y_true: pl.DataType = {
-        ProblemType.BINARY: pl.Int64(),
-        ProblemType.MULTICLASS: pl.Utf8(),
-        ProblemType.REGRESSION: pl.Float64(),
-    }[config.problem_type]
     return {
         COL_INFERENCE_ID: pl.Utf8(),
         COL_ROW_IN_REQUEST: pl.Int32(),
-        COL_Y_TRUE: y_true,
+        COL_Y_TRUE: label_rule(config).dtype,
         COL_LABEL_TIME: TIME_DTYPE,
         COL_SOURCE_KEY: pl.Utf8(),
         COL_SOURCE_LINE: pl.Int64(),
@@ -89,6 +83,8 @@ class GroundTruthDecoder:
         self.source = source
         self.label_time = label_time
         self.schema = ground_truth_schema(config)
+        self.rule = label_rule(config)
+        self.label_path = compile_path(config.ground_truth.label or "$")
         self.force_slow = False
 
     def decode_batch(self, batch: LineBatch) -> DecodedBatch:
@@ -133,8 +129,9 @@ class GroundTruthDecoder:
             pl.col("groundTruthData").struct.field("encoding").alias("_encoding"),
         )
         text, failed = payload_text(flat["_data"], flat["_encoding"].fill_null(""))
-        csv_like = pl.col("_encoding") == "CSV"
-        if self.config.ground_truth.encoding_hint == "csv":
+        gt = self.config.ground_truth
+        csv_like = pl.lit(gt.format == "csv") & (pl.col("_encoding") == "CSV")
+        if gt.format == "csv" and gt.encoding_hint == "csv":
             csv_like = csv_like | (pl.col("_encoding") == "BASE64")
         body = pl.col("_text")
         flat = flat.with_columns(text.str.strip_chars_end("\n").alias("_text"), failed.alias("_failed")).with_columns(
@@ -156,22 +153,11 @@ class GroundTruthDecoder:
             .select(LINE_COL, COL_INFERENCE_ID, body.str.split("\n").alias("_l"))
             .with_columns(pl.int_ranges(pl.col("_l").list.len()).cast(pl.List(pl.Int32)).alias(COL_ROW_IN_REQUEST))
             .explode(["_l", COL_ROW_IN_REQUEST])
-            .with_columns(pl.col("_l").str.strip_chars())
         )
-        value = pl.col("_l")
-        bad = value.str.len_bytes() == 0
-        problem = self.config.problem_type
-        if problem is ProblemType.MULTICLASS:
-            y_true = value
-        else:
-            number = value.cast(pl.Float64, strict=False)
-            bad = bad | number.is_null() | value.str.contains("_", literal=True)
-            if problem is ProblemType.BINARY:
-                bad = bad | ~number.is_finite() | (number != number.round(0))
-                y_true = pl.when(number.is_finite()).then(number).otherwise(None).cast(pl.Int64)
-            else:
-                y_true = number
-        labels = labels.with_columns(y_true.alias(COL_Y_TRUE), bad.fill_null(True).alias("_bad"))
+        verdict = self.rule.vector(pl.col("_l"))
+        # a bad label quarantines its record: the per-record path says why
+        bad = verdict.undecided | verdict.faulty
+        labels = labels.with_columns(verdict.value.alias(COL_Y_TRUE), bad.alias("_bad"))
         flagged |= set(labels.filter(pl.col("_bad"))[LINE_COL].unique().to_list())
         good = labels.filter(~pl.col(LINE_COL).is_in(list(flagged))).select(
             COL_INFERENCE_ID,
@@ -189,23 +175,15 @@ class GroundTruthDecoder:
         if data is None:
             raise RecordError("missing groundTruthData")
         text, encoding = decode_side_text(data, "groundTruthData")
-        is_json = encoding == "JSON" or (encoding == "BASE64" and self.config.ground_truth.encoding_hint == "json")
-        if is_json:
-            try:
-                value = json.loads(text)
-            except (ValueError, RecursionError) as exc:
-                raise RecordError(f"invalid JSON in groundTruthData.data: {exc}") from exc
+        gt = self.config.ground_truth
+        if gt.format == "json":
+            values = self._labels_at_path(json_body(text, "groundTruthData"))
+        elif encoding == "JSON" or (encoding == "BASE64" and gt.encoding_hint == "json"):
+            value = json_body(text, "groundTruthData")
             values = value if isinstance(value, list) else [value]
         else:
-            body = text.rstrip("\n")
-            if not body.strip():
-                raise RecordError("groundTruthData.data is empty")
-            try:
-                cells = list(csv.reader(io.StringIO(body)))
-            except csv.Error as exc:
-                raise RecordError(f"invalid CSV in groundTruthData.data: {exc}") from exc
             values = []
-            for index, row in enumerate(cells):
+            for index, row in enumerate(csv_rows(text, "groundTruthData")):
                 if len(row) != 1:
                     raise RecordError(
                         f"wrong column count: groundTruthData.data line {index + 1} has {len(row)} values, expected 1"
@@ -213,35 +191,18 @@ class GroundTruthDecoder:
                 values.append(row[0].strip())
         if not values:
             raise RecordError("groundTruthData.data holds no labels")
-        return str(event_id), [self._typed_label(v, i) for i, v in enumerate(values)]
+        return str(event_id), [
+            typed(self.rule, value, f"groundTruthData.data label {index}") for index, value in enumerate(values)
+        ]
 
-    def _typed_label(self, value: Any, index: int) -> Any:
-        where = f"groundTruthData.data label {index}"
-        if value is None or value == "":
-            raise RecordError(f"empty label in {where}")
-        problem = self.config.problem_type
-        if isinstance(value, list | dict):
-            raise RecordError(f"{where} is not a single label")
-        if problem is ProblemType.MULTICLASS:
-            if isinstance(value, bool):
-                return "true" if value else "false"
-            if isinstance(value, float) and value.is_integer():
-                return str(int(value))
-            return str(value).strip()
-        if problem is ProblemType.BINARY and isinstance(value, str) and value.strip() in self.config.classes:
-            return self.config.classes.index(value.strip())
-        if isinstance(value, bool):
-            if problem is ProblemType.BINARY:
-                return int(value)
-            raise RecordError(f"non-numeric label in {where}")
+    def _labels_at_path(self, document: Any) -> list[Any]:
+        """The labels at `ground_truth.label`: one per match of a wildcard path, one per element of a list, else
+        the one value."""
+        path = self.label_path
         try:
-            if isinstance(value, str) and "_" in value:
-                raise ValueError(value)
-            number = float(value)
-        except (TypeError, ValueError) as exc:
-            raise RecordError(f"non-numeric label in {where}") from exc
-        if problem is ProblemType.BINARY:
-            if not math.isfinite(number) or number != round(number):
-                raise RecordError(f"{where} is not an integer class label")
-            return int(number)
-        return number
+            found = path.value(document)
+        except JsonPathError as exc:
+            raise RecordError(f"JSON path {path.text} missing in groundTruthData.data: {exc}") from exc
+        if path.has_wildcard:
+            return list(found)
+        return found if isinstance(found, list) else [found]

@@ -14,12 +14,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from modelwatch.errors import ConfigError
+from modelwatch.jsonpath import JsonPathError, compile_path
 
 MAX_CONFIG_BYTES = 1_000_000
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
 _DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-# A small JSONPath subset: $, .name, ['name'], [0], [*]
-_JSON_PATH = re.compile(r"^\$((\.[A-Za-z_][A-Za-z0-9_\-]*)|(\[\d+\])|(\[\*\])|(\['[^']+'\]))*$")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,62}$")
 
 
@@ -33,8 +32,11 @@ def parse_duration(text: str) -> timedelta:
 
 
 def _check_json_path(path: str) -> str:
-    if not _JSON_PATH.match(path):
-        raise ValueError(f"invalid JSON path {path!r}: use $.field, $.list[*].field, $.list[0] or $['key']")
+    """A path of the one grammar the decoders compile (`modelwatch.jsonpath`)."""
+    try:
+        compile_path(path)
+    except JsonPathError as exc:
+        raise ValueError(f"{exc}; use $.field, $.list[*].field, $.list[0], $['any key'] or $[\"any key\"]") from exc
     return path
 
 
@@ -134,10 +136,44 @@ class Chunking(_Strict):
 
 
 class GroundTruth(_Strict):
-    """Where this model's labels land: an s3:// prefix (or a local folder for `modelwatch run`)."""
+    """Where this model's labels land (an s3:// prefix, or a local folder for `modelwatch run`) and how to read them.
+
+    `csv` (default): one label per request row, a line each. `json`: the label data is a JSON document and `label`
+    the path to the label (`$.label`) or to one label per request row (`$.instances[*].label`); default `$`.
+    `encoding_hint` says how to read BASE64 label data in csv format.
+    """
 
     prefix: str | None = None
+    format: Literal["csv", "json"] = "csv"
+    label: JsonPath | None = None
     encoding_hint: Literal["csv", "json"] = "csv"
+
+    @model_validator(mode="after")
+    def _label_path(self) -> GroundTruth:
+        if self.label is not None:
+            if self.format != "json":
+                raise ValueError("ground_truth.label is a JSON path: it needs ground_truth.format json")
+            _check_json_path(self.label)
+        return self
+
+
+class Validation(_Strict):
+    """Checks at decoding; a record that fails one is quarantined with the reason."""
+
+    # Multiclass: a row's class probabilities may sum to 1 plus or minus this (rounded outputs need some slack).
+    probability_sum_tolerance: float = Field(default=0.01, ge=0.0, lt=1.0)
+    # An inferenceTime later than the capture object's arrival (S3 LastModified) by more than this is quarantined.
+    max_time_skew: str = "1d"
+
+    @field_validator("max_time_skew")
+    @classmethod
+    def _skew(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @property
+    def max_time_skew_delta(self) -> timedelta:
+        return parse_duration(self.max_time_skew)
 
 
 class Threshold(_Strict):
@@ -302,6 +338,7 @@ class ModelConfig(_Strict):
     chunking: Chunking = Field(default_factory=lambda: Chunking(period="1h"))
     ground_truth: GroundTruth = Field(default_factory=GroundTruth)
     estimation: Estimation = Field(default_factory=Estimation)
+    validation: Validation = Field(default_factory=Validation)
     extra_columns: list[ExtraColumn] = Field(default_factory=list)
     bias: BiasConfig | None = None
     attribution: AttributionConfig | None = None

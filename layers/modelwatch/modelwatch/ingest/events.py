@@ -16,8 +16,7 @@ class ObjectRef:
 
     bucket: str
     key: str
-    # AWS sends `etag`; moto's emulation sends `eTag`.
-    etag: str | None = Field(default=None, validation_alias=AliasChoices("etag", "eTag"))
+    etag: str | None = None
     version_id: str | None = None
     size: int | None = None
     event_time: datetime | None = None

@@ -13,6 +13,7 @@ import polars as pl
 
 from modelwatch.capture import QuarantinedRecord, iter_decode_capture, iter_decode_ground_truth
 from modelwatch.capture.decode import DEFAULT_BATCH_LINES, TIME_DTYPE
+from modelwatch.capture.records import open_payload
 from modelwatch.chunks import floor_hour
 from modelwatch.config.model import ModelConfig
 from modelwatch.constants import (
@@ -40,6 +41,8 @@ class ModelOutcome:
     rows: int = 0
     quarantined: int = 0
     rows_without_prediction: int = 0
+    feature_issues: dict[str, int] = field(default_factory=dict)  # damaged feature values stored as missing
+    rows_with_extra_keys: int = 0  # JSON request rows with keys no feature reads
     files: list[WrittenFile] = field(default_factory=list)
     quarantine_file: WrittenFile | None = None
     rows_per_hour: dict[datetime, int] = field(default_factory=dict)
@@ -53,6 +56,8 @@ class ModelOutcome:
             "rows": self.rows,
             "quarantined": self.quarantined,
             "rows_without_prediction": self.rows_without_prediction,
+            "feature_issues": dict(sorted(self.feature_issues.items())),
+            "rows_with_extra_keys": self.rows_with_extra_keys,
             "files": [f.key for f in self.files],
             "quarantine_file": self.quarantine_file.key if self.quarantine_file else None,
         }
@@ -73,16 +78,22 @@ def decode_capture_to_lake(
     stem: str,
     processed_at: datetime,
     batch_lines: int = DEFAULT_BATCH_LINES,
+    arrived: datetime | None = None,
 ) -> ModelOutcome:
-    """Stream-decode a capture file, write its rows by inference hour and its quarantined records."""
+    """Stream-decode a capture file, write its rows by inference hour and its quarantined records.
+
+    `arrived` (the object's LastModified): records timed too far after it are quarantined (`validation`)."""
     writer = PartitionedWriter(store, LAKE_CAPTURES, config.name, COL_INFERENCE_TIME, stem)
     outcome = ModelOutcome(config.name)
     quarantined = []
-    for batch in iter_decode_capture(stream, config, source, batch_lines=batch_lines):
+    for batch in iter_decode_capture(stream, config, source, batch_lines=batch_lines, arrived=arrived):
         writer.add(batch.rows)
         outcome.records += batch.records
         outcome.rows += batch.rows.height
         outcome.rows_without_prediction += batch.rows_without_prediction
+        for issue, count in batch.feature_issues.items():
+            outcome.feature_issues[issue] = outcome.feature_issues.get(issue, 0) + count
+        outcome.rows_with_extra_keys += batch.rows_with_extra_keys
         quarantined.extend(batch.quarantined)
         if batch.rows.height:
             times = batch.rows[COL_INFERENCE_TIME].drop_nulls()
@@ -210,7 +221,7 @@ def _mismatch_records(
     raw: dict[int, str] = {}
     if reopen is not None:
         wanted = set(mismatched)
-        for number, line in enumerate(_physical_lines(reopen()), start=1):
+        for number, line in enumerate(_physical_lines(open_payload(reopen(), source)), start=1):
             if number in wanted:
                 raw[number] = line.rstrip(b"\r\n").decode("utf-8", errors="replace")
                 if len(raw) == len(wanted):

@@ -213,7 +213,8 @@ def ingest_capture_object(
         opened = open_object(s3_client, ref)
         if opened is None:
             return _skip(ref, KIND_CAPTURE, state, clock, "object was overwritten after this event")
-        outcomes.append(decode_capture_to_lake(opened.body, config, ref.uri, store, stem, clock.now()))
+        arrived = opened.last_modified or ref.event_time
+        outcomes.append(decode_capture_to_lake(opened.body, config, ref.uri, store, stem, clock.now(), arrived=arrived))
 
     counters = [
         CounterDelta(o.model, hour, rows=count, data_version=1)

@@ -19,6 +19,7 @@ from modelwatch.constants import (
 )
 
 AREAS = (LAKE_CAPTURES, LAKE_GROUND_TRUTH, LAKE_QUARANTINE, LAKE_RESULTS, LAKE_REPORTS)
+PARQUET_SUFFIX = ".parquet"  # data files; anything else in a partition folder is not read as rows
 
 
 @dataclass(frozen=True)

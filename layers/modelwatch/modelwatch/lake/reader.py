@@ -33,10 +33,9 @@ from modelwatch.constants import (
     LAKE_MANIFESTS,
 )
 from modelwatch.errors import LakeError
-from modelwatch.lake.layout import Partition, manifest_key, model_prefix, parse_partition
+from modelwatch.lake.layout import PARQUET_SUFFIX, Partition, manifest_key, model_prefix, parse_partition
 from modelwatch.lake.store import ObjectStore
 
-PARQUET_SUFFIX = ".parquet"
 COMPACTED_PREFIX = "compacted-"
 # Rows are filtered on this column when a time range is given.
 TIME_COLUMNS = {LAKE_CAPTURES: COL_INFERENCE_TIME, LAKE_GROUND_TRUTH: COL_LABEL_TIME}

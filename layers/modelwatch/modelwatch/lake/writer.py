@@ -18,10 +18,9 @@ from modelwatch.capture import QuarantinedRecord
 from modelwatch.clock import to_utc
 from modelwatch.constants import LAKE_QUARANTINE
 from modelwatch.errors import LakeError
-from modelwatch.lake.layout import Partition
+from modelwatch.lake.layout import PARQUET_SUFFIX, Partition
 from modelwatch.lake.store import ObjectStore
 
-PARQUET_SUFFIX = ".parquet"
 QUARANTINE_SUFFIX = ".jsonl"
 _DT = "__dt"
 _HOUR = "__hour"

@@ -300,6 +300,25 @@ class StateTable:
             }
         }
 
+    def _until_processed(
+        self, operation: str, request: dict[str, Any], leftover: str, what: str
+    ) -> list[dict[str, Any]]:
+        """One batch call, asked again with what DynamoDB left unprocessed (throttled calls retried too); the
+        responses. PublishError when items stay unprocessed after MAX_UNPROCESSED_ROUNDS rounds."""
+        responses = []
+        for _ in range(MAX_UNPROCESSED_ROUNDS):
+
+            def call(request: dict[str, Any] = request) -> Any:
+                return getattr(self._client, operation)(RequestItems=request)
+
+            response = call_with_retries(call, f"{what} ({operation})", sleep=self._sleep)
+            responses.append(response)
+            request = response.get(leftover) or {}
+            if not request:
+                return responses
+            self._sleep(0.2)
+        raise PublishError(f"{what}: items still unprocessed after {MAX_UNPROCESSED_ROUNDS} rounds")
+
     def batch_get(self, keys: Iterable[Key], projection: str, what: str) -> list[dict[str, Any]]:
         """BatchGetItem of many keys (100 a call, unprocessed keys asked again); PublishError after retries."""
         unique = sorted(set(keys))
@@ -312,19 +331,8 @@ class StateTable:
                     "ConsistentRead": True,
                 }
             }
-            for _ in range(MAX_UNPROCESSED_ROUNDS):
-
-                def get(request: dict[str, Any] = request) -> Any:
-                    return self._client.batch_get_item(RequestItems=request)
-
-                response = call_with_retries(get, f"{what} (BatchGetItem)", sleep=self._sleep)
+            for response in self._until_processed("batch_get_item", request, "UnprocessedKeys", what):
                 found.extend(deserialize(item) for item in response.get("Responses", {}).get(self.name, []))
-                request = response.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                self._sleep(0.2)
-            else:
-                raise PublishError(f"{what}: keys still unprocessed after {MAX_UNPROCESSED_ROUNDS} rounds")
         return found
 
     def batch_write(self, puts: Iterable[Mapping[str, Any]], deletes: Iterable[Key], what: str) -> int:
@@ -333,16 +341,5 @@ class StateTable:
         requests += [{"DeleteRequest": {"Key": _key(key)}} for key in deletes]
         for start in range(0, len(requests), BATCH_WRITE_LIMIT):
             request: dict[str, Any] = {self.name: requests[start : start + BATCH_WRITE_LIMIT]}
-            for _ in range(MAX_UNPROCESSED_ROUNDS):
-
-                def write(request: dict[str, Any] = request) -> Any:
-                    return self._client.batch_write_item(RequestItems=request)
-
-                response = call_with_retries(write, f"{what} (BatchWriteItem)", sleep=self._sleep)
-                request = response.get("UnprocessedItems") or {}
-                if not request:
-                    break
-                self._sleep(0.2)
-            else:
-                raise PublishError(f"{what}: items still unprocessed after {MAX_UNPROCESSED_ROUNDS} rounds")
+            self._until_processed("batch_write_item", request, "UnprocessedItems", what)
         return len(requests)

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from modelwatch.capture.jsonpath import JsonPathError, compile_path
+from modelwatch.jsonpath import JsonPathError, compile_path, key_path
 
-DOC = {"predictions": [{"score": 0.1, "label": 0}, {"score": 0.9, "label": 1}], "a b": {"c": [5, 6]}}
+DOC = {
+    "predictions": [{"score": 0.1, "label": 0}, {"score": 0.9, "label": 1}],
+    "a b": {"c": [5, 6]},
+    "Int'l Plan_no": 1,
+    'say "hi"': 2,
+    "back\\slash]['": 3,
+    "": 4,
+}
 
 
 @pytest.mark.parametrize(
@@ -18,10 +25,29 @@ DOC = {"predictions": [{"score": 0.1, "label": 0}, {"score": 0.9, "label": 1}], 
         ("$['a b'].c", [5, 6]),
         ("$['a b'].c[0]", 5),
         ("$.predictions[*]", DOC["predictions"]),
+        ("$['Int\\'l Plan_no']", 1),
+        ('$["Int\'l Plan_no"]', 1),
+        ('$["say \\"hi\\""]', 2),
+        ("$['say \"hi\"']", 2),
+        ("$['back\\\\slash][\\'']", 3),
+        ("$['']", 4),
     ],
 )
 def test_values(path: str, expected: object) -> None:
     assert compile_path(path).value(DOC) == expected
+
+
+@pytest.mark.parametrize("key", list(DOC))
+def test_every_key_can_be_written_as_a_path(key: str) -> None:
+    # Given any JSON key, When written by key_path and compiled, Then it finds that key
+    path = compile_path(key_path(key))
+    assert path.steps == (key,)
+    assert path.value(DOC) == DOC[key]
+
+
+def test_missing_quoted_keys_are_named_as_written() -> None:
+    with pytest.raises(JsonPathError, match=r"\$\['Int\\'l Plan_yes'\] not found"):
+        compile_path(key_path("Int'l Plan_yes")).value(DOC)
 
 
 @pytest.mark.parametrize(
@@ -39,7 +65,7 @@ def test_missing_paths_name_the_step(path: str, message: str) -> None:
         compile_path(path).value(DOC)
 
 
-@pytest.mark.parametrize("path", ["predictions", "$.", "$[x]", "$..a", "$.a[-1]"])
+@pytest.mark.parametrize("path", ["predictions", "$.", "$[x]", "$..a", "$.a[-1]", "$['a", "$['a'", "$['a'b]", "$['a\\"])
 def test_invalid_paths(path: str) -> None:
     with pytest.raises(JsonPathError, match="invalid JSON path"):
         compile_path(path)

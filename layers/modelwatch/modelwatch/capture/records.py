@@ -1,14 +1,13 @@
-"""Shared machinery of the capture and ground-truth decoders: line batches, JSONL records, payload text."""
+"""JSON-lines records of capture and ground-truth files: line batches, parsed JSON objects, quarantined records."""
 
 from __future__ import annotations
 
-import base64
-import binascii
+import gzip
 import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import polars as pl
 
@@ -18,7 +17,6 @@ from modelwatch.errors import CaptureReadError
 # halves the fixed per-batch cost of 8 MB
 READ_BLOCK_BYTES = 16 * 1024 * 1024
 LINE_COL = "_line"
-KNOWN_ENCODINGS = ("CSV", "BASE64", "JSON")
 
 
 @dataclass(frozen=True)
@@ -36,7 +34,23 @@ class RecordError(ValueError):
 
 
 def raw_text(line: bytes) -> str:
+    """A line as kept in quarantine (invalid UTF-8 replaced)."""
     return line.decode("utf-8", errors="replace")
+
+
+def parse_json_object(line: bytes) -> dict[str, Any]:
+    """One line as a JSON object; raises RecordError saying why it is not one."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecordError("line is not valid UTF-8") from exc
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise RecordError(f"invalid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise RecordError(f"record is a JSON {type(value).__name__}, expected an object")
+    return value
 
 
 class LineBatch:
@@ -71,6 +85,53 @@ class LineBatch:
         return dict(self.lines)
 
 
+GZIP_MAGIC = b"\x1f\x8b\x08"  # ID1, ID2 and CM=8 (deflate, the only method gzip defines)
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+class _Prefixed:
+    """A read-only stream that gives `head` first, then the rest of `stream` (the bytes sniffed off its start)."""
+
+    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        self.head = head
+        self.stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        if self.head:
+            if size is None or size < 0:
+                data, self.head = self.head + self.stream.read(), b""
+                return data
+            data, self.head = self.head[:size], self.head[size:]
+            return data
+        return self.stream.read(size)
+
+
+def _sniff(stream: BinaryIO, source: str, size: int) -> bytes:
+    """The first `size` bytes of a stream (fewer at its end)."""
+    head = b""
+    while len(head) < size:
+        try:
+            block = stream.read(size - len(head))
+        except Exception as exc:
+            raise CaptureReadError(f"{source}: cannot read object: {type(exc).__name__}: {exc}") from exc
+        if not block:
+            break
+        head += bytes(block)
+    return head
+
+
+def open_payload(stream: BinaryIO, source: str) -> BinaryIO:
+    """The JSON-lines text of a capture or ground-truth object, whatever its name says: gzip is decompressed as it
+    is read (by its magic bytes), and a UTF-8 byte-order mark at the start is dropped."""
+    head = _sniff(stream, source, max(len(GZIP_MAGIC), len(UTF8_BOM)))
+    if head.startswith(GZIP_MAGIC):
+        unzipped = cast(BinaryIO, gzip.GzipFile(fileobj=cast(BinaryIO, _Prefixed(head, stream)), mode="rb"))
+        head, stream = _sniff(unzipped, source, len(UTF8_BOM)), unzipped
+    if head.startswith(UTF8_BOM):
+        head = head[len(UTF8_BOM) :]
+    return cast(BinaryIO, _Prefixed(head, stream))
+
+
 def _blank(data: bytes) -> bool:
     # bytes.strip() would copy a whole batch; only data that starts with whitespace can be all whitespace
     return not data or (data[:1].isspace() and not data.strip())
@@ -81,11 +142,13 @@ def iter_line_batches(
 ) -> Iterator[LineBatch]:
     """Yield batches of whole lines, at most `batch_lines` lines and about `block_bytes` bytes each.
 
-    Reads with `stream.read(n)` only, so botocore streaming bodies and files work alike; any read failure
-    raises CaptureReadError. Copies each byte about once after the read (whole lines joined to the previous tail).
+    Reads with `stream.read(n)` only, so botocore streaming bodies and files work alike (gzip and a byte-order mark
+    are handled by `open_payload`); any read failure, a corrupt gzip stream too, raises CaptureReadError. Copies
+    each byte about once after the read (whole lines joined to the previous tail).
     """
     if batch_lines < 1:
         raise ValueError("batch_lines must be at least 1")
+    stream = open_payload(stream, source)
     tail = b""
     first = 1
     while True:
@@ -163,15 +226,9 @@ def _fast_read_lines(lines: list[tuple[int, bytes]], schema: dict[str, pl.DataTy
 def _structure_reason(line: bytes) -> str | None:
     """Why a line is not a JSON object record (None when it is one)."""
     try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError:
-        return "line is not valid UTF-8"
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        return f"invalid JSON: {exc}"
-    if not isinstance(value, dict):
-        return f"record is a JSON {type(value).__name__}, expected an object"
+        parse_json_object(line)
+    except RecordError as exc:
+        return str(exc)
     return None
 
 
@@ -239,90 +296,3 @@ def iter_parsed_batches(
                 return
             pending = pool.submit(load)
             yield item
-
-
-def binary_to_text(values: pl.Series) -> tuple[pl.Series, pl.Series]:
-    """Binary -> UTF-8 text; returns (text, invalid-utf8 flags). Nulls stay null and are not flagged."""
-    try:
-        return values.cast(pl.Utf8), pl.Series(values.name, [False] * len(values), dtype=pl.Boolean)
-    except Exception:  # nosec B110 # noqa: S110 - at least one value is not UTF-8: find which, one by one
-        pass
-    texts: list[str | None] = []
-    flags: list[bool] = []
-    for value in values.to_list():
-        if value is None:
-            texts.append(None)
-            flags.append(False)
-            continue
-        try:
-            texts.append(value.decode("utf-8"))
-            flags.append(False)
-        except UnicodeDecodeError:
-            texts.append(None)
-            flags.append(True)
-    return pl.Series(values.name, texts, dtype=pl.Utf8), pl.Series(values.name, flags, dtype=pl.Boolean)
-
-
-def payload_text(data: pl.Series, encoding: pl.Series) -> tuple[pl.Series, pl.Series]:
-    """Payload text of CSV/JSON (as is) and BASE64 (decoded) data; returns (text, failed) where failed marks
-    BASE64 values that are not valid base64 or not UTF-8 (their text is null)."""
-    is_b64 = (encoding == "BASE64").fill_null(False)
-    if not is_b64.any():
-        return data, pl.Series(data.name, [False] * len(data), dtype=pl.Boolean)
-    b64 = pl.select(pl.when(is_b64).then(data).otherwise(None).alias("d")).to_series()
-    decoded = b64.str.decode("base64", strict=False)
-    text_b64, bad_utf8 = binary_to_text(decoded)
-    failed = (b64.is_not_null() & decoded.is_null()) | bad_utf8
-    # zip_with picks views; a when/then/otherwise over the two string columns costs a copy of the whole payload
-    text = text_b64.zip_with(is_b64, data).alias(data.name)
-    return text, failed.fill_null(False)
-
-
-def decode_side_text(side: Any, name: str) -> tuple[str, str]:
-    """Per-record: (payload text, upper-case encoding) of one present side; raises RecordError with the reason."""
-    if not isinstance(side, dict):
-        raise RecordError(f"{name} is not a JSON object")
-    data = side.get("data")
-    encoding = side.get("encoding")
-    if data is None:
-        raise RecordError(f"missing {name}.data")
-    if not isinstance(data, str):
-        raise RecordError(f"{name}.data is a JSON {type(data).__name__}, expected a string")
-    if encoding is None:
-        raise RecordError(f"missing {name}.encoding")
-    if not isinstance(encoding, str) or encoding.upper() not in KNOWN_ENCODINGS:
-        raise RecordError(f"unknown encoding {encoding!r} in {name}.encoding (expected CSV, BASE64 or JSON)")
-    encoding = encoding.upper()
-    if encoding == "BASE64":
-        try:
-            raw = base64.b64decode(data, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise RecordError(f"invalid base64 in {name}.data") from exc
-        try:
-            return raw.decode("utf-8"), encoding
-        except UnicodeDecodeError as exc:
-            raise RecordError(f"{name}.data is not valid UTF-8 after base64 decoding") from exc
-    return data, encoding
-
-
-def parse_envelope(line: bytes) -> tuple[dict[str, Any], dict[str, Any], Any]:
-    """Per-record: the record, its eventMetadata and raw eventId, shared by captures and ground truth."""
-    try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise RecordError("line is not valid UTF-8") from exc
-    try:
-        record = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise RecordError(f"invalid JSON: {exc}") from exc
-    if not isinstance(record, dict):
-        raise RecordError(f"record is a JSON {type(record).__name__}, expected an object")
-    meta = record.get("eventMetadata")
-    if meta is None:
-        raise RecordError("missing eventMetadata")
-    if not isinstance(meta, dict):
-        raise RecordError("eventMetadata is not a JSON object")
-    event_id = meta.get("eventId")
-    if event_id is None or event_id == "":
-        raise RecordError("missing eventMetadata.eventId")
-    return record, meta, event_id

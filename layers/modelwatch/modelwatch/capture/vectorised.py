@@ -1,0 +1,423 @@
+"""The vectorised path of the capture decoder: whole batches of records with polars (flattened envelope, base64,
+CSV text straight to typed columns). It decodes only what it can decode exactly as the per-record path would (same
+envelope, same typing rules) and flags every other record's line for the per-record path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from modelwatch.capture.envelope import (
+    INFERENCE_ID_RAW,
+    TimeBounds,
+    envelope_ok_expr,
+    flatten_capture,
+    is_csv_expr,
+    is_json_lines_expr,
+    payload_text,
+)
+from modelwatch.capture.per_record import HAS_OUTPUT, SOFT_FEATURE_ISSUES, RecordDecoder
+from modelwatch.capture.records import LINE_COL, RecordError
+from modelwatch.capture.rules import (
+    NumberRule,
+    Rule,
+    TextRule,
+    Typed,
+    derive_prediction_expr,
+    feature_rule,
+    output_rules,
+    probability_sum_bad_expr,
+)
+from modelwatch.config.model import ModelConfig
+from modelwatch.constants import (
+    COL_EVENT_ID,
+    COL_FEATURE_ISSUES,
+    COL_INFERENCE_ID,
+    COL_INFERENCE_TIME,
+    COL_ROW_IN_REQUEST,
+)
+
+
+def _attach(rows: pl.DataFrame, part: pl.DataFrame) -> pl.DataFrame:
+    """Left-join `part` on (line, row); a plain horizontal stack when both already list the same rows in order."""
+    keys = [LINE_COL, COL_ROW_IN_REQUEST]
+    if (
+        part.height == rows.height
+        and part[LINE_COL].equals(rows[LINE_COL])
+        and part[COL_ROW_IN_REQUEST].equals(rows[COL_ROW_IN_REQUEST])
+    ):
+        return pl.concat([rows, part.drop(keys)], how="horizontal")
+    return rows.join(part, on=keys, how="left", maintain_order="left")
+
+
+def judge_features(
+    frame: pl.DataFrame, verdicts: dict[str, Typed], dtype: pl.DataType, typed: bool
+) -> tuple[pl.DataFrame, pl.Series | None]:
+    """Apply the features' rule verdicts (expressions over `frame`): each feature's typed value (missing where its
+    value has an issue) and COL_FEATURE_ISSUES listing those issues; plus the rows the per-record path must decide
+    (a value left undecided, or an issue that does not keep the record), None when there are none.
+
+    `typed`: the frame's feature columns are already typed (`Rule.check` verdicts), so clean data keeps them as
+    they are and costs one pass that finds nothing to record."""
+    names = list(verdicts)
+    trouble = pl.any_horizontal([v.faulty | v.undecided for v in verdicts.values()]).fill_null(False)
+    if not frame.lazy().select(trouble.any()).collect().item():
+        values = frame if typed else frame.with_columns(*[v.value.alias(n) for n, v in verdicts.items()])
+        return values.with_columns(pl.lit(None, dtype=dtype).alias(COL_FEATURE_ISSUES)), None
+    issue_columns = [f"_i{i}" for i in range(len(names))]
+    judged = frame.with_columns(
+        *[v.value.alias(n) for n, v in verdicts.items()],
+        *[v.issue.alias(c) for v, c in zip(verdicts.values(), issue_columns, strict=True)],
+        pl.any_horizontal([v.undecided for v in verdicts.values()]).fill_null(False).alias("_undecided"),
+    ).with_columns(
+        pl.when(pl.col(c).is_null()).then(pl.col(n)).alias(n) for n, c in zip(names, issue_columns, strict=True)
+    )
+    soft = list(SOFT_FEATURE_ISSUES)
+    hard = pl.any_horizontal([pl.col(c).is_not_null() & ~pl.col(c).is_in(soft) for c in issue_columns])
+    entries = [
+        pl.when(pl.col(c).is_not_null()).then(pl.struct(pl.lit(name).alias("feature"), pl.col(c).alias("issue")))
+        for name, c in zip(names, issue_columns, strict=True)
+    ]
+    listed = pl.concat_list(entries).list.drop_nulls()
+    judged = judged.with_columns(
+        pl.when(listed.list.len() > 0).then(listed).cast(dtype).alias(COL_FEATURE_ISSUES),
+        (pl.col("_undecided") | hard.fill_null(False)).alias("_decide_per_record"),
+    )
+    flags = judged["_decide_per_record"]
+    return judged.drop(*issue_columns, "_undecided", "_decide_per_record"), flags if flags.any() else None
+
+
+def _csv_bytes(texts: pl.Series, separator: str = "\n") -> bytes:
+    joined: bytes = texts.str.join(separator).cast(pl.Binary).item()
+    return joined
+
+
+class VectorisedDecoder:
+    """Decodes the records of a parsed batch that are plain CSV (or base64 CSV) requests with CSV or JSON outputs."""
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        internal_schema: dict[str, pl.DataType],
+        per_record: RecordDecoder,
+        bounds: TimeBounds | None = None,
+    ) -> None:
+        self.config = config
+        self.internal_schema = internal_schema
+        self.bounds = bounds
+        self.per_record = per_record  # JSON output bodies are small: read per record inside this path
+        self.features = config.features
+        self.n_features = len(config.features)
+        self.feature_schema = {f.name: internal_schema[f.name] for f in config.features}
+        self.feature_rules: dict[str, Rule] = {f.name: feature_rule(f) for f in config.features}
+        self.out_rules = output_rules(config)
+        self.out_columns = list(config.output.columns)
+        self.pred_schema = {c: internal_schema[c] for c in self.out_rules}
+        self.issues_dtype = internal_schema[COL_FEATURE_ISSUES]
+        self.probability_sum_bad = probability_sum_bad_expr(config)
+
+    def decode(self, frame: pl.DataFrame) -> tuple[pl.DataFrame | None, set[int]]:
+        """(typed rows in file order with the internal columns, lines flagged for the per-record path)."""
+        if frame.height == 0:
+            return None, set()
+        flat = flatten_capture(frame, self.bounds)
+        ok = (
+            envelope_ok_expr()
+            & self._side_fast_ok("in", self.config.input.format)
+            & self._side_fast_ok("out", self.config.output.format, csv_possible=bool(self.out_columns))
+        )
+        flat = flat.with_columns(ok.alias("_ok"))
+        for prefix in ("in", "out"):
+            text, failed = payload_text(flat[f"{prefix}_data"], flat[f"{prefix}_encoding"].fill_null(""))
+            # input texts stay as sent (trailing newlines included): _input handles them without a copy
+            flat = flat.with_columns(
+                (text if prefix == "in" else text.str.strip_chars_end("\n")).alias(f"{prefix}_text"),
+                (pl.col("_ok") & ~failed).alias("_ok"),
+            )
+        flat = flat.with_columns(
+            (
+                pl.col("_ok")
+                & (~pl.col("_in") | self._text_fast_ok("in_text"))
+                & (
+                    ~pl.col("_out")
+                    | self._text_fast_ok("out_text")
+                    | (~is_csv_expr("out", self.config.output.format) & pl.col("out_text").str.contains(r"\S"))
+                ).fill_null(False)
+            ).alias("_ok")
+        )
+        flagged = set(flat.filter(~pl.col("_ok"))[LINE_COL].to_list())
+        good = flat.filter(pl.col("_ok"))
+        if good.height == 0:
+            return None, flagged
+
+        features, in_counts, in_bad = self._input(good.filter(pl.col("_in")))
+        outputs, out_bad = self._output(good.filter(pl.col("_out")), in_counts)
+        flagged |= in_bad | out_bad
+
+        skeleton = (
+            good.join(in_counts, on=LINE_COL, how="left", maintain_order="left")
+            .join(
+                outputs.group_by(LINE_COL).agg(pl.len().cast(pl.Int64).alias("_n_out")),
+                on=LINE_COL,
+                how="left",
+                maintain_order="left",
+            )
+            .filter(~pl.col(LINE_COL).is_in(list(flagged)))
+            .select(
+                LINE_COL,
+                COL_EVENT_ID,
+                # an empty inferenceId is no inference id: fall back to the event id
+                pl.coalesce(pl.when(pl.col(INFERENCE_ID_RAW) != "").then(pl.col(INFERENCE_ID_RAW)), COL_EVENT_ID).alias(
+                    COL_INFERENCE_ID
+                ),
+                COL_INFERENCE_TIME,
+                pl.col("_out").alias(HAS_OUTPUT),
+                pl.int_ranges(pl.coalesce("_n_in", "_n_out")).cast(pl.List(pl.Int32)).alias(COL_ROW_IN_REQUEST),
+            )
+            .explode(COL_ROW_IN_REQUEST)
+        )
+        rows = _attach(_attach(skeleton, features), outputs)
+        derived = derive_prediction_expr(self.config)
+        if derived is not None:
+            rows = rows.with_columns(derived)
+        # Columns no record of the batch gave are null: the issues when every feature was clean (or no request was
+        # captured), the extra keys always (CSV requests name no keys; JSON objects are the per-record path's).
+        rows = rows.select(
+            pl.col(name) if name in rows.columns else pl.lit(None, dtype=dtype).alias(name)
+            for name, dtype in self.internal_schema.items()
+        )
+        if rows.schema != pl.Schema(self.internal_schema):
+            rows = rows.cast(self.internal_schema)  # type: ignore[arg-type]
+        return rows, flagged
+
+    # ------------------------------------------------------------------ what this path takes
+    def _side_fast_ok(self, prefix: str, configured: str, csv_possible: bool = True) -> pl.Expr:
+        """A present side can take this path when it is CSV text (plain or base64)."""
+        kind = pl.col(f"{prefix}_observedContentType").fill_null("").str.to_lowercase()
+        encoding = pl.col(f"{prefix}_encoding")
+        is_json = kind.str.contains("json", literal=True)
+        is_csv = ~is_json & (kind.str.contains("csv", literal=True) | pl.lit(configured == "csv"))
+        side_ok = (
+            pl.col(f"{prefix}_data").is_not_null() & encoding.is_in(["CSV", "BASE64"]) & is_csv & pl.lit(csv_possible)
+        )
+        # JSON output bodies are read per record inside this path (they are small); JSON inputs are not.
+        if prefix == "out":
+            side_ok = side_ok | (
+                pl.col("out_data").is_not_null()
+                & encoding.is_in(["CSV", "BASE64", "JSON"])
+                & ~is_csv
+                & pl.lit(self.per_record.reads_json_output)
+            )
+        return ~pl.col(f"_{prefix}") | side_ok.fill_null(False)
+
+    @staticmethod
+    def _text_fast_ok(column: str) -> pl.Expr:
+        text = pl.col(column)
+        return (
+            text.is_not_null()
+            & text.str.contains(r"\S")  # whitespace only is an empty payload
+            & ~text.str.contains('["\r]')  # one pass for both bytes
+        ).fill_null(False)
+
+    # ------------------------------------------------------------------ request
+    def _input(self, records: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, set[int]]:
+        """Input CSV rows of the records -> (features by line/row, row counts per line, flagged lines)."""
+        empty_features = pl.DataFrame(
+            schema={
+                LINE_COL: pl.Int64,
+                COL_ROW_IN_REQUEST: pl.Int32,
+                **self.feature_schema,
+                COL_FEATURE_ISSUES: self.issues_dtype,
+            }
+        )
+        empty_counts = pl.DataFrame(schema={LINE_COL: pl.Int64, "_n_in": pl.Int64})
+        if records.height == 0:
+            return empty_features, empty_counts, set()
+        text = pl.col("in_text")
+        # The texts may end with newlines. When every text ends with exactly one, they are the CSV rows as they
+        # are (joined with nothing); when none does, they are joined with newlines; otherwise they are stripped.
+        ends = records.select(
+            text.str.ends_with("\n").all().alias("all"),
+            text.str.ends_with("\n").any().alias("any"),
+            text.str.ends_with("\n\n").any().alias("double"),
+        ).row(0)
+        terminated, separator = bool(ends[0] and not ends[2]), "" if ends[0] and not ends[2] else "\n"
+        if ends[1] and not terminated:
+            records = records.with_columns(text.str.strip_chars_end("\n"))
+        rows_in_text = text.str.count_matches("\n", literal=True) + (0 if terminated else 1)
+        checked = records.select(LINE_COL, "in_text", rows_in_text.cast(pl.Int64).alias("_n_in"))
+        index = checked.select(
+            LINE_COL, pl.int_ranges(pl.col("_n_in")).cast(pl.List(pl.Int32)).alias(COL_ROW_IN_REQUEST)
+        ).explode(COL_ROW_IN_REQUEST)
+        flagged: set[int] = set()
+        parsed = self._read_feature_csv(checked["in_text"], index.height, separator)
+        if parsed is not None:
+            features = pl.concat([index, parsed], how="horizontal")
+            # A row with too many fields fails the parse; one with too few (or an empty line) parses with a null
+            # last column: only records holding such rows need their shape checked.
+            last = list(self.feature_schema)[-1]
+            if features[last].null_count():
+                suspects = features.filter(pl.col(last).is_null())[LINE_COL].unique()
+                flagged = self._misshapen(
+                    checked.filter(pl.col(LINE_COL).is_in(suspects)).with_columns(text.str.strip_chars_end("\n"))
+                )
+            counts = checked.select(LINE_COL, "_n_in")
+            if self._all_finite(features):  # nothing to record: `decode` adds the all-null issues column
+                return features, counts, flagged
+            verdicts = {name: rule.check(pl.col(name)) for name, rule in self.feature_rules.items()}
+            return self._judged(features, verdicts, flagged, typed=True), counts, flagged
+        # Some value is not a number, or some row has too many fields: find which records, line by line.
+        checked = checked.with_columns(text.str.strip_chars_end("\n"))  # the checks below split on newlines
+        lines = (
+            checked.select(LINE_COL, pl.col("in_text").str.split("\n").alias("_t"))
+            .with_columns(pl.int_ranges(pl.col("_t").list.len()).cast(pl.List(pl.Int32)).alias(COL_ROW_IN_REQUEST))
+            .explode(["_t", COL_ROW_IN_REQUEST])
+        )
+        flagged |= set(lines.filter(self._misshapen_line("_t"))[LINE_COL].unique().to_list())
+        lines = lines.filter(~pl.col(LINE_COL).is_in(list(flagged)))
+        if lines.height == 0:
+            return empty_features, empty_counts, flagged
+        text_columns = [f"c{i}" for i in range(self.n_features)]
+        as_text = pl.read_csv(
+            _csv_bytes(lines["_t"]), has_header=False, schema=dict.fromkeys(text_columns, pl.Utf8), quote_char=None
+        )
+        verdicts = {
+            name: self.feature_rules[name].vector(pl.col(column))
+            for name, column in zip(self.feature_schema, text_columns, strict=True)
+        }
+        parts = pl.concat([lines.select(LINE_COL, COL_ROW_IN_REQUEST), as_text], how="horizontal")
+        features = self._judged(parts, verdicts, flagged, typed=False).drop(text_columns)
+        counts = lines.group_by(LINE_COL, maintain_order=True).agg(pl.len().cast(pl.Int64).alias("_n_in"))
+        return features, counts, flagged
+
+    def _all_finite(self, features: pl.DataFrame) -> bool:
+        """Whether no typed feature value can have an issue, proven cheaply: the checks of typed features flag only
+        non-finite numbers (NumberRule.check; text is never at fault), and a row's sum is finite when none is (an
+        overflowing sum merely takes the exact path)."""
+        if any(type(rule) not in (NumberRule, TextRule) for rule in self.feature_rules.values()):
+            return False
+        numeric = [name for name, rule in self.feature_rules.items() if isinstance(rule, NumberRule)]
+        return not numeric or bool(features.select(pl.sum_horizontal(numeric).is_finite().all()).item())
+
+    def _judged(
+        self, features: pl.DataFrame, verdicts: dict[str, Typed], flagged: set[int], typed: bool
+    ) -> pl.DataFrame:
+        """`judge_features`, the records it leaves to the per-record path added to `flagged`."""
+        judged, decide = judge_features(features, verdicts, self.issues_dtype, typed)
+        if decide is not None:
+            flagged |= set(judged.filter(decide)[LINE_COL].unique().to_list())
+        return judged
+
+    def _misshapen_line(self, column: str) -> pl.Expr:
+        """A CSV line (unquoted) that does not hold exactly one value per feature."""
+        line = pl.col(column)
+        return (line.str.count_matches(",", literal=True) != self.n_features - 1) | (line.str.len_bytes() == 0)
+
+    def _misshapen(self, records: pl.DataFrame) -> set[int]:
+        """Lines of records whose CSV rows do not all have exactly one value per feature."""
+        lines = (
+            records.select(LINE_COL, pl.col("in_text").str.split("\n").alias("_t"))
+            .explode("_t")
+            .filter(self._misshapen_line("_t"))
+        )
+        return set(lines[LINE_COL].unique().to_list())
+
+    def _read_feature_csv(self, texts: pl.Series, expected_rows: int, separator: str = "\n") -> pl.DataFrame | None:
+        """All rows parsed straight into typed columns, or None when some row does not parse."""
+        names = list(self.feature_schema)
+        columns = [f"c{i}" for i in range(len(names))]
+        try:
+            # polars' CSV reader types numbers as NumberRule does (what it cannot read fails the whole parse)
+            parsed = pl.read_csv(
+                _csv_bytes(texts, separator),
+                has_header=False,
+                schema=dict(zip(columns, self.feature_schema.values(), strict=True)),
+                quote_char=None,
+            )
+        except Exception:
+            return None
+        if parsed.height != expected_rows:
+            return None
+        return parsed.rename(dict(zip(columns, names, strict=True)))
+
+    # ------------------------------------------------------------------ response
+    def _output(self, records: pl.DataFrame, in_counts: pl.DataFrame) -> tuple[pl.DataFrame, set[int]]:
+        """Output rows (prediction columns by line/row) of the records, and the lines flagged."""
+        out_schema = {LINE_COL: pl.Int64(), COL_ROW_IN_REQUEST: pl.Int32(), **self.pred_schema}
+        if records.height == 0:
+            return pl.DataFrame(schema=out_schema), set()
+        records = records.join(in_counts, on=LINE_COL, how="left", maintain_order="left").with_columns(
+            is_csv_expr("out", self.config.output.format).alias("_csv"), is_json_lines_expr("out").alias("_jsonl")
+        )
+        parts: list[pl.DataFrame] = []
+        flagged: set[int] = set()
+        csv_records = records.filter(pl.col("_csv"))
+        if csv_records.height:
+            frame, bad = self._output_csv(csv_records)
+            parts.append(frame)
+            flagged |= bad
+        json_records = records.filter(~pl.col("_csv"))
+        if json_records.height:
+            frame, bad = self._output_json(json_records)
+            parts.append(frame)
+            flagged |= bad
+        frame = pl.concat([p.cast(out_schema) for p in parts], how="vertical")  # type: ignore[arg-type]
+        return frame, flagged
+
+    def _output_csv(self, records: pl.DataFrame) -> tuple[pl.DataFrame, set[int]]:
+        m = len(self.out_columns)
+        text = pl.col("out_text")
+        joined = (
+            pl.lit(m == 1)
+            & (text.str.count_matches("\n", literal=True) == 0)
+            & (pl.col("_n_in").is_null() | (pl.col("_n_in") > 1))
+        )
+        units = (
+            records.select(
+                LINE_COL,
+                "_n_in",
+                pl.when(joined).then(text.str.split(",")).otherwise(text.str.split("\n")).alias("_u"),
+            )
+            .with_columns(
+                pl.col("_u").list.len().alias("_n_out"),
+                pl.int_ranges(pl.col("_u").list.len()).cast(pl.List(pl.Int32)).alias(COL_ROW_IN_REQUEST),
+            )
+            .explode(["_u", COL_ROW_IN_REQUEST])
+        )
+        units = units.with_columns(pl.col("_u").str.split(",").alias("_v"))
+        bad = (pl.col("_v").list.len() != m) | (pl.col("_n_in").is_not_null() & (pl.col("_n_in") != pl.col("_n_out")))
+        exprs: list[pl.Expr] = []
+        for position, column in enumerate(self.out_columns):
+            if column not in self.out_rules:
+                continue
+            verdict = self.out_rules[column].vector(pl.col("_v").list.get(position, null_on_oob=True))
+            exprs.append(verdict.value.alias(column))
+            # a bad prediction quarantines its record: the per-record path says why
+            bad = bad | verdict.undecided | verdict.faulty
+        # lazily: the rules' expressions share their parsing, which only the lazy engine computes once
+        result = units.lazy().select(LINE_COL, COL_ROW_IN_REQUEST, *exprs, bad.fill_null(True).alias("_bad")).collect()
+        for column, dtype in self.pred_schema.items():
+            if column not in result.columns:
+                result = result.with_columns(pl.lit(None, dtype=dtype).alias(column))
+        if self.probability_sum_bad is not None:
+            result = result.with_columns((pl.col("_bad") | self.probability_sum_bad.fill_null(False)).alias("_bad"))
+        flagged = set(result.filter(pl.col("_bad"))[LINE_COL].unique().to_list())
+        return result.drop("_bad"), flagged
+
+    def _output_json(self, records: pl.DataFrame) -> tuple[pl.DataFrame, set[int]]:
+        rows: list[dict[str, Any]] = []
+        flagged: set[int] = set()
+        for number, text, n_in, lines in records.select(LINE_COL, "out_text", "_n_in", "_jsonl").iter_rows():
+            try:
+                outputs = self.per_record.json_output_rows(text, lines=bool(lines))
+            except RecordError:
+                flagged.add(number)
+                continue
+            if n_in is not None and n_in != len(outputs):
+                flagged.add(number)
+                continue
+            for position, values in enumerate(outputs):
+                rows.append({LINE_COL: number, COL_ROW_IN_REQUEST: position, **values})
+        schema = {LINE_COL: pl.Int64(), COL_ROW_IN_REQUEST: pl.Int32(), **self.pred_schema}
+        return pl.DataFrame(rows, schema=schema, orient="row"), flagged
