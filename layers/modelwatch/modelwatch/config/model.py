@@ -224,8 +224,10 @@ class Estimation(_Strict):
 
 class ExtraColumn(_Strict):
     """A captured column the model does not use (a bias facet, a group variable), decoded into the lake like a
-    feature: from a CSV request row at `csv_index` (0-based, counted over the whole row; the features take the other
-    positions in order) or from a JSON request row object at `path` (default `$.<name>`)."""
+    feature: from a positional request row (a CSV line, a JSON list) at `csv_index` (0-based, counted over the whole
+    row; the features take the other positions in order) and from a JSON request row object at `path` (default the
+    key of its name). As for features, a damaged value or an object without the key is stored as missing and recorded
+    in `feature_issues` under the column's name; positional rows without a `csv_index` for it simply lack it."""
 
     name: str = Field(min_length=1)
     type: Literal["numeric", "categorical"] = "categorical"
@@ -389,6 +391,14 @@ class ModelConfig(_Strict):
         clashes = sorted(set(extra) & set(self.feature_names)) + sorted({n for n in extra if extra.count(n) > 1})
         if clashes:
             raise ValueError(f"extra_columns: {clashes} are already features or listed twice")
+        positions = [c.csv_index for c in self.extra_columns if c.csv_index is not None]
+        width = len(self.features) + len(positions)
+        misplaced = sorted({p for p in positions if positions.count(p) > 1 or p >= width})
+        if misplaced:
+            raise ValueError(
+                f"extra_columns: csv_index {misplaced} taken twice or past the row's end (a positional row holds "
+                f"{width} values: the features and the extra columns with a csv_index, so indexes 0-{width - 1})"
+            )
         if self.bias is not None:
             if self.problem_type is not ProblemType.BINARY:
                 raise ValueError("bias: supported for binary_classification only")
