@@ -39,8 +39,10 @@ def to_datapoint(point: MetricPoint) -> Datapoint:
 
 
 def alert_key(row: ResultRow) -> str:
-    """The ledger key of an alert (notified once per chunk, metric and kind)."""
-    return ledger_key(f"alert_{row.kind}", row.metric, row.chunk_start)
+    """The ledger key of an alert: notified once per chunk, metric and kind, and per facet (a bias metric's
+    violation for one facet does not silence another's) or feature; rows about neither keep the older key."""
+    subject = [part for part in (row.facet, row.facet_value, row.feature) if part is not None]
+    return ledger_key(f"alert_{row.kind}", "|".join([row.metric, *subject]), row.chunk_start)
 
 
 @dataclass
