@@ -69,6 +69,7 @@ def test_each_facet_s_violation_is_notified_once(aws: Aws) -> None:
     first = _publish(aws, "r1", age_alert=False)
     (message,) = aws.notifications()
     assert [a["value"] for a in first.newly_alerting] == [0.61]
+    assert message["Message"].startswith("Model credit: bias drift newly found.\n")
     assert "bias: DI (realized) of clinic=east in 2026-03-02 05:00: 0.61" in message["Message"]
 
     # When a later run finds DI of the same chunk in violation for the age facet too

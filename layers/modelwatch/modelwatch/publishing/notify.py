@@ -165,17 +165,26 @@ def build_degradation_notification(
     chunks_total = sum(len(s.chunks) for s in sections)
     named = metrics + sorted({_OTHER_MONITORS[a.monitor] for a in others})
     subject = short_subject(f"modelwatch: {model} degraded: {', '.join(named)}")
-    body = [
+    opening = (
         f"Model {model}: performance newly crossed a threshold in {chunks_total} chunk(s) "
-        f"for {len(metrics)} metric(s) ({', '.join(metrics)}).",
-        f"Run: {run_id}, published {iso(to_utc(published_at))}.",
-        "",
-    ]
-    if others:  # bias drift and attribution drift: one line per violation, which features moved in rank
-        body.append(f"Bias and attribution drift: {len(others)} new violation(s).")
-        body.extend(_other_line(a) for a in others[:MAX_CHUNK_LINES])
-        if len(others) > MAX_CHUNK_LINES:
-            body.append(f"  ... and {len(others) - MAX_CHUNK_LINES} more (see the report)")
+        f"for {len(metrics)} metric(s) ({', '.join(metrics)})."
+        if metrics
+        else f"Model {model}: {' and '.join(sorted({_OTHER_MONITORS[a.monitor] for a in others}))} newly found."
+    )
+    body = [opening, f"Run: {run_id}, published {iso(to_utc(published_at))}.", ""]
+    # Bias and attribution drift: one line per violation, a block per monitor each with its own cap (a bias check
+    # flags many metrics per facet and chunk; it must not hide the attribution drift), attribution first.
+    for monitor, heading in (
+        ("attribution", "Feature attribution drift: {n} chunk(s) below the nDCG threshold."),
+        ("bias", "Bias drift: {n} new violation(s) (a Clarify metric farther from neutral than the baseline's)."),
+    ):
+        mine = [a for a in others if a.monitor == monitor]
+        if not mine:
+            continue
+        body.append(heading.format(n=len(mine)))
+        body.extend(_other_line(a) for a in mine[:MAX_CHUNK_LINES])
+        if len(mine) > MAX_CHUNK_LINES:
+            body.append(f"  ... and {len(mine) - MAX_CHUNK_LINES} more (see the report)")
         body.append("")
     for section in sections:
         body.append(
@@ -190,6 +199,11 @@ def build_degradation_notification(
     body.append(f"Report: {report_url or 'not available'}")
     body.append("")
     body.append("Values are nannyml estimates (CBPE/DLE) and, where labels arrived, realized performance.")
+    if others:
+        body.append(
+            "Bias metrics are Clarify's (estimated ones: CBPE on each facet's rows); attributions are TreeSHAP values "
+            "of a surrogate of the model fitted on the captures."
+        )
     data: dict[str, Any] = {
         "type": "degradation",
         "model": model,
@@ -208,6 +222,8 @@ def build_degradation_notification(
         "report_url": report_url,
     }
     if others:
+        others = sorted(others, key=lambda a: a.monitor)  # attribution's (fewer) before bias's, as in the text
+        data["violations_total"] = len(others)
         data["violations"] = [
             {
                 "monitor": a.monitor,
