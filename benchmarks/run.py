@@ -3,8 +3,9 @@
     python -m benchmarks.run            # full run (under 10 minutes on 2 cores), rewrites BENCHMARKS.md tables
     python -m benchmarks.run --quick    # CI smoke: small sizes, results in benchmarks/.data/quick-results/
 
-Sections: decode (ingest), estimation, e2e, coldstart, scaling, cost. A section that fails is recorded as
-{"error": ...} (and shown as "not measured" in the report); the command then exits 1 after writing everything.
+Sections: decode (ingest), estimation, fairness (bias and attribution), e2e, coldstart, scaling, cost. A section
+that fails is recorded as {"error": ...} (and shown as "not measured" in the report); the command then exits 1 after
+writing everything.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FULL_RESULTS = ROOT / "benchmarks" / "results"
 QUICK_RESULTS = ROOT / "benchmarks" / ".data" / "quick-results"
 MARKDOWN = ROOT / "BENCHMARKS.md"
-SECTIONS = ("decode", "estimation", "e2e", "coldstart", "scaling", "cost")
+SECTIONS = ("decode", "estimation", "fairness", "e2e", "coldstart", "scaling", "cost")
 LIBRARIES = ("nannyml", "pandas", "polars", "pyarrow", "numpy", "lightgbm", "moto", "boto3")
 
 
@@ -122,6 +123,12 @@ def _estimation(quick: bool, out: Path) -> dict[str, Any]:
     from benchmarks import estimation_bench
 
     return estimation_bench.run(quick)
+
+
+def _fairness(quick: bool, out: Path) -> dict[str, Any]:
+    from benchmarks import fairness_bench
+
+    return fairness_bench.run(quick)
 
 
 def _e2e(quick: bool, out: Path) -> dict[str, Any]:
@@ -208,6 +215,7 @@ def _template_counts() -> dict[str, Any]:
 RUNNERS: dict[str, Callable[[bool, Path], dict[str, Any]]] = {
     "decode": _decode,
     "estimation": _estimation,
+    "fairness": _fairness,
     "e2e": _e2e,
     "coldstart": _coldstart,
     "scaling": _scaling,

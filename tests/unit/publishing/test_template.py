@@ -68,6 +68,10 @@ def test_dashboard_graphs_every_published_metric_with_search(template: dict[str,
         c.METRIC_MISSING_RATE,
     ):
         assert f'MetricName="{metric}"' in text, metric
+    # and the bias and attribution monitors' Clarify metrics in their own namespaces (#13)
+    assert 'MetricName="bias_metric_DI"' in text and 'MetricName="bias_metric_AD"' in text
+    assert '{"X",Endpoint,MonitoringSchedule,BiasStage,Label,LabelValue,Facet,FacetValue,Kind}' in text
+    assert '{"X",Endpoint,MonitoringSchedule,ExplainabilityMethod,Label} MetricName="ndcg"' in text
     assert all(e.startswith("SEARCH('") for e in expressions)
     ids = [
         item["id"]
