@@ -112,6 +112,6 @@ def test_the_readme_s_bias_and_attribution_sections_load() -> None:
     ],
 )
 def test_bad_bias_and_attribution_sections_name_the_field(section: str, message: str) -> None:
-    with pytest.raises(ConfigError, match="model.yaml: invalid model config") as error:
+    with pytest.raises(ConfigError, match=r"model\.yaml: invalid model config") as error:
         load_model_config_text(FAIRNESS + section + "\n", "model.yaml")
     assert message in str(error.value)
