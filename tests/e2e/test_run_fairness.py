@@ -188,3 +188,13 @@ def test_attribution_datapoints_alert_on_the_new_model_version(finished: tuple[p
     # and the notification names the attribution drift and the feature that rose in rank
     notes = [json.loads(line) for line in (output / "notifications.jsonl").read_text().splitlines() if line.strip()]
     assert any("feature attribution drift" in n["subject"] and "rose: tenure" in n["message"] for n in notes)
+
+
+def test_the_report_has_a_fairness_section_per_facet_and_an_attribution_section(
+    finished: tuple[pd.DataFrame, Path],
+) -> None:
+    _, output = finished
+    (report,) = (output / "reports").rglob("report.html")
+    html = report.read_text(encoding="utf-8")
+    for title in ("Fairness: age in 40", "Fairness: clinic in east", "Feature attribution drift (nDCG)"):
+        assert f"<h2>{title}</h2>" in html, title

@@ -12,6 +12,7 @@ import pytest
 
 from modelwatch.analysis import RunRequest
 from modelwatch.analysis.run import analyse_monitor
+from modelwatch.errors import ReferenceDataError
 from modelwatch.lake.store import LocalStore
 from modelwatch.monitors import configured, monitor_for
 from modelwatch.monitors.attribution import (
@@ -177,3 +178,45 @@ def test_the_notification_names_the_features_that_moved_in_rank(run: dict[str, A
     assert "feature attribution drift" in note.subject
     assert "attribution: nDCG" in note.text and "rose: tenure" in note.text
     assert note.data["violations"][0]["ranks"].startswith("rose: tenure")
+
+
+def test_an_imported_clarify_baseline_replaces_the_reference_s_attributions(tmp_path) -> None:
+    # Given a Clarify analysis.json whose global SHAP values rank tenure first, imported as the baseline
+    imported = tmp_path / "analysis.json"
+    shap = {"age": 0.02, "income": 0.01, "tenure": 0.5, "clinic": 0.005}
+    explanations = {"kernel_shap": {"label0": {"global_shap_values": shap, "expected_value": 0.42}}}
+    imported.write_text(json.dumps({"version": "1.0", "explanations": explanations}))
+    config = data.credit_config(attribution={**ATTRIBUTION, "baseline": str(imported)})
+    store = LocalStore(tmp_path / "lake")
+
+    # When a clean hour (the model still looks at income) is analysed
+    result = analyse_monitor(
+        monitor_for("attribution", config),
+        data.reference(),
+        data.lake_rows(data.captures(hours=1)),
+        None,
+        RunRequest("credit", "r1", input_complete=True),
+        store,
+        data.LATE,
+    )
+
+    # Then it is compared with the imported ranking (income rose, tenure fell: an alert), and the stored baseline
+    # document is the imported one's
+    row = result.table.loc[result.table["metric"] == METRIC_NDCG].iloc[0]
+    assert row["alert"] and "rose: income" in row["detail"] and "tenure 1->" in row["detail"]
+    stored = json.loads(store.get(f"models/credit/attribution/{BASELINE_DOCUMENT}"))
+    assert stored["explanations"]["kernel_shap"]["label0"] == {"global_shap_values": shap, "expected_value": 0.42}
+
+    # And a file without the features' values is refused, naming what is missing
+    del shap["clinic"]
+    imported.write_text(json.dumps({"version": "1.0", "explanations": explanations}))
+    with pytest.raises(ReferenceDataError, match=r"lacks features \['clinic'\]"):
+        analyse_monitor(
+            monitor_for("attribution", config),
+            data.reference(),
+            data.lake_rows(data.captures(hours=1)),
+            None,
+            RunRequest("credit", "r2", input_complete=True),
+            store,
+            data.LATE,
+        )

@@ -16,6 +16,7 @@ from smclarify.bias import report
 from modelwatch.analysis import RunRequest
 from modelwatch.analysis.run import analyse_monitor
 from modelwatch.constants import KIND_ESTIMATED, KIND_REALIZED
+from modelwatch.errors import ReferenceDataError
 from modelwatch.lake.store import LocalStore
 from modelwatch.monitors import configured, monitor_for
 from modelwatch.monitors.bias import BASELINE_DOCUMENT, CLOUDWATCH_INFINITY
@@ -226,3 +227,59 @@ def test_violations_are_clarify_s_and_published_with_clarify_s_dimensions(run: d
 
 def test_infinity_is_published_as_clarify_publishes_it() -> None:
     assert CLOUDWATCH_INFINITY == 2.0**360 and f"{CLOUDWATCH_INFINITY:.6e}" == "2.348543e+108"
+
+
+def test_an_imported_clarify_baseline_sets_the_violation_bands(tmp_path) -> None:
+    # Given a Clarify analysis.json (DI of both facets; the numeric one written as its interval) as the baseline
+    def facet(value: str, di: float) -> list[dict[str, Any]]:
+        return [
+            {
+                "value_or_threshold": value,
+                "metrics": [{"name": "DI", "description": "Disparate Impact (DI)", "value": di}],
+            }
+        ]
+
+    imported = tmp_path / "analysis.json"
+    post = {
+        "label": "repaid",
+        "label_value_or_threshold": "1",
+        "facets": {"clinic": facet("east", 0.5), "age": facet("(40.0, 79.0]", 1.25)},
+    }
+    imported.write_text(json.dumps({"version": "1.0", "post_training_bias_metrics": post}))
+    config = data.credit_config(bias={**data.BIAS, "methods": ["DI", "DPPL"], "baseline": str(imported)})
+    store = LocalStore(tmp_path / "lake")
+
+    # When an hour is analysed
+    result = analyse_monitor(
+        monitor_for("bias", config),
+        data.reference(),
+        data.lake_rows(data.captures(hours=1)),
+        None,
+        RunRequest("credit", "r1", input_complete=True),
+        store,
+        data.LATE,
+    )
+
+    # Then DI's bands are the imported values' distance from neutral (1), DPPL (not in the file) has none, and the
+    # stored baseline document is the imported one
+    table = result.table.set_index(["metric", "facet"])
+    assert (table.loc[("DI", "clinic"), "lower_threshold"], table.loc[("DI", "clinic"), "upper_threshold"]) == (
+        0.5,
+        1.5,
+    )
+    assert (table.loc[("DI", "age"), "lower_threshold"], table.loc[("DI", "age"), "upper_threshold"]) == (0.75, 1.25)
+    assert math.isnan(table.loc[("DPPL", "clinic"), "upper_threshold"])
+    assert json.loads(store.get(f"models/credit/bias/{BASELINE_DOCUMENT}"))["post_training_bias_metrics"] == post
+
+    # And a file that is not Clarify's analysis is refused, naming it
+    imported.write_text(json.dumps({"violations": []}))
+    with pytest.raises(ReferenceDataError, match="is not a Clarify analysis.json"):
+        analyse_monitor(
+            monitor_for("bias", config),
+            data.reference(),
+            data.lake_rows(data.captures(hours=1)),
+            None,
+            RunRequest("credit", "r2", input_complete=True),
+            store,
+            data.LATE,
+        )
