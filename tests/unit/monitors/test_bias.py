@@ -273,7 +273,7 @@ def test_an_imported_clarify_baseline_sets_the_violation_bands(tmp_path) -> None
 
     # And a file that is not Clarify's analysis is refused, naming it
     imported.write_text(json.dumps({"violations": []}))
-    with pytest.raises(ReferenceDataError, match="is not a Clarify analysis.json"):
+    with pytest.raises(ReferenceDataError, match=r"is not a Clarify analysis\.json"):
         analyse_monitor(
             monitor_for("bias", config),
             data.reference(),
