@@ -143,8 +143,8 @@ def run(quick: bool = False) -> dict[str, Any]:
             config,
             ReferenceData(buffer.getvalue(), ".parquet", "reference.parquet"),
             cloudwatch=stack.clients["cloudwatch"],
-            stack=stack.template.stack_name,
-            alarms_topic_arn=stack.outputs.get("AlarmsTopicArn", ""),
+            alarms=stack.alarm_settings(),
+            clock=stack.clock,
         )
         # History: healthy hours, and the test hour up to its last file (untimed; the estimator is fitted here).
         for h, frame in enumerate(history):

@@ -41,7 +41,14 @@ def measure(repeats: int, reference_rows: int = 20_000) -> dict[str, Any]:
         for name in ("bias", "attribution"):
             started = time.perf_counter()
             first = analyse_monitor(
-                monitor_for(name, config), reference, data.lake_rows(hour), labels, request, store, data.LATE
+                monitor_for(name, config),
+                reference,
+                data.lake_rows(hour),
+                labels,
+                request,
+                store,
+                data.LATE,
+                signer=data.SIGNER,
             )
             found[f"{name}_fit_seconds"] = round(time.perf_counter() - started, 3)
             assert first.baseline == "fit"
@@ -49,7 +56,14 @@ def measure(repeats: int, reference_rows: int = 20_000) -> dict[str, Any]:
             for _ in range(repeats):
                 started = time.perf_counter()
                 again = analyse_monitor(
-                    monitor_for(name, config), reference, data.lake_rows(hour), labels, request, store, data.LATE
+                    monitor_for(name, config),
+                    reference,
+                    data.lake_rows(hour),
+                    labels,
+                    request,
+                    store,
+                    data.LATE,
+                    signer=data.SIGNER,
                 )
                 times.append(time.perf_counter() - started)
                 assert again.baseline == "hit"

@@ -73,8 +73,12 @@ class Hours:
 class State:
     """The state table as the analysis reads it: only the hour counters."""
     counters = Hours()
+from modelwatch.signing import process_signer
+# The handler's lake, state and signing key from its settings, here: the fixture lake, its hour counters, and a key
+# of this process (KMS is out of reach with sockets blocked; the same Signer interface signs and verifies).
 app.entry.lake = lambda settings: LocalStore(lake)
 app.entry.state = lambda settings: State()
+app.entry.signer = lambda settings: process_signer()
 class Context:
     function_name = "AnalyseFunction"
     function_version = "$LATEST"
@@ -198,6 +202,7 @@ def run_handler(task: Path, runtime: Path, lake: Path, home: Path) -> dict[str, 
         "NML_DISABLE_USAGE_LOGGING": "1",
         "LAKE_BUCKET": "modelwatch-lake",
         "STATE_TABLE": "modelwatch-state",
+        "ARTIFACT_KEY_ID": "arn:aws:kms:us-east-1:123456789012:key/image-check",
         "MODELWATCH_CLOCK": (ANALYSIS_START + timedelta(days=1)).isoformat(),
         "POWERTOOLS_SERVICE_NAME": "modelwatch",
         "POWERTOOLS_LOG_LEVEL": "WARNING",

@@ -6,6 +6,7 @@ import functools
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,6 +15,7 @@ import click
 from modelwatch.constants import DEFAULT_METRIC_NAMESPACE
 from modelwatch.errors import ConfigError
 from modelwatch.lake.store import LocalStore, ObjectStore, S3Store
+from modelwatch.publishing.alarms import AlarmSettings
 from modelwatch.registry.store import Registry
 from modelwatch.state import State
 
@@ -24,7 +26,10 @@ OUTPUT_MONITOR_ARN = "MonitorStateMachineArn"
 OUTPUT_FLEET_ARN = "FleetStateMachineArn"
 OUTPUT_ALARMS_TOPIC = "AlarmsTopicArn"
 OUTPUT_NOTIFICATIONS_TOPIC = "NotificationsTopicArn"
+OUTPUT_PUBLISH_FUNCTION = "PublishFunctionName"
 PARAMETER_NAMESPACE = "MetricNamespace"
+PARAMETER_SCHEDULE_INTERVAL = "ScheduleIntervalSeconds"
+DEFAULT_SCHEDULE_INTERVAL_SECONDS = 3600
 SAMCONFIG = "samconfig.toml"
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -74,6 +79,16 @@ class StackContext:
     @property
     def metric_namespace(self) -> str:
         return self.parameters.get(PARAMETER_NAMESPACE) or DEFAULT_METRIC_NAMESPACE
+
+    def alarm_settings(self) -> AlarmSettings:
+        """What `register` gives the per-model alarms: the stack, its alarms topic, namespace and schedule."""
+        seconds = int(self.parameters.get(PARAMETER_SCHEDULE_INTERVAL) or DEFAULT_SCHEDULE_INTERVAL_SECONDS)
+        return AlarmSettings(
+            stack=self.stack_name,
+            alarms_topic_arn=self.outputs.get(OUTPUT_ALARMS_TOPIC, ""),
+            namespace=self.metric_namespace,
+            schedule_interval=timedelta(seconds=seconds),
+        )
 
     def lake(self) -> ObjectStore:
         if self.lake_dir is not None:
@@ -146,7 +161,10 @@ def stack_options(command: F) -> F:
 
     @click.option("--stack", help="Deployed stack name (default: stack_name in samconfig.toml).")
     @click.option("--region", help="AWS region of the stack.")
-    @click.option("--endpoint-url", help="AWS endpoint (e.g. the local stack's moto server).")
+    @click.option(
+        "--endpoint-url",
+        help="AWS endpoint, e.g. `modelwatch local up`'s server (with --stack modelwatch-local and its operator keys).",
+    )
     @click.option("--profile", help="AWS profile.")
     @click.option(
         "--local",

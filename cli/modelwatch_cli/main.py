@@ -52,9 +52,12 @@ register_command("backfill", "modelwatch_cli.commands.backfill", "backfill")
 register_command("replay", "modelwatch_cli.commands.replay", "replay")
 register_command("report", "modelwatch_cli.commands.report", "report")
 register_command("teardown", "modelwatch_cli.commands.teardown", "teardown")
+register_command("fire-drill", "modelwatch_cli.commands.fire_drill", "fire_drill")
+register_command("import-baseline", "modelwatch_cli.commands.import_baseline", "import_baseline")
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="modelwatch", prog_name="modelwatch")
 @click.option("--verbose", is_flag=True, help="Show full tracebacks and debug logs.")
 @click.pass_context
 def cli(ctx: click.Context, verbose: bool) -> None:

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from modelwatch import entry
 from modelwatch.analysis import run_analysis_step
 from modelwatch.analysis.requests import AnalyseInput, AnalysisRequest, AssembleInput
-from modelwatch.config.settings import FunctionSettings, load_settings
+from modelwatch.config.settings import AnalyseSettings, load_settings
 from modelwatch.observability import logger, tracer
 
 
@@ -22,6 +22,12 @@ def lambda_handler(event: AnalyseInput | AssembleInput, context: LambdaContext) 
     Errors are ModelwatchError subclasses (ConfigMismatchError, EmptyWindowError, ReferenceDataError, ...) so the
     state machine can Catch them by name.
     """
-    settings = load_settings(kind=FunctionSettings)  # per invocation: the local stack moves MODELWATCH_CLOCK
+    settings = load_settings(kind=AnalyseSettings)  # per invocation: the local stack moves MODELWATCH_CLOCK
     logger.append_keys(model=event.run.model, run_id=event.run.run_id, step=event.action)
-    return run_analysis_step(event, store=entry.lake(settings), state=entry.state(settings), now=settings.clock().now())
+    return run_analysis_step(
+        event,
+        store=entry.lake(settings),
+        state=entry.state(settings),
+        now=settings.clock().now(),
+        signer=entry.signer(settings),
+    )

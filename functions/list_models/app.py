@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from modelwatch import entry
+from modelwatch import aws, entry
 from modelwatch.config.settings import FunctionSettings, load_settings
 from modelwatch.observability import logger, tracer
 from modelwatch.workflow.fleet import FleetInput, list_models
@@ -18,6 +18,12 @@ from modelwatch.workflow.fleet import FleetInput, list_models
 def lambda_handler(event: FleetInput, context: LambdaContext) -> dict[str, Any]:
     """Input: the fleet execution input ({trigger?}); output {models: [{model, trigger}], count}."""
     settings = load_settings(kind=FunctionSettings)
-    listed = list_models(entry.registry(settings), trigger=event.trigger)
+    listed = list_models(
+        entry.registry(settings),
+        trigger=event.trigger,
+        cloudwatch=aws.client("cloudwatch"),
+        namespace=settings.metric_namespace,
+        clock=settings.clock(),
+    )
     logger.info("models listed", count=listed["count"], trigger=event.trigger)
     return listed

@@ -1,4 +1,4 @@
-"""PublishFunction: a run's new datapoints to CloudWatch (once, via the ledger) and one notification if degraded."""
+"""PublishFunction: a run's new datapoints (once, via the ledger), incidents and alarm state; or a fire drill."""
 
 from __future__ import annotations
 
@@ -17,10 +17,11 @@ from modelwatch.publishing.service import PublishInput, publish_requested_run
 @tracer.capture_lambda_handler
 @entry.parsed_event(PublishInput)
 def lambda_handler(event: PublishInput, context: LambdaContext) -> dict[str, Any]:
-    """Input {outcome: RunOutcome, config?, execution_start?} (or the RunOutcome itself); output: the PublishSummary.
+    """Input {outcome: RunOutcome, config?, execution_start?} (or the RunOutcome itself), or {drill: {model,
+    drill_id, phase}}; output: the PublishSummary (or the drill's summary).
 
     Publishing failures raise PublishError after retries, so the execution fails visibly.
     """
     settings = load_settings(kind=PublishSettings)  # per invocation: the local stack moves MODELWATCH_CLOCK
-    logger.append_keys(model=event.outcome.model, run_id=event.outcome.run_id)
-    return publish_requested_run(event, settings, aws_clients(), settings.clock()).to_dict()
+    logger.append_keys(model=event.model, run_id=event.outcome.run_id if event.outcome else "drill")
+    return publish_requested_run(event, settings, aws_clients(), settings.clock())

@@ -27,6 +27,8 @@ def lambda_handler(event: FleetItem, context: LambdaContext) -> dict[str, Any]:
         state_machine_arn=settings.monitor_state_machine_arn,
         clock=settings.clock(),
         trigger=event.trigger,
+        cloudwatch=aws.client("cloudwatch"),
+        namespace=settings.metric_namespace,
     )
     logger.info("fleet item done", status=result["status"])
     return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,30 @@ def test_the_final_table_shows_estimates_realized_and_alerts(result: DemoResult)
     assert "car-price" in text and "mae" in text
     assert "FleetAlertAlarm" in text
     assert str(Path("reports")) in text
+
+
+def test_each_model_tells_one_story_degraded_once_and_recovered_once(result: DemoResult) -> None:
+    # Given every SNS message the demo received, in order (notifications.jsonl)
+    lines = [json.loads(line) for line in (result.output / "notifications.jsonl").read_text().splitlines()]
+    alarm_states: dict[str, list[str]] = {}
+    for line in lines:
+        message = line["message"]
+        if isinstance(message, dict) and "NewStateValue" in message:
+            alarm_states.setdefault(str(message["AlarmName"]), []).append(str(message["NewStateValue"]))
+    subjects = [str(line["subject"]) for line in lines]
+    for model in ("car-loan", "credit-card", "car-price"):
+        # Then the model's alarm went to ALARM exactly once and back to OK exactly once, never ALARM -> OK -> ALARM
+        (name,) = [n for n in alarm_states if n.endswith(f"-{model}-alert")]
+        episode = alarm_states[name][alarm_states[name].index("ALARM") :]
+        assert episode == ["ALARM", "OK"], (name, alarm_states[name])
+        # and people heard once that it degraded and once that it recovered, in that order
+        degraded = [i for i, s in enumerate(subjects) if s.startswith(f"modelwatch: {model} degraded:")]
+        recovered = [i for i, s in enumerate(subjects) if s.startswith(f"modelwatch: {model} recovered:")]
+        assert len(degraded) == len(recovered) == 1, (model, subjects)
+        assert degraded[0] < recovered[0]
+
+
+def test_the_demo_ends_with_a_fire_drill_that_reached_every_hop(result: DemoResult) -> None:
+    assert result.drill is not None
+    assert result.drill.ok, result.drill.lines()
+    assert {hop.name for hop in result.drill.hops} >= {"cleaned up"}

@@ -185,9 +185,10 @@ def test_attribution_datapoints_alert_on_the_new_model_version(finished: tuple[p
     assert all(x["feature"] is None and x["kind"] == "realized" and x["facet"] is None for x in ndcg.values())
     shap = [x for x in lines if x["metric"] == "global_shap"]
     assert {(x["feature"], parse_iso(x["chunk_start"])) for x in shap} == {(f, s) for f in FEATURES for s in ndcg}
-    # and the notification names the attribution drift and the feature that rose in rank
+    # and the model's incident names the attribution drift and the feature that rose in rank
     notes = [json.loads(line) for line in (output / "notifications.jsonl").read_text().splitlines() if line.strip()]
-    assert any("feature attribution drift" in n["subject"] and "rose: tenure" in n["message"] for n in notes)
+    lines = [x.strip() for n in notes if isinstance(n["message"], str) for x in n["message"].splitlines()]
+    assert any(x.startswith("attribution ndcg:") and "rose: tenure" in x for x in lines)
 
 
 def test_the_report_has_a_fairness_section_per_facet_and_an_attribution_section(

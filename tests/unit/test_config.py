@@ -71,6 +71,48 @@ def test_not_yaml_and_missing_file_are_config_errors(tmp_path: Path) -> None:
         load_model_config(tmp_path / "missing.yaml")
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: [",  # unclosed flow sequence
+        "name: m\n  endpoint: e\n",  # bad indentation
+        "name: 'unterminated\n",
+        "\tname: m\n",  # a tab
+    ],
+)
+def test_invalid_yaml_is_one_line_naming_the_file_and_where(text: str) -> None:
+    # When a config that is not YAML is loaded, then the error is one line with the file and the line
+    with pytest.raises(ConfigError) as error:
+        load_model_config_text(text, "configs/model.yaml")
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith("configs/model.yaml: not valid YAML: ") and " at line " in message
+
+
+@pytest.mark.parametrize(
+    ("threshold", "problem"),
+    [
+        ("{type: constant, lower: 0.9, upper: 0.1}", "lower (0.9) is above upper (0.1)"),
+        ("{type: standard_deviation, lower: 0.1}", "lower/upper are for type constant"),
+        ("{std_lower_multiplier: -1}", "std_lower_multiplier must not be negative"),
+    ],
+)
+def test_inconsistent_thresholds_are_refused_at_validation_naming_the_metric(threshold: str, problem: str) -> None:
+    # Given a threshold nannyml would accept and then fail on at fit time, runs later
+    text = GOOD + f"estimation: {{thresholds: {{roc_auc: {threshold}}}}}\n"
+    # When the config is validated, then it is refused in one line naming the file, the field and the problem
+    with pytest.raises(ConfigError) as error:
+        load_model_config_text(text, "model.yaml")
+    message = str(error.value)
+    assert "\n" not in message and message.startswith("model.yaml: invalid model config: ")
+    assert "estimation.thresholds.roc_auc" in message and problem in message
+
+
+def test_a_consistent_constant_threshold_loads() -> None:
+    config = load_model_config_text(GOOD + "estimation: {thresholds: {roc_auc: {type: constant, lower: 0.6}}}\n")
+    assert config.estimation.thresholds["roc_auc"].lower == 0.6
+
+
 FAIRNESS = GOOD.replace(
     "  - {name: salary_range, type: categorical}\n",
     "  - {name: salary_range, type: categorical}\n  - {name: age, type: numeric}\n  - {name: income, type: numeric}\n",

@@ -293,7 +293,8 @@ def test_undeliverable_events_go_to_an_alarmed_dead_letter_queue(template: dict[
             if event["Type"] == "ScheduleV2":
                 assert "DeadLetterConfig" in event["Properties"], f"{name}.{event_name} has no DeadLetterConfig"
                 dlqs.setdefault(_getatt_target(event["Properties"]["DeadLetterConfig"]["Arn"]), set())
-    alarms = _of_type(template, "AWS::CloudWatch::Alarm").values()
+    # (metric math alarms have no Namespace of their own: they watch no DLQ)
+    alarms = [a for a in _of_type(template, "AWS::CloudWatch::Alarm").values() if "Namespace" in a["Properties"]]
     for queue, rules in dlqs.items():
         # The queue does not use the data key (the failure it catches may be that key's policy) ...
         assert resources[queue]["Properties"].get("SqsManagedSseEnabled") is True
@@ -358,3 +359,62 @@ def test_names_built_from_the_stack_name_fit_aws_limits_for_a_60_character_stack
                 assert len(physical) <= limit, f"{name}.{prop}: {len(physical)} > {limit} characters"
                 checked.append(f"{name}.{prop}")
     assert {"FleetStateMachine.Name", "ModelwatchDashboard.DashboardName"} <= set(checked)
+
+
+# The lake prefixes each function that is not the analysis may write (Put/Delete); none of them is models/.
+LAKE_WRITE_PREFIXES = {
+    "IngestCaptureFunction": {"captures/", "quarantine/"},
+    "IngestGroundTruthFunction": {"ground_truth/", "quarantine/"},
+    "CompactFunction": {"captures/", "ground_truth/", "manifests/"},
+}
+S3_WRITE_TEMPLATES = {"S3CrudPolicy", "S3WritePolicy", "S3FullAccessPolicy"}
+
+
+def _lake_prefix(resource: Any) -> str:
+    """`captures/` of `!Sub arn:${AWS::Partition}:s3:::${LakeBucket}/captures/*`; the whole text otherwise."""
+    text = str(resource.get("Sub") if isinstance(resource, dict) else resource)
+    marker = "${LakeBucket}/"
+    return text.split(marker, 1)[1].removesuffix("*") if marker in text else text
+
+
+def test_only_the_analysis_may_write_the_models_prefix(template: dict[str, Any]) -> None:
+    # Given the functions that write the lake besides the analysis (their roles are the lake's other writers)
+    for name, allowed in LAKE_WRITE_PREFIXES.items():
+        policies = template["Resources"][name]["Properties"]["Policies"]
+        # Then none has a policy template that writes the whole lake bucket
+        for policy in policies:
+            for kind in set(policy) & S3_WRITE_TEMPLATES:
+                assert policy[kind]["BucketName"] != {"Ref": "LakeBucket"}, f"{name}: {kind} on the lake"
+        # And every S3 write it may do is scoped to its own prefixes, none of them models/ (where baselines are)
+        written = set()
+        for policy in policies:
+            for st in policy.get("Statement", []):
+                actions = _as_list(st["Action"])
+                if st.get("Effect") == "Allow" and any(a in ("s3:PutObject", "s3:DeleteObject") for a in actions):
+                    assert all(a in ("s3:PutObject", "s3:DeleteObject") for a in actions), (name, actions)
+                    written |= {_lake_prefix(r) for r in _as_list(st["Resource"])}
+        assert written == allowed, name
+        assert not any(p.startswith("models") or p in ("", "*") for p in written), name
+
+
+def test_only_the_analysis_role_may_sign_artifacts(template: dict[str, Any]) -> None:
+    key = template["Resources"]["ArtifactSigningKey"]["Properties"]
+    assert (key["KeySpec"], key["KeyUsage"]) == ("HMAC_256", "GENERATE_VERIFY_MAC")
+    analysis = {"GetAtt": "AnalyseFunctionRole.Arn"}
+    mac_actions = {"kms:GenerateMac", "kms:VerifyMac"}
+    for st in key["KeyPolicy"]["Statement"]:
+        actions = set(_as_list(st["Action"]))
+        assert not {"kms:*", "*"} & actions, st["Sid"]
+        if st["Effect"] == "Allow" and actions & mac_actions:
+            assert st["Principal"] == {"AWS": analysis}, st["Sid"]
+        if st["Effect"] == "Allow":
+            assert not any(a.startswith(("kms:Generate", "kms:Verify")) for a in actions - mac_actions), st["Sid"]
+    (deny,) = [st for st in key["KeyPolicy"]["Statement"] if st["Effect"] == "Deny"]
+    assert deny["Action"] == "kms:GenerateMac"
+    assert deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] == analysis
+    # And the analysis function (only it) is told the key, and its role may use it
+    use = template["Resources"]["ArtifactKeyUsePolicy"]["Properties"]
+    assert use["Roles"] == [{"Ref": "AnalyseFunctionRole"}]
+    for name, res in _of_type(template, FUNCTION).items():
+        variables = res["Properties"].get("Environment", {}).get("Variables", {})
+        assert ("ARTIFACT_KEY_ID" in variables) == (name == "AnalyseFunction"), name

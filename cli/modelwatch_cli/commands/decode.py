@@ -14,6 +14,8 @@ from pathlib import Path
 
 import click
 
+from modelwatch.capture.batch import lines_stream, transform_output_lines
+from modelwatch.capture.records import open_payload
 from modelwatch.clock import SystemClock
 from modelwatch.config.model import ModelConfig, load_model_config
 from modelwatch.errors import CaptureReadError, ConfigError, LakeError
@@ -40,6 +42,11 @@ def decode_file(path: Path, config: ModelConfig, store: LocalStore, ground_truth
     try:
         stem = source_file_stem(str(path.resolve()), _version(path))
         with path.open("rb") as stream:
+            if not ground_truth and config.batch_transform is not None and path.suffix == ".out":
+                # a batch transform output file: its records as captures (timed by its hour folder when undated)
+                text = open_payload(stream, source).read().decode("utf-8", errors="replace")
+                lines = transform_output_lines(text, config, source, folder_hour(path.as_posix()))
+                return decode_capture_to_lake(lines_stream(lines), config, source, store, stem, now)
             if not ground_truth:
                 return decode_capture_to_lake(stream, config, source, store, stem, now)
             modified = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)

@@ -17,10 +17,23 @@ import click
     show_default=True,
     help="Where the HTML reports, notifications and function logs go.",
 )
-@click.option("--hours", default=6, show_default=True, help="Hours of traffic to stream per model.")
-@click.option("--rows-per-hour", default=3000, show_default=True, help="Captured rows per model and hour.")
+@click.option(
+    "--hours",
+    type=click.IntRange(min=3),
+    default=7,
+    show_default=True,
+    help="Hours of traffic per model: healthy, degraded, then recovered (at least one hour of each).",
+)
+@click.option(
+    "--rows-per-hour",
+    type=click.IntRange(min=100),
+    default=3000,
+    show_default=True,
+    help="Captured rows per model and hour (at least 100: smaller hourly chunks are skipped as too small).",
+)
 def demo(output: Path, hours: int, rows_per_hour: int) -> None:
-    """Register three models (nannyml's car loan, credit card, car price), stream captures, deliver late labels."""
+    """Register three models (nannyml's car loan, credit card, car price), stream captures and late labels through a
+    healthy, degraded and recovered period, then run a fire drill of the alert path."""
     os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -74,18 +87,23 @@ def render(console: object, result: object, seconds: float) -> None:
             f"[bold red]ALERT {'+'.join(flags)}[/]" if flags else "",
         )
     console.print(table)
-    alarms = Table(title="Alarm notifications received (alarms topic -> local subscriber)")
+    alarms = Table(title="Alarm state changes (alarms topic -> local subscriber)")
     alarms.add_column("time", no_wrap=True)
     alarms.add_column("alarm", overflow="fold")
     alarms.add_column("state", no_wrap=True)
-    for message in result.alarms:
+    for message in result.alarm_messages:
+        if message.get("OldStateValue") == "INSUFFICIENT_DATA" and message.get("NewStateValue") == "OK":
+            continue  # every alarm's first evaluation: not a story
         when = str(message.get("StateChangeTime", ""))[5:16].replace("T", " ")
-        alarms.add_row(when, str(message.get("AlarmName")), str(message.get("NewStateValue")))
+        change = f"{message.get('OldStateValue')} -> {message.get('NewStateValue')}"
+        alarms.add_row(when, str(message.get("AlarmName")), change)
     console.print(alarms)
     pipeline = [n for n in result.notifications if "Notifications" in n.topic_arn]
-    console.print(f"pipeline notifications (newly degraded models, failed runs): {len(pipeline)}")
-    for note in pipeline[:6]:
-        console.print(f"  - {note.subject}")
+    console.print(f"pipeline notifications (incidents, failed runs, the drill): {len(pipeline)}")
+    for note in pipeline:
+        console.print(f"  - {note.received_at:%m-%d %H:%M}  {note.subject}")
+    if result.drill is not None:
+        console.print("\n".join(result.drill.lines()))
     executions = ", ".join(f"{count} {status.lower()}" for status, count in sorted(result.executions.items()))
     console.print(f"workflow executions: {executions}")
     console.print(f"HTML reports: {len(result.reports)} under {result.output / 'reports'}")

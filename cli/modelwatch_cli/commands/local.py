@@ -56,6 +56,11 @@ def up(port: int, speed: float, iam: bool) -> None:
                 )
             for name, value in stack.outputs.items():
                 click.echo(f"  {name}: {value}")
+            # The stack is described as CloudFormation would describe it: every verb finds it by name.
+            click.echo(
+                f"modelwatch verbs: modelwatch status --stack {stack.template.stack_name} --endpoint-url {endpoint} "
+                f"--region {stack.template.region}   (register, models, report, backfill, replay, compact, ...)"
+            )
             click.echo("running; Ctrl-C to stop")
             while True:
                 time.sleep(1.0)

@@ -10,7 +10,7 @@ import click
 from modelwatch.config.model import load_model_config
 from modelwatch.errors import ConfigError
 from modelwatch.workflow.lifecycle import read_reference, register_model, unregister_model
-from modelwatch_cli.context import OUTPUT_ALARMS_TOPIC, StackContext, stack_options
+from modelwatch_cli.context import StackContext, stack_options
 
 
 @click.command()
@@ -40,9 +40,8 @@ def register(config_file: Path, reference: Path | None, as_json: bool, context: 
             config,
             data,
             cloudwatch=context.client("cloudwatch"),
-            stack=context.stack_name,
-            alarms_topic_arn=context.outputs.get(OUTPUT_ALARMS_TOPIC, ""),
-            namespace=context.metric_namespace,
+            alarms=context.alarm_settings(),
+            s3_client=context.client("s3"),
         )
     if as_json:
         click.echo(json.dumps(result))

@@ -43,12 +43,15 @@ def run(model_path: Path, captures: Path, ground_truth: Path | None, output: Pat
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
-    from modelwatch_cli.local.run import run_pipeline
+    from modelwatch_cli.local.run import claim_output, run_pipeline
 
     console = Console(stderr=True)
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console, transient=True
-    ) as bars:
+    with (
+        claim_output(output),  # a second run into the same folder would interleave its files with this one's
+        Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console, transient=True
+        ) as bars,
+    ):
         tasks: dict[str, TaskID] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
@@ -58,11 +61,12 @@ def run(model_path: Path, captures: Path, ground_truth: Path | None, output: Pat
 
         summary = run_pipeline(model_path, captures, ground_truth, output, progress=progress)
     skipped = len(summary.chunks_skipped)
+    duplicates = summary.rows_superseded + summary.rows_duplicate
     click.echo(
         f"model {summary.model}: {summary.capture_files} capture files, {summary.rows_decoded} rows decoded, "
-        f"{summary.records_quarantined} records quarantined, {summary.chunks_analysed} chunks analysed, "
-        f"{skipped} skipped, {summary.datapoints} performance datapoints, {summary.notifications} notifications "
-        f"-> {output}"
+        f"{summary.records_quarantined} records quarantined, {duplicates} duplicate rows counted once, "
+        f"{summary.chunks_analysed} chunks analysed, {skipped} skipped, {summary.datapoints} performance datapoints, "
+        f"{summary.notifications} notifications -> {output}"
     )
     if summary.error or summary.execution_status != "SUCCEEDED":
         raise ModelwatchError(f"monitor run failed: {summary.error or summary.execution_status}")

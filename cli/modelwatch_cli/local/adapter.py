@@ -13,6 +13,8 @@ IAM enforcement has its own module, `authorization` (test_authorization.py). Fac
 - The ASL interpreter parses but ignores `ToleratedFailurePercentage` (it logs a warning per execution; silenced).
 - CloudWatch stores datapoints but never evaluates alarms, and `get_metric_statistics` ignores the exact-dimension
   match CloudWatch uses; `cloudwatch_datapoints` reads the raw datapoints for our own evaluator.
+- KMS implements HMAC keys (`GenerateMac`/`VerifyMac`) but draws every key id at random; `create_key_with_id`
+  creates a key under the id the local stack named it by before it existed.
 """
 
 from __future__ import annotations
@@ -31,8 +33,10 @@ import requests
 from moto import mock_aws
 from moto.awslambda.models import LambdaFunction
 from moto.cloudwatch.models import cloudwatch_backends
+from moto.kms import models as kms_models
 
 from modelwatch.clock import to_utc
+from modelwatch.errors import LocalStackError
 
 MOTO_CONFIG: dict[str, Any] = {"stepfunctions": {"execute_state_machine": True}}
 MOTO_SERVER_DEFAULTS: dict[str, Any] = {"stepfunctions": {"execute_state_machine": False}}
@@ -75,6 +79,23 @@ def route_lambda_invocations(router: Router) -> Iterator[None]:
         yield
     finally:
         LambdaFunction.invoke = original  # type: ignore[method-assign]
+
+
+def create_key_with_id(kms: Any, key_id: str, arguments: dict[str, Any]) -> str:
+    """CreateKey, the new key getting `key_id` (what the template's policies and environments already name)."""
+    original = kms_models.generate_key_id
+
+    def pinned(multi_region: bool = False) -> str:
+        return key_id
+
+    kms_models.generate_key_id = pinned
+    try:
+        created = str(kms.create_key(**arguments)["KeyMetadata"]["KeyId"])
+    finally:
+        kms_models.generate_key_id = original
+    if created != key_id:
+        raise LocalStackError(f"KMS key created as {created}, not under the id {key_id} the template names")
+    return created
 
 
 def start_named_execution(sfn: Any, state_machine_arn: str, name: str, payload: dict[str, Any]) -> str:

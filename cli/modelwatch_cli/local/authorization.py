@@ -8,16 +8,19 @@ what SAM's policies allow:
 - it checks API operation names, not IAM actions: Lambda's `Invoke` is `lambda:InvokeFunction` in IAM, and DynamoDB
   authorises a transaction per item (`PutItem`, `UpdateItem`, `DeleteItem`, `ConditionCheckItem`, `GetItem`);
 - only S3, SQS, IAM and STS requests carry their resource; every other request is checked against "*", which no
-  statement scoped to a table, topic, state machine or function matches;
+  statement scoped to a table, topic, state machine, function or KMS key matches;
+- S3's `DeleteObjects` is checked as `s3:DeleteObject` on the bucket, so no statement scoped to a key prefix allows
+  it (and a denial fails every key of the batch, quietly);
 - condition keys are compared only when the caller supplies them (and only `StringEquals`); none are supplied;
 - it signs a GET's query parameters again as its body, so a GET with a query never matches (Lambda's ListFunctions),
   and checks a gzip-compressed body's signature on the decompressed body (PutMetricData over 10 KB never matches).
 `IAMRequest` below supplies the IAM action, the resource ARN and `cloudwatch:namespace` for DynamoDB, Step Functions,
-SNS, Lambda and CloudWatch, and answers denials in the protocol of the service (a JSON `AccessDeniedException` for
-the JSON services, so botocore parses the code). Two more seams: the ASL interpreter signs its service integrations
-with a fixed fake key (here: its state machine's role), and botocore resolves a client's credentials once, at
-creation, while the handlers' clients are cached process-wide (here: clients not given keys explicitly sign with the
-keys in os.environ at the time of each request, the invoked function's while it runs, as if it had its own process).
+SNS, Lambda, KMS and CloudWatch, and answers denials in the protocol of the service (a JSON `AccessDeniedException`
+for the JSON services, so botocore parses the code); `DeleteObjects` is checked key by key. Two more seams: the ASL
+interpreter signs its service integrations with a fixed fake key (here: its state machine's role), and botocore
+resolves a client's credentials once, at creation, while the handlers' clients are cached process-wide (here: clients
+not given keys explicitly sign with the keys in os.environ at the time of each request, the invoked function's while
+it runs, as if it had its own process).
 """
 
 from __future__ import annotations
@@ -32,9 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+from xml.parsers.expat import ExpatError
 
 import boto3
 import botocore.credentials
+import xmltodict
 from botocore.config import Config
 from moto.core import authorization as moto_authorization
 from moto.core.exceptions import JsonRESTError
@@ -116,6 +121,8 @@ def requested_permissions(request: RequestView) -> list[Permission]:
         return [Permission(action, request.param("TopicArn") or request.param("TargetArn") or request.default_resource)]
     if prefix == "lambda":
         return [Permission(action, _lambda_function_arn(request) or request.default_resource)]
+    if prefix == "kms":
+        return [Permission(action, _kms_key_arn(request) or request.default_resource)]
     if prefix == "cloudwatch" and request.operation == "PutMetricData":
         return [Permission(action, "*", {"cloudwatch:namespace": str(request.json.get("Namespace", ""))})]
     return [Permission(action, request.default_resource)]
@@ -141,6 +148,17 @@ def _dynamodb(request: RequestView, action: str) -> list[Permission]:
         return [Permission(action, request.default_resource)]
     index = body.get("IndexName")
     return [Permission(action, table(name) + (f"/index/{index}" if index else ""))]
+
+
+def _kms_key_arn(request: RequestView) -> str | None:
+    """The key a KMS request names (key id or ARN; an alias is checked as the alias' ARN, not its key's)."""
+    key = request.json.get("KeyId")
+    if not key:
+        return None
+    key = str(key)
+    if key.startswith("arn:"):
+        return key
+    return request.arn("kms", key if key.startswith("alias/") else f"key/{key}")
 
 
 def _lambda_function_arn(request: RequestView) -> str | None:
@@ -229,6 +247,30 @@ def _authorize_normal_action(self: Any, resource: str = "*") -> None:
     self._authenticate_and_authorize_action(IAMRequest, resource)
 
 
+_S3_AUTHORIZE = moto_authorization.ActionAuthenticatorMixin._authenticate_and_authorize_s3_action
+
+
+def _authorize_s3_action(self: Any, bucket_name: str | None = None, key_name: str | None = None) -> None:
+    """moto's S3 check, with `DeleteObjects` checked as `s3:DeleteObject` on each key it deletes (as AWS does)."""
+    keys: list[str | None] = list(_deleted_keys(self)) if key_name is None and bucket_name else []
+    for key in keys or [key_name]:
+        _S3_AUTHORIZE(self, bucket_name=bucket_name, key_name=key)
+
+
+def _deleted_keys(response: Any) -> list[str]:
+    """The keys of a `DeleteObjects` request (POST ?delete); none for any other request."""
+    is_delete = getattr(response, "is_delete_keys", None)
+    if not callable(is_delete) or not is_delete():
+        return []
+    try:
+        body = xmltodict.parse(response.body, strip_whitespace=False)
+        objects = body["Delete"].get("Object", [])
+    except (ExpatError, KeyError, TypeError, AttributeError):
+        return []
+    objects = objects if isinstance(objects, list) else [objects]
+    return [str(o["Key"]) for o in objects if isinstance(o, dict) and "Key" in o]
+
+
 @functools.cache
 def _managed_policies() -> dict[str, Any]:
     from moto.iam.aws_managed_policies import aws_managed_policies_data
@@ -253,6 +295,7 @@ def enforced(role_credentials: Callable[[str], Credentials]) -> Iterator[None]:
     with contextlib.ExitStack() as stack:
         mixin = moto_authorization.ActionAuthenticatorMixin
         stack.enter_context(_patched(mixin, "_authenticate_and_authorize_normal_action", _authorize_normal_action))
+        stack.enter_context(_patched(mixin, "_authenticate_and_authorize_s3_action", _authorize_s3_action))
         for module in _asl_modules_creating_clients():
             stack.enter_context(_patched(module, "boto_client_for", _asl_client_factory(role_credentials)))
         stack.enter_context(_credentials_follow_environment())

@@ -1,4 +1,5 @@
-"""`modelwatch demo`: three nannyml synthetic models streamed as SageMaker captures through the local stack."""
+"""`modelwatch demo`: three nannyml synthetic models streamed as SageMaker captures through the local stack, each
+telling one story: healthy, degraded for a while, recovered; then a fire drill of the alert path."""
 
 from __future__ import annotations
 
@@ -16,10 +17,12 @@ from typing import IO, Any
 from modelwatch.clock import SimulatedClock, to_utc
 from modelwatch.config.model import ModelConfig, parse_model_config
 from modelwatch.constants import LAKE_REPORTS, LAKE_RESULTS
+from modelwatch.errors import ConfigError
 from modelwatch.lake.layout import model_prefix
 from modelwatch.lake.store import S3Store
 from modelwatch.registry.store import Registry
 from modelwatch.workflow.lifecycle import ReferenceData, register_model
+from modelwatch_cli.local.drill import DrillReport, local_target, run_fire_drill
 from modelwatch_cli.local.stack import DEFAULT_TEMPLATE, LocalStack, Notification
 
 DEMO_START = datetime(2026, 1, 5, tzinfo=UTC)
@@ -39,6 +42,9 @@ class DemoModel:
     output: Callable[[Any], str]  # rows -> output body
     output_type: str
     label: Callable[[Any], str]
+    # How the degraded hours are made: "shift" takes the rows of the dataset's shifted second half; "broken" keeps
+    # healthy rows and scales the model's predictions (a bad deploy: the dataset's own shift is an improvement).
+    degradation: str = "shift"
 
 
 def _csv_proba_pred(rows: Any) -> str:
@@ -137,6 +143,7 @@ def demo_models() -> list[DemoModel]:
             output=_csv_regression,
             output_type="text/csv",
             label=lambda v: repr(float(v)),
+            degradation="broken",
         ),
     ]  # fmt: skip
 
@@ -152,26 +159,66 @@ class ChunkRow:
     realized_alert: bool = False
 
 
+BROKEN_PREDICTION_SCALE = 1.3  # car-price's degraded hours: every price predicted 30% too high
+
+
+@dataclass(frozen=True)
+class Story:
+    """Which streamed hours are healthy, degraded and recovered (hours from DEMO_START)."""
+
+    hours: int
+    degraded_from: int
+    recovered_from: int
+
+    @classmethod
+    def of(cls, hours: int) -> Story:
+        """About 2/7 healthy, 3/7 degraded, the rest recovered; at least one hour of each."""
+        if hours < 3:
+            raise ValueError("the demo needs at least 3 hours: healthy, degraded, recovered")
+        degraded = max(1, hours * 2 // 7)
+        recovered = min(hours - 1, max(degraded + 1, hours * 5 // 7))
+        return cls(hours, degraded, recovered)
+
+    def phase(self, hour: int) -> str:
+        if hour < self.degraded_from:
+            return "healthy"
+        return "degraded" if hour < self.recovered_from else "recovered"
+
+
 @dataclass
 class DemoResult:
     chunks: list[ChunkRow] = field(default_factory=list)
     alarms: list[dict[str, Any]] = field(default_factory=list)  # ALARM transitions received on the alarms topic
+    alarm_messages: list[dict[str, Any]] = field(default_factory=list)  # every alarms-topic message (ALARM and OK)
     notifications: list[Notification] = field(default_factory=list)
     reports: list[Path] = field(default_factory=list)
     executions: dict[str, int] = field(default_factory=dict)  # status -> count
+    story: Story | None = None
+    drill: DrillReport | None = None
     output: Path = Path()
 
 
-def _prepare(model: DemoModel, hours: int, rows_per_hour: int) -> tuple[Any, Any, ModelConfig]:
-    """Reference and analysis frames rebased onto the simulated clock; analysis centred on the drift."""
+def _prepare(model: DemoModel, story: Story, rows_per_hour: int) -> tuple[Any, Any, ModelConfig]:
+    """Reference and analysis frames rebased onto the simulated clock: each hour's rows drawn from the dataset's
+    first (healthy) half, or for degraded hours its shifted second half (or healthy rows with broken predictions)."""
     import nannyml as nml
     import pandas as pd
 
     reference, analysis, targets = getattr(nml, model.loader)()
     analysis = analysis.merge(targets, on="id")
-    n = min(hours * rows_per_hour, len(analysis))
     middle = len(analysis) // 2
-    analysis = analysis.iloc[max(0, middle - n // 2) : max(0, middle - n // 2) + n].reset_index(drop=True)
+    pools = {"healthy": analysis.iloc[:middle], "shifted": analysis.iloc[middle:]}
+    taken = {"healthy": 0, "shifted": 0}
+    hours = []
+    for hour in range(story.hours):
+        degraded = story.phase(hour) == "degraded"
+        pool = "shifted" if degraded and model.degradation == "shift" else "healthy"
+        rows = pools[pool].iloc[taken[pool] : taken[pool] + rows_per_hour].copy()
+        taken[pool] += len(rows)
+        if degraded and model.degradation == "broken":
+            rows["y_pred"] = rows["y_pred"] * BROKEN_PREDICTION_SCALE
+        hours.append(rows)
+    analysis = pd.concat(hours, ignore_index=True)
     step = timedelta(hours=1) / rows_per_hour
     analysis["timestamp"] = [DEMO_START + step * i for i in range(len(analysis))]
     reference = reference.reset_index(drop=True)
@@ -231,7 +278,6 @@ def _register(
     stack: LocalStack, registry: Registry, models: list[DemoModel], prepared: dict[str, Any], label_root: str
 ) -> None:
     """Register each model the way `modelwatch register` does (config, reference, per-model alarms)."""
-    params = stack.template.parameters
     for model in models:
         reference, _, config = prepared[model.name]
         config = config.model_copy(
@@ -244,31 +290,49 @@ def _register(
             config,
             ReferenceData(buffer.getvalue(), ".parquet", f"nannyml:{model.loader}"),
             cloudwatch=stack.clients["cloudwatch"],
-            stack=stack.template.stack_name,
-            alarms_topic_arn=stack.outputs.get("AlarmsTopicArn", ""),
-            namespace=params.get("MetricNamespace"),
+            alarms=stack.alarm_settings(),
+            clock=stack.clock,
         )
+
+
+def register_demo_models(stack: LocalStack, names: list[str]) -> list[str]:
+    """Register demo models by name on a running stack (`modelwatch fire-drill --local`); ConfigError for a name
+    that is not a demo model."""
+    models = {m.name: m for m in demo_models()}
+    unknown = sorted(set(names) - set(models))
+    if unknown:
+        raise ConfigError(f"{', '.join(unknown)}: not a demo model; use one of {sorted(models)}")
+    chosen = [models[n] for n in names]
+    story = Story.of(3)
+    prepared = {m.name: _prepare(m, story, 100) for m in chosen}
+    registry = Registry(S3Store(stack.clients["s3"], stack.lake_bucket), cache_seconds=0)
+    with stack.quiet():
+        _register(stack, registry, chosen, prepared, stack.template.parameters.get("GroundTruthPrefix", ""))
+    return [m.name for m in chosen]
 
 
 def run_demo(
     output: Path,
-    hours: int = 6,
+    hours: int = 7,
     rows_per_hour: int = 3000,
     label_hours: int | None = None,
     label_delay_hours: int = 2,
     template_path: Path = DEFAULT_TEMPLATE,
     progress: Progress | None = None,
     log_stream: IO[str] | None = None,
+    drill: bool = True,
 ) -> DemoResult:
-    """Stream `hours` of captures per model through the stack hour by hour, labels late for `label_hours`."""
-    label_hours = max(1, (hours * 3) // 4) if label_hours is None else label_hours
+    """Stream `hours` of captures per model through the stack hour by hour (healthy, degraded, recovered), labels
+    late for `label_hours`; drain until the last chunk is analysed, then run a fire drill of the alert path."""
+    label_hours = hours if label_hours is None else label_hours
+    story = Story.of(hours)
     rng = random.Random(20260105)  # noqa: S311 - reproducible demo data, not security
     models = demo_models()
-    prepared = {m.name: _prepare(m, hours, rows_per_hour) for m in models}
+    prepared = {m.name: _prepare(m, story, rows_per_hour) for m in models}
     output.mkdir(parents=True, exist_ok=True)
     logs = log_stream or (output / "functions.log").open("w", encoding="utf-8")
     stack = LocalStack(template_path, clock=SimulatedClock(DEMO_START), log_stream=logs)
-    result = DemoResult(output=output)
+    result = DemoResult(output=output, story=story)
     with stack:
         params = stack.template.parameters
         capture_prefix, label_root = (
@@ -300,12 +364,17 @@ def run_demo(
             stack.advance(timedelta(minutes=10))
             if progress:
                 progress("hours streamed", hour + 1, hours)
-        # Late labels still owed, then time for the last chunks to complete and the schedule to run them.
+        # Late labels still owed, then one more schedule: the last chunk completes (end + lateness) and is analysed.
         for due in sorted(pending_labels):
             _deliver_labels(stack, pending_labels[due], label_root, rng, DEMO_START + timedelta(hours=due))
-        stack.advance(timedelta(hours=2))
+        stack.advance(timedelta(hours=1))
         if progress:
             progress("drained", 1, 1)
+        if drill:
+            with stack.quiet():
+                result.drill = run_fire_drill(local_target(stack), models[0].name, drill_id="demo")
+            if progress:
+                progress("fire drill", 1, 1)
         _collect(stack, models, result)
     if log_stream is None:
         logs.close()
@@ -357,8 +426,10 @@ def _collect(stack: LocalStack, models: list[DemoModel], result: DemoResult) -> 
     alarms_topic = stack.outputs.get("AlarmsTopicArn", "")
     for note in stack.notifications:
         message = note.json()
-        if note.topic_arn == alarms_topic and isinstance(message, dict) and message.get("NewStateValue") == "ALARM":
-            result.alarms.append(message)
+        if note.topic_arn == alarms_topic and isinstance(message, dict):
+            result.alarm_messages.append(message)
+            if message.get("NewStateValue") == "ALARM":
+                result.alarms.append(message)
     sfn = stack.clients["stepfunctions"]
     for arn in stack.resources.state_machines.values():
         for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import zipfile
@@ -9,7 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelwatch.errors import LocalStackError
+from modelwatch.errors import ConfigError, LocalStackError
+from modelwatch_cli.local import adapter
 from modelwatch_cli.local.template import Template
 
 LOCAL_ROLE = "modelwatch-local-role"
@@ -41,7 +43,8 @@ def _dummy_zip() -> bytes:
 def create_resources(
     template: Template, clients: dict[str, Any], roles: Mapping[str, str] | None = None
 ) -> CreatedResources:
-    """Create every active resource of the template (order: storage, queues, topics, functions, workflows, alarms).
+    """Create every active resource of the template (order: storage, keys, queues, topics, functions, workflows,
+    alarms).
 
     `roles` maps a function's or state machine's logical id to its role ARN; without one it gets a shared local role.
     """
@@ -75,6 +78,9 @@ def create_resources(
             KeySchema=props["KeySchema"],
             BillingMode="PAY_PER_REQUEST",
         )
+
+    for logical_id in template.of_type("AWS::KMS::Key"):
+        adapter.create_key_with_id(clients["kms"], template.refs[logical_id], _key_arguments(template, logical_id))
 
     # Queues: dead-letter queues first, since redrive policies name them.
     queue_ids = template.of_type("AWS::SQS::Queue")
@@ -175,17 +181,34 @@ def create_resources(
             "OKActions",
             "InsufficientDataActions",
             "Unit",
+            "Metrics",
         ):
             if key in props:
                 arguments[key] = props[key]
         for key in ("Period", "EvaluationPeriods", "DatapointsToAlarm"):
             if key in arguments:
                 arguments[key] = int(arguments[key])
+        for query in arguments.get("Metrics", []):  # a metric math alarm: each MetricStat has its own period
+            if "MetricStat" in query:
+                query["MetricStat"]["Period"] = int(query["MetricStat"]["Period"])
         if "Threshold" in arguments:
             arguments["Threshold"] = float(arguments["Threshold"])
         clients["cloudwatch"].put_metric_alarm(**arguments)
         created.alarms[logical_id] = name
     return created
+
+
+def _key_arguments(template: Template, logical_id: str) -> dict[str, Any]:
+    """CreateKey's arguments; the key policy only when it resolves (without IAM the stack's roles have no ARNs, and
+    moto does not evaluate key policies anyway)."""
+    raw = dict(template.resources[logical_id].get("Properties") or {})
+    policy = raw.pop("KeyPolicy", None)
+    props = template.resolve(raw)
+    arguments: dict[str, Any] = {k: props[k] for k in ("KeySpec", "KeyUsage", "Description") if k in props}
+    if policy is not None:
+        with contextlib.suppress(ConfigError):
+            arguments["Policy"] = json.dumps(template.resolve(policy))
+    return arguments
 
 
 def _role_lookup(iam: Any, roles: Mapping[str, str] | None) -> Callable[[str], str]:

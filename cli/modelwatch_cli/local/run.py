@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import io
 import json
+import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+from modelwatch.capture.envelope import TimeBounds, parse_inference_time
 from modelwatch.clock import SimulatedClock, to_utc
 from modelwatch.config.model import ModelConfig, load_model_config
 from modelwatch.constants import (
@@ -22,13 +25,15 @@ from modelwatch.constants import (
     KIND_ESTIMATED,
     KIND_REALIZED,
     LAKE_CAPTURES,
+    LAKE_MODEL_QUALITY_VIOLATIONS,
     LAKE_REPORTS,
     LAKE_RESULTS,
     METRIC_PERFORMANCE,
     METRIC_RECORDS_DECODED,
     METRIC_RECORDS_QUARANTINED,
+    METRIC_UNMATCHED_LABELS,
 )
-from modelwatch.errors import ConfigError, LocalStackError
+from modelwatch.errors import ConfigError, LocalStackError, OutputInUseError
 from modelwatch.lake.layout import model_prefix
 from modelwatch.lake.store import S3Store
 from modelwatch.registry.store import Registry
@@ -38,6 +43,7 @@ from modelwatch_cli.local.functions import Invocation
 from modelwatch_cli.local.stack import DEFAULT_TEMPLATE, LocalStack
 
 _HOUR_FOLDERS = re.compile(r"^\d{4}$")
+OUTPUT_LOCK = ".modelwatch-run.lock"  # in the output folder, locked (flock) while a run writes there
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
@@ -51,9 +57,16 @@ class RunSummary:
     rows_decoded: int = 0
     records_decoded: int = 0
     records_quarantined: int = 0
+    rows_superseded: int = 0  # rows of an overwritten capture object's older version, left out
+    rows_duplicate: int = 0  # rows repeating a record already counted (a copied file, a record in two files)
+    labels_unmatched: int = 0  # labels that matched no captured request
     chunks_analysed: int = 0
     chunks_skipped: list[dict[str, Any]] = field(default_factory=list)
+    realized_skipped: list[dict[str, Any]] = field(default_factory=list)  # chunks estimated without their labels
+    failed_monitors: list[dict[str, Any]] = field(default_factory=list)
     datapoints: int = 0
+    model_monitor_datapoints: int = 0  # Model Monitor's bare-name metrics (estimation.model_monitor.metrics)
+    model_quality_violations: int = 0  # lines of model_quality_violations.jsonl
     notifications: int = 0
     execution_status: str = ""
     error: str = ""
@@ -61,6 +74,31 @@ class RunSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@contextlib.contextmanager
+def claim_output(output: Path) -> Iterator[None]:
+    """Hold the output folder for one run: OutputInUseError when another run holds it. An OS lock on a file in the
+    folder (released when the holder ends, however it ends), so a crashed run never leaves the folder refused."""
+    output.mkdir(parents=True, exist_ok=True)
+    path = output / OUTPUT_LOCK
+    handle = path.open("a+", encoding="utf-8")
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise OutputInUseError(
+                f"{output}: in use by another modelwatch run (process {holder}); wait for it or choose another --output"
+            ) from exc
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # releases the lock
 
 
 def find_files(root: Path | None) -> list[Path]:
@@ -93,19 +131,21 @@ def folder_time(key: str) -> datetime | None:
         return None
 
 
-def _input_times(files: list[Path]) -> list[datetime]:
-    """Inference/collection times named in the files (first and last record), for the end-of-input clock."""
+def _input_times(config: ModelConfig, files: list[Path], arrived: datetime) -> list[datetime]:
+    """Inference/collection times named in the files (first and last record), for the end-of-input clock; only times
+    the decoder accepts (what the lake holds, at most the config's skew after `arrived`, when the files are put): a
+    record timed in the year 9999 is quarantined, and must not move the clock either."""
+    bounds = TimeBounds(arrived, config.validation.max_time_skew_delta, config.validation.max_time_skew)
     times: list[datetime] = []
     for path in files:
         with path.open("rb") as handle:
             lines = [line for line in handle.read().splitlines() if line.strip()]
         for line in lines[:1] + lines[-1:]:
             try:
-                meta = json.loads(line).get("eventMetadata", {})
-                stamp = meta.get("inferenceTime")
+                stamp = json.loads(line).get("eventMetadata", {}).get("inferenceTime")
                 if stamp:
-                    times.append(to_utc(datetime.fromisoformat(stamp.replace("Z", "+00:00"))))
-            except (ValueError, AttributeError):
+                    times.append(parse_inference_time(stamp, bounds))
+            except (ValueError, AttributeError):  # RecordError is a ValueError
                 continue
     return times
 
@@ -126,7 +166,7 @@ def run_pipeline(
     if not capture_files:
         raise ConfigError(f"{captures}: no capture files (*.jsonl) found")
     label_files = find_files(ground_truth)
-    times = _input_times(capture_files)
+    times = _input_times(config, capture_files, datetime.now(UTC))  # put into the stack's bucket now
     if not times:
         raise ConfigError(f"{captures}: no record with an eventMetadata.inferenceTime")
     # End of input: the clock sits just after the last inference (chunk completeness, CloudWatch's 2-week limit).
@@ -151,9 +191,8 @@ def run_pipeline(
                 local_config,
                 ReferenceData(reference_path.read_bytes(), reference_path.suffix.lower(), str(reference_path)),
                 cloudwatch=stack.clients["cloudwatch"],
-                stack=stack.template.stack_name,
-                alarms_topic_arn=stack.outputs.get("AlarmsTopicArn", ""),
-                namespace=params.get("MetricNamespace"),
+                alarms=stack.alarm_settings(),
+                clock=stack.clock,
             )
         capture_prefix = params.get("CapturePrefix", "datacapture/")
         for done, path in enumerate(capture_files, 1):
@@ -197,11 +236,16 @@ def run_pipeline(
         outcome = outcomes.get(name, {})
         summary.chunks_analysed = int(outcome.get("chunks_analysed", 0))
         summary.chunks_skipped = list(outcome.get("chunks_skipped", []))
+        summary.realized_skipped = list(outcome.get("realized_skipped", []))
+        summary.failed_monitors = list(outcome.get("failed_monitors", []))
+        summary.rows_superseded = int(outcome.get("rows_superseded", 0))
+        summary.rows_duplicate = int(outcome.get("rows_duplicate", 0))
         summary.output = str(output)
         namespaces = {
             n for n in (config.bias and config.bias.namespace, config.attribution and config.attribution.namespace) if n
         }
         _export(stack, config.name, output, summary, namespaces)
+        _export_model_monitor(stack, config, output, summary)
     if log_stream is None:
         logs.close()
     (output / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2, default=str) + "\n")
@@ -272,6 +316,8 @@ def _export(
             summary.records_decoded += int(point.stat_sum)
         if point.metric_name == METRIC_RECORDS_QUARANTINED:
             summary.records_quarantined += int(point.stat_sum)
+        if point.metric_name == METRIC_UNMATCHED_LABELS and dims.get(DIM_MODEL) == model:
+            summary.labels_unmatched += int(point.stat_sum)
         if dims.get(DIM_MODEL) != model:
             continue
         if point.metric_name == METRIC_PERFORMANCE:
@@ -320,6 +366,46 @@ def _export(
                 )
                 + "\n"
             )
+
+
+def _export_model_monitor(stack: LocalStack, config: ModelConfig, output: Path, summary: RunSummary) -> None:
+    """Model Monitor compatibility: its bare-name datapoints appended to metrics.jsonl (kind `model_monitor`, with
+    the namespace), and model_quality_violations.jsonl, a line per violation of each labelled chunk (from the
+    lake's constraint violations, exported under results/ with the statistics.json files)."""
+    if not config.estimation.model_monitor.enabled:
+        return
+    dimensions = set(config.model_quality_dimensions)
+    points = [
+        p
+        for p in adapter.cloudwatch_datapoints(stack.template.account_id, stack.template.region)
+        if p.namespace == config.model_quality_namespace and set(p.dimensions) == dimensions
+    ]
+    lines = [
+        {
+            "model": config.name,
+            "metric": point.metric_name,
+            "kind": "model_monitor",
+            "chunk_start": _iso(point.timestamp),
+            "value": point.stat_sum / point.stat_count if point.stat_count else point.stat_sum,
+            "namespace": point.namespace,
+            "dimensions": dict(point.dimensions),
+        }
+        for point in sorted(points, key=lambda p: (p.metric_name, p.timestamp))
+    ]
+    summary.model_monitor_datapoints = len(lines)
+    with (output / "metrics.jsonl").open("a", encoding="utf-8") as handle:
+        for line in lines:
+            handle.write(json.dumps(line, default=str) + "\n")
+    folder = output / LAKE_RESULTS / f"model={config.name}" / LAKE_MODEL_QUALITY_VIOLATIONS
+    violations: list[dict[str, Any]] = []
+    for path in sorted(folder.rglob("*.json")) if folder.is_dir() else []:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        window = {k: document.get(k) for k in ("model", "chunk_start", "chunk_end")}
+        violations.extend({**window, **entry} for entry in document.get("violations", []))
+    summary.model_quality_violations = len(violations)
+    with (output / "model_quality_violations.jsonl").open("w", encoding="utf-8") as handle:
+        for violation in violations:
+            handle.write(json.dumps(violation) + "\n")
 
 
 def _lake_rows(stack: LocalStack, prefix: str) -> int:

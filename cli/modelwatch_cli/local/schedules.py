@@ -75,6 +75,11 @@ class Schedule:
         else:
             raise ConfigError(f"schedule {expression!r} is not a rate(), cron() or at() expression")
 
+    @property
+    def interval(self) -> timedelta | None:
+        """A rate expression's interval (None for cron and at)."""
+        return self._interval
+
     def due(self, after: datetime, until: datetime) -> list[datetime]:
         """Fire times t with after < t <= until (rates are aligned to the epoch, like a minute-aligned schedule)."""
         after, until = to_utc(after), to_utc(until)

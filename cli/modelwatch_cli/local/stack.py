@@ -16,7 +16,9 @@ import boto3
 from botocore.exceptions import ClientError
 
 from modelwatch.clock import SimulatedClock, to_utc
+from modelwatch.constants import DEFAULT_METRIC_NAMESPACE
 from modelwatch.errors import LocalStackError, ModelwatchError
+from modelwatch.publishing.alarms import AlarmSettings
 from modelwatch_cli.local import adapter, authorization
 from modelwatch_cli.local.alarms import AlarmEvaluator, AlarmTransition
 from modelwatch_cli.local.functions import Invocation, LocalFunctions, redirect_logs, serialized_client_creation
@@ -30,7 +32,20 @@ from modelwatch_cli.local.translation import translate
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
-SERVICES = ("s3", "sqs", "sns", "events", "dynamodb", "lambda", "stepfunctions", "cloudwatch", "iam", "logs", "sts")
+SERVICES = (
+    "s3",
+    "sqs",
+    "sns",
+    "events",
+    "dynamodb",
+    "lambda",
+    "stepfunctions",
+    "cloudwatch",
+    "iam",
+    "logs",
+    "sts",
+    "kms",
+)
 
 
 @dataclass(frozen=True)
@@ -120,6 +135,8 @@ class LocalStack:
             self.clients = {name: self._client(name, operator) for name in SERVICES}
             roles = self.identities.roles.role_arns() if self.identities is not None else None
             self.resources = create_resources(self.template, self.clients, roles)
+            if self._endpoint_url is not None:
+                self._describe_as_stack(operator)
         except ClientError as exc:
             self.stop()
             raise LocalStackError(f"cannot create the template's resources locally: {exc}") from exc
@@ -138,6 +155,7 @@ class LocalStack:
             self.schedules.extend((event, Schedule(event.expression)) for event in spec.schedules)
         for machine in self.template.state_machines().values():
             self.schedules.extend((event, Schedule(event.expression)) for event in machine.schedules)
+        self._check_schedule_interval()
         self.alarms = AlarmEvaluator(
             self.clients["cloudwatch"],
             self.clients["sns"],
@@ -151,6 +169,20 @@ class LocalStack:
         self._last_tick = self.clock.now()
         self._started = True
         return self
+
+    def _check_schedule_interval(self) -> None:
+        """The stalled alarms' period (ScheduleIntervalSeconds) must be the fleet schedule's rate, or they misfire."""
+        params = self.template.parameters
+        expression, seconds = params.get("ScheduleExpression"), params.get("ScheduleIntervalSeconds")
+        if not expression or not seconds:
+            return
+        interval = Schedule(expression).interval
+        if interval is not None and int(interval.total_seconds()) != int(seconds):
+            self.stop()
+            raise LocalStackError(
+                f"ScheduleIntervalSeconds {seconds} does not match ScheduleExpression {expression} "
+                f"({int(interval.total_seconds())} seconds): the stalled alarms would misfire"
+            )
 
     def _identities(self, translated: dict[str, Any]) -> Identities:
         """Create the operator and the roles (IAM not yet enforced), then sign as the operator outside invocations."""
@@ -167,6 +199,23 @@ class LocalStack:
             _environment(identities.operator.environment(), removed=("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"))
         )
         return identities
+
+    def _describe_as_stack(self, operator: Credentials | None) -> None:
+        """A CloudFormation stack of the stack's name holding only its outputs and parameters (the resources are
+        created one by one above): behind a loopback server, the CLI's `--stack NAME --endpoint-url URL` then finds
+        the local stack's resources through `describe_stacks`, as it finds a deployed stack's."""
+        document = {
+            "Description": "modelwatch local stack: its outputs and parameters (resources created by modelwatch)",
+            "Parameters": {name: {"Type": "String"} for name in self.template.parameters},
+            "Resources": {},
+            # CloudFormation outputs are never empty strings: an output that resolves to nothing is left out.
+            "Outputs": {name: {"Value": value} for name, value in self.outputs.items() if value},
+        }
+        self._client("cloudformation", operator).create_stack(
+            StackName=self.template.stack_name,
+            TemplateBody=json.dumps(document),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in self.template.parameters.items()],
+        )
 
     def _client(self, service: str, credentials: Credentials | None) -> Any:
         """A client of the stack itself: with the operator's keys given explicitly, so it keeps them in any thread."""
@@ -214,6 +263,16 @@ class LocalStack:
     def outputs(self) -> dict[str, str]:
         """The template's Outputs as CloudFormation would show them."""
         return self.template.outputs()
+
+    def alarm_settings(self) -> AlarmSettings:
+        """What `register` gives the per-model alarms: the stack, its alarms topic, namespace and schedule."""
+        params = self.template.parameters
+        return AlarmSettings(
+            stack=self.template.stack_name,
+            alarms_topic_arn=self.outputs.get("AlarmsTopicArn", ""),
+            namespace=params.get("MetricNamespace") or DEFAULT_METRIC_NAMESPACE,
+            schedule_interval=timedelta(seconds=int(params.get("ScheduleIntervalSeconds") or 3600)),
+        )
 
     @property
     def capture_bucket(self) -> str:

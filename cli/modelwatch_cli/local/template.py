@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -246,6 +247,11 @@ class Template:
             attrs = {"Arn": self._arn("logs", f"log-group:{ref}:*")}
         elif kind == "AWS::Serverless::LayerVersion":
             ref = self._arn("lambda", f"layer:{base}:1")
+        elif kind == "AWS::KMS::Key":
+            # KMS makes key ids up; the local stack picks one per stack and key, so policies and environments can
+            # name the key before it exists (`adapter.create_key_with_id` creates it under this id).
+            ref = str(uuid.uuid5(uuid.NAMESPACE_URL, f"modelwatch-local/{self.stack_name}/{logical_id}"))
+            attrs = {"Arn": self._arn("kms", f"key/{ref}"), "KeyId": ref}
         else:  # alarms, policies, subscriptions: the name is enough
             ref = base
         self.refs[logical_id] = ref

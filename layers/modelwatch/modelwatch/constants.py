@@ -14,6 +14,7 @@ ENV_ALARMS_TOPIC_ARN = "ALARMS_TOPIC_ARN"
 ENV_METRIC_NAMESPACE = "METRIC_NAMESPACE"
 ENV_REPORT_LINKS = "REPORT_LINKS"  # "console" (default) or "presigned"
 ENV_STACK_NAME = "STACK_NAME"
+ENV_ARTIFACT_KEY_ID = "ARTIFACT_KEY_ID"  # AnalyseFunction: the KMS HMAC key signing its stored artifacts
 ENV_CLOCK_OVERRIDE = "MODELWATCH_CLOCK"  # local stack only: ISO time of the simulated clock
 
 # Lake prefixes (captures/model=<name>/dt=YYYY-MM-DD/hour=HH/...).
@@ -37,7 +38,17 @@ KIND_ERROR = "estimation_error"
 KIND_LOWER_BOUND = "lower_confidence_bound"
 KIND_UPPER_BOUND = "upper_confidence_bound"
 METRIC_PERFORMANCE = "Performance"
-METRIC_ALERT = "Alert"
+# 1 while the model has an open paging incident (dimension Model); without dimensions: how many models have one.
+# Published by every successful run, stamped at publication (the alarms keep their state between runs).
+METRIC_ALERT_STATE = "AlertState"
+METRIC_ALERT_DRILL = "AlertDrill"  # a fire drill's synthetic degradation (dimensions Model, Drill): never real
+DIM_DRILL = "Drill"
+METRIC_RUN_HEARTBEAT = "RunHeartbeat"  # 1 per successful run or fleet check with nothing to do (Model; and none)
+METRIC_LABEL_COVERAGE = "LabelCoverage"  # label coverage of the newest chunk whose labels are due (Model)
+METRIC_CAPTURED_ROWS = "CapturedRows"  # captured rows ingested (Model); ground truth is not counted
+# Ingestion's counts are EMF lines (Powertools), which carry the service dimension (POWERTOOLS_SERVICE_NAME).
+DIM_SERVICE = "service"
+SERVICE_NAME = "modelwatch"
 METRIC_RECORDS_DECODED = "RecordsDecoded"
 METRIC_RECORDS_QUARANTINED = "RecordsQuarantined"
 METRIC_ROWS_WITHOUT_PREDICTION = "RowsWithoutPrediction"
@@ -71,7 +82,7 @@ COL_Y_PRED_PROBA = "y_pred_proba"
 COL_Y_TRUE = "y_true"
 COL_LABEL_TIME = "label_time"
 COL_SOURCE_LINE = "source_line"
-COL_SOURCE_MODIFIED = "source_modified"  # ground truth: the source object's LastModified (dedup order)
+COL_SOURCE_MODIFIED = "source_modified"  # the source object's LastModified (dedup order)
 # Captures: what was wrong with a row's feature values, which are stored as missing (null when nothing was):
 # List(Struct{feature: Utf8, issue: Utf8}), one entry per damaged value, or one row-level entry (feature null).
 COL_FEATURE_ISSUES = "feature_issues"
@@ -86,3 +97,17 @@ COL_EXTRA_KEYS = "extra_keys"
 # Ingestion: how far back (from a label's time) ground truth is matched to captures to find its hours.
 GROUND_TRUTH_LOOKBACK_DAYS = 14
 COL_CHUNK = "__mw_chunk"  # chunk number: epoch-aligned period index, or the size chunk's position in ingestion order
+
+# Captures: which version of which source object a row came from, so the reader counts each record once.
+COL_SOURCE_ID = "source_id"  # int64 digest of the source object's URI
+COL_INGESTED_AT = "ingested_at"  # when ingestion wrote the row (orders two versions with the same LastModified)
+# Operational metrics of counted-once reads and unmatched labels.
+METRIC_DUPLICATE_ROWS = "DuplicateRows"  # per run: rows superseded or repeated among those it read
+METRIC_UNMATCHED_LABELS = "UnmatchedLabels"  # per ground-truth object: labels no captured request had
+# Model Monitor model-quality compatibility (issue 17): its dimension names for the bare metric names it publishes
+# (accuracy, f2, mae, ...), and the lake areas of each labelled chunk's statistics.json and constraint violations
+# under results/model=<m>/ (`<area>/dt=<day>/<chunk start>.json`, one JSON line each, for Athena).
+DIM_ENDPOINT = "Endpoint"
+DIM_MONITORING_SCHEDULE = "MonitoringSchedule"
+LAKE_MODEL_QUALITY_STATISTICS = "model_quality_statistics"
+LAKE_MODEL_QUALITY_VIOLATIONS = "model_quality_violations"

@@ -1,5 +1,5 @@
-"""What every Lambda handler uses: its event parsed into a typed model (Powertools' parser), and the lake, state and
-registry built from its settings over the cached clients (`modelwatch.aws`)."""
+"""What every Lambda handler uses: its event parsed into a typed model (Powertools' parser), and the lake, state,
+registry and artifact signer built from its settings over the cached clients (`modelwatch.aws`)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from pydantic import ValidationError
 
 from modelwatch import aws
 from modelwatch.config.model import validation_summary
-from modelwatch.config.settings import FunctionSettings
+from modelwatch.config.settings import AnalyseSettings, FunctionSettings
 from modelwatch.errors import ConfigError
 from modelwatch.lake.store import S3Store
 from modelwatch.registry.store import Registry
+from modelwatch.signing import KmsSigner
 from modelwatch.state import State
 
 R = TypeVar("R")
@@ -55,3 +56,8 @@ def state(settings: FunctionSettings) -> State:
 def registry(settings: FunctionSettings, cache_seconds: float = 0.0) -> Registry:
     """The registered models (not cached by default: a model registered a moment ago counts)."""
     return Registry(lake(settings), cache_seconds=cache_seconds)
+
+
+def signer(settings: AnalyseSettings) -> KmsSigner:
+    """The KMS HMAC key that signs and verifies the analysis' stored artifacts."""
+    return KmsSigner(aws.client("kms"), settings.artifact_key_id)

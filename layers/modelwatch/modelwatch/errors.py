@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
+# Quoted text and numbers in a message from another library may be values from the data: never passed on.
+_VALUES = re.compile(r"'[^']*'|\"[^\"]*\"|-?\b\d+(?:\.\d+)?(?:e[-+]?\d+)?\b", re.IGNORECASE)
+
 
 class ModelwatchError(Exception):
     """Base of every error modelwatch raises on purpose."""
@@ -39,6 +44,14 @@ class ConfigMismatchError(EstimationError):
     """The model config does not match the captured data (missing feature, wrong classes, ...)."""
 
 
+class ChunkDataError(ConfigMismatchError):
+    """Values in one chunk's rows cannot be used (a prediction outside the classes, ...): that chunk is skipped."""
+
+
+class ChunkAnalysisError(EstimationError):
+    """Every chunk a run analysed failed in the analysis itself (a chunk alone would have been skipped)."""
+
+
 class EmptyWindowError(EstimationError):
     """No captured rows fall into the requested window."""
 
@@ -56,7 +69,11 @@ class RegistryError(ModelwatchError):
 
 
 class UntrustedArtifactError(ModelwatchError):
-    """A stored artifact failed its manifest hash check and is not loaded."""
+    """A stored artifact is not proven to be the analysis' own (unsigned, forged, moved or altered); not loaded."""
+
+
+class SigningError(ModelwatchError):
+    """An artifact cannot be signed, or its proof cannot be checked: the signing key is not usable."""
 
 
 class WorkflowError(ModelwatchError):
@@ -65,3 +82,35 @@ class WorkflowError(ModelwatchError):
 
 class LocalStackError(ModelwatchError):
     """The embedded local stack cannot be built from the template or did not settle."""
+
+
+class OutputInUseError(ModelwatchError):
+    """Another `modelwatch run` is writing into the same output folder."""
+
+
+def describe(exc: BaseException, limit: int = 300) -> str:
+    """An error as one line fit for logs, reasons and notifications: modelwatch's own messages as they are (they name
+    fields and counts, never values), another library's with quoted text and numbers blanked out."""
+    own = isinstance(exc, ModelwatchError)
+    text = str(exc) if own else f"{type(exc).__name__}: {_VALUES.sub('…', str(exc))}"
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def modelwatch_error_names() -> set[str]:
+    """The names of modelwatch's error classes (how Step Functions names a step's error)."""
+    names: set[str] = set()
+    pending: list[type[BaseException]] = [ModelwatchError]
+    while pending:
+        kind = pending.pop()
+        names.add(kind.__name__)
+        pending.extend(kind.__subclasses__())
+    return names
+
+
+def safe_cause(error: str, cause: str) -> str:
+    """A failed step's cause fit to store and notify: a modelwatch error's message as it is, any other error's with
+    quoted text and numbers blanked out (a library's message may quote the data)."""
+    if error in modelwatch_error_names():
+        return cause
+    return _VALUES.sub("…", cause)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,6 +35,11 @@ def lake(case: Case, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Store]:
     monkeypatch.setenv("STATE_TABLE", "modelwatch-state")
     monkeypatch.setenv("MODELWATCH_CLOCK", LATE.isoformat())
     with mock_aws():
+        # the function's signing key, as the template creates it (an HMAC key for GenerateMac/VerifyMac)
+        key = boto3.client("kms", region_name="us-east-1").create_key(
+            KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC"
+        )
+        monkeypatch.setenv("ARTIFACT_KEY_ID", key["KeyMetadata"]["Arn"])
         create_state_table(boto3.client("dynamodb", region_name="us-east-1"), "modelwatch-state")
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket=BUCKET)
@@ -110,8 +116,9 @@ def test_handler_runs_the_monitors_and_returns_small_summaries(lake: S3Store, la
     results = pd.read_parquet(io.BytesIO(lake.get(output["results_uri"].removeprefix(f"s3://{BUCKET}/"))))
     assert set(results.loc[results["monitor"] == "performance", "kind"]) == {"estimated", "realized"}
     assert set(results["monitor"]) == {"performance", "drift"}
-    assert lake.exists("models/car-loan/performance/baseline.json")
-    assert lake.exists("models/car-loan/drift/baseline.json")
+    for monitor in ("performance", "drift"):
+        manifest = json.loads(lake.get(f"models/car-loan/{monitor}/baseline.json"))
+        assert manifest["proof"]["key"] == os.environ["ARTIFACT_KEY_ID"]  # signed with the function's KMS key
     # and a second run with nothing changed reuses every chunk's stored results (no baseline needed)
     again = _run(handler, {**run, "run_id": "again"})
     assert again["chunks_analysed"] == 8 and again["chunks_reused"] == 8 and again["estimator_cache"] == "unused"
@@ -119,7 +126,7 @@ def test_handler_runs_the_monitors_and_returns_small_summaries(lake: S3Store, la
     first_hour = case.captures["inference_time"].min().floor("h")
     _count(case, "labels-file-2", [CounterDelta(case.config.name, first_hour, labels=1, label_version=1)])
     third = _run(handler, {**run, "run_id": "third"})
-    assert third["chunks_reused"] == 7 and third["estimator_cache"] == "hit"
+    assert third["chunks_reused"] == 7 and third["estimator_cache"] == "hit"  # the KMS proof verified
 
 
 def test_handler_raises_named_errors(lake: S3Store, lake_rows, case: Case) -> None:

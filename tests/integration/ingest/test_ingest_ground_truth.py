@@ -14,6 +14,7 @@ from tests.integration.ingest.conftest import (
     ground_truth_event,
     sqs_batch,
 )
+from tests.integration.ingest.test_ingest_capture import emitted
 from tests.unit.ingest.helpers import capture_file, capture_key, ground_truth_file, ground_truth_key, ground_truth_line
 
 T0 = datetime(2024, 3, 1, 10, 5, tzinfo=UTC)
@@ -53,6 +54,28 @@ def test_labels_land_in_the_lake_and_count_on_their_inference_hours(stack):
     assert (counters[10].labels, counters[10].label_version) == (3, 1)
     assert (counters[11].labels, counters[11].label_version) == (1, 1)
     assert (counters[10].rows, counters[11].rows) == (8, 4)
+
+
+def test_labels_without_a_capture_are_counted_as_a_metric_and_in_the_run_state(stack, capsys):
+    ingest_captures(stack)
+    capsys.readouterr()
+    # Given a label object with two labels for captured requests and three for requests never captured
+    labels = {"ev-0": 1, "ev-9": 0, "nobody": 1, "no-one": 0, "none": 1}
+    body = ground_truth_event(stack, ground_truth_key(T0 + timedelta(days=1)), ground_truth_file(labels))
+    # When it is delivered twice (a redelivery)
+    event = sqs_batch("sqs_ground_truth_object_created", [body])
+    assert invoke_labels(event) == {"batchItemFailures": []}
+    assert invoke_labels(event) == {"batchItemFailures": []}
+    # Then the three unmatched labels are one UnmatchedLabels datapoint of the model, counted once
+    metrics = emitted(capsys.readouterr().out)
+    assert [(m["Model"], m["UnmatchedLabels"]) for m in metrics["UnmatchedLabels"]] == [("churn", [3.0])]
+    # And the model's run state keeps their running total (what `modelwatch status` shows)
+    state = stack.state.runs.load("churn")
+    assert state.labels_unmatched == 3 and state.labels_unmatched_at is not None
+    # And another object with only matched labels adds nothing
+    matched = ground_truth_event(stack, ground_truth_key(T0 + timedelta(days=2)), ground_truth_file({"ev-1": 0}))
+    assert invoke_labels(sqs_batch("sqs_ground_truth_object_created", [matched])) == {"batchItemFailures": []}
+    assert stack.state.runs.load("churn").labels_unmatched == 3
 
 
 def test_a_later_label_object_replaces_an_earlier_one(stack):

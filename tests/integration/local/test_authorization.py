@@ -183,6 +183,39 @@ def test_step_functions_are_authorised_on_the_state_machine_and_its_executions(e
     assert f"states:DescribeExecution on resource: {started['executionArn']}" in str(denied.value)
 
 
+def test_kms_is_authorised_on_the_key_the_request_names(enforce: Any) -> None:
+    # Given a role that may make and check MACs with one HMAC key only (as the analysis role's statement)
+    aws = enforce([{"Effect": "Allow", "Action": ["kms:GenerateMac"], "Resource": f"arn:aws:kms:{REGION}:*:key/*"}])
+    kms_operator = aws.client("kms", as_role=False)
+    key = kms_operator.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]
+    kms = aws.client("kms")
+    # When it signs with the key (by id and by ARN), then asks to verify (not granted)
+    for key_id in (key["KeyId"], key["Arn"]):
+        kms.generate_mac(KeyId=key_id, Message=b"m", MacAlgorithm="HMAC_SHA_256")
+    with pytest.raises(ClientError) as denied:
+        kms.verify_mac(KeyId=key["Arn"], Message=b"m", Mac=b"x" * 32, MacAlgorithm="HMAC_SHA_256")
+    # Then the verification is denied on that key
+    assert f"kms:VerifyMac on resource: {key['Arn']}" in str(denied.value)
+
+
+def test_s3_delete_objects_is_authorised_on_each_key(enforce: Any) -> None:
+    # Given a role that may delete under one prefix of a bucket only (as the compaction role)
+    aws = enforce([{"Effect": "Allow", "Action": ["s3:DeleteObject"], "Resource": "arn:aws:s3:::lake/captures/*"}])
+    s3_operator = aws.client("s3", as_role=False)
+    s3_operator.create_bucket(Bucket="lake")
+    for key in ("captures/a", "captures/b", "models/m/baseline.pkl"):
+        s3_operator.put_object(Bucket="lake", Key=key, Body=b"x")
+    s3 = aws.client("s3")
+    # When it deletes two keys under its prefix, then a batch that also holds a key outside it
+    deleted = s3.delete_objects(Bucket="lake", Delete={"Objects": [{"Key": "captures/a"}, {"Key": "captures/b"}]})
+    batch = {"Objects": [{"Key": "captures/a"}, {"Key": "models/m/baseline.pkl"}]}
+    refused = s3.delete_objects(Bucket="lake", Delete=batch)
+    # Then the first succeeds and the second deletes nothing (the models/ key stays)
+    assert not deleted.get("Errors")
+    assert {e["Code"] for e in refused["Errors"]} == {"AccessDenied"}
+    assert s3_operator.get_object(Bucket="lake", Key="models/m/baseline.pkl")["Body"].read() == b"x"
+
+
 def test_the_operator_may_do_everything_even_a_get_with_a_query(enforce: Any) -> None:
     # moto signs a GET's query parameters again as a body: the operator's ListFunctions would never match
     aws = enforce([{"Effect": "Allow", "Action": ["sns:Publish"], "Resource": "*"}])

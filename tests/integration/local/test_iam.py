@@ -25,12 +25,11 @@ TICK_POLICY = """      Policies:
             BucketName: !Ref LakeBucket
 """
 WORK_INVOKE_POLICY = "        - LambdaInvokePolicy: { FunctionName: !Ref WorkFunction }\n"
-# ListModelsFunction's only policy (the other functions that read the lake have more after it).
+# ListModelsFunction's lake policy (unique: followed by its heartbeat statement, whose comment is the anchor).
 LIST_MODELS_POLICY = """      Policies:
         - S3ReadPolicy:
             BucketName: !Ref LakeBucket
-    Metadata:
-"""
+        # The fleet's heartbeat (RunHeartbeat)."""
 
 
 def _fixture_without(tmp_path: Path, statement: str) -> Path:
@@ -116,8 +115,10 @@ def test_a_workflow_without_permission_to_invoke_a_function_fails(tmp_path: Path
 
 
 def test_the_real_template_denies_what_a_function_role_lacks(tmp_path: Path) -> None:
-    # Given template.yaml where ListModelsFunction lost its S3ReadPolicy on the lake (its only policy)
-    template = _real_template_without(tmp_path, LIST_MODELS_POLICY, "    Metadata:\n")
+    # Given template.yaml where ListModelsFunction lost its S3ReadPolicy on the lake (its heartbeat statement kept)
+    template = _real_template_without(
+        tmp_path, LIST_MODELS_POLICY, "      Policies:\n        # The fleet's heartbeat (RunHeartbeat)."
+    )
     with LocalStack(template, clock=SimulatedClock(START), log_stream=io.StringIO()) as stack:
         # When the fleet's first step lists the registered models
         invocation = stack.invoke("ListModelsFunction", {"trigger": "schedule"})

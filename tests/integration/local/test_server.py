@@ -1,8 +1,10 @@
-"""`modelwatch local up` mode: the stack behind a loopback ThreadedMotoServer, handlers pointed at it."""
+"""`modelwatch local up` mode: the stack behind a loopback ThreadedMotoServer, handlers pointed at it, and every CLI
+verb pointed at it by `--stack` and `--endpoint-url`."""
 
 from __future__ import annotations
 
 import io
+import json
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,11 +13,16 @@ from pathlib import Path
 
 import boto3
 import pytest
+import requests
+import yaml
+from click.testing import CliRunner
 from moto.server import ThreadedMotoServer
 
 from modelwatch.clock import SimulatedClock
 from modelwatch_cli.local.adapter import configure_server, reset_server
 from modelwatch_cli.local.stack import LocalStack
+from modelwatch_cli.main import cli
+from tests.integration.workflow.test_cli import CONFIG, reference_frame
 
 FIXTURE = Path(__file__).parent / "fixture" / "template.yaml"
 
@@ -42,6 +49,9 @@ def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     with _loopback_server() as url:
         yield url
         reset_server(url)
+        # The server's backends are moto's process-wide ones: what a test created there (IAM users, the stack's
+        # resources) would still be there for the next test's stack of the same name.
+        requests.post(f"{url}/moto-api/reset", timeout=10).raise_for_status()
 
 
 def test_the_stack_runs_behind_a_loopback_server(endpoint: str) -> None:
@@ -67,3 +77,35 @@ def test_reset_server_restores_moto_process_wide_config() -> None:
         reset_server(url)
         # Then later in-process mocks see moto's default again
         assert default_user_config["stepfunctions"]["execute_state_machine"] is False
+
+
+def test_every_stack_verb_reaches_the_local_stack_by_name_and_endpoint(endpoint: str, tmp_path: Path) -> None:
+    # Given the real template's stack behind a loopback server (as `modelwatch local up` runs it) and a model
+    (tmp_path / "model.yaml").write_text(yaml.safe_dump(CONFIG))
+    reference_frame().to_parquet(tmp_path / "reference.parquet")
+    clock = SimulatedClock(datetime(2026, 3, 2, tzinfo=UTC))
+    with LocalStack(clock=clock, log_stream=io.StringIO(), endpoint_url=endpoint) as stack:
+        where = ["--stack", stack.template.stack_name, "--endpoint-url", endpoint, "--region", stack.template.region]
+
+        def verb(*args: str) -> str:
+            result = CliRunner().invoke(cli, [*args, *where], catch_exceptions=False)
+            assert result.exit_code == 0, (args, result.output)
+            return result.output
+
+        # When every verb that acts on a stack is pointed at it by name and endpoint, then each does its work there
+        registered = json.loads(verb("register", str(tmp_path / "model.yaml"), "--json"))
+        assert registered["reference"] == f"s3://{stack.lake_bucket}/models/loans/reference.parquet"
+        assert [json.loads(line)["name"] for line in verb("models", "--json").splitlines()] == ["loans"]
+        assert json.loads(verb("status", "--json"))["model"] == "loans"
+        verb("report", "loans", "--list")
+        verb("compact", "--days-ago", "0")
+        verb("backfill", "--dry-run")
+        verb("replay", "--quarantine", "--model", "loans")
+        verb("replay", "--dlq", "capture")
+        assert json.loads(verb("teardown", "--json"))["deleted_alarms"]
+        verb("unregister", "loans", "--yes")
+        assert verb("models").strip().startswith("no models registered")
+        # And the one verb that acts on a bucket rather than a stack takes the endpoint alone
+        bucket = ["--bucket", stack.capture_bucket, "--endpoint-url", endpoint, "--region", stack.template.region]
+        result = CliRunner().invoke(cli, ["enable-bucket-events", *bucket, "--dry-run"], catch_exceptions=False)
+        assert result.exit_code == 0, result.output

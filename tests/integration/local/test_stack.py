@@ -132,7 +132,10 @@ def test_emf_becomes_datapoints_and_alarms_fire_once_per_transition(stack: Local
     stack.run_until_idle()  # still breaching: no new action
     assert len([n for n in stack.notifications if "ScoreAlarm" in n.subject]) == 1
 
-    stack.advance(timedelta(minutes=10))  # the datapoint leaves the period: notBreaching -> OK
+    stack.advance(timedelta(minutes=10))  # past its period but still in the evaluation range: CloudWatch keeps ALARM
+    assert len([n for n in stack.notifications if "ScoreAlarm" in n.subject]) == 1
+    # The datapoint leaves the evaluation range (EvaluationPeriods + 2 periods of 5 minutes): notBreaching -> OK
+    stack.advance(timedelta(minutes=10))
     states = [n.json()["NewStateValue"] for n in stack.notifications if "ScoreAlarm" in n.subject]
     assert states == ["ALARM", "OK"]
     described = stack.clients["cloudwatch"].describe_alarms(AlarmNames=["modelwatch-local-ScoreAlarm"])

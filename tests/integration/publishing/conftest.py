@@ -126,7 +126,7 @@ class Aws:
     sqs: Any
     dynamodb: Any
     store: S3Store
-    ledger: Ledger
+    state: State
     notifications_topic_arn: str
     alarms_topic_arn: str
     queue_url: str
@@ -142,6 +142,10 @@ class Aws:
             **overrides,
         }
         return Settings.model_validate(env)
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.state.ledger
 
     def notifications(self) -> list[dict[str, Any]]:
         """Every SNS envelope delivered to the queue subscribed to the notifications topic."""
@@ -199,7 +203,7 @@ def aws() -> Iterator[Aws]:
             sqs=sqs,
             dynamodb=dynamodb,
             store=S3Store(s3, LAKE_BUCKET),
-            ledger=State(dynamodb, STATE_TABLE, sleep=lambda _: None).ledger,
+            state=State(dynamodb, STATE_TABLE, sleep=lambda _: None),
             notifications_topic_arn=notifications,
             alarms_topic_arn=alarms,
             queue_url=queue_url,

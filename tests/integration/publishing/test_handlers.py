@@ -64,6 +64,30 @@ def test_publish_handler_publishes_the_state_machine_payload(lambda_env: Aws, ca
     assert len(aws.notifications()) == 1
 
 
+def test_publish_handler_records_what_the_run_left_out_in_the_run_state(
+    lambda_env: Aws, car_loan_run: RunFixture
+) -> None:
+    # Given a run that left out duplicate rows and skipped a chunk
+    aws = lambda_env
+    aws.store.put(model_config_key(MODEL), car_loan_run.config.to_yaml().encode())
+    outcome = load_event("publish/outcome")["outcome"]
+    stage_run(aws, car_loan_run, outcome["run_id"])
+    skipped = [{"start": "2026-03-02T05:00:00Z", "end": "2026-03-02T06:00:00Z", "rows": 9, "reason": "ValueError: …"}]
+    left_out = {**outcome, "rows_duplicate": 12, "rows_superseded": 3, "chunks_skipped": skipped}
+    # When it is published
+    load_handler("publish").lambda_handler(left_out, _Context())
+    # Then the model's run state holds the counts (what `modelwatch status` shows), no values
+    data = State(aws.dynamodb, STATE_TABLE).runs.load(MODEL).last_run_data
+    assert data == {
+        "run_id": outcome["run_id"],
+        "rows_superseded": 3,
+        "rows_duplicate": 12,
+        "chunks_skipped": 1,
+        "realized_skipped": 0,
+        "failed_monitors": 0,
+    }
+
+
 def test_publish_handler_accepts_the_bare_outcome(lambda_env: Aws, car_loan_run: RunFixture) -> None:
     # Given the bare RunOutcome as input
     aws = lambda_env
@@ -76,8 +100,35 @@ def test_publish_handler_accepts_the_bare_outcome(lambda_env: Aws, car_loan_run:
     first = handler.lambda_handler(outcome, _Context())
     second = handler.lambda_handler(outcome, _Context())
 
-    # Then the second invocation publishes nothing
-    assert first["published"] == 144 and second["published"] == 0
+    # Then the second invocation publishes nothing again (changed by #19: but the model's state and heartbeat, 4
+    # datapoints every run, which the alarms read)
+    assert first["published"] == 144 and second["published"] == 4
+    assert second["already_published"] == 140 and second["notifications"] == []
+
+
+def test_publish_handler_runs_a_fire_drill_without_touching_the_model(
+    lambda_env: Aws, car_loan_run: RunFixture
+) -> None:
+    # Given the registered model and the drill event `modelwatch fire-drill` sends
+    aws = lambda_env
+    aws.store.put(model_config_key(MODEL), car_loan_run.config.to_yaml().encode())
+    handler = load_handler("publish")
+
+    # When the handler gets it
+    result = handler.lambda_handler(load_event("publish/drill"), _Context())
+
+    # Then only the drill's own datapoint and one message marked as a drill went out
+    assert result["drill"] is True and result["phase"] == "start"
+    points = aws.datapoints()
+    assert [(p["name"], p["dimensions"], p["value"]) for p in points] == [
+        ("AlertDrill", {"Model": MODEL, "Drill": "d2026010508"}, 1.0)
+    ]
+    (message,) = aws.notifications()
+    assert message["Subject"] == "modelwatch: DRILL car-loan: alert path test d2026010508, no action needed"
+    # and the model's incidents, ledger and results are untouched
+    state = State(aws.dynamodb, STATE_TABLE)
+    assert state.incidents.load(MODEL) == {} and state.ledger.versions(MODEL, ["x"]) == {}
+    assert list(aws.store.list(f"results/model={MODEL}/")) == []
 
 
 def test_record_failure_handler_records_counts_and_notifies(lambda_env: Aws) -> None:
@@ -119,3 +170,41 @@ def test_record_failure_still_notifies_when_the_state_table_is_unavailable(lambd
         load_handler("record_failure").lambda_handler(event, _Context())
     assert [p["name"] for p in aws.datapoints()] == ["WorkflowFailures"]
     assert len(aws.notifications()) == 1
+
+
+def test_a_run_failing_the_same_way_again_is_notified_once(lambda_env: Aws) -> None:
+    # Given a failed run, and its retry (another execution name) failing with the same error and message
+    aws = lambda_env
+    event = load_event("record_failure/config_mismatch")
+    handler = load_handler("record_failure")
+    first = handler.lambda_handler(event, _Context())
+    again = handler.lambda_handler({**event, "run_id": f"{event['run_id']}-r1"}, _Context())
+    # Then both are counted and remembered, one message was sent
+    assert first["notified"] is True and again["notified"] is False
+    assert [p["name"] for p in aws.datapoints()] == ["WorkflowFailures", "WorkflowFailures"]
+    assert len(aws.notifications()) == 1
+    state = State(aws.dynamodb, STATE_TABLE).runs.load(MODEL)
+    assert state.last_error is not None and state.last_error["repeats"] == 1
+    # And after a success another failure is news again
+    State(aws.dynamodb, STATE_TABLE).runs.record_success(
+        MODEL,
+        run_id="ok",
+        input_version="v",
+        last_chunk_end="2026-03-03T00:00:00Z",
+        now=datetime(2026, 3, 3, tzinfo=UTC),
+    )
+    assert handler.lambda_handler(event, _Context())["notified"] is True
+    assert len(aws.notifications()) == 1  # the one sent since
+
+
+def test_a_failure_cause_from_another_library_loses_its_values(lambda_env: Aws) -> None:
+    # Given a step that failed with a library's message quoting the data
+    aws = lambda_env
+    cause = json.dumps({"errorType": "ValueError", "errorMessage": "could not convert string to float: 'alice@x.org'"})
+    event = {"model": MODEL, "run_id": "r-value", "error": {"Error": "ValueError", "Cause": cause}}
+    load_handler("record_failure").lambda_handler(event, _Context())
+    # Then neither the message nor the stored error carries the value
+    (message,) = aws.notifications()
+    assert "alice" not in message["Message"] and "could not convert string to float" in message["Message"]
+    state = State(aws.dynamodb, STATE_TABLE).runs.load(MODEL)
+    assert state.last_error is not None and "alice" not in state.last_error["Cause"]

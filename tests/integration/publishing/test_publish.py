@@ -31,7 +31,7 @@ def _publish(aws: Aws, run: RunFixture, outcome: dict[str, Any], now: datetime =
         store=aws.store,
         cloudwatch=kwargs.pop("cloudwatch", aws.cloudwatch),
         sns=aws.sns,
-        ledger=aws.ledger,
+        state=aws.state,
         clock=SimulatedClock(now),
         settings=settings,
         sleep=lambda _: None,
@@ -79,6 +79,17 @@ def _expected_drift(outcome: dict[str, Any]) -> list[tuple[Any, ...]]:
     return expected
 
 
+def _state_points(now: datetime, fleet: float = 1.0, model: float = 1.0) -> list[tuple[Any, ...]]:
+    """The model's state after a run, stamped at publication (changed by #19: AlertState per model and for the fleet,
+    and the heartbeats, replace the per-metric Alert datapoints)."""
+    return [
+        ("AlertState", (("Model", MODEL),), now, model),
+        ("AlertState", (), now, fleet),
+        ("RunHeartbeat", (("Model", MODEL),), now, 1.0),
+        ("RunHeartbeat", (), now, 1.0),
+    ]
+
+
 def test_first_run_publishes_the_exact_datapoints(aws: Aws, car_loan_run: RunFixture) -> None:
     # Given a finished car-loan run (8 hourly chunks, alerts from 04:00, labels for 6.3 chunks) staged in the lake
     outcome = stage_run(aws, car_loan_run)
@@ -88,17 +99,14 @@ def test_first_run_publishes_the_exact_datapoints(aws: Aws, car_loan_run: RunFix
     summary = _publish(aws, car_loan_run, outcome)
 
     # Then CloudWatch received exactly: estimate + bounds per chunk and metric, realized + error past the coverage
-    # gate, drift and missing rates per chunk (all at chunk start), and 0/1 alerts per metric plus the fleet alert
-    # stamped at publication time
-    alerts = [
-        ("Alert", (("Metric", metric), ("Model", MODEL)), NOW, 1.0) for metric in ("accuracy", "f1", "roc_auc")
-    ] + [("Alert", (), NOW, 1.0)]
-    expected = _expected_performance(table, 0.5) + _expected_drift(outcome) + alerts
+    # gate, drift and missing rates per chunk (all at chunk start), and the model's state (in alert, the fleet has
+    # one model in alert, it ran) stamped at publication time
+    expected = _expected_performance(table, 0.5) + _expected_drift(outcome) + _state_points(NOW)
     received = aws.datapoints()
     assert {p["namespace"] for p in received} == {NAMESPACE}
     assert sorted(_key(p) for p in received) == sorted(expected)
     assert len(received) == 8 * 3 * 3 + 6 * 3 * 2 + 8 * 4 + 4 == summary.published
-    assert summary.put_calls == 1
+    assert summary.put_calls == 2  # the ledgered datapoints, then the model's state
     assert summary.published_by_series["Performance/realized"] == 18
     # and the realized values of the 30%-labelled chunk were held back with the reason
     gated = [s for s in summary.skipped if "label coverage" in s["reason"]]
@@ -115,64 +123,63 @@ def test_rerunning_the_window_publishes_nothing_twice(aws: Aws, car_loan_run: Ru
     notes = aws.notifications()
 
     # When the same window is published again (a retry, or a second run with the same results), later on
-    second = _publish(aws, car_loan_run, {**outcome, "run_id": "run-2"}, now=NOW + timedelta(hours=1))
+    later = NOW + timedelta(hours=1)
+    second = _publish(aws, car_loan_run, {**outcome, "run_id": "run-2"}, now=later)
 
-    # Then nothing new reaches CloudWatch or SNS
-    assert second.published == 0
-    assert second.already_published == first.published - 4  # the 4 alert datapoints are not ledgered
-    assert second.newly_alerting == [] and second.notification is None
-    assert len(aws.datapoints()) == count
+    # Then no value reaches CloudWatch twice and nothing reaches SNS: only the model's state, stamped now
+    assert second.published == 4
+    assert second.already_published == first.published - 4  # the state datapoints are not ledgered
+    assert second.notifications == []
+    assert sorted(_key(p) for p in aws.datapoints()[count:]) == sorted(_state_points(later))
     assert len(notes) == 1 and aws.notifications() == []
 
 
-def test_newly_degraded_model_yields_one_notification_that_says_why(aws: Aws, car_loan_run: RunFixture) -> None:
-    # Given a run whose chunks newly crossed thresholds (accuracy and f1 estimated from 04:00, roc_auc realized 05:00)
+def test_a_degraded_model_opens_one_incident_with_one_message_that_says_why(aws: Aws, car_loan_run: RunFixture) -> None:
+    # Given a run whose latest chunk (07:00) is past the thresholds for accuracy and f1 (estimated, since 04:00;
+    # labels confirm 04:00 and 05:00), while roc_auc crossed only at 05:00 (realized) and is back in range
     outcome = stage_run(aws, car_loan_run)
 
     # When it is published
     summary = _publish(aws, car_loan_run, outcome)
 
-    # Then exactly one message went to the notifications topic, with the values, chunks, coverage, drift and link
+    # Then exactly one message went to the notifications topic: the incident opened, for people
     messages = aws.notifications()
     assert len(messages) == 1
     envelope = messages[0]
-    assert envelope["Subject"] == "modelwatch: car-loan degraded: accuracy, f1, roc_auc"
+    table = _table(car_loan_run)
+    f1 = table[
+        (table.metric == "f1")
+        & (table.kind == "estimated")
+        & (table.chunk_start == pd.Timestamp("2026-03-02 07:00", tz="UTC"))
+    ].iloc[0]
+    assert envelope["Subject"] == (
+        f"modelwatch: car-loan degraded: f1 {f1.value:.3f} (est.) < {f1.lower_threshold:.3f} (+1 more) since 04:00"
+    )
     text = envelope["Message"]
     report = report_key(MODEL, "run-1")
     link = f"https://console.aws.amazon.com/s3/object/modelwatch-lake?prefix={report}"
-    assert "Model car-loan: performance newly crossed a threshold in 9 chunk(s) for 3 metric(s)" in text
-    assert "accuracy: 4 chunk(s) newly in alert, in alert since 2026-03-02T04:00:00Z" in text
-    assert "roc_auc: 1 chunk(s) newly in alert, in alert since 2026-03-02T05:00:00Z" in text
-    table = _table(car_loan_run)
-    row = table[(table.metric == "accuracy") & (table.chunk_start == pd.Timestamp("2026-03-02 04:00", tz="UTC"))]
-    est = row[row.kind == "estimated"].iloc[0]
-    real = row[row.kind == "realized"].iloc[0]
+    assert "Model car-loan: performance degraded. Incident car-loan-degradation-20260302T0400Z" in text
+    assert "In alert: 2 metric(s); 4 chunk(s) crossed a threshold since it began." in text
     assert (
-        f"2026-03-02 04:00 to 05:00; estimated {est.value:.4f} vs thresholds [{est.lower_threshold:.4f}, "
-        f"{est.upper_threshold:.4f}] ALERT; realized {real.value:.4f} vs thresholds [{real.lower_threshold:.4f}, "
-        f"{real.upper_threshold:.4f}] ALERT; label coverage 100%"
+        f"  f1: estimated {f1.value:.4f} vs thresholds [{f1.lower_threshold:.4f}, {f1.upper_threshold:.4f}] ALERT "
+        "(latest chunk); in alert, since 04:00; label coverage 0%; labels confirm 2 / contradict 0 chunk(s)"
     ) in text
-    assert "2026-03-02 07:00 to 08:00; estimated" in text and "label coverage 0%" in text
+    assert "roc_auc" not in text.split("Top drifting features")[0]  # back in range at the latest chunk
     assert "Top drifting features: salary_range, repaid_loan_on_prev_car, loan_length" in text
     assert f"Report: {link}" in text
     data = json.loads(envelope["MessageAttributes"]["modelwatch"]["Value"])
+    assert (data["type"], data["event"], data["kind"], data["status"]) == ("incident", "opened", "degradation", "open")
     assert data["model"] == MODEL and data["run_id"] == "run-1" and data["report_url"] == link
-    by_metric = {m["metric"]: m for m in data["metrics"]}
-    assert sorted(by_metric) == ["accuracy", "f1", "roc_auc"]
-    assert [c["chunk_start"] for c in by_metric["f1"]["chunks"]] == [f"2026-03-02T0{h}:00:00Z" for h in (4, 5, 6, 7)]
-    assert by_metric["roc_auc"]["chunks"][0]["newly_in_alert"] == ["realized"]
-    assert by_metric["roc_auc"]["chunks"][0]["realized"]["value"] == pytest.approx(
-        table[
-            (table.metric == "roc_auc")
-            & (table.kind == "realized")
-            & (table.chunk_start == pd.Timestamp("2026-03-02 05:00", tz="UTC"))
-        ].value.item()
-    )
-    assert data["top_drifting_features"] == ["salary_range", "repaid_loan_on_prev_car", "loan_length"]
-    # and the summary carries the same message
-    assert summary.notification is not None and summary.notification["subject"] == envelope["Subject"]
-    assert summary.notification["sent"] and summary.notification["message_id"] == envelope["MessageId"]
-    assert len(summary.newly_alerting) == 13
+    assert [m["metric"] for m in data["metrics"]] == ["f1", "accuracy"]
+    assert data["since"] == "2026-03-02T04:00:00Z" and data["paging"] is True
+    # and the summary lists the crossings and the incident, and carries the same message
+    assert summary.incidents["events"] == [
+        {"kind": "degradation", "event": "opened", "incident_id": "car-loan-degradation-20260302T0400Z"}
+    ]
+    assert summary.incidents["paging"] == ["accuracy", "f1"] and summary.incidents["models_in_alert"] == 1
+    (sent,) = summary.notifications
+    assert sent["subject"] == envelope["Subject"] and sent["sent"] and sent["message_id"] == envelope["MessageId"]
+    assert len(summary.alerting) == 13 and summary.improvements == 0
 
 
 def test_presigned_report_link_only_when_configured(aws: Aws, car_loan_run: RunFixture) -> None:
@@ -183,12 +190,12 @@ def test_presigned_report_link_only_when_configured(aws: Aws, car_loan_run: RunF
     summary = _publish(aws, car_loan_run, outcome, settings=aws.settings(REPORT_LINKS="presigned"))
 
     # Then the link is a pre-signed GET of the report object
-    assert summary.notification is not None
-    url = urlsplit(summary.notification["data"]["report_url"])
+    (notification,) = summary.notifications
+    url = urlsplit(notification["data"]["report_url"])
     assert (url.scheme, url.netloc) == ("https", "modelwatch-lake.s3.amazonaws.com")
     assert unquote(url.path) == "/" + report_key(MODEL, "run-1")
     assert "Signature" in url.query
-    assert "console.aws.amazon.com" not in summary.notification["text"]
+    assert "console.aws.amazon.com" not in notification["text"]
 
 
 def test_values_past_two_weeks_are_skipped_with_the_reason(aws: Aws, car_loan_run: RunFixture) -> None:
@@ -202,16 +209,16 @@ def test_values_past_two_weeks_are_skipped_with_the_reason(aws: Aws, car_loan_ru
     # Then chunks 00:00-04:00 (older than two weeks, with a 5-minute margin) were not sent, and say why
     received = aws.datapoints()
     cutoff = now - timedelta(days=14)
-    stamped_at_chunks = [p for p in received if p["name"] != "Alert"]
+    stamped_at_chunks = [p for p in received if p["name"] not in ("AlertState", "RunHeartbeat")]
     assert stamped_at_chunks and all(p["timestamp"] > cutoff for p in stamped_at_chunks)
     assert {p["timestamp"] for p in stamped_at_chunks} == {ANALYSIS_START + timedelta(hours=h) for h in (5, 6, 7)}
     too_old = [s for s in summary.skipped_reasons if s.startswith("timestamp older than 14 days")]
     assert len(too_old) == 1
     # 5 chunks x (9 estimate values + 6 realized/error + 4 drift) are too old
     assert summary.skipped_reasons[too_old[0]] == 5 * (9 + 6 + 4)
-    # and the alerts still fire now, stamped at publication time, with one notification
-    assert [p["value"] for p in received if p["name"] == "Alert" and not p["dimensions"]] == [1.0]
-    assert {p["timestamp"] for p in received if p["name"] == "Alert"} == {now}
+    # and the model's state still says in alert, stamped at publication time, with one notification
+    assert [p["value"] for p in received if p["name"] == "AlertState" and not p["dimensions"]] == [1.0]
+    assert {p["timestamp"] for p in received if p["name"] == "AlertState"} == {now}
     assert len(aws.notifications()) == 1
 
 
@@ -240,7 +247,7 @@ def test_re_estimated_chunk_and_late_labels_are_published_again(aws: Aws, car_lo
     summary = _publish(aws, car_loan_run, outcome, now=NOW + timedelta(hours=2))
 
     # Then only what changed is sent: the re-estimated chunk's 3 metrics x 3 estimate values, the newly gated
-    # realized values and errors, and the alert datapoints; the realized roc_auc alert of 06:00 is notified
+    # realized values and errors, and the model's state
     new = aws.datapoints()[before:]
     performance = [p for p in new if p["name"] == "Performance"]
     assert {(p["timestamp"].hour, p["dimensions"]["Kind"]) for p in performance} == {
@@ -251,19 +258,22 @@ def test_re_estimated_chunk_and_late_labels_are_published_again(aws: Aws, car_lo
         (6, "estimation_error"),
     }
     assert len(performance) == 9 + 6
-    assert [a["metric"] + "/" + a["kind"] for a in summary.newly_alerting] == [
+    assert {(p["dimensions"].get("Model"), p["value"]) for p in new if p["name"] == "AlertState"} == {
+        (MODEL, 1.0),
+        (None, 1.0),
+    }
+    # and the 06:00 labels, now past the coverage gate, are crossings that teach nothing new (changed by #19: the
+    # incident is open and labels already confirmed it): no message
+    assert [
+        a["metric"] + "/" + a["kind"] for a in summary.alerting if a["chunk_start"].startswith("2026-03-02T06")
+    ] == [
+        "accuracy/estimated",
         "accuracy/realized",
+        "f1/estimated",
         "f1/realized",
         "roc_auc/realized",
     ]
-    assert {p["dimensions"].get("Metric"): p["value"] for p in new if p["name"] == "Alert"} == {
-        "accuracy": 1.0,
-        "f1": 1.0,
-        "roc_auc": 1.0,
-        None: 1.0,
-    }
-    messages = aws.notifications()
-    assert len(messages) == 1 and "06:00" in messages[0]["Message"]
+    assert aws.notifications() == [] and summary.incidents["events"] == []
 
 
 def test_nan_values_are_never_sent(aws: Aws, car_loan_run: RunFixture) -> None:
@@ -311,7 +321,7 @@ def test_throttling_is_retried(aws: Aws, car_loan_run: RunFixture) -> None:
     summary = _publish(aws, car_loan_run, outcome, cloudwatch=throttled)
 
     # Then the call was retried and everything arrived once
-    assert throttled.calls == 2
+    assert throttled.calls == 3  # the ledgered datapoints twice, then the state
     assert len(aws.datapoints()) == summary.published == 144
 
 
@@ -324,9 +334,9 @@ def test_persistent_throttling_fails_visibly_and_loses_nothing(aws: Aws, car_loa
         _publish(aws, car_loan_run, outcome, cloudwatch=_Throttled(aws.cloudwatch, failures=99))
     assert aws.notifications() == []
 
-    # and the retried step publishes everything (nothing was recorded as published)
+    # and the retried step publishes everything (nothing was recorded as published) and opens the incident
     summary = _publish(aws, car_loan_run, outcome)
-    assert summary.published == 144 and summary.notification is not None
+    assert summary.published == 144 and len(summary.notifications) == 1
 
 
 def test_drift_metrics_can_be_turned_off(aws: Aws, car_loan_run: RunFixture) -> None:
@@ -339,7 +349,7 @@ def test_drift_metrics_can_be_turned_off(aws: Aws, car_loan_run: RunFixture) -> 
 
     # Then no drift or missing-rate datapoints were sent
     names = {p["name"] for p in aws.datapoints()}
-    assert names == {"Performance", "Alert"}
+    assert names == {"Performance", "AlertState", "RunHeartbeat"}
 
 
 def test_workflow_duration_is_published_once_per_run(aws: Aws, car_loan_run: RunFixture) -> None:
@@ -372,9 +382,11 @@ def test_a_run_without_results_publishes_nothing(aws: Aws, car_loan_run: RunFixt
     # When publishing
     summary = _publish(aws, car_loan_run, {"outcome": outcome})
 
-    # Then nothing is sent and the skipped chunk is counted
-    assert summary.published == 0 and summary.chunks_skipped == 1
-    assert aws.datapoints() == [] and aws.notifications() == []
+    # Then no value is sent and the skipped chunk is counted; the run still says the model's state (no incident)
+    # and that it ran (changed by #19: a successful run is a heartbeat for the stalled alarm)
+    assert summary.published == 4 and summary.chunks_skipped == 1
+    assert sorted(_key(p) for p in aws.datapoints()) == sorted(_state_points(NOW, fleet=0.0, model=0.0))
+    assert aws.notifications() == []
 
 
 def test_forgetting_a_model_lets_its_datapoints_be_published_again(aws: Aws, car_loan_run: RunFixture) -> None:
@@ -386,6 +398,36 @@ def test_forgetting_a_model_lets_its_datapoints_be_published_again(aws: Aws, car
     deleted = aws.ledger.delete_model(MODEL)
     again = _publish(aws, car_loan_run, outcome)
 
-    # Then every ledgered datapoint and alert was forgotten and is sent again
-    assert deleted == (first.published - 4) + len(first.newly_alerting)
-    assert again.published == first.published and again.notification is not None
+    # Then every ledgered datapoint was forgotten and is sent again; the incident is another item (still open)
+    assert deleted == first.published - 4
+    assert again.published == first.published and again.notifications == []
+
+
+def test_a_failed_monitor_is_notified_once_and_again_only_after_it_recovered(
+    aws: Aws, car_loan_run: RunFixture
+) -> None:
+    # Given a run whose drift monitor failed while performance published
+    outcome = stage_run(aws, car_loan_run)
+    failure = {"monitor": "drift", "error": "ChunkAnalysisError", "cause": "model car-loan: every chunk failed"}
+    failed = {**outcome, "failed_monitors": [failure]}
+    # When it is published, and a later run fails the same way
+    first = _publish(aws, car_loan_run, failed)
+    second = _publish(aws, car_loan_run, {**failed, "run_id": "run-2"})
+    # Then one message names the failed monitor, and the repeat is not sent again
+    notes = [n for n in aws.notifications() if "monitor failed" in n["Subject"]]
+    assert len(notes) == 1 and "drift: ChunkAnalysisError" in notes[0]["Message"]
+    assert first.failure_notification is not None and second.failure_notification is None
+    assert first.failed_monitors == ["drift"]
+    # And once drift analyses again (it is among the run's monitors), its next failure is news again
+    _publish(aws, car_loan_run, {**outcome, "run_id": "run-3"})
+    _publish(aws, car_loan_run, {**failed, "run_id": "run-4"})
+    assert len([n for n in aws.notifications() if "monitor failed" in n["Subject"]]) == 1  # the one sent since
+
+
+def test_rows_left_out_as_duplicates_are_a_metric(aws: Aws, car_loan_run: RunFixture) -> None:
+    outcome = stage_run(aws, car_loan_run)
+    _publish(aws, car_loan_run, {**outcome, "rows_duplicate": 40, "rows_superseded": 2})
+    _publish(aws, car_loan_run, {**outcome, "rows_duplicate": 40, "rows_superseded": 2})  # a retried step
+    _publish(aws, car_loan_run, {**outcome, "run_id": "clean"})  # none: no datapoint
+    points = [p for p in aws.datapoints() if p["name"] == "DuplicateRows"]
+    assert [(p["dimensions"], p["value"], p["timestamp"]) for p in points] == [({"Model": MODEL}, 42.0, NOW)]

@@ -15,7 +15,7 @@ import yaml
 from click.testing import CliRunner, Result
 from moto import mock_aws
 
-from modelwatch.state import State
+from modelwatch.state import IncidentRecord, State
 from modelwatch_cli.commands.models import models
 from modelwatch_cli.commands.register import register, unregister
 from modelwatch_cli.commands.status import status
@@ -110,11 +110,12 @@ def test_register_uploads_config_and_reference_and_creates_alarms(stack: dict[st
     assert stored["reference"] == summary["reference"]
     uploaded = stack["s3"].get_object(Bucket="mw-cli-lake", Key="models/loans/reference.parquet")["Body"].read()
     assert uploaded == (model_dir / "reference.parquet").read_bytes()
-    # And one alarm per metric was created
+    # And the model's alarms were created (changed by #19: one state alarm per model instead of one per metric,
+    # and the silence alarms), the low-traffic one against the reference's 200 rows in 199 minutes
     assert _alarm_names(stack["cloudwatch"]) == [
-        f"modelwatch-{STACK}-loans-f1-alert",
-        f"modelwatch-{STACK}-loans-roc_auc-alert",
+        f"modelwatch-{STACK}-loans-{what}" for what in ("alert", "low-traffic", "no-data", "quarantine", "stalled")
     ]
+    assert summary["reference_rows_per_hour"] == pytest.approx(200 / (199 / 60))
     # And `models` lists it
     listed = _invoke(models, "--stack", STACK, "--json")
     assert [json.loads(line)["name"] for line in listed.output.splitlines()] == ["loans"]
@@ -176,6 +177,53 @@ def test_status_shows_last_chunk_lag_and_error(stack: dict[str, Any], model_dir:
     assert "EmptyWindowError" in table and "loans-run-1" in table
 
 
+def test_status_shows_what_the_last_run_left_out(stack: dict[str, Any], model_dir: Path) -> None:
+    # Given a model whose last published run counted duplicates once and skipped a chunk, and two ground-truth
+    # objects with labels no captured request had
+    _invoke(register, str(model_dir / "model.yaml"), "--stack", STACK)
+    runs = State(stack["dynamodb"], "mw-cli-state").runs
+    runs.record_run_data(
+        "loans", run_id="loans-run-3", counts={"rows_superseded": 2, "rows_duplicate": 5, "chunks_skipped": 1}
+    )
+    runs.add_unmatched_labels("loans", 3, datetime.now(UTC))
+    runs.add_unmatched_labels("loans", 1, datetime.now(UTC))
+    # When the status is shown
+    (row,) = [json.loads(line) for line in _invoke(status, "--stack", STACK, "--json").output.splitlines()]
+    table = CliRunner(env={"COLUMNS": "200"}).invoke(status, ["--stack", STACK]).output  # one line per model
+    # Then the counts are there, as JSON and in the table
+    assert row["last_run_data"]["rows_duplicate"] == 5 and row["labels_unmatched"] == 4
+    assert "7 duplicate" in table and "1 chunks" in table and "4 unmatched" in table
+
+
+def test_status_lists_open_incidents(stack: dict[str, Any], model_dir: Path) -> None:
+    # Given a registered model with an open degradation incident and a closed improvement
+    _invoke(register, str(model_dir / "model.yaml"), "--stack", STACK)
+    incidents = State(stack["dynamodb"], "mw-cli-state").incidents
+    now = datetime.now(UTC)
+    open_incident = {
+        "id": "loans-degradation-1",
+        "kind": "degradation",
+        "status": "open",
+        "since": "2026-01-05T03:00:00Z",
+        "paging": True,
+        "metrics": {"f1": {"in_alert": True}, "roc_auc": {"in_alert": False}},
+    }
+    closed = {"id": "loans-improvement-1", "kind": "improvement", "status": "closed", "since": "2026-01-04T00:00:00Z"}
+    assert incidents.save(IncidentRecord("loans", "degradation"), open_incident, now)
+    assert incidents.save(IncidentRecord("loans", "improvement"), closed, now)
+
+    # When status is asked for
+    result = _invoke(status, "--stack", STACK, "--json")
+
+    # Then the open one is listed with the metrics still in alert, the closed one is not
+    (row,) = [json.loads(line) for line in result.output.splitlines()]
+    assert [(i["id"], i["metrics"], i["paging"]) for i in row["open_incidents"]] == [
+        ("loans-degradation-1", ["f1"], True)
+    ]
+    table = _invoke(status, "--stack", STACK).output
+    assert "open incidents" in table and "degradation" in table and "improvement" not in table
+
+
 def _items(dynamodb: Any, pk: str) -> list[dict[str, Any]]:
     response = dynamodb.query(
         TableName="mw-cli-state", KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": pk}}
@@ -202,7 +250,7 @@ def test_unregister_removes_config_reference_state_and_alarms(stack: dict[str, A
     result = _invoke(unregister, "loans", "--yes", "--stack", STACK)
     # Then its objects, state items and alarms are gone, other models' items stay
     assert result.exit_code == 0, result.output
-    assert "3 object(s), 3 state item(s), 2 alarm(s)" in result.output
+    assert "3 object(s), 3 state item(s), 5 alarm(s)" in result.output
     assert "Contents" not in stack["s3"].list_objects_v2(Bucket="mw-cli-lake", Prefix="models/loans/")
     assert _items(dynamodb, "model#loans") == []
     assert _items(dynamodb, "ledger#loans") == []

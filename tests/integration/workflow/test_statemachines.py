@@ -181,22 +181,46 @@ def test_monitor_run_succeeds_and_records_run_state(
     assert state.last_input_version == output["input_version"]
 
 
-def test_a_failing_step_is_recorded_and_fails_the_run_by_name(stack: tuple[Aws, Router]) -> None:
+def test_a_failing_monitor_is_named_and_the_others_are_published(stack: tuple[Aws, Router]) -> None:
+    # Given a run whose drift step fails while performance analyses (this used to fail the whole run)
     aws, router = stack
     _seed(aws, "loans", "binary_classification")
 
-    def empty(event: dict[str, Any]) -> Any:
+    def drift_fails(event: dict[str, Any]) -> Any:
         if event["action"] == "analyse" and event["monitor"] == "drift":
             raise EmptyWindowError("model loans: no captured rows with predictions in window")
         return Router.analysis(event)
 
-    router.fakes["analyse"] = empty
+    router.fakes["analyse"] = drift_fails
     described = _run(aws, aws.monitor_arn, "loans-manual-2", {"model": "loans"})
+    # Then the run succeeds: Assemble gets performance's outcome and drift's failure by name, Publish runs
+    assert described["status"] == "SUCCEEDED", described
+    (assemble,) = [c for c in router.calls["analyse"] if c["action"] == "assemble"]
+    by_monitor = {m["monitor"]: m for m in assemble["monitors"]}
+    assert by_monitor["performance"]["results_key"].endswith("performance.parquet")
+    assert by_monitor["drift"]["failed"]["Error"] == "EmptyWindowError"
+    assert "no captured rows" in by_monitor["drift"]["failed"]["Cause"]
+    assert len(router.calls["publish"]) == 1 and router.calls["record-failure"] == []
+
+
+def test_when_every_monitor_fails_the_run_fails_by_the_first_error(stack: tuple[Aws, Router]) -> None:
+    aws, router = stack
+    _seed(aws, "loans", "binary_classification")
+
+    def every_monitor_fails(event: dict[str, Any]) -> Any:
+        if event["action"] == "analyse":
+            raise EmptyWindowError("model loans: no captured rows with predictions in window")
+        # as the real Assemble answers when no monitor analysed (analysis.assemble.assemble_run)
+        first = event["monitors"][0]["failed"]
+        return {**Router.analysis(event), "run_failure": {"Error": first["Error"], "Cause": first["Cause"]}}
+
+    router.fakes["analyse"] = every_monitor_fails
+    described = _run(aws, aws.monitor_arn, "loans-manual-3", {"model": "loans"})
     # Then the execution fails with the named error, after RecordFailure got it, and nothing was published
     assert described["status"] == "FAILED"
     assert described["error"] == "EmptyWindowError"
     (failure,) = router.calls["record-failure"]
-    assert failure["model"] == "loans" and failure["run_id"] == "loans-manual-2"
+    assert failure["model"] == "loans" and failure["run_id"] == "loans-manual-3"
     assert failure["error"]["Error"] == "EmptyWindowError"
     assert "no captured rows" in failure["error"]["Cause"]
     assert router.calls["publish"] == []

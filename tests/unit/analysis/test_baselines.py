@@ -14,6 +14,7 @@ from modelwatch.lake.store import LocalStore
 from modelwatch.monitors import artifacts
 from modelwatch.monitors.frames import reference_columns, reference_hash
 from modelwatch.monitors.performance import PerformanceBaseline, PerformanceMonitor
+from modelwatch.signing import process_signer
 
 from .cases import LATE, Case
 
@@ -114,13 +115,13 @@ def test_tampered_pickle_is_refused_and_refitted(binary_case: Case, tmp_path, mo
     with monkeypatch.context() as patch:
         patch.setattr(artifacts.pickle, "loads", no_unpickle)
         with pytest.raises(UntrustedArtifactError, match="does not match its manifest"):
-            artifacts.load_body(store, artifact, key)
-        assert artifacts.load_baseline(store, artifact, key, PerformanceBaseline) is None
+            artifacts.load_body(store, artifact, key, process_signer())
+        assert artifacts.load_baseline(store, artifact, key, PerformanceBaseline, process_signer()) is None
     # and a run refits (the refusal is logged), with the same results as before
     second = _run(binary_case, store, "r2")
     assert second.estimator_cache == "fit"
     pd.testing.assert_frame_equal(_values(first.results_uri), _values(second.results_uri))
-    assert artifacts.load_baseline(store, artifact, key, PerformanceBaseline) is not None
+    assert artifacts.load_baseline(store, artifact, key, PerformanceBaseline, process_signer()) is not None
 
 
 def test_realized_calculator_is_fitted_when_labels_first_arrive(binary_case: Case, tmp_path) -> None:

@@ -18,6 +18,7 @@ from modelwatch.chunks import floor_hour
 from modelwatch.lake.store import LocalStore
 from modelwatch.monitors import artifacts
 from modelwatch.registry import Registry
+from modelwatch.signing import process_signer
 from modelwatch.state import HourCounter
 
 from .cases import LATE, Case
@@ -230,7 +231,7 @@ def test_every_chunk_overlapping_a_counted_hour_is_planned(binary_case: Case, tm
     )
     hours = [datetime(2026, 3, 2, h, tzinfo=UTC) for h in (5, 6)]
     counters = [HourCounter(hours[0], rows=10, data_version=1), HourCounter(hours[1], rows=10, data_version=1)]
-    plan = plan_reuse(config, "performance", LocalStore(tmp_path), "sha", counters, None, None)
+    plan = plan_reuse(config, "performance", LocalStore(tmp_path), "sha", counters, None, None, process_signer())
     assert plan is not None and len(plan.fingerprints) == chunks and not plan.reused
     assert plan.fresh_ranges == [(plan.fresh_ranges[0][0], plan.fresh_ranges[-1][1])]  # one contiguous read
     assert plan.fresh_ranges[0][0] <= hours[0] and plan.fresh_ranges[0][1] >= hours[1] + HOUR.to_pytimedelta()

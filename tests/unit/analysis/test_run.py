@@ -196,10 +196,14 @@ def test_outcome_is_small_json_and_report_is_self_contained(multiclass_case: Cas
 
 
 @pytest.mark.parametrize("bad", ["2", "maybe"])
-def test_binary_labels_must_be_zero_or_one(binary_case: Case, bad: str) -> None:
-    from modelwatch.errors import ConfigMismatchError
-
+def test_binary_labels_other_than_zero_or_one_are_left_out_and_counted(binary_case: Case, bad: str) -> None:
+    # (#12: a label outside the classes used to fail the whole run, estimates included; now it is only not joined)
+    # Given two captured rows, one labelled with a value that is not 0/1
     frame = prepare_captures(binary_case.config, binary_case.captures.iloc[:2], features=[]).frame
     labels = pd.DataFrame({"inference_id": frame["inference_id"], "row_in_request": 0, "y_true": [bad, "1"]})
-    with pytest.raises(ConfigMismatchError, match="y_true"):
-        join_labels(binary_case.config, frame, labels)
+    # When the labels are joined
+    joined = join_labels(binary_case.config, frame, labels)
+    # Then the bad label is counted and left out, the good one joined
+    assert joined.invalid_labels == 1 and joined.summary()["invalid_labels"] == 1
+    assert joined.frame["y_true"].isna().tolist() == [True, False]
+    assert joined.frame["y_true"].iloc[1] == 1.0

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from modelwatch.lake.reader import latest_labels, read_ground_truth, read_rows
+from modelwatch.lake.reader import latest_labels, read_captures, read_ground_truth, read_rows
 from modelwatch.lake.store import LocalStore
-from modelwatch.lake.writer import PartitionedWriter
+from modelwatch.lake.writer import PartitionedWriter, source_id
 from tests.unit.lake.conftest import RECORDS_PER_SOURCE, SOURCES, START
 
 
@@ -120,3 +120,99 @@ def test_only_what_changed_since_a_listing_is_read_again(tmp_path):
     assert len(changed) == 2
     assert sorted(read_listed(store, "captures", changed)["inference_id"].to_list()) == ["a", "b", "c"]
     assert changed_partitions(before, before) == {}
+
+
+# ---------------------------------------------------------------- captures, each record once
+def _ingest(store: LocalStore, data: bytes, source: str, version: str, modified: datetime, ingested: datetime) -> None:
+    """What capture ingestion writes for one object version (files named by source and version)."""
+    import io
+
+    from modelwatch.ingest.pipeline import decode_capture_to_lake
+    from modelwatch.lake.layout import source_file_stem
+    from tests.unit.ingest.helpers import churn_config
+
+    stem = source_file_stem(source, version)
+    decode_capture_to_lake(io.BytesIO(data), churn_config(), source, store, stem, ingested, arrived=modified)
+
+
+WINDOW = [(START - timedelta(hours=1), START + timedelta(hours=4))]
+
+
+def test_a_clean_lake_reads_as_stored(lake):
+    # Given sources with distinct records: nothing is left out, rows in the reader's order
+    read = read_captures(lake, "churn", WINDOW)
+    assert (read.superseded, read.duplicates) == (0, 0)
+    assert read.frame.equals(read_rows(lake, "captures", "churn", *WINDOW[0]))
+
+
+def test_a_copied_file_counts_once_and_the_copies_are_counted(tmp_path):
+    # Given a capture file, and the same file uploaded again under another name later
+    from tests.unit.ingest.helpers import capture_file
+
+    store = LocalStore(tmp_path)
+    data = capture_file(START, 12, step=timedelta(minutes=11))  # spans three hours
+    _ingest(store, data, "s3://c/a.jsonl", "v1", START, START + timedelta(hours=3))
+    _ingest(store, data, "s3://c/copy.jsonl", "v1", START + timedelta(hours=1), START + timedelta(hours=4))
+    # When the captures are read
+    read = read_captures(store, "churn", WINDOW)
+    # Then each record is there once (the later copy's row), and the 12 copies are counted
+    assert read.frame.height == 12 and read.frame["event_id"].n_unique() == 12
+    assert read.duplicates == 12 and read.superseded == 0
+    assert read.frame["source_id"].unique().to_list() == [source_id("s3://c/copy.jsonl")]
+    assert read_rows(store, "captures", "churn").height == 24  # as stored
+
+
+def test_an_overwritten_object_is_superseded_by_its_new_version(tmp_path):
+    from tests.unit.ingest.helpers import capture_file
+
+    # Given an object whose second version (written a minute later) holds fewer records, with other probabilities
+    store = LocalStore(tmp_path)
+    second = capture_file(START, 6).replace(b"0.1", b"0.9")
+    _ingest(store, second, "s3://c/a.jsonl", "v2", START + timedelta(minutes=1), START + timedelta(hours=1))
+    # And the first version's event handled after it (ingested later): its LastModified is still the older
+    _ingest(store, capture_file(START, 10), "s3://c/a.jsonl", "v1", START, START + timedelta(hours=2))
+    read = read_captures(store, "churn", WINDOW)
+    # Then only the new version's rows count, the old version's are superseded (even the records it alone had)
+    assert read.frame.height == 6 and read.superseded == 10 and read.duplicates == 0
+    assert sorted(read.frame["event_id"].to_list()) == sorted(f"ev-{i}" for i in range(6))
+    assert read.frame.filter(pl.col("event_id") == "ev-1")["y_pred_proba"].to_list() == [0.9]
+
+
+def test_versions_with_the_same_last_modified_are_ordered_by_ingest_time(tmp_path):
+    from tests.unit.ingest.helpers import capture_file
+
+    store = LocalStore(tmp_path)
+    _ingest(store, capture_file(START, 4), "s3://c/a.jsonl", "v1", START, START + timedelta(hours=2))
+    _ingest(store, capture_file(START, 3), "s3://c/a.jsonl", "v2", START, START + timedelta(hours=1))
+    read = read_captures(store, "churn", WINDOW)
+    assert (read.frame.height, read.superseded) == (4, 3)
+
+
+def test_rows_stored_without_their_source_are_still_counted_once(tmp_path):
+    # Given rows written before ingestion recorded the source: two files with the same records
+    store = LocalStore(tmp_path)
+    rows = pl.DataFrame(
+        {
+            "event_id": ["a", "b"],
+            "row_in_request": [0, 0],
+            "inference_time": [START, START + timedelta(minutes=1)],
+        },
+        schema_overrides={"inference_time": pl.Datetime("us", "UTC"), "row_in_request": pl.Int32},
+    )
+    for stem in ("old-1", "old-2"):
+        writer = PartitionedWriter(store, "captures", "churn", "inference_time", stem)
+        writer.add(rows)
+        writer.write()
+    read = read_captures(store, "churn", WINDOW)
+    assert sorted(read.frame["event_id"].to_list()) == ["a", "b"] and read.duplicates == 2
+
+
+def test_ranges_are_read_together(lake):
+    # Two disjoint ranges read at once give the rows of each, as the analysis' fresh ranges are read
+    first = (START, START + timedelta(minutes=30))
+    second = (START + timedelta(hours=1), START + timedelta(hours=1, minutes=30))
+    read = read_captures(lake, "churn", [first, second])
+    expected = (
+        read_rows(lake, "captures", "churn", *first).height + read_rows(lake, "captures", "churn", *second).height
+    )
+    assert read.frame.height == expected > 0

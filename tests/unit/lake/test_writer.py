@@ -11,8 +11,9 @@ import polars as pl
 from modelwatch.capture import QuarantinedRecord, decode_capture_bytes
 from modelwatch.ingest.pipeline import decode_capture_to_lake
 from modelwatch.lake.layout import source_file_stem
+from modelwatch.lake.reader import SOURCE_COLUMNS
 from modelwatch.lake.store import LocalStore
-from modelwatch.lake.writer import PartitionedWriter, write_quarantine
+from modelwatch.lake.writer import PartitionedWriter, source_id, write_quarantine
 from tests.unit.ingest.helpers import capture_file, capture_line, churn_config
 
 START = datetime(2024, 3, 1, 9, 50, tzinfo=UTC)
@@ -57,7 +58,10 @@ def test_streaming_batches_write_the_same_rows_as_one_batch(tmp_path):
     small = decode_capture_to_lake(io.BytesIO(data), config, "s", LocalStore(tmp_path / "a"), stem, START, 4)
     whole = decode_capture_bytes(data, config, "s").rows
     frames = [pl.read_parquet(tmp_path / "a" / f.key) for f in small.files]
-    assert pl.concat(frames).sort("event_id").equals(whole.sort("event_id"))
+    # the decoded rows, with the source the writer records for the reader's counting once (one value per file)
+    stored = pl.concat(frames)
+    assert stored.select(SOURCE_COLUMNS).unique().rows() == [(source_id("s"), None, START)]
+    assert stored.drop(SOURCE_COLUMNS).sort("event_id").equals(whole.sort("event_id"))
 
 
 def test_quarantined_records_are_kept_whole_by_processing_hour(tmp_path):

@@ -10,9 +10,11 @@ import numpy as np
 import pandas as pd
 
 from modelwatch.config.model import ModelConfig, load_model_config_text
+from modelwatch.signing import process_signer
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
 LATE = datetime(2026, 4, 1, tzinfo=UTC)
+SIGNER = process_signer()  # signs and checks the cached baselines (this process's own key)
 CONFIG = """
 name: credit
 endpoint: credit-endpoint

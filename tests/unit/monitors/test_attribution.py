@@ -45,6 +45,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         RunRequest("credit", "r1", input_complete=True),
         store,
         data.LATE,
+        signer=data.SIGNER,
     )
     return {"config": config, "result": result, "store": store}
 
@@ -107,7 +108,9 @@ def test_violations_baseline_and_publication_are_clarify_s(run: dict[str, Any]) 
     # A chunk below the threshold has Clarify's violation; a clean one an empty list
     starts = sorted(table["chunk_start"].unique())
     violations = {
-        s: json.loads(result.documents[f"chunk={s:%Y%m%dT%H%M%SZ}/constraint_violations.json"])["violations"]
+        s: json.loads(
+            store.get(f"results/model=credit/attribution_violations/dt={s:%Y-%m-%d}/{s:%Y%m%dT%H%M%SZ}.json")
+        )["violations"]
         for s in starts
     }
     assert violations[starts[0]] == []
@@ -144,6 +147,7 @@ def test_an_unfaithful_surrogate_skips_the_chunk_with_the_reason(tmp_path) -> No
         RunRequest("credit", "r1", input_complete=True),
         LocalStore(tmp_path),
         data.LATE,
+        signer=data.SIGNER,
     )
 
     # Then its nDCG is missing, with the faithfulness it measured, and publishing holds it back with the reason
@@ -153,31 +157,30 @@ def test_an_unfaithful_surrogate_skips_the_chunk_with_the_reason(tmp_path) -> No
     assert [g.reason for g in publication.gated] == [row["detail"]]
 
 
-def test_the_notification_names_the_features_that_moved_in_rank(run: dict[str, Any]) -> None:
+def test_the_incident_names_the_features_that_moved_in_rank(run: dict[str, Any]) -> None:
     from datetime import UTC, datetime
 
-    from modelwatch.publishing.notify import build_degradation_notification
+    from modelwatch.publishing.alerting import views_by_kind
+    from modelwatch.publishing.datapoints import Candidates
+    from modelwatch.publishing.incidents import DEGRADATION, decide
+    from modelwatch.publishing.notify import RunContext, build_incident_notification
 
-    # Given the run's attribution alerts
-    table = run["result"].table
-    rows = read_results(to_parquet(table.assign(model="credit", run_id="r1")))
-    alerts = monitor_for("attribution", run["config"]).publish(rows, {}).alerts
+    # Given the run's rows, whose last chunks' nDCG is below the threshold
+    config = run["config"]
+    rows = read_results(to_parquet(run["result"].table.assign(model="credit", run_id="r1")))
+    found = Candidates(alerts=monitor_for("attribution", config).publish(rows, {}).alerts)
 
-    # When the degradation notification is built
-    note = build_degradation_notification(
-        model="credit",
-        run_id="r1",
-        new_alerts=alerts,
-        rows=rows,
-        top_drifting_features=[],
-        report_url=None,
-        published_at=datetime(2026, 4, 1, tzinfo=UTC),
-    )
+    # When they open the model's incident and its message is built
+    now = datetime(2026, 4, 1, tzinfo=UTC)
+    views = views_by_kind(config, rows, found)[DEGRADATION]
+    (event,) = decide(config, DEGRADATION, None, views, now, "r1").events
+    note = build_incident_notification(config, event, views, RunContext("r1", now))
 
-    # Then it names the attribution drift and which features rose and fell
-    assert "feature attribution drift" in note.subject
-    assert "attribution: nDCG" in note.text and "rose: tenure" in note.text
-    assert note.data["violations"][0]["ranks"].startswith("rose: tenure")
+    # Then it names the attribution drift and which features rose and fell in rank
+    assert "attribution ndcg" in note.subject
+    line = next(x for x in note.text.splitlines() if x.strip().startswith("attribution ndcg:"))
+    assert "rose: tenure" in line
+    assert note.data["metrics"][0]["detail"].startswith("rose: tenure")
 
 
 def test_an_imported_clarify_baseline_replaces_the_reference_s_attributions(tmp_path) -> None:
@@ -198,6 +201,7 @@ def test_an_imported_clarify_baseline_replaces_the_reference_s_attributions(tmp_
         RunRequest("credit", "r1", input_complete=True),
         store,
         data.LATE,
+        signer=data.SIGNER,
     )
 
     # Then it is compared with the imported ranking (income rose, tenure fell: an alert), and the stored baseline
@@ -219,4 +223,5 @@ def test_an_imported_clarify_baseline_replaces_the_reference_s_attributions(tmp_
             RunRequest("credit", "r2", input_complete=True),
             store,
             data.LATE,
+            signer=data.SIGNER,
         )

@@ -42,6 +42,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         RunRequest("credit", "r1", input_complete=True),
         store,
         data.LATE,
+        signer=data.SIGNER,
     )
     return {"config": config, "frame": frame, "labels": labels, "result": result, "store": store}
 
@@ -190,10 +191,10 @@ def test_violations_are_clarify_s_and_published_with_clarify_s_dimensions(run: d
     assert di["lower_threshold"] <= 1 <= di["upper_threshold"]  # DI's neutral point is 1
     assert bool(di["alert"]) == (abs(di["value"] - 1) > di["upper_threshold"] - 1)
 
-    # Then each analysed chunk has a violations file listing exactly its alerting Clarify rows
+    # Then each analysed chunk has a violations file in the lake listing exactly its alerting Clarify rows
     first = table["chunk_start"].min()
-    name = f"chunk={first:%Y%m%dT%H%M%SZ}/constraint_violations.json"
-    violations = json.loads(result.documents[name])["violations"]
+    name = f"results/model=credit/bias_violations/dt={first:%Y-%m-%d}/{first:%Y%m%dT%H%M%SZ}.json"
+    violations = json.loads(run["store"].get(name))["violations"]
     expected = table.loc[(table["chunk_start"] == first) & table["alert"] & ~table["metric"].str.contains("_")]
     assert len(violations) == len(expected) and all(
         v["constraint_check_type"] == "bias_drift_check" for v in violations
@@ -258,6 +259,7 @@ def test_an_imported_clarify_baseline_sets_the_violation_bands(tmp_path) -> None
         RunRequest("credit", "r1", input_complete=True),
         store,
         data.LATE,
+        signer=data.SIGNER,
     )
 
     # Then DI's bands are the imported values' distance from neutral (1), DPPL (not in the file) has none, and the
@@ -282,4 +284,5 @@ def test_an_imported_clarify_baseline_sets_the_violation_bands(tmp_path) -> None
             RunRequest("credit", "r2", input_complete=True),
             store,
             data.LATE,
+            signer=data.SIGNER,
         )

@@ -1,4 +1,4 @@
-"""Notification content: subject limits, report links, failure causes, and "since when"."""
+"""Notification content: subject limits, report links, failure causes, the drill (incidents: test_incidents.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from modelwatch.monitors.results import ResultRow
 from modelwatch.publishing.datapoints import value_version
 from modelwatch.publishing.notify import (
-    build_degradation_notification,
+    build_drill_notification,
     build_failure_notification,
     failure_cause,
     report_link,
@@ -71,30 +71,17 @@ def test_failure_cause_keeps_the_message_not_the_stack_trace() -> None:
     assert "boom" in note.text and "secret frame" not in note.text
 
 
-def test_since_is_the_start_of_the_ongoing_alert_streak() -> None:
-    # Given chunk 0 fine, chunks 1-2 already in alert (notified earlier), chunk 3 newly in alert
-    rows = [
-        _row(0, "estimated", 0.97, False),
-        _row(1, "estimated", 0.93, True),
-        _row(2, "estimated", 0.92, True),
-        _row(3, "estimated", 0.91, True),
-        _row(3, "realized", 0.90, True, coverage=0.8),
-    ]
-    new = [rows[3], rows[4]]
-
-    # When the message is built
-    note = build_degradation_notification(
-        model="m", run_id="r", new_alerts=new, rows=rows, top_drifting_features=[], report_url=None, published_at=START
-    )
-
-    # Then it says since 01:00, lists the one new chunk with both values and the coverage
-    assert "roc_auc: 1 chunk(s) newly in alert, in alert since 2026-03-02T01:00:00Z" in note.text
-    assert (
-        "2026-03-02 03:00 to 04:00; estimated 0.9100 vs thresholds [0.9500, 1.0000] ALERT; "
-        "realized 0.9000 vs thresholds [0.9500, 1.0000] ALERT; label coverage 80%"
-    ) in note.text
-    assert "Top drifting features: none in drift alert" in note.text and "Report: not available" in note.text
-    assert note.data["metrics"][0]["chunks"][0]["newly_in_alert"] == ["estimated", "realized"]
+def test_drill_message_says_it_is_a_drill_and_never_degraded() -> None:
+    note = build_drill_notification("car-loan", "abc123", "f1", START)
+    assert note.subject == "modelwatch: DRILL car-loan: alert path test abc123, no action needed"
+    assert "degraded" not in note.subject and "No action is needed" in note.text
+    assert note.data == {
+        "type": "drill",
+        "model": "car-loan",
+        "drill_id": "abc123",
+        "metric": "f1",
+        "published_at": "2026-03-02T00:00:00Z",
+    }
 
 
 def test_versions_change_with_value_or_rows_only() -> None:

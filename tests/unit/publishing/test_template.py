@@ -58,7 +58,10 @@ def test_dashboard_graphs_every_published_metric_with_search(template: dict[str,
     assert f'MetricName="{c.METRIC_PERFORMANCE}" Kind="{c.KIND_REALIZED}"' in text
     assert f"{{X,{c.DIM_MODEL},{c.DIM_METRIC},{c.DIM_KIND}}}" in text
     for metric in (
-        c.METRIC_ALERT,
+        c.METRIC_ALERT_STATE,
+        c.METRIC_RUN_HEARTBEAT,
+        c.METRIC_CAPTURED_ROWS,
+        c.METRIC_LABEL_COVERAGE,
         c.METRIC_RECORDS_DECODED,
         c.METRIC_RECORDS_QUARANTINED,
         c.METRIC_INGEST_LAG,
@@ -72,6 +75,9 @@ def test_dashboard_graphs_every_published_metric_with_search(template: dict[str,
     assert 'MetricName="bias_metric_DI"' in text and 'MetricName="bias_metric_AD"' in text
     assert '{"X",Endpoint,MonitoringSchedule,BiasStage,Label,LabelValue,Facet,FacetValue,Kind}' in text
     assert '{"X",Endpoint,MonitoringSchedule,ExplainabilityMethod,Label} MetricName="ndcg"' in text
+    # and each endpoint's own metrics beside the performance graph
+    for metric in ("Invocations", "ModelLatency", "Invocation4XXErrors", "Invocation5XXErrors"):
+        assert f'{{AWS/SageMaker,EndpointName,VariantName}} MetricName="{metric}"' in text, metric
     assert all(e.startswith("SEARCH('") for e in expressions)
     ids = [
         item["id"]
@@ -83,24 +89,57 @@ def test_dashboard_graphs_every_published_metric_with_search(template: dict[str,
     assert len(ids) == len(set(ids)) and all(re.match(r"^[a-z][a-zA-Z0-9_]*$", i) for i in ids)
 
 
-def test_fleet_alarm_watches_the_dimensionless_alert(template: dict[str, Any]) -> None:
-    # The publisher sends Alert without dimensions for the fleet; the alarm must match it exactly
+def test_fleet_alarm_follows_the_fleet_state_and_keeps_it_between_runs(template: dict[str, Any]) -> None:
+    # Changed by #19: the publisher sends AlertState without dimensions (models with an open incident) every run;
+    # the alarm must match it exactly and keep its state while no run publishes
     alarm = template["Resources"]["FleetAlertAlarm"]["Properties"]
-    assert alarm["MetricName"] == c.METRIC_ALERT and "Dimensions" not in alarm
+    assert alarm["MetricName"] == c.METRIC_ALERT_STATE and "Dimensions" not in alarm
     assert alarm["Namespace"] == {"Ref": "MetricNamespace"}
-    assert (alarm["Statistic"], alarm["Threshold"], alarm["TreatMissingData"]) == ("Maximum", 1, "notBreaching")
+    assert (alarm["Statistic"], alarm["Period"], alarm["Threshold"]) == ("Maximum", 60, 1)
+    assert (alarm["EvaluationPeriods"], alarm["TreatMissingData"]) == (1, "ignore")
+    assert alarm["OKActions"] == alarm["AlarmActions"] == [{"Ref": "AlarmsTopic"}]
+
+
+def test_every_fleet_alarm_is_on_the_dashboard(template: dict[str, Any]) -> None:
+    _, names = _body(template)  # the alarm widget lists ${<alarm>.Arn}
+    shown = {name.split(".")[0] for name in names if name.endswith(".Arn")}
+    alarms = {name for name, r in template["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert shown == alarms
+
+
+def test_the_fleet_stalls_after_two_schedule_intervals_without_a_heartbeat(template: dict[str, Any]) -> None:
+    alarm = template["Resources"]["FleetStalledAlarm"]["Properties"]
+    metric, expression = alarm["Metrics"]
+    assert metric["MetricStat"]["Metric"]["MetricName"] == c.METRIC_RUN_HEARTBEAT
+    assert "Dimensions" not in metric["MetricStat"]["Metric"]
+    assert metric["MetricStat"]["Period"] == {"Ref": "ScheduleIntervalSeconds"}
+    assert expression["Expression"] == "FILL(m, 0)" and expression["ReturnData"] is True
+    assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"], alarm["Threshold"]) == (2, 2, 1)
+    assert (alarm["ComparisonOperator"], alarm["TreatMissingData"]) == ("LessThanThreshold", "breaching")
+    # and the functions that send heartbeats may (only in the stack's namespace)
+    for name in ("ListModelsFunction", "StartMonitorFunction"):
+        policies = template["Resources"][name]["Properties"]["Policies"]
+        statements = [st for pol in policies if isinstance(pol, dict) for st in pol.get("Statement", [])]
+        assert any(st["Action"] == ["cloudwatch:PutMetricData"] for st in statements), name
 
 
 def test_functions_may_put_metrics_and_the_dashboard_url_is_an_output(template: dict[str, Any]) -> None:
-    # PutMetricData has no resource-level permissions: allowed on "*" but only in the stack's namespace, and for
-    # the publisher also in the bias and attribution monitors' Clarify-compatible namespaces (#13).
-    clarify = [{"Ref": "MetricNamespace"}, {"Ref": "BiasMetricNamespace"}, {"Ref": "ExplainabilityMetricNamespace"}]
-    for name, namespaces in (("PublishFunction", clarify), ("RecordFailureFunction", {"Ref": "MetricNamespace"})):
+    # PutMetricData has no resource-level permissions: allowed on "*" but only in the stack's namespace; the
+    # publisher also in the bias and attribution monitors' Clarify-compatible namespaces (#13) and Model Monitor's
+    # two model-quality namespaces (issue 17: one statement, since a statement whose condition fails denies locally).
+    namespaces = {
+        "PublishFunction": [
+            {"Ref": "MetricNamespace"},
+            {"Ref": "BiasMetricNamespace"},
+            {"Ref": "ExplainabilityMetricNamespace"},
+            "aws/sagemaker/Endpoints/model-metrics",
+            "aws/sagemaker/ModelMonitoring/model-metrics",
+        ],
+        "RecordFailureFunction": {"Ref": "MetricNamespace"},
+    }
+    for name, allowed in namespaces.items():
         policies = template["Resources"][name]["Properties"]["Policies"]
         statements = [st for pol in policies if isinstance(pol, dict) for st in pol.get("Statement", [])]
-        assert any(
-            st["Action"] == ["cloudwatch:PutMetricData"]
-            and st["Condition"] == {"StringEquals": {"cloudwatch:namespace": namespaces}}
-            for st in statements
-        ), name
+        puts = [st for st in statements if "cloudwatch:PutMetricData" in st["Action"]]
+        assert [st["Condition"] for st in puts] == [{"StringEquals": {"cloudwatch:namespace": allowed}}], name
     assert "ModelwatchDashboard" in template["Outputs"]["DashboardUrl"]["Value"]["Sub"]

@@ -2,7 +2,9 @@
 
 On AWS each step is a state of the Monitor state machine (a Map over the run's monitors, then Assemble); in one
 process (`run_monitor`, `run_monitor_from_lake`: tests, benchmarks, the image check) the same functions run one
-after another.
+after another. Stored baselines and analyses are signed: the analysis function signs with its KMS key; in-process
+callers that pass no signer get the process's own random key (`signing.process_signer`), so they reuse what they
+stored themselves and trust nothing else.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from modelwatch.analysis.run import MonitorOutcome, analyse_from_lake, analyse_m
 from modelwatch.config.model import ModelConfig
 from modelwatch.lake.store import ObjectStore
 from modelwatch.monitors import configured, monitor_for
+from modelwatch.signing import Signer, process_signer
 from modelwatch.state import HourCounter, State
 
 if TYPE_CHECKING:
@@ -44,11 +47,21 @@ def run_monitor(
     store: ObjectStore,
     now: datetime,
     plans: dict[str, ReusePlan] | None = None,
+    signer: Signer | None = None,
 ) -> RunOutcome:
     """Every configured monitor on rows in memory, then the run assembled (results table, report, outcome)."""
+    signer = signer or process_signer()
     results = [
         analyse_monitor(
-            monitor_for(name, config), reference, captures, labels, request, store, now, (plans or {}).get(name)
+            monitor_for(name, config),
+            reference,
+            captures,
+            labels,
+            request,
+            store,
+            now,
+            (plans or {}).get(name),
+            signer=signer,
         )
         for name in configured(config)
     ]
@@ -56,21 +69,27 @@ def run_monitor(
 
 
 def run_monitor_from_lake(
-    spec: RunSpec, store: ObjectStore, now: datetime, counters: list[HourCounter] | None = None
+    spec: RunSpec,
+    store: ObjectStore,
+    now: datetime,
+    counters: list[HourCounter] | None = None,
+    signer: Signer | None = None,
 ) -> RunOutcome:
     """The Monitor state machine's analysis steps in one process: each monitor from the lake, then assemble."""
     names = spec.monitors or configured(spec.model_config_or_error())
-    outcomes = [analyse_from_lake(spec, name, store, counters, now).to_dict() for name in names]
+    signer = signer or process_signer()
+    outcomes = [analyse_from_lake(spec, name, store, counters, now, signer=signer).to_dict() for name in names]
     return assemble_from_lake(spec, outcomes, store, now)
 
 
 def run_analysis_step(
-    request: AnalyseInput | AssembleInput, *, store: ObjectStore, state: State, now: datetime
+    request: AnalyseInput | AssembleInput, *, store: ObjectStore, state: State, now: datetime, signer: Signer
 ) -> dict[str, Any]:
     """One step of the Monitor state machine's analysis: a monitor over the run's window (the hour counters read
-    first: only chunks whose inputs changed since they were last analysed are read), or the run assembled."""
+    first: only chunks whose inputs changed since they were last analysed are read; stored baselines and analyses
+    trusted only when `signer` verifies them), or the run assembled."""
     if isinstance(request, AnalyseInput):
         run = request.run.request()
         counters = state.counters.hours(run.model, run.window_start, run.window_end)
-        return analyse_from_lake(request.run, request.monitor, store, counters, now).to_dict()
+        return analyse_from_lake(request.run, request.monitor, store, counters, now, signer=signer).to_dict()
     return assemble_from_lake(request.run, request.monitors, store, now).to_dict()

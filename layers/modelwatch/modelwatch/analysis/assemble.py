@@ -1,4 +1,9 @@
-"""The run's last analysis step: every monitor's rows in one results table, the run's outcome and its report."""
+"""The run's last analysis step: every monitor's rows in one results table, the run's outcome and its report.
+
+A monitor whose step failed (the state machine catches it per monitor) leaves the others' results standing: the run
+is assembled from the monitors that analysed, the failure named in the outcome (`failed_monitors`, notified by
+publishing). Only when every monitor failed is the run a failure (`run_failure`: the first error, by name).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from modelwatch.analysis.run import MonitorResult, iso
 from modelwatch.clock import to_utc
 from modelwatch.config.model import ModelConfig
 from modelwatch.constants import KIND_ESTIMATED, KIND_REALIZED
-from modelwatch.errors import LakeError
+from modelwatch.errors import LakeError, safe_cause
 from modelwatch.lake.layout import report_key, results_key
 from modelwatch.lake.store import ObjectStore
 from modelwatch.monitors import monitor_for
@@ -27,7 +32,7 @@ if TYPE_CHECKING:
 
 MAX_ALERTS_IN_OUTCOME = 200  # the full list is in results.parquet; Step Functions payloads stop at 256 KB
 MAX_OUTCOME_BYTES = 128 * 1024  # leaves room for the rest of the execution's state
-_PER_CHUNK_LISTS = ("chunks_skipped", "label_coverage", "drift", "alerts")
+_PER_CHUNK_LISTS = ("chunks_skipped", "label_coverage", "drift", "alerts", "realized_skipped")
 
 
 @dataclass
@@ -53,6 +58,11 @@ class RunOutcome:
     estimator_cache: str = "fit"  # the performance baseline: "hit", "fit", or "unused" (every chunk reused)
     metrics: list[str] = field(default_factory=list)
     monitors: dict[str, dict[str, Any]] = field(default_factory=dict)  # per monitor: chunks, baseline, summary
+    realized_skipped: list[dict[str, Any]] = field(default_factory=list)  # start, end, rows, reason: estimated only
+    rows_superseded: int = 0  # rows read that an overwritten object's newer version replaced
+    rows_duplicate: int = 0  # rows read that repeated a record read from another row
+    failed_monitors: list[dict[str, Any]] = field(default_factory=list)  # monitor, error, cause
+    run_failure: dict[str, str] | None = None  # {Error, Cause} when every monitor failed: the run fails with it
 
     truncated: bool = False  # per-chunk lists were cut to the latest entries to fit the payload limit
 
@@ -99,10 +109,33 @@ def _skipped(results: list[MonitorResult]) -> list[dict[str, Any]]:
 
 
 def assemble_run(
-    config: ModelConfig, request: RunRequest, results: list[MonitorResult], store: ObjectStore, now: datetime
+    config: ModelConfig,
+    request: RunRequest,
+    results: list[MonitorResult],
+    store: ObjectStore,
+    now: datetime,
+    failed_monitors: list[dict[str, Any]] | None = None,
 ) -> RunOutcome:
-    """Write the run's results table and report; return the outcome publishing reads."""
+    """Write the run's results table and report; return the outcome publishing reads. `failed_monitors` (monitor,
+    error, cause) are named in the outcome and the report; when no monitor analysed, the outcome carries the first
+    failure as `run_failure` and nothing is written."""
     now = to_utc(now)
+    failed_monitors = list(failed_monitors or [])
+    if failed_monitors and not results:
+        first = failed_monitors[0]
+        logger.warning("every monitor failed", model=config.name, monitors=[f["monitor"] for f in failed_monitors])
+        return RunOutcome(
+            model=config.name,
+            run_id=request.run_id,
+            problem_type=config.problem_type.value,
+            results_uri=None,
+            report_uri=None,
+            chunks_analysed=0,
+            estimator_cache="unused",
+            metrics=config.metrics,
+            failed_monitors=failed_monitors,
+            run_failure={"Error": str(first["error"]), "Cause": str(first.get("raw_cause", first["cause"]))},
+        )
     table = _merged(results, config.name, request.run_id)
     for result in results:
         result.summary = monitor_for(result.monitor, config).summarise(table)
@@ -122,6 +155,10 @@ def assemble_run(
         labels=performance.labels if performance else {},
         estimator_cache=performance.baseline if performance else "unused",
         metrics=config.metrics,
+        realized_skipped=list(performance.realized_skipped) if performance else [],
+        rows_superseded=lead.rows_superseded if lead else 0,
+        rows_duplicate=lead.rows_duplicate if lead else 0,
+        failed_monitors=[{k: v for k, v in f.items() if k != "raw_cause"} for f in failed_monitors],
         monitors={
             r.monitor: {
                 "chunks_analysed": r.chunks_analysed,
@@ -182,6 +219,8 @@ def assemble_run(
             "chunks analysed": outcome.chunks_analysed,
             "chunks reused from earlier runs": outcome.chunks_reused,
             "chunks skipped": len(outcome.chunks_skipped),
+            "realized values skipped (chunks)": len(outcome.realized_skipped),
+            "rows left out as duplicates": outcome.rows_superseded + outcome.rows_duplicate,
             "estimated alerts": int((alert_rows["kind"] == KIND_ESTIMATED).sum()),
             "realized alerts": int((alert_rows["kind"] == KIND_REALIZED).sum()),
             "top drifting features": ", ".join(outcome.top_drifting_features) or "none",
@@ -189,6 +228,8 @@ def assemble_run(
         },
         alerts=outcome.alerts,
         skipped=outcome.chunks_skipped,
+        realized_skipped=outcome.realized_skipped,
+        failed_monitors=outcome.failed_monitors,
     )
     report_at = report_key(config.name, request.run_id)
     store.put(report_at, html.encode(), "text/html; charset=utf-8")
@@ -216,9 +257,29 @@ def _part(store: ObjectStore, key: str | None) -> pd.DataFrame:
         raise LakeError(f"a monitor's results of the run are missing: {exc}") from exc
 
 
+def failed_monitor(outcome: dict[str, Any]) -> dict[str, Any] | None:
+    """A monitor step's failure as the Map's catch hands it on (`{monitor, failed: {Error, Cause}}`), else None."""
+    failed = outcome.get("failed")
+    if not isinstance(failed, dict):
+        return None
+    error = str(failed.get("Error") or "States.TaskFailed")
+    raw = str(failed.get("Cause") or "")
+    cause = safe_cause(error, raw)
+    try:  # a Lambda error's cause is its error JSON: the message alone
+        parsed = json.loads(cause)
+        if isinstance(parsed, dict):
+            cause = str(parsed.get("errorMessage") or parsed.get("message") or cause)
+    except ValueError:
+        pass
+    return {"monitor": str(outcome.get("monitor", "")), "error": error, "cause": cause[:500], "raw_cause": raw}
+
+
 def assemble_from_lake(spec: RunSpec, outcomes: list[dict[str, Any]], store: ObjectStore, now: datetime) -> RunOutcome:
-    """The assemble step: read each monitor's part of the run from the lake, then `assemble_run`."""
+    """The assemble step: read each monitor's part of the run from the lake, then `assemble_run` (monitors whose
+    step failed are named, not read)."""
     config = spec.model_config_or_error()
+    failed = [f for o in outcomes if (f := failed_monitor(o)) is not None]
+    analysed = [o for o in outcomes if failed_monitor(o) is None]
     results = [
         MonitorResult(
             monitor=str(o["monitor"]),
@@ -229,7 +290,10 @@ def assemble_from_lake(spec: RunSpec, outcomes: list[dict[str, Any]], store: Obj
             rows_without_prediction=int(o.get("rows_without_prediction", 0)),
             labels=dict(o.get("labels", {})),
             baseline=str(o.get("baseline", "unused")),
+            realized_skipped=list(o.get("realized_skipped", [])),
+            rows_superseded=int(o.get("rows_superseded", 0)),
+            rows_duplicate=int(o.get("rows_duplicate", 0)),
         )
-        for o in outcomes
+        for o in analysed
     ]
-    return assemble_run(config, spec.request(), results, store, now)
+    return assemble_run(config, spec.request(), results, store, now, failed)

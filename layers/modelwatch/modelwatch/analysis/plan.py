@@ -8,8 +8,9 @@ fingerprint changed or that it has not analysed before; the rest are taken from 
 lookback after one new hour reads and analyses one hour, not 14 days.
 
 The stored analysis is a results Parquet (no pickle) next to the monitor's baseline, `models/<m>/<monitor>/
-analysis.parquet`, with a manifest keyed by the reference bytes, the whole model config and the library versions:
-any change there means a full run. Size chunks, and callers that pass no hour counters, always get a full run.
+analysis.parquet`, with a manifest keyed by the reference bytes, the whole model config and the library versions
+and signed like the baseline's (`monitors.artifacts`: rows anyone else wrote are never reused): any change there
+means a full run. Size chunks, and callers that pass no hour counters, always get a full run.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from modelwatch.monitors.base import ChunkInfo
 from modelwatch.monitors.nml import ESTIMATOR_SCHEMA
 from modelwatch.monitors.results import from_parquet, to_parquet
 from modelwatch.observability import logger
+from modelwatch.signing import Signer
 from modelwatch.state import HourCounter
 
 if TYPE_CHECKING:
@@ -98,6 +100,7 @@ def plan_reuse(
     counters: Iterable[HourCounter],
     window_start: datetime | None,
     window_end: datetime | None,
+    signer: Signer,
 ) -> ReusePlan | None:
     """Which chunks of the window keep their stored results and which time ranges must be read and analysed.
 
@@ -121,7 +124,7 @@ def plan_reuse(
         chunk_key = period_chunk_key(chunk_number(start, period), period)
         plan.fingerprints[chunk_key] = fingerprint(start, start + period, by_hour)
         keyed.append((chunk_key, start))
-    plan.stored = load_analysis(store, config.name, monitor, plan.key)
+    plan.stored = load_analysis(store, config.name, monitor, plan.key, signer)
     stored = plan.stored.fingerprints if plan.stored is not None else {}
     chunks = _stored_chunks(plan.stored) if plan.stored is not None else {}
     for chunk_key, start in keyed:
@@ -152,13 +155,16 @@ def _stored_chunks(stored: StoredAnalysis) -> dict[str, ChunkInfo]:
     return found
 
 
-def load_analysis(store: ObjectStore, model: str, monitor: str, key: artifacts.CacheKey) -> StoredAnalysis | None:
-    """The monitor's stored analysis when its manifest matches `key` and its bytes their hash; None otherwise."""
+def load_analysis(
+    store: ObjectStore, model: str, monitor: str, key: artifacts.CacheKey, signer: Signer
+) -> StoredAnalysis | None:
+    """The monitor's stored analysis when its manifest matches `key`, its proof verifies with `signer` and its
+    bytes their hash; None otherwise (a refused one is logged)."""
     artifact = artifacts.Artifact(model, monitor, ANALYSIS, ".parquet")
     try:
-        found = artifacts.load_body(store, artifact, key)
+        found = artifacts.load_body(store, artifact, key, signer)
     except UntrustedArtifactError as exc:
-        logger.warning("stored analysis refused; running in full", model=model, monitor=monitor, error=str(exc))
+        logger.warning("stored analysis refused; running in full", model=model, monitor=monitor, refused=str(exc))
         return None
     if found is None:
         return None
@@ -181,10 +187,11 @@ def save_analysis(
     table: pd.DataFrame,
     fingerprints: dict[str, str],
     now: datetime,
+    signer: Signer,
 ) -> None:
-    """Store the rows of the chunks that have a fingerprint (counted chunks), with their fingerprints."""
+    """Store the rows of the chunks that have a fingerprint (counted chunks), with their fingerprints, signed."""
     kept = {k: v for k, v in fingerprints.items() if v}
     rows = table.loc[table["chunk_key"].isin(set(kept))]
     artifact = artifacts.Artifact(model, monitor, ANALYSIS, ".parquet")
     extra: dict[str, Any] = {"fingerprints": json.loads(json.dumps(kept))}
-    artifacts.store_body(store, artifact, key, to_parquet(rows), now, extra)
+    artifacts.store_body(store, artifact, key, to_parquet(rows), now, signer, extra)

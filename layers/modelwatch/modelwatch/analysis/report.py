@@ -47,8 +47,11 @@ def render_report(
     summary: dict[str, Any],
     alerts: list[dict[str, Any]],
     skipped: list[dict[str, Any]],
+    realized_skipped: list[dict[str, Any]] | None = None,
+    failed_monitors: list[dict[str, Any]] | None = None,
 ) -> str:
-    """A self-contained HTML page (plotly.js embedded once) readable offline."""
+    """A self-contained HTML page (plotly.js embedded once) readable offline; chunks whose realized values were
+    skipped and monitors that failed are listed only when there are any."""
     sections: list[str] = []
     embedded: list[bool] = []
     for name in configured(config):
@@ -61,6 +64,12 @@ def render_report(
         alerts, ["metric", "kind", "chunk_start", "chunk_end", "value", "lower_threshold", "upper_threshold"]
     )
     skipped_table = _table(skipped, ["start", "end", "rows", "reason"])
+    if realized_skipped:
+        skipped_table += "<h2>Realized values skipped</h2>" + _table(
+            realized_skipped, ["start", "end", "rows", "reason"]
+        )
+    if failed_monitors:
+        skipped_table += "<h2>Monitors failed</h2>" + _table(failed_monitors, ["monitor", "error", "cause"])
     model = config.name
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"

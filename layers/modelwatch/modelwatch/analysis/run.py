@@ -2,7 +2,13 @@
 
 `analyse_monitor` works on frames already in memory (tests, `run_monitor`); `analyse_from_lake` is what the
 Monitor state machine's per-monitor step runs: it reads the config's reference, plans from the hour counters,
-reads only the chunks that changed and writes the monitor's part of the run's results to the lake.
+reads only the chunks that changed (each captured record once) and writes the monitor's part of the run's results
+to the lake.
+
+A bad chunk is not a dead model: an error in one chunk's rows (values its preparation refuses, an analysis that
+fails on them) skips that chunk with the reason and the rest are analysed; an error in the labels skips the realized
+values of the chunks concerned, never their estimates. Only when every chunk a run analyses fails does the run fail
+(then it is not one chunk's data), with the first chunk's error.
 """
 
 from __future__ import annotations
@@ -19,10 +25,17 @@ from modelwatch.analysis.requests import RunRequest, RunSpec
 from modelwatch.chunks import ChunkWindow, is_complete, number_start, period_chunk_key, period_ns, size_chunk_key
 from modelwatch.clock import to_utc
 from modelwatch.config.model import ModelConfig
-from modelwatch.constants import LAKE_CAPTURES
-from modelwatch.errors import EmptyWindowError, ReferenceDataError
-from modelwatch.lake.layout import model_reference_key, monitor_results_key, run_document_key
-from modelwatch.lake.reader import read_ground_truth, read_rows
+from modelwatch.errors import (
+    ChunkAnalysisError,
+    ChunkDataError,
+    EmptyWindowError,
+    ModelwatchError,
+    ReferenceDataError,
+    describe,
+)
+from modelwatch.lake.layout import model_reference_key, monitor_results_key
+from modelwatch.lake.reader import CaptureRows, read_ground_truth
+from modelwatch.lake.reader import read_captures as read_capture_rows
 from modelwatch.lake.store import ObjectStore, parse_s3_uri
 from modelwatch.monitors import artifacts, monitor_for
 from modelwatch.monitors.base import AnalysisData, ChunkInfo, Monitor
@@ -30,9 +43,11 @@ from modelwatch.monitors.frames import (
     CHUNK,
     TARGET,
     TIMESTAMP,
+    PreparedCaptures,
     assign_period_chunks,
     assign_size_chunks,
     lake_to_pandas,
+    naive_utc,
     prepare_captures,
     prepare_reference,
     reference_columns,
@@ -41,12 +56,16 @@ from modelwatch.monitors.frames import (
 from modelwatch.monitors.labels import join_labels
 from modelwatch.monitors.results import conform, empty_table, to_parquet
 from modelwatch.observability import logger
+from modelwatch.signing import Signer
 from modelwatch.state import HourCounter
 
 if TYPE_CHECKING:
     import pandas as pd
 
 SKIP_INCOMPLETE = "incomplete"
+# Failures of one chunk's analysis that are the chunk's data, not the run's: the chunk is skipped. Errors of the
+# stack itself (the lake, the signing key, a bad config) fail the run.
+_RUN_ERRORS = (ModelwatchError, MemoryError, KeyboardInterrupt)
 
 
 @dataclass
@@ -62,7 +81,9 @@ class MonitorResult:
     labels: dict[str, Any] = field(default_factory=dict)  # the label join's counts (monitors that read labels)
     baseline: str = "unused"  # "hit" (cached), "fit", or "unused" (every chunk reused)
     summary: dict[str, Any] = field(default_factory=dict)  # the monitor's summary of the window (when assembled)
-    documents: dict[str, bytes] = field(default_factory=dict)  # the monitor's files for the chunks analysed now
+    realized_skipped: list[dict[str, Any]] = field(default_factory=list)  # chunks estimated without their labels
+    rows_superseded: int = 0  # of the rows read: an overwritten object's older version
+    rows_duplicate: int = 0  # of the rows read: a record already read from another row
 
 
 @dataclass
@@ -77,6 +98,9 @@ class MonitorOutcome:
     rows_without_prediction: int
     labels: dict[str, Any]
     baseline: str
+    realized_skipped: list[dict[str, Any]] = field(default_factory=list)
+    rows_superseded: int = 0
+    rows_duplicate: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -140,6 +164,10 @@ def _complete(config: ModelConfig, chunk: ChunkInfo, last_number: int, request: 
     return request.input_complete and chunk.number == last_number
 
 
+def _skip(chunk: ChunkInfo, reason: str) -> dict[str, Any]:
+    return {"start": iso(chunk.start), "end": iso(chunk.end), "rows": chunk.rows, "reason": reason}
+
+
 def triage(
     config: ModelConfig, chunks: list[ChunkInfo], last_number: int, request: RunRequest, now: datetime
 ) -> tuple[list[ChunkInfo], list[dict[str, Any]]]:
@@ -147,11 +175,10 @@ def triage(
     analysed: list[ChunkInfo] = []
     skipped: list[dict[str, Any]] = []
     for chunk in chunks:
-        entry = {"start": iso(chunk.start), "end": iso(chunk.end), "rows": chunk.rows}
         if not _complete(config, chunk, last_number, request, now):
-            skipped.append({**entry, "reason": SKIP_INCOMPLETE})
+            skipped.append(_skip(chunk, SKIP_INCOMPLETE))
         elif chunk.rows < config.estimation.min_rows_per_chunk:
-            skipped.append({**entry, "reason": f"fewer than {config.estimation.min_rows_per_chunk} rows"})
+            skipped.append(_skip(chunk, f"fewer than {config.estimation.min_rows_per_chunk} rows"))
         else:
             analysed.append(chunk)
     return analysed, skipped
@@ -164,11 +191,11 @@ def prepared_reference(config: ModelConfig, reference: pd.DataFrame) -> pd.DataF
 
 
 def baseline_for(
-    monitor: Monitor, reference: pd.DataFrame, store: ObjectStore, now: datetime, data: AnalysisData
+    monitor: Monitor, reference: pd.DataFrame, store: ObjectStore, now: datetime, data: AnalysisData, signer: Signer
 ) -> tuple[Any, str]:
-    """The cached baseline when valid ("hit"), else a new fit ("fit"); parts a run needs and the cached baseline
-    lacks are fitted then and cached too. The cache is keyed by the reference columns as given, so a hit neither
-    validates nor prepares the reference again (the fit that was cached did)."""
+    """The cached baseline when valid and proven ours by `signer` ("hit"), else a new fit ("fit"); parts a run needs
+    and the cached baseline lacks are fitted then and cached too (signed). The cache is keyed by the reference
+    columns as given, so a hit neither validates nor prepares the reference again (the fit that was cached did)."""
     config = monitor.config
     fitting_key = monitor.fitting_key()
     monitor.documents = {uri: read_config_file(store, config, uri) for uri in monitor.sources()}
@@ -176,20 +203,125 @@ def baseline_for(
         fitting_key["sources"] = {uri: hashlib.sha256(body).hexdigest() for uri, body in monitor.documents.items()}
     key = artifacts.cache_key(fitting_key, reference_hash(reference_columns(config, reference)))
     artifact = artifacts.Artifact(config.name, monitor.name)
-    baseline = artifacts.load_baseline(store, artifact, key, monitor.baseline_type)
+    baseline = artifacts.load_baseline(store, artifact, key, monitor.baseline_type, signer)
     if baseline is None:
         prepared = prepared_reference(config, reference)
         baseline = monitor.fit(prepared)
         monitor.complete(baseline, prepared, data)
-        artifacts.store_baseline(store, artifact, key, baseline, now)
+        artifacts.store_baseline(store, artifact, key, baseline, now, signer)
         for name, body in monitor.baseline_documents(baseline).items():
             document = artifacts.Artifact(config.name, monitor.name, name, "")  # its manifest: <name>.json
-            artifacts.store_body(store, document, key, body, now, content_type="application/json")
+            artifacts.store_body(store, document, key, body, now, signer, content_type="application/json")
         return baseline, "fit"
     if monitor.incomplete(baseline, data):
         monitor.complete(baseline, prepared_reference(config, reference), data)
-        artifacts.store_baseline(store, artifact, key, baseline, now)
+        artifacts.store_baseline(store, artifact, key, baseline, now, signer)
     return baseline, "hit"
+
+
+# ---------------------------------------------------------------- a bad chunk is not a dead model
+@dataclass
+class _Prepared:
+    """Captured rows prepared for the monitor, chunked; the chunks whose rows could not be prepared."""
+
+    frame: pd.DataFrame | None
+    rows_without_prediction: int = 0
+    failed: list[tuple[ChunkInfo, str]] = field(default_factory=list)
+
+
+def _prepare(monitor: Monitor, captures: pd.DataFrame) -> _Prepared:
+    """`prepare_captures` of every row; when some chunk's values are refused (ChunkDataError) and chunks are periods,
+    each chunk's rows prepared on their own so only the chunks holding such values are left out."""
+    import pandas as pd
+
+    config = monitor.config
+    try:
+        prepared = prepare_captures(config, captures, features=monitor.columns())
+        return _Prepared(with_chunks(config, prepared.frame), prepared.rows_without_prediction)
+    except ChunkDataError:
+        if config.chunking.period_delta is None:
+            raise  # size chunks are numbered over every row: one cannot be left out alone
+    raw = captures.assign(**{TIMESTAMP: naive_utc(captures[TIMESTAMP])})
+    numbers = assign_period_chunks(raw, period_ns(config.chunking.period_delta))
+    result = _Prepared(None)
+    frames = []
+    for _, rows in captures.groupby(numbers.to_numpy(), sort=True):
+        try:
+            part: PreparedCaptures = prepare_captures(config, rows, features=monitor.columns())
+        except ChunkDataError as exc:
+            info = chunks_of(config, with_chunks(config, raw.loc[rows.index]))[0]
+            result.failed.append((info, describe(exc)))
+            logger.warning("chunk skipped", model=config.name, chunk=info.key, error=type(exc).__name__)
+            continue
+        frames.append(part.frame)
+        result.rows_without_prediction += part.rows_without_prediction
+    if frames:
+        # Chunks are disjoint time ranges, each in ingestion order: in chunk order they are in ingestion order.
+        merged = pd.concat(frames, ignore_index=True)
+        result.frame = with_chunks(config, merged)
+    return result
+
+
+def _without_labels(config: ModelConfig, data: AnalysisData) -> AnalysisData:
+    """The same chunks with no labels (for their estimates when their labels cannot be used)."""
+    import numpy as np
+
+    frame = data.frame.copy()
+    frame[TARGET] = None if config.problem_type.value == "multiclass_classification" else np.nan
+    chunks = [ChunkInfo(c.key, c.number, c.start, c.end, c.rows, 0) for c in data.chunks]
+    return AnalysisData(frame, chunks)
+
+
+def _analyse_isolated(
+    monitor: Monitor, baseline: Any, data: AnalysisData
+) -> tuple[list[pd.DataFrame], list[tuple[ChunkInfo, str]], list[tuple[ChunkInfo, str]]]:
+    """The monitor's rows of the chunks; when the analysis fails, each chunk again on its own: a chunk that fails
+    with its labels is analysed without them (estimates kept, realized skipped), one that fails without labels is
+    skipped. Returns (parts, skipped chunks with reasons, chunks whose realized values were skipped)."""
+    try:
+        return [monitor.analyse(baseline, data)], [], []
+    except _RUN_ERRORS:
+        raise
+    except Exception as exc:  # nannyml, pandas and sklearn raise many kinds on data they cannot use
+        if len(data.chunks) == 1 and not data.labelled:
+            raise _ChunkFailed(data.chunks[0], exc) from exc
+    parts: list[pd.DataFrame] = []
+    skipped: list[tuple[ChunkInfo, str]] = []
+    realized: list[tuple[ChunkInfo, str]] = []
+    first: BaseException | None = None
+    for chunk in data.chunks:
+        one = AnalysisData(data.frame.loc[data.frame[CHUNK] == chunk.number], [chunk])
+        try:
+            parts.append(monitor.analyse(baseline, one))
+            continue
+        except _RUN_ERRORS:
+            raise
+        except Exception as exc:
+            first = first or exc
+            failure = describe(exc)
+        if chunk.labelled_rows:
+            try:
+                parts.append(monitor.analyse(baseline, _without_labels(monitor.config, one)))
+                realized.append((chunk, f"labels not usable: {failure}"))
+                continue
+            except _RUN_ERRORS:
+                raise
+            except Exception as exc:
+                failure = describe(exc)
+        skipped.append((chunk, failure))
+        logger.warning("chunk skipped", model=monitor.config.name, monitor=monitor.name, chunk=chunk.key)
+    if not parts and first is not None:
+        raise _ChunkFailed(data.chunks[0], first) from first
+    return parts, skipped, realized
+
+
+class _ChunkFailed(Exception):
+    """Every chunk a run analysed failed: the run fails with the first one's error (see `analyse_monitor`)."""
+
+    def __init__(self, chunk: ChunkInfo, error: BaseException) -> None:
+        super().__init__(describe(error))
+        self.chunk = chunk
+        self.error = error
 
 
 # ---------------------------------------------------------------- one monitor, frames in memory
@@ -202,11 +334,14 @@ def analyse_monitor(
     store: ObjectStore,
     now: datetime,
     plan: ReusePlan | None = None,
+    *,
+    signer: Signer,
 ) -> MonitorResult:
     """Analyse the complete chunks of the window that `plan` does not reuse; combine with the reused rows.
 
     With a reuse plan, `captures` hold only the chunks whose inputs changed; the plan's unchanged chunks keep
-    their stored rows, and every analysed chunk is stored for the next run.
+    their stored rows, and every analysed chunk is stored for the next run. Chunks whose data fails are skipped with
+    the reason (see the module docstring); when every chunk fails, the first error is raised.
     """
     import pandas as pd
 
@@ -220,42 +355,86 @@ def analyse_monitor(
     result = MonitorResult(monitor=monitor.name, table=empty_table(), chunks_reused=len(reused))
     fresh: list[ChunkInfo] = []
     frame = None
+    failed: list[tuple[ChunkInfo, str]] = []
     if len(captures):
-        prepared = prepare_captures(config, captures, features=monitor.columns())  # the more specific complaint
+        prepared = _prepare(monitor, captures)  # the more specific complaint first
         result.rows_without_prediction = prepared.rows_without_prediction
-        frame = with_chunks(config, prepared.frame)
-        all_chunks = chunks_of(config, frame)
+        frame = prepared.frame
+        failed = [(c, reason) for c, reason in prepared.failed if _in_window(c, request) and c.key not in reused]
+        all_chunks = chunks_of(config, frame) if frame is not None else []
         in_window = [c for c in all_chunks if _in_window(c, request) and c.key not in reused]
-        if not in_window and not reused:
+        if not in_window and not reused and not failed:
             raise EmptyWindowError(
                 f"model {config.name}: no captured rows with predictions in window "
                 f"[{request.window_start}, {request.window_end})"
             )
-        fresh, result.chunks_skipped = triage(config, in_window, all_chunks[-1].number, request, now)
-    result.chunks_analysed = len(fresh) + len(reused)
+        if all_chunks:
+            fresh, result.chunks_skipped = triage(config, in_window, all_chunks[-1].number, request, now)
+    if failed and not fresh and not reused:
+        raise ChunkDataError(failed[0][1])
     parts = [] if plan is None or plan.reused_rows() is None else [plan.reused_rows()]
     if fresh:
         assert frame is not None
         numbers = {c.number for c in fresh}
         chunk_rows = frame.loc[frame[CHUNK].isin(numbers)]
         if monitor.reads_labels:
-            joined = join_labels(config, chunk_rows, labels)
-            chunk_rows = joined.frame
-            result.labels = joined.summary()
-            counts = chunk_rows[TARGET].notna().groupby(chunk_rows[CHUNK]).sum()
-            fresh = [ChunkInfo(c.key, c.number, c.start, c.end, c.rows, int(counts.get(c.number, 0))) for c in fresh]
+            chunk_rows, fresh = _with_labels(config, chunk_rows, labels, fresh, result)
         data = AnalysisData(chunk_rows, fresh)
-        baseline, result.baseline = baseline_for(monitor, reference, store, now, data)
-        analysed = monitor.analyse(baseline, data)
-        result.documents = monitor.chunk_documents(analysed)
-        parts.append(analysed)
+        baseline, result.baseline = baseline_for(monitor, reference, store, now, data, signer)
+        try:
+            analysed, broken, unlabelled = _analyse_isolated(monitor, baseline, data)
+        except _ChunkFailed as exc:
+            if not reused:  # no chunk of the run analysed: not one chunk's data (named, no values in the message)
+                raise ChunkAnalysisError(f"model {config.name}: every chunk failed in the analysis: {exc}") from exc
+            # Every fresh chunk failed (the first one's error names them): each is skipped, the reused ones stay.
+            analysed, broken, unlabelled = [], [(c, str(exc)) for c in data.chunks], []
+        for part in analysed:
+            for key, body in monitor.lake_files(part).items():
+                store.put(key, body)
+        parts.extend(analysed)
+        failed.extend(broken)
+        skipped_keys = {c.key for c, _ in broken}
+        skipped_spans = {(iso(c.start), iso(c.end)) for c, _ in broken}
+        # A skipped chunk has no values at all: it is not also listed as estimated without its labels.
+        realized = result.realized_skipped + [_skip(c, reason) for c, reason in unlabelled]
+        result.realized_skipped = [e for e in realized if (e["start"], e["end"]) not in skipped_spans]
+        fresh = [c for c in fresh if c.key not in skipped_keys]
+    result.chunks_skipped = sorted(
+        result.chunks_skipped + [_skip(c, reason) for c, reason in failed], key=lambda e: (e["start"], e["end"])
+    )
+    result.chunks_analysed = len(fresh) + len(reused)
     parts = [p for p in parts if p is not None and len(p)]
     if parts:
         table = pd.concat(parts, ignore_index=True)
         result.table = conform(table.sort_values(["chunk_start"], kind="stable"))
     if plan is not None and result.chunks_analysed:
-        save_analysis(store, config.name, monitor.name, plan.key, result.table, plan.fingerprints, now)
+        save_analysis(store, config.name, monitor.name, plan.key, result.table, plan.fingerprints, now, signer)
     return result
+
+
+def _with_labels(
+    config: ModelConfig,
+    chunk_rows: pd.DataFrame,
+    labels: pd.DataFrame | None,
+    fresh: list[ChunkInfo],
+    result: MonitorResult,
+) -> tuple[pd.DataFrame, list[ChunkInfo]]:
+    """The chunks' rows with their labels joined, and the chunks with their labelled-row counts; labels that cannot
+    be joined at all leave the chunks unlabelled (realized skipped with the reason), never fail their estimates."""
+    try:
+        joined = join_labels(config, chunk_rows, labels)
+    except Exception as exc:  # labels of another shape than the join needs; pandas raises many kinds
+        if isinstance(exc, (MemoryError, KeyboardInterrupt)):
+            raise
+        reason = f"labels not usable: {describe(exc)}"
+        logger.warning("labels not joined; estimating without them", model=config.name, error=type(exc).__name__)
+        result.realized_skipped = [_skip(c, reason) for c in fresh]
+        unlabelled = _without_labels(config, AnalysisData(chunk_rows, fresh))
+        return unlabelled.frame, unlabelled.chunks
+    result.labels = joined.summary()
+    rows = joined.frame
+    counts = rows[TARGET].notna().groupby(rows[CHUNK]).sum()
+    return rows, [ChunkInfo(c.key, c.number, c.start, c.end, c.rows, int(counts.get(c.number, 0))) for c in fresh]
 
 
 # ---------------------------------------------------------------- one monitor, from the lake
@@ -284,25 +463,28 @@ def load_reference(store: ObjectStore, config: ModelConfig) -> tuple[pd.DataFram
             return pd.read_csv(io.BytesIO(body)), hashlib.sha256(body).hexdigest()
         return pd.read_parquet(io.BytesIO(body)), hashlib.sha256(body).hexdigest()
     except Exception as exc:  # pyarrow and the CSV parser raise many kinds
-        raise ReferenceDataError(f"model {config.name}: reference {uri} is not readable Parquet/CSV: {exc}") from exc
+        problem = describe(exc)  # a parser's message may quote the data
+        what = f"model {config.name}: reference {uri}"
+        raise ReferenceDataError(f"{what} is not readable Parquet/CSV: {problem}") from exc
 
 
-def read_captures(store: ObjectStore, model: str, ranges: list[tuple[datetime | None, datetime | None]]) -> Any:
-    """The model's capture rows of every range (polars; an empty read keeps its columns)."""
-    import polars as pl
-
-    frames = [read_rows(store, LAKE_CAPTURES, model, start=start, end=end) for start, end in ranges]
-    with_rows = [f for f in frames if f.height]
-    if not with_rows:
-        return frames[0] if frames else pl.DataFrame()
-    return pl.concat(with_rows, how="diagonal_relaxed")
+def read_captures(store: ObjectStore, model: str, ranges: list[tuple[datetime | None, datetime | None]]) -> CaptureRows:
+    """The model's capture rows of every range (polars), each record once, with what was left out."""
+    return read_capture_rows(store, model, ranges)
 
 
 def analyse_from_lake(
-    spec: RunSpec, monitor_name: str, store: ObjectStore, counters: list[HourCounter] | None, now: datetime
+    spec: RunSpec,
+    monitor_name: str,
+    store: ObjectStore,
+    counters: list[HourCounter] | None,
+    now: datetime,
+    *,
+    signer: Signer,
 ) -> MonitorOutcome:
     """The per-monitor step: plan from the hour counters (read before the lake, so a chunk is never stored with a
-    newer fingerprint than its rows), read what changed, analyse, write the monitor's part of the results."""
+    newer fingerprint than its rows), read what changed, analyse, write the monitor's part of the results. Stored
+    baselines and analyses are trusted only with a proof by `signer`."""
     config = spec.model_config_or_error()
     monitor = monitor_for(monitor_name, config)
     request = spec.request()
@@ -313,12 +495,13 @@ def analyse_from_lake(
     end = request.window_end if by_period else None
     plan = None
     if counters is not None:
-        plan = plan_reuse(config, monitor.name, store, reference_sha256, counters, start, end)
+        plan = plan_reuse(config, monitor.name, store, reference_sha256, counters, start, end, signer)
     ranges: list[tuple[datetime | None, datetime | None]] = [(start, end)]
     if plan is not None:
         ranges = list(plan.fresh_ranges)
         start = plan.fresh_start
-    captures = lake_to_pandas(read_captures(store, config.name, ranges))
+    read = read_captures(store, config.name, ranges)
+    captures = lake_to_pandas(read.frame)
     labels = None
     if monitor.reads_labels and ranges:
         # Labels arrive after their inference (ground truth is partitioned by label time): none before the window.
@@ -332,11 +515,10 @@ def analyse_from_lake(
         reference=len(reference),
         chunks_reused=len(plan.reused) if plan is not None else 0,
     )
-    result = analyse_monitor(monitor, reference, captures, labels, request, store, now, plan)
+    result = analyse_monitor(monitor, reference, captures, labels, request, store, now, plan, signer=signer)
+    result.rows_superseded, result.rows_duplicate = read.superseded, read.duplicates
     key = monitor_results_key(config.name, request.run_id, monitor.name)
     store.put(key, to_parquet(result.table))
-    for name, body in result.documents.items():
-        store.put(run_document_key(config.name, request.run_id, monitor.name, name), body, "application/json")
     logger.info(
         "monitor analysed",
         model=config.name,
@@ -345,6 +527,8 @@ def analyse_from_lake(
         chunks_reused=result.chunks_reused,
         chunks_skipped=len(result.chunks_skipped),
         baseline=result.baseline,
+        rows_superseded=read.superseded,
+        rows_duplicate=read.duplicates,
     )
     return MonitorOutcome(
         monitor=monitor.name,
@@ -355,4 +539,7 @@ def analyse_from_lake(
         rows_without_prediction=result.rows_without_prediction,
         labels=result.labels,
         baseline=result.baseline,
+        realized_skipped=result.realized_skipped,
+        rows_superseded=result.rows_superseded,
+        rows_duplicate=result.rows_duplicate,
     )

@@ -91,12 +91,14 @@ def iter_decode_capture(
     source: str,
     batch_lines: int = DEFAULT_BATCH_LINES,
     arrived: datetime | None = None,
+    default_time: datetime | None = None,
 ) -> Iterator[DecodedBatch]:
     """Decode a capture file batch by batch (bounded memory). Raises CaptureReadError if the stream fails.
 
     `arrived`: when the object reached S3 (LastModified); records timed later than that by more than the model's
-    `validation.max_time_skew` are quarantined (not checked when unknown)."""
-    decoder = CaptureDecoder(config, source, arrived)
+    `validation.max_time_skew` are quarantined (not checked when unknown). `default_time`: the time of batch
+    transform records that carry none (Model Monitor's merged records: the hour folder of their file)."""
+    decoder = CaptureDecoder(config, source, arrived, default_time)
     for batch, parsed in iter_parsed_batches(stream, source, batch_lines, CAPTURE_JSON_SCHEMA):
         yield decoder.decode_parsed(batch, parsed)
 
@@ -126,14 +128,16 @@ def concat_batches(batches: list[DecodedBatch], schema: dict[str, pl.DataType]) 
 class CaptureDecoder:
     """Decodes batches of capture lines for one model config and source object."""
 
-    def __init__(self, config: ModelConfig, source: str, arrived: datetime | None = None) -> None:
+    def __init__(
+        self, config: ModelConfig, source: str, arrived: datetime | None = None, default_time: datetime | None = None
+    ) -> None:
         self.config = config
         self.source = source
         self.schema = capture_schema(config)
         self.internal_schema: dict[str, pl.DataType] = {**self.schema, LINE_COL: pl.Int64(), HAS_OUTPUT: pl.Boolean()}
         validation = config.validation
         bounds = TimeBounds(arrived, validation.max_time_skew_delta, validation.max_time_skew)
-        self.per_record = RecordDecoder(config, self.schema, bounds)
+        self.per_record = RecordDecoder(config, self.schema, bounds, default_time)
         self.vectorised = VectorisedDecoder(config, self.internal_schema, self.per_record, bounds)
         self.force_slow = False  # tests: decode every record through the per-record path
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import datetime
 from typing import Any
 
+from modelwatch.capture.batch import BATCH_SIDE, merged_record
 from modelwatch.capture.envelope import (
     TimeBounds,
     content_format,
@@ -112,10 +114,17 @@ def _column_path(config: ModelConfig, column: InputColumn) -> JsonPath:
 class RecordDecoder:
     """Decodes one capture record (a JSON line) into typed rows for one model config."""
 
-    def __init__(self, config: ModelConfig, schema: dict[str, Any], bounds: TimeBounds | None = None) -> None:
+    def __init__(
+        self,
+        config: ModelConfig,
+        schema: dict[str, Any],
+        bounds: TimeBounds | None = None,
+        default_time: datetime | None = None,
+    ) -> None:
         self.config = config
         self.schema = schema
         self.bounds = bounds or TimeBounds()
+        self.default_time = default_time  # batch transform records without an inference time: their file's hour
         self.features = config.features
         self.n_features = len(config.features)
         # the columns of a request row: features and extra columns (by name in objects, by position in lists)
@@ -143,13 +152,20 @@ class RecordDecoder:
         record, meta, event_id = parse_envelope(line)
         event_id = id_text(event_id, "eventMetadata.eventId")
         inference_id = id_text(meta.get("inferenceId"), "eventMetadata.inferenceId")
-        inference_time = parse_inference_time(meta.get("inferenceTime"), self.bounds)
         capture = record.get("captureData")
         if capture is None:
             raise RecordError("missing captureData")
         if not isinstance(capture, dict):
             raise RecordError("captureData is not a JSON object")
         in_side, out_side = capture.get("endpointInput"), capture.get("endpointOutput")
+        raw_time = meta.get("inferenceTime")
+        if in_side is None and out_side is None and BATCH_SIDE in capture:
+            # Model Monitor's merged batch transform record: its output record, holding the input when joined
+            sides = merged_record(capture[BATCH_SIDE], self.config).sides()
+            in_side, out_side = sides.get("endpointInput"), sides.get("endpointOutput")
+            if raw_time is None and self.default_time is not None:
+                raw_time = self.default_time.strftime("%Y-%m-%dT%H:%M:%SZ")
+        inference_time = parse_inference_time(raw_time, self.bounds)
         if in_side is None and out_side is None:
             raise RecordError("captureData has neither endpointInput nor endpointOutput")
         inputs = self.input_rows(in_side) if in_side is not None else None

@@ -13,6 +13,15 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from modelwatch.config.model_quality import (
+    GREATER_THAN,
+    SCALAR_METRICS,
+    ComparisonOperator,
+    constraints_from_document,
+    load_json,
+    map_metric,
+)
+from modelwatch.constants import DIM_ENDPOINT, DIM_MONITORING_SCHEDULE
 from modelwatch.errors import ConfigError
 from modelwatch.jsonpath import JsonPathError, compile_path
 
@@ -147,6 +156,20 @@ class GroundTruth(_Strict):
     format: Literal["csv", "json"] = "csv"
     label: JsonPath | None = None
     encoding_hint: Literal["csv", "json"] = "csv"
+    # How long after a chunk ends its labels are due; then a label coverage below estimation.min_label_coverage
+    # raises the model's label-lag alarm. None: labels have no deadline (no alarm).
+    expected_delay: str | None = None
+
+    @field_validator("expected_delay")
+    @classmethod
+    def _delay(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @property
+    def expected_delay_delta(self) -> timedelta | None:
+        return parse_duration(self.expected_delay) if self.expected_delay else None
 
     @model_validator(mode="after")
     def _label_path(self) -> GroundTruth:
@@ -155,6 +178,27 @@ class GroundTruth(_Strict):
                 raise ValueError("ground_truth.label is a JSON path: it needs ground_truth.format json")
             _check_json_path(self.label)
         return self
+
+
+class BatchTransform(_Strict):
+    """A SageMaker batch transform job (run again and again) with `DataCaptureConfig`, watched instead of an
+    endpoint. `capture`: its `DestinationS3Uri` (`s3://<capture bucket>/<path>` under the stack's capture prefix, or
+    the key path), whose `output/yyyy/mm/dd/hh/` manifests name the job's `.out` files. `join_source` and
+    `generate_inference_id`: the job's `DataProcessing.JoinSource` (`input`: each output record holds its input,
+    the features; `none`: outputs only, so no feature-based monitoring) and `DataCaptureConfig.GenerateInferenceId`
+    (the inference id labels are joined by, and the job's start time)."""
+
+    capture: str | None = Field(default=None, min_length=1)
+    join_source: Literal["input", "none"] = "input"
+    generate_inference_id: bool = True
+
+    @property
+    def capture_key_prefix(self) -> str | None:
+        """The key prefix (bucket dropped) of the job's capture, ending with `/`."""
+        if self.capture is None:
+            return None
+        path = self.capture[5:].partition("/")[2] if self.capture.startswith("s3://") else self.capture
+        return path.strip("/") + "/"
 
 
 class Validation(_Strict):
@@ -185,6 +229,19 @@ class Threshold(_Strict):
     std_lower_multiplier: float | None = 3.0
     std_upper_multiplier: float | None = 3.0
 
+    @model_validator(mode="after")
+    def _bounds(self) -> Threshold:
+        # nannyml accepts these and fails at fit, runs later and far from the config: refused here instead
+        if self.type == "constant" and self.lower is not None and self.upper is not None and self.lower > self.upper:
+            raise ValueError(f"lower ({self.lower}) is above upper ({self.upper})")
+        if self.type == "standard_deviation" and (self.lower is not None or self.upper is not None):
+            raise ValueError("lower/upper are for type constant; standard_deviation takes std_*_multiplier")
+        for name in ("std_lower_multiplier", "std_upper_multiplier"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must not be negative")
+        return self
+
 
 BINARY_METRICS = ("roc_auc", "f1", "precision", "recall", "specificity", "accuracy", "average_precision")
 MULTICLASS_METRICS = ("roc_auc", "f1", "precision", "recall", "specificity", "accuracy")
@@ -196,9 +253,50 @@ DEFAULT_METRICS = {
 }
 
 
+# Model Monitor's model-quality namespaces, for endpoints and for batch transform (the template allows these two).
+ModelQualityNamespace = Literal["aws/sagemaker/Endpoints/model-metrics", "aws/sagemaker/ModelMonitoring/model-metrics"]
+MODEL_QUALITY_NAMESPACE: ModelQualityNamespace = "aws/sagemaker/Endpoints/model-metrics"
+MODEL_QUALITY_BATCH_NAMESPACE: ModelQualityNamespace = "aws/sagemaker/ModelMonitoring/model-metrics"
+
+
+class ModelMonitorConstraint(_Strict):
+    """One metric of a Model Monitor model-quality constraints.json: a violation when `value <operator> threshold`."""
+
+    threshold: float = Field(allow_inf_nan=False)
+    comparison_operator: ComparisonOperator
+
+
+class ModelMonitorQuality(_Strict):
+    """Compatibility with SageMaker Model Monitor's model-quality monitor.
+
+    `constraints`: its constraints.json entries (`{metric: {threshold, comparison_operator}}`), filled from
+    `estimation.constraints` when the config is loaded or registered (write them here only to give constraints
+    without a file). `metrics`: publish Model Monitor's bare metric names (`accuracy`, `f2`, `mae`, ...) with
+    `Endpoint` and `MonitoringSchedule` dimensions (batch transform: `MonitoringSchedule`) in `namespace`
+    (`metric_names`: only these; the cost lever).
+    `files`: write its statistics.json and constraint violations of each labelled chunk to the lake.
+    """
+
+    constraints: dict[str, ModelMonitorConstraint] = Field(default_factory=dict)
+    metrics: bool = False
+    namespace: ModelQualityNamespace | None = None  # default: the endpoint one, the batch one for batch_transform
+    monitoring_schedule: str | None = Field(default=None, min_length=1, max_length=255)  # default <name>-model-quality
+    metric_names: list[str] | None = None
+    files: bool = True
+
+    @property
+    def enabled(self) -> bool:
+        """Model Monitor's statistics are computed per labelled chunk (constraints given, or its metrics asked)."""
+        return bool(self.constraints) or self.metrics
+
+
 class Estimation(_Strict):
     metrics: list[str] = Field(default_factory=list)
     thresholds: dict[str, Threshold] = Field(default_factory=dict)
+    # A Model Monitor model-quality constraints.json (path relative to this file, or s3://): its thresholds and
+    # operators become constant thresholds of the mapped metrics, estimated and realized (see model_monitor).
+    constraints: str | None = Field(default=None, min_length=1)
+    model_monitor: ModelMonitorQuality = Field(default_factory=ModelMonitorQuality)
     min_rows_per_chunk: int = Field(default=100, ge=1)
     lateness: str = "15m"
     min_label_coverage: float = Field(default=0.5, ge=0.0, le=1.0)
@@ -322,6 +420,67 @@ class AttributionConfig(_Strict):
     namespace: str = Field(default=DEFAULT_EXPLAINABILITY_NAMESPACE, min_length=1, max_length=255)
 
 
+class ChunksInAlert(_Strict):
+    """Noise control: a metric is in alert when at least `chunks` of the last `of_last` complete chunks are."""
+
+    chunks: int = Field(default=1, ge=1)
+    of_last: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _m_of_n(self) -> ChunksInAlert:
+        if self.chunks > self.of_last:
+            raise ValueError(f"chunks ({self.chunks}) cannot exceed of_last ({self.of_last})")
+        return self
+
+
+class EndpointAlarms(_Strict):
+    """Optional alarms on the endpoint's own metrics (AWS/SageMaker, per endpoint and variant)."""
+
+    enabled: bool = False
+    max_latency_ms: float | None = Field(default=None, gt=0)  # ModelLatency average over 5 minutes
+    max_5xx: int | None = Field(default=1, ge=1)  # Invocation5XXErrors in 5 minutes, at or above
+    max_4xx: int | None = Field(default=None, ge=1)  # Invocation4XXErrors in 5 minutes, at or above
+
+
+class Alerts(_Strict):
+    """What pages and how often: the direction that counts, reminders, noise control and the silence alarms."""
+
+    # worse: crossings in the bad direction page; crossings in the good direction are an improvement notice only.
+    direction: Literal["worse", "both"] = "worse"
+    remind_every: str = "24h"  # at most one reminder per open incident in this interval
+    band_beyond_threshold: bool = False  # an estimate alerts only when its whole confidence band is past the threshold
+    in_alert: ChunksInAlert = Field(default_factory=ChunksInAlert)
+    no_data_after: str | None = "2h"  # no captured rows for this long raises the no-data alarm (None: no alarm)
+    min_traffic_share: float = Field(default=0.1, ge=0.0, le=1.0)  # of the reference's rows per hour; 0: off
+    max_quarantine_share: float = Field(default=0.05, gt=0.0, le=1.0)  # of decoded + quarantined records, per hour
+    endpoint: EndpointAlarms = Field(default_factory=EndpointAlarms)
+
+    @field_validator("remind_every")
+    @classmethod
+    def _remind(cls, value: str) -> str:
+        if parse_duration(value) < timedelta(minutes=1):
+            raise ValueError("remind_every must be at least 1m")
+        return value
+
+    @field_validator("no_data_after")
+    @classmethod
+    def _no_data(cls, value: str | None) -> str | None:
+        if value is not None:
+            delta = parse_duration(value)
+            # CloudWatch evaluates at most 7 days (Period x EvaluationPeriods) and in whole minutes.
+            if not timedelta(minutes=5) <= delta <= timedelta(days=7) or delta.total_seconds() % 60:
+                raise ValueError("no_data_after must be whole minutes between 5m and 7d")
+        return value
+
+    @property
+    def remind_every_delta(self) -> timedelta:
+        return parse_duration(self.remind_every)
+
+    @property
+    def no_data_after_delta(self) -> timedelta | None:
+        return parse_duration(self.no_data_after) if self.no_data_after else None
+
+
 class ModelConfig(_Strict):
     """One monitored model. `name` is the lake partition and the CloudWatch `Model` dimension."""
 
@@ -340,7 +499,9 @@ class ModelConfig(_Strict):
     chunking: Chunking = Field(default_factory=lambda: Chunking(period="1h"))
     ground_truth: GroundTruth = Field(default_factory=GroundTruth)
     estimation: Estimation = Field(default_factory=Estimation)
+    alerts: Alerts = Field(default_factory=Alerts)
     validation: Validation = Field(default_factory=Validation)
+    batch_transform: BatchTransform | None = None
     extra_columns: list[ExtraColumn] = Field(default_factory=list)
     bias: BiasConfig | None = None
     attribution: AttributionConfig | None = None
@@ -369,10 +530,20 @@ class ModelConfig(_Strict):
         }[self.problem_type]
         bad = [m for m in self.estimation.metrics if m not in allowed]
         if bad:
-            raise ValueError(f"estimation.metrics: {bad} not valid for {self.problem_type.value}; use {list(allowed)}")
+            realized_only = [m for m in bad if map_metric(self.problem_type.value, m).kind == "realized_only"]
+            hint = (
+                f" (nannyml cannot estimate {realized_only}: a Model Monitor constraint on them, "
+                "estimation.constraints, is checked on realized values)"
+                if realized_only
+                else ""
+            )
+            raise ValueError(
+                f"estimation.metrics: {bad} not valid for {self.problem_type.value}; use {list(allowed)}{hint}"
+            )
         bad_thresholds = [m for m in self.estimation.thresholds if m not in allowed]
         if bad_thresholds:
             raise ValueError(f"estimation.thresholds: {bad_thresholds} are not metrics of {self.problem_type.value}")
+        self._check_model_monitor()
         for column in self.output.columns:
             if column in ("_", "y_pred", "y_pred_proba"):
                 continue
@@ -439,14 +610,97 @@ class ModelConfig(_Strict):
     def extra_column_names(self) -> list[str]:
         return [c.name for c in self.extra_columns]
 
+    def _check_model_monitor(self) -> None:
+        """Model Monitor constraints name metrics of the problem type that modelwatch can monitor, each nannyml
+        metric at most once (and not in estimation.thresholds too)."""
+        quality = self.estimation.model_monitor
+        problem = self.problem_type.value
+        claimed: dict[str, str] = {}
+        for metric in quality.constraints:
+            mapping = map_metric(problem, metric)
+            if not mapping.usable:
+                where = f"estimation.model_monitor.constraints.{metric}"
+                raise ValueError(f"{where}: cannot be monitored: {mapping.reason}")
+            target = mapping.nannyml_metric
+            if target is None:
+                continue
+            if target in claimed:
+                raise ValueError(
+                    f"estimation.model_monitor.constraints: {claimed[target]} and {metric} are both nannyml's "
+                    f"{target}: keep one"
+                )
+            if target in self.estimation.thresholds:
+                raise ValueError(
+                    f"estimation.thresholds.{target}: also set by the Model Monitor constraint on {metric}: keep one"
+                )
+            claimed[target] = metric
+        unknown = sorted(n for n in quality.metric_names or [] if n not in SCALAR_METRICS[problem])
+        if unknown:
+            raise ValueError(
+                f"estimation.model_monitor.metric_names: {unknown} are not Model Monitor {problem} scalar metrics"
+            )
+
     # Derived names, used by decoding, estimation and publishing alike.
     @property
     def feature_names(self) -> list[str]:
         return [f.name for f in self.features]
 
     @property
+    def constrained_metrics(self) -> dict[str, str]:
+        """Model Monitor constraint metric -> the nannyml metric it thresholds (metrics nannyml can estimate)."""
+        problem = self.problem_type.value
+        found = {m: map_metric(problem, m).nannyml_metric for m in self.estimation.model_monitor.constraints}
+        return {m: target for m, target in found.items() if target is not None}
+
+    @property
+    def realized_only_metrics(self) -> list[str]:
+        """Model Monitor constraint metrics nannyml cannot estimate: checked on realized values only."""
+        problem = self.problem_type.value
+        quality = self.estimation.model_monitor
+        return [m for m in quality.constraints if map_metric(problem, m).kind == "realized_only"]
+
+    @property
     def metrics(self) -> list[str]:
-        return list(self.estimation.metrics) or list(DEFAULT_METRICS[self.problem_type])
+        """The nannyml metrics estimated and realized: the listed ones (else the defaults, unless Model Monitor
+        constraints name some), then those Model Monitor constraints map to."""
+        constrained = list(dict.fromkeys(self.constrained_metrics.values()))
+        listed = list(self.estimation.metrics)
+        if not listed and not constrained:
+            listed = list(DEFAULT_METRICS[self.problem_type])
+        return list(dict.fromkeys([*listed, *constrained]))
+
+    @property
+    def alert_metrics(self) -> list[str]:
+        """Every metric that can alert: the nannyml metrics and the realized-only Model Monitor constraints."""
+        return [*self.metrics, *self.realized_only_metrics]
+
+    @property
+    def model_quality_namespace(self) -> str:
+        """Where Model Monitor's model-quality metrics go: configured, else its endpoint or batch namespace."""
+        configured = self.estimation.model_monitor.namespace
+        if configured is not None:
+            return configured
+        return MODEL_QUALITY_BATCH_NAMESPACE if self.batch_transform is not None else MODEL_QUALITY_NAMESPACE
+
+    @property
+    def model_quality_dimensions(self) -> tuple[tuple[str, str], ...]:
+        """Model Monitor's dimensions of its model-quality metrics: Endpoint and MonitoringSchedule (batch transform:
+        MonitoringSchedule only, as for its batch data-quality metrics)."""
+        schedule = self.estimation.model_monitor.monitoring_schedule or f"{self.name}-model-quality"
+        if self.batch_transform is not None:
+            return ((DIM_MONITORING_SCHEDULE, schedule),)
+        return ((DIM_ENDPOINT, self.endpoint), (DIM_MONITORING_SCHEDULE, schedule))
+
+    @property
+    def thresholds(self) -> dict[str, Threshold]:
+        """nannyml thresholds per metric: estimation.thresholds and the Model Monitor constraints as constant ones
+        (GreaterThanThreshold an upper threshold, LessThanThreshold a lower one)."""
+        found = dict(self.estimation.thresholds)
+        for metric, target in self.constrained_metrics.items():
+            constraint = self.estimation.model_monitor.constraints[metric]
+            side = "upper" if constraint.comparison_operator == GREATER_THAN else "lower"
+            found[target] = Threshold(type="constant", **{side: constraint.threshold})
+        return found
 
     @property
     def proba_columns(self) -> list[str]:
@@ -493,6 +747,15 @@ def parse_model_config(data: Any, source: str = "<config>") -> ModelConfig:
         raise ConfigError(_format_validation_error(exc, source)) from exc
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error in one line: what, and where (line and column); PyYAML's own text spans several lines and
+    quotes the document."""
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or type(exc).__name__
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return " ".join(f"{problem}{where}".split())
+
+
 def load_model_config_text(text: str | bytes, source: str = "<config>") -> ModelConfig:
     """Parse YAML (safe loader, size-limited) into a validated ModelConfig."""
     if len(text) > MAX_CONFIG_BYTES:
@@ -500,7 +763,7 @@ def load_model_config_text(text: str | bytes, source: str = "<config>") -> Model
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+        raise ConfigError(f"{source}: not valid YAML: {_yaml_problem(exc)}") from exc
     return parse_model_config(data, source)
 
 
@@ -514,4 +777,29 @@ def load_model_config(path: str | Path) -> ModelConfig:
     config = load_model_config_text(text, str(path))
     if config.reference and "://" not in config.reference and not Path(config.reference).is_absolute():
         config = config.model_copy(update={"reference": str((path.parent / config.reference).resolve())})
+    constraints = config.estimation.constraints
+    if constraints and "://" not in constraints:
+        location = constraints if Path(constraints).is_absolute() else str((path.parent / constraints).resolve())
+        try:
+            body = Path(location).read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"{path}: estimation.constraints: cannot read {location}: {exc.strerror}") from exc
+        config = with_model_monitor_constraints(config, body, location)
     return config
+
+
+def with_model_monitor_constraints(config: ModelConfig, body: bytes | str, source: str) -> ModelConfig:
+    """The config with the Model Monitor constraints.json at `source` (its bytes) read into
+    estimation.model_monitor.constraints and `estimation.constraints` naming `source`. ConfigError naming the file
+    and the metric when an entry cannot be used, or when the config already holds other constraints."""
+    found = constraints_from_document(load_json(body, source), config.problem_type.value, source)
+    estimation = config.estimation
+    given = {m: c.model_dump() for m, c in estimation.model_monitor.constraints.items()}
+    if given and given != found:
+        raise ConfigError(
+            f"model {config.name}: estimation.model_monitor.constraints differ from {source}: give them in one place"
+        )
+    data = config.model_dump(mode="json")
+    data["estimation"]["constraints"] = source
+    data["estimation"]["model_monitor"]["constraints"] = found
+    return parse_model_config(data, source)

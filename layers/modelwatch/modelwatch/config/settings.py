@@ -51,6 +51,12 @@ class StartMonitorSettings(FunctionSettings):
     monitor_state_machine_arn: str = Field(alias="MONITOR_STATE_MACHINE_ARN", min_length=1)
 
 
+class AnalyseSettings(FunctionSettings):
+    """AnalyseFunction: the KMS key that signs and verifies its stored baselines and analyses (only its role may)."""
+
+    artifact_key_id: str = Field(alias="ARTIFACT_KEY_ID", min_length=1)
+
+
 class PublishSettings(FunctionSettings):
     """PublishFunction, RecordFailureFunction: where notifications go and how reports are linked."""
 

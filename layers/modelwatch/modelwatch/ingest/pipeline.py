@@ -26,10 +26,11 @@ from modelwatch.constants import (
     LAKE_CAPTURES,
     LAKE_GROUND_TRUTH,
 )
+from modelwatch.ingest.keys import folder_hour
 from modelwatch.lake.layout import Partition
 from modelwatch.lake.reader import changed_partitions, list_partitions, read_listed
 from modelwatch.lake.store import ObjectStore
-from modelwatch.lake.writer import PartitionedWriter, WrittenFile, write_quarantine
+from modelwatch.lake.writer import PartitionedWriter, WrittenFile, with_source, write_quarantine
 
 
 @dataclass
@@ -82,12 +83,18 @@ def decode_capture_to_lake(
 ) -> ModelOutcome:
     """Stream-decode a capture file, write its rows by inference hour and its quarantined records.
 
-    `arrived` (the object's LastModified): records timed too far after it are quarantined (`validation`)."""
+    `arrived` (the object's LastModified): records timed too far after it are quarantined (`validation`); it is
+    stored with the rows, with the source and `processed_at`: the reader keeps the rows of an object's latest version
+    and each record once."""
     writer = PartitionedWriter(store, LAKE_CAPTURES, config.name, COL_INFERENCE_TIME, stem)
     outcome = ModelOutcome(config.name)
     quarantined = []
-    for batch in iter_decode_capture(stream, config, source, batch_lines=batch_lines, arrived=arrived):
-        writer.add(batch.rows)
+    # batch transform records without an inference time (Model Monitor's merged ones) take their file's hour
+    batches = iter_decode_capture(
+        stream, config, source, batch_lines=batch_lines, arrived=arrived, default_time=folder_hour(source)
+    )
+    for batch in batches:
+        writer.add(with_source(batch.rows, source, arrived, processed_at))
         outcome.records += batch.records
         outcome.rows += batch.rows.height
         outcome.rows_without_prediction += batch.rows_without_prediction

@@ -17,17 +17,22 @@ from urllib.parse import unquote_plus
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.exceptions import ClientError
 
+from modelwatch.capture.batch import lines_stream, parse_manifest, transform_output_lines
+from modelwatch.capture.records import RecordError, open_payload
 from modelwatch.chunks import format_hour
 from modelwatch.clock import Clock, to_utc
+from modelwatch.config.model import ModelConfig
 from modelwatch.constants import (
     DIM_MODEL,
     GROUND_TRUTH_LOOKBACK_DAYS,
+    METRIC_CAPTURED_ROWS,
     METRIC_INGEST_LAG,
     METRIC_RECORDS_DECODED,
     METRIC_RECORDS_QUARANTINED,
     METRIC_ROWS_WITHOUT_PREDICTION,
+    METRIC_UNMATCHED_LABELS,
 )
-from modelwatch.errors import CaptureReadError
+from modelwatch.errors import CaptureReadError, ModelwatchError
 from modelwatch.ingest.events import ObjectRef
 from modelwatch.ingest.keys import folder_hour, parse_capture_key
 from modelwatch.ingest.pipeline import (
@@ -37,7 +42,7 @@ from modelwatch.ingest.pipeline import (
     decode_ground_truth_to_lake,
 )
 from modelwatch.lake.layout import source_file_stem
-from modelwatch.lake.store import ObjectStore
+from modelwatch.lake.store import ObjectStore, parse_s3_uri
 from modelwatch.observability import logger, metrics
 from modelwatch.registry.store import Registry
 from modelwatch.state import OBJECT_SKIPPED, CounterDelta, ObjectRecord, State
@@ -152,11 +157,21 @@ def _model_metric(model: str, name: str, unit: MetricUnit, value: float) -> None
         metric.add_dimension(DIM_MODEL, model)
 
 
+def unmatched_labels(outcome: ModelOutcome) -> int:
+    """A ground-truth object's labels that belong to no captured hour (no captured request had them)."""
+    return max(0, outcome.rows - sum(outcome.rows_per_hour.values()))
+
+
 def emit_outcome_metrics(outcome: ModelOutcome, now: datetime, capture: bool) -> None:
-    """Per-model counts (never values): decoded, quarantined, rows without prediction, ingest lag."""
+    """Per-model counts (never values): decoded, quarantined, rows without prediction, ingest lag; for ground truth
+    the labels that matched no captured request (of the lookback, at ingest)."""
     _model_metric(outcome.model, METRIC_RECORDS_DECODED, MetricUnit.Count, outcome.records - outcome.quarantined)
     _model_metric(outcome.model, METRIC_RECORDS_QUARANTINED, MetricUnit.Count, outcome.quarantined)
+    if not capture:
+        _model_metric(outcome.model, METRIC_UNMATCHED_LABELS, MetricUnit.Count, unmatched_labels(outcome))
     if capture:
+        # Captured rows only (labels are not traffic): the no-data and low-traffic alarms count them.
+        _model_metric(outcome.model, METRIC_CAPTURED_ROWS, MetricUnit.Count, outcome.rows)
         _model_metric(outcome.model, METRIC_ROWS_WITHOUT_PREDICTION, MetricUnit.Count, outcome.rows_without_prediction)
         if outcome.first_time is not None:
             # The oldest row of the file: how late the slowest row of this delivery reached the lake.
@@ -200,6 +215,9 @@ def ingest_capture_object(
     previous = state.objects.processed(ref.bucket, ref.key, ref.version)
     if previous is not None and previous.get("status") != STATUS_SKIPPED:
         return _duplicate(ref, KIND_CAPTURE, previous, trigger)
+    batch_models = registry.for_batch_capture(ref.key)
+    if batch_models:
+        return _ingest_batch_manifest(ref, batch_models, s3_client, store, state, clock, trigger)
     parsed = parse_capture_key(ref.key, capture_prefix)
     if parsed is None:
         return _skip(ref, KIND_CAPTURE, state, clock, "not a data-capture key (<endpoint>/<variant>/yyyy/mm/dd/hh/)")
@@ -222,6 +240,60 @@ def ingest_capture_object(
         for hour, count in o.rows_per_hour.items()
     ]
     return _record_and_trigger(ref, KIND_CAPTURE, outcomes, counters, state, clock, trigger)
+
+
+def _ingest_batch_manifest(
+    ref: ObjectRef,
+    models: list[ModelConfig],
+    s3_client: Any,
+    store: ObjectStore,
+    state: State,
+    clock: Clock,
+    trigger: dict[str, Any],
+) -> IngestResult:
+    """A batch transform job's capture manifest: the `.out` files an `output/` manifest names, decoded as capture
+    records (modelwatch.capture.batch); an `input/` manifest is skipped (the inputs come joined in the outputs)."""
+    prefix = models[0].batch_transform.capture_key_prefix if models[0].batch_transform else None
+    side = ref.key.lstrip("/")[len((prefix or "").lstrip("/")) :].split("/", 1)[0]
+    if side != "output":
+        return _skip(ref, KIND_CAPTURE, state, clock, "batch transform capture: only output/ manifests are read")
+    opened = open_object(s3_client, ref)
+    if opened is None:
+        return _skip(ref, KIND_CAPTURE, state, clock, "object was overwritten after this event")
+    try:
+        uris = parse_manifest(opened.body.read(), ref.uri)
+    except RecordError as exc:
+        raise CaptureReadError(str(exc)) from exc
+    job_hour = folder_hour(ref.key)
+    stem = source_file_stem(ref.key, ref.version)
+    outcomes = []
+    for config in models:
+        lines = (
+            line for uri in uris for line in transform_output_lines(_read_text(s3_client, uri), config, uri, job_hour)
+        )
+        arrived = opened.last_modified or ref.event_time
+        outcomes.append(
+            decode_capture_to_lake(lines_stream(lines), config, ref.uri, store, stem, clock.now(), arrived=arrived)
+        )
+    counters = [
+        CounterDelta(o.model, hour, rows=count, data_version=1)
+        for o in outcomes
+        for hour, count in o.rows_per_hour.items()
+    ]
+    return _record_and_trigger(ref, KIND_CAPTURE, outcomes, counters, state, clock, trigger)
+
+
+def _read_text(s3_client: Any, uri: str) -> str:
+    """A transform output file a manifest names (UTF-8, gzip read too); CaptureReadError when it cannot be read."""
+    bucket, key = parse_s3_uri(uri)
+    try:
+        body = s3_client.get_object(Bucket=bucket, Key=key)["Body"]
+    except ClientError as exc:
+        raise CaptureReadError(f"{uri}: cannot read batch transform output: {_error_code(exc) or exc}") from exc
+    try:
+        return open_payload(body, uri).read().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CaptureReadError(f"{uri}: batch transform output is not UTF-8") from exc
 
 
 # ---------------------------------------------------------------- ground truth
@@ -325,6 +397,8 @@ def _record_and_trigger(
     now = clock.now()
     for outcome in outcomes:
         emit_outcome_metrics(outcome, now, capture=kind == KIND_CAPTURE)
+        if kind == KIND_GROUND_TRUTH:
+            _count_unmatched_labels(state, outcome, now)
         logger.info(
             "ingested object",
             kind=kind,
@@ -339,6 +413,16 @@ def _record_and_trigger(
     hours = sorted({state_hour(c.hour) for c in counters})
     triggered = trigger_runs([o.model for o in outcomes], **trigger)
     return IngestResult(STATUS_INGESTED, ref.bucket, ref.key, ref.version, kind, "", outcomes, hours, triggered)
+
+
+def _count_unmatched_labels(state: State, outcome: ModelOutcome, now: datetime) -> None:
+    """Add the object's labels that matched no captured request to the model's running total (`modelwatch status`).
+    The object is recorded already, so a failure here is logged, never raised: a redelivery would be skipped as a
+    duplicate and count nothing either (the UnmatchedLabels metric has the count)."""
+    try:
+        state.runs.add_unmatched_labels(outcome.model, unmatched_labels(outcome), now)
+    except ModelwatchError as exc:
+        logger.warning("unmatched labels not counted in the run state", model=outcome.model, error=str(exc))
 
 
 def state_hour(hour: datetime) -> str:

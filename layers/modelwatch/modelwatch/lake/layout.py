@@ -11,6 +11,8 @@ from modelwatch.constants import (
     LAKE_CAPTURES,
     LAKE_GROUND_TRUTH,
     LAKE_MANIFESTS,
+    LAKE_MODEL_QUALITY_STATISTICS,
+    LAKE_MODEL_QUALITY_VIOLATIONS,
     LAKE_MODELS,
     LAKE_QUARANTINE,
     LAKE_REPORTS,
@@ -103,6 +105,19 @@ def report_key(model: str, run_id: str) -> str:
     return f"{LAKE_REPORTS}/model={model}/run={run_id}/report.html"
 
 
-def run_document_key(model: str, run_id: str, monitor: str, name: str) -> str:
-    """A file a monitor writes for a run beside its report (e.g. Clarify's violations of a chunk)."""
-    return f"{LAKE_REPORTS}/model={model}/run={run_id}/{monitor}/{name}"
+def model_quality_keys(model: str, chunk_start: datetime) -> tuple[str, str]:
+    """Model Monitor's model-quality statistics.json and constraint violations of one analysed chunk (one JSON line
+    each): `results/model=<m>/model_quality_{statistics,violations}/dt=<day>/<chunk start>.json`."""
+    when = to_utc(chunk_start)
+    name = f"dt={when:%Y-%m-%d}/{when:%Y%m%dT%H%M%SZ}.json"
+    return (
+        f"{LAKE_RESULTS}/model={model}/{LAKE_MODEL_QUALITY_STATISTICS}/{name}",
+        f"{LAKE_RESULTS}/model={model}/{LAKE_MODEL_QUALITY_VIOLATIONS}/{name}",
+    )
+
+
+def violations_key(model: str, monitor: str, chunk_start: datetime) -> str:
+    """Clarify's constraint violations of one chunk a monitor analysed (bias, attribution), as Clarify writes them
+    per monitoring execution: `results/model=<m>/<monitor>_violations/dt=<day>/<chunk start>.json`."""
+    when = to_utc(chunk_start)
+    return f"{LAKE_RESULTS}/model={model}/{monitor}_violations/dt={when:%Y-%m-%d}/{when:%Y%m%dT%H%M%SZ}.json"

@@ -1,30 +1,37 @@
-"""Reads lake rows back: partition pruning on dt/hour, compaction manifests honoured, ground truth deduplicated.
+"""Reads lake rows back: partition pruning on dt/hour, compaction manifests honoured, each record counted once.
 
 Which files of a partition are read (see `lake.compaction` for the writer's side of the protocol):
 - no manifest: every `*.parquet` file except `compacted-*` ones (those only count once a manifest lists them);
 - with a manifest: the manifest's `live` files plus files listed in neither `live` nor `replaced` (source files
   written after the compaction). A live file that has disappeared, or a file deleted between listing and reading,
   means a newer compaction happened meanwhile: the partition is read again from its new manifest.
+
+`read_rows` returns the rows as stored. What analysis reads goes through `read_captures` (each captured record once:
+an overwritten object's older versions superseded, the same record from another object kept once) and
+`read_ground_truth` (the latest label per request row).
 """
 
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
 from modelwatch.clock import to_utc
 from modelwatch.constants import (
+    COL_EVENT_ID,
     COL_INFERENCE_ID,
     COL_INFERENCE_TIME,
+    COL_INGESTED_AT,
     COL_LABEL_TIME,
     COL_ROW_IN_REQUEST,
+    COL_SOURCE_ID,
     COL_SOURCE_KEY,
     COL_SOURCE_LINE,
     COL_SOURCE_MODIFIED,
@@ -42,6 +49,12 @@ TIME_COLUMNS = {LAKE_CAPTURES: COL_INFERENCE_TIME, LAKE_GROUND_TRUTH: COL_LABEL_
 MAX_DAYS_LISTED_SEPARATELY = 62
 READ_ATTEMPTS = 5
 READ_THREADS = 8
+# What identifies a captured record, and which version of which source object a stored row came from.
+RECORD_KEY = (COL_EVENT_ID, COL_ROW_IN_REQUEST)
+SOURCE_COLUMNS = (COL_SOURCE_ID, COL_SOURCE_MODIFIED, COL_INGESTED_AT)
+_ROW = "__mw_row"
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -186,6 +199,24 @@ def read_partition(store: ObjectStore, partition: Partition, columns: list[str] 
 def _read_partitions(
     store: ObjectStore, partitions: dict[Partition, list[str] | None], columns: list[str] | None
 ) -> list[pl.DataFrame]:
+    """Every file's rows of the partitions, in (dt, hour) order."""
+    ordered = sorted(partitions.items(), key=lambda item: (item[0].dt, item[0].hour))
+    return [frame for frames in _read_grouped(store, ordered, columns) for frame in frames]
+
+
+def _in_pool(work: Callable[[T], R], items: list[T]) -> list[R]:
+    """`work` over the items, in threads when there is more than one (polars and S3 reads release the GIL)."""
+    if len(items) <= 1:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(items))) as pool:
+        return list(pool.map(work, items))
+
+
+def _read_grouped(
+    store: ObjectStore, ordered: list[tuple[Partition, list[str] | None]], columns: list[str] | None
+) -> list[list[pl.DataFrame]]:
+    """Each partition's file frames (one list per partition, in the given order)."""
+
     def read_one(item: tuple[Partition, list[str] | None]) -> list[pl.DataFrame]:
         partition, names = item
         for attempt in range(READ_ATTEMPTS):
@@ -201,13 +232,7 @@ def _read_partitions(
                 continue
         raise LakeError(f"{store.uri(partition.prefix)}: files kept changing while reading (concurrent compaction)")
 
-    ordered = sorted(partitions.items(), key=lambda item: (item[0].dt, item[0].hour))
-    if len(ordered) <= 1:
-        results = [read_one(item) for item in ordered]
-    else:
-        with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(ordered))) as pool:
-            results = list(pool.map(read_one, ordered))
-    return [frame for frames in results for frame in frames]
+    return _in_pool(read_one, ordered)
 
 
 def _empty(columns: list[str] | None, schema: dict[str, pl.DataType] | None) -> pl.DataFrame:
@@ -295,6 +320,129 @@ def read_ground_truth(
     if columns is not None:
         frame = frame.select([c for c in columns if c in frame.columns])
     return frame
+
+
+@dataclass(frozen=True)
+class CaptureRows:
+    """Captured rows, each record once, and how many stored rows were left out and why."""
+
+    frame: pl.DataFrame
+    superseded: int = 0  # rows of an object version that a newer version of the same object replaced
+    duplicates: int = 0  # rows repeating a record (event_id, row_in_request) kept from another row
+
+    @property
+    def left_out(self) -> int:
+        return self.superseded + self.duplicates
+
+
+def read_captures(
+    store: ObjectStore,
+    model: str,
+    ranges: list[tuple[datetime | None, datetime | None]],
+    columns: list[str] | None = None,
+) -> CaptureRows:
+    """The model's captured rows whose inference time is in any of the ranges, each record once.
+
+    A record is its (event_id, row_in_request). Ingestion writes with every row which source object and which
+    version of it the row came from (`COL_SOURCE_ID`, the object's LastModified, the ingest time): the rows of an
+    object version older than another version of the same object among the rows read are superseded; then of rows
+    sharing a record (a copy of a file under another name, a record in two files) the latest ingested is kept. A
+    record's copies share its inference time, so they share a partition: duplicates are found per partition, in
+    threads, and only when a hash check finds any. Rows stored before ingestion recorded their source are only
+    de-duplicated.
+    """
+    listing: dict[Partition, list[str]] = {}
+    for start, end in ranges:
+        listing.update(list_partitions(store, LAKE_CAPTURES, model, start, end))
+    read_columns = None
+    if columns is not None:
+        read_columns = list(dict.fromkeys([*columns, COL_INFERENCE_TIME, *RECORD_KEY, *SOURCE_COLUMNS]))
+    ordered = sorted(listing.items(), key=lambda item: (item[0].dt, item[0].hour))
+    grouped = _read_grouped(store, [(p, names) for p, names in ordered], read_columns)
+    stale = _superseded_versions([v for files in grouped for f in files if (v := _versions(f)) is not None])
+
+    def settle(item: tuple[Partition, list[pl.DataFrame]]) -> CaptureRows | None:
+        partition, files = item
+        files = [f for f in files if f.height]
+        if not files:
+            return None
+        frame = _in_ranges(pl.concat(files, how="diagonal_relaxed"), _ranges_of(partition, ranges))
+        superseded = 0
+        if stale is not None and all(c in frame.columns for c in SOURCE_COLUMNS):
+            kept = frame.join(stale, on=list(SOURCE_COLUMNS), how="anti", nulls_equal=True)
+            superseded, frame = frame.height - kept.height, kept
+        frame, duplicates = _unique_records(frame)
+        return CaptureRows(frame, superseded, duplicates)
+
+    parts = [p for p in _in_pool(settle, [(p, files) for (p, _), files in zip(ordered, grouped, strict=True)]) if p]
+    frames = [p.frame for p in parts if p.frame.height]
+    if not frames:
+        return CaptureRows(_empty(columns, None), sum(p.superseded for p in parts), sum(p.duplicates for p in parts))
+    frame = pl.concat(frames, how="diagonal_relaxed")
+    if columns is not None:
+        frame = frame.select([c for c in columns if c in frame.columns])
+    return CaptureRows(frame, sum(p.superseded for p in parts), sum(p.duplicates for p in parts))
+
+
+def _versions(frame: pl.DataFrame) -> pl.DataFrame | None:
+    """The (source, LastModified, ingest time) triples of a file's rows: one for a file ingestion wrote, several for
+    a compacted one; None for rows stored without their source."""
+    if frame.height == 0 or not all(c in frame.columns for c in SOURCE_COLUMNS):
+        return None
+    triples = frame.select(SOURCE_COLUMNS)
+    if all(n == 1 for n in triples.select(pl.all().n_unique()).row(0)):
+        return triples.head(1)
+    return triples.unique()
+
+
+def _superseded_versions(versions: list[pl.DataFrame]) -> pl.DataFrame | None:
+    """The versions older than another version of the same source object (by LastModified, then ingest time);
+    None when every source has one version (the usual case: nothing to filter)."""
+    if not versions:
+        return None
+    table = pl.concat(versions, how="vertical_relaxed").unique().filter(pl.col(COL_SOURCE_ID).is_not_null())
+    if table.height == table[COL_SOURCE_ID].n_unique():
+        return None
+    ranked = table.sort([COL_SOURCE_MODIFIED, COL_INGESTED_AT], nulls_last=False, maintain_order=True)
+    latest = ranked.unique(subset=[COL_SOURCE_ID], keep="last", maintain_order=True)
+    return table.join(latest, on=list(SOURCE_COLUMNS), how="anti", nulls_equal=True)
+
+
+def _unique_records(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """Each record once, the latest ingested copy kept (rows in their order); the number of copies dropped."""
+    if frame.height < 2 or not all(c in frame.columns for c in RECORD_KEY):
+        return frame, 0
+    key = pl.col(COL_EVENT_ID).hash(seed=1) ^ pl.col(COL_ROW_IN_REQUEST).cast(pl.UInt64).hash(seed=2)
+    if frame.select(key.n_unique()).item() == frame.height:  # no two rows share a record (fast path)
+        return frame, 0
+    order = [c for c in (COL_SOURCE_MODIFIED, COL_INGESTED_AT) if c in frame.columns]
+    ranked = frame.with_row_index(_ROW)
+    if order:
+        ranked = ranked.sort(order, nulls_last=False, maintain_order=True)
+    kept = ranked.unique(subset=list(RECORD_KEY), keep="last", maintain_order=True).sort(_ROW).drop(_ROW)
+    return kept, frame.height - kept.height
+
+
+def _ranges_of(
+    partition: Partition, ranges: list[tuple[datetime | None, datetime | None]]
+) -> list[tuple[datetime | None, datetime | None]]:
+    return [(start, end) for start, end in ranges if _overlaps(partition, start, end)]
+
+
+def _in_ranges(frame: pl.DataFrame, ranges: list[tuple[datetime | None, datetime | None]]) -> pl.DataFrame:
+    """The rows whose inference time is in any of the ranges."""
+    if COL_INFERENCE_TIME not in frame.columns or any(s is None and e is None for s, e in ranges):
+        return frame
+    moment = pl.col(COL_INFERENCE_TIME)
+    conditions = []
+    for start, end in ranges:
+        condition = pl.lit(True)
+        if start is not None:
+            condition = condition & (moment >= to_utc(start))
+        if end is not None:
+            condition = condition & (moment < to_utc(end))
+        conditions.append(condition)
+    return frame.filter(pl.any_horizontal(conditions)) if conditions else frame
 
 
 def manifest_prefix(area: str, model: str) -> str:

@@ -56,7 +56,15 @@ class S3Store:
         for start in range(0, len(keys), 1000):
             batch = [{"Key": k} for k in keys[start : start + 1000]]
             if batch:
-                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+                response = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+                # DeleteObjects answers 200 even when keys were not deleted (denied, locked): they are its Errors.
+                errors = response.get("Errors") or []
+                if errors:
+                    first = errors[0]
+                    raise LakeError(
+                        f"s3://{self.bucket}/{first.get('Key')}: not deleted ({first.get('Code')}), "
+                        f"{len(errors)} of {len(batch)} keys"
+                    )
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"

@@ -2,10 +2,12 @@
 
 File names are deterministic (`layout.source_file_stem(source_key, etag_or_version)`), so writing the same source
 object twice produces the same keys with the same content: a retried ingest overwrites its own files harmlessly.
+Capture rows carry their source (`with_source`): the reader counts each record once from it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from collections.abc import Iterable
@@ -15,8 +17,9 @@ from datetime import datetime
 import polars as pl
 
 from modelwatch.capture import QuarantinedRecord
+from modelwatch.capture.decode import TIME_DTYPE
 from modelwatch.clock import to_utc
-from modelwatch.constants import LAKE_QUARANTINE
+from modelwatch.constants import COL_INGESTED_AT, COL_SOURCE_ID, COL_SOURCE_MODIFIED, LAKE_QUARANTINE
 from modelwatch.errors import LakeError
 from modelwatch.lake.layout import PARQUET_SUFFIX, Partition
 from modelwatch.lake.store import ObjectStore
@@ -40,6 +43,23 @@ def parquet_bytes(frame: pl.DataFrame) -> bytes:
     buffer = io.BytesIO()
     frame.write_parquet(buffer, compression="zstd", statistics=True)
     return buffer.getvalue()
+
+
+def source_id(source: str) -> int:
+    """A source object's identity in the lake (its URI's digest, as a signed 64-bit integer)."""
+    return int.from_bytes(hashlib.sha256(source.encode()).digest()[:8], "big", signed=True)
+
+
+def with_source(
+    frame: pl.DataFrame, source: str, modified: datetime | None, ingested_at: datetime | None
+) -> pl.DataFrame:
+    """Rows with what the reader needs to count each record once: which source object they came from, that object
+    version's LastModified and when they were ingested (one value per file: a few bytes on disk)."""
+    return frame.with_columns(
+        pl.lit(source_id(source), dtype=pl.Int64).alias(COL_SOURCE_ID),
+        pl.lit(to_utc(modified) if modified is not None else None, dtype=TIME_DTYPE).alias(COL_SOURCE_MODIFIED),
+        pl.lit(to_utc(ingested_at) if ingested_at is not None else None, dtype=TIME_DTYPE).alias(COL_INGESTED_AT),
+    )
 
 
 class PartitionedWriter:

@@ -1,10 +1,12 @@
-"""Fit once, analyse many: each monitor's fitted baseline is pickled in the lake next to a manifest that guards reuse.
+"""Fit once, analyse many: each monitor's fitted baseline is pickled in the lake next to a signed manifest.
 
-`models/<model>/<monitor>/baseline.pkl` and `baseline.json`. The manifest records the reference-data hash, the
-monitor's fitting key (the config parts that change what is fitted), the library versions and the pickle's sha256.
-A pickle is only unpickled from the model's own prefix and only when every one of those matches; anything else
-means a refit. Integrity relies on the lake bucket's write permissions: whoever may write the manifest may also
-write the pickle.
+`models/<model>/<monitor>/baseline.pkl` and `baseline.json`. The manifest records the artifact's own key, the
+reference-data hash, the monitor's fitting key (the config parts that change what is fitted), the library versions
+and the body's sha256, and a proof: a MAC over all of it made with the analysis' signing key (`modelwatch.signing`:
+a KMS HMAC key on AWS that only the analysis function's role may use). Whoever can write the lake can write a pickle
+and a manifest, but not the proof; so nothing is unpickled (or reused) unless its manifest matches, its proof
+verifies with the key, it names this very location and the body matches its sha256. Anything else is refused
+without being loaded, logged once, and refitted.
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from modelwatch.errors import LakeError, UntrustedArtifactError
+from modelwatch.errors import LakeError, SigningError, UntrustedArtifactError
 from modelwatch.lake.layout import monitor_prefix
 from modelwatch.lake.store import ObjectStore
 from modelwatch.observability import logger
+from modelwatch.signing import MAC_ALGORITHM, Signer
 
 BASELINE = "baseline"
+PROOF = "proof"  # the manifest's field holding {key, algorithm, mac}; the MAC covers every other field
+PROOF_CONTEXT = b"modelwatch-artifact-manifest-v1\n"  # a MAC of a manifest can be mistaken for nothing else
 TRACKED_LIBRARIES = ("nannyml", "scikit-learn", "lightgbm", "pandas", "numpy")
 
 
@@ -108,19 +113,45 @@ def read_manifest(store: ObjectStore, artifact: Artifact) -> dict[str, Any] | No
     return manifest if isinstance(manifest, dict) else None
 
 
-def load_body(store: ObjectStore, artifact: Artifact, key: CacheKey) -> tuple[bytes, dict[str, Any]] | None:
-    """The artifact's bytes and manifest when the manifest matches `key` and the bytes their recorded sha256;
-    None when stale or absent. UntrustedArtifactError when the bytes do not match their manifest."""
+def proof_message(manifest: dict[str, Any]) -> bytes:
+    """What a manifest's proof is a MAC of: a digest of every field but the proof (KMS MACs at most 4 KB)."""
+    return PROOF_CONTEXT + digest({k: v for k, v in manifest.items() if k != PROOF}).encode()
+
+
+def check_proof(artifact: Artifact, manifest: dict[str, Any], signer: Signer) -> None:
+    """UntrustedArtifactError unless the manifest names this artifact and its proof verifies with `signer`."""
+    proof = manifest.get(PROOF)
+    if not isinstance(proof, dict) or not isinstance(proof.get("mac"), str):
+        raise UntrustedArtifactError(f"{artifact.manifest_key}: unsigned (no proof by the analysis key)")
+    if manifest.get("artifact") != artifact.body_key:
+        raise UntrustedArtifactError(f"{artifact.manifest_key}: signed for another location")
+    try:
+        verified = signer.verify(proof_message(manifest), proof["mac"])
+    except SigningError as exc:
+        raise UntrustedArtifactError(f"{artifact.manifest_key}: proof not checked: {exc}") from exc
+    if not verified:
+        raise UntrustedArtifactError(
+            f"{artifact.manifest_key}: forged (its proof does not verify with the analysis key)"
+        )
+
+
+def load_body(
+    store: ObjectStore, artifact: Artifact, key: CacheKey, signer: Signer
+) -> tuple[bytes, dict[str, Any]] | None:
+    """The artifact's bytes and manifest when the manifest matches `key`; None when stale or absent.
+    UntrustedArtifactError (before the body is even read) when the manifest is unsigned, forged or moved, and when
+    the bytes do not match their manifest."""
     manifest = read_manifest(store, artifact)
     if manifest is None or not key.matches(manifest):
         return None
+    check_proof(artifact, manifest, signer)
     try:
         body = store.get(artifact.body_key)
     except LakeError:
         return None
     found = hashlib.sha256(body).hexdigest()
     if found != manifest.get("sha256"):
-        raise UntrustedArtifactError(f"{artifact.body_key}: sha256 {found} does not match its manifest; not loaded")
+        raise UntrustedArtifactError(f"{artifact.body_key}: sha256 {found} does not match its manifest")
     return body, manifest
 
 
@@ -130,38 +161,45 @@ def store_body(
     key: CacheKey,
     body: bytes,
     now: datetime,
+    signer: Signer,
     extra: dict[str, Any] | None = None,
     content_type: str = "application/octet-stream",
 ) -> None:
-    """Write the bytes first, then the manifest naming their sha256 (a reader never sees a manifest without them)."""
-    manifest = {
+    """Write the bytes first, then the signed manifest naming their sha256 (a reader never sees a manifest without
+    them). SigningError when the key cannot sign: nothing unsigned is stored."""
+    manifest: dict[str, Any] = {
         "model": artifact.model,
         "monitor": artifact.monitor,
+        "artifact": artifact.body_key,
         **key.to_manifest(),
         "sha256": hashlib.sha256(body).hexdigest(),
         "bytes": len(body),
         "created_at": now.isoformat(),
         **(extra or {}),
     }
+    manifest[PROOF] = {"key": signer.key_id, "algorithm": MAC_ALGORITHM, "mac": signer.sign(proof_message(manifest))}
     store.put(artifact.body_key, body, content_type)
     store.put(artifact.manifest_key, json.dumps(manifest, indent=2, sort_keys=True).encode(), "application/json")
 
 
-def load_baseline(store: ObjectStore, artifact: Artifact, key: CacheKey, kind: type) -> Any | None:
-    """The cached baseline when its manifest matches `key`; None when stale or absent. A baseline whose bytes do
-    not match their manifest, or that is not a `kind`, is refused (logged) and None returned: the caller refits."""
+def load_baseline(store: ObjectStore, artifact: Artifact, key: CacheKey, kind: type, signer: Signer) -> Any | None:
+    """The cached baseline when its manifest matches `key`; None when stale or absent. A baseline not proven to be
+    the analysis' own (`load_body`), or that is not a `kind`, is refused (logged) and None returned: the caller
+    refits."""
     try:
-        found = load_body(store, artifact, key)
+        found = load_body(store, artifact, key, signer)
         if found is None:
             return None
-        loaded = pickle.loads(found[0])  # noqa: S301 - hash-checked, the model's own prefix  # nosec B301
+        loaded = pickle.loads(found[0])  # noqa: S301 - signed by the analysis key, hash-checked  # nosec B301
         if not isinstance(loaded, kind):
             raise UntrustedArtifactError(f"{artifact.body_key}: not a {kind.__name__}")
     except UntrustedArtifactError as exc:
-        logger.warning("cached baseline refused; refitting", model=artifact.model, error=str(exc))
+        logger.warning("cached baseline refused; refitting", model=artifact.model, refused=str(exc))
         return None
     return loaded
 
 
-def store_baseline(store: ObjectStore, artifact: Artifact, key: CacheKey, baseline: Any, now: datetime) -> None:
-    store_body(store, artifact, key, pickle.dumps(baseline, protocol=pickle.HIGHEST_PROTOCOL), now)
+def store_baseline(
+    store: ObjectStore, artifact: Artifact, key: CacheKey, baseline: Any, now: datetime, signer: Signer
+) -> None:
+    store_body(store, artifact, key, pickle.dumps(baseline, protocol=pickle.HIGHEST_PROTOCOL), now, signer)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from modelwatch.config.model import ModelConfig, ProblemType
 from modelwatch.constants import KIND_REALIZED
 from modelwatch.errors import ReferenceDataError
+from modelwatch.lake.layout import violations_key
 from modelwatch.monitors.base import AnalysisData, Gated, MetricPoint, Monitor, Publication
 from modelwatch.monitors.frames import CHUNK
 from modelwatch.monitors.performance import chunk_table
@@ -32,7 +33,6 @@ METRIC_SHAP = "global_shap"
 METRIC_EXPECTED = "expected_value"
 METRIC_FAITHFULNESS = "faithfulness"
 BASELINE_DOCUMENT = "baseline_analysis.json"
-VIOLATIONS_DOCUMENT = "constraint_violations.json"
 CHECK_TYPE = "feature_attribution_drift_check"
 METHOD = "TreeShap"  # Clarify's ExplainabilityMethod dimension is KernelShap; these are a surrogate's TreeSHAP values
 SURROGATE_TREES = 60
@@ -257,7 +257,7 @@ class AttributionMonitor(Monitor):
         table["chunk_index"] = 0
         return conform(table.sort_values(["chunk_start", "metric", "feature"], kind="stable", na_position="first"))
 
-    def chunk_documents(self, table: pd.DataFrame) -> dict[str, bytes]:
+    def lake_files(self, table: pd.DataFrame) -> dict[str, bytes]:
         """Clarify's feature-attribution violations file of each analysed chunk."""
         documents = {}
         for start, rows in table.loc[table["metric"] == METRIC_NDCG].groupby("chunk_start", sort=True):
@@ -273,8 +273,9 @@ class AttributionMonitor(Monitor):
                 for r in rows.itertuples()
                 if r.alert
             ]
-            name = f"chunk={_stamp(start)}/{VIOLATIONS_DOCUMENT}"
-            documents[name] = json.dumps({"version": "1.0", "violations": violations}, indent=2).encode()
+            documents[violations_key(self.config.name, MONITOR, start)] = json.dumps(
+                {"version": "1.0", "violations": violations}, indent=2
+            ).encode()
         return documents
 
     def summarise(self, table: pd.DataFrame) -> dict[str, Any]:
@@ -401,9 +402,3 @@ def shap_figure(rows: pd.DataFrame) -> Any:
         height=420,
     )
     return figure
-
-
-def _stamp(value: Any) -> str:
-    import pandas as pd
-
-    return pd.Timestamp(value).tz_convert("UTC").strftime("%Y%m%dT%H%M%SZ")

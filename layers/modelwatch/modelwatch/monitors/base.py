@@ -76,11 +76,14 @@ class Gated:
 
 @dataclass
 class Publication:
-    """What publishing does with a monitor's rows: datapoints, held-back points, and the rows that are alerts."""
+    """What publishing does with a monitor's rows: datapoints, held-back points, the rows that are alerts (crossings
+    in the direction that is worse) and the rows that crossed in the direction that is better (unexpected
+    improvements: a notice, paging only when the model's `alerts.direction` is `both`)."""
 
     points: list[MetricPoint] = field(default_factory=list)
     gated: list[Gated] = field(default_factory=list)
     alerts: list[ResultRow] = field(default_factory=list)
+    improvements: list[ResultRow] = field(default_factory=list)
 
 
 class Monitor(ABC):
@@ -103,6 +106,11 @@ class Monitor(ABC):
         """The feature columns the monitor reads besides the predictions and ids (none by default)."""
         return []
 
+    def lake_files(self, table: pd.DataFrame) -> dict[str, bytes]:
+        """Lake files (key -> bytes) for the chunks just analysed (their rows in `table`), written by the analysis
+        step beside the monitor's results; none by default."""
+        return {}
+
     def fitting_key(self) -> dict[str, Any]:
         """The parts of the config that change the baseline (a cached baseline is reused only while they hold)."""
         return {}
@@ -116,11 +124,6 @@ class Monitor(ABC):
     def baseline_documents(self, baseline: Any) -> dict[str, bytes]:
         """JSON documents stored next to a newly fitted baseline, by name (e.g. Clarify's analysis.json of the
         reference); none by default."""
-        return {}
-
-    def chunk_documents(self, table: pd.DataFrame) -> dict[str, bytes]:
-        """Files a run writes beside its report for the chunks it analysed (`table`: their rows), by relative name
-        (e.g. Clarify's violations per chunk); none by default."""
         return {}
 
     @abstractmethod
@@ -149,4 +152,5 @@ class Monitor(ABC):
 
     @abstractmethod
     def publish(self, rows: list[ResultRow], summary: dict[str, Any]) -> Publication:
-        """Which of the run's rows (this monitor's only) become datapoints, and which are alerts to notify."""
+        """Which of the run's rows (this monitor's only) become datapoints, which are alerts and which are
+        improvements (see `Publication`)."""

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from modelwatch.config.model import ModelConfig
 from modelwatch.constants import DIM_KIND, KIND_ESTIMATED, KIND_REALIZED
 from modelwatch.errors import ReferenceDataError
+from modelwatch.lake.layout import violations_key
 from modelwatch.monitors import clarify
 from modelwatch.monitors.base import AnalysisData, Gated, MetricPoint, Monitor, Publication
 from modelwatch.monitors.frames import CHUNK, TARGET
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 MONITOR = "bias"
 BIAS_SCHEMA = 1  # bump when what a bias baseline holds changes
 BASELINE_DOCUMENT = "baseline_analysis.json"
-VIOLATIONS_DOCUMENT = "constraint_violations.json"
 CHECK_TYPE = "bias_drift_check"
 # Per-facet performance behind the estimated differences (npv: TN / (TN + FN), behind DRR).
 FACETWISE = ("accuracy", "recall", "specificity", "precision", "npv")
@@ -360,7 +360,7 @@ class BiasMonitor(Monitor):
         return found
 
     # ------------------------------------------------------------ outputs
-    def chunk_documents(self, table: pd.DataFrame) -> dict[str, bytes]:
+    def lake_files(self, table: pd.DataFrame) -> dict[str, bytes]:
         """Clarify's bias-drift violations file of each analysed chunk (realized and estimated violations)."""
         documents = {}
         for start, rows in table.groupby("chunk_start", sort=True):
@@ -378,8 +378,9 @@ class BiasMonitor(Monitor):
                 for r in rows.itertuples()
                 if r.alert and r.metric in clarify.DESCRIPTIONS
             ]
-            name = f"chunk={_stamp(start)}/{VIOLATIONS_DOCUMENT}"
-            documents[name] = json.dumps({"version": "1.0", "violations": violations}, indent=2).encode()
+            documents[violations_key(self.config.name, MONITOR, start)] = json.dumps(
+                {"version": "1.0", "violations": violations}, indent=2
+            ).encode()
         return documents
 
     def summarise(self, table: pd.DataFrame) -> dict[str, Any]:
@@ -639,9 +640,3 @@ def bias_figure(rows: pd.DataFrame, title: str) -> Any:
         height=460,
     )
     return figure
-
-
-def _stamp(value: Any) -> str:
-    import pandas as pd
-
-    return pd.Timestamp(value).tz_convert("UTC").strftime("%Y%m%dT%H%M%SZ")

@@ -19,7 +19,7 @@ from modelwatch.constants import (
     COL_Y_PRED,
     COL_Y_TRUE,
 )
-from modelwatch.errors import ConfigMismatchError, ReferenceDataError
+from modelwatch.errors import ChunkDataError, ConfigMismatchError, ReferenceDataError, describe
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -98,8 +98,9 @@ def _as_text(column: pd.Series) -> pd.Series:
     return text
 
 
-def _binary_series(config: ModelConfig, values: pd.Series, what: str, error: type[Exception]) -> pd.Series:
-    """0/1 as float64 from numbers, booleans, '0'/'1' or the configured class names (negative, positive)."""
+def _binary_values(config: ModelConfig, values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """0/1 as float64 from numbers, booleans, '0'/'1' or the configured class names (negative, positive); and which
+    present values are none of those (left missing)."""
     import numpy as np
     import pandas as pd
 
@@ -108,23 +109,33 @@ def _binary_series(config: ModelConfig, values: pd.Series, what: str, error: typ
         if config.classes:
             mapping.update({config.classes[0].lower(): 0.0, config.classes[1].lower(): 1.0})
         text = values.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).lower())
-        unknown = sorted({v for v in text.dropna().unique() if v not in mapping})
-        if unknown:
-            raise error(f"{what}: values {unknown[:5]} are not 0/1 or the classes {config.classes}")
-        return text.map(mapping).astype("float64")
+        converted = text.map(mapping).astype("float64")
+        return converted, text.notna() & converted.isna()
     numeric = pd.to_numeric(values, errors="coerce").astype("float64")
-    bad = sorted(set(numeric.dropna().unique()) - {0.0, 1.0})
-    if bad:
-        raise error(f"{what}: binary classification expects 0/1, found {bad[:5]}")
-    return numeric
+    invalid = values.notna() & ~numeric.isin([0.0, 1.0])
+    return numeric.where(~invalid), invalid
+
+
+def _class_values(config: ModelConfig, values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Class names as str; and which present values are not among the configured classes (left missing)."""
+    text = values.astype("object").where(values.notna(), None).map(lambda v: v if v is None else str(v))
+    invalid = text.notna() & ~text.isin(config.classes)
+    return text.where(~invalid, None), invalid
+
+
+def _binary_series(config: ModelConfig, values: pd.Series, what: str, error: type[Exception]) -> pd.Series:
+    converted, invalid = _binary_values(config, values)
+    if invalid.any():
+        # How many and where, never which: the values are data.
+        raise error(f"{what}: {int(invalid.sum())} value(s) are not 0/1 or the classes {config.classes}")
+    return converted
 
 
 def _class_series(config: ModelConfig, values: pd.Series, what: str, error: type[Exception]) -> pd.Series:
-    text = values.astype("object").where(values.notna(), None).map(lambda v: v if v is None else str(v))
-    unknown = sorted(set(text.dropna().unique()) - set(config.classes))
-    if unknown:
-        raise error(f"{what}: classes {unknown[:5]} are not in the configured classes {config.classes}")
-    return text
+    converted, invalid = _class_values(config, values)
+    if invalid.any():
+        raise error(f"{what}: {int(invalid.sum())} value(s) are not in the configured classes {config.classes}")
+    return converted
 
 
 def _coerce_outputs(config: ModelConfig, frame: pd.DataFrame, error: type[Exception], source: str) -> None:
@@ -152,6 +163,21 @@ def coerce_target(config: ModelConfig, values: pd.Series, source: str, error: ty
     if config.problem_type is ProblemType.MULTICLASS:
         return _class_series(config, values, source, error)
     return pd.to_numeric(values, errors="coerce").astype("float64")
+
+
+def usable_labels(config: ModelConfig, values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Labels in the type nannyml expects, and which present labels cannot be used (outside the classes, not a
+    finite number): those are left missing and counted by the caller, never a reason to fail the run."""
+    import numpy as np
+    import pandas as pd
+
+    if config.problem_type is ProblemType.BINARY:
+        return _binary_values(config, values)
+    if config.problem_type is ProblemType.MULTICLASS:
+        return _class_values(config, values)
+    numeric = pd.to_numeric(values, errors="coerce").astype("float64")
+    invalid = values.notna() & ~np.isfinite(numeric.fillna(np.inf))
+    return numeric.where(~invalid), invalid
 
 
 def naive_utc(values: pd.Series) -> pd.Series:
@@ -192,7 +218,8 @@ def prepare_reference(config: ModelConfig, reference: pd.DataFrame) -> pd.DataFr
     try:
         frame[TIMESTAMP] = naive_utc(frame[TIMESTAMP])
     except (ValueError, TypeError) as exc:
-        raise ReferenceDataError(f"reference column {config.timestamp!r} does not hold timestamps: {exc}") from exc
+        problem = describe(exc)  # pandas quotes the value it could not parse
+        raise ReferenceDataError(f"reference column {config.timestamp!r} does not hold timestamps: {problem}") from exc
     labelled = frame[TARGET].dropna()
     if labelled.empty:
         raise ReferenceDataError(f"reference column {config.target!r} holds no labels")
@@ -243,7 +270,8 @@ def prepare_captures(config: ModelConfig, captures: pd.DataFrame, features: list
         frame[COL_EVENT_ID] = frame[COL_INFERENCE_ID]
     if features:
         _coerce_features(config, frame)
-    _coerce_outputs(config, frame, ConfigMismatchError, f"model {config.name}: captured")
+    # A value problem is the rows' (ChunkDataError: the analysis skips the chunk holding it), not the config's.
+    _coerce_outputs(config, frame, ChunkDataError, f"model {config.name}: captured")
     frame[TIMESTAMP] = naive_utc(frame[TIMESTAMP])
     without = frame[config.prediction_columns].isna().any(axis=1)
     if without.any():

@@ -16,7 +16,7 @@ from modelwatch.constants import (
     COL_Y_TRUE,
 )
 from modelwatch.errors import ConfigMismatchError
-from modelwatch.monitors.frames import TARGET, coerce_target
+from modelwatch.monitors.frames import TARGET, usable_labels
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,8 +34,11 @@ class LabelJoin:
     unmatched_labels: int = 0  # labels for inference ids not among these captures (other windows)
     excluded_inference_ids: list[str] = field(default_factory=list)  # label count != captured row count
     excluded_label_rows: int = 0
+    invalid_labels: int = 0  # outside the model's classes or not a finite number: never joined
+    ambiguous_rows: int = 0  # captured rows sharing (inference_id, row_in_request) with another: no label joined
 
     def summary(self, limit: int = 20) -> dict[str, Any]:
+        """Counts, and a sample of the excluded requests' inference ids (identifiers, never labels or payloads)."""
         return {
             "label_rows": self.label_rows,
             "duplicates_dropped": self.duplicates_dropped,
@@ -43,6 +46,8 @@ class LabelJoin:
             "excluded_inference_ids": len(self.excluded_inference_ids),
             "excluded_inference_id_sample": self.excluded_inference_ids[:limit],
             "excluded_label_rows": self.excluded_label_rows,
+            "invalid_labels": self.invalid_labels,
+            "ambiguous_rows": self.ambiguous_rows,
         }
 
 
@@ -67,11 +72,14 @@ def _id_text(ids: pd.Series) -> pd.Series:
 
 
 def join_labels(config: ModelConfig, analysis: pd.DataFrame, labels: pd.DataFrame | None) -> LabelJoin:
-    """Left-join labels on (inference_id, row_in_request).
+    """Left-join labels on (inference_id, row_in_request); what cannot be joined is counted, never an error.
 
     Duplicate labels keep the latest by (label_time, source_modified, source_key, source_line), as the lake
     reader does. Label groups whose count differs from the captured row count of their inference id are excluded
-    (a label list that does not line up with the request's rows cannot be matched row by row) and reported.
+    (a label list that does not line up with the request's rows cannot be matched row by row) and reported. Labels
+    outside the model's classes (or not finite numbers) are left out and counted; captured rows that share their
+    (inference_id, row_in_request) with another row (two requests under one inference id) get no label. Only labels
+    without the join's columns raise (ConfigMismatchError): the caller then analyses without labels.
     """
     if labels is None or labels.empty:
         return LabelJoin(frame=_empty_target(config, analysis))
@@ -85,9 +93,10 @@ def join_labels(config: ModelConfig, analysis: pd.DataFrame, labels: pd.DataFram
     if table[COL_INFERENCE_ID].dtype != captured_ids.dtype:  # e.g. Arrow-backed lake ids vs str labels
         table[COL_INFERENCE_ID] = table[COL_INFERENCE_ID].astype(captured_ids.dtype)
     table[COL_ROW_IN_REQUEST] = table[COL_ROW_IN_REQUEST].astype("int64")
-    table[TARGET] = coerce_target(
-        config, table[COL_Y_TRUE], f"model {config.name}: ground truth y_true", ConfigMismatchError
-    )
+    table[TARGET], invalid = usable_labels(config, table[COL_Y_TRUE])
+    invalid_labels = int(invalid.sum())
+    if invalid_labels:
+        table = table.loc[~invalid]
     if order:
         table = table.sort_values(order, kind="stable")
     deduplicated = table.drop_duplicates(subset=_JOIN_KEYS, keep="last")
@@ -105,8 +114,12 @@ def join_labels(config: ModelConfig, analysis: pd.DataFrame, labels: pd.DataFram
     frame = analysis.copy()
     frame[COL_INFERENCE_ID] = captured_ids
     frame[COL_ROW_IN_REQUEST] = frame[COL_ROW_IN_REQUEST].astype("int64")
-    joined = frame.merge(usable[[*_JOIN_KEYS, TARGET]], on=_JOIN_KEYS, how="left", validate="one_to_one")
+    joined = frame.merge(usable[[*_JOIN_KEYS, TARGET]], on=_JOIN_KEYS, how="left", validate="many_to_one")
     joined.index = frame.index
+    ambiguous = frame.duplicated(_JOIN_KEYS, keep=False)
+    if ambiguous.any():
+        # Which of the rows sharing a key the label belongs to cannot be told: none gets it.
+        joined.loc[ambiguous, TARGET] = None
     return LabelJoin(
         frame=joined,
         label_rows=len(labels),
@@ -114,4 +127,6 @@ def join_labels(config: ModelConfig, analysis: pd.DataFrame, labels: pd.DataFram
         unmatched_labels=unmatched,
         excluded_inference_ids=excluded_ids,
         excluded_label_rows=int(mismatched.sum()),
+        invalid_labels=invalid_labels,
+        ambiguous_rows=int(ambiguous.sum()),
     )

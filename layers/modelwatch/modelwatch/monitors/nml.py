@@ -7,7 +7,7 @@ from typing import Any
 from modelwatch.chunks import period_ns
 from modelwatch.config.model import ModelConfig, ProblemType
 from modelwatch.constants import COL_Y_PRED
-from modelwatch.errors import ReferenceDataError
+from modelwatch.errors import ReferenceDataError, describe
 from modelwatch.monitors.frames import TARGET, TIMESTAMP
 
 # LightGBM picks row- or column-wise histograms by timing unless told; forcing one (plus `deterministic`) makes
@@ -38,11 +38,12 @@ def build_chunker(config: ModelConfig) -> Any:
 
 
 def build_thresholds(config: ModelConfig) -> dict[str, Any]:
-    """Configured nannyml thresholds per metric (metrics not named keep nannyml's defaults)."""
+    """Configured nannyml thresholds per metric, Model Monitor constraints included (metrics not named keep
+    nannyml's defaults)."""
     from nannyml.thresholds import ConstantThreshold, StandardDeviationThreshold
 
     thresholds: dict[str, Any] = {}
-    for metric, spec in config.estimation.thresholds.items():
+    for metric, spec in config.thresholds.items():
         if spec.type == "constant":
             thresholds[metric] = ConstantThreshold(lower=spec.lower, upper=spec.upper)
         else:
@@ -144,4 +145,4 @@ def fitted(config: ModelConfig, fittable: Any, reference: Any) -> Any:
     try:
         return seeded_fit(fittable, reference)
     except Exception as exc:  # nannyml raises plain exceptions of many kinds on unusable reference data
-        raise ReferenceDataError(f"model {config.name}: cannot fit on the reference data: {exc}") from exc
+        raise ReferenceDataError(f"model {config.name}: cannot fit on the reference data: {describe(exc)}") from exc

@@ -3,11 +3,14 @@ arrived, realized performance with the estimation error."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from modelwatch.config.model import ProblemType
+from modelwatch.config.model import ModelConfig, ProblemType
+from modelwatch.config.model_quality import GREATER_THAN, violates
 from modelwatch.constants import (
     DIM_KIND,
     DIM_METRIC,
@@ -19,8 +22,22 @@ from modelwatch.constants import (
     KIND_UPPER_BOUND,
     METRIC_PERFORMANCE,
 )
+from modelwatch.lake.layout import model_quality_keys
 from modelwatch.monitors.base import AnalysisData, ChunkInfo, Gated, MetricPoint, Monitor, Publication
-from modelwatch.monitors.frames import CHUNK, TIMESTAMP
+from modelwatch.monitors.direction import Crossing, band_beyond, classify, crossed_side
+from modelwatch.monitors.frames import CHUNK, TARGET, TIMESTAMP
+from modelwatch.monitors.mm_model_quality import (
+    KIND_MODEL_MONITOR,
+    STATISTICS_METRIC,
+    chunk_seed,
+    dumps,
+    metric_names_published,
+    non_scalar_members,
+    scalar_values,
+    standard_deviations,
+    statistics_document,
+    violation_entry,
+)
 from modelwatch.monitors.nml import (
     DLE_HYPERPARAMETERS,
     ESTIMATOR_SCHEMA,
@@ -120,8 +137,126 @@ def tidy(metrics: list[str], estimated: Any, realized: Any | None, chunks: list[
     return conform(table)
 
 
+def model_monitor_rows(config: ModelConfig, data: AnalysisData) -> pd.DataFrame:
+    """Model Monitor's model-quality statistics of each chunk's labelled rows: a row per scalar metric (kind
+    model_monitor, sampling_error its standard deviation), the `statistics` row (value the labelled rows, detail
+    the confusion matrix and curves as JSON) and, per Model Monitor constraint on a metric nannyml cannot estimate,
+    a realized row with the constraint as its threshold."""
+    import numpy as np
+    import pandas as pd
+
+    frame = data.frame
+    labelled = frame.loc[frame[TARGET].notna()]
+    constraints = config.estimation.model_monitor.constraints
+    by_number = {c.number: c for c in data.chunks}
+    records: list[dict[str, Any]] = []
+    for number, rows in labelled.groupby(CHUNK, sort=True):
+        chunk = by_number.get(int(number))
+        if chunk is None:
+            continue
+        values = scalar_values(config, rows, TARGET)
+        deviations = standard_deviations(config, rows, chunk_seed(chunk.key), TARGET)
+        for metric, value in values.items():
+            records.append(
+                {
+                    "chunk_key": chunk.key,
+                    "metric": metric,
+                    "kind": KIND_MODEL_MONITOR,
+                    "value": value,
+                    "sampling_error": deviations[metric],
+                }
+            )
+        records.append(
+            {
+                "chunk_key": chunk.key,
+                "metric": STATISTICS_METRIC,
+                "kind": KIND_MODEL_MONITOR,
+                "value": float(len(rows)),
+                "detail": json.dumps(non_scalar_members(config, rows, TARGET), separators=(",", ":")),
+            }
+        )
+        for metric in config.realized_only_metrics:
+            constraint = constraints[metric]
+            upper = constraint.comparison_operator == GREATER_THAN
+            records.append(
+                {
+                    "chunk_key": chunk.key,
+                    "metric": metric,
+                    "kind": KIND_REALIZED,
+                    "value": values[metric],
+                    "upper_threshold": constraint.threshold if upper else np.nan,
+                    "lower_threshold": np.nan if upper else constraint.threshold,
+                    "alert": violates(values[metric], constraint.threshold, constraint.comparison_operator),
+                }
+            )
+    if not records:
+        return empty_table()
+    table = pd.DataFrame.from_records(records).merge(
+        chunk_table(data.chunks), on="chunk_key", how="inner", validate="many_to_one"
+    )
+    table["monitor"] = MONITOR
+    table["chunk_index"] = 0
+    return conform(table)
+
+
+def model_monitor_files(config: ModelConfig, table: pd.DataFrame) -> dict[str, bytes]:
+    """Model Monitor's statistics.json and constraint violations (one JSON line each, with the model and the
+    chunk's window) of every chunk of `table` with Model Monitor statistics. A violation is a stored alert of the
+    realized row a constraint thresholds (nannyml's metric, or the Model Monitor metric itself)."""
+    files: dict[str, bytes] = {}
+    quality = config.estimation.model_monitor
+    mine = table.loc[table["monitor"] == MONITOR]
+    statistics = mine.loc[mine["kind"] == KIND_MODEL_MONITOR]
+    realized = mine.loc[mine["kind"] == KIND_REALIZED]
+    targets = config.constrained_metrics
+    for start, rows in statistics.groupby("chunk_start", sort=True):
+        summary = rows.loc[rows["metric"] == STATISTICS_METRIC]
+        if not len(summary):
+            continue
+        scalars = {
+            str(r.metric): (float(r.value), float(r.sampling_error))
+            for r in rows.itertuples()
+            if r.metric != STATISTICS_METRIC
+        }
+        members = json.loads(summary["detail"].iloc[0] or "{}")
+        window = {
+            "model": config.name,
+            "chunk_start": _iso(start),
+            "chunk_end": _iso(summary["chunk_end"].iloc[0]),
+        }
+        document = statistics_document(config, int(summary["value"].iloc[0]), scalars, members)
+        entries = []
+        chunk_realized = realized.loc[realized["chunk_start"] == start]
+        for metric, constraint in quality.constraints.items():
+            found = chunk_realized.loc[chunk_realized["metric"] == targets.get(metric, metric)]
+            if len(found) and bool(found["alert"].iloc[0]):
+                value = float(found["value"].iloc[0])
+                entries.append(violation_entry(metric, value, constraint.threshold, constraint.comparison_operator))
+        statistics_key, violations_key = model_quality_keys(config.name, _aware(start))
+        files[statistics_key] = dumps({**document, **window}, line=True)
+        files[violations_key] = dumps({"violations": entries, **window}, line=True)
+    return files
+
+
+def _iso(value: Any) -> str:
+    import pandas as pd
+
+    return pd.Timestamp(value).tz_convert("UTC").isoformat().replace("+00:00", "Z")
+
+
+def _aware(value: Any) -> datetime:
+    import pandas as pd
+
+    return pd.Timestamp(value).tz_convert("UTC").to_pydatetime()
+
+
 def coverage_passes(row: ResultRow, min_label_coverage: float) -> bool:
     return row.label_coverage is not None and row.label_coverage >= min_label_coverage
+
+
+def _coverage_reason(row: ResultRow, gate: float) -> str:
+    coverage = "unknown" if row.label_coverage is None else f"{row.label_coverage:.1%}"
+    return f"label coverage {coverage} is below min_label_coverage {gate:.1%}"
 
 
 def performance_figure(metric: str, rows: pd.DataFrame) -> Any:
@@ -159,6 +294,8 @@ def performance_figure(metric: str, rows: pd.DataFrame) -> Any:
         )
     if x:
         threshold_lines(figure, x, estimated)
+    elif len(realized):  # a metric nannyml cannot estimate: its Model Monitor constraint on the realized values
+        threshold_lines(figure, [t.isoformat() for t in realized["chunk_start"]], realized)
     alerts = rows.loc[rows["alert"]]
     if len(alerts):
         figure.add_scatter(
@@ -169,7 +306,9 @@ def performance_figure(metric: str, rows: pd.DataFrame) -> Any:
             marker={"color": ALERT_COLOUR, "size": 11, "symbol": "diamond-open", "line": {"width": 2}},
         )
     title = f"Estimated performance ({metric})"
-    if len(realized):
+    if len(realized) and not x:
+        title = f"Realized performance ({metric})"
+    elif len(realized):
         title = f"Estimated performance vs Realized performance ({metric})"
     figure.update_layout(
         title=title, xaxis_title="Chunk start (UTC)", yaxis_title=metric, template="plotly_white", height=420
@@ -196,7 +335,7 @@ class PerformanceMonitor(Monitor):
             "features": [f.model_dump(mode="json") for f in config.features],
             "classes": list(config.classes),
             "metrics": config.metrics,
-            "thresholds": {k: v.model_dump(mode="json") for k, v in sorted(config.estimation.thresholds.items())},
+            "thresholds": {k: v.model_dump(mode="json") for k, v in sorted(config.thresholds.items())},
             "chunking": config.chunking.model_dump(mode="json"),
             "dle_hyperparameters": DLE_HYPERPARAMETERS if config.problem_type is ProblemType.REGRESSION else None,
             "fit_seed": FIT_SEED,
@@ -231,21 +370,48 @@ class PerformanceMonitor(Monitor):
             # Realized on every analysed chunk (nannyml gives NaN where a chunk has no label); only chunks with
             # labels keep their realized rows.
             realized = baseline.realized.calculate(data.frame)
-        return tidy(self.config.metrics, estimated, realized, data.chunks)
+        table = tidy(self.config.metrics, estimated, realized, data.chunks)
+        if self.config.estimation.model_monitor.enabled and data.labelled:
+            import pandas as pd
+
+            extra = model_monitor_rows(self.config, data)
+            if len(extra):
+                table = pd.concat([table, extra], ignore_index=True)
+                table = conform(table.sort_values(["chunk_start", "metric", "kind"], kind="stable"))
+        return table
+
+    def lake_files(self, table: pd.DataFrame) -> dict[str, bytes]:
+        """Model Monitor's statistics.json and constraint violations of each analysed labelled chunk (when the
+        model's Model Monitor compatibility asks for them)."""
+        quality = self.config.estimation.model_monitor
+        if not quality.enabled or not quality.files:
+            return {}
+        return model_monitor_files(self.config, table)
 
     def publish(self, rows: list[ResultRow], summary: dict[str, Any]) -> Publication:
         """Estimated value and confidence bounds per chunk; realized value and estimation error past the coverage
-        gate. Alerts: estimates always, realized values only past the gate (few labels are noise)."""
+        gate. Crossings: estimates always, realized values only past the gate (few labels are noise); each is an
+        alert when it lies on the side that is worse for the metric, else an improvement."""
         gate = self.config.estimation.min_label_coverage
         out = Publication()
         estimates = {(r.chunk_start, r.metric): r for r in rows if r.kind == KIND_ESTIMATED}
+        quality = self.config.estimation.model_monitor
+        published = set(metric_names_published(self.config)) if quality.metrics else set()
         for row in rows:
+            if row.kind == KIND_MODEL_MONITOR:
+                if row.metric in published:
+                    point = self._model_monitor_point(row)
+                    if coverage_passes(row, gate):
+                        out.points.append(point)
+                    else:
+                        out.gated.append(Gated(point, _coverage_reason(row, gate)))
+                continue
             if row.kind == KIND_ESTIMATED:
                 out.points.append(self._point(row, KIND_ESTIMATED, row.value))
                 out.points.append(self._point(row, KIND_LOWER_BOUND, row.lower_bound))
                 out.points.append(self._point(row, KIND_UPPER_BOUND, row.upper_bound))
                 if row.alert:
-                    out.alerts.append(row)
+                    self._crossing(row, out)
             elif row.kind == KIND_REALIZED:
                 estimate = estimates.get((row.chunk_start, row.metric))
                 error = None
@@ -257,21 +423,52 @@ class PerformanceMonitor(Monitor):
                     out.points.append(realized)
                     out.points.extend(errors)
                     if row.alert:
-                        out.alerts.append(row)
+                        self._crossing(row, out)
                 else:
-                    coverage = "unknown" if row.label_coverage is None else f"{row.label_coverage:.1%}"
-                    reason = f"label coverage {coverage} is below min_label_coverage {gate:.1%}"
+                    reason = _coverage_reason(row, gate)
                     out.gated.extend(Gated(point, reason) for point in [realized, *errors])
         return out
 
+    def _crossing(self, row: ResultRow, out: Publication) -> None:
+        """An alerting row as an alert (worse side) or an improvement (better side); with `band_beyond_threshold`,
+        an estimate counts only when its whole confidence band lies past the threshold."""
+        side = crossed_side(row.value, row.lower_threshold, row.upper_threshold)
+        beyond = side is None or band_beyond(
+            row.lower_bound, row.upper_bound, row.lower_threshold, row.upper_threshold, side
+        )
+        if self.config.alerts.band_beyond_threshold and not beyond:
+            return
+        if classify(row.metric, row.value, row.lower_threshold, row.upper_threshold) is Crossing.IMPROVEMENT:
+            out.improvements.append(row)
+        else:
+            out.alerts.append(row)
+
+    def _model_monitor_point(self, row: ResultRow) -> MetricPoint:
+        """A Model Monitor metric under its bare name, with its Endpoint and MonitoringSchedule dimensions."""
+        return MetricPoint(
+            metric_name=row.metric,
+            dimensions=self.config.model_quality_dimensions,
+            timestamp=row.chunk_start,
+            value=row.value,
+            series=KIND_MODEL_MONITOR,
+            ledger_metric=row.metric,
+            version_parts=(row.rows, row.label_coverage),
+            namespace=self.config.model_quality_namespace,
+        )
+
     def report(self, table: pd.DataFrame, summary: dict[str, Any]) -> list[Section]:
-        """Per metric: estimated (with its confidence band) against realized where labelled, thresholds, alerts."""
+        """Per metric: estimated (with its confidence band) against realized where labelled, thresholds, alerts;
+        realized values of the Model Monitor constraints nannyml cannot estimate."""
         mine = table.loc[table["monitor"] == MONITOR]
         sections = []
         for metric in self.config.metrics:
             rows = mine.loc[mine["metric"] == metric]
             labelled = bool((rows["kind"] == KIND_REALIZED).any())
             title = f"{metric}: estimated vs realized" if labelled else f"{metric}: estimated"
+            sections.append(Section(title, partial(performance_figure, metric, rows)))
+        for metric in self.config.realized_only_metrics:  # Model Monitor constraints nannyml cannot estimate
+            rows = mine.loc[(mine["metric"] == metric) & (mine["kind"] == KIND_REALIZED)]
+            title = f"{metric}: realized (Model Monitor constraint)"
             sections.append(Section(title, partial(performance_figure, metric, rows)))
         return sections
 

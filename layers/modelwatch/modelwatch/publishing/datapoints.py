@@ -38,20 +38,15 @@ def to_datapoint(point: MetricPoint) -> Datapoint:
     )
 
 
-def alert_key(row: ResultRow) -> str:
-    """The ledger key of an alert: notified once per chunk, metric and kind, and per facet (a bias metric's
-    violation for one facet does not silence another's) or feature; rows about neither keep the older key."""
-    subject = [part for part in (row.facet, row.facet_value, row.feature) if part is not None]
-    return ledger_key(f"alert_{row.kind}", "|".join([row.metric, *subject]), row.chunk_start)
-
-
 @dataclass
 class Candidates:
-    """What a run's rows become: datapoints to send, points held back with their reason, and alert rows."""
+    """What a run's rows become: datapoints to send, points held back with their reason, alert rows (the worse
+    side) and improvement rows (the better side)."""
 
     points: list[Datapoint] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     alerts: list[ResultRow] = field(default_factory=list)
+    improvements: list[ResultRow] = field(default_factory=list)
 
 
 def candidates(config: ModelConfig, rows: list[ResultRow], summaries: dict[str, dict[str, Any]]) -> Candidates:
@@ -63,4 +58,5 @@ def candidates(config: ModelConfig, rows: list[ResultRow], summaries: dict[str, 
         found.points.extend(to_datapoint(p) for p in publication.points)
         found.skipped.extend(Skipped(to_datapoint(g.point), g.reason) for g in publication.gated)
         found.alerts.extend(publication.alerts)
+        found.improvements.extend(publication.improvements)
     return found

@@ -1,4 +1,7 @@
-"""A failed monitor run: remember the named error, count it as a metric, and say so in one notification."""
+"""A failed monitor run: remember the named error, count it as a metric, and say so in one notification.
+
+A run that fails the same way again (its retries, the next runs while the cause is not fixed) is counted again but
+not notified again: one message per failure until a run succeeds (which clears the run state's last error)."""
 
 from __future__ import annotations
 
@@ -82,16 +85,23 @@ def record_failure(
     settings: PublishSettings,
     sleep: Callable[[float], None] = time.sleep,
 ) -> FailureRecord:
-    """Write the run state's `last_error`, publish WorkflowFailures (Model) = 1, and send one notification.
+    """Write the run state's `last_error`, publish WorkflowFailures (Model) = 1, and send one notification unless the
+    model's last error is this same failure (already notified; its repeats are counted in the run state).
 
     Each of the three is attempted even if another fails (the message matters most); any failure is raised
-    afterwards as PublishError naming what did not happen.
+    afterwards as PublishError naming what did not happen. The cause is stored and sent as its message, without
+    values another library's message may quote (`notify.failure_cause`).
     """
     failure = error if isinstance(error, FailureError) else FailureError.model_validate(error)
+    # The message alone (no stack trace), without values another library's message may quote.
+    failure = FailureError(Error=failure.error, Cause=failure_cause(failure.cause, failure.error))
     now = to_utc(clock.now())
     problems: list[str] = []
+    repeats = _repeats(state, model, failure)
     try:
-        state.runs.record_failure(model, run_id=run_id, error=failure.error, cause=failure.cause, now=now)
+        state.runs.record_failure(
+            model, run_id=run_id, error=failure.error, cause=failure.cause, now=now, repeats=repeats
+        )
     except ModelwatchError as exc:
         problems.append(f"run state not written: {exc}")
     point = Datapoint(METRIC_WORKFLOW_FAILURES, ((DIM_MODEL, model),), now, 1.0, unit="Count")
@@ -102,7 +112,11 @@ def record_failure(
     notification = build_failure_notification(
         model=model, run_id=run_id, error=failure.error, cause=failure.cause, failed_at=now
     )
-    if settings.notifications_topic_arn:
+    if repeats:
+        logger.info(
+            "run failed again the same way; already notified", model=model, error=failure.error, repeats=repeats
+        )
+    elif settings.notifications_topic_arn:
         try:
             send_notification(sns, settings.notifications_topic_arn, notification, sleep=sleep)
         except ModelwatchError as exc:
@@ -117,11 +131,24 @@ def record_failure(
         model=model,
         run_id=run_id,
         error=failure.error,
-        cause=failure_cause(failure.cause),
+        cause=failure_cause(failure.cause, failure.error),
         recorded_at=iso(now),
         notified=notification.sent,
         message_id=notification.message_id,
     )
+
+
+def _repeats(state: State, model: str, failure: FailureError) -> int:
+    """How often the model's runs failed this same way before (0: a new failure, to notify)."""
+    try:
+        previous = state.runs.load(model).last_error
+    except ModelwatchError:
+        return 0  # cannot tell: notify rather than stay silent
+    if not previous or previous.get("Error") != failure.error:
+        return 0
+    if failure_cause(str(previous.get("Cause", "")), failure.error) != failure_cause(failure.cause, failure.error):
+        return 0
+    return int(previous.get("repeats", 0)) + 1
 
 
 def record_failure_event(

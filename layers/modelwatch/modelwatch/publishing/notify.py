@@ -1,4 +1,5 @@
-"""SNS notifications that say what degraded, by how much, since when and where to look; and failed runs."""
+"""SNS notifications for people: an incident opened, updated, reminded about or closed (what, by how much, since
+when, where to look), a failed run, a fire drill."""
 
 from __future__ import annotations
 
@@ -6,19 +7,34 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from modelwatch.clock import to_utc
-from modelwatch.constants import KIND_ESTIMATED, KIND_REALIZED
+from modelwatch.clock import parse_iso, to_utc
+from modelwatch.config.model import ModelConfig
+from modelwatch.constants import KIND_REALIZED
+from modelwatch.errors import safe_cause
 from modelwatch.lake.store import parse_s3_uri
 from modelwatch.monitors.results import ResultRow
+from modelwatch.publishing.incidents import (
+    CLOSED_EVENT,
+    IMPROVEMENT,
+    OPENED,
+    REMINDER,
+    UPDATED,
+    Event,
+    MetricView,
+    counts,
+    describe,
+    duration_text,
+    metric_label,
+    open_for,
+)
 from modelwatch.publishing.metrics import iso
 from modelwatch.retry import call_with_retries
 
 MAX_SUBJECT = 99  # SNS subjects stop at 100 characters
-MAX_CHUNK_LINES = 24  # per metric; the report and results/ have every chunk
 PRESIGNED_EXPIRY_SECONDS = 7 * 24 * 3600  # the longest SigV4 allows
 MESSAGE_ATTRIBUTE = "modelwatch"
 REPORT_LINK_CONSOLE = "console"
@@ -79,202 +95,221 @@ def _coverage(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0%}"
 
 
-def _side(row: ResultRow | None) -> dict[str, Any] | None:
-    if row is None:
-        return None
-    return {
-        "value": row.value,
-        "lower_threshold": row.lower_threshold,
-        "upper_threshold": row.upper_threshold,
-        "alert": row.alert,
-    }
+def _when(value: datetime, now: datetime) -> str:
+    """`03:00` within a day of now, else `2026-01-05 03:00` (UTC)."""
+    value, now = to_utc(value), to_utc(now)
+    return f"{value:%H:%M}" if abs(now - value) < timedelta(hours=24) else f"{value:%Y-%m-%d %H:%M}"
 
 
-def _streak_start(rows: list[ResultRow], metric: str, latest: datetime) -> datetime:
-    """Start of the run of consecutive alerting chunks (any kind) that ends with `latest`: "since when"."""
-    by_chunk: dict[datetime, bool] = {}
-    for row in rows:
-        if row.metric == metric:
-            by_chunk[row.chunk_start] = by_chunk.get(row.chunk_start, False) or row.alert
-    since = latest
-    for start in sorted((s for s in by_chunk if s <= latest), reverse=True):
-        if not by_chunk[start]:
-            break
-        since = start
-    return since
+@dataclass(frozen=True)
+class RunContext:
+    """What a run adds to its incident messages: where to look and what drifted."""
+
+    run_id: str
+    published_at: datetime
+    report_url: str | None = None
+    top_drifting_features: list[str] = field(default_factory=list)
 
 
-@dataclass
-class _MetricSection:
-    metric: str
-    since: datetime
-    chunks: list[dict[str, Any]] = field(default_factory=list)
-    lines: list[str] = field(default_factory=list)
+def _ordered(config: ModelConfig, document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The incident's metric entries, the config's metrics first in their order."""
+    position = {name: i for i, name in enumerate(config.metrics)}
+    items = sorted(document.get("metrics", {}).items(), key=lambda kv: (position.get(kv[0], len(position)), kv[0]))
+    return [entry for _, entry in items]
 
 
-def build_degradation_notification(
-    *,
-    model: str,
-    run_id: str,
-    new_alerts: list[ResultRow],
-    rows: list[ResultRow],
-    top_drifting_features: list[str],
-    report_url: str | None,
-    published_at: datetime,
+def _primary(config: ModelConfig, document: dict[str, Any]) -> dict[str, Any]:
+    entries = _ordered(config, document)
+    in_alert = [e for e in entries if e.get("in_alert")]
+    return (in_alert or entries or [{}])[0]
+
+
+def _metric_line(entry: dict[str, Any], view: MetricView | None, now: datetime) -> str:
+    label = metric_label(str(entry.get("monitor", "")), str(entry.get("metric", "")), entry.get("subject"))
+    parts = [f"{label}:"]
+    estimated = view.estimated if view is not None else None
+    if estimated is not None:
+        flag = " ALERT" if estimated.alert else ""
+        parts.append(f"estimated {_fmt(estimated.value)} vs thresholds {_bounds(estimated)}{flag} (latest chunk)")
+    if view is not None and view.row is not None and view.row.kind == KIND_REALIZED:
+        row = view.row
+        parts.append(f"realized {_fmt(row.value)} vs thresholds {_bounds(row)} ({row.chunk_start:%Y-%m-%d %H:%M})")
+    if estimated is None and (view is None or view.row is None):
+        parts.append(describe(entry))
+    detail = view.row.detail if view is not None and view.row is not None else entry.get("detail")
+    if detail:  # what the monitor says about the crossing, e.g. the features that rose or fell in rank
+        parts.append(str(detail))
+    state = "in alert" if entry.get("in_alert") else "back in range"
+    parts.append(f"{state}, since {_when(parse_iso(entry['since']), now)}")
+    coverage = view.label_coverage if view is not None else entry.get("label_coverage")
+    parts.append(f"label coverage {_coverage(coverage)}")
+    if entry.get("confirmed") or entry.get("contradicted"):
+        parts.append(f"labels confirm {entry.get('confirmed', 0)} / contradict {entry.get('contradicted', 0)} chunk(s)")
+    return "  " + parts[0] + " " + "; ".join(parts[1:])
+
+
+def incident_subject(config: ModelConfig, event: Event, now: datetime) -> str:
+    """A subject for people: what, how much, since when (`modelwatch: car-loan degraded: f1 0.913 (est.) < 0.933
+    since 03:00`)."""
+    document = event.document
+    model = config.name
+    primary = _primary(config, document)
+    since = _when(parse_iso(document["since"]), now)
+    improvement = event.kind == IMPROVEMENT
+    if event.type == OPENED:
+        verb = "improved unexpectedly" if improvement else "degraded"
+        others = len([m for m in document.get("metrics", {}).values() if m.get("in_alert")]) - 1
+        more = f" (+{others} more)" if others > 0 else ""
+        return short_subject(f"modelwatch: {model} {verb}: {describe(primary)}{more} since {since}")
+    if event.type == UPDATED:
+        return short_subject(f"modelwatch: {model} update: {event.changes[0]}")
+    if event.type == REMINDER:
+        lasted = duration_text(open_for(document, now).total_seconds())
+        what = "unexpected improvement" if improvement else "incident"
+        return short_subject(f"modelwatch: {model} reminder: {describe(primary)}, {what} open {lasted}")
+    lasted = duration_text(float(document.get("duration_seconds", 0.0)))
+    label = metric_label(str(primary.get("monitor", "")), str(primary.get("metric", "")), primary.get("subject"))
+    if improvement:
+        return short_subject(f"modelwatch: {model} back in range: {label} after {lasted} (improvement ended)")
+    return short_subject(f"modelwatch: {model} recovered: {label} back in range after {lasted}")
+
+
+def build_incident_notification(
+    config: ModelConfig, event: Event, views: list[MetricView], context: RunContext
 ) -> Notification:
-    """One message for a model and run whose chunks newly crossed a threshold (estimate or realized)."""
-    others = [a for a in new_alerts if a.monitor in _OTHER_MONITORS]
-    new_alerts = [a for a in new_alerts if a.monitor not in _OTHER_MONITORS]
-    rows = [r for r in rows if r.monitor not in _OTHER_MONITORS]
-    index = {(r.chunk_start, r.metric, r.kind): r for r in rows}
-    sections: list[_MetricSection] = []
-    for metric in sorted({a.metric for a in new_alerts}):
-        starts = sorted({a.chunk_start for a in new_alerts if a.metric == metric})
-        section = _MetricSection(metric, _streak_start(rows, metric, starts[-1]))
-        for start in starts:
-            estimated = index.get((start, metric, KIND_ESTIMATED))
-            realized = index.get((start, metric, KIND_REALIZED))
-            any_row = estimated or realized
-            assert any_row is not None
-            newly = sorted(a.kind for a in new_alerts if a.metric == metric and a.chunk_start == start)
-            coverage = realized.label_coverage if realized else (estimated.label_coverage if estimated else None)
-            section.chunks.append(
-                {
-                    "chunk_start": iso(start),
-                    "chunk_end": iso(any_row.chunk_end) if any_row.chunk_end else None,
-                    "newly_in_alert": newly,
-                    "estimated": _side(estimated),
-                    "realized": _side(realized),
-                    "label_coverage": coverage,
-                }
-            )
-            parts = [f"{start:%Y-%m-%d %H:%M}"]
-            if any_row.chunk_end:
-                parts[0] += f" to {any_row.chunk_end:%H:%M}"
-            if estimated is not None:
-                flag = " ALERT" if estimated.alert else ""
-                parts.append(f"estimated {_fmt(estimated.value)} vs thresholds {_bounds(estimated)}{flag}")
-            if realized is not None:
-                flag = " ALERT" if realized.alert else ""
-                parts.append(f"realized {_fmt(realized.value)} vs thresholds {_bounds(realized)}{flag}")
-            parts.append(f"label coverage {_coverage(coverage)}")
-            section.lines.append("  " + "; ".join(parts))
-        sections.append(section)
-
-    metrics = [s.metric for s in sections]
-    chunks_total = sum(len(s.chunks) for s in sections)
-    named = metrics + sorted({_OTHER_MONITORS[a.monitor] for a in others})
-    subject = short_subject(f"modelwatch: {model} degraded: {', '.join(named)}")
-    opening = (
-        f"Model {model}: performance newly crossed a threshold in {chunks_total} chunk(s) "
-        f"for {len(metrics)} metric(s) ({', '.join(metrics)})."
-        if metrics
-        else f"Model {model}: {' and '.join(sorted({_OTHER_MONITORS[a.monitor] for a in others}))} newly found."
-    )
-    body = [opening, f"Run: {run_id}, published {iso(to_utc(published_at))}.", ""]
-    # Bias and attribution drift: one line per violation, a block per monitor each with its own cap (a bias check
-    # flags many metrics per facet and chunk; it must not hide the attribution drift), attribution first.
-    for monitor, heading in (
-        ("attribution", "Feature attribution drift: {n} chunk(s) below the nDCG threshold."),
-        ("bias", "Bias drift: {n} new violation(s) (a Clarify metric farther from neutral than the baseline's)."),
-    ):
-        mine = [a for a in others if a.monitor == monitor]
-        if not mine:
-            continue
-        body.append(heading.format(n=len(mine)))
-        body.extend(_other_line(a) for a in mine[:MAX_CHUNK_LINES])
-        if len(mine) > MAX_CHUNK_LINES:
-            body.append(f"  ... and {len(mine) - MAX_CHUNK_LINES} more (see the report)")
-        body.append("")
-    for section in sections:
+    """One message about an incident: opened, updated, reminder or closed (never a message per run)."""
+    document = event.document
+    now = to_utc(context.published_at)
+    by_label = {v.label: v for v in views}
+    entries = _ordered(config, document)
+    improvement = event.kind == IMPROVEMENT
+    since = parse_iso(document["since"])
+    head = {
+        OPENED: "an unexpected improvement opened" if improvement else "performance degraded",
+        UPDATED: "incident update",
+        REMINDER: "incident still open (reminder)",
+        CLOSED_EVENT: "improvement ended" if improvement else "recovered",
+    }[event.type]
+    body = [
+        f"Model {config.name}: {head}. Incident {document['id']}, in alert since {since:%Y-%m-%d %H:%M} UTC.",
+    ]
+    if event.type == CLOSED_EVENT:
+        lasted = duration_text(float(document.get("duration_seconds", 0.0)))
         body.append(
-            f"{section.metric}: {len(section.chunks)} chunk(s) newly in alert, in alert since {iso(section.since)}"
+            f"Every metric is back in range in the chunk from {parse_iso(document['ended_chunk']):%Y-%m-%d %H:%M}"
+            f" UTC; the incident lasted {lasted}."
         )
-        body.extend(section.lines[:MAX_CHUNK_LINES])
-        if len(section.lines) > MAX_CHUNK_LINES:
-            body.append(f"  ... and {len(section.lines) - MAX_CHUNK_LINES} more chunk(s) (see the report)")
+    if event.type != CLOSED_EVENT:
+        metrics_in_alert, chunks = counts(document, views)
+        body.append(f"In alert: {metrics_in_alert} metric(s); {chunks} chunk(s) crossed a threshold since it began.")
+    if event.changes:
         body.append("")
-    drifting = ", ".join(top_drifting_features) if top_drifting_features else "none in drift alert"
+        body.append("What is new:")
+        body.extend(f"  - {change}" for change in event.changes)
+    body.append("")
+    body.append("Metrics (values vs thresholds; UTC):")
+    body.extend(_metric_line(entry, by_label.get(str(k)), now) for k, entry in _entries_by_label(entries))
+    if improvement and event.type == OPENED:
+        body.append("")
+        body.append(
+            "A crossing on the side that is better for the metric often means the data changed (another population, "
+            "labels or features computed differently) rather than a better model: worth a look, not an outage."
+        )
+        if not document.get("paging"):
+            body.append("This is a notice: it does not page (the model's alerts.direction is worse).")
+    drifting = ", ".join(context.top_drifting_features) if context.top_drifting_features else "none in drift alert"
+    body.append("")
     body.append(f"Top drifting features: {drifting}")
-    body.append(f"Report: {report_url or 'not available'}")
+    body.append(f"Report: {context.report_url or 'not available'}")
+    body.append(f"Run: {context.run_id}, published {iso(now)}.")
+    if event.type == OPENED:
+        body.append("")
+        body.append(
+            "Until it closes you hear about this incident again only when something new is learnt (labels confirm or "
+            "contradict the estimate, another metric joins, a value twice as far past its threshold) and at most "
+            f"every {config.alerts.remind_every} as a reminder; one message says when it is over."
+        )
     body.append("")
     body.append("Values are nannyml estimates (CBPE/DLE) and, where labels arrived, realized performance.")
-    if others:
-        body.append(
-            "Bias metrics are Clarify's (estimated ones: CBPE on each facet's rows); attributions are TreeSHAP values "
-            "of a surrogate of the model fitted on the captures."
-        )
-    data: dict[str, Any] = {
-        "type": "degradation",
-        "model": model,
-        "run_id": run_id,
-        "published_at": iso(to_utc(published_at)),
-        "metrics": [
-            {
-                "metric": s.metric,
-                "since": iso(s.since),
-                "chunks": s.chunks[:MAX_CHUNK_LINES],
-                "chunks_total": len(s.chunks),
-            }
-            for s in sections
-        ],
-        "top_drifting_features": list(top_drifting_features),
-        "report_url": report_url,
+    data = {
+        "type": "incident",
+        "event": event.type,
+        "kind": event.kind,
+        "model": config.name,
+        "incident_id": document["id"],
+        "status": document["status"],
+        "since": document["since"],
+        "paging": bool(document.get("paging")),
+        "duration_seconds": document.get("duration_seconds"),
+        "changes": list(event.changes),
+        "metrics": [{key: entry.get(key) for key in _DATA_FIELDS} for entry in entries],
+        "top_drifting_features": list(context.top_drifting_features),
+        "report_url": context.report_url,
+        "run_id": context.run_id,
+        "published_at": iso(now),
     }
-    if others:
-        others = sorted(others, key=lambda a: a.monitor)  # attribution's (fewer) before bias's, as in the text
-        data["violations_total"] = len(others)
-        data["violations"] = [
-            {
-                "monitor": a.monitor,
-                "metric": a.metric,
-                "kind": a.kind,
-                "facet": a.facet,
-                "facet_value": a.facet_value,
-                "chunk_start": iso(a.chunk_start),
-                "value": a.value,
-                "ranks": a.detail if a.monitor == "attribution" else None,
-            }
-            for a in others[:MAX_CHUNK_LINES]
+    return Notification(subject=incident_subject(config, event, now), text="\n".join(body), data=data)
+
+
+_DATA_FIELDS = (
+    "monitor",
+    "metric",
+    "subject",
+    "in_alert",
+    "since",
+    "value",
+    "value_kind",
+    "lower_threshold",
+    "upper_threshold",
+    "side",
+    "chunk",
+    "label_coverage",
+    "confirmed",
+    "contradicted",
+    "detail",
+)
+
+
+def _entries_by_label(entries: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    return [(metric_label(str(e.get("monitor", "")), str(e.get("metric", "")), e.get("subject")), e) for e in entries]
+
+
+def build_drill_notification(model: str, drill_id: str, metric: str, published_at: datetime) -> Notification:
+    """The fire drill's message: marked as a drill in the subject, the body and the data (no action needed)."""
+    subject = short_subject(f"modelwatch: DRILL {model}: alert path test {drill_id}, no action needed")
+    text = "\n".join(
+        [
+            f"This is a fire drill of modelwatch's alert path for model {model} (drill {drill_id}), started with",
+            "`modelwatch fire-drill`. A synthetic degradation of "
+            f"{metric} was published to a drill metric that only the drill's own temporary alarm watches: the model's",
+            "real metrics, incidents and reports are untouched. No action is needed.",
+            "",
+            f"Published {iso(published_at)}.",
         ]
-    return Notification(subject=subject, text="\n".join(body), data=data)
-
-
-# Monitors whose alerts are violations listed one per line (the others' alerts are performance sections).
-_OTHER_MONITORS = {"bias": "bias drift", "attribution": "feature attribution drift"}
-
-
-def _other_line(row: ResultRow) -> str:
-    """`bias: DI (estimated) of clinic=east in 2026-03-02 05:00: 0.61 outside [0.82, 1.18]` or the attribution's
-    nDCG with the features that rose or fell in rank."""
-    when = f"{row.chunk_start:%Y-%m-%d %H:%M}"
-    if row.monitor == "attribution":
-        ranks = f"; {row.detail}" if row.detail else ""
-        return f"  attribution: nDCG {_fmt(row.value)} below {_fmt(row.lower_threshold)} in {when}{ranks}"
-    return (
-        f"  bias: {row.metric} ({row.kind}) of {row.facet}={row.facet_value} in {when}: {_fmt(row.value)} outside "
-        f"the baseline's {_bounds(row)}"
     )
+    data = {"type": "drill", "model": model, "drill_id": drill_id, "metric": metric, "published_at": iso(published_at)}
+    return Notification(subject=subject, text=text, data=data)
 
 
-def failure_cause(cause: str | None) -> str:
-    """The error message of a Step Functions Cause (a Lambda error JSON), without the stack trace."""
+def failure_cause(cause: str | None, error: str = "") -> str:
+    """The error message of a Step Functions Cause (a Lambda error JSON), without the stack trace; another library's
+    message with quoted text and numbers blanked out (`errors.safe_cause`: it may quote the data)."""
     if not cause:
         return ""
     try:
         parsed = json.loads(cause)
     except ValueError:
-        return cause[:2000]
+        return safe_cause(error, cause)[:2000]
     if isinstance(parsed, dict):
-        return str(parsed.get("errorMessage") or parsed.get("message") or "")[:2000]
-    return cause[:2000]
+        return safe_cause(error, str(parsed.get("errorMessage") or parsed.get("message") or ""))[:2000]
+    return safe_cause(error, cause)[:2000]
 
 
 def build_failure_notification(
     *, model: str, run_id: str, error: str, cause: str | None, failed_at: datetime
 ) -> Notification:
     """One message naming the error of a failed run."""
-    message = failure_cause(cause)
+    message = failure_cause(cause, error)
     subject = short_subject(f"modelwatch: run failed for {model}: {error}")
     text = "\n".join(
         [
@@ -295,6 +330,26 @@ def build_failure_notification(
         "failed_at": iso(failed_at),
     }
     return Notification(subject=subject, text=text, data=data)
+
+
+def build_monitor_failure_notification(
+    *, model: str, run_id: str, failed: list[dict[str, Any]], report_url: str | None, published_at: datetime
+) -> Notification:
+    """One message naming the monitors whose step failed in a run whose other monitors published their results."""
+    names = [str(f["monitor"]) for f in failed]
+    subject = short_subject(f"modelwatch: {model}: monitor failed: {', '.join(names)}")
+    lines = [f"The run {run_id} of model {model} published the results of its other monitors; these failed:"]
+    lines += [f"  {f['monitor']}: {f['error']}: {f.get('cause') or 'no cause given'}" for f in failed]
+    lines += ["", f"Report: {report_url or 'not available'}", "The next run analyses their chunks again."]
+    data = {
+        "type": "monitor_failure",
+        "model": model,
+        "run_id": run_id,
+        "published_at": iso(to_utc(published_at)),
+        "monitors": [{"monitor": f["monitor"], "error": f["error"], "cause": f.get("cause", "")} for f in failed],
+        "report_url": report_url,
+    }
+    return Notification(subject=subject, text="\n".join(lines), data=data)
 
 
 def send_notification(

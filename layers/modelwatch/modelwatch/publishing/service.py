@@ -1,7 +1,10 @@
-"""Publish one run: new datapoints to CloudWatch (once, via the ledger), 0/1 alerts, one notification per run."""
+"""Publish one run: new datapoints to CloudWatch (once, via the ledger), the model's incidents and its state for the
+alarms; or a fire drill's synthetic degradation. Monitors that failed while the others published are notified once per
+distinct failure; rows the run left out as duplicates are a metric."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -14,26 +17,32 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from modelwatch.clock import Clock, to_utc
 from modelwatch.config.model import ModelConfig, validation_summary
 from modelwatch.config.settings import PublishSettings
-from modelwatch.constants import (
-    DIM_METRIC,
-    DIM_MODEL,
-    METRIC_ALERT,
-    METRIC_WORKFLOW_DURATION,
-)
+from modelwatch.constants import DIM_MODEL, METRIC_DUPLICATE_ROWS, METRIC_WORKFLOW_DURATION
 from modelwatch.errors import ConfigError, LakeError, PublishError
 from modelwatch.lake.layout import results_key
 from modelwatch.lake.store import ObjectStore, S3Store, parse_s3_uri
 from modelwatch.monitors.results import ResultRow, read_results
 from modelwatch.observability import logger
+from modelwatch.publishing.alerting import send_owed, state_points, update_incidents
 from modelwatch.publishing.clients import AwsClients
-from modelwatch.publishing.datapoints import alert_key, candidates
+from modelwatch.publishing.datapoints import candidates
+from modelwatch.publishing.drill import DrillRequest, run_drill
 from modelwatch.publishing.metrics import Datapoint, Skipped, iso, put_datapoints, rejection_reason
-from modelwatch.publishing.notify import Notification, build_degradation_notification, report_link, send_notification
+from modelwatch.publishing.notify import (
+    Notification,
+    RunContext,
+    build_monitor_failure_notification,
+    report_link,
+    send_notification,
+)
 from modelwatch.registry.store import Registry
 from modelwatch.state import Ledger, LedgerEntry, State, ledger_key
 
 MAX_LISTED = 50  # entries listed in the summary; Step Functions state data stops at 256 KB
 SERIES_DURATION = "workflow_duration"
+SERIES_DUPLICATES = "duplicate_rows"
+SERIES_MONITOR_FAILURE = "monitor_failure"
+MONITOR_OK = "ok"
 
 
 class RunOutcomeView(BaseModel):
@@ -50,6 +59,10 @@ class RunOutcomeView(BaseModel):
     top_drifting_features: list[str] = Field(default_factory=list)
     top_features: list[str] = Field(default_factory=list)
     monitors: dict[str, dict[str, Any]] = Field(default_factory=dict)  # per monitor: its window summary
+    failed_monitors: list[dict[str, Any]] = Field(default_factory=list)  # monitor, error, cause
+    realized_skipped: list[dict[str, Any]] = Field(default_factory=list)
+    rows_superseded: int = 0
+    rows_duplicate: int = 0
 
     def summaries(self) -> dict[str, dict[str, Any]]:
         """Each monitor's summary of the window (outcomes from before monitors had summaries: the drift ranking)."""
@@ -59,20 +72,34 @@ class RunOutcomeView(BaseModel):
 
 
 class PublishInput(BaseModel):
-    """The publish task's input: `{outcome: RunOutcome, config?, execution_start?}` or the RunOutcome itself; the
-    config is the one the run was planned with (carried by the state machine)."""
+    """The publish task's input: `{outcome: RunOutcome, config?, execution_start?}` or the RunOutcome itself (the
+    config is the one the run was planned with, carried by the state machine); or `{drill: {...}}`, a fire drill
+    started by `modelwatch fire-drill`."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    outcome: RunOutcomeView
+    outcome: RunOutcomeView | None = None
     config: ModelConfig | None = None
     execution_start: datetime | None = None
+    drill: DrillRequest | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _bare_outcome(cls, data: Any) -> Any:
         """A RunOutcome given as it is stands for `{outcome: ...}`."""
-        return data if not isinstance(data, dict) or "outcome" in data else {"outcome": data}
+        if not isinstance(data, dict) or "outcome" in data or "drill" in data:
+            return data
+        return {"outcome": data}
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> PublishInput:
+        if (self.outcome is None) == (self.drill is None):
+            raise ValueError("give either outcome (a run to publish) or drill (a fire drill), not both or neither")
+        return self
+
+    @property
+    def model(self) -> str:
+        return self.outcome.model if self.outcome is not None else self.drill.model if self.drill else ""
 
 
 def parse_publish_input(event: dict[str, Any]) -> PublishInput:
@@ -99,9 +126,12 @@ class PublishSummary:
     skipped_total: int = 0
     skipped_reasons: dict[str, int] = field(default_factory=dict)
     chunks_skipped: int = 0
-    newly_alerting: list[dict[str, Any]] = field(default_factory=list)
-    alert_datapoints: dict[str, float] = field(default_factory=dict)
-    notification: dict[str, Any] | None = None
+    alerting: list[dict[str, Any]] = field(default_factory=list)  # crossings on the worse side (latest listed)
+    improvements: int = 0  # crossings on the better side
+    incidents: dict[str, Any] = field(default_factory=dict)  # events, open kinds, paging metrics, models in alert
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    failed_monitors: list[str] = field(default_factory=list)
+    failure_notification: dict[str, Any] | None = None  # sent for monitor failures not notified before
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -116,9 +146,12 @@ class PublishSummary:
             "skipped_total": self.skipped_total,
             "skipped_reasons": self.skipped_reasons,
             "chunks_skipped": self.chunks_skipped,
-            "newly_alerting": self.newly_alerting,
-            "alert_datapoints": self.alert_datapoints,
-            "notification": self.notification,
+            "alerting": self.alerting,
+            "improvements": self.improvements,
+            "incidents": self.incidents,
+            "notifications": self.notifications,
+            "failed_monitors": self.failed_monitors,
+            "failure_notification": self.failure_notification,
         }
 
 
@@ -157,20 +190,23 @@ def publish_run(
     store: ObjectStore,
     cloudwatch: Any,
     sns: Any,
-    ledger: Ledger,
+    state: State,
     clock: Clock,
     settings: PublishSettings,
     execution_start: datetime | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> PublishSummary:
-    """Publish a run's new datapoints and alerts, notify newly degraded chunks once, and say what was skipped.
+    """Publish a run's new datapoints, bring the model's incidents up to date (notifying what people should hear),
+    publish the model's state for its alarms, and say what was skipped.
 
     Order matters for "never twice, never lost": datapoints go to CloudWatch first and each accepted batch is
-    recorded in the ledger; the notification goes out before its alerts are recorded, so a failure before the
-    record re-sends (at least once) instead of losing the message.
+    recorded in the ledger; incidents are written with the notifications they owe before the model's state is
+    published and the notifications are sent (`publishing.alerting`).
     """
     request = outcome if isinstance(outcome, PublishInput) else parse_publish_input(outcome)
     run = request.outcome
+    if run is None:
+        raise ConfigError("publish: the input has no run outcome")
     if run.model != config.name:
         raise ConfigError(f"publish: outcome is for model {run.model!r} but the config is {config.name!r}")
     now = to_utc(clock.now())
@@ -194,6 +230,20 @@ def publish_run(
                 version="1",
             )
         )
+    left_out = run.rows_superseded + run.rows_duplicate
+    if left_out:
+        # Only when there were any: a series (and its cost) exists once duplicates show up.
+        points.append(
+            Datapoint(
+                metric_name=METRIC_DUPLICATE_ROWS,
+                dimensions=((DIM_MODEL, run.model),),
+                timestamp=now,
+                value=float(left_out),
+                unit="Count",
+                ledger_key=ledger_key(SERIES_DUPLICATES, METRIC_DUPLICATE_ROWS, run.run_id),
+                version="1",
+            )
+        )
     sendable: list[Datapoint] = []
     for point in points:
         reason = rejection_reason(point, now)
@@ -202,49 +252,55 @@ def publish_run(
         else:
             skipped.append(Skipped(point, reason))
 
-    alerting = found.alerts
-    published = ledger.versions(
-        run.model, [p.ledger_key for p in sendable if p.ledger_key] + [alert_key(a) for a in alerting]
-    )
+    ledger = state.ledger
+    published = ledger.versions(run.model, [p.ledger_key for p in sendable if p.ledger_key])
     new_points = [p for p in sendable if p.ledger_key is None or published.get(p.ledger_key) != p.version]
     summary.already_published = len(sendable) - len(new_points)
-    new_alerts = [a for a in alerting if alert_key(a) not in published]
-
-    alert_points: list[Datapoint] = []
-    if new_points or new_alerts:
-        # A 0/1 per model and metric stamped now: alarms evaluate recent periods only, and late realized values
-        # must still fire them. Only runs that brought something new publish it, so re-runs add nothing.
-        flags = dict.fromkeys(config.metrics, 0.0)
-        for alert in new_alerts:
-            flags[alert.metric] = 1.0
-        alert_points = [
-            Datapoint(METRIC_ALERT, ((DIM_MODEL, run.model), (DIM_METRIC, metric)), now, flag, unit="Count")
-            for metric, flag in sorted(flags.items())
-        ]
-        # The fleet datapoint has no dimensions so the template's fleet alarm sees every model.
-        alert_points.append(Datapoint(METRIC_ALERT, (), now, max(flags.values(), default=0.0), unit="Count"))
-        summary.alert_datapoints = dict(sorted(flags.items()))
 
     def record(batch: list[Datapoint]) -> None:
         entries = [LedgerEntry(p.ledger_key, p.version, p.value) for p in batch if p.ledger_key]
         if entries:
             ledger.record(run.model, entries, run_id=run.run_id, now=now)
 
-    result = put_datapoints(cloudwatch, namespace, [*new_points, *alert_points], on_sent=record, sleep=sleep)
-    summary.published = result.sent
-    summary.put_calls = result.calls
-    summary.published_by_series = dict(sorted(Counter(_series(p) for p in result.sent_datapoints).items()))
+    result = put_datapoints(cloudwatch, namespace, new_points, on_sent=record, sleep=sleep)
 
-    if new_alerts:
-        notification = _notify(run, rows, new_alerts, store=store, sns=sns, settings=settings, now=now, sleep=sleep)
-        summary.notification = notification.to_dict()
-        ledger.record(
-            run.model, [LedgerEntry(alert_key(a), "1", a.value) for a in new_alerts], run_id=run.run_id, now=now
-        )
-    summary.newly_alerting = [
+    s3_client = store.client if isinstance(store, S3Store) else None
+    context = RunContext(
+        run_id=run.run_id,
+        published_at=now,
+        report_url=report_link(run.report_uri, settings.report_links, s3_client),
+        top_drifting_features=list(run.top_drifting_features),
+    )
+    alerting, written, owed = update_incidents(config, rows, found, incidents=state.incidents, context=context, now=now)
+    # The model's state for its alarms, every run: an alarm keeps its state between runs (TreatMissingData ignore)
+    # and follows the latest value, so it is ALARM from the run that opens an incident to the run that closes it.
+    state_result = put_datapoints(cloudwatch, namespace, state_points(config, alerting, rows, now), sleep=sleep)
+    sent = send_owed(
+        config,
+        written,
+        owed,
+        incidents=state.incidents,
+        sns=sns,
+        topic_arn=settings.notifications_topic_arn,
+        now=now,
+        sleep=sleep,
+    )
+    all_sent = [*result.sent_datapoints, *state_result.sent_datapoints]
+    summary.published = result.sent + state_result.sent
+    summary.put_calls = result.calls + state_result.calls
+    summary.published_by_series = dict(sorted(Counter(_series(p) for p in all_sent).items()))
+    summary.alerting = [
         {"metric": a.metric, "kind": a.kind, "chunk_start": iso(a.chunk_start), "value": a.value}
-        for a in new_alerts[:MAX_LISTED]
+        for a in found.alerts[-MAX_LISTED:]
     ]
+    summary.improvements = len(found.improvements)
+    summary.incidents = alerting.to_dict()
+    summary.notifications = [n.to_dict() for n in sent[:MAX_LISTED]]
+    summary.failed_monitors = [str(f.get("monitor")) for f in run.failed_monitors]
+    notified = _notify_monitor_failures(
+        run, ledger, sns=sns, report_url=context.report_url, settings=settings, now=now, sleep=sleep
+    )
+    summary.failure_notification = notified.to_dict() if notified is not None else None
     summary.skipped_total = len(skipped)
     summary.skipped = [s.to_dict() for s in skipped[:MAX_LISTED]]
     summary.skipped_reasons = dict(sorted(Counter(s.reason for s in skipped).items()))
@@ -255,55 +311,91 @@ def publish_run(
         published=summary.published,
         already_published=summary.already_published,
         skipped=summary.skipped_total,
-        newly_alerting=len(new_alerts),
-        notified=summary.notification is not None,
+        alerting=len(found.alerts),
+        improvements=len(found.improvements),
+        incident_events=len(alerting.events),
+        paging=bool(alerting.paging),
+        notified=len(sent),
     )
     return summary
 
 
-def _notify(
+def _failure_version(failure: dict[str, Any]) -> str:
+    return hashlib.sha256(f"{failure.get('error')}\n{failure.get('cause')}".encode()).hexdigest()[:16]
+
+
+def _notify_monitor_failures(
     run: RunOutcomeView,
-    rows: list[ResultRow],
-    new_alerts: list[ResultRow],
+    ledger: Ledger,
     *,
-    store: ObjectStore,
     sns: Any,
+    report_url: str | None,
     settings: PublishSettings,
     now: datetime,
     sleep: Callable[[float], None],
-) -> Notification:
-    s3_client = store.client if isinstance(store, S3Store) else None
-    notification = build_degradation_notification(
-        model=run.model,
-        run_id=run.run_id,
-        new_alerts=new_alerts,
-        rows=rows,
-        top_drifting_features=run.top_drifting_features,
-        report_url=report_link(run.report_uri, settings.report_links, s3_client),
-        published_at=now,
+) -> Notification | None:
+    """One message for monitors that failed in this run with a failure not notified before (a monitor failing the
+    same way run after run is reported once; once it analyses again, a new failure is news again)."""
+    keys = {name: ledger_key(SERIES_MONITOR_FAILURE, name, "-") for name in run.monitors}
+    keys.update(
+        {str(f["monitor"]): ledger_key(SERIES_MONITOR_FAILURE, str(f["monitor"]), "-") for f in run.failed_monitors}
     )
-    if settings.notifications_topic_arn:
-        send_notification(sns, settings.notifications_topic_arn, notification, sleep=sleep)
-    else:
-        logger.warning("no notifications topic configured; degradation not sent", model=run.model)
+    if not keys:
+        return None
+    recorded = ledger.versions(run.model, keys.values())
+    news = [f for f in run.failed_monitors if recorded.get(keys[str(f["monitor"])]) != _failure_version(f)]
+    recovered = [name for name in run.monitors if recorded.get(keys[name], MONITOR_OK) != MONITOR_OK]
+    notification = None
+    if news:
+        notification = build_monitor_failure_notification(
+            model=run.model, run_id=run.run_id, failed=news, report_url=report_url, published_at=now
+        )
+        if settings.notifications_topic_arn:
+            send_notification(sns, settings.notifications_topic_arn, notification, sleep=sleep)
+        else:
+            logger.warning("no notifications topic configured; monitor failure not sent", model=run.model)
+    entries = [LedgerEntry(keys[str(f["monitor"])], _failure_version(f)) for f in news]
+    entries += [LedgerEntry(keys[name], MONITOR_OK) for name in recovered]
+    if entries:
+        ledger.record(run.model, entries, run_id=run.run_id, now=now)
     return notification
 
 
 def publish_requested_run(
     request: PublishInput, settings: PublishSettings, clients: AwsClients, clock: Clock
-) -> PublishSummary:
+) -> dict[str, Any]:
     """The PublishFunction's entry point: publish the run with the config it carries (older inputs without one:
-    the model's registered config)."""
+    the model's registered config), or a fire drill of a registered model; returns the step's JSON summary."""
     store = S3Store(clients.s3, settings.lake_bucket)
-    config = request.config or Registry(store).get(request.outcome.model)
-    return publish_run(
+    config = request.config or Registry(store).get(request.model)
+    if request.drill is not None:
+        drill = run_drill(
+            request.drill, config, cloudwatch=clients.cloudwatch, sns=clients.sns, clock=clock, settings=settings
+        )
+        return drill.to_dict()
+    state = State(clients.dynamodb, settings.state_table)
+    summary = publish_run(
         request,
         config,
         store=store,
         cloudwatch=clients.cloudwatch,
         sns=clients.sns,
-        ledger=State(clients.dynamodb, settings.state_table).ledger,
+        state=state,
         clock=clock,
         settings=settings,
         execution_start=request.execution_start,
     )
+    run = request.outcome
+    assert run is not None  # publish_run refuses an input without one
+    state.runs.record_run_data(
+        run.model,
+        run_id=run.run_id,
+        counts={
+            "rows_superseded": run.rows_superseded,
+            "rows_duplicate": run.rows_duplicate,
+            "chunks_skipped": len(run.chunks_skipped),
+            "realized_skipped": len(run.realized_skipped),
+            "failed_monitors": len(run.failed_monitors),
+        },
+    )
+    return summary.to_dict()

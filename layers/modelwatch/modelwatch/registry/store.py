@@ -78,6 +78,15 @@ class Registry:
         """Models that read captures of this endpoint and variant."""
         return [c for c in self.list() if c.endpoint == endpoint and c.variant == variant]
 
+    def for_batch_capture(self, key: str) -> builtins.list[ModelConfig]:
+        """Models whose `batch_transform.capture` (a batch transform job's DestinationS3Uri) holds this key."""
+        found = []
+        for config in self.list():
+            prefix = config.batch_transform.capture_key_prefix if config.batch_transform else None
+            if prefix and key.lstrip("/").startswith(prefix.lstrip("/")):
+                found.append(config)
+        return found
+
     def for_ground_truth(self, key: str) -> builtins.list[ModelConfig]:
         """Models whose `ground_truth.prefix` holds this object key (`s3://bucket/prefix/` or `prefix/`)."""
         matches = []

@@ -9,8 +9,10 @@ Items (table `pk` S, `sk` S, TTL attribute `expires_at`):
 | run state of a model | `model#<name>` | `state` |
 | run claim (one execution name) | `model#<name>` | `run#<execution name>` |
 | label-trigger debounce | `model#<name>` | `trigger#labels` |
-| published datapoint or notified alert | `ledger#<name>` | `<series>#<metric>#<chunk start>` |
+| published datapoint | `ledger#<name>` | `<series>#<metric>#<chunk start>` |
 | compaction lease of a partition | `compaction#<partition prefix>` | `lease` |
+| a model's incident (open, or the last closed) | `model#<name>` | `incident#<degradation or improvement>` |
+| a model with an open paging incident | `fleet` | `alert#<name>` |
 
 The Monitor state machine's `RecordSuccess` state writes the run state item itself; a test checks that its key and
 attribute names are the ones below.
@@ -37,6 +39,9 @@ RUN_CLAIM_PREFIX = "run#"
 LABEL_DEBOUNCE_SK = "trigger#labels"
 LEASE_SK = "lease"
 PART_SUFFIX = "#part"
+INCIDENT_PREFIX = "incident#"
+FLEET_PK = "fleet"
+FLEET_ALERT_PREFIX = "alert#"
 
 __all__ = ["HOUR_FORMAT", "Key"]
 
@@ -91,3 +96,11 @@ def ledger_sk(series: str, metric: str, chunk_start: str) -> str:
 
 def compaction_lease_key(partition_prefix: str) -> Key:
     return Key(f"{COMPACTION_PREFIX}{partition_prefix}", LEASE_SK)
+
+
+def incident_key(model: str, kind: str) -> Key:
+    return Key(model_pk(model), f"{INCIDENT_PREFIX}{kind}")
+
+
+def fleet_alert_key(model: str) -> Key:
+    return Key(FLEET_PK, f"{FLEET_ALERT_PREFIX}{model}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from modelwatch.clock import to_utc
@@ -18,7 +19,19 @@ LAST_INPUT_VERSION = "last_input_version"
 LAST_ANALYSED_CHUNK = "last_analysed_chunk"
 LAST_RUN_AT = "last_run_at"
 LAST_ERROR = "last_error"
+LAST_RUN_DATA = "last_run_data"  # what the last published run left out: duplicates, skipped chunks, failed monitors
+LABELS_UNMATCHED = "labels_unmatched"  # labels that matched no captured request when ingested (a running total)
+LABELS_UNMATCHED_AT = "labels_unmatched_at"  # when the last such label was ingested
 SUCCESS_ATTRIBUTES = (LAST_RUN, LAST_INPUT_VERSION, LAST_ANALYSED_CHUNK, LAST_RUN_AT)
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB's numbers (Decimal) inside maps as int or float, so the state prints as JSON."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def iso(value: datetime) -> str:
@@ -39,6 +52,9 @@ class RunState:
     last_triggered_labels: str | None = None  # label digest at that trigger
     last_triggered_sealed: int = 0
     last_execution: str | None = None
+    last_run_data: dict[str, Any] | None = None  # {run_id, rows_superseded, rows_duplicate, chunks_skipped, ...}
+    labels_unmatched: int = 0  # labels without a captured request at their ingestion, since the model's first label
+    labels_unmatched_at: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -46,9 +62,10 @@ class RunState:
         if not item:
             return cls(model=model)
         known = {f for f in cls.__dataclass_fields__ if f not in ("model", "extra")}
-        values: dict[str, Any] = {k: item[k] for k in known if item.get(k) is not None}
-        if "last_triggered_sealed" in values:
-            values["last_triggered_sealed"] = int(values["last_triggered_sealed"])
+        values: dict[str, Any] = {k: _plain(item[k]) for k in known if item.get(k) is not None}
+        for name in ("last_triggered_sealed", LABELS_UNMATCHED):
+            if name in values:
+                values[name] = int(values[name])
         extra = {k: v for k, v in item.items() if k not in known and k not in (keys.PK, keys.SK)}
         return cls(model=model, extra=extra, **values)
 
@@ -61,6 +78,9 @@ class RunState:
             "last_input_version": self.last_input_version,
             "last_error": self.last_error,
             "last_execution": self.last_execution,
+            "last_run_data": self.last_run_data,
+            "labels_unmatched": self.labels_unmatched,
+            "labels_unmatched_at": self.labels_unmatched_at,
         }
 
 
@@ -116,7 +136,27 @@ class RunStates:
         }
         self._update(model, values, remove=(LAST_ERROR,))
 
-    def record_failure(self, model: str, *, run_id: str, error: str, cause: str, now: datetime) -> None:
-        """A run failed: remember the named error (shown by `modelwatch status`)."""
-        entry = {"Error": error, "Cause": cause[:4000], "run_id": run_id, "at": iso(now)}
+    def record_run_data(self, model: str, *, run_id: str, counts: dict[str, int]) -> None:
+        """What a published run left out (counts only), shown by `modelwatch status`."""
+        self._update(model, {LAST_RUN_DATA: {"run_id": run_id, **{k: int(v) for k, v in counts.items()}}})
+
+    def add_unmatched_labels(self, model: str, count: int, now: datetime) -> None:
+        """Labels of a ground-truth object that matched no captured request when ingested (counted, shown by
+        `modelwatch status`; a capture arriving later still gets them joined by the next run)."""
+        if count > 0:
+            self._table.update(
+                keys.run_state_key(model),
+                set_attrs={LABELS_UNMATCHED_AT: iso(now)},
+                add={LABELS_UNMATCHED: count},
+                error=WorkflowError,
+            )
+
+    def record_failure(
+        self, model: str, *, run_id: str, error: str, cause: str, now: datetime, repeats: int = 0
+    ) -> None:
+        """A run failed: remember the named error (shown by `modelwatch status`) and how often it failed the same way
+        before (`repeats`: not notified again)."""
+        entry: dict[str, Any] = {"Error": error, "Cause": cause[:4000], "run_id": run_id, "at": iso(now)}
+        if repeats:
+            entry["repeats"] = repeats
         self._update(model, {LAST_ERROR: entry})

@@ -7,7 +7,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelwatch.clock import Clock, to_utc
+from modelwatch.constants import DEFAULT_METRIC_NAMESPACE
 from modelwatch.errors import ModelwatchError
+from modelwatch.publishing.alerting import put_heartbeat
 from modelwatch.registry.store import Registry
 from modelwatch.state import State
 from modelwatch.workflow.trigger import (
@@ -36,9 +38,19 @@ class FleetInput(BaseModel):
     trigger: str = "schedule"
 
 
-def list_models(registry: Registry, trigger: str = "schedule") -> dict[str, Any]:
-    """The Map's items: one small object per registered model (names only; each run loads its own config)."""
+def list_models(
+    registry: Registry,
+    trigger: str = "schedule",
+    *,
+    cloudwatch: Any = None,
+    namespace: str = DEFAULT_METRIC_NAMESPACE,
+    clock: Clock | None = None,
+) -> dict[str, Any]:
+    """The Map's items: one small object per registered model (names only; each run loads its own config). With
+    a CloudWatch client, the fleet's heartbeat (the fleet-level stalled alarm counts them)."""
     names = registry.names()
+    if cloudwatch is not None and clock is not None:
+        put_heartbeat(cloudwatch, namespace, clock.now())
     return {"models": [{"model": name, "trigger": trigger} for name in names], "count": len(names)}
 
 
@@ -51,12 +63,15 @@ def start_model_run(
     state_machine_arn: str,
     clock: Clock,
     trigger: str = "schedule",
+    cloudwatch: Any = None,
+    namespace: str = DEFAULT_METRIC_NAMESPACE,
 ) -> dict[str, Any]:
     """Start the model's Monitor run when its window's inputs changed since the last successful run.
 
     Unlike the ingest trigger this also re-runs for late rows in already analysed chunks, and retries a failed run
     for unchanged inputs (a bounded number of times). No rows in the window and an unchanged input version both
-    return without starting anything.
+    return without starting anything, and (with a CloudWatch client) count as the model's heartbeat: nothing to do
+    is not a stall.
     """
     now = to_utc(clock.now())
     try:
@@ -64,10 +79,12 @@ def start_model_run(
     except ModelwatchError:
         return {"model": model, "status": NOT_REGISTERED}
     window = plan_window(config, state.counters.hours(model), now)
-    if window.is_empty:
-        return {"model": model, "status": NO_DATA}
-    run_state = state.runs.load(model)
-    if run_state.last_input_version == window.input_version:
+    run_state = state.runs.load(model) if not window.is_empty else None
+    if run_state is None or run_state.last_input_version == window.input_version:
+        if cloudwatch is not None:
+            put_heartbeat(cloudwatch, namespace, now, model)
+        if run_state is None:
+            return {"model": model, "status": NO_DATA}
         return {"model": model, "status": UP_TO_DATE, "input_version": window.input_version}
     return start_monitor_execution(
         window,

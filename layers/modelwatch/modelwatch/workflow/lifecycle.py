@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from modelwatch.clock import parse_iso, to_utc
-from modelwatch.config.model import ModelConfig
-from modelwatch.constants import DEFAULT_METRIC_NAMESPACE
+from modelwatch.clock import Clock, SystemClock, parse_iso, to_utc
+from modelwatch.config.model import ModelConfig, with_model_monitor_constraints
 from modelwatch.errors import ConfigError, ReferenceDataError, RegistryError
 from modelwatch.lake.store import parse_s3_uri
 from modelwatch.monitors.frames import prepare_reference
 from modelwatch.observability import logger
-from modelwatch.publishing.alarms import create_model_alarms, delete_model_alarms
+from modelwatch.publishing.alarms import AlarmSettings, create_model_alarms, delete_model_alarms, seed_heartbeat
 from modelwatch.registry.store import REFERENCE_SUFFIXES, Registry
 from modelwatch.state import RunState, State
 
@@ -49,8 +48,16 @@ def read_reference(location: str, s3_client: Any = None) -> ReferenceData:
         raise ReferenceDataError(f"reference {location}: cannot read it: {exc.strerror}") from exc
 
 
-def validate_reference(config: ModelConfig, reference: ReferenceData) -> int:
-    """Check the reference the way a run will (columns, classes, probabilities); returns its row count."""
+@dataclass(frozen=True)
+class ReferenceCheck:
+    """What validating a reference found: its rows and, when its timestamps span some time, its rows per hour."""
+
+    rows: int
+    rows_per_hour: float | None = None
+
+
+def validate_reference(config: ModelConfig, reference: ReferenceData) -> ReferenceCheck:
+    """Check the reference the way a run will (columns, classes, probabilities); its rows and rate."""
     import pandas as pd
 
     try:
@@ -63,7 +70,36 @@ def validate_reference(config: ModelConfig, reference: ReferenceData) -> int:
     prepared = prepare_reference(config, frame)
     if prepared.empty:
         raise ReferenceDataError(f"reference {reference.source}: no rows")
-    return len(prepared)
+    return ReferenceCheck(len(prepared), _rows_per_hour(frame, config.timestamp))
+
+
+def _rows_per_hour(frame: Any, column: str) -> float | None:
+    """The reference's traffic: rows over the hours its timestamps span (None without a usable span)."""
+    import pandas as pd
+
+    if column not in frame.columns or len(frame) < 2:
+        return None
+    times = pd.to_datetime(frame[column], utc=True, errors="coerce").dropna()
+    if len(times) < 2:
+        return None
+    hours = (times.max() - times.min()).total_seconds() / 3600
+    return len(times) / hours if hours > 0 else None
+
+
+def resolve_model_monitor_constraints(config: ModelConfig, s3_client: Any = None) -> ModelConfig:
+    """The config with the Model Monitor constraints.json it names on S3 read in (a local file is read when the
+    config is loaded); ConfigError naming the file when it cannot be read or used."""
+    location = config.estimation.constraints
+    if not location or not location.startswith("s3://"):
+        return config
+    if s3_client is None:
+        raise ConfigError(f"estimation.constraints {location}: an s3:// constraints file needs a stack context")
+    bucket, key = parse_s3_uri(location)
+    try:
+        body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except Exception as exc:  # botocore ClientError (missing key, no access)
+        raise ConfigError(f"estimation.constraints {location}: cannot read it: {exc}") from exc
+    return with_model_monitor_constraints(config, bytes(body), location)
 
 
 def register_model(
@@ -72,20 +108,29 @@ def register_model(
     reference: ReferenceData,
     *,
     cloudwatch: Any = None,
-    stack: str = "",
-    alarms_topic_arn: str = "",
-    namespace: str | None = None,
+    alarms: AlarmSettings | None = None,
+    clock: Clock | None = None,
+    s3_client: Any = None,
 ) -> dict[str, Any]:
-    """Validate and upload the config and reference (the stored config points at the uploaded copy); alarms."""
-    rows = validate_reference(config, reference)
+    """Validate and upload the config and reference (the stored config points at the uploaded copy); the model's
+    alarms (the low-traffic one measured against the reference's rate) and a first heartbeat. A Model Monitor
+    constraints.json the config names on S3 is read into the stored config."""
+    config = resolve_model_monitor_constraints(config, s3_client)
+    check = validate_reference(config, reference)
     stored = registry.register(config, reference.body, reference.suffix)
-    alarms: list[str] = []
-    if cloudwatch is not None:
-        alarms = create_model_alarms(
-            cloudwatch, stack, stored, alarms_topic_arn, namespace=namespace or DEFAULT_METRIC_NAMESPACE
-        )
-    logger.info("model registered", model=stored.name, reference_rows=rows, alarms=len(alarms))
-    return {"model": stored.name, "reference": stored.reference, "reference_rows": rows, "alarms": alarms}
+    names: list[str] = []
+    if cloudwatch is not None and alarms is not None:
+        settings = replace(alarms, reference_rows_per_hour=check.rows_per_hour)
+        names = create_model_alarms(cloudwatch, settings, stored)
+        seed_heartbeat(cloudwatch, settings.namespace, stored.name, (clock or SystemClock()).now())
+    logger.info("model registered", model=stored.name, reference_rows=check.rows, alarms=len(names))
+    return {
+        "model": stored.name,
+        "reference": stored.reference,
+        "reference_rows": check.rows,
+        "reference_rows_per_hour": check.rows_per_hour,
+        "alarms": names,
+    }
 
 
 def unregister_model(
@@ -114,7 +159,7 @@ def _lag_seconds(state: RunState, now: datetime) -> float | None:
 
 
 def model_status(registry: Registry, state: State | None, now: datetime) -> list[dict[str, Any]]:
-    """Per registered model: last analysed chunk, lag behind now, last run and last error."""
+    """Per registered model: last analysed chunk, lag behind now, last run, last error and open incidents."""
     rows: list[dict[str, Any]] = []
     for name in registry.names():
         try:
@@ -126,5 +171,21 @@ def model_status(registry: Registry, state: State | None, now: datetime) -> list
         row: dict[str, Any] = run_state.to_dict()
         row.update(problem_type=config.problem_type.value, endpoint=config.endpoint)
         row["lag_seconds"] = _lag_seconds(run_state, now)
+        incidents = state.incidents.open_incidents(name) if state is not None else []
+        row["open_incidents"] = [_incident_row(r.document) for r in incidents]
         rows.append(row)
     return rows
+
+
+def _incident_row(document: dict[str, Any]) -> dict[str, Any]:
+    """An open incident as `status` shows it: kind, since, whether it pages, and its metrics still in alert."""
+    metrics = document.get("metrics", {})
+    return {
+        "id": document.get("id"),
+        "kind": document.get("kind"),
+        "since": document.get("since"),
+        "opened_at": document.get("opened_at"),
+        "paging": bool(document.get("paging")),
+        "metrics": sorted(k for k, m in metrics.items() if m.get("in_alert")),
+        "last_notified_at": document.get("last_notified_at"),
+    }
