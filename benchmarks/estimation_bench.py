@@ -307,12 +307,12 @@ class Lake:
         return run_monitor_from_lake(spec, self.store, self.window[1], counters)
 
     def phases(self) -> dict[str, float]:
-        """Seconds of the run's first two phases, timed apart: the lake read and prepare_captures."""
+        """Seconds of the run's first two phases, timed apart: the lake read (each record once) and prepare_captures."""
         from modelwatch.analysis.run import read_captures
         from modelwatch.monitors.frames import lake_to_pandas, prepare_captures
 
         started = time.perf_counter()
-        captures = lake_to_pandas(read_captures(self.store, self.model, [self.window]))
+        captures = lake_to_pandas(read_captures(self.store, self.model, [self.window]).frame)
         read = time.perf_counter() - started
         started = time.perf_counter()
         prepare_captures(self.config, captures, features=[])

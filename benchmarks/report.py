@@ -197,6 +197,27 @@ def estimation_section(estimation: Mapping[str, Any]) -> str:
     )
 
 
+def fairness_section(fairness: Mapping[str, Any]) -> str:
+    title = "### Bias and attribution: what they add to a cached hourly run\n\n"
+    error = _error(fairness)
+    if error:
+        return title + error
+    rows = [
+        (monitor, fairness[f"{monitor}_fit_seconds"], fairness[f"{monitor}_cached_hour_seconds"])
+        for monitor in ("bias", "attribution")
+    ]
+    body = table(("monitor", "baseline fit s (once per reference)", "cached hour s (median)"), rows, "lrr")
+    return (
+        title
+        + body
+        + f"\n\n{fairness['rows_per_hour']:,} rows in the hour (100,000 rows/day), {fairness['reference_rows']:,} "
+        + f"reference rows, {fairness['repeats']} repeat(s); both monitors' steps from lake rows to results (labels "
+        + "joined, baselines loaded from the lake, the chunk's surrogate fitted). Added: "
+        + f"{fairness['added_seconds']} s; goal at most {fairness['limit_seconds']} s: "
+        + f"{_goal(fairness['within_limit'])}."
+    )
+
+
 def e2e_section(e2e: Mapping[str, Any]) -> str:
     title = "### End to end on the embedded stack (from the capture file that completes the chunk)\n\n"
     error = _error(e2e)
@@ -551,6 +572,7 @@ def render(results: Mapping[str, Any], plot: str | None = "benchmarks/results/sc
         decode_section(results["decode"]),
         estimation_section(results["estimation"]),
         data_quality_section(results.get("data_quality", {"error": "not run"})),
+        fairness_section(results.get("fairness", {"error": "not run"})),
         e2e_section(results["e2e"]),
         coldstart_section(results["coldstart"]),
         scaling_section(results["scaling"], plot),

@@ -3,8 +3,9 @@
     python -m benchmarks.run            # full run (under 10 minutes on 2 cores), rewrites BENCHMARKS.md tables
     python -m benchmarks.run --quick    # CI smoke: small sizes, results in benchmarks/.data/quick-results/
 
-Sections: decode (ingest), estimation, data_quality, e2e, coldstart, scaling, cost. A section that fails is recorded as
-{"error": ...} (and shown as "not measured" in the report); the command then exits 1 after writing everything.
+Sections: decode (ingest), estimation, data_quality, fairness (bias and attribution), e2e, coldstart, scaling, cost.
+A section that fails is recorded as {"error": ...} (and shown as "not measured" in the report); the command then exits
+1 after writing everything.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FULL_RESULTS = ROOT / "benchmarks" / "results"
 QUICK_RESULTS = ROOT / "benchmarks" / ".data" / "quick-results"
 MARKDOWN = ROOT / "BENCHMARKS.md"
-SECTIONS = ("decode", "estimation", "data_quality", "e2e", "coldstart", "scaling", "cost")
+SECTIONS = ("decode", "estimation", "data_quality", "fairness", "e2e", "coldstart", "scaling", "cost")
 LIBRARIES = ("nannyml", "pandas", "polars", "pyarrow", "numpy", "lightgbm", "moto", "boto3")
 
 
@@ -130,6 +131,12 @@ def _data_quality(quick: bool, out: Path) -> dict[str, Any]:
     return data_quality_bench.run(quick)
 
 
+def _fairness(quick: bool, out: Path) -> dict[str, Any]:
+    from benchmarks import fairness_bench
+
+    return fairness_bench.run(quick)
+
+
 def _e2e(quick: bool, out: Path) -> dict[str, Any]:
     from benchmarks import e2e_bench
 
@@ -218,6 +225,7 @@ RUNNERS: dict[str, Callable[[bool, Path], dict[str, Any]]] = {
     "decode": _decode,
     "estimation": _estimation,
     "data_quality": _data_quality,
+    "fairness": _fairness,
     "e2e": _e2e,
     "coldstart": _coldstart,
     "scaling": _scaling,

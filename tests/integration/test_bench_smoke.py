@@ -36,7 +36,9 @@ def test_quick_run_succeeds_and_reports_every_section(quick_run) -> None:
     completed, out = quick_run
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     results = json.loads((out / "all.json").read_text())
-    for section in ("machine", "decode", "estimation", "data_quality", "e2e", "coldstart", "scaling", "cost"):
+    for section in (
+        "machine", "decode", "estimation", "data_quality", "fairness", "e2e", "coldstart", "scaling", "cost"
+    ):  # fmt: skip
         assert section in results, section
         assert "error" not in results[section], (section, results[section].get("error"))
     assert results["machine"]["cores_online"] >= 1 and results["machine"]["cpu_model"]
@@ -51,6 +53,8 @@ def test_sections_hold_measurements(quick_run) -> None:
         assert window["reproducible"] and window["fit_and_cached_identical"]
         assert window["max_abs_diff_vs_nannyml"] < 1e-9
         assert window["modelwatch"]["cached_run_seconds"] > 0 and window["direct"]["fit_run_seconds"] > 0
+    fairness = results["fairness"]
+    assert fairness["bias_cached_hour_seconds"] > 0 and fairness["attribution_cached_hour_seconds"] > 0
     e2e = results["e2e"]
     assert e2e["metric_published_seconds"] is not None, e2e.get("metric_published_seconds_reason")
     cold = {h["function"]: h for h in results["coldstart"]["handlers"]}

@@ -111,3 +111,49 @@ def test_inconsistent_thresholds_are_refused_at_validation_naming_the_metric(thr
 def test_a_consistent_constant_threshold_loads() -> None:
     config = load_model_config_text(GOOD + "estimation: {thresholds: {roc_auc: {type: constant, lower: 0.6}}}\n")
     assert config.estimation.thresholds["roc_auc"].lower == 0.6
+
+
+FAIRNESS = GOOD.replace(
+    "  - {name: salary_range, type: categorical}\n",
+    "  - {name: salary_range, type: categorical}\n  - {name: age, type: numeric}\n  - {name: income, type: numeric}\n",
+)
+
+
+def _readme_fairness_sections() -> str:
+    """The YAML block of the README's 'Bias and feature attribution' section."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Bias and feature attribution", 1)[1]
+    return section.split("```yaml\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_s_bias_and_attribution_sections_load() -> None:
+    # Given the README's example of extra columns, bias and attribution, on a model with an age feature
+    config = load_model_config_text(FAIRNESS + _readme_fairness_sections(), "readme.yaml")
+    # Then it is a valid config in Clarify's terms
+    assert config.bias is not None and config.attribution is not None
+    assert [config.column_of(f.name_or_index) for f in config.bias.facets] == ["clinic", "age"]
+    assert config.bias.positive_class(config.classes) == 1 and config.bias.metrics[:2] == ["CDDL", "CI"]
+    assert config.attribution.ndcg_threshold == 0.9
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ("bias: {facets: [{name_or_index: zip, value_or_threshold: [1]}]}", "bias.facets.0.name_or_index: 'zip'"),
+        ("bias: {facets: [{name_or_index: 9, value_or_threshold: [1]}]}", "index 9 is not a feature index"),
+        ("bias: {facets: [{name_or_index: age, value_or_threshold: [40, 50]}]}", "takes one threshold"),
+        ("bias: {facets: [{name_or_index: age, value_or_threshold: [old]}]}", "threshold of 'age' is not a number"),
+        ("bias: {facets: [{name_or_index: age, value_or_threshold: [40]}], methods: [XYZ]}", "unknown bias metrics"),
+        (
+            "bias: {facets: [{name_or_index: age, value_or_threshold: [40]}], label_values_or_threshold: [0, 1]}",
+            "names both",
+        ),
+        ("bias: {facets: [{name_or_index: age, value_or_threshold: [40]}], group_variable: zip}", "group_variable"),
+        ("attribution: {ndcg_threshold: 1.5}", "attribution.ndcg_threshold"),
+        ("extra_columns: [{name: age}]", "already features"),
+    ],
+)
+def test_bad_bias_and_attribution_sections_name_the_field(section: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=r"model\.yaml: invalid model config") as error:
+        load_model_config_text(FAIRNESS + section + "\n", "model.yaml")
+    assert message in str(error.value)

@@ -174,9 +174,13 @@ def redirect_logs(stream: IO[str] | None) -> Iterator[None]:
             if isinstance(handler, logging.FileHandler) or handler.stream is stream:
                 continue
             seen.add(id(handler))
+            old = handler.stream
+            try:
+                handler.setStream(stream)
+            except AttributeError:  # a handler bound to the current stderr (logging's _StderrHandler, e.g. dill's)
+                continue
             # setStream returns None when nothing changes: keep the old stream ourselves.
-            swapped.append((handler, handler.stream))
-            handler.setStream(stream)
+            swapped.append((handler, old))
     try:
         yield
     finally:

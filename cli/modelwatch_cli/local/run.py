@@ -248,7 +248,10 @@ def run_pipeline(
         summary.rows_superseded = int(outcome.get("rows_superseded", 0))
         summary.rows_duplicate = int(outcome.get("rows_duplicate", 0))
         summary.output = str(output)
-        _export(stack, config.name, output, summary)
+        namespaces = {
+            n for n in (config.bias and config.bias.namespace, config.attribution and config.attribution.namespace) if n
+        }
+        _export(stack, config.name, output, summary, namespaces)
         _export_model_monitor(stack, config, output, summary)
     if log_stream is None:
         logs.close()
@@ -280,11 +283,15 @@ def _execution_error(execution_output: dict[str, Any], described: dict[str, Any]
     return ""
 
 
-def _export(stack: LocalStack, model: str, output: Path, summary: RunSummary) -> None:
-    """metrics.jsonl, notifications.jsonl, results Parquet and HTML reports out of the local stack."""
+def _export(
+    stack: LocalStack, model: str, output: Path, summary: RunSummary, namespaces: set[str] | None = None
+) -> None:
+    """metrics.jsonl, notifications.jsonl, results Parquet and HTML reports out of the local stack (`namespaces`:
+    the Clarify-compatible ones of the model's bias and attribution metrics)."""
     s3 = stack.clients["s3"]
     results: dict[tuple[str, str, datetime], dict[str, Any]] = {}
-    monitor_rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+    monitor_rows: dict[tuple[Any, ...], dict[str, Any]] = {}  # bias and attribution rows
+    quality_rows: dict[tuple[Any, ...], dict[str, Any]] = {}  # drift and data-quality rows
     for area in (LAKE_RESULTS, LAKE_REPORTS):
         prefix = model_prefix(area, model)
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=stack.lake_bucket, Prefix=prefix):
@@ -293,9 +300,10 @@ def _export(stack: LocalStack, model: str, output: Path, summary: RunSummary) ->
                 target = output / item["Key"]
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(body)
+                if area == LAKE_RESULTS and item["Key"].endswith(".parquet"):
+                    _index_results(body, results, monitor_rows)
                 if area == LAKE_RESULTS and item["Key"].endswith("/results.parquet"):
-                    _index_results(body, results)
-                    _index_monitor_rows(body, monitor_rows)
+                    _index_monitor_rows(body, quality_rows)
     summary.rows_decoded = _lake_rows(stack, model_prefix(LAKE_CAPTURES, model))
     config = load_model_config_text(
         s3.get_object(Bucket=stack.lake_bucket, Key=model_config_key(model))["Body"].read(), model
@@ -307,6 +315,15 @@ def _export(stack: LocalStack, model: str, output: Path, summary: RunSummary) ->
         if p.namespace in (stack.template.parameters.get("MetricNamespace", "ModelWatch"), quality_namespace)
     ]
     lines: list[dict[str, Any]] = []
+    clarify_points = [
+        p
+        for p in adapter.cloudwatch_datapoints(stack.template.account_id, stack.template.region)
+        if p.namespace in (namespaces or set()) and dict(p.dimensions).get("MonitoringSchedule") == model
+    ]
+    for point in sorted(clarify_points, key=lambda p: (p.metric_name, p.dimensions, p.timestamp)):
+        clarify_line = _clarify_line(model, point, monitor_rows)
+        if clarify_line is not None:
+            lines.append(clarify_line)
     for point in sorted(points, key=lambda p: (p.metric_name, p.dimensions, p.timestamp)):
         dims = dict(point.dimensions)
         if point.metric_name == METRIC_RECORDS_DECODED:
@@ -347,7 +364,7 @@ def _export(stack: LocalStack, model: str, output: Path, summary: RunSummary) ->
             }
         lines.append(line)
     summary.datapoints = sum(1 for line in lines if line["kind"] in (KIND_ESTIMATED, KIND_REALIZED))
-    monitor_lines, violations = _monitor_lines(model, monitor_rows)
+    monitor_lines, violations = _monitor_lines(model, quality_rows)
     summary.monitor_datapoints = len(monitor_lines)
     summary.violations = len(violations)
     with (output / "metrics.jsonl").open("w", encoding="utf-8") as handle:
@@ -427,7 +444,39 @@ def _lake_rows(stack: LocalStack, prefix: str) -> int:
     return rows
 
 
-def _index_results(body: bytes, index: dict[tuple[str, str, datetime], dict[str, Any]]) -> None:
+def _clarify_line(model: str, point: Any, rows: dict[tuple[Any, ...], dict[str, Any]]) -> dict[str, Any] | None:
+    """A bias or attribution datapoint as a metrics.jsonl line (None for the attribution's expected value)."""
+    dims = dict(point.dimensions)
+    value = point.stat_sum / point.stat_count if point.stat_count else point.stat_sum
+    line: dict[str, Any] = {"model": model}
+    if point.metric_name.startswith("bias_metric_"):
+        metric, kind = point.metric_name.removeprefix("bias_metric_"), dims.get(DIM_KIND, KIND_REALIZED)
+        key: tuple[Any, ...] = ("bias", metric, kind, dims.get("Facet"), dims.get("FacetValue"), None, point.timestamp)
+        line.update(monitor="bias", metric=metric, kind=kind, facet=dims.get("Facet"))
+        line.update(facet_value=dims.get("FacetValue"))
+    elif point.metric_name.startswith("feature_") or point.metric_name == "ndcg":
+        feature = point.metric_name.removeprefix("feature_") if point.metric_name != "ndcg" else None
+        metric = "ndcg" if feature is None else "global_shap"
+        key = ("attribution", metric, KIND_REALIZED, None, None, feature, point.timestamp)
+        line.update(monitor="attribution", metric=metric, kind=KIND_REALIZED, facet=None, facet_value=None)
+        line.update(feature=feature)
+    else:
+        return None
+    row = rows.get(key)
+    line.update(
+        chunk_start=_iso(point.timestamp),
+        chunk_end=_iso(row["chunk_end"]) if row and row.get("chunk_end") is not None else None,
+        value=value,
+        alert=bool(row["alert"]) if row else None,
+    )
+    return line
+
+
+def _index_results(
+    body: bytes,
+    index: dict[tuple[str, str, datetime], dict[str, Any]],
+    monitor_rows: dict[tuple[Any, ...], dict[str, Any]] | None = None,
+) -> None:
     import polars as pl
 
     try:
@@ -436,6 +485,11 @@ def _index_results(body: bytes, index: dict[tuple[str, str, datetime], dict[str,
         raise LocalStackError(f"results file is not readable Parquet: {exc}") from exc
     for row in table.iter_rows(named=True):
         if row.get("chunk_start") is None:
+            continue
+        monitor = row.get("monitor") or "performance"
+        if monitor in ("bias", "attribution") and monitor_rows is not None:
+            subject = (row.get("facet"), row.get("facet_value"), row.get("feature"))
+            monitor_rows[(monitor, str(row["metric"]), str(row["kind"]), *subject, to_utc(row["chunk_start"]))] = row
             continue
         index[(str(row["metric"]), str(row["kind"]), to_utc(row["chunk_start"]))] = row
 

@@ -40,13 +40,14 @@ def test_failed_sections_render_as_not_measured() -> None:
         "machine": {"date": "2026-01-01 00:00", "cpu_model": "cpu"},
         "decode": failed,
         "estimation": failed,
+        "fairness": failed,
         "e2e": failed,
         "coldstart": failed,
         "scaling": failed,
         "cost": failed,
     }
     text = render(results, plot=None)
-    assert text.count("Not measured: RuntimeError: boom") == 6
+    assert text.count("Not measured: RuntimeError: boom") == 7
     assert "### Machine" in text
 
 

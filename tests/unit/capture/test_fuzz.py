@@ -47,6 +47,14 @@ CONFIGS: dict[str, ModelConfig] = {
         input={"format": "json", "instances": "$.instances"},
         output={"format": "json", "prediction": "$.predictions"},
     ),
+    "binary_extra": make_config(
+        input={"format": "json", "instances": "$.instances"},
+        extra_columns=[
+            {"name": "region", "csv_index": 0},
+            {"name": "applicant_age", "type": "numeric", "csv_index": 8, "path": "$.applicant.age"},
+            {"name": "branch"},
+        ],
+    ),
     "multiclass_csv": make_config(
         name="credit_card",
         problem_type="multiclass_classification",
@@ -64,6 +72,7 @@ SAMPLES = {
         "binary_output_only.jsonl",
         "binary_mixed_bad.jsonl",
     ],
+    "binary_extra": ["binary_extra_columns.jsonl"],
     "binary_json_out": ["binary_csv_in_json_out.jsonl"],
     "binary_jsonl": ["binary_jsonlines.jsonl"],
     "tf_scalar": ["regression_tfserving_scalar.jsonl"],

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from modelwatch.ingest.pipeline import decode_capture_to_lake, decode_ground_truth_to_lake
-from modelwatch.lake.layout import Partition, drift_key, violations_key
+from modelwatch.lake.layout import Partition, constraint_violations_key, drift_key
 from modelwatch.lake.store import LocalStore
 from modelwatch.monitors.data_quality import DataQualityMonitor
 from modelwatch.monitors.drift import DriftMonitor
@@ -138,7 +138,9 @@ def _results(start: datetime) -> pd.DataFrame:
     )
 
 
-@pytest.mark.parametrize(("logical_id", "key"), [("ViolationsTable", violations_key), ("DriftTable", drift_key)])
+@pytest.mark.parametrize(
+    ("logical_id", "key"), [("ViolationsTable", constraint_violations_key), ("DriftTable", drift_key)]
+)
 def test_violations_and_drift_tables_project_the_chunk_files(template, logical_id, key):
     # Given the day-partitioned table of one analysed chunk's file (#14)
     parameters = template.resources[logical_id]["Properties"]["TableInput"]["Parameters"]

@@ -71,6 +71,10 @@ def test_dashboard_graphs_every_published_metric_with_search(template: dict[str,
         c.METRIC_MISSING_RATE,
     ):
         assert f'MetricName="{metric}"' in text, metric
+    # and the bias and attribution monitors' Clarify metrics in their own namespaces (#13)
+    assert 'MetricName="bias_metric_DI"' in text and 'MetricName="bias_metric_AD"' in text
+    assert '{"X",Endpoint,MonitoringSchedule,BiasStage,Label,LabelValue,Facet,FacetValue,Kind}' in text
+    assert '{"X",Endpoint,MonitoringSchedule,ExplainabilityMethod,Label} MetricName="ndcg"' in text
     # and each endpoint's own metrics beside the performance graph
     for metric in ("Invocations", "ModelLatency", "Invocation4XXErrors", "Invocation5XXErrors"):
         assert f'{{AWS/SageMaker,EndpointName,VariantName}} MetricName="{metric}"' in text, metric
@@ -91,14 +95,14 @@ def test_dashboard_has_a_data_quality_and_drift_row(template: dict[str, Any]) ->
     expressions = "\n".join(_expressions(json.loads(re.sub(r"\$\{([^}!]+)\}", r"<\1>", raw))))
 
     # Then violations, multivariate and output drift are graphed per model in the stack's namespace, and Model
-    # Monitor's baseline drift per feature in its namespace with its dimensions (#14)
+    # Monitor's baseline drift per feature in its namespace (quoted: it holds '/' and '-') with its dimensions (#14)
     for metric, dimensions in (
         (c.METRIC_CONSTRAINT_VIOLATIONS, c.DIM_MODEL),
         (c.METRIC_MULTIVARIATE_DRIFT, c.DIM_MODEL),
         (c.METRIC_PREDICTION_DRIFT, f"{c.DIM_MODEL},{c.DIM_OUTPUT}"),
     ):
         assert f'{{<MetricNamespace>,{dimensions}}} MetricName="{metric}"' in expressions, metric
-    mm = f"{{<ModelMonitorMetricNamespace>,{c.DIM_ENDPOINT},{c.DIM_MONITORING_SCHEDULE},{c.DIM_FEATURE}}}"
+    mm = f'{{"<ModelMonitorMetricNamespace>",{c.DIM_ENDPOINT},{c.DIM_MONITORING_SCHEDULE},{c.DIM_FEATURE}}}'
     assert f"{mm} feature_baseline_drift" in expressions
 
 
@@ -147,12 +151,14 @@ def test_the_fleet_stalls_after_two_schedule_intervals_without_a_heartbeat(templ
 
 def test_functions_may_put_metrics_and_the_dashboard_url_is_an_output(template: dict[str, Any]) -> None:
     # PutMetricData has no resource-level permissions: allowed on "*" but only in the stack's namespace; the
-    # publisher also in Model Monitor's two model-quality namespaces (issue 17: one statement, since a statement
-    # whose condition fails denies locally) and in the namespace of the Model Monitor-compatible data-quality
-    # metrics (#14: deliberate change).
+    # publisher also in the bias and attribution monitors' Clarify-compatible namespaces (#13), Model Monitor's
+    # two model-quality namespaces (issue 17: one statement, since a statement whose condition fails denies locally)
+    # and the namespace of the Model Monitor-compatible data-quality metrics (#14: deliberate change).
     namespaces = {
         "PublishFunction": [
             {"Ref": "MetricNamespace"},
+            {"Ref": "BiasMetricNamespace"},
+            {"Ref": "ExplainabilityMetricNamespace"},
             "aws/sagemaker/Endpoints/model-metrics",
             "aws/sagemaker/ModelMonitoring/model-metrics",
             {"Ref": "ModelMonitorMetricNamespace"},

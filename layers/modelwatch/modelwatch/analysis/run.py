@@ -198,7 +198,11 @@ def baseline_for(
     columns as given, so a hit neither validates nor prepares the reference again (the fit that was cached did)."""
     config = monitor.config
     monitor.bind(store, now)
-    key = artifacts.cache_key(monitor.fitting_key(), reference_hash(reference_columns(config, reference)))
+    fitting_key = monitor.fitting_key()
+    monitor.documents = {uri: read_config_file(store, config, uri) for uri in monitor.sources()}
+    if monitor.documents:  # an imported file that changes means a refit
+        fitting_key["sources"] = {uri: hashlib.sha256(body).hexdigest() for uri, body in monitor.documents.items()}
+    key = artifacts.cache_key(fitting_key, reference_hash(reference_columns(config, reference)))
     artifact = artifacts.Artifact(config.name, monitor.name)
     baseline = artifacts.load_baseline(store, artifact, key, monitor.baseline_type, signer)
     if baseline is None:
@@ -206,6 +210,9 @@ def baseline_for(
         baseline = monitor.fit(prepared)
         monitor.complete(baseline, prepared, data)
         artifacts.store_baseline(store, artifact, key, baseline, now, signer)
+        for name, body in monitor.baseline_documents(baseline).items():
+            document = artifacts.Artifact(config.name, monitor.name, name, "")  # its manifest: <name>.json
+            artifacts.store_body(store, document, key, body, now, signer, content_type="application/json")
         return baseline, "fit"
     if monitor.incomplete(baseline, data):
         monitor.complete(baseline, prepared_reference(config, reference), data)
@@ -434,22 +441,26 @@ def _with_labels(
 
 
 # ---------------------------------------------------------------- one monitor, from the lake
+def read_config_file(store: ObjectStore, config: ModelConfig, uri: str, what: str = "file") -> bytes:
+    """A file the model config names: an s3:// URI in the store's bucket, or a path (ReferenceDataError otherwise)."""
+    if uri.startswith("s3://"):
+        bucket, key = parse_s3_uri(uri)
+        if bucket != getattr(store, "bucket", bucket):
+            raise ReferenceDataError(f"model {config.name}: {what} {uri} is outside the lake bucket")
+        return store.get(key)
+    try:
+        return Path(uri).read_bytes()
+    except OSError as exc:
+        raise ReferenceDataError(f"model {config.name}: cannot read {what} {uri}: {exc.strerror}") from exc
+
+
 def load_reference(store: ObjectStore, config: ModelConfig) -> tuple[pd.DataFrame, str]:
     """Read the config's reference data (Parquet or CSV) from the lake (s3:// in the store's bucket) or a path;
     also the sha256 of its bytes."""
     import pandas as pd
 
     uri = config.reference or store.uri(model_reference_key(config.name))
-    if uri.startswith("s3://"):
-        bucket, key = parse_s3_uri(uri)
-        if bucket != getattr(store, "bucket", bucket):
-            raise ReferenceDataError(f"model {config.name}: reference {uri} is outside the lake bucket")
-        body = store.get(key)
-    else:
-        try:
-            body = Path(uri).read_bytes()
-        except OSError as exc:
-            raise ReferenceDataError(f"model {config.name}: cannot read reference {uri}: {exc.strerror}") from exc
+    body = read_config_file(store, config, uri, "reference")
     try:
         if uri.lower().endswith(".csv"):
             return pd.read_csv(io.BytesIO(body)), hashlib.sha256(body).hexdigest()

@@ -29,7 +29,7 @@ from modelwatch.capture.records import (
     raw_text,
     read_json_records,
 )
-from modelwatch.capture.rules import feature_rule, output_rules
+from modelwatch.capture.rules import feature_rule, input_columns, output_rules
 from modelwatch.capture.vectorised import VectorisedDecoder
 from modelwatch.config.model import ModelConfig
 from modelwatch.constants import (
@@ -73,8 +73,8 @@ class DecodedBatch:
 
 
 def capture_schema(config: ModelConfig) -> dict[str, pl.DataType]:
-    """The exact columns and dtypes of decoded capture rows for a model."""
-    schema: dict[str, pl.DataType] = {f.name: feature_rule(f).dtype for f in config.features}
+    """The exact columns and dtypes of decoded capture rows for a model (features, then extra columns, ...)."""
+    schema: dict[str, pl.DataType] = {c.name: feature_rule(c).dtype for c in input_columns(config)}
     schema[COL_FEATURE_ISSUES] = FEATURE_ISSUES_DTYPE
     schema[COL_EXTRA_KEYS] = EXTRA_KEYS_DTYPE
     schema.update({column: rule.dtype for column, rule in output_rules(config).items()})

@@ -24,14 +24,17 @@ from modelwatch.capture.rules import (
     ISSUE_NON_FINITE,
     ISSUE_NOT_SINGLE,
     ISSUE_TYPE,
+    InputColumn,
     Rule,
     ValueIssue,
     derive_prediction,
     feature_rule,
+    input_columns,
     output_rules,
+    positional_columns,
     probability_sum_issue,
 )
-from modelwatch.config.model import ModelConfig, ProblemType
+from modelwatch.config.model import Feature, ModelConfig, ProblemType
 from modelwatch.constants import (
     COL_EVENT_ID,
     COL_EXTRA_KEYS,
@@ -102,9 +105,10 @@ def typed(rule: Rule, value: Any, what: str) -> Any:
         raise RecordError(issue.reason(what)) from issue
 
 
-def _feature_path(config: ModelConfig, name: str) -> JsonPath:
-    """The path of a feature in a request object: configured, else the key of its name (any characters)."""
-    return compile_path(config.input.feature_paths.get(name) or key_path(name))
+def _column_path(config: ModelConfig, column: InputColumn) -> JsonPath:
+    """The path of a feature or extra column in a request object: configured, else the key of its name."""
+    configured = config.input.feature_paths.get(column.name) if isinstance(column, Feature) else column.path
+    return compile_path(configured or key_path(column.name))
 
 
 class RecordDecoder:
@@ -122,15 +126,19 @@ class RecordDecoder:
         self.bounds = bounds or TimeBounds()
         self.default_time = default_time  # batch transform records without an inference time: their file's hour
         self.features = config.features
-        self.features_by_name = [f.name for f in config.features]
         self.n_features = len(config.features)
-        self.feature_rules = [feature_rule(f) for f in config.features]
+        # the columns of a request row: features and extra columns (by name in objects, by position in lists)
+        self.columns = input_columns(config)
+        self.column_names = [c.name for c in self.columns]
+        self.positional = positional_columns(config)
+        self.n_positional = len(self.positional)
+        self.rules = {c.name: feature_rule(c) for c in self.columns}
         self.out_rules = output_rules(config)
         self.out_columns = list(config.output.columns)
         self.instances_path = compile_path(config.input.instances)
-        self.feature_paths = {f.name: _feature_path(config, f.name) for f in config.features}
-        # the top-level keys the features read; unknown when a path does not start with a key
-        first_keys = [path.first_key for path in self.feature_paths.values()]
+        self.column_paths = {c.name: _column_path(config, c) for c in self.columns}
+        # the top-level keys the features and extra columns read; unknown when a path does not start with a key
+        first_keys = [path.first_key for path in self.column_paths.values()]
         self.named_keys = None if None in first_keys else frozenset(k for k in first_keys if k is not None)
         self.proba_path = compile_path(config.output.probabilities) if config.output.probabilities else None
         self.pred_path = compile_path(config.output.prediction) if config.output.prediction else None
@@ -185,11 +193,14 @@ class RecordDecoder:
 
     # ------------------------------------------------------------------ request
     def input_rows(self, side: Any) -> list[dict[str, Any]]:
-        """The typed feature values of each request row."""
+        """The typed feature (and extra column) values of each request row."""
         text, encoding = decode_side_text(side, "endpointInput")
         kind = content_format(side.get("observedContentType"), encoding, self.config.input.format)
         if kind == "csv":
-            return [self._typed_features(values, index) for index, values in enumerate(csv_rows(text, "endpointInput"))]
+            return [
+                self._typed_values(self.positional, values, index)
+                for index, values in enumerate(csv_rows(text, "endpointInput"))
+            ]
         instances = [
             instance
             for document, where in json_documents(text, "endpointInput", lines=kind == "jsonlines")
@@ -198,25 +209,31 @@ class RecordDecoder:
         rows = []
         for index, instance in enumerate(instances):
             if isinstance(instance, list):
-                rows.append(self._typed_features(instance, index))
+                rows.append(self._typed_values(self.positional, instance, index))
             elif isinstance(instance, dict):
-                row = self._typed_features(self._by_name(instance), index)
+                row = self._typed_values(self.columns, self._by_name(instance), index)
                 row[COL_EXTRA_KEYS] = self._extra_keys(instance)
                 rows.append(row)
-            elif self.n_features == 1:
-                rows.append(self._typed_features([instance], index))  # TensorFlow Serving's scalar instances
+            elif self.n_positional == 1:
+                rows.append(self._typed_values(self.positional, [instance], index))  # TF Serving's scalar instances
             else:
                 raise RecordError(
                     f"endpointInput row {index} is a single value: one value per row needs a one-feature model "
-                    f"(this model has {self.n_features} features)"
+                    f"({self._width()})"
                 )
         return rows
+
+    def _width(self) -> str:
+        """How many values a positional row holds, in words."""
+        if self.n_positional == self.n_features:
+            return f"this model has {self.n_features} features"
+        return f"this model's rows hold {self.n_positional} values: features and extra columns"
 
     def _instances(self, document: Any, where: str) -> list[Any]:
         """The request rows of one JSON document, each a list (positional), an object (by name) or a single value.
 
         A list of single values is one row per value for a one-feature model (TensorFlow Serving's scalar
-        instances), and one positional row for a model with that many features."""
+        instances), and one positional row for a model with that many features (and extra columns)."""
         path = self.instances_path
         try:
             found = path.value(document)
@@ -226,11 +243,12 @@ class RecordDecoder:
             instances = list(found)
         elif not isinstance(found, list):
             instances = [found]
-        elif found and all(_is_single(value) for value in found) and self.n_features > 1:
-            if len(found) != self.n_features:
+        elif found and all(_is_single(value) for value in found) and self.n_positional > 1:
+            if len(found) != self.n_positional:
+                what = "features" if self.n_positional == self.n_features else "features and extra columns"
                 raise RecordError(
                     f"{where} at {path.text} holds {len(found)} single values: one row per value needs a "
-                    f"one-feature model, one row needs {self.n_features} values (features)"
+                    f"one-feature model, one row needs {self.n_positional} values ({what})"
                 )
             instances = [found]
         else:
@@ -240,44 +258,47 @@ class RecordDecoder:
         return instances
 
     def _by_name(self, instance: dict[str, Any]) -> list[Any]:
-        """The features' values in a request object (`_MISSING` where a feature's key or path is absent)."""
+        """The values of the features and extra columns in a request object (`_MISSING` where a key or path is
+        absent)."""
         values = []
-        for feature in self.features:
+        for name in self.column_names:
             try:
-                values.append(self.feature_paths[feature.name].value(instance))
+                values.append(self.column_paths[name].value(instance))
             except JsonPathError:
                 values.append(_MISSING)
         return values
 
     def _extra_keys(self, instance: dict[str, Any]) -> list[str] | None:
-        """The keys of a request object that no feature reads (None when there are none, or when not known)."""
+        """The keys of a request object that no feature (or extra column) reads (None when there are none, or when
+        not known)."""
         if self.named_keys is None:
             return None
         extra = [key for key in instance if key not in self.named_keys]
         return extra or None
 
-    def _typed_features(self, values: list[Any], index: int) -> dict[str, Any]:
-        """The typed feature values of one request row and, under COL_FEATURE_ISSUES, what was wrong with those
-        stored as missing (None when nothing was). A row with another number of values than features keeps no
-        value: which value is which feature is unknown."""
-        row: dict[str, Any] = dict.fromkeys(self.features_by_name)
-        if len(values) != self.n_features:
-            code = FEATURE_ISSUE_TOO_FEW_COLUMNS if len(values) < self.n_features else FEATURE_ISSUE_TOO_MANY_COLUMNS
+    def _typed_values(self, columns: list[InputColumn], values: list[Any], index: int) -> dict[str, Any]:
+        """The typed values of one request row (`values`: one per column of `columns`) and, under
+        COL_FEATURE_ISSUES, what was wrong with those stored as missing (None when nothing was). A row with another
+        number of values than columns keeps no value: which value is which column is unknown."""
+        row: dict[str, Any] = dict.fromkeys(self.column_names)
+        if len(values) != len(columns):
+            code = FEATURE_ISSUE_TOO_FEW_COLUMNS if len(values) < len(columns) else FEATURE_ISSUE_TOO_MANY_COLUMNS
             row[COL_FEATURE_ISSUES] = [{"feature": None, "issue": code}]
             return row
         issues: list[dict[str, str | None]] = []
-        for feature, rule, value in zip(self.features, self.feature_rules, values, strict=True):
+        for column, value in zip(columns, values, strict=True):
             if value is _MISSING:
-                issues.append({"feature": feature.name, "issue": FEATURE_ISSUE_MISSING_KEY})
+                issues.append({"feature": column.name, "issue": FEATURE_ISSUE_MISSING_KEY})
                 continue
             try:
-                row[feature.name] = rule.scalar(value)
+                row[column.name] = self.rules[column.name].scalar(value)
             except ValueIssue as issue:
                 code = _FEATURE_ISSUE.get(issue.code, issue.code)
                 if code not in SOFT_FEATURE_ISSUES:  # a rule grew an issue nobody decided how to keep: say so
-                    where = f"{feature.type} feature {feature.name!r} (endpointInput row {index})"
+                    noun = "feature" if isinstance(column, Feature) else "extra column"
+                    where = f"{column.type} {noun} {column.name!r} (endpointInput row {index})"
                     raise RecordError(issue.reason(where)) from issue
-                issues.append({"feature": feature.name, "issue": code})
+                issues.append({"feature": column.name, "issue": code})
         row[COL_FEATURE_ISSUES] = issues or None
         return row
 

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 import polars as pl
 
-from modelwatch.config.model import Feature, ModelConfig, ProblemType
+from modelwatch.config.model import ExtraColumn, Feature, ModelConfig, ProblemType
 from modelwatch.constants import COL_Y_PRED, COL_Y_PRED_PROBA, FEATURE_ISSUE_NON_FINITE, FEATURE_ISSUE_TYPE
 
 # What Python's str.strip takes for whitespace (str.isspace; a test keeps it so): polars' own set lacks \x1c-\x1f, so
@@ -282,9 +282,26 @@ class BinaryClassRule(Rule):
 
 
 # ---------------------------------------------------------------------------- the table
-def feature_rule(feature: Feature) -> Rule:
-    """The rule of a feature's values."""
+InputColumn = Feature | ExtraColumn
+
+
+def feature_rule(feature: InputColumn) -> Rule:
+    """The rule of a feature's values (and of an extra column's: a facet the model does not use is typed alike)."""
     return NumberRule() if feature.type == "numeric" else TextRule()
+
+
+def input_columns(config: ModelConfig) -> list[InputColumn]:
+    """The columns decoded from a request row: the features, then the extra columns."""
+    return [*config.features, *config.extra_columns]
+
+
+def positional_columns(config: ModelConfig) -> list[InputColumn]:
+    """What each value of a positional request row (a CSV line, a JSON list) is, in order: the features, with each
+    extra column that has a `csv_index` at that position (extra columns without one are not in such rows)."""
+    placed = {c.csv_index: c for c in config.extra_columns if c.csv_index is not None}
+    features = iter(config.features)
+    width = len(config.features) + len(placed)
+    return [placed[i] if i in placed else next(features) for i in range(width)]
 
 
 def output_rules(config: ModelConfig) -> dict[str, Rule]:

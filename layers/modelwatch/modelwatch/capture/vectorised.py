@@ -27,6 +27,7 @@ from modelwatch.capture.rules import (
     derive_prediction_expr,
     feature_rule,
     output_rules,
+    positional_columns,
     probability_sum_bad_expr,
 )
 from modelwatch.config.model import ModelConfig
@@ -107,10 +108,12 @@ class VectorisedDecoder:
         self.internal_schema = internal_schema
         self.bounds = bounds
         self.per_record = per_record  # JSON output bodies are small: read per record inside this path
-        self.features = config.features
-        self.n_features = len(config.features)
-        self.feature_schema = {f.name: internal_schema[f.name] for f in config.features}
-        self.feature_rules: dict[str, Rule] = {f.name: feature_rule(f) for f in config.features}
+        # The values of a CSV request row, in order: the features and the extra columns placed among them (the
+        # other extra columns are not in CSV rows: null, as on the per-record path). "Features" below means these.
+        positional = positional_columns(config)
+        self.n_features = len(positional)
+        self.feature_schema = {c.name: internal_schema[c.name] for c in positional}
+        self.feature_rules: dict[str, Rule] = {c.name: feature_rule(c) for c in positional}
         self.out_rules = output_rules(config)
         self.out_columns = list(config.output.columns)
         self.pred_schema = {c: internal_schema[c] for c in self.out_rules}

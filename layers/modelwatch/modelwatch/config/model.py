@@ -372,6 +372,106 @@ class DataQuality(_Strict):
         return self
 
 
+class ExtraColumn(_Strict):
+    """A captured column the model does not use (a bias facet, a group variable), decoded into the lake like a
+    feature: from a positional request row (a CSV line, a JSON list) at `csv_index` (0-based, counted over the whole
+    row; the features take the other positions in order) and from a JSON request row object at `path` (default the
+    key of its name). As for features, a damaged value or an object without the key is stored as missing and recorded
+    in `feature_issues` under the column's name; positional rows without a `csv_index` for it simply lack it."""
+
+    name: str = Field(min_length=1)
+    type: Literal["numeric", "categorical"] = "categorical"
+    csv_index: int | None = Field(default=None, ge=0)
+    path: JsonPath | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        return None if value is None else _check_json_path(value)
+
+
+# Clarify's bias metrics by stage (smclarify's registry); `methods: all` means every one of both stages.
+PRE_TRAINING_METRICS = ("CDDL", "CI", "DPL", "JS", "KL", "KS", "LP", "TVD")
+POST_TRAINING_METRICS = ("AD", "CDDPL", "DAR", "DCA", "DCR", "DI", "DPPL", "DRR", "FT", "GE", "RD", "SD", "TE")
+_POSITIVE_ONE: list[str | int | float] = [1]
+DEFAULT_BIAS_NAMESPACE = "aws/sagemaker/Endpoints/bias-metrics"
+DEFAULT_EXPLAINABILITY_NAMESPACE = "aws/sagemaker/Endpoints/explainability-metrics"
+
+
+class BiasFacet(_Strict):
+    """A sensitive attribute in Clarify's terms: a column (name, or index among the features) and its sensitive values
+    (categorical: facet d is the rows with one of them; numeric: one threshold, facet d is (threshold, max])."""
+
+    name_or_index: str | int
+    value_or_threshold: list[str | int | float] = Field(min_length=1)
+
+
+class BiasConfig(_Strict):
+    """Clarify's bias analysis (`analysis_config.json` field names) per facet; `baseline`: a Clarify `analysis.json`
+    to compare with instead of the one computed on the reference; `namespace`: the CloudWatch namespace of the
+    `bias_metric_<NAME>` metrics (one the stack's BiasMetricNamespace parameter allows)."""
+
+    label_values_or_threshold: list[str | int | float] = Field(
+        default_factory=lambda: list(_POSITIVE_ONE), min_length=1
+    )
+    probability_threshold: float | None = Field(default=None, gt=0.0, lt=1.0)
+    facets: list[BiasFacet] = Field(min_length=1)
+    group_variable: str | int | None = None
+    methods: Literal["all"] | list[str] = "all"
+    baseline: str | None = None
+    namespace: str = Field(default=DEFAULT_BIAS_NAMESPACE, min_length=1, max_length=255)
+
+    @field_validator("methods")
+    @classmethod
+    def _methods(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list):
+            known = (*PRE_TRAINING_METRICS, *POST_TRAINING_METRICS)
+            unknown = [m for m in value if m not in known]
+            if unknown:
+                raise ValueError(f"unknown bias metrics {unknown}; use 'all' or some of {sorted(known)}")
+        return value
+
+    def positive_class(self, classes: list[str]) -> int:
+        """The binary class (0 or 1) `label_values_or_threshold` names positive: 0/1, true/false or a class name."""
+        found = set()
+        for value in self.label_values_or_threshold:
+            text = str(value).strip().lower()
+            if text in ("1", "1.0", "true") or (classes and text == classes[1].lower()):
+                found.add(1)
+            elif text in ("0", "0.0", "false") or (classes and text == classes[0].lower()):
+                found.add(0)
+            else:
+                raise ValueError(f"bias.label_values_or_threshold: {value!r} is not 0/1 or one of the classes")
+        if len(found) != 1:
+            raise ValueError("bias.label_values_or_threshold: names both classes; name the positive one")
+        return found.pop()
+
+    @property
+    def label_value(self) -> str:
+        """Clarify's label_value_or_threshold (the LabelValue dimension)."""
+        return ",".join(str(v) for v in self.label_values_or_threshold)
+
+    @property
+    def metrics(self) -> list[str]:
+        """The Clarify metrics to compute, pre-training then post-training, each in smclarify's order."""
+        chosen = set(PRE_TRAINING_METRICS + POST_TRAINING_METRICS) if self.methods == "all" else set(self.methods)
+        return [m for m in (*PRE_TRAINING_METRICS, *POST_TRAINING_METRICS) if m in chosen]
+
+
+class AttributionConfig(_Strict):
+    """Feature-attribution drift: a surrogate of the endpoint (LightGBM, features -> captured output) fitted on the
+    reference and on each chunk, TreeSHAP global attributions (mean |SHAP|) compared by Clarify's nDCG. `baseline`:
+    a Clarify `analysis.json` whose `explanations.kernel_shap.<label>.global_shap_values` replace the reference's;
+    `min_faithfulness`: the held-out R² a surrogate needs before its attributions are compared."""
+
+    enabled: bool = True
+    ndcg_threshold: float = Field(default=0.9, gt=0.0, le=1.0)
+    min_faithfulness: float = Field(default=0.8, ge=0.0, le=1.0)
+    baseline: str | None = None
+    label: str = Field(default="label0", min_length=1)
+    namespace: str = Field(default=DEFAULT_EXPLAINABILITY_NAMESPACE, min_length=1, max_length=255)
+
+
 class ChunksInAlert(_Strict):
     """Noise control: a metric is in alert when at least `chunks` of the last `of_last` complete chunks are."""
 
@@ -456,6 +556,9 @@ class ModelConfig(_Strict):
     drift: Drift = Field(default_factory=Drift)
     data_quality: DataQuality = Field(default_factory=DataQuality)
     batch_transform: BatchTransform | None = None
+    extra_columns: list[ExtraColumn] = Field(default_factory=list)
+    bias: BiasConfig | None = None
+    attribution: AttributionConfig | None = None
 
     @field_validator("name")
     @classmethod
@@ -508,7 +611,61 @@ class ModelConfig(_Strict):
             raise ValueError(
                 f"output.columns: {column!r} is not one of y_pred_proba, y_pred, y_pred_proba_<class> or _"
             )
+        self._check_bias_and_attribution()
         return self
+
+    def _check_bias_and_attribution(self) -> None:
+        extra = [c.name for c in self.extra_columns]
+        clashes = sorted(set(extra) & set(self.feature_names)) + sorted({n for n in extra if extra.count(n) > 1})
+        if clashes:
+            raise ValueError(f"extra_columns: {clashes} are already features or listed twice")
+        positions = [c.csv_index for c in self.extra_columns if c.csv_index is not None]
+        width = len(self.features) + len(positions)
+        misplaced = sorted({p for p in positions if positions.count(p) > 1 or p >= width})
+        if misplaced:
+            raise ValueError(
+                f"extra_columns: csv_index {misplaced} taken twice or past the row's end (a positional row holds "
+                f"{width} values: the features and the extra columns with a csv_index, so indexes 0-{width - 1})"
+            )
+        if self.bias is not None:
+            if self.problem_type is not ProblemType.BINARY:
+                raise ValueError("bias: supported for binary_classification only")
+            for index, facet in enumerate(self.bias.facets):
+                column = self.column_of(facet.name_or_index, f"bias.facets.{index}.name_or_index")
+                if self.column_type(column) == "numeric" and len(facet.value_or_threshold) != 1:
+                    raise ValueError(f"bias.facets.{index}: numeric facet {column!r} takes one threshold")
+                if self.column_type(column) == "numeric":
+                    try:
+                        float(facet.value_or_threshold[0])
+                    except ValueError as exc:
+                        raise ValueError(f"bias.facets.{index}: threshold of {column!r} is not a number") from exc
+            self.bias.positive_class(self.classes)
+            if self.bias.group_variable is not None:
+                self.column_of(self.bias.group_variable, "bias.group_variable")
+        if self.attribution is not None and self.problem_type is ProblemType.MULTICLASS:
+            raise ValueError("attribution: supported for binary_classification and regression")
+
+    def column_of(self, name_or_index: str | int, where: str = "column") -> str:
+        """The feature or extra column a Clarify `name_or_index` names (an index counts the features, in order)."""
+        if isinstance(name_or_index, int):
+            if not 0 <= name_or_index < len(self.features):
+                raise ValueError(f"{where}: index {name_or_index} is not a feature index (0-{len(self.features) - 1})")
+            return self.features[name_or_index].name
+        if name_or_index not in self.feature_names and name_or_index not in self.extra_column_names:
+            raise ValueError(f"{where}: {name_or_index!r} is neither a feature nor an extra column")
+        return name_or_index
+
+    def column_type(self, name: str) -> str:
+        """`numeric` or `categorical`: the declared type of a feature or extra column."""
+        columns: list[Feature | ExtraColumn] = [*self.features, *self.extra_columns]
+        for column in columns:
+            if column.name == name:
+                return column.type
+        raise KeyError(name)
+
+    @property
+    def extra_column_names(self) -> list[str]:
+        return [c.name for c in self.extra_columns]
 
     def _check_model_monitor(self) -> None:
         """Model Monitor constraints name metrics of the problem type that modelwatch can monitor, each nannyml

@@ -118,13 +118,21 @@ def model_quality_keys(model: str, chunk_start: datetime) -> tuple[str, str]:
     )
 
 
+def violations_key(model: str, monitor: str, chunk_start: datetime) -> str:
+    """Clarify's constraint violations of one chunk a monitor analysed (bias, attribution), as Clarify writes them
+    per monitoring execution: `results/model=<m>/<monitor>_violations/dt=<day>/<chunk start>.json`."""
+    when = to_utc(chunk_start)
+    return f"{LAKE_RESULTS}/model={model}/{monitor}_violations/dt={when:%Y-%m-%d}/{when:%Y%m%dT%H%M%SZ}.json"
+
+
 def _chunk_stem(chunk_start: datetime) -> tuple[str, str]:
     when = to_utc(chunk_start)
     return when.strftime("%Y-%m-%d"), when.strftime("%Y%m%dT%H%M%SZ")
 
 
-def violations_key(model: str, chunk_start: datetime) -> str:
-    """Model Monitor's `constraint_violations.json` of one analysed chunk (one JSON line, for Athena)."""
+def constraint_violations_key(model: str, chunk_start: datetime) -> str:
+    """Model Monitor's data-quality `constraint_violations.json` of one analysed chunk (one JSON line, for Athena's
+    `violations` table)."""
     day, stem = _chunk_stem(chunk_start)
     return f"{LAKE_RESULTS}/model={model}/{LAKE_VIOLATIONS}/dt={day}/{stem}.json"
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from modelwatch.config.model import ModelConfig
 from modelwatch.errors import ConfigError
+from modelwatch.monitors.attribution import AttributionMonitor
 from modelwatch.monitors.base import Monitor
+from modelwatch.monitors.bias import BiasMonitor
 from modelwatch.monitors.data_quality import DataQualityMonitor
 from modelwatch.monitors.drift import DriftMonitor
 from modelwatch.monitors.performance import PerformanceMonitor
@@ -15,6 +17,8 @@ MONITORS: dict[str, type[Monitor]] = {
     PerformanceMonitor.name: PerformanceMonitor,
     DriftMonitor.name: DriftMonitor,
     DataQualityMonitor.name: DataQualityMonitor,
+    BiasMonitor.name: BiasMonitor,
+    AttributionMonitor.name: AttributionMonitor,
 }
 
 

@@ -97,6 +97,7 @@ class Monitor(ABC):
 
     def __init__(self, config: ModelConfig) -> None:
         self.config = config
+        self.documents: dict[str, bytes] = {}  # the `sources` the analysis step read for `fit`, by URI
 
     @classmethod
     def enabled(cls, config: ModelConfig) -> bool:
@@ -118,6 +119,17 @@ class Monitor(ABC):
 
     def fitting_key(self) -> dict[str, Any]:
         """The parts of the config that change the baseline (a cached baseline is reused only while they hold)."""
+        return {}
+
+    def sources(self) -> list[str]:
+        """Files besides the reference that `fit` reads (a path, or an s3:// URI in the lake bucket), e.g. an imported
+        Clarify baseline: the analysis step reads them into `self.documents` and keys the cached baseline on their
+        bytes too (none by default)."""
+        return []
+
+    def baseline_documents(self, baseline: Any) -> dict[str, bytes]:
+        """JSON documents stored next to a newly fitted baseline, by name (e.g. Clarify's analysis.json of the
+        reference); none by default."""
         return {}
 
     @abstractmethod

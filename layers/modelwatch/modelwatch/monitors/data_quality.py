@@ -29,7 +29,7 @@ from modelwatch.constants import (
     METRIC_CONSTRAINT_VIOLATIONS,
 )
 from modelwatch.errors import ConfigError, LakeError
-from modelwatch.lake.layout import monitor_prefix, violations_key
+from modelwatch.lake.layout import constraint_violations_key, monitor_prefix
 from modelwatch.lake.store import ObjectStore, parse_s3_uri
 from modelwatch.monitors.base import AnalysisData, MetricPoint, Monitor, Publication
 from modelwatch.monitors.drift import with_chunks
@@ -382,7 +382,7 @@ class DataQualityMonitor(Monitor):
                 "chunk_start": _iso(start),
                 "chunk_end": _iso(end),
             }
-            files[violations_key(self.config.name, _aware(start))] = (
+            files[constraint_violations_key(self.config.name, _aware(start))] = (
                 json.dumps(document, separators=(",", ":")) + "\n"
             ).encode()
         return files

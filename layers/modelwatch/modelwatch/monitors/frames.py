@@ -9,7 +9,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from modelwatch.config.model import ModelConfig, ProblemType
+from modelwatch.config.model import ExtraColumn, Feature, ModelConfig, ProblemType
 from modelwatch.constants import (
     COL_CHUNK,
     COL_EVENT_ID,
@@ -65,10 +65,14 @@ def _missing(frame: pd.DataFrame, columns: list[str]) -> list[str]:
 
 
 def _coerce_features(config: ModelConfig, frame: pd.DataFrame) -> None:
-    """Numeric features as float64, categorical as str (None stays missing), in place."""
+    """Numeric features (and extra columns) as float64, categorical as str (None stays missing), in place; columns
+    the frame does not hold are left out."""
     import pandas as pd
 
-    for feature in config.features:
+    columns: list[Feature | ExtraColumn] = [*config.features, *config.extra_columns]
+    for feature in columns:
+        if feature.name not in frame.columns:
+            continue
         column = frame[feature.name]
         if feature.type == "numeric":
             frame[feature.name] = pd.to_numeric(column, errors="coerce").astype("float64")
@@ -187,9 +191,15 @@ def naive_utc(values: pd.Series) -> pd.Series:
 
 
 def reference_columns(config: ModelConfig, reference: pd.DataFrame) -> pd.DataFrame:
-    """The reference columns the model uses (features, outputs, target, timestamp), as given; ReferenceDataError
-    naming what is missing."""
-    required = [*config.feature_names, *config.prediction_columns, config.target, config.timestamp]
+    """The reference columns the model uses (features, extra columns, outputs, target, timestamp), as given;
+    ReferenceDataError naming what is missing."""
+    required = [
+        *config.feature_names,
+        *config.extra_column_names,
+        *config.prediction_columns,
+        config.target,
+        config.timestamp,
+    ]
     missing = _missing(reference, required)
     if missing:
         raise ReferenceDataError(
@@ -237,6 +247,12 @@ def prepare_captures(
     if missing_features:
         raise ConfigMismatchError(
             f"model {config.name}: captured rows lack feature column(s) {missing_features}; "
+            f"captured columns are {sorted(captures.columns)}"
+        )
+    missing_extra = _missing(captures, [c for c in features if c not in config.feature_names])
+    if missing_extra:
+        raise ConfigMismatchError(
+            f"model {config.name}: captured rows lack extra column(s) {missing_extra} (declared in extra_columns); "
             f"captured columns are {sorted(captures.columns)}"
         )
     missing_proba = _missing(captures, config.proba_columns)

@@ -37,9 +37,17 @@ CLOSED_EVENT = "closed"
 SEVERITY_STEP = 2.0  # "severity grows": at least this many times as far past the threshold as last notified
 
 
-def metric_label(monitor: str, metric: str) -> str:
-    """How people read a metric: its name for performance, `<monitor> <metric>` for other monitors."""
-    return metric if monitor == PERFORMANCE else f"{monitor} {metric}"
+def metric_label(monitor: str, metric: str, subject: str | None = None) -> str:
+    """How people read a metric: its name for performance, `<monitor> <metric>` for other monitors, followed by
+    what it is about when a monitor measures it per facet (`bias DI clinic=east`)."""
+    label = metric if monitor == PERFORMANCE else f"{monitor} {metric}"
+    return f"{label} {subject}" if subject else label
+
+
+def row_subject(row: ResultRow) -> str | None:
+    """What a row's metric is about besides the model: a bias facet and its value (`clinic=east`), else None. Each
+    facet's metric is its own in an incident: one facet's violation neither hides nor closes another's."""
+    return f"{row.facet}={row.facet_value}" if row.facet is not None else None
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,7 @@ class MetricView:
     metric: str
     in_alert: bool
     latest_chunk: datetime
+    subject: str | None = None  # a bias facet (`row_subject`)
     since: datetime | None = None
     row: ResultRow | None = None  # the latest crossing row (realized when labels show it, else the estimate)
     estimated: ResultRow | None = None  # the latest chunk's estimate
@@ -60,7 +69,7 @@ class MetricView:
 
     @property
     def label(self) -> str:
-        return metric_label(self.monitor, self.metric)
+        return metric_label(self.monitor, self.metric, self.subject)
 
     @property
     def excess(self) -> float:
@@ -88,21 +97,22 @@ def _passes_gate(row: ResultRow, gate: float) -> bool:
 
 
 def assess(config: ModelConfig, rows: list[ResultRow], crossings: list[ResultRow]) -> list[MetricView]:
-    """Each (monitor, metric) of the run's rows as seen by one kind of crossing (`crossings`: the monitors'
+    """Each (monitor, metric, subject) of the run's rows as seen by one kind of crossing (`crossings`: the monitors'
     alerts, or their improvements). Only metrics with rows are assessed: a run that analysed nothing changes nothing.
     """
     gate = config.estimation.min_label_coverage
     wanted, window = config.alerts.in_alert.chunks, config.alerts.in_alert.of_last
-    groups: dict[tuple[str, str], list[ResultRow]] = {}
+    groups: dict[tuple[str, str, str], list[ResultRow]] = {}
     for each in rows:
-        groups.setdefault((each.monitor, each.metric), []).append(each)
-    hits: dict[tuple[str, str], dict[datetime, list[ResultRow]]] = {}
+        groups.setdefault((each.monitor, each.metric, row_subject(each) or ""), []).append(each)
+    hits: dict[tuple[str, str, str], dict[datetime, list[ResultRow]]] = {}
     for each in crossings:
-        hits.setdefault((each.monitor, each.metric), {}).setdefault(each.chunk_start, []).append(each)
+        key = (each.monitor, each.metric, row_subject(each) or "")
+        hits.setdefault(key, {}).setdefault(each.chunk_start, []).append(each)
     views = []
-    for (monitor, metric), group in sorted(groups.items()):
+    for (monitor, metric, subject), group in sorted(groups.items()):
         chunks = sorted({r.chunk_start for r in group})
-        mine = hits.get((monitor, metric), {})
+        mine = hits.get((monitor, metric, subject), {})
         flags = [start in mine for start in chunks]
         in_alert = sum(flags[-window:]) >= wanted
         latest = chunks[-1]
@@ -128,6 +138,7 @@ def assess(config: ModelConfig, rows: list[ResultRow], crossings: list[ResultRow
                 metric=metric,
                 in_alert=in_alert,
                 latest_chunk=latest,
+                subject=subject or None,
                 since=_streak_start(chunks, flags, window - wanted) if in_alert else None,
                 row=row,
                 estimated=estimated,
@@ -168,6 +179,7 @@ def _row_summary(row: ResultRow | None) -> dict[str, Any]:
         "side": crossed_side(row.value, row.lower_threshold, row.upper_threshold),
         "chunk": iso(row.chunk_start),
         "label_coverage": row.label_coverage,
+        "detail": row.detail,  # e.g. the features that rose or fell in rank (attribution drift)
     }
 
 
@@ -178,6 +190,7 @@ def _metric_entry(view: MetricView, now: datetime, incident_since: datetime | No
     return {
         "monitor": view.monitor,
         "metric": view.metric,
+        "subject": view.subject,
         "joined_at": iso(now),
         "since": iso(since),
         "in_alert": True,
@@ -194,7 +207,7 @@ def _metric_entry(view: MetricView, now: datetime, incident_since: datetime | No
 def describe(entry: dict[str, Any]) -> str:
     """`f1 0.913 (est.) < 0.933`: a metric's value against the threshold it crossed."""
     value = entry.get("value")
-    label = metric_label(str(entry.get("monitor", PERFORMANCE)), str(entry.get("metric", "")))
+    label = metric_label(str(entry.get("monitor", PERFORMANCE)), str(entry.get("metric", "")), entry.get("subject"))
     if value is None:
         return label
     kind = "est." if entry.get("value_kind") == KIND_ESTIMATED else entry.get("value_kind", "")

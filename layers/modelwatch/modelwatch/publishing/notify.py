@@ -141,7 +141,7 @@ def _primary(config: ModelConfig, document: dict[str, Any]) -> dict[str, Any]:
 def _metric_line(
     entry: dict[str, Any], view: MetricView | None, now: datetime, drifting: list[dict[str, Any]] | None = None
 ) -> str:
-    label = metric_label(str(entry.get("monitor", "")), str(entry.get("metric", "")))
+    label = metric_label(str(entry.get("monitor", "")), str(entry.get("metric", "")), entry.get("subject"))
     parts = [f"{label}:"]
     estimated = view.estimated if view is not None else None
     if estimated is not None:
@@ -152,6 +152,9 @@ def _metric_line(
         parts.append(f"realized {_fmt(row.value)} vs thresholds {_bounds(row)} ({row.chunk_start:%Y-%m-%d %H:%M})")
     if estimated is None and (view is None or view.row is None):
         parts.append(describe(entry))
+    detail = view.row.detail if view is not None and view.row is not None else entry.get("detail")
+    if detail:  # what the monitor says about the crossing, e.g. the features that rose or fell in rank
+        parts.append(str(detail))
     state = "in alert" if entry.get("in_alert") else "back in range"
     parts.append(f"{state}, since {_when(parse_iso(entry['since']), now)}")
     coverage = view.label_coverage if view is not None else entry.get("label_coverage")
@@ -183,7 +186,7 @@ def incident_subject(config: ModelConfig, event: Event, now: datetime) -> str:
         what = "unexpected improvement" if improvement else "incident"
         return short_subject(f"modelwatch: {model} reminder: {describe(primary)}, {what} open {lasted}")
     lasted = duration_text(float(document.get("duration_seconds", 0.0)))
-    label = metric_label(str(primary.get("monitor", "")), str(primary.get("metric", "")))
+    label = metric_label(str(primary.get("monitor", "")), str(primary.get("metric", "")), primary.get("subject"))
     if improvement:
         return short_subject(f"modelwatch: {model} back in range: {label} after {lasted} (improvement ended)")
     return short_subject(f"modelwatch: {model} recovered: {label} back in range after {lasted}")
@@ -278,6 +281,7 @@ def build_incident_notification(
 _DATA_FIELDS = (
     "monitor",
     "metric",
+    "subject",
     "in_alert",
     "since",
     "value",
@@ -289,11 +293,12 @@ _DATA_FIELDS = (
     "label_coverage",
     "confirmed",
     "contradicted",
+    "detail",
 )
 
 
 def _entries_by_label(entries: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
-    return [(metric_label(str(e.get("monitor", "")), str(e.get("metric", ""))), e) for e in entries]
+    return [(metric_label(str(e.get("monitor", "")), str(e.get("metric", "")), e.get("subject")), e) for e in entries]
 
 
 def build_drill_notification(model: str, drill_id: str, metric: str, published_at: datetime) -> Notification:
