@@ -186,7 +186,12 @@ def naive_utc(values: pd.Series) -> pd.Series:
     """Timestamps as tz-naive UTC datetime64[ns] (what nannyml's chunkers and plots handle)."""
     import pandas as pd
 
-    stamps = pd.to_datetime(values, utc=True)
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        stamps = values
+    elif pd.api.types.is_datetime64_dtype(values.dtype):
+        stamps = values.dt.tz_localize("UTC")
+    else:  # text or objects: parsed (to_datetime on a datetime column walks every value first to decide caching)
+        stamps = pd.to_datetime(values, utc=True)
     return stamps.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[ns]")
 
 
