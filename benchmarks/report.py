@@ -464,7 +464,71 @@ def cost_section(cost: Mapping[str, Any]) -> str:
         + f"\n\nHow the CloudWatch series count per model moves the bill at {sens['inferences_per_day']:,.0f} "
         + "inferences/day:\n\n"
         + sensitivity
+        + profiles_section(cost.get("metrics_profiles"))
         + fleet_section(cost.get("fleet"))
+    )
+
+
+def profiles_section(profiles: Mapping[str, Any] | None) -> str:
+    """Series per monitor and the month per metrics profile (issue 15's lean bill), beside the goals."""
+    if not profiles:
+        return ""
+    rows_by = {r["profile"]: r for r in profiles["profiles"]}
+    names = list(rows_by)
+    monitors = list(next(iter(rows_by.values()))["series_by_monitor"])
+    series = [[monitor] + [rows_by[n]["series_by_monitor"][monitor] for n in names] for monitor in monitors]
+    series.append(
+        ["operational (ingest counts, model state: " + ", ".join(profiles["operational"]) + ")"]
+        + [rows_by[n]["operational_series"] for n in names]
+    )
+    series.append(["**per model**"] + [f"**{rows_by[n]['series_per_model']}**" for n in names])
+    goal_model, goal_fleet = profiles["goal_model_usd"], profiles["goal_fleet_usd"]
+    money = [
+        [
+            n,
+            rows_by[n]["series_per_model"],
+            f"${rows_by[n]['model_custom_metrics_usd']:,.2f}",
+            f"${rows_by[n]['model_without_custom_metrics_usd']:,.2f}",
+            f"**${rows_by[n]['model_usd']:,.2f}**" + ("" if rows_by[n]["model_goal_met"] else " (over)"),
+            f"**${rows_by[n]['fleet_usd']:,.2f}**" + ("" if rows_by[n]["fleet_goal_met"] else " (over)"),
+        ]
+        for n in names
+    ]
+    lean = rows_by.get("lean")
+    verdict = ""
+    if lean:
+        verdict = (
+            f"\n\n- Lean, one model: ${lean['model_usd']:,.2f} a month (goal at most ${goal_model:,.0f}: "
+            + ("met" if lean["model_goal_met"] else "**not met**")
+            + f"); a fleet of {profiles['models']}: ${lean['fleet_usd']:,.2f} (goal at most ${goal_fleet:,.0f}: "
+            + ("met" if lean["fleet_goal_met"] else "**not met**")
+            + ". Without any custom metric the model would still cost "
+            f"${lean['model_without_custom_metrics_usd']:,.2f}, of which "
+            f"{profiles['alarm_metrics_per_model']} alarm metrics ({profiles['alarms_per_model']} per-model alarms; "
+            "a metric-math alarm is billed per metric it reads)."
+        )
+    return (
+        f"\n\nCloudWatch series per model by metrics profile (`metrics: {{profile: lean|full}}` in the model config; "
+        "counted by running each monitor's `publish` on one labelled chunk of a binary model of "
+        f"{profiles['features']} features with every monitor on, bias on one facet with every Clarify method: "
+        "benchmarks/series_count.py):\n\n"
+        + table(["monitor", *names], series, "l" + "r" * len(names))
+        + f"\n\nThe month per profile at {profiles['inferences_per_day']:,.0f} inferences/day (one model with the "
+        f"stack to itself; the fleet of {profiles['models']} shares the stack's idle queue polls and pays CloudWatch's "
+        "tiered prices on its series):\n\n"
+        + table(
+            (
+                "profile",
+                "series per model",
+                "custom metrics $/month",
+                "everything else $/month",
+                "one model $/month",
+                f"fleet of {profiles['models']} $/month",
+            ),
+            money,
+            "lrrrrr",
+        )
+        + verdict
     )
 
 
@@ -486,8 +550,9 @@ def fleet_section(fleet: Mapping[str, Any] | None) -> str:
     ]
     return (
         f"\n\nA fleet of {fleet['models']} models with {fleet['features']} features each at "
-        f"{fleet['inferences_per_day']:,.0f} inferences/day per model, by the data-quality metrics each model "
-        "publishes (`data_quality.metrics` x `metric_features`; CloudWatch's tiered prices on the fleet's series; "
+        f"{fleet['inferences_per_day']:,.0f} inferences/day per model under `metrics: {{profile: full}}`, by the "
+        "data-quality metrics each model publishes (`data_quality.metrics` x `metric_features`; CloudWatch's tiered "
+        "prices on the fleet's series; "
         "Model Monitor's own per-feature metrics, which its users pay for as well, left out):\n\n"
         + table(
             (

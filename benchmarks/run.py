@@ -176,17 +176,34 @@ def cost_from(results: dict[str, Any]) -> dict[str, Any]:
         measured = type(measured)(**{**measured.__dict__, "small_function_seconds": max(small), "sources": {}})
         sources["small"] = "end-to-end run on the embedded stack (slowest of PrepareRun and Publish)"
     measured = type(measured)(**{**measured.__dict__, "sources": sources})
+    from benchmarks import series_count
+
+    series = series_count.counts()
     deployment = cost_model.Deployment(
         **_template_counts(),
         transitions_per_run=len(cost_model.success_path_transitions(_asl("monitor"))),
         lookback_days=_lookback_days(),
-        # The shipped defaults for a binary model of 30 features (data_quality.metrics: two families).
-        metrics_per_model=cost_model.data_quality_series(2),
+        # The shipped defaults (lean metrics profile) for a binary model of 30 features with every monitor on,
+        # counted from the monitors' publish code (benchmarks/series_count.py); alarms billed per metric they read.
+        metrics_per_model=sum(series["profiles"]["lean"].values()) + len(series["operational"]),
+        datapoints_per_chunk=sum(series["profiles"]["lean"].values()) + 1,
+        alarms_per_model=series["alarm_metrics_per_model"],
     )
     rows_per_request = _rows_per_request(scaling)
     workload = cost_model.Workload(1, rows_per_request=rows_per_request, capture_bytes_per_request=BYTES_PER_REQUEST)
-    report = cost_model.cost_report(measured, deployment, workload=workload)
+    full = sum(series["profiles"]["full"].values()) + len(series["operational"])
+    counts = sorted({3, 8, deployment.metrics_per_model, full})
+    report = cost_model.cost_report(measured, deployment, workload=workload, metric_counts=counts)
     report["fleet"] = cost_model.fleet_report(measured, deployment, workload=workload)
+    report["metrics_profiles"] = {
+        **cost_model.profile_report(
+            measured, deployment, series["profiles"], len(series["operational"]), workload=workload
+        ),
+        "operational": series["operational"],
+        "alarms_per_model": series["alarms_per_model"],
+        "alarm_metrics_per_model": series["alarm_metrics_per_model"],
+        "features": series["features"],
+    }
     return report
 
 
