@@ -270,6 +270,92 @@ def coldstart_section(cold: Mapping[str, Any]) -> str:
     )
 
 
+def memory_section(memory: Mapping[str, Any]) -> str:
+    """The Analyse function's fixed memory and cold start, per config and step, each in a fresh interpreter."""
+    title = "### Analyse function: fixed memory and cold start (fresh interpreter per step)\n\n"
+    error = _error(memory)
+    if error:
+        return title + error
+    rows = [
+        (
+            config,
+            step,
+            s["import_seconds_median"],
+            s["nannyml_import_seconds_median"],
+            s["rss_after_import_mb"],
+            s.get("rss_after_nannyml_mb"),
+            s["peak_rss_mb"],
+            s["step_seconds_median"],
+            s["baseline"],
+            ", ".join(s["loaded"]),
+        )
+        for config, steps in memory["configs"].items()
+        for step, s in steps.items()
+    ]
+    body = table(
+        (
+            "config",
+            "step",
+            "handler import s",
+            "nannyml import s (first step)",
+            "RSS after handler import MB",
+            "RSS after nannyml MB",
+            "peak RSS MB",
+            "step s",
+            "baseline",
+            "libraries loaded at the end",
+        ),
+        rows,
+        "llrrrrrrll",
+    )
+    return (
+        title
+        + body
+        + f"\n\n{memory['rows']}; median of {memory['repeats']} fresh interpreter(s) per step, the largest peak. "
+        + f"Fixed memory of a cached Analyse step (performance, CBPE): {memory['fixed_mb']:,.0f} MB (goal under "
+        + f"{memory['goal_fixed_mb']:,.0f} MB: {_goal(memory['goal_met'])}). A cold Analyse container pays the handler "
+        + "import and, in its first step, nannyml's; plotly, matplotlib, lightgbm and statsmodels are loaded by "
+        + "`import nannyml` itself (its package `__init__` imports every calculator and its plotting), not by "
+        + "modelwatch, which imports none of them at module level."
+    )
+
+
+def latency_section(latency: Mapping[str, Any]) -> str:
+    """Capture to alarm on AWS: each hop's latency and source, the implied p95, Model Monitor's path beside it."""
+    title = "### Capture to alarm on AWS, on paper\n\n"
+    error = _error(latency)
+    if error:
+        return title + error
+    rows = [(h["name"], h["p50"], h["p95"], h["basis"], h["source"], h["note"]) for h in latency["hops"]]
+    body = table(("hop", "p50 s", "p95 s", "basis", "source", "what the source says"), rows, "lrrlll")
+    mm = latency["model_monitor"]
+
+    def minutes(seconds: float) -> str:
+        return f"{seconds / 60:,.1f} min"
+
+    return (
+        title
+        + "From the capture file that completes a chunk landing in S3 to the model's alarm in ALARM:\n\n"
+        + body
+        + f"\n\n- The chain: p50 about {latency['pipeline_p50_seconds']:,.0f} s, p95 at most "
+        + f"{latency['pipeline_p95_seconds']:,.0f} s ({minutes(latency['pipeline_p95_seconds'])}; the sum of the hops' "
+        + "p95 budgets, an upper bound), dominated by S3's event delivery tail and the alarm's one-minute evaluation."
+        + f"\n- After an hourly chunk closes: its lateness ({minutes(latency['lateness_seconds'])}, "
+        + "`estimation.lateness`) lets late rows in, the next capture file after that triggers the run (every "
+        + f"{minutes(latency['capture_file_cadence_seconds'])} or so while traffic flows; the fleet schedule "
+        + f"otherwise), then the chain: p95 {minutes(latency['modelwatch_after_chunk_close_p95_seconds'])}. "
+        + f"Model Monitor after the hour closes: its hourly job starts 0-20 minutes late ({mm['start_delay_source']}: "
+        + f'"{mm["start_delay_quote"]}"), runs about {minutes(mm["job_seconds"])} ({mm["job_basis"]}) and its '
+        + f"metrics reach an alarm: p95 {minutes(mm['after_hour_close_p95_seconds'])}."
+        + "\n- From a degraded request (anywhere in its hour) to the alarm, p95: modelwatch "
+        + f"{minutes(latency['modelwatch_request_to_alarm_p95_seconds'])} with hourly chunks, Model Monitor "
+        + f"{minutes(mm['request_to_alarm_p95_seconds'])} ({mm['schedule']}). Both wait for the hour to end; "
+        + "modelwatch's chunks can be shorter (`chunking.period`), Model Monitor's schedule cannot, and the "
+        + "lateness is a setting. Data capture's own delay before a file lands in S3 is not documented and is the "
+        + "same for both."
+    )
+
+
 def scaling_section(scaling: Mapping[str, Any], plot: str | None) -> str:
     title = "### Scaling\n\n"
     error = _error(scaling)
@@ -640,6 +726,8 @@ def render(results: Mapping[str, Any], plot: str | None = "benchmarks/results/sc
         fairness_section(results.get("fairness", {"error": "not run"})),
         e2e_section(results["e2e"]),
         coldstart_section(results["coldstart"]),
+        memory_section(results.get("memory", {"error": "not run"})),
+        latency_section(results.get("latency", {"error": "not run"})),
         scaling_section(results["scaling"], plot),
         cost_section(results["cost"]),
     ]

@@ -3,7 +3,9 @@
     python -m benchmarks.run            # full run (under 10 minutes on 2 cores), rewrites BENCHMARKS.md tables
     python -m benchmarks.run --quick    # CI smoke: small sizes, results in benchmarks/.data/quick-results/
 
-Sections: decode (ingest), estimation, data_quality, fairness (bias and attribution), e2e, coldstart, scaling, cost.
+Sections: decode (ingest), estimation, data_quality, fairness (bias and attribution), e2e, coldstart, memory (the
+Analyse function's fixed memory and cold start), latency (capture to alarm on AWS, from documented hop latencies),
+scaling, cost.
 A section that fails is recorded as {"error": ...} (and shown as "not measured" in the report); the command then exits
 1 after writing everything.
 """
@@ -40,7 +42,18 @@ ROOT = Path(__file__).resolve().parents[1]
 FULL_RESULTS = ROOT / "benchmarks" / "results"
 QUICK_RESULTS = ROOT / "benchmarks" / ".data" / "quick-results"
 MARKDOWN = ROOT / "BENCHMARKS.md"
-SECTIONS = ("decode", "estimation", "data_quality", "fairness", "e2e", "coldstart", "scaling", "cost")
+SECTIONS = (
+    "decode",
+    "estimation",
+    "data_quality",
+    "fairness",
+    "e2e",
+    "coldstart",
+    "memory",
+    "latency",
+    "scaling",
+    "cost",
+)
 LIBRARIES = ("nannyml", "pandas", "polars", "pyarrow", "numpy", "lightgbm", "moto", "boto3")
 
 
@@ -149,6 +162,12 @@ def _coldstart(quick: bool, out: Path) -> dict[str, Any]:
     return coldstart_bench.run(quick)
 
 
+def _memory(quick: bool, out: Path) -> dict[str, Any]:
+    from benchmarks import memory_bench
+
+    return memory_bench.run(quick)
+
+
 def _scaling(quick: bool, out: Path) -> dict[str, Any]:
     from benchmarks import scaling_bench
 
@@ -245,6 +264,7 @@ RUNNERS: dict[str, Callable[[bool, Path], dict[str, Any]]] = {
     "fairness": _fairness,
     "e2e": _e2e,
     "coldstart": _coldstart,
+    "memory": _memory,
     "scaling": _scaling,
 }
 
@@ -252,18 +272,26 @@ RUNNERS: dict[str, Callable[[bool, Path], dict[str, Any]]] = {
 def run_all(
     quick: bool, out: Path, only: Sequence[str] | None = None, previous: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Run the sections (all, or `only` these, keeping the other sections of `previous`); cost is always redone."""
+    """Run the sections (all, or `only` these, keeping the other sections of `previous`); cost and latency, derived
+    from the others, are always redone."""
     started = time.perf_counter()
     results: dict[str, Any] = {"machine": describe_machine(quick)}
     for name in SECTIONS:
-        if only and name not in only and name != "cost":
+        if only and name not in only and name not in ("cost", "latency"):
             results[name] = (previous or {}).get(name) or {"error": "not run (--only)"}
             results["machine"].setdefault("sections_from_previous_run", []).append(name)
             continue
         print(f"\n===== {name} =====", flush=True)
         section_started = time.perf_counter()
         try:
-            results[name] = cost_from(results) if name == "cost" else RUNNERS[name](quick, out)
+            if name == "cost":
+                results[name] = cost_from(results)
+            elif name == "latency":  # derived from the sections before it, like the cost
+                from benchmarks import latency_chain
+
+                results[name] = latency_chain.run_from(results, quick)
+            else:
+                results[name] = RUNNERS[name](quick, out)
         except Exception as exc:  # a failed benchmark is reported, never hidden or faked
             traceback.print_exc()
             results[name] = {"error": f"{type(exc).__name__}: {exc}"}
