@@ -514,7 +514,7 @@ def cost_section(cost: Mapping[str, Any]) -> str:
                 if measured.get("estimate_memory_fixed_mb") is None
                 else f"{measured['estimate_memory_fixed_mb']:.0f} + "
                 f"{measured['estimate_memory_mb_per_row']:.2e} x rows",
-                "least-squares fit of the cached runs' peak RSS (VmHWM reset before each run)",
+                sources.get("memory", "least-squares fit of the cached runs' peak RSS (VmHWM reset before each run)"),
             ),
             ("ingest overhead per invocation, s", measured["invocation_overhead_seconds"], "assumption"),
             (

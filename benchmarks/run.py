@@ -194,6 +194,15 @@ def cost_from(results: dict[str, Any]) -> dict[str, Any]:
     if small:
         measured = type(measured)(**{**measured.__dict__, "small_function_seconds": max(small), "sources": {}})
         sources["small"] = "end-to-end run on the embedded stack (slowest of PrepareRun and Publish)"
+    memory = results.get("memory", {})
+    if "error" not in memory and memory.get("fixed_mb") is not None:
+        # The fixed part from a fresh interpreter (as a Lambda container), not from the scaling bench's process,
+        # whose reset VmHWM still holds the workload and the earlier runs; the per-row slope stays the scaling fit's.
+        measured = type(measured)(**{**measured.__dict__, "estimate_memory_fixed_mb": float(memory["fixed_mb"])})
+        sources["memory"] = (
+            "fixed: a cached Analyse step's peak RSS in a fresh interpreter (memory section); per row: least-squares "
+            "slope of the scaling bench's cached runs"
+        )
     measured = type(measured)(**{**measured.__dict__, "sources": sources})
     from benchmarks import series_count
 
