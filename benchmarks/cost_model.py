@@ -107,7 +107,7 @@ class Deployment:
     transitions_per_run: int = 7  # states entered on the success path of monitor.asl.json
     lambda_invocations_per_run: int = 3  # PrepareRun, Estimate, Publish
     metrics_per_model: int = 22  # CloudWatch series with a Model dimension (see metric_series_per_model)
-    alarms_per_model: int = 2  # one per estimated metric
+    alarms_per_model: int = 2  # alarm metrics billed (benchmarks.run counts them from publishing/alarms.py)
     datapoints_per_chunk: int = 16  # new datapoints per hourly chunk: performance series + alerts + drift
     capture_files_min_per_hour: int = 12  # SageMaker rolls capture files every few minutes while traffic flows
     capture_file_max_mb: float = 64.0
@@ -710,4 +710,61 @@ def _breakdown_dict(breakdown: CostBreakdown) -> dict[str, Any]:
             }
             for i in breakdown.items
         ],
+    }
+
+
+# Issue 15's goals for the default (lean) metrics profile, every monitor on.
+GOAL_MODEL_USD = 2.0  # one model at 1M inferences/day, a month
+GOAL_FLEET_USD = 200.0  # a fleet of 100 such models, a month
+GOAL_INFERENCES_PER_DAY = 1_000_000
+GOAL_FLEET_MODELS = 100
+
+
+def profile_report(
+    measured: Measured,
+    deployment: Deployment,
+    series: Mapping[str, Mapping[str, int]],
+    operational: int,
+    workload: Workload | None = None,
+    prices: Prices | None = None,
+    inferences_per_day: float = GOAL_INFERENCES_PER_DAY,
+    models: int = GOAL_FLEET_MODELS,
+) -> dict[str, Any]:
+    """One model's and a fleet's month per metrics profile (`series`: profile -> monitor -> series, counted from the
+    monitors' code; `operational`: the per-model series every profile sends). A run's new datapoints per chunk
+    follow the profile (the ledger reads them back); in the fleet, the per-stack idle queue polls are shared."""
+    p = prices or Prices()
+    w = replace(workload or Workload(1), inferences_per_day=inferences_per_day)
+    rows = []
+    for profile, by_monitor in series.items():
+        monitor_series = sum(by_monitor.values())
+        per_model = monitor_series + operational
+        d = replace(deployment, metrics_per_model=per_model, datapoints_per_chunk=monitor_series + 1)
+        one = modelwatch_monthly(w, measured, d, p)
+        shared = replace(d, metrics_per_model=0, sqs_idle_receives_per_day=d.sqs_idle_receives_per_day / models)
+        fleet = models * modelwatch_monthly(w, measured, shared, p).total + cloudwatch_metrics_monthly(
+            per_model * models
+        )
+        metrics_usd = per_model * p.cloudwatch_metric_month
+        rows.append(
+            {
+                "profile": profile,
+                "series_by_monitor": dict(by_monitor),
+                "monitor_series": monitor_series,
+                "operational_series": operational,
+                "series_per_model": per_model,
+                "model_usd": round(one.total, 2),
+                "model_custom_metrics_usd": round(metrics_usd, 2),
+                "model_without_custom_metrics_usd": round(one.total - metrics_usd, 2),
+                "model_goal_met": one.total <= GOAL_MODEL_USD,
+                "fleet_usd": round(fleet, 2),
+                "fleet_goal_met": fleet <= GOAL_FLEET_USD,
+            }
+        )
+    return {
+        "inferences_per_day": inferences_per_day,
+        "models": models,
+        "goal_model_usd": GOAL_MODEL_USD,
+        "goal_fleet_usd": GOAL_FLEET_USD,
+        "profiles": rows,
     }

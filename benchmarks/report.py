@@ -270,6 +270,92 @@ def coldstart_section(cold: Mapping[str, Any]) -> str:
     )
 
 
+def memory_section(memory: Mapping[str, Any]) -> str:
+    """The Analyse function's fixed memory and cold start, per config and step, each in a fresh interpreter."""
+    title = "### Analyse function: fixed memory and cold start (fresh interpreter per step)\n\n"
+    error = _error(memory)
+    if error:
+        return title + error
+    rows = [
+        (
+            config,
+            step,
+            s["import_seconds_median"],
+            s["nannyml_import_seconds_median"],
+            s["rss_after_import_mb"],
+            s.get("rss_after_nannyml_mb"),
+            s["peak_rss_mb"],
+            s["step_seconds_median"],
+            s["baseline"],
+            ", ".join(s["loaded"]),
+        )
+        for config, steps in memory["configs"].items()
+        for step, s in steps.items()
+    ]
+    body = table(
+        (
+            "config",
+            "step",
+            "handler import s",
+            "nannyml import s (first step)",
+            "RSS after handler import MB",
+            "RSS after nannyml MB",
+            "peak RSS MB",
+            "step s",
+            "baseline",
+            "libraries loaded at the end",
+        ),
+        rows,
+        "llrrrrrrll",
+    )
+    return (
+        title
+        + body
+        + f"\n\n{memory['rows']}; median of {memory['repeats']} fresh interpreter(s) per step, the largest peak. "
+        + f"Fixed memory of a cached Analyse step (performance, CBPE): {memory['fixed_mb']:,.0f} MB (goal under "
+        + f"{memory['goal_fixed_mb']:,.0f} MB: {_goal(memory['goal_met'])}). A cold Analyse container pays the handler "
+        + "import and, in its first step, nannyml's; plotly, matplotlib, lightgbm and statsmodels are loaded by "
+        + "`import nannyml` itself (its package `__init__` imports every calculator and its plotting), not by "
+        + "modelwatch, which imports none of them at module level."
+    )
+
+
+def latency_section(latency: Mapping[str, Any]) -> str:
+    """Capture to alarm on AWS: each hop's latency and source, the implied p95, Model Monitor's path beside it."""
+    title = "### Capture to alarm on AWS, on paper\n\n"
+    error = _error(latency)
+    if error:
+        return title + error
+    rows = [(h["name"], h["p50"], h["p95"], h["basis"], h["source"], h["note"]) for h in latency["hops"]]
+    body = table(("hop", "p50 s", "p95 s", "basis", "source", "what the source says"), rows, "lrrlll")
+    mm = latency["model_monitor"]
+
+    def minutes(seconds: float) -> str:
+        return f"{seconds / 60:,.1f} min"
+
+    return (
+        title
+        + "From the capture file that completes a chunk landing in S3 to the model's alarm in ALARM:\n\n"
+        + body
+        + f"\n\n- The chain: p50 about {latency['pipeline_p50_seconds']:,.0f} s, p95 at most "
+        + f"{latency['pipeline_p95_seconds']:,.0f} s ({minutes(latency['pipeline_p95_seconds'])}; the sum of the hops' "
+        + "p95 budgets, an upper bound), dominated by S3's event delivery tail and the alarm's one-minute evaluation."
+        + f"\n- After an hourly chunk closes: its lateness ({minutes(latency['lateness_seconds'])}, "
+        + "`estimation.lateness`) lets late rows in, the next capture file after that triggers the run (every "
+        + f"{minutes(latency['capture_file_cadence_seconds'])} or so while traffic flows; the fleet schedule "
+        + f"otherwise), then the chain: p95 {minutes(latency['modelwatch_after_chunk_close_p95_seconds'])}. "
+        + f"Model Monitor after the hour closes: its hourly job starts 0-20 minutes late ({mm['start_delay_source']}: "
+        + f'"{mm["start_delay_quote"]}"), runs about {minutes(mm["job_seconds"])} ({mm["job_basis"]}) and its '
+        + f"metrics reach an alarm: p95 {minutes(mm['after_hour_close_p95_seconds'])}."
+        + "\n- From a degraded request (anywhere in its hour) to the alarm, p95: modelwatch "
+        + f"{minutes(latency['modelwatch_request_to_alarm_p95_seconds'])} with hourly chunks, Model Monitor "
+        + f"{minutes(mm['request_to_alarm_p95_seconds'])} ({mm['schedule']}). Both wait for the hour to end; "
+        + "modelwatch's chunks can be shorter (`chunking.period`), Model Monitor's schedule cannot, and the "
+        + "lateness is a setting. Data capture's own delay before a file lands in S3 is not documented and is the "
+        + "same for both."
+    )
+
+
 def scaling_section(scaling: Mapping[str, Any], plot: str | None) -> str:
     title = "### Scaling\n\n"
     error = _error(scaling)
@@ -428,7 +514,7 @@ def cost_section(cost: Mapping[str, Any]) -> str:
                 if measured.get("estimate_memory_fixed_mb") is None
                 else f"{measured['estimate_memory_fixed_mb']:.0f} + "
                 f"{measured['estimate_memory_mb_per_row']:.2e} x rows",
-                "least-squares fit of the cached runs' peak RSS (VmHWM reset before each run)",
+                sources.get("memory", "least-squares fit of the cached runs' peak RSS (VmHWM reset before each run)"),
             ),
             ("ingest overhead per invocation, s", measured["invocation_overhead_seconds"], "assumption"),
             (
@@ -464,7 +550,71 @@ def cost_section(cost: Mapping[str, Any]) -> str:
         + f"\n\nHow the CloudWatch series count per model moves the bill at {sens['inferences_per_day']:,.0f} "
         + "inferences/day:\n\n"
         + sensitivity
+        + profiles_section(cost.get("metrics_profiles"))
         + fleet_section(cost.get("fleet"))
+    )
+
+
+def profiles_section(profiles: Mapping[str, Any] | None) -> str:
+    """Series per monitor and the month per metrics profile (issue 15's lean bill), beside the goals."""
+    if not profiles:
+        return ""
+    rows_by = {r["profile"]: r for r in profiles["profiles"]}
+    names = list(rows_by)
+    monitors = list(next(iter(rows_by.values()))["series_by_monitor"])
+    series = [[monitor] + [rows_by[n]["series_by_monitor"][monitor] for n in names] for monitor in monitors]
+    series.append(
+        ["operational (ingest counts, model state: " + ", ".join(profiles["operational"]) + ")"]
+        + [rows_by[n]["operational_series"] for n in names]
+    )
+    series.append(["**per model**"] + [f"**{rows_by[n]['series_per_model']}**" for n in names])
+    goal_model, goal_fleet = profiles["goal_model_usd"], profiles["goal_fleet_usd"]
+    money = [
+        [
+            n,
+            rows_by[n]["series_per_model"],
+            f"${rows_by[n]['model_custom_metrics_usd']:,.2f}",
+            f"${rows_by[n]['model_without_custom_metrics_usd']:,.2f}",
+            f"**${rows_by[n]['model_usd']:,.2f}**" + ("" if rows_by[n]["model_goal_met"] else " (over)"),
+            f"**${rows_by[n]['fleet_usd']:,.2f}**" + ("" if rows_by[n]["fleet_goal_met"] else " (over)"),
+        ]
+        for n in names
+    ]
+    lean = rows_by.get("lean")
+    verdict = ""
+    if lean:
+        verdict = (
+            f"\n\n- Lean, one model: ${lean['model_usd']:,.2f} a month (goal at most ${goal_model:,.0f}: "
+            + ("met" if lean["model_goal_met"] else "**not met**")
+            + f"); a fleet of {profiles['models']}: ${lean['fleet_usd']:,.2f} (goal at most ${goal_fleet:,.0f}: "
+            + ("met" if lean["fleet_goal_met"] else "**not met**")
+            + ". Without any custom metric the model would still cost "
+            f"${lean['model_without_custom_metrics_usd']:,.2f}, of which "
+            f"{profiles['alarm_metrics_per_model']} alarm metrics ({profiles['alarms_per_model']} per-model alarms; "
+            "a metric-math alarm is billed per metric it reads)."
+        )
+    return (
+        f"\n\nCloudWatch series per model by metrics profile (`metrics: {{profile: lean|full}}` in the model config; "
+        "counted by running each monitor's `publish` on one labelled chunk of a binary model of "
+        f"{profiles['features']} features with every monitor on, bias on one facet with every Clarify method: "
+        "benchmarks/series_count.py):\n\n"
+        + table(["monitor", *names], series, "l" + "r" * len(names))
+        + f"\n\nThe month per profile at {profiles['inferences_per_day']:,.0f} inferences/day (one model with the "
+        f"stack to itself; the fleet of {profiles['models']} shares the stack's idle queue polls and pays CloudWatch's "
+        "tiered prices on its series):\n\n"
+        + table(
+            (
+                "profile",
+                "series per model",
+                "custom metrics $/month",
+                "everything else $/month",
+                "one model $/month",
+                f"fleet of {profiles['models']} $/month",
+            ),
+            money,
+            "lrrrrr",
+        )
+        + verdict
     )
 
 
@@ -486,8 +636,9 @@ def fleet_section(fleet: Mapping[str, Any] | None) -> str:
     ]
     return (
         f"\n\nA fleet of {fleet['models']} models with {fleet['features']} features each at "
-        f"{fleet['inferences_per_day']:,.0f} inferences/day per model, by the data-quality metrics each model "
-        "publishes (`data_quality.metrics` x `metric_features`; CloudWatch's tiered prices on the fleet's series; "
+        f"{fleet['inferences_per_day']:,.0f} inferences/day per model under `metrics: {{profile: full}}`, by the "
+        "data-quality metrics each model publishes (`data_quality.metrics` x `metric_features`; CloudWatch's tiered "
+        "prices on the fleet's series; "
         "Model Monitor's own per-feature metrics, which its users pay for as well, left out):\n\n"
         + table(
             (
@@ -575,6 +726,8 @@ def render(results: Mapping[str, Any], plot: str | None = "benchmarks/results/sc
         fairness_section(results.get("fairness", {"error": "not run"})),
         e2e_section(results["e2e"]),
         coldstart_section(results["coldstart"]),
+        memory_section(results.get("memory", {"error": "not run"})),
+        latency_section(results.get("latency", {"error": "not run"})),
         scaling_section(results["scaling"], plot),
         cost_section(results["cost"]),
     ]

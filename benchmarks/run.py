@@ -3,7 +3,9 @@
     python -m benchmarks.run            # full run (under 10 minutes on 2 cores), rewrites BENCHMARKS.md tables
     python -m benchmarks.run --quick    # CI smoke: small sizes, results in benchmarks/.data/quick-results/
 
-Sections: decode (ingest), estimation, data_quality, fairness (bias and attribution), e2e, coldstart, scaling, cost.
+Sections: decode (ingest), estimation, data_quality, fairness (bias and attribution), e2e, coldstart, memory (the
+Analyse function's fixed memory and cold start), latency (capture to alarm on AWS, from documented hop latencies),
+scaling, cost.
 A section that fails is recorded as {"error": ...} (and shown as "not measured" in the report); the command then exits
 1 after writing everything.
 """
@@ -40,7 +42,18 @@ ROOT = Path(__file__).resolve().parents[1]
 FULL_RESULTS = ROOT / "benchmarks" / "results"
 QUICK_RESULTS = ROOT / "benchmarks" / ".data" / "quick-results"
 MARKDOWN = ROOT / "BENCHMARKS.md"
-SECTIONS = ("decode", "estimation", "data_quality", "fairness", "e2e", "coldstart", "scaling", "cost")
+SECTIONS = (
+    "decode",
+    "estimation",
+    "data_quality",
+    "fairness",
+    "e2e",
+    "coldstart",
+    "memory",
+    "latency",
+    "scaling",
+    "cost",
+)
 LIBRARIES = ("nannyml", "pandas", "polars", "pyarrow", "numpy", "lightgbm", "moto", "boto3")
 
 
@@ -149,6 +162,12 @@ def _coldstart(quick: bool, out: Path) -> dict[str, Any]:
     return coldstart_bench.run(quick)
 
 
+def _memory(quick: bool, out: Path) -> dict[str, Any]:
+    from benchmarks import memory_bench
+
+    return memory_bench.run(quick)
+
+
 def _scaling(quick: bool, out: Path) -> dict[str, Any]:
     from benchmarks import scaling_bench
 
@@ -175,18 +194,44 @@ def cost_from(results: dict[str, Any]) -> dict[str, Any]:
     if small:
         measured = type(measured)(**{**measured.__dict__, "small_function_seconds": max(small), "sources": {}})
         sources["small"] = "end-to-end run on the embedded stack (slowest of PrepareRun and Publish)"
+    memory = results.get("memory", {})
+    if "error" not in memory and memory.get("fixed_mb") is not None:
+        # The fixed part from a fresh interpreter (as a Lambda container), not from the scaling bench's process,
+        # whose reset VmHWM still holds the workload and the earlier runs; the per-row slope stays the scaling fit's.
+        measured = type(measured)(**{**measured.__dict__, "estimate_memory_fixed_mb": float(memory["fixed_mb"])})
+        sources["memory"] = (
+            "fixed: a cached Analyse step's peak RSS in a fresh interpreter (memory section); per row: least-squares "
+            "slope of the scaling bench's cached runs"
+        )
     measured = type(measured)(**{**measured.__dict__, "sources": sources})
+    from benchmarks import series_count
+
+    series = series_count.counts()
     deployment = cost_model.Deployment(
         **_template_counts(),
         transitions_per_run=len(cost_model.success_path_transitions(_asl("monitor"))),
         lookback_days=_lookback_days(),
-        # The shipped defaults for a binary model of 30 features (data_quality.metrics: two families).
-        metrics_per_model=cost_model.data_quality_series(2),
+        # The shipped defaults (lean metrics profile) for a binary model of 30 features with every monitor on,
+        # counted from the monitors' publish code (benchmarks/series_count.py); alarms billed per metric they read.
+        metrics_per_model=sum(series["profiles"]["lean"].values()) + len(series["operational"]),
+        datapoints_per_chunk=sum(series["profiles"]["lean"].values()) + 1,
+        alarms_per_model=series["alarm_metrics_per_model"],
     )
     rows_per_request = _rows_per_request(scaling)
     workload = cost_model.Workload(1, rows_per_request=rows_per_request, capture_bytes_per_request=BYTES_PER_REQUEST)
-    report = cost_model.cost_report(measured, deployment, workload=workload)
+    full = sum(series["profiles"]["full"].values()) + len(series["operational"])
+    counts = sorted({3, 8, deployment.metrics_per_model, full})
+    report = cost_model.cost_report(measured, deployment, workload=workload, metric_counts=counts)
     report["fleet"] = cost_model.fleet_report(measured, deployment, workload=workload)
+    report["metrics_profiles"] = {
+        **cost_model.profile_report(
+            measured, deployment, series["profiles"], len(series["operational"]), workload=workload
+        ),
+        "operational": series["operational"],
+        "alarms_per_model": series["alarms_per_model"],
+        "alarm_metrics_per_model": series["alarm_metrics_per_model"],
+        "features": series["features"],
+    }
     return report
 
 
@@ -228,6 +273,7 @@ RUNNERS: dict[str, Callable[[bool, Path], dict[str, Any]]] = {
     "fairness": _fairness,
     "e2e": _e2e,
     "coldstart": _coldstart,
+    "memory": _memory,
     "scaling": _scaling,
 }
 
@@ -235,18 +281,26 @@ RUNNERS: dict[str, Callable[[bool, Path], dict[str, Any]]] = {
 def run_all(
     quick: bool, out: Path, only: Sequence[str] | None = None, previous: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Run the sections (all, or `only` these, keeping the other sections of `previous`); cost is always redone."""
+    """Run the sections (all, or `only` these, keeping the other sections of `previous`); cost and latency, derived
+    from the others, are always redone."""
     started = time.perf_counter()
     results: dict[str, Any] = {"machine": describe_machine(quick)}
     for name in SECTIONS:
-        if only and name not in only and name != "cost":
+        if only and name not in only and name not in ("cost", "latency"):
             results[name] = (previous or {}).get(name) or {"error": "not run (--only)"}
             results["machine"].setdefault("sections_from_previous_run", []).append(name)
             continue
         print(f"\n===== {name} =====", flush=True)
         section_started = time.perf_counter()
         try:
-            results[name] = cost_from(results) if name == "cost" else RUNNERS[name](quick, out)
+            if name == "cost":
+                results[name] = cost_from(results)
+            elif name == "latency":  # derived from the sections before it, like the cost
+                from benchmarks import latency_chain
+
+                results[name] = latency_chain.run_from(results, quick)
+            else:
+                results[name] = RUNNERS[name](quick, out)
         except Exception as exc:  # a failed benchmark is reported, never hidden or faked
             traceback.print_exc()
             results[name] = {"error": f"{type(exc).__name__}: {exc}"}

@@ -89,3 +89,12 @@ def test_bad_config_is_one_clear_line_and_non_zero(tmp_path: Path, capsys: pytes
     assert exit_info.value.code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing.parquet" in err[0]
+
+
+def test_metrics_jsonl_keeps_every_datapoint_whatever_the_metrics_profile(finished: tuple[Generated, Path]) -> None:
+    # Given a model config on the default (lean) metrics profile, which keeps bounds out of CloudWatch on AWS
+    _, output = finished
+
+    # Then metrics.jsonl still has the confidence bounds of every estimate (#15: the profile is CloudWatch's only)
+    kinds = {line["kind"] for line in _lines(output / "metrics.jsonl")}
+    assert {"estimated", "lower_confidence_bound", "upper_confidence_bound"} <= kinds

@@ -37,7 +37,8 @@ def test_quick_run_succeeds_and_reports_every_section(quick_run) -> None:
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     results = json.loads((out / "all.json").read_text())
     for section in (
-        "machine", "decode", "estimation", "data_quality", "fairness", "e2e", "coldstart", "scaling", "cost"
+        "machine", "decode", "estimation", "data_quality", "fairness", "e2e", "coldstart", "memory", "latency",
+        "scaling", "cost",
     ):  # fmt: skip
         assert section in results, section
         assert "error" not in results[section], (section, results[section].get("error"))
@@ -59,6 +60,10 @@ def test_sections_hold_measurements(quick_run) -> None:
     assert e2e["metric_published_seconds"] is not None, e2e.get("metric_published_seconds_reason")
     cold = {h["function"]: h for h in results["coldstart"]["handlers"]}
     assert not cold["ingest_capture"]["nannyml_loaded"]
+    performance = results["memory"]["configs"]["estimation"]["performance"]
+    assert performance["baseline"] == "hit" and performance["peak_rss_mb"] > performance["rss_after_import_mb"] > 0
+    assert results["latency"]["pipeline_p95_seconds"] > results["latency"]["pipeline_p50_seconds"] > 0
+    assert results["cost"]["metrics_profiles"]["profiles"][0]["profile"] == "lean"
     scaling = results["scaling"]
     assert len(scaling["ingest"]) >= 2 and len(scaling["estimation"]) >= 2
     assert [m["models"] for m in scaling["models"]["table"]][-1] == 100

@@ -17,7 +17,13 @@ from typing import IO, Any
 
 from modelwatch.capture.envelope import TimeBounds, parse_inference_time
 from modelwatch.clock import SimulatedClock, to_utc
-from modelwatch.config.model import ModelConfig, load_model_config, load_model_config_text
+from modelwatch.config.model import (
+    MetricsConfig,
+    MetricsProfile,
+    ModelConfig,
+    load_model_config,
+    load_model_config_text,
+)
 from modelwatch.constants import (
     DIM_ENDPOINT,
     DIM_KIND,
@@ -188,8 +194,13 @@ def run_pipeline(
     with stack:
         params = stack.template.parameters
         label_prefix = f"{params.get('GroundTruthPrefix', 'ground-truth/')}{config.name}/"
+        # metrics.jsonl is every monitor's datapoints whatever the model's metrics profile (which decides what goes
+        # to CloudWatch on AWS): the local stack's CloudWatch gets the full set it is exported from.
         local_config = config.model_copy(
-            update={"ground_truth": config.ground_truth.model_copy(update={"prefix": label_prefix})}
+            update={
+                "ground_truth": config.ground_truth.model_copy(update={"prefix": label_prefix}),
+                "cloudwatch": MetricsConfig(profile=MetricsProfile.FULL),
+            }
         )
         registry = Registry(S3Store(stack.clients["s3"], stack.lake_bucket), cache_seconds=0)
         with stack.quiet():

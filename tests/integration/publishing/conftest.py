@@ -48,9 +48,12 @@ class RunFixture:
     report: bytes
 
 
-def car_loan_config(**estimation: Any) -> ModelConfig:
+def car_loan_config(profile: str = "full", **estimation: Any) -> ModelConfig:
+    """The car-loan model; `metrics.profile` full by default (#15 made lean the default): these tests check every
+    datapoint, bounds, estimation error and per-feature series included."""
     return parse_model_config(
         {
+            "metrics": {"profile": profile},
             "name": MODEL,
             "endpoint": "car-loan-endpoint",
             "problem_type": "binary_classification",

@@ -499,3 +499,30 @@ def test_rows_left_out_as_duplicates_are_a_metric(aws: Aws, car_loan_run: RunFix
     _publish(aws, car_loan_run, {**outcome, "run_id": "clean"})  # none: no datapoint
     points = [p for p in aws.datapoints() if p["name"] == "DuplicateRows"]
     assert [(p["dimensions"], p["value"], p["timestamp"]) for p in points] == [({"Model": MODEL}, 42.0, NOW)]
+
+
+def test_lean_profile_sends_only_what_alarms_and_dashboard_read_and_alerts_alike(
+    aws: Aws, car_loan_run: RunFixture
+) -> None:
+    # Given the same run published under the lean profile (the default)
+    outcome = stage_run(aws, car_loan_run)
+    summary = _publish(aws, car_loan_run, outcome, config=car_loan_config(profile="lean"))
+
+    # Then no confidence bound, estimation error or per-feature series went to CloudWatch, the left-out ones are
+    # counted, and the same incident opened and was notified as under full (test_first_run_publishes_...)
+    points = aws.datapoints()
+    kinds = {p["dimensions"].get("Kind") for p in points if p["name"] == "Performance"}
+    assert kinds == {"estimated", "realized"}
+    assert not [p for p in points if "Feature" in p["dimensions"]]
+    names = {p["name"] for p in points}
+    assert names == {
+        "Performance",
+        "AlertState",
+        "RunHeartbeat",
+        "FeaturesInDriftAlert",
+        "MultivariateDriftError",
+        "PredictionDrift",
+        "ConstraintViolations",
+    }
+    assert summary.metrics_profile == "lean" and summary.detail_left_out > 0
+    assert len(summary.notifications) == 1 and summary.incidents["paging"]

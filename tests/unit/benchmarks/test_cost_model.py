@@ -309,3 +309,36 @@ def test_a_fleet_of_100_models_with_30_features_costs_no_more_than_model_monitor
     assert [p["cheaper"] for p in fleet["profiles"]] == [True, True, True]
     default = fleet["profiles"][1]
     assert default["fleet_series"] == 100 * data_quality_series(2)
+
+
+def test_profile_report_prices_each_profile_and_shares_the_stack_in_the_fleet() -> None:
+    # Given series per monitor for two profiles and ten operational series
+    from benchmarks.cost_model import cloudwatch_metrics_monthly, profile_report
+
+    series = {"lean": {"performance": 4, "drift": 4}, "full": {"performance": 10, "drift": 70}}
+    report = profile_report(MEASURED, Deployment(), series, operational=10, models=100)
+    lean, full = report["profiles"]
+
+    # Then each profile's model pays its series at list price, lean less than full
+    assert lean["series_per_model"] == 18 and full["series_per_model"] == 90
+    assert lean["model_custom_metrics_usd"] == round(18 * Prices().cloudwatch_metric_month, 2)
+    assert lean["model_usd"] < full["model_usd"]
+    # And the fleet pays its series at the tiered price and less than 100 models each with a stack of its own
+    assert lean["fleet_usd"] < 100 * lean["model_usd"]
+    assert lean["fleet_usd"] >= cloudwatch_metrics_monthly(18 * 100)
+
+
+def test_series_count_runs_the_monitors_publish_per_profile() -> None:
+    # Given the benchmark's model with every monitor on (counted by the monitors' own publish code)
+    from benchmarks.series_count import counts
+
+    found = counts()
+
+    # Then every monitor sends something under both profiles, lean never more than full, and the per-feature
+    # data-quality and attribution series (30 features) only under full
+    lean, full = found["profiles"]["lean"], found["profiles"]["full"]
+    assert set(lean) == set(full) == {"performance", "drift", "data_quality", "bias", "attribution"}
+    assert all(0 < lean[m] <= full[m] for m in lean)
+    assert full["data_quality"] - lean["data_quality"] >= found["features"]
+    assert full["attribution"] - lean["attribution"] >= found["features"]
+    assert found["alarm_metrics_per_model"] >= found["alarms_per_model"] > 0

@@ -533,8 +533,26 @@ class Alerts(_Strict):
         return parse_duration(self.no_data_after) if self.no_data_after else None
 
 
+class MetricsProfile(StrEnum):
+    """Which datapoints go to CloudWatch (every series is billed per month): `lean` the ones the per-model alarms and
+    the dashboard read; `full` every monitor's datapoints (confidence bounds, estimation error, per-feature and
+    per-metric detail, Model Monitor's and Clarify's per-feature names too)."""
+
+    LEAN = "lean"
+    FULL = "full"
+
+
+class MetricsConfig(_Strict):
+    """`metrics:` what a run sends to CloudWatch; the results tables, the report and `modelwatch run`'s
+    metrics.jsonl keep everything whatever the profile."""
+
+    profile: MetricsProfile = MetricsProfile.LEAN
+
+
 class ModelConfig(_Strict):
     """One monitored model. `name` is the lake partition and the CloudWatch `Model` dimension."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     name: str
     endpoint: str = Field(min_length=1)
@@ -559,6 +577,9 @@ class ModelConfig(_Strict):
     extra_columns: list[ExtraColumn] = Field(default_factory=list)
     bias: BiasConfig | None = None
     attribution: AttributionConfig | None = None
+    # YAML `metrics:` (the attribute `metrics` is the list of estimated metrics); dumped under the field's name and
+    # read back by it (populate_by_name), written as `metrics:` by to_yaml.
+    cloudwatch: MetricsConfig = Field(default_factory=MetricsConfig, alias="metrics")
 
     @field_validator("name")
     @classmethod
@@ -778,7 +799,7 @@ class ModelConfig(_Strict):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json", exclude_defaults=False), sort_keys=False)
+        return yaml.safe_dump(self.model_dump(mode="json", exclude_defaults=False, by_alias=True), sort_keys=False)
 
 
 def validation_summary(exc: ValidationError) -> str:

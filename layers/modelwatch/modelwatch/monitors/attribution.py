@@ -333,6 +333,7 @@ class AttributionMonitor(Monitor):
             ledger_metric=ledger,
             version_parts=(row.rows,),
             namespace=self.settings.namespace,
+            detail=name != METRIC_NDCG,  # per-feature attributions and the expected value
         )
 
 

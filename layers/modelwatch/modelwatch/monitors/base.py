@@ -65,6 +65,9 @@ class MetricPoint:
     version_parts: tuple[object, ...] = ()  # besides the value: what makes a new version (row counts, coverage)
     unit: str = "None"
     namespace: str | None = None  # None: the stack's namespace; e.g. Model Monitor's for compatible metrics
+    # Detail (confidence bounds, estimation error, per-feature values, metrics no alarm or dashboard graph reads):
+    # sent to CloudWatch only under the model's `metrics.profile: full`; results and reports keep it either way.
+    detail: bool = False
 
 
 @dataclass(frozen=True)

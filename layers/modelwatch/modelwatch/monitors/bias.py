@@ -34,6 +34,9 @@ MONITOR = "bias"
 BIAS_SCHEMA = 1  # bump when what a bias baseline holds changes
 BASELINE_DOCUMENT = "baseline_analysis.json"
 CHECK_TYPE = "bias_drift_check"
+# The Clarify metrics the dashboard graphs (disparate impact, accuracy difference): the only ones sent under the
+# lean metrics profile (tests/unit/publishing/test_profile.py checks this against template.yaml).
+DASHBOARD_METRICS = ("DI", "AD")
 # Per-facet performance behind the estimated differences (npv: TN / (TN + FN), behind DRR).
 FACETWISE = ("accuracy", "recall", "specificity", "precision", "npv")
 CBPE_METRICS = ["accuracy", "recall", "specificity", "precision"]
@@ -446,6 +449,7 @@ class BiasMonitor(Monitor):
             ledger_metric=f"{row.metric}|{row.facet}|{row.facet_value}",
             version_parts=(row.rows, row.label_coverage),
             namespace=self.bias.namespace,
+            detail=row.metric not in DASHBOARD_METRICS,
         )
 
 

@@ -484,6 +484,7 @@ class DataQualityMonitor(Monitor):
                             series=f"mm_{family}",
                             ledger_metric=feature,
                             namespace=quality.namespace,
+                            detail=True,  # per feature
                         )
                     )
         return out

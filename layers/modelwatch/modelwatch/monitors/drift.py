@@ -518,6 +518,7 @@ class DriftMonitor(Monitor):
                         row.value,
                         series=SERIES_MISSING,
                         ledger_metric=row.feature,
+                        detail=True,  # per feature
                     )
                 )
         first = {

@@ -454,6 +454,7 @@ class PerformanceMonitor(Monitor):
             ledger_metric=row.metric,
             version_parts=(row.rows, row.label_coverage),
             namespace=self.config.model_quality_namespace,
+            detail=True,  # a series per metric name, read by no alarm or dashboard graph of modelwatch
         )
 
     def report(self, table: pd.DataFrame, summary: dict[str, Any]) -> list[Section]:
@@ -481,4 +482,5 @@ class PerformanceMonitor(Monitor):
             series=kind,
             ledger_metric=row.metric,
             version_parts=(row.rows, *parts),
+            detail=kind not in (KIND_ESTIMATED, KIND_REALIZED),  # bounds and estimation error
         )

@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelwatch.config.model import ModelConfig
+from modelwatch.config.model import MetricsProfile, ModelConfig
 from modelwatch.monitors import configured, monitor_for
 from modelwatch.monitors.base import MetricPoint
 from modelwatch.monitors.results import ResultRow
@@ -47,16 +47,22 @@ class Candidates:
     skipped: list[Skipped] = field(default_factory=list)
     alerts: list[ResultRow] = field(default_factory=list)
     improvements: list[ResultRow] = field(default_factory=list)
+    detail_left_out: int = 0  # points marked detail, not sent under the lean metrics profile (results keep them)
 
 
 def candidates(config: ModelConfig, rows: list[ResultRow], summaries: dict[str, dict[str, Any]]) -> Candidates:
-    """Every configured monitor's publication of its own rows (`summaries`: each monitor's window summary)."""
+    """Every configured monitor's publication of its own rows (`summaries`: each monitor's window summary); under
+    the lean metrics profile without the points marked detail (alerts are decided on rows, so they do not change)."""
     found = Candidates()
+    full = config.cloudwatch.profile is MetricsProfile.FULL
     for name in configured(config):
         mine = [r for r in rows if r.monitor == name]
         publication = monitor_for(name, config).publish(mine, summaries.get(name, {}))
-        found.points.extend(to_datapoint(p) for p in publication.points)
-        found.skipped.extend(Skipped(to_datapoint(g.point), g.reason) for g in publication.gated)
+        found.points.extend(to_datapoint(p) for p in publication.points if full or not p.detail)
+        found.skipped.extend(
+            Skipped(to_datapoint(g.point), g.reason) for g in publication.gated if full or not g.point.detail
+        )
+        found.detail_left_out += sum(1 for p in publication.points if p.detail and not full)
         found.alerts.extend(publication.alerts)
         found.improvements.extend(publication.improvements)
     return found

@@ -133,6 +133,8 @@ class PublishSummary:
     notifications: list[dict[str, Any]] = field(default_factory=list)
     failed_monitors: list[str] = field(default_factory=list)
     failure_notification: dict[str, Any] | None = None  # sent for monitor failures not notified before
+    metrics_profile: str = "lean"
+    detail_left_out: int = 0  # detail datapoints the lean metrics profile keeps out of CloudWatch (results keep them)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -143,6 +145,8 @@ class PublishSummary:
             "already_published": self.already_published,
             "put_calls": self.put_calls,
             "published_by_series": self.published_by_series,
+            "metrics_profile": self.metrics_profile,
+            "detail_left_out": self.detail_left_out,
             "skipped": self.skipped,
             "skipped_total": self.skipped_total,
             "skipped_reasons": self.skipped_reasons,
@@ -218,6 +222,8 @@ def publish_run(
     rows = load_run_results(store, run)
     found = candidates(config, rows, run.summaries())
     points, skipped = found.points, found.skipped
+    summary.metrics_profile = config.cloudwatch.profile.value
+    summary.detail_left_out = found.detail_left_out
     if execution_start is not None:
         duration = (now - to_utc(execution_start)).total_seconds()
         points.append(

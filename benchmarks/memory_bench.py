@@ -1,0 +1,193 @@
+"""The Analyse function's fixed memory and cold start (#15 item 2), each in a fresh interpreter as a Lambda has.
+
+A parent process registers a small model in a LocalStore lake and fits its baselines (the fit run); then, per case,
+a fresh interpreter imports the Analyse handler (`functions/analyse/app.py`: its import time is the cold start) and
+runs one cached step on that lake, the performance monitor (CBPE) re-estimating a day of 100-row hourly chunks: its
+peak RSS (VmHWM) is the fixed memory of a cached run, since the rows are too few to matter. The libraries loaded at
+the end are listed: what the step imported, so what a lazier import could leave out. The assembly (results table,
+report) is measured the same way, since the same function runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+GOAL_FIXED_MB = 500.0
+HEAVY = (
+    "nannyml",
+    "pandas",
+    "numpy",
+    "scipy",
+    "sklearn",
+    "lightgbm",
+    "plotly",
+    "matplotlib",
+    "smclarify",
+    "statsmodels",
+    "shap",
+    "polars",
+    "pyarrow",
+    "datasketches",
+    "boto3",
+)
+SECRET = b"memory-bench-shared-key-32-bytes-long!"  # the fit run and the measured steps trust the same baselines
+
+CHILD = r"""
+import json, os, pickle, sys, time
+started = time.perf_counter()
+sys.path.insert(0, sys.argv[1])
+import app  # the Analyse handler's module, as Lambda imports it
+imported = time.perf_counter() - started
+
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+after_import = hwm()
+started = time.perf_counter()
+import nannyml  # imported lazily by the first step of a cold container: the rest of its cold start
+nannyml_seconds = time.perf_counter() - started
+after_nannyml = hwm()
+with open(sys.argv[2], "rb") as handle:
+    case = pickle.load(handle)
+from modelwatch.analysis import analyse_from_lake, assemble_from_lake
+from modelwatch.lake.store import LocalStore
+from modelwatch.signing import HmacSigner
+store, signer = LocalStore(case["root"]), HmacSigner(case["secret"], "bench")
+step = sys.argv[3]
+started = time.perf_counter()
+if step == "assemble":
+    parts = [
+        analyse_from_lake(case["spec"], name, store, case["counters"], case["now"], signer=signer).to_dict()
+        for name in case["spec"].monitors
+    ]
+    assemble_from_lake(case["spec"], parts, store, case["now"])
+    baseline, chunks = "-", 0
+else:
+    outcome = analyse_from_lake(case["spec"], step, store, case["counters"], case["now"], signer=signer)
+    baseline, chunks = outcome.baseline, outcome.chunks_analysed
+seconds = time.perf_counter() - started
+heavy = [m for m in json.loads(sys.argv[4]) if m in sys.modules]
+print(json.dumps({
+    "import_seconds": imported, "nannyml_import_seconds": nannyml_seconds, "rss_after_import_mb": after_import,
+    "rss_after_nannyml_mb": after_nannyml,
+    "peak_rss_mb": hwm(), "step_seconds": seconds, "loaded": heavy, "baseline": baseline, "chunks_analysed": chunks,
+}))
+"""
+
+
+def _case(root: Path, drift: bool) -> Path:
+    """A registered model with fitted baselines in a LocalStore lake under `root`; the pickled step input."""
+    from benchmarks.estimation_bench import Lake, make_workload
+    from modelwatch.analysis import RunSpec, analyse_from_lake
+    from modelwatch.monitors import configured
+    from modelwatch.signing import HmacSigner
+
+    workload = make_workload(1, reference_rows=5_000, rows_per_day=2_400)
+    lake = Lake(root, workload, drift=drift)
+    spec = RunSpec(
+        model=lake.model,
+        run_id="memory-bench",
+        window_start=lake.window[0],
+        window_end=lake.window[1],
+        input_complete=True,
+        monitors=configured(lake.config),
+        config=lake.config,
+    )
+    counters = list(lake.counters.values())
+    signer = HmacSigner(SECRET, "bench")
+    for name in spec.monitors:  # the fit run: baselines cached, signed with the shared key
+        analyse_from_lake(spec, name, lake.store, counters, lake.window[1], signer=signer)
+    _clear(lake)
+    path = root.parent / "case.pickle"
+    case = {"root": str(root), "spec": spec, "counters": counters, "now": lake.window[1], "secret": SECRET}
+    path.write_bytes(pickle.dumps(case))
+    return path
+
+
+def _clear(lake: Any) -> None:
+    """No stored analysis: the measured step re-analyses every chunk with the cached baseline."""
+    from benchmarks.estimation_bench import _clear_analysis
+
+    _clear_analysis(lake.store, lake.model)
+
+
+def _child(case: Path, step: str) -> dict[str, Any]:
+    env = {**os.environ, "NML_DISABLE_USAGE_LOGGING": "1", "POWERTOOLS_TRACE_DISABLED": "true"}
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(ROOT / "functions" / "analyse"), str(case), step, json.dumps(HEAVY)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        check=False,
+    )
+    if out.returncode:
+        raise RuntimeError(f"memory bench step {step} failed: {out.stderr[-2000:]}")
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    """Per config (`estimation`: performance only; `default`: the shipped defaults) and step: median import times
+    over repeats (fresh interpreters) and the largest peak RSS."""
+    repeats = 1 if quick else 3
+    configs: dict[str, Any] = {}
+    cases = (("estimation", False),) if quick else (("estimation", False), ("default", True))
+    for config, drift in cases:
+        with tempfile.TemporaryDirectory(prefix="memory-bench-") as folder:
+            case = _case(Path(folder) / "lake", drift)
+            monitors = pickle.loads(case.read_bytes())["spec"].monitors
+            steps: dict[str, Any] = {}
+            for step in (*monitors, "assemble"):
+                runs = []
+                for _ in range(repeats):
+                    runs.append(_child(case, step))
+                    _clear_case(case)
+                imports = sorted(r["import_seconds"] for r in runs)
+                nml = sorted(r["nannyml_import_seconds"] for r in runs)
+                steps[step] = {
+                    "import_seconds_median": round(imports[len(imports) // 2], 3),
+                    "nannyml_import_seconds_median": round(nml[len(nml) // 2], 3),
+                    "rss_after_import_mb": round(max(r["rss_after_import_mb"] for r in runs), 1),
+                    "rss_after_nannyml_mb": round(max(r["rss_after_nannyml_mb"] for r in runs), 1),
+                    "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs), 1),
+                    "step_seconds_median": round(sorted(r["step_seconds"] for r in runs)[len(runs) // 2], 3),
+                    "loaded": runs[-1]["loaded"],
+                    "baseline": runs[-1]["baseline"],
+                    "chunks_analysed": runs[-1]["chunks_analysed"],
+                }
+                print(f"memory {config} {step}: {json.dumps(steps[step])}", flush=True)
+            configs[config] = steps
+    fixed = configs["estimation"]["performance"]["peak_rss_mb"]
+    return {
+        "configs": configs,
+        "repeats": repeats,
+        "rows": "2,400 rows in 24 hourly chunks; 5,000 reference rows",
+        "goal_fixed_mb": GOAL_FIXED_MB,
+        "fixed_mb": fixed,
+        "goal_met": fixed <= GOAL_FIXED_MB,
+    }
+
+
+def _clear_case(case: Path) -> None:
+    from modelwatch.lake.store import LocalStore
+    from modelwatch.monitors import MONITORS
+    from modelwatch.monitors.artifacts import Artifact
+
+    loaded = pickle.loads(case.read_bytes())
+    store = LocalStore(loaded["root"])
+    for monitor in MONITORS:
+        artifact = Artifact(loaded["spec"].model, monitor, "analysis", ".parquet")
+        store.delete([artifact.body_key, artifact.manifest_key])
+
+
+if __name__ == "__main__":
+    print(json.dumps(run("--quick" in sys.argv), indent=2))
