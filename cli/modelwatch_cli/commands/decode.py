@@ -89,6 +89,11 @@ def decode(model_path: Path, output: Path, ground_truth: bool, files: tuple[Path
 
     Exit 0 when every record decoded, 3 when some were quarantined, 1 when a file could not be read or the
     config is invalid.
+
+    \b
+    Examples:
+      modelwatch decode --model model.yaml --output lake/ captures/churn/AllTraffic/2026/03/01/10/*.jsonl
+      modelwatch decode --model model.yaml --output lake/ --ground-truth labels/*.jsonl
     """
     try:
         config = load_model_config(model_path)

@@ -33,7 +33,12 @@ import click
 )
 def demo(output: Path, hours: int, rows_per_hour: int) -> None:
     """Register three models (nannyml's car loan, credit card, car price), stream captures and late labels through a
-    healthy, degraded and recovered period, then run a fire drill of the alert path."""
+    healthy, degraded and recovered period, then run a fire drill of the alert path.
+
+    \b
+    Example:
+      modelwatch demo --output demo-out --hours 48
+    """
     os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")

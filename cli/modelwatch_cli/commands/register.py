@@ -26,6 +26,10 @@ def register(config_file: Path, reference: Path | None, as_json: bool, context: 
     """Validate CONFIG_FILE and its reference data, upload both, and create the model's alarms.
 
     The stored config's `reference` is rewritten to the uploaded copy in the lake.
+
+    \b
+    Example:
+      modelwatch register model.yaml --stack modelwatch-local
     """
     config = load_model_config(config_file)
     location = str(reference) if reference is not None else config.reference
@@ -57,7 +61,12 @@ def register(config_file: Path, reference: Path | None, as_json: bool, context: 
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @stack_options
 def unregister(name: str, yes: bool, context: StackContext) -> None:
-    """Remove model NAME: config, reference, fitted estimators, state items and alarms (lake data stays)."""
+    """Remove model NAME: config, reference, fitted estimators, state items and alarms (lake data stays).
+
+    \b
+    Example:
+      modelwatch unregister churn --stack modelwatch --yes
+    """
     if not yes:
         click.confirm(f"unregister {name} from {context.stack_name}?", abort=True)
     if context.is_local_folder:

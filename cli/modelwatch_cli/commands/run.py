@@ -38,7 +38,13 @@ from modelwatch.errors import ModelwatchError
     help="Where metrics.jsonl, constraint_violations.jsonl, notifications.jsonl, results, reports and summary.json go.",
 )
 def run(model_path: Path, captures: Path, ground_truth: Path | None, output: Path) -> None:
-    """Run the monitor on complete input: every chunk with enough rows is analysed, the last one too."""
+    """Run the monitor on complete input: every chunk with enough rows is analysed, the last one too.
+
+    \b
+    Examples:
+      modelwatch run --model model.yaml --captures captures/ --ground-truth labels/ --output out/
+      modelwatch run --model model.yaml --captures flat-folder/ --flat --output out/ --json
+    """
     os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn

@@ -44,7 +44,13 @@ def _left_out(row: dict[str, Any]) -> str:
 @stack_options
 def status(as_json: bool, context: StackContext) -> None:
     """Show each model's last analysed chunk, lag, last run, what its data left out, last error, open incidents and
-    open data-quality violations."""
+    open data-quality violations.
+
+    \b
+    Examples:
+      modelwatch status --stack modelwatch-local
+      modelwatch status --local run-out/ --json
+    """
     rows = model_status(context.registry(), context.state(), SystemClock().now())
     if as_json:
         for row in rows:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -118,8 +119,8 @@ def test_compact_a_decoded_folder(tmp_path):
         files.append(str(path))
     assert decode("--model", str(config), "--output", str(out), *files).exit_code == 0
     before = read_rows(LocalStore(out), "captures", "churn").sort("event_id")
-    result = CliRunner().invoke(cli, ["compact", "--local", str(out), "--dt", "2024-03-01"])
+    result = CliRunner().invoke(cli, ["compact", "--local", str(out), "--dt", "2024-03-01", "--json"])
     assert result.exit_code == 0, result.output
-    assert '"compacted": 1' in result.output
+    assert json.loads(result.output)["compacted"] == 1
     assert len(list((out / "captures").rglob("*.parquet"))) == 1
     assert read_rows(LocalStore(out), "captures", "churn").sort("event_id").equals(before)
