@@ -1,5 +1,5 @@
-"""`modelwatch status`: per model, the last analysed chunk, how far behind it is, the last error, its open incidents
-and the open data-quality violations."""
+"""`modelwatch status`: every model's health at once (in alert now, since when, last run, lag, label coverage), the
+last error, its open incidents and the open data-quality violations."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from rich.table import Table
 from modelwatch.clock import SystemClock
 from modelwatch.workflow.lifecycle import model_status
 from modelwatch_cli.context import StackContext, stack_options
+from modelwatch_cli.local.snapshot import folder_status
 
 
 def _lag(seconds: float | None) -> str:
@@ -39,30 +40,81 @@ def _left_out(row: dict[str, Any]) -> str:
     return ", ".join(parts) or "nothing"
 
 
+def health(row: dict[str, Any]) -> str:
+    """One word for the model: ALERT (something in alert at its latest chunk, or an open incident), ok, never
+    analysed, or error (its config cannot be read)."""
+    if row.get("error"):
+        return "error"
+    if row.get("in_alert") or row.get("open_incidents"):
+        return "ALERT"
+    return "ok" if row.get("last_run") else "never analysed"
+
+
+def _alerting(row: dict[str, Any], shown: int = 3) -> str:
+    names = list(row.get("in_alert") or [])
+    names.extend(m for i in row.get("open_incidents") or [] for m in i.get("metrics") or [] if m not in names)
+    return ", ".join(names[:shown]) + (f" +{len(names) - shown} more" if len(names) > shown else "") or "-"
+
+
+def _since(row: dict[str, Any]) -> str:
+    opened = [str(i["since"]) for i in row.get("open_incidents") or [] if i.get("since")]
+    return min(opened) if opened else (row.get("alert_since") or "-")
+
+
+def _coverage(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.0%}"
+
+
+def _rows(context: StackContext) -> tuple[list[dict[str, Any]], str]:
+    """Every model's status row, and what the table is titled: a stack's from its state table (now); a folder's
+    from what `run`/`demo` left there (as of the end of that run), else from its registry alone."""
+    registry = context.registry()
+    if not context.is_local_folder:
+        return model_status(registry, context.state(), SystemClock().now()), f"status of {context.stack_name}"
+    left = folder_status(context.lake())
+    missing = [n for n in registry.names() if n not in left]
+    rows = [*left.values(), *(r for r in model_status(registry, None, SystemClock().now()) if r["model"] in missing)]
+    as_of = sorted({str(r["as_of"]) for r in left.values() if r.get("as_of")})
+    title = f"status of {context.lake_dir}" + (f" as of {as_of[-1]}" if as_of else "")
+    return sorted(rows, key=lambda r: str(r["model"])), title
+
+
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per model.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per model (a line each).")
 @stack_options
 def status(as_json: bool, context: StackContext) -> None:
-    """Show each model's last analysed chunk, lag, last run, what its data left out, last error, open incidents and
-    open data-quality violations.
+    """Show every model's health at once: in alert now (what, since when), last run, lag, label coverage, what its
+    data left out, last error; then open incidents and open data-quality violations.
+
+    With --local DIR, a folder written by `modelwatch run` or `demo`: the status as of the end of that run.
 
     \b
     Examples:
       modelwatch status --stack modelwatch-local
       modelwatch status --local run-out/ --json
     """
-    rows = model_status(context.registry(), context.state(), SystemClock().now())
+    rows, title = _rows(context)
     if as_json:
         for row in rows:
-            click.echo(json.dumps(row))
+            click.echo(json.dumps({**row, "health": health(row)}, default=str))
         return
     if not rows:
-        click.echo(f"no models registered in {context.stack_name}")
+        click.echo(f"no models registered in {context.stack_name if not context.is_local_folder else context.lake_dir}")
         return
-    table = Table(title=f"status of {context.stack_name}")
+    table = Table(title=title)
     # "left out" only when a run left anything out: a clean fleet's table keeps its width.
     left_out = any(_left_out(row) != "nothing" for row in rows)
-    columns = ("model", "last analysed chunk", "lag", "last run", *(("left out",) if left_out else ()), "last error")
+    columns = (
+        "model",
+        "health",
+        "in alert",
+        "since",
+        "last run",
+        "lag",
+        "label coverage",
+        *(("left out",) if left_out else ()),
+        "last error",
+    )
     for column in columns:
         table.add_column(column, overflow="fold")  # a narrow terminal wraps a cell, never cuts it short
     for row in rows:
@@ -70,9 +122,12 @@ def status(as_json: bool, context: StackContext) -> None:
         error_text = row.get("error") or (f"{error.get('Error')}: {error.get('Cause', '')[:80]}" if error else "")
         cells = [
             row["model"],
-            row.get("last_analysed_chunk") or "-",
+            health(row),
+            _alerting(row),
+            _since(row),
+            row.get("last_run_at") or row.get("last_run") or "-",
             _lag(row.get("lag_seconds")),
-            row.get("last_run") or "-",
+            _coverage(row.get("label_coverage")),
         ]
         if left_out:
             cells.append(_left_out(row))
