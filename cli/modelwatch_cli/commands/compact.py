@@ -11,6 +11,7 @@ from modelwatch.clock import SystemClock
 from modelwatch.lake.compaction import CompactRequest, run_compaction
 from modelwatch.lake.reader import lake_models
 from modelwatch_cli.context import StackContext, stack_options
+from modelwatch_cli.output import domain_output
 
 
 @click.command()
@@ -37,7 +38,8 @@ def compact(model: str | None, dt: object, days_ago: int | None, as_json: bool, 
         models = lake_models(store)  # a folder written by `modelwatch decode` has no registry
     state = context.state()
     lease = state.leases if state is not None else None
-    summary = run_compaction(request, store=store, models=models, lease=lease, clock=SystemClock())
+    with domain_output():  # the compaction's own logs are for CloudWatch, not for the script reading stdout
+        summary = run_compaction(request, store=store, models=models, lease=lease, clock=SystemClock())
     if as_json:
         click.echo(json.dumps(summary))
         return

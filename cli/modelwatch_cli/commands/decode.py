@@ -105,7 +105,7 @@ def _progress(total: int, enabled: bool) -> Iterator[Callable[[], None]]:
     help="A FILES folder need not hold <endpoint>/<variant>/yyyy/mm/dd/hh/ folders: read every capture file in it.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the totals, files and files not read as one JSON object.")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 def decode(
     model_path: Path, output: Path, ground_truth: bool, flat: bool, as_json: bool, files: tuple[Path, ...]
 ) -> None:
