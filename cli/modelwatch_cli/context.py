@@ -18,7 +18,7 @@ from modelwatch.lake.store import LocalStore, ObjectStore, S3Store
 from modelwatch.publishing.alarms import AlarmSettings
 from modelwatch.registry.store import Registry
 from modelwatch.state import State
-from modelwatch_cli.local import registration
+from modelwatch_cli import registration
 
 # CloudFormation output keys of template.yaml.
 OUTPUT_LAKE_BUCKET = "LakeBucketName"

@@ -6,8 +6,27 @@ import contextlib
 import os
 import time
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import click
+
+from modelwatch_cli.registration import LocalRegistration, registered
+
+if TYPE_CHECKING:
+    from modelwatch_cli.local.stack import LocalStack
+
+
+def registration_of(stack: LocalStack, endpoint_url: str) -> LocalRegistration:
+    """What a running stack registers: its name, endpoint, region, operator keys, and this process."""
+    keys = stack.identities.operator if stack.identities is not None else None
+    return LocalRegistration(
+        stack=stack.template.stack_name,
+        endpoint_url=endpoint_url,
+        region=stack.template.region,
+        access_key_id=keys.access_key_id if keys else None,
+        secret_access_key=keys.secret_access_key if keys else None,
+        pid=os.getpid(),
+    )
 
 
 @click.group()
@@ -45,7 +64,6 @@ def up(port: int, speed: float, iam: bool) -> None:
     from moto.server import ThreadedMotoServer
 
     from modelwatch_cli.local.adapter import configure_server
-    from modelwatch_cli.local.registration import of_stack, registered
     from modelwatch_cli.local.stack import LocalStack
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request access log on the console
@@ -70,7 +88,7 @@ def up(port: int, speed: float, iam: bool) -> None:
             for name, value in stack.outputs.items():
                 click.echo(f"  {name}: {value}")
             # Registered (endpoint, region, keys): every verb finds the stack by its name alone, as a deployed one.
-            exits.enter_context(registered(of_stack(stack, endpoint)))
+            exits.enter_context(registered(registration_of(stack, endpoint)))
             click.echo(
                 f"modelwatch verbs: modelwatch status --stack {stack.template.stack_name}   "
                 "(models, report, compact, backfill, register, replay, ... the same way)"

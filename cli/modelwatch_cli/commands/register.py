@@ -47,6 +47,8 @@ def register(config_file: Path, reference: Path | None, as_json: bool, context: 
             alarms=context.alarm_settings(),
             s3_client=context.client("s3"),
         )
+    for warning in result.get("reference_warnings", []):
+        click.echo(f"warning: {warning}", err=True)  # on stderr: --json's stdout stays one object
     if as_json:
         click.echo(json.dumps(result))
         return

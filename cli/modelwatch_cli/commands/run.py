@@ -10,6 +10,7 @@ import click
 
 from modelwatch.errors import ModelwatchError
 from modelwatch_cli.inputs import echo_skipped
+from modelwatch_cli.output import captured_warnings
 
 
 @click.command()
@@ -73,8 +74,14 @@ def run(model_path: Path, captures: Path, ground_truth: Path | None, output: Pat
                 tasks[stage] = bars.add_task(stage, total=total)
             bars.update(tasks[stage], completed=done)
 
-        summary = run_pipeline(
-            model_path, captures, ground_truth, output, progress=progress, flat=flat, on_skipped=echo_skipped
+        # Library warnings (nannyml's per chunk, Powertools') go to the run's log with a count, not to the console.
+        with captured_warnings(output / "functions.log") as tally:
+            summary = run_pipeline(
+                model_path, captures, ground_truth, output, progress=progress, flat=flat, on_skipped=echo_skipped
+            )
+    if tally:
+        click.echo(
+            f"{sum(tally.values())} library warnings (nannyml, Powertools): see {output / 'functions.log'}", err=True
         )
     if as_json:
         click.echo(json.dumps(summary.to_dict(), default=str))

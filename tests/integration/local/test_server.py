@@ -19,7 +19,8 @@ from click.testing import CliRunner
 from moto.server import ThreadedMotoServer
 
 from modelwatch.clock import SimulatedClock
-from modelwatch_cli.local import registration
+from modelwatch_cli import registration
+from modelwatch_cli.commands.local import registration_of
 from modelwatch_cli.local.adapter import configure_server, reset_server
 from modelwatch_cli.local.stack import LocalStack
 from modelwatch_cli.main import cli
@@ -121,7 +122,7 @@ def test_state_reading_verbs_reach_a_running_local_stack_by_its_name_or_endpoint
     clock = SimulatedClock(datetime(2026, 3, 2, tzinfo=UTC))
     with (
         LocalStack(clock=clock, log_stream=io.StringIO(), endpoint_url=endpoint) as stack,
-        registration.registered(registration.of_stack(stack, endpoint)),
+        registration.registered(registration_of(stack, endpoint)),
     ):
         name = stack.template.stack_name
         register = ["register", str(tmp_path / "model.yaml"), "--stack", name, "--json"]

@@ -17,6 +17,7 @@ from modelwatch.monitors.data_quality import KIND_CONSTRAINT, baseline_keys, loa
 from modelwatch.monitors.data_quality import MONITOR as DATA_QUALITY
 from modelwatch.monitors.frames import prepare_reference
 from modelwatch.monitors.mm_baseline import Baseline, dumps, suggest_baseline
+from modelwatch.monitors.reference_check import judge_chunking
 from modelwatch.monitors.results import read_results
 from modelwatch.observability import logger
 from modelwatch.publishing.alarms import AlarmSettings, create_model_alarms, delete_model_alarms, seed_heartbeat
@@ -60,6 +61,7 @@ class ReferenceCheck:
 
     rows: int
     rows_per_hour: float | None = None
+    warnings: tuple[str, ...] = ()  # what makes its thresholds unreliable (chunking), with a chunking that would do
 
 
 def _reference_frames(config: ModelConfig, reference: ReferenceData) -> tuple[Any, Any]:
@@ -80,9 +82,14 @@ def _reference_frames(config: ModelConfig, reference: ReferenceData) -> tuple[An
 
 
 def validate_reference(config: ModelConfig, reference: ReferenceData) -> ReferenceCheck:
-    """Check the reference the way a run will (columns, classes, probabilities); its rows and rate."""
+    """Check the reference the way a run will (columns, classes, probabilities) and its chunking; its rows and rate.
+    ReferenceDataError when its chunks would make the thresholds meaningless; warnings when they are unreliable."""
     frame, prepared = _reference_frames(config, reference)
-    return ReferenceCheck(len(prepared), _rows_per_hour(frame, config.timestamp))
+    verdict = judge_chunking(config, prepared)
+    if verdict.fatal:
+        raise ReferenceDataError(f"reference {reference.source}: {verdict.message(config.name)}")
+    warnings = (verdict.message(config.name),) if verdict.problems else ()
+    return ReferenceCheck(len(prepared), _rows_per_hour(frame, config.timestamp), warnings)
 
 
 def _rows_per_hour(frame: Any, column: str) -> float | None:
@@ -159,12 +166,15 @@ def register_model(
         names = create_model_alarms(cloudwatch, settings, stored)
         seed_heartbeat(cloudwatch, settings.namespace, stored.name, (clock or SystemClock()).now())
     logger.info("model registered", model=stored.name, reference_rows=check.rows, alarms=len(names))
+    for warning in check.warnings:
+        logger.warning(warning, model=stored.name)
     return {
         "model": stored.name,
         "reference": stored.reference,
         "reference_rows": check.rows,
         "reference_rows_per_hour": check.rows_per_hour,
         "alarms": names,
+        "reference_warnings": list(check.warnings),
     }
 
 

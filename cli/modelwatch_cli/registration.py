@@ -9,10 +9,6 @@ import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from modelwatch_cli.local.stack import LocalStack
 
 HOME_VARIABLE = "MODELWATCH_LOCAL_HOME"  # where the files are (default ~/.modelwatch/local)
 
@@ -34,19 +30,6 @@ class LocalRegistration:
             "aws_access_key_id": self.access_key_id or "testing",
             "aws_secret_access_key": self.secret_access_key or "testing",
         }
-
-
-def of_stack(stack: LocalStack, endpoint_url: str) -> LocalRegistration:
-    """What a running stack registers: its name, endpoint, region, operator keys, and this process."""
-    keys = stack.identities.operator if stack.identities is not None else None
-    return LocalRegistration(
-        stack=stack.template.stack_name,
-        endpoint_url=endpoint_url,
-        region=stack.template.region,
-        access_key_id=keys.access_key_id if keys else None,
-        secret_access_key=keys.secret_access_key if keys else None,
-        pid=os.getpid(),
-    )
 
 
 def home() -> Path:
