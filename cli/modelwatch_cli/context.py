@@ -215,7 +215,7 @@ def _stack_options(command: F, *, local_folder: bool) -> F:
     if local_folder:
         wrapper = click.option(
             "--local",
-            type=click.Path(exists=True, file_okay=False, path_type=Path),
+            type=click.Path(file_okay=False, path_type=Path),
             help="A lake folder written by `modelwatch run`, `demo` or `decode` instead of a stack.",
         )(wrapper)
     return wrapper  # type: ignore[return-value]

@@ -113,27 +113,32 @@ def status(as_json: bool, context: StackContext) -> None:
         "lag",
         "label coverage",
         *(("left out",) if left_out else ()),
-        "last error",
     )
     for column in columns:
         table.add_column(column, overflow="fold")  # a narrow terminal wraps a cell, never cuts it short
+    errors: list[str] = []
     for row in rows:
         error = row.get("last_error") or {}
         error_text = row.get("error") or (f"{error.get('Error')}: {error.get('Cause', '')[:80]}" if error else "")
+        if error_text:
+            errors.append(f"{row['model']}: {error_text}")
         cells = [
             row["model"],
             health(row),
             _alerting(row),
             _since(row),
-            row.get("last_run_at") or row.get("last_run") or "-",
+            row.get("last_run") or "-",
             _lag(row.get("lag_seconds")),
             _coverage(row.get("label_coverage")),
         ]
         if left_out:
             cells.append(_left_out(row))
-        table.add_row(*cells, error_text)
+        table.add_row(*cells)
     console = Console()
     console.print(table)
+    # Errors below the table, a line each: a column of them would squeeze the health columns on a terminal.
+    for line in errors:
+        console.print(f"last error: {line}", overflow="fold", soft_wrap=True)
     incidents = Table(title="open incidents")
     for column in ("model", "kind", "since", "metrics in alert", "pages"):
         incidents.add_column(column)
