@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from modelwatch.clock import SystemClock
@@ -57,8 +58,11 @@ def _alerting(row: dict[str, Any], shown: int = 3) -> str:
 
 
 def _since(row: dict[str, Any]) -> str:
+    """When the alert began (the oldest open incident's start, else the first chunk of the unbroken alert), to the
+    minute; the full ISO time is in --json."""
     opened = [str(i["since"]) for i in row.get("open_incidents") or [] if i.get("since")]
-    return min(opened) if opened else (row.get("alert_since") or "-")
+    since = min(opened) if opened else row.get("alert_since")
+    return str(since).replace("T", " ")[:16] if since else "-"
 
 
 def _coverage(value: Any) -> str:
@@ -133,12 +137,12 @@ def status(as_json: bool, context: StackContext) -> None:
         ]
         if left_out:
             cells.append(_left_out(row))
-        table.add_row(*cells)
+        table.add_row(*(escape(str(cell)) for cell in cells))  # names like "drift x [income]" are not markup
     console = Console()
     console.print(table)
     # Errors below the table, a line each: a column of them would squeeze the health columns on a terminal.
     for line in errors:
-        console.print(f"last error: {line}", overflow="fold", soft_wrap=True)
+        console.print(f"last error: {escape(line)}", overflow="fold", soft_wrap=True)
     incidents = Table(title="open incidents")
     for column in ("model", "kind", "since", "metrics in alert", "pages"):
         incidents.add_column(column)
