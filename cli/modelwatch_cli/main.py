@@ -62,7 +62,13 @@ register_command("import-baseline", "modelwatch_cli.commands.import_baseline", "
 @click.option("--verbose", is_flag=True, help="Show full tracebacks and debug logs.")
 @click.pass_context
 def cli(ctx: click.Context, verbose: bool) -> None:
-    """modelwatch: watch SageMaker models' performance without waiting for labels."""
+    """modelwatch: watch SageMaker models' performance without waiting for labels.
+
+    \b
+    Examples:
+      modelwatch run --model model.yaml --captures captures/ --output out/
+      modelwatch status --stack modelwatch-local
+    """
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
 
