@@ -92,7 +92,7 @@ def test_every_stack_verb_reaches_the_local_stack_by_name_and_endpoint(endpoint:
         def verb(*args: str) -> str:
             result = CliRunner().invoke(cli, [*args, *where], catch_exceptions=False)
             assert result.exit_code == 0, (args, result.output)
-            return result.output
+            return result.stdout  # (#20) stderr may carry the reference chunking warning
 
         # When every verb that acts on a stack is pointed at it by name and endpoint, then each does its work there
         registered = json.loads(verb("register", str(tmp_path / "model.yaml"), "--json"))
@@ -137,7 +137,7 @@ def test_state_reading_verbs_reach_a_running_local_stack_by_its_name_or_endpoint
             def verb(*args: str, where: list[str] = where) -> str:
                 result = CliRunner().invoke(cli, [*args, *where], catch_exceptions=False)
                 assert result.exit_code == 0, (args, where, result.output)
-                return result.output
+                return result.stdout
 
             # When each verb that reads state is given only the stack's name or only its endpoint
             # Then it reaches the stack (no NoRegionError, no missing credentials, no "stack does not exist")
