@@ -15,9 +15,9 @@ from modelwatch.monitors.frames import TARGET, TIMESTAMP, assign_period_chunks, 
 if TYPE_CHECKING:
     import pandas as pd
 
-# nannyml derives thresholds from the spread of the reference chunks' metrics: with fewer than 2 chunks there is no
-# spread; below 6 it warns itself ("the resulting number of chunks is too low").
-MIN_CHUNKS = 2
+# nannyml derives thresholds from the spread of the reference chunks' metrics: below 6 chunks it warns itself ("the
+# resulting number of chunks is too low"); with one chunk there is no spread at all (a warning too, not an error:
+# constant thresholds need none, and a size chunking larger than the reference is a deliberate choice).
 FEW_CHUNKS = 6
 TARGET_CHUNKS = 10  # what a suggested chunking aims at
 MIN_ROWS_PER_CHUNK = 10  # below this (median), a chunk's metric is noise and so are its thresholds
@@ -87,7 +87,6 @@ def judge_chunking(config: ModelConfig, reference: pd.DataFrame) -> ChunkingVerd
     fatal = False
     if chunks < FEW_CHUNKS:
         problems.append(f"{chunks} chunk(s) (fewer than {FEW_CHUNKS})")
-        fatal = fatal or chunks < MIN_CHUNKS
     minimum = config.estimation.min_rows_per_chunk
     if median_rows < minimum:
         problems.append(f"{median_rows:g} rows in the median chunk (fewer than min_rows_per_chunk {minimum})")
