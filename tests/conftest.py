@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 os.environ["NML_DISABLE_USAGE_LOGGING"] = "1"
 # Spin-waiting OpenMP threads made repeated LightGBM (DLE) fits in one process crawl on a busy machine.
@@ -16,3 +17,5 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ModelWatch")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "modelwatch")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_DEV", "false")
+# Where `modelwatch local up` registers running stacks: never the developer's own (~/.modelwatch/local).
+os.environ["MODELWATCH_LOCAL_HOME"] = os.path.join(tempfile.mkdtemp(prefix="modelwatch-local-"), "local")

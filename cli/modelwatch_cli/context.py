@@ -18,6 +18,7 @@ from modelwatch.lake.store import LocalStore, ObjectStore, S3Store
 from modelwatch.publishing.alarms import AlarmSettings
 from modelwatch.registry.store import Registry
 from modelwatch.state import State
+from modelwatch_cli import registration
 
 # CloudFormation output keys of template.yaml.
 OUTPUT_LAKE_BUCKET = "LakeBucketName"
@@ -50,6 +51,7 @@ class StackContext:
     endpoint_url: str | None = None
     profile: str | None = None
     lake_dir: Path | None = None
+    credentials: dict[str, str] = field(default_factory=dict, repr=False)  # a local stack's operator keys
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -67,7 +69,7 @@ class StackContext:
             import boto3
 
             session = boto3.session.Session(profile_name=self.profile, region_name=self.region)
-            self._clients[service] = session.client(service, endpoint_url=self.endpoint_url)
+            self._clients[service] = session.client(service, endpoint_url=self.endpoint_url, **self.credentials)
         return self._clients[service]
 
     def output(self, key: str) -> str:
@@ -136,6 +138,13 @@ def samconfig_stack_name(path: str | Path = SAMCONFIG) -> str | None:
     return None
 
 
+def boto3_default_region(profile: str | None) -> str | None:
+    """The region boto3 would use without --region (environment, profile), None when it has none."""
+    import boto3
+
+    return boto3.session.Session(profile_name=profile).region_name
+
+
 def resolve_context(
     *,
     stack: str | None = None,
@@ -145,32 +154,51 @@ def resolve_context(
     local: Path | None = None,
     samconfig: str | Path = SAMCONFIG,
 ) -> StackContext:
-    """`--local DIR` (a lake folder), else the stack named by `--stack` or samconfig.toml, via its outputs."""
+    """`--local DIR` (a lake folder), else the stack named by `--stack` or samconfig.toml, via its outputs. A stack
+    `modelwatch local up` serves (found by name or by `--endpoint-url`) needs nothing else: its endpoint, region and
+    operator keys come from what it registered."""
     if local is not None:
+        if stack or endpoint_url:
+            raise click.UsageError("--local DIR is a lake folder: it takes no --stack or --endpoint-url")
         return StackContext(stack_name="local", lake_dir=Path(local))
-    name = stack or samconfig_stack_name(samconfig)
+    running = None if profile else registration.find(stack, endpoint_url)
+    name = stack or (running.stack if running else None) or samconfig_stack_name(samconfig)
     if not name:
-        raise ConfigError("no stack: pass --stack NAME (or set stack_name in samconfig.toml), or --local DIR")
+        raise click.UsageError(
+            "no stack: pass --stack NAME (or set stack_name in samconfig.toml), --local DIR, "
+            "or --endpoint-url of a running `modelwatch local up`"
+        )
     context = StackContext(stack_name=name, region=region, endpoint_url=endpoint_url, profile=profile)
+    if running is not None:
+        context.endpoint_url = endpoint_url or running.endpoint_url
+        context.region = region or running.region
+        context.credentials = running.credentials()
+    elif endpoint_url and not region and not boto3_default_region(profile):
+        raise click.UsageError(
+            f"--endpoint-url {endpoint_url}: no running `modelwatch local up` serves it; pass --region (and keys)"
+        )
     context.outputs, context.parameters = stack_outputs(context.client("cloudformation"), name)
     return context
 
 
 def stack_options(command: F) -> F:
     """--stack/--region/--endpoint-url/--profile/--local, resolved into a `context: StackContext` argument."""
+    return _stack_options(command, local_folder=True)
 
-    @click.option("--stack", help="Deployed stack name (default: stack_name in samconfig.toml).")
+
+def stack_only_options(command: F) -> F:
+    """As stack_options, without --local: for verbs that only a stack can serve (its buckets, queues, alarms)."""
+    return _stack_options(command, local_folder=False)
+
+
+def _stack_options(command: F, *, local_folder: bool) -> F:
+    @click.option("--stack", help="Stack name: deployed, or `modelwatch local up`'s (default: samconfig.toml's).")
     @click.option("--region", help="AWS region of the stack.")
     @click.option(
         "--endpoint-url",
-        help="AWS endpoint, e.g. `modelwatch local up`'s server (with --stack modelwatch-local and its operator keys).",
+        help="AWS endpoint, e.g. a running `modelwatch local up`'s (its region and keys are then found).",
     )
     @click.option("--profile", help="AWS profile.")
-    @click.option(
-        "--local",
-        type=click.Path(file_okay=False, path_type=Path),
-        help="A local lake folder instead of a stack (registry only).",
-    )
     @functools.wraps(command)
     def wrapper(
         *args: Any,
@@ -178,10 +206,16 @@ def stack_options(command: F) -> F:
         region: str | None,
         endpoint_url: str | None,
         profile: str | None,
-        local: Path | None,
+        local: Path | None = None,
         **kwargs: Any,
     ) -> Any:
         context = resolve_context(stack=stack, region=region, endpoint_url=endpoint_url, profile=profile, local=local)
         return command(*args, context=context, **kwargs)
 
+    if local_folder:
+        wrapper = click.option(
+            "--local",
+            type=click.Path(file_okay=False, path_type=Path),
+            help="A lake folder written by `modelwatch run`, `demo` or `decode` instead of a stack.",
+        )(wrapper)
     return wrapper  # type: ignore[return-value]

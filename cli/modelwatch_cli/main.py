@@ -62,13 +62,19 @@ register_command("import-baseline", "modelwatch_cli.commands.import_baseline", "
 @click.option("--verbose", is_flag=True, help="Show full tracebacks and debug logs.")
 @click.pass_context
 def cli(ctx: click.Context, verbose: bool) -> None:
-    """modelwatch: watch SageMaker models' performance without waiting for labels."""
+    """modelwatch: watch SageMaker models' performance without waiting for labels.
+
+    \b
+    Examples:
+      modelwatch run --model model.yaml --captures captures/ --output out/
+      modelwatch status --stack modelwatch-local
+    """
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: errors become one clear line (exit 1) unless --verbose; usage errors exit 2 (click)."""
+    """Entry point: errors become one clear line (exit 1) unless --verbose; usage errors one line too, exit 2."""
     args = sys.argv[1:] if argv is None else argv
     verbose = "--verbose" in args
     try:
@@ -77,6 +83,11 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(code, int) and code:
             sys.exit(code)
     except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        # One line (click prints the usage and a hint over three): the error, and where the verb's help is.
+        command = exc.ctx.command_path if exc.ctx is not None else "modelwatch"
+        click.echo(f"error: {exc.format_message()} (see `{command} --help`)", err=True)
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()

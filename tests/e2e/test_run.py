@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 from datetime import datetime
@@ -9,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from modelwatch.clock import parse_iso
-from modelwatch_cli.main import main
+from modelwatch_cli.main import cli, main
 from tests.e2e.breast_cancer import METRICS, Generated, generate, nannyml_direct
 
 pytestmark = pytest.mark.slow
@@ -24,16 +27,23 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Generated, Path]
     # One broken record: quarantined with its reason, the rest of the file is kept, the run still exits 0.
     first = sorted(generated.captures.rglob("*.jsonl"))[0]
     first.write_text(first.read_text() + "{not json\n")
+    # One file outside the hour folders, read with --flat (filed by its first record's time, its own hour).
+    first.rename(generated.captures / f"flat-{first.name}")
     output = root / "out"
-    main(
-        [
-            "run",
-            "--model", str(generated.config_path),
-            "--captures", str(generated.captures),
-            "--ground-truth", str(generated.ground_truth),
-            "--output", str(output),
-        ]
-    )  # fmt: skip
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        main(
+            [
+                "run",
+                "--model", str(generated.config_path),
+                "--captures", str(generated.captures),
+                "--ground-truth", str(generated.ground_truth),
+                "--output", str(output),
+                "--flat",
+                "--json",
+            ]
+        )  # fmt: skip
+    (root / "stdout.txt").write_text(stdout.getvalue())
     return generated, output
 
 
@@ -98,3 +108,65 @@ def test_metrics_jsonl_keeps_every_datapoint_whatever_the_metrics_profile(finish
     # Then metrics.jsonl still has the confidence bounds of every estimate (#15: the profile is CloudWatch's only)
     kinds = {line["kind"] for line in _lines(output / "metrics.jsonl")}
     assert {"estimated", "lower_confidence_bound", "upper_confidence_bound"} <= kinds
+
+
+def test_run_json_prints_the_summary_alone(finished: tuple[Generated, Path]) -> None:
+    # Given the run above (--json)
+    _, output = finished
+    # Then stdout holds one JSON object: the summary.json written to the output folder
+    printed = json.loads((output.parent / "stdout.txt").read_text())
+    assert printed == json.loads((output / "summary.json").read_text())
+    assert {"model", "capture_files", "rows_decoded", "chunks_analysed", "files_skipped", "error"} <= set(printed)
+    assert printed["files_skipped"] == []
+
+
+def _verb(*argv: str) -> str:
+    result = CliRunner().invoke(cli, list(argv), catch_exceptions=False)
+    assert result.exit_code == 0, (argv, result.output)
+    return result.output
+
+
+def test_state_reading_verbs_read_the_run_folder(finished: tuple[Generated, Path], tmp_path: Path) -> None:
+    # Given the folder `modelwatch run` wrote
+    _, output = finished
+    folder = ["--local", str(output)]
+    model = json.loads((output / "summary.json").read_text())["model"]
+    # When models, status, report and compact are pointed at it, then each sees what the run produced
+    assert [json.loads(line)["name"] for line in _verb("models", *folder, "--json").splitlines()] == [model]
+    [status] = [json.loads(line) for line in _verb("status", *folder, "--json").splitlines()]
+    assert status["model"] == model and status["last_run"] and status["as_of"]
+    assert status["health"] in ("ok", "ALERT")
+    assert status["latest_chunk"] and isinstance(status["in_alert"], list)
+    assert 0.0 <= status["label_coverage"] <= 1.0
+    wide = CliRunner(env={"COLUMNS": "200"}).invoke(cli, ["status", *folder], catch_exceptions=False)
+    assert model in wide.output and "label coverage" in wide.output, wide.output
+    runs = [json.loads(line) for line in _verb("report", model, *folder, "--list", "--json").splitlines()]
+    assert runs and {"model", "run_id", "written", "key"} <= set(runs[0])
+    saved = tmp_path / "report.html"
+    assert _verb("report", model, *folder, "--output", str(saved)).strip() == str(saved)
+    assert saved.read_bytes().startswith(b"<")
+    compacted = json.loads(_verb("compact", *folder, "--days-ago", "0", "--json"))
+    assert set(compacted) == {"day", "models", "partitions", "compacted", "files_replaced", "rows"}
+
+
+def test_files_outside_the_layout_are_named_and_the_run_stops_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given captures in a flat folder (no hour folders), a ground-truth file among them and an empty file
+    generated = generate(tmp_path / "input")
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for index, path in enumerate(sorted(generated.captures.rglob("*.jsonl"))[:2]):
+        path.rename(flat / f"c{index}.jsonl")
+    next(generated.ground_truth.rglob("*.jsonl")).rename(flat / "labels.jsonl")
+    (flat / "empty.jsonl").write_text("")
+    # When `modelwatch run` is given that folder without --flat
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--model", str(generated.config_path), "--captures", str(flat), "--output", str(tmp_path / "o")])
+    # Then each file not read is named with why, and the run stops with one line naming the layout and --flat
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert sum("outside the layout <endpoint>/<variant>/yyyy/mm/dd/hh/" in line for line in err) == 2
+    assert any("labels.jsonl" in line and "--ground-truth" in line for line in err)
+    assert any("empty.jsonl: empty file" in line for line in err)
+    assert err[-1].startswith("error: ") and "--flat" in err[-1] and "no capture file to read (4 not read)" in err[-1]

@@ -16,13 +16,12 @@ from functools import partial
 import click
 
 from modelwatch.clock import SystemClock
-from modelwatch.errors import ConfigError
 from modelwatch.ingest.backfill import BackfillSummary, backfill_objects, list_objects
 from modelwatch.ingest.events import ObjectRef
 from modelwatch.ingest.service import ingest_capture_object, ingest_ground_truth_object
 from modelwatch.registry.store import Registry
 from modelwatch.state import State
-from modelwatch_cli.context import OUTPUT_MONITOR_ARN, OUTPUT_STATE_TABLE, StackContext, stack_options
+from modelwatch_cli.context import OUTPUT_MONITOR_ARN, OUTPUT_STATE_TABLE, StackContext, stack_only_options
 from modelwatch_cli.output import domain_output
 
 OUTPUT_CAPTURE_BUCKET = "CaptureBucketName"
@@ -63,7 +62,7 @@ def summary_line(summary: BackfillSummary, where: str) -> str:
 )
 @click.option("--dry-run", is_flag=True, help="List what would be ingested; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@stack_options
+@stack_only_options  # no --local: a lake folder has no capture bucket (`decode` reads local files)
 def backfill(
     prefix: str | None,
     ground_truth: bool,
@@ -76,9 +75,11 @@ def backfill(
 
     Re-running is safe: objects already ingested are skipped. A failing object is reported and counted; the
     backfill goes on. Exit 0 when done, 3 when records were quarantined, 1 when objects failed.
+
+    \b
+    Example:
+      modelwatch backfill --stack modelwatch --since 2026-03-01 --dry-run
     """
-    if context.is_local_folder:
-        raise ConfigError("backfill reads the stack's capture bucket: pass --stack (for local files use `decode`)")
     bucket = context.output(OUTPUT_CAPTURE_BUCKET)
     parameter = PARAMETER_GROUND_TRUTH_PREFIX if ground_truth else PARAMETER_CAPTURE_PREFIX
     prefix = context.parameters.get(parameter, "") if prefix is None else prefix

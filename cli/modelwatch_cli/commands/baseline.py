@@ -34,7 +34,12 @@ from modelwatch.workflow.lifecycle import read_reference, suggest_data_quality_b
 def baseline(model_path: Path, reference: Path | None, output: Path) -> None:
     """Suggest a data-quality baseline in SageMaker Model Monitor's format from the reference data: inferred
     types, completeness, is_non_negative, string domains, KLL sketches (10 buckets) and Model Monitor's default
-    monitoring_config. Name the files in the config's `data_quality` to use them (or edit them first)."""
+    monitoring_config. Name the files in the config's `data_quality` to use them (or edit them first).
+
+    \b
+    Example:
+      modelwatch baseline --model model.yaml --output baseline/
+    """
     config = load_model_config(model_path)
     location = str(reference) if reference is not None else config.reference
     if not location:

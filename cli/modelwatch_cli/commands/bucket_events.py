@@ -21,6 +21,10 @@ def enable_bucket_events(
     Needed once when the stack watches a bucket it does not own (CloudFormation cannot add notifications to it).
     The bucket's Topic/Queue/Lambda configurations are read and written back unchanged, with
     `EventBridgeConfiguration` added. Needs s3:GetBucketNotification and s3:PutBucketNotification.
+
+    \b
+    Example:
+      modelwatch enable-bucket-events my-capture-bucket
     """
     import boto3
 

@@ -6,6 +6,7 @@ Exit codes: 0 every record decoded, 3 some records quarantined, 1 a file could n
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from modelwatch.ingest.keys import folder_hour
 from modelwatch.ingest.pipeline import ModelOutcome, decode_capture_to_lake, decode_ground_truth_to_lake
 from modelwatch.lake.layout import source_file_stem
 from modelwatch.lake.store import LocalStore
+from modelwatch_cli.inputs import Skipped, echo_skipped, find_inputs, wrong_kind_hint
 
 EXIT_OK = 0
 EXIT_UNREADABLE = 1
@@ -56,6 +58,20 @@ def decode_file(path: Path, config: ModelConfig, store: LocalStore, ground_truth
         raise CaptureReadError(f"{path}: cannot read file: {exc.strerror or exc}") from exc
 
 
+def _expand(files: tuple[Path, ...], flat: bool, ground_truth: bool) -> tuple[list[Path], list[Skipped]]:
+    """The files to decode: each file given, and the files found in each folder given (with those not read)."""
+    paths: list[Path] = []
+    skipped: list[Skipped] = []
+    for given in files:
+        if given.is_dir():
+            found, left = find_inputs(given, flat=flat, ground_truth=ground_truth)
+            paths.extend(f.path for f in found)
+            skipped.extend(left)
+        else:
+            paths.append(given)
+    return paths, skipped
+
+
 @contextmanager
 def _progress(total: int, enabled: bool) -> Iterator[Callable[[], None]]:
     if not enabled:
@@ -83,12 +99,27 @@ def _progress(total: int, enabled: bool) -> Iterator[Callable[[], None]]:
     help="Lake folder: captures/ (or ground_truth/) and quarantine/ are written under it.",
 )
 @click.option("--ground-truth", is_flag=True, help="The files are ground-truth (model-quality merge) JSONL.")
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-def decode(model_path: Path, output: Path, ground_truth: bool, files: tuple[Path, ...]) -> None:
-    """Decode SageMaker data-capture FILES into Parquet under OUTPUT in the lake layout.
+@click.option(
+    "--flat",
+    is_flag=True,
+    help="A FILES folder need not hold <endpoint>/<variant>/yyyy/mm/dd/hh/ folders: read every capture file in it.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the totals, files and files not read as one JSON object.")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def decode(
+    model_path: Path, output: Path, ground_truth: bool, flat: bool, as_json: bool, files: tuple[Path, ...]
+) -> None:
+    """Decode SageMaker data-capture FILES (or the files in FILES folders) into Parquet under OUTPUT in the lake
+    layout. A folder's captures are read from their hour folders (<endpoint>/<variant>/yyyy/mm/dd/hh/), or with
+    --flat from anywhere in it; each file not read is named with why.
 
     Exit 0 when every record decoded, 3 when some were quarantined, 1 when a file could not be read or the
     config is invalid.
+
+    \b
+    Examples:
+      modelwatch decode --model model.yaml --output lake/ captures/churn/AllTraffic/2026/03/01/10/*.jsonl
+      modelwatch decode --model model.yaml --output lake/ --ground-truth labels/*.jsonl
     """
     try:
         config = load_model_config(model_path)
@@ -96,11 +127,14 @@ def decode(model_path: Path, output: Path, ground_truth: bool, files: tuple[Path
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_UNREADABLE)
     store = LocalStore(output)
+    paths, skipped = _expand(files, flat, ground_truth)
+    echo_skipped(skipped)
     totals = {"records": 0, "rows": 0, "quarantined": 0, "rows_without_prediction": 0}
     unreadable: list[str] = []
-    show = len(files) > 1 and sys.stderr.isatty()
-    with _progress(len(files), show) as advance:
-        for path in files:
+    hints: list[str] = []
+    show = len(paths) > 1 and sys.stderr.isatty()
+    with _progress(len(paths), show) as advance:
+        for path in paths:
             try:
                 outcome = decode_file(path, config, store, ground_truth)
             except (CaptureReadError, LakeError) as exc:
@@ -109,13 +143,32 @@ def decode(model_path: Path, output: Path, ground_truth: bool, files: tuple[Path
             else:
                 for name in totals:
                     totals[name] += getattr(outcome, name)
+                if outcome.quarantined and not outcome.rows:
+                    hint = wrong_kind_hint(path, ground_truth)
+                    if hint:
+                        hints.append(hint)
+                        click.echo(f"hint: {hint}", err=True)
             advance()
-    status = "failed" if unreadable else ("quarantined" if totals["quarantined"] else "ok")
-    click.echo(
-        f"{status}: {totals['rows']} rows from {totals['records']} records, {totals['quarantined']} quarantined, "
-        f"{totals['rows_without_prediction']} without prediction, {len(files) - len(unreadable)}/{len(files)} files "
-        f"-> {output}"
-    )
+    status = "failed" if unreadable or not paths else ("quarantined" if totals["quarantined"] else "ok")
+    if as_json:
+        document = {
+            "status": status,
+            **totals,
+            "files": len(paths),
+            "files_unreadable": unreadable,
+            "files_skipped": [item.to_dict() for item in skipped],
+            "hints": hints,
+            "output": str(output),
+        }
+        click.echo(json.dumps(document))
+    else:
+        click.echo(
+            f"{status}: {totals['rows']} rows from {totals['records']} records, {totals['quarantined']} quarantined, "
+            f"{totals['rows_without_prediction']} without prediction, {len(paths) - len(unreadable)}/{len(paths)} "
+            f"files -> {output}" + (f" ({len(skipped)} not read)" if skipped else "")
+        )
+    if not paths:
+        sys.exit(EXIT_UNREADABLE)
     if unreadable:
         sys.exit(EXIT_UNREADABLE)
     if totals["quarantined"]:

@@ -86,6 +86,10 @@ def fire_drill(
 
     The model's real metrics, incidents and reports are untouched: the drill publishes to its own metric, which
     only the drill's temporary alarm watches (same settings and actions as the model's alarm).
+
+    \b
+    Example:
+      modelwatch fire-drill --stack modelwatch --model churn
     """
     if local:
         report = _local_drill(model, min(timeout, 60.0))

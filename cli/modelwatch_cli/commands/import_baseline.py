@@ -96,7 +96,12 @@ def import_baseline(
 ) -> None:
     """Report what a Model Monitor model-quality CONSTRAINTS file (constraints.json) becomes in modelwatch: each
     metric estimated and realized with a constant threshold (nannyml's metric), realized only (nannyml cannot
-    estimate it), or not mapped and why. Name the file in a model config as `estimation.constraints`."""
+    estimate it), or not mapped and why. Name the file in a model config as `estimation.constraints`.
+
+    \b
+    Example:
+      modelwatch import-baseline constraints.json --model model.yaml
+    """
     source = str(constraints)
     document = load_json(constraints.read_bytes(), source)
     config = load_model_config(model_path) if model_path is not None else None

@@ -15,7 +15,13 @@ from modelwatch_cli.context import StackContext, stack_options
 @click.option("--json", "as_json", is_flag=True, help="Print the models as JSON lines.")
 @stack_options
 def models(as_json: bool, context: StackContext) -> None:
-    """List the registered models with their endpoint, problem type, chunking and metrics."""
+    """List the registered models with their endpoint, problem type, chunking and metrics.
+
+    \b
+    Examples:
+      modelwatch models --stack modelwatch-local
+      modelwatch models --local run-out/ --json
+    """
     configs = context.registry().list()
     if as_json:
         for config in configs:

@@ -26,6 +26,10 @@ def register(config_file: Path, reference: Path | None, as_json: bool, context: 
     """Validate CONFIG_FILE and its reference data, upload both, and create the model's alarms.
 
     The stored config's `reference` is rewritten to the uploaded copy in the lake.
+
+    \b
+    Example:
+      modelwatch register model.yaml --stack modelwatch-local
     """
     config = load_model_config(config_file)
     location = str(reference) if reference is not None else config.reference
@@ -43,6 +47,8 @@ def register(config_file: Path, reference: Path | None, as_json: bool, context: 
             alarms=context.alarm_settings(),
             s3_client=context.client("s3"),
         )
+    for warning in result.get("reference_warnings", []):
+        click.echo(f"warning: {warning}", err=True)  # on stderr: --json's stdout stays one object
     if as_json:
         click.echo(json.dumps(result))
         return
@@ -57,7 +63,12 @@ def register(config_file: Path, reference: Path | None, as_json: bool, context: 
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @stack_options
 def unregister(name: str, yes: bool, context: StackContext) -> None:
-    """Remove model NAME: config, reference, fitted estimators, state items and alarms (lake data stays)."""
+    """Remove model NAME: config, reference, fitted estimators, state items and alarms (lake data stays).
+
+    \b
+    Example:
+      modelwatch unregister churn --stack modelwatch --yes
+    """
     if not yes:
         click.confirm(f"unregister {name} from {context.stack_name}?", abort=True)
     if context.is_local_folder:

@@ -136,6 +136,10 @@ def replay(
     registered config (rows that now decode go to the lake, once however often it is run); --dlq capture|ground-truth
     moves dead-letter messages back to be ingested again, --dlq events sends the capture and ground-truth events
     EventBridge could not deliver to the ingest queue each missed.
+
+    \b
+    Example:
+      modelwatch replay --quarantine --model churn --stack modelwatch
     """
     if quarantine == (dlq is not None):
         raise click.UsageError("pass exactly one of --quarantine or --dlq")

@@ -37,7 +37,13 @@ def report(
     as_json: bool,
     context: StackContext,
 ) -> None:
-    """Download MODEL's HTML performance report (the latest run's, or --run's) and print where it is."""
+    """Download MODEL's HTML performance report (the latest run's, or --run's) and print where it is.
+
+    \b
+    Examples:
+      modelwatch report churn --stack modelwatch --open
+      modelwatch report churn --local run-out/ --list
+    """
     store = context.lake()
     if model not in context.registry().names():
         raise RegistryError(f"model {model!r} is not registered in {context.stack_name}")

@@ -11,12 +11,12 @@ import json
 import click
 
 from modelwatch.publishing.alarms import delete_all_model_alarms
-from modelwatch_cli.context import StackContext, stack_options
+from modelwatch_cli.context import StackContext, stack_only_options
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the deleted alarm names as JSON.")
-@stack_options
+@stack_only_options
 def teardown(as_json: bool, context: StackContext) -> None:
     """Delete the stack's per-model alarms (they are not part of the CloudFormation stack).
 
@@ -24,8 +24,6 @@ def teardown(as_json: bool, context: StackContext) -> None:
     Example:
       modelwatch teardown --stack modelwatch && sam delete --stack-name modelwatch
     """
-    if context.is_local_folder:
-        raise click.UsageError("teardown acts on a deployed stack's alarms; --local has none")
     deleted = delete_all_model_alarms(context.client("cloudwatch"), context.stack_name)
     if as_json:
         click.echo(json.dumps({"stack": context.stack_name, "deleted_alarms": deleted}))

@@ -23,6 +23,7 @@ from modelwatch.lake.store import S3Store
 from modelwatch.registry.store import Registry
 from modelwatch.workflow.lifecycle import ReferenceData, register_model
 from modelwatch_cli.local.drill import DrillReport, local_target, run_fire_drill
+from modelwatch_cli.local.snapshot import export_snapshot
 from modelwatch_cli.local.stack import DEFAULT_TEMPLATE, LocalStack, Notification
 
 DEMO_START = datetime(2026, 1, 5, tzinfo=UTC)
@@ -376,6 +377,7 @@ def run_demo(
             if progress:
                 progress("fire drill", 1, 1)
         _collect(stack, models, result)
+        export_snapshot(stack, output)  # for `modelwatch status/models/report --local OUTPUT`
     if log_stream is None:
         logs.close()
     return result

@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from modelwatch.capture.envelope import TimeBounds, parse_inference_time
+from modelwatch.capture.records import open_payload
 from modelwatch.clock import SimulatedClock, to_utc
 from modelwatch.config.model import (
     MetricsConfig,
@@ -49,8 +50,10 @@ from modelwatch.monitors.drift import KIND_MULTIVARIATE, KIND_PREDICTION, KIND_U
 from modelwatch.monitors.drift import MONITOR as DRIFT
 from modelwatch.registry.store import Registry
 from modelwatch.workflow.lifecycle import ReferenceData, register_model
+from modelwatch_cli.inputs import LAYOUT, Found, Skipped, find_inputs, hour_folders
 from modelwatch_cli.local import adapter
 from modelwatch_cli.local.functions import Invocation
+from modelwatch_cli.local.snapshot import export_snapshot
 from modelwatch_cli.local.stack import DEFAULT_TEMPLATE, LocalStack
 
 _HOUR_FOLDERS = re.compile(r"^\d{4}$")
@@ -81,6 +84,7 @@ class RunSummary:
     model_monitor_datapoints: int = 0  # Model Monitor's bare-name metrics (estimation.model_monitor.metrics)
     model_quality_violations: int = 0  # lines of model_quality_violations.jsonl
     notifications: int = 0
+    files_skipped: list[dict[str, str]] = field(default_factory=list)  # input files not read, each with why
     execution_status: str = ""
     error: str = ""
     output: str = ""
@@ -114,13 +118,13 @@ def claim_output(output: Path) -> Iterator[None]:
         handle.close()  # releases the lock
 
 
-def find_files(root: Path | None) -> list[Path]:
-    """Capture or ground-truth files under a folder, recursively (`*.jsonl`, `*.json`), in path order."""
-    if root is None:
-        return []
-    if not root.is_dir():
-        raise ConfigError(f"{root}: not a folder")
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".jsonl", ".json") and p.stat().st_size)
+def filed_key(config: ModelConfig, root: Path, found: Found, prefix: str) -> str:
+    """The S3 key of a capture file to read: in its hour folder (its own, or with --flat its first record's), named
+    by its path under root (a flat folder's subfolders may repeat a file name)."""
+    if found.hour is None or hour_folders(found.path.relative_to(root)) is not None:
+        return capture_key(config, root, found.path, prefix)
+    name = found.path.relative_to(root).as_posix().replace("/", "_")
+    return f"{prefix}{config.endpoint}/{config.variant}/{found.hour:%Y/%m/%d/%H}/{name}"
 
 
 def capture_key(config: ModelConfig, root: Path, path: Path, prefix: str) -> str:
@@ -152,7 +156,7 @@ def _input_times(config: ModelConfig, files: list[Path], arrived: datetime) -> l
     times: list[datetime] = []
     for path in files:
         with path.open("rb") as handle:
-            lines = [line for line in handle.read().splitlines() if line.strip()]
+            lines = [line for line in open_payload(handle, str(path)).read().splitlines() if line.strip()]
         for line in lines[:1] + lines[-1:]:
             try:
                 stamp = json.loads(line).get("eventMetadata", {}).get("inferenceTime")
@@ -171,20 +175,36 @@ def run_pipeline(
     template_path: Path = DEFAULT_TEMPLATE,
     progress: Progress | None = None,
     log_stream: IO[str] | None = None,
+    *,
+    flat: bool = False,
+    on_skipped: Callable[[list[Skipped]], None] | None = None,
 ) -> RunSummary:
-    """Register the model, ingest every file through the stack, run the monitor with input_complete, export."""
+    """Register the model, ingest every file through the stack, run the monitor with input_complete, export. Files
+    that cannot be read (outside the SageMaker layout without `flat`, empty, of the other kind) are passed to
+    `on_skipped` with why, before anything runs, and listed in the summary."""
     config = load_model_config(config_path)
     reference_path = _reference_path(config, config_path)
-    capture_files = find_files(captures)
-    if not capture_files:
-        raise ConfigError(f"{captures}: no capture files (*.jsonl) found")
-    label_files = find_files(ground_truth)
+    if not captures.is_dir():
+        raise ConfigError(f"{captures}: not a folder")
+    found, skipped = find_inputs(captures, flat=flat)
+    labels, labels_skipped = find_inputs(ground_truth, ground_truth=True) if ground_truth else ([], [])
+    skipped = [*skipped, *labels_skipped]
+    if on_skipped is not None and skipped:
+        on_skipped(skipped)
+    if not found:
+        raise ConfigError(
+            f"{captures}: no capture file to read ({len(skipped)} not read); captures go in {LAYOUT} folders "
+            "under it, or pass --flat for a flat folder"
+        )
+    capture_files = [f.path for f in found]
+    label_files = [f.path for f in labels]
     times = _input_times(config, capture_files, datetime.now(UTC))  # put into the stack's bucket now
     if not times:
         raise ConfigError(f"{captures}: no record with an eventMetadata.inferenceTime")
     # End of input: the clock sits just after the last inference (chunk completeness, CloudWatch's 2-week limit).
     end = max(times).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     summary = RunSummary(model=config.name, capture_files=len(capture_files), ground_truth_files=len(label_files))
+    summary.files_skipped = [item.to_dict() for item in skipped]
     output.mkdir(parents=True, exist_ok=True)
     logs = log_stream or (output / "functions.log").open("w", encoding="utf-8")
     # Ingest on a clock at the start of the input (no chunk is complete yet, so no partial run races the
@@ -213,8 +233,8 @@ def run_pipeline(
                 clock=stack.clock,
             )
         capture_prefix = params.get("CapturePrefix", "datacapture/")
-        for done, path in enumerate(capture_files, 1):
-            stack.put_capture(capture_key(config, captures, path, capture_prefix), path.read_bytes())
+        for done, item in enumerate(found, 1):
+            stack.put_capture(filed_key(config, captures, item, capture_prefix), item.path.read_bytes())
             if progress:
                 progress("captures", done, len(capture_files))
         stack.run_until_idle()
@@ -264,6 +284,7 @@ def run_pipeline(
         }
         _export(stack, config.name, output, summary, namespaces)
         _export_model_monitor(stack, config, output, summary)
+        export_snapshot(stack, output)  # for `modelwatch status/models/report --local OUTPUT`
     if log_stream is None:
         logs.close()
     (output / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2, default=str) + "\n")
@@ -283,15 +304,21 @@ def _reference_path(config: ModelConfig, config_path: Path) -> Path:
 
 
 def _execution_error(execution_output: dict[str, Any], described: dict[str, Any]) -> str:
+    """The execution's error as one line: the error name and the function's message (never the raw JSON cause)."""
     if described["status"] != "SUCCEEDED":
-        return f"{described.get('error', described['status'])}: {described.get('cause', '')}".strip()
+        return f"{described.get('error', described['status'])}: {_cause_message(described.get('cause', ''))}".strip()
     error = execution_output.get("error")
     if isinstance(error, dict):
-        cause = str(error.get("Cause", ""))
-        with contextlib.suppress(ValueError, AttributeError):
-            cause = json.loads(cause).get("errorMessage", cause)
-        return f"{error.get('Error', 'error')}: {cause}"
+        return f"{error.get('Error', 'error')}: {_cause_message(error.get('Cause', ''))}"
     return ""
+
+
+def _cause_message(cause: Any) -> str:
+    """A Lambda error's `errorMessage` out of a Step Functions cause (JSON), else the cause's first line."""
+    text = str(cause or "")
+    with contextlib.suppress(ValueError, AttributeError):
+        text = str(json.loads(text).get("errorMessage", text))
+    return text.strip().splitlines()[0] if text.strip() else ""
 
 
 def _export(

@@ -19,6 +19,8 @@ from click.testing import CliRunner
 from moto.server import ThreadedMotoServer
 
 from modelwatch.clock import SimulatedClock
+from modelwatch_cli import registration
+from modelwatch_cli.commands.local import registration_of
 from modelwatch_cli.local.adapter import configure_server, reset_server
 from modelwatch_cli.local.stack import LocalStack
 from modelwatch_cli.main import cli
@@ -90,7 +92,7 @@ def test_every_stack_verb_reaches_the_local_stack_by_name_and_endpoint(endpoint:
         def verb(*args: str) -> str:
             result = CliRunner().invoke(cli, [*args, *where], catch_exceptions=False)
             assert result.exit_code == 0, (args, result.output)
-            return result.output
+            return result.stdout  # (#20) stderr may carry the reference chunking warning
 
         # When every verb that acts on a stack is pointed at it by name and endpoint, then each does its work there
         registered = json.loads(verb("register", str(tmp_path / "model.yaml"), "--json"))
@@ -109,3 +111,52 @@ def test_every_stack_verb_reaches_the_local_stack_by_name_and_endpoint(endpoint:
         bucket = ["--bucket", stack.capture_bucket, "--endpoint-url", endpoint, "--region", stack.template.region]
         result = CliRunner().invoke(cli, ["enable-bucket-events", *bucket, "--dry-run"], catch_exceptions=False)
         assert result.exit_code == 0, result.output
+
+
+def test_state_reading_verbs_reach_a_running_local_stack_by_its_name_or_endpoint_alone(
+    endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the stack behind a loopback server, registered as `modelwatch local up` registers it, with a model
+    (tmp_path / "model.yaml").write_text(yaml.safe_dump(CONFIG))
+    reference_frame().to_parquet(tmp_path / "reference.parquet")
+    clock = SimulatedClock(datetime(2026, 3, 2, tzinfo=UTC))
+    with (
+        LocalStack(clock=clock, log_stream=io.StringIO(), endpoint_url=endpoint) as stack,
+        registration.registered(registration_of(stack, endpoint)),
+    ):
+        name = stack.template.stack_name
+        register = ["register", str(tmp_path / "model.yaml"), "--stack", name, "--json"]
+        assert CliRunner().invoke(cli, register, catch_exceptions=False).exit_code == 0
+        # And a shell that knows neither the region nor the local stack's keys (a new terminal)
+        for variable in ("AWS_DEFAULT_REGION", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            monkeypatch.delenv(variable, raising=False)
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+        for where in (["--stack", name], ["--endpoint-url", endpoint]):
+
+            def verb(*args: str, where: list[str] = where) -> str:
+                result = CliRunner().invoke(cli, [*args, *where], catch_exceptions=False)
+                assert result.exit_code == 0, (args, where, result.output)
+                return result.stdout
+
+            # When each verb that reads state is given only the stack's name or only its endpoint
+            # Then it reaches the stack (no NoRegionError, no missing credentials, no "stack does not exist")
+            assert [json.loads(line)["name"] for line in verb("models", "--json").splitlines()] == ["loans"]
+            assert [json.loads(line)["model"] for line in verb("status", "--json").splitlines()] == ["loans"]
+            assert "no reports for loans yet" in verb("report", "loans", "--list")
+            assert json.loads(verb("compact", "--days-ago", "0", "--json"))["models"] == ["loans"]
+            assert "dry run: 0 objects" in verb("backfill", "--dry-run")
+
+
+def test_a_stopped_local_stack_is_not_found_and_an_unknown_endpoint_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a registration left by a server that is gone (no such process), and no samconfig.toml naming a stack
+    monkeypatch.chdir(tmp_path)
+    gone = registration.LocalRegistration("modelwatch-local", "http://127.0.0.1:1", "us-east-1", pid=2**22 + 1)
+    with registration.registered(gone):
+        # When a verb names its endpoint, then it is one usage line saying no local stack serves it (exit 2)
+        result = CliRunner().invoke(cli, ["status", "--endpoint-url", "http://127.0.0.1:1"])
+    assert registration.find("modelwatch-local") is None
+    assert result.exit_code == 2
+    assert "modelwatch local up" in result.output

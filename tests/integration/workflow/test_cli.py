@@ -108,9 +108,15 @@ def test_register_uploads_config_and_reference_and_creates_alarms(stack: dict[st
     result = _invoke(register, str(model_dir / "model.yaml"), "--stack", STACK, "--json")
     # Then the config and the reference are in the lake, the stored config pointing at the uploaded reference
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output)
+    summary = json.loads(result.stdout)
     assert summary["reference"] == "s3://mw-cli-lake/models/loans/reference.parquet"
     assert summary["reference_rows"] == 200
+    # And (#20) its 4 hourly chunks of ~60 rows are a warning on stderr, in the summary too (not an error)
+    assert summary["reference_warnings"] == [
+        "model loans: reference chunking: 4 chunk(s) (fewer than 6); 60 rows in the median chunk (fewer than "
+        "min_rows_per_chunk 100): thresholds may be unreliable"
+    ]
+    assert result.stderr == f"warning: {summary['reference_warnings'][0]}\n"
     stored = yaml.safe_load(stack["s3"].get_object(Bucket="mw-cli-lake", Key="models/loans/config.yaml")["Body"].read())
     assert stored["reference"] == summary["reference"]
     uploaded = stack["s3"].get_object(Bucket="mw-cli-lake", Key="models/loans/reference.parquet")["Body"].read()
@@ -133,8 +139,9 @@ def test_reference_flag_overrides_the_config_field(stack: dict[str, Any], model_
         register, str(model_dir / "model.yaml"), "--reference", str(model_dir / "other.csv"), "--stack", STACK, "--json"
     )
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["reference"] == "s3://mw-cli-lake/models/loans/reference.csv"
-    assert json.loads(result.output)["reference_rows"] == 120
+    # (#20: stdout alone, stderr has the reference's chunking warning)
+    assert json.loads(result.stdout)["reference"] == "s3://mw-cli-lake/models/loans/reference.csv"
+    assert json.loads(result.stdout)["reference_rows"] == 120
 
 
 @pytest.mark.parametrize(
@@ -281,7 +288,8 @@ def test_missing_stack_is_one_clear_error(
 ) -> None:
     monkeypatch.chdir(model_dir)  # no samconfig.toml here
     result = _invoke(models)
-    assert result.exit_code != 0 and "no stack: pass --stack NAME" in str(result.exception)
+    # (#20: no stack named is a usage error, exit 2)
+    assert result.exit_code == 2 and "no stack: pass --stack NAME" in result.output
     result = _invoke(models, "--stack", "nope")
     assert "stack nope: cannot describe it" in str(result.exception)
     (model_dir / "samconfig.toml").write_text(f'version = 0.1\n[default.deploy.parameters]\nstack_name = "{STACK}"\n')
@@ -297,9 +305,11 @@ def test_verbs_are_registered_and_errors_are_one_line(
     monkeypatch.chdir(model_dir)
     with pytest.raises(SystemExit) as exited:
         main(["status"])
-    assert exited.value.code == 1
+    # (#20: a usage error, exit 2, still one line, now naming a running `local up` too and where the help is)
+    assert exited.value.code == 2
     assert capsys.readouterr().err.strip().splitlines() == [
-        "error: no stack: pass --stack NAME (or set stack_name in samconfig.toml), or --local DIR"
+        "error: no stack: pass --stack NAME (or set stack_name in samconfig.toml), --local DIR, or --endpoint-url of "
+        "a running `modelwatch local up` (see `modelwatch status --help`)"
     ]
 
 

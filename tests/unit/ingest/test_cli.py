@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -118,8 +119,54 @@ def test_compact_a_decoded_folder(tmp_path):
         files.append(str(path))
     assert decode("--model", str(config), "--output", str(out), *files).exit_code == 0
     before = read_rows(LocalStore(out), "captures", "churn").sort("event_id")
-    result = CliRunner().invoke(cli, ["compact", "--local", str(out), "--dt", "2024-03-01"])
+    result = CliRunner().invoke(cli, ["compact", "--local", str(out), "--dt", "2024-03-01", "--json"])
     assert result.exit_code == 0, result.output
-    assert '"compacted": 1' in result.output
+    assert json.loads(result.output)["compacted"] == 1
     assert len(list((out / "captures").rglob("*.parquet"))) == 1
     assert read_rows(LocalStore(out), "captures", "churn").sort("event_id").equals(before)
+
+
+def test_a_ground_truth_file_decoded_as_captures_gets_a_hint(tmp_path):
+    # Given a ground-truth file
+    config = tmp_path / "churn.yaml"
+    config.write_text(churn_config().to_yaml())
+    labels = tmp_path / "labels.jsonl"
+    labels.write_bytes(ground_truth_file({"a": 1, "b": 0}))
+    # When it is decoded without --ground-truth
+    result = CliRunner().invoke(cli, ["decode", "--model", str(config), "--output", str(tmp_path / "o"), str(labels)])
+    # Then its records are quarantined (exit 3) and a hint says to pass --ground-truth
+    assert result.exit_code == 3
+    assert f"hint: {labels} holds ground truth (groundTruthData records): read it with --ground-truth" in result.output
+
+
+def test_a_folder_is_read_from_its_hour_folders_or_flat_and_each_file_not_read_is_named(tmp_path):
+    # Given a folder: one capture file in its hour folder, one at the top, a note and a ground-truth file
+    config = tmp_path / "churn.yaml"
+    config.write_text(churn_config().to_yaml())
+    folder = tmp_path / "captures"
+    hour = folder / "churn-endpoint" / "AllTraffic" / "2024" / "03" / "01" / "10"
+    hour.mkdir(parents=True)
+    (hour / "a.jsonl").write_bytes(capture_file(datetime(2024, 3, 1, 10, tzinfo=UTC), 3, prefix="a"))
+    (folder / "b.jsonl").write_bytes(capture_file(datetime(2024, 3, 1, 11, tzinfo=UTC), 2, prefix="b"))
+    (folder / "notes.txt").write_text("not a capture")
+    (folder / "labels.jsonl").write_bytes(ground_truth_file({"a-0": 1}))
+    where = ["decode", "--model", str(config), "--json", "--output"]
+    # When it is decoded as it is
+    laid_out = CliRunner().invoke(cli, [*where, str(tmp_path / "o1"), str(folder)])
+    # Then the file in its hour folder is read, and every other file is named with why it was not
+    assert laid_out.exit_code == 0, laid_out.output
+    document = json.loads(laid_out.stdout)
+    assert (document["status"], document["rows"], document["files"]) == ("ok", 3, 1)
+    reasons = {Path(s["file"]).name: s["reason"] for s in document["files_skipped"]}
+    assert set(reasons) == {"b.jsonl", "notes.txt", "labels.jsonl"}
+    assert "outside the layout <endpoint>/<variant>/yyyy/mm/dd/hh/" in reasons["b.jsonl"]
+    assert "--flat" in reasons["b.jsonl"] and "--ground-truth" in reasons["labels.jsonl"]
+    assert f"not read: {folder / 'b.jsonl'}: outside the layout" in laid_out.stderr
+    # And with --flat the top-level file is read too
+    flat = CliRunner().invoke(cli, [*where, str(tmp_path / "o2"), "--flat", str(folder)])
+    assert flat.exit_code == 0, flat.output
+    assert (json.loads(flat.stdout)["rows"], json.loads(flat.stdout)["files"]) == (5, 2)
+    assert set(json.loads(flat.stdout)) == {
+        "status", "records", "rows", "quarantined", "rows_without_prediction", "files", "files_unreadable",
+        "files_skipped", "hints", "output",
+    }  # fmt: skip

@@ -54,6 +54,7 @@ from modelwatch.monitors.frames import (
     reference_hash,
 )
 from modelwatch.monitors.labels import join_labels
+from modelwatch.monitors.reference_check import judge_chunking
 from modelwatch.monitors.results import conform, empty_table, to_parquet
 from modelwatch.observability import logger
 from modelwatch.signing import Signer
@@ -186,8 +187,15 @@ def triage(
 
 # ---------------------------------------------------------------- baselines
 def prepared_reference(config: ModelConfig, reference: pd.DataFrame) -> pd.DataFrame:
-    """The reference validated, typed and chunked, as monitors are fitted on it."""
-    return with_chunks(config, prepare_reference(config, reference))
+    """The reference validated, typed and chunked, as monitors are fitted on it. ReferenceDataError when its chunks
+    would make the thresholds meaningless (too few, too small, missing classes); a warning when unreliable."""
+    prepared = prepare_reference(config, reference)
+    verdict = judge_chunking(config, prepared)
+    if verdict.fatal:
+        raise ReferenceDataError(verdict.message(config.name))
+    if verdict.problems:
+        logger.warning(verdict.message(config.name), model=config.name)
+    return with_chunks(config, prepared)
 
 
 def baseline_for(

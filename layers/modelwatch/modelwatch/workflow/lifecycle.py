@@ -17,6 +17,7 @@ from modelwatch.monitors.data_quality import KIND_CONSTRAINT, baseline_keys, loa
 from modelwatch.monitors.data_quality import MONITOR as DATA_QUALITY
 from modelwatch.monitors.frames import prepare_reference
 from modelwatch.monitors.mm_baseline import Baseline, dumps, suggest_baseline
+from modelwatch.monitors.reference_check import judge_chunking
 from modelwatch.monitors.results import read_results
 from modelwatch.observability import logger
 from modelwatch.publishing.alarms import AlarmSettings, create_model_alarms, delete_model_alarms, seed_heartbeat
@@ -60,6 +61,7 @@ class ReferenceCheck:
 
     rows: int
     rows_per_hour: float | None = None
+    warnings: tuple[str, ...] = ()  # what makes its thresholds unreliable (chunking), with a chunking that would do
 
 
 def _reference_frames(config: ModelConfig, reference: ReferenceData) -> tuple[Any, Any]:
@@ -80,9 +82,14 @@ def _reference_frames(config: ModelConfig, reference: ReferenceData) -> tuple[An
 
 
 def validate_reference(config: ModelConfig, reference: ReferenceData) -> ReferenceCheck:
-    """Check the reference the way a run will (columns, classes, probabilities); its rows and rate."""
+    """Check the reference the way a run will (columns, classes, probabilities) and its chunking; its rows and rate.
+    ReferenceDataError when its chunks would make the thresholds meaningless; warnings when they are unreliable."""
     frame, prepared = _reference_frames(config, reference)
-    return ReferenceCheck(len(prepared), _rows_per_hour(frame, config.timestamp))
+    verdict = judge_chunking(config, prepared)
+    if verdict.fatal:
+        raise ReferenceDataError(f"reference {reference.source}: {verdict.message(config.name)}")
+    warnings = (verdict.message(config.name),) if verdict.problems else ()
+    return ReferenceCheck(len(prepared), _rows_per_hour(frame, config.timestamp), warnings)
 
 
 def _rows_per_hour(frame: Any, column: str) -> float | None:
@@ -159,12 +166,15 @@ def register_model(
         names = create_model_alarms(cloudwatch, settings, stored)
         seed_heartbeat(cloudwatch, settings.namespace, stored.name, (clock or SystemClock()).now())
     logger.info("model registered", model=stored.name, reference_rows=check.rows, alarms=len(names))
+    for warning in check.warnings:
+        logger.warning(warning, model=stored.name)
     return {
         "model": stored.name,
         "reference": stored.reference,
         "reference_rows": check.rows,
         "reference_rows_per_hour": check.rows_per_hour,
         "alarms": names,
+        "reference_warnings": list(check.warnings),
     }
 
 
@@ -213,9 +223,46 @@ def open_violations(registry: Registry, model: str, run_id: str | None) -> list[
     ]
 
 
+def _alert_name(row: Any) -> str:
+    """How `status` names an alerting result: the metric (its kind when estimated), a drift or check's feature."""
+    if row.monitor == "performance":
+        return f"{row.metric} ({row.kind})" if row.kind != "realized" else row.metric
+    return f"{row.monitor} {row.metric}" + (f" [{row.feature}]" if row.feature else "")
+
+
+def run_health(registry: Registry, model: str, run_id: str | None) -> dict[str, Any]:
+    """The model's health at its last run's latest chunk: what is in alert there (sorted names), since which chunk
+    it has been in alert without a break, the chunk, and its label coverage (None when nothing says)."""
+    health: dict[str, Any] = {"in_alert": [], "alert_since": None, "latest_chunk": None, "label_coverage": None}
+    if not run_id:
+        return health
+    try:
+        rows = read_results(registry.store.get(results_key(model, run_id)))
+    except (LakeError, PublishError):
+        return health
+    by_chunk: dict[datetime, list[Any]] = {}
+    for row in rows:
+        by_chunk.setdefault(row.chunk_start, []).append(row)
+    if not by_chunk:
+        return health
+    starts = sorted(by_chunk, reverse=True)
+    latest = by_chunk[starts[0]]
+    health["latest_chunk"] = iso_time(starts[0])
+    health["in_alert"] = sorted({_alert_name(r) for r in latest if r.alert})
+    coverage = [r.label_coverage for r in latest if r.label_coverage is not None]
+    health["label_coverage"] = max(coverage) if coverage else None
+    since = None
+    for start in starts:  # back from the latest chunk while some result alerts
+        if not any(r.alert for r in by_chunk[start]):
+            break
+        since = start
+    health["alert_since"] = iso_time(since) if since is not None else None
+    return health
+
+
 def model_status(registry: Registry, state: State | None, now: datetime) -> list[dict[str, Any]]:
     """Per registered model: last analysed chunk, lag behind now, last run, last error, open incidents and the open
-    data-quality violations."""
+    data-quality violations, and its health at the last run's latest chunk (`run_health`)."""
     rows: list[dict[str, Any]] = []
     for name in registry.names():
         try:
@@ -230,6 +277,7 @@ def model_status(registry: Registry, state: State | None, now: datetime) -> list
         incidents = state.incidents.open_incidents(name) if state is not None else []
         row["open_incidents"] = [_incident_row(r.document) for r in incidents]
         row["open_violations"] = open_violations(registry, name, run_state.last_run)
+        row.update(run_health(registry, name, run_state.last_run))
         rows.append(row)
     return rows
 
