@@ -28,3 +28,8 @@ def test_facts_are_plain_words_and_list_drifting_features_only_when_some_alerted
 
 def test_the_shared_plotly_is_referenced_from_the_report_folder() -> None:
     assert relative_to_report("m", "r1", "reports/plotly-5.24.1.min.js") == "../../plotly-5.24.1.min.js"
+
+
+def test_counts_stay_whole_numbers() -> None:
+    page = table_html([{"rows": 12500, "value": 3.0}], [("rows", "rows"), ("value", "value")])
+    assert "<td class='num'>12,500</td>" in page and "<td class='num'>3.00</td>" in page

@@ -80,7 +80,9 @@ def _cell(value: Any) -> str:
     """A value for people: numbers rounded (full precision stays in results.parquet), times to the minute."""
     if isinstance(value, bool) or value is None:
         return f"<td>{html.escape('' if value is None else str(value))}</td>"
-    if isinstance(value, int | float):
+    if isinstance(value, int):
+        return f"<td class='num'>{value:,}</td>"
+    if isinstance(value, float):
         return f"<td class='num'>{number(float(value))}</td>"
     text = str(value)
     if len(text) >= 16 and text[4:5] == "-" and text[10:11] == "T":
