@@ -89,3 +89,37 @@ def test_bad_config_is_one_clear_line_and_non_zero(tmp_path: Path, capsys: pytes
     assert exit_info.value.code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing.parquet" in err[0]
+
+
+def test_output_folder_has_the_indexes_the_shared_plotly_and_light_reports(finished: tuple[Generated, Path]) -> None:
+    # (#20) Given the run's output folder: one shared plotly.js beside the reports, the fleet's and the model's index
+    _, output = finished
+    reports = output / "reports"
+    assert len(list(reports.glob("plotly-*.min.js"))) == 1
+    pages = list(reports.rglob("report.html"))
+    assert pages and all(p.stat().st_size < 1_000_000 for p in pages)
+    model_index = next(reports.glob("model=*/index.html"))
+    assert "run=" in model_index.read_text() and "model=" in (reports / "index.html").read_text()
+    # Then each report's headline is its model's verdict, as the index lists it
+    runs = json.loads((model_index.parent / "runs.json").read_text())
+    assert runs[0]["status"] in ("OK", "DEGRADED", "IMPROVED")
+    assert runs[0]["text"] in (model_index.parent / f"run={runs[0]['run_id']}" / "report.html").read_text()
+
+
+def test_final_table_has_every_metric_and_folds_to_a_narrow_terminal(finished: tuple[Generated, Path]) -> None:
+    import io
+
+    from rich.console import Console
+
+    from modelwatch_cli.local.story import folder_reader, model_story, render_stories
+
+    _, output = finished
+    model = json.loads((output / "summary.json").read_text())["model"]
+    story = model_story(folder_reader(output), model, list(METRICS))
+    assert [line.metric for line in story.lines][: len(METRICS)] == list(METRICS)
+    assert all(line.estimate is not None and line.realized is not None for line in story.lines[: len(METRICS)])
+    buffer = io.StringIO()
+    render_stories(Console(file=buffer, width=60), [story])
+    text = buffer.getvalue()
+    assert "…" not in text and all(metric in text for metric in METRICS) and "estimate:" in text
+    assert max(len(line) for line in text.splitlines()) <= 60

@@ -37,19 +37,31 @@ from modelwatch.errors import ModelwatchError
     type=click.Path(file_okay=False, path_type=Path),
     help="Where metrics.jsonl, constraint_violations.jsonl, notifications.jsonl, results, reports and summary.json go.",
 )
-def run(model_path: Path, captures: Path, ground_truth: Path | None, output: Path) -> None:
-    """Run the monitor on complete input: every chunk with enough rows is analysed, the last one too."""
+@click.option("--quiet", "-q", is_flag=True, help="No progress and no final table (for scripts): errors only.")
+def run(model_path: Path, captures: Path, ground_truth: Path | None, output: Path, quiet: bool) -> None:
+    """Run the monitor on complete input: every chunk with enough rows is analysed, the last one too.
+
+    Ends with where each model stands: per metric its latest estimate, the realized value where labels are known
+    and the verdict (the headline of the run's report); the reports' index is reports/index.html in --output.
+    """
     os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
+    from modelwatch.config.model import load_model_config
     from modelwatch_cli.local.run import claim_output, run_pipeline
+    from modelwatch_cli.local.story import folder_reader, model_story, render_stories
 
     console = Console(stderr=True)
     with (
         claim_output(output),  # a second run into the same folder would interleave its files with this one's
         Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console, transient=True
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=console,
+            transient=True,
+            disable=quiet or not console.is_terminal,  # progress is for people at a terminal, on stderr
         ) as bars,
     ):
         tasks: dict[str, TaskID] = {}
@@ -60,14 +72,22 @@ def run(model_path: Path, captures: Path, ground_truth: Path | None, output: Pat
             bars.update(tasks[stage], completed=done)
 
         summary = run_pipeline(model_path, captures, ground_truth, output, progress=progress)
-    skipped = len(summary.chunks_skipped)
-    duplicates = summary.rows_superseded + summary.rows_duplicate
-    click.echo(
-        f"model {summary.model}: {summary.capture_files} capture files, {summary.rows_decoded} rows decoded, "
-        f"{summary.records_quarantined} records quarantined, {duplicates} duplicate rows counted once, "
-        f"{summary.chunks_analysed} chunks analysed, {skipped} skipped, {summary.datapoints} performance datapoints, "
-        f"{summary.monitor_datapoints} drift and data-quality datapoints, {summary.violations} constraint violations, "
-        f"{summary.notifications} notifications -> {output}"
-    )
-    if summary.error or summary.execution_status != "SUCCEEDED":
+    failed = bool(summary.error or summary.execution_status != "SUCCEEDED")
+    if not quiet:
+        skipped = len(summary.chunks_skipped)
+        duplicates = summary.rows_superseded + summary.rows_duplicate
+        click.echo(
+            f"model {summary.model}: {summary.capture_files} capture files, {summary.rows_decoded} rows decoded, "
+            f"{summary.records_quarantined} records quarantined, {duplicates} duplicate rows counted once, "
+            f"{summary.chunks_analysed} chunks analysed, {skipped} skipped, {summary.datapoints} performance "
+            f"datapoints, {summary.monitor_datapoints} drift and data-quality datapoints, {summary.violations} "
+            f"constraint violations, {summary.notifications} notifications -> {output}"
+        )
+        if not failed:
+            config = load_model_config(model_path)
+            render_stories(Console(), [model_story(folder_reader(output), config.name, config.metrics)])
+            index = output / "reports" / "index.html"
+            if index.is_file():
+                click.echo(f"reports: {index}")
+    if failed:
         raise ModelwatchError(f"monitor run failed: {summary.error or summary.execution_status}")

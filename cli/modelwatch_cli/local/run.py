@@ -46,6 +46,7 @@ from modelwatch.workflow.lifecycle import ReferenceData, register_model
 from modelwatch_cli.local import adapter
 from modelwatch_cli.local.functions import Invocation
 from modelwatch_cli.local.stack import DEFAULT_TEMPLATE, LocalStack
+from modelwatch_cli.local.story import export_report_folder
 
 _HOUR_FOLDERS = re.compile(r"^\d{4}$")
 OUTPUT_LOCK = ".modelwatch-run.lock"  # in the output folder, locked (flock) while a run writes there
@@ -252,6 +253,7 @@ def run_pipeline(
             n for n in (config.bias and config.bias.namespace, config.attribution and config.attribution.namespace) if n
         }
         _export(stack, config.name, output, summary, namespaces)
+        export_report_folder(stack.clients["s3"], stack.lake_bucket, output)  # shared plotly.js, fleet index (#20)
         _export_model_monitor(stack, config, output, summary)
     if log_stream is None:
         logs.close()
