@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 
 from modelwatch.lake.layout import fleet_index_key, model_index_key, report_key
-from modelwatch.lake.reports import HEADLINE_END, HEADLINE_START, PENDING_HEADLINE, with_headline
+from modelwatch.lake.reports import HEADLINE_END, HEADLINE_START, PENDING_HEADLINE, standalone_report, with_headline
 from modelwatch.lake.store import LocalStore
 from modelwatch.publishing.incidents import CLOSED, DEGRADATION, IMPROVEMENT, OPEN
 from modelwatch.publishing.pages import (
@@ -110,3 +110,13 @@ def test_indexes_list_runs_latest_first_and_escape_what_they_read(tmp_path) -> N
 def test_empty_indexes_say_so() -> None:
     assert "no run published yet" in model_index_html("loans", [])
     assert "no run published yet" in fleet_index_html({})
+
+
+def test_a_downloaded_report_inlines_the_shared_plotly(tmp_path) -> None:
+    # Given a report that loads the reports folder's shared plotly.js by relative path
+    store = LocalStore(tmp_path)
+    store.put("reports/plotly-5.24.1.min.js", b"/* plotly.js v5.24.1 */")
+    store.put(report_key("m", "r1"), b"<head><script src='../../plotly-5.24.1.min.js'></script></head><body></body>")
+    # When it is taken as one file (modelwatch report), Then the library is inlined in place of the reference
+    page = standalone_report(store, report_key("m", "r1")).decode()
+    assert page == "<head><script>/* plotly.js v5.24.1 */</script></head><body></body>"

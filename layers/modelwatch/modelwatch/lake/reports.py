@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -88,3 +89,20 @@ def with_headline(page: str, headline_html: str) -> str:
     if start < 0 or end < start:
         return page.replace("</h1>", f"</h1>{HEADLINE_START}{headline_html}{HEADLINE_END}", 1)
     return page[: start + len(HEADLINE_START)] + headline_html + page[end:]
+
+
+_SHARED_SCRIPT = re.compile(r"<script src='((?:\.\./)+)(plotly-[0-9A-Za-z.\-]+\.min\.js)'></script>")
+
+
+def standalone_report(store: ObjectStore, key: str) -> bytes:
+    """A report as one file that draws its plots anywhere (`modelwatch report` downloads it alone): the reports
+    folder's shared plotly.js inlined in place of its relative reference (left as it is when the lake has none)."""
+    page = store.get(key).decode("utf-8")
+    found = _SHARED_SCRIPT.search(page)
+    if found is None:
+        return page.encode()
+    shared = f"{LAKE_REPORTS}/{found.group(2)}"
+    if not store.exists(shared):
+        return page.encode()
+    script = store.get(shared).decode("utf-8")
+    return (page[: found.start()] + f"<script>{script}</script>" + page[found.end() :]).encode()
