@@ -46,7 +46,7 @@ def run(model_path: Path, captures: Path, ground_truth: Path | None, output: Pat
     """
     os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
     from modelwatch.config.model import load_model_config
     from modelwatch_cli.local.run import claim_output, run_pipeline
@@ -59,6 +59,7 @@ def run(model_path: Path, captures: Path, ground_truth: Path | None, output: Pat
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
+            TimeElapsedColumn(),
             console=console,
             transient=True,
             disable=quiet or not console.is_terminal,  # progress is for people at a terminal, on stderr
