@@ -40,8 +40,13 @@ $(STAMP): requirements/dev.lock pyproject.toml
 demo: $(STAMP) $(TOOLS_STAMP)
 	$(VENV)/bin/modelwatch demo
 
+# Tests run in one worker per core (pytest-xdist), each test file kept on one worker (its module fixtures built
+# once); TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= auto
+PYTEST := -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
+
 test: $(STAMP) $(TOOLS_STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) $(PYTEST) tests
 	@$(MAKE) --no-print-directory test-312
 
 # The Lambda runtime is python3.12: the unit tests run on it too, when the machine has one (pyenv's counts).
@@ -63,11 +68,11 @@ test-312:
 	else \
 		$(MAKE) --no-print-directory $(STAMP312) && \
 		echo "make test: unit tests on $$($(VENV312)/bin/python --version) (the Lambda runtime's)" && \
-		$(VENV312)/bin/python -m pytest -q -p no:cacheprovider tests/unit; \
+		$(VENV312)/bin/python $(PYTEST) tests/unit; \
 	fi
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider tests/unit
+	$(PY) $(PYTEST) tests/unit
 
 # ---------------------------------------------------------------- checks
 LINT_PATHS := layers/modelwatch/modelwatch cli functions tests benchmarks checks

@@ -418,3 +418,27 @@ def test_only_the_analysis_role_may_sign_artifacts(template: dict[str, Any]) -> 
     for name, res in _of_type(template, FUNCTION).items():
         variables = res["Properties"].get("Environment", {}).get("Variables", {})
         assert ("ARTIFACT_KEY_ID" in variables) == (name == "AnalyseFunction"), name
+
+
+def test_ingest_may_decrypt_the_input_buckets_keys_and_nothing_else_may(template: dict[str, Any]) -> None:
+    # Given the capture bucket's key and a batch transform output bucket's key of its own (both optional)
+    input_keys = [{"Ref": "CaptureKmsKeyArn"}, {"Ref": "BatchTransformOutputKmsKeyArn"}]
+    policies = {
+        name: res
+        for name, res in _of_type(template, "AWS::IAM::Policy").items()
+        if any(st["Resource"] in input_keys for st in res["Properties"]["PolicyDocument"]["Statement"])
+    }
+    # Then each is granted only when its parameter is set, on that key alone, to the functions that read its bucket
+    expected = {
+        "CaptureKeyReadPolicy": ("HasCaptureKmsKey", "CaptureKmsKeyArn", ["IngestCaptureFunctionRole",
+                                                                        "IngestGroundTruthFunctionRole"]),
+        "BatchTransformOutputKeyReadPolicy": ("HasBatchTransformOutputKmsKey", "BatchTransformOutputKmsKeyArn",
+                                              ["IngestCaptureFunctionRole"]),
+    }  # fmt: skip
+    assert set(policies) == set(expected)
+    for name, (condition, parameter, roles) in expected.items():
+        assert policies[name]["Condition"] == condition
+        assert template["Conditions"][condition] == {"Not": [{"Equals": [{"Ref": parameter}, ""]}]}
+        (statement,) = policies[name]["Properties"]["PolicyDocument"]["Statement"]
+        assert (statement["Action"], statement["Resource"]) == (["kms:Decrypt"], {"Ref": parameter})
+        assert policies[name]["Properties"]["Roles"] == [{"Ref": role} for role in roles]

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from modelwatch import aws
 from modelwatch.config.model import validation_summary
 from modelwatch.config.settings import AnalyseSettings, FunctionSettings
-from modelwatch.errors import ConfigError
+from modelwatch.errors import ConfigError, ModelwatchError, withheld
 from modelwatch.lake.store import S3Store
 from modelwatch.registry.store import Registry
 from modelwatch.signing import KmsSigner
@@ -25,7 +25,11 @@ Handler = Callable[[Any, Any], R]
 
 def parsed_event(model: Any) -> Callable[[Handler[R]], Handler[R]]:
     """Powertools' `event_parser` with `model`, whose failures are a ConfigError naming the invalid fields (never
-    their values: events carry model names and windows, not payloads, but the rule holds for every message)."""
+    their values: events carry model names and windows, not payloads, but the rule holds for every message).
+
+    Another library's error leaves the handler as `errors.withheld(exc)`: same type name (what Step Functions
+    catches), the message reduced by `errors.describe`, and no chained cause, because Lambda logs and returns an
+    unhandled error's message and traceback, and a parser's message may quote the data."""
 
     def decorate(handler: Handler[R]) -> Handler[R]:
         parsing = event_parser(model=model)(handler)
@@ -36,7 +40,11 @@ def parsed_event(model: Any) -> Callable[[Handler[R]], Handler[R]]:
                 return parsing(event, context)
             except ValidationError as exc:
                 name = getattr(model, "__name__", "event")
-                raise ConfigError(f"{name} is invalid: {validation_summary(exc)}") from exc
+                raise ConfigError(f"{name} is invalid: {validation_summary(exc)}") from None
+            except ModelwatchError:
+                raise
+            except Exception as exc:
+                raise withheld(exc) from None
 
         return wrapper
 

@@ -88,11 +88,32 @@ class OutputInUseError(ModelwatchError):
     """Another `modelwatch run` is writing into the same output folder."""
 
 
+class WithheldError(Exception):
+    """Another library's error leaving a Lambda handler, its message reduced by `describe` (Lambda logs and returns
+    an unhandled error's message: it must not carry the data). Subclassed per name so Step Functions still sees the
+    original error type."""
+
+
+_WITHHELD: dict[str, type[WithheldError]] = {}
+
+
+def withheld(exc: BaseException) -> WithheldError:
+    """`exc` as a WithheldError of the same type name whose message is `describe(exc)`."""
+    name = type(exc).__name__
+    kind = _WITHHELD.setdefault(name, type(name, (WithheldError,), {"__module__": __name__}))
+    return kind(describe(exc))
+
+
 def describe(exc: BaseException, limit: int = 300) -> str:
     """An error as one line fit for logs, reasons and notifications: modelwatch's own messages as they are (they name
-    fields and counts, never values), another library's with quoted text and numbers blanked out."""
-    own = isinstance(exc, ModelwatchError)
-    text = str(exc) if own else f"{type(exc).__name__}: {_VALUES.sub('…', str(exc))}"
+    fields and counts, never values); another library's cut where, by Python's convention, the offending value
+    follows (the first ": ", as in "could not convert string to float: abc"), with quoted text and numbers blanked
+    out of what is left."""
+    if isinstance(exc, ModelwatchError | WithheldError):
+        text = str(exc)
+    else:
+        head, colon, _ = str(exc).partition(": ")
+        text = f"{type(exc).__name__}: {_VALUES.sub('…', head)}{': …' if colon else ''}"
     line = " ".join(text.split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
 

@@ -12,10 +12,11 @@ import polars as pl
 import pytest
 
 from modelwatch.ingest.pipeline import decode_capture_to_lake, decode_ground_truth_to_lake
-from modelwatch.lake.layout import Partition, constraint_violations_key, drift_key
+from modelwatch.lake.layout import Partition, constraint_violations_key, drift_key, model_quality_keys
 from modelwatch.lake.store import LocalStore
 from modelwatch.monitors.data_quality import DataQualityMonitor
 from modelwatch.monitors.drift import DriftMonitor
+from modelwatch.monitors.mm_model_quality import violation_entry
 from modelwatch.monitors.results import conform
 from modelwatch_cli.local.template import Template
 from tests.helpers import ROOT
@@ -138,8 +139,17 @@ def _results(start: datetime) -> pd.DataFrame:
     )
 
 
+def _model_quality_violations_key(model: str, start: datetime) -> str:
+    return model_quality_keys(model, start)[1]
+
+
 @pytest.mark.parametrize(
-    ("logical_id", "key"), [("ViolationsTable", constraint_violations_key), ("DriftTable", drift_key)]
+    ("logical_id", "key"),
+    [
+        ("ViolationsTable", constraint_violations_key),
+        ("DriftTable", drift_key),
+        ("ModelQualityViolationsTable", _model_quality_violations_key),
+    ],
 )
 def test_violations_and_drift_tables_project_the_chunk_files(template, logical_id, key):
     # Given the day-partitioned table of one analysed chunk's file (#14)
@@ -184,3 +194,16 @@ def test_drift_and_violations_columns_are_what_the_monitors_write(template, tmp_
         }
     ]
     assert (document["chunk_start"], document["chunk_end"]) == ("2024-03-01T10:00:00Z", "2024-03-01T11:00:00Z")
+
+
+def test_model_quality_violations_columns_are_what_the_performance_monitor_writes(template):
+    # Given the entry the performance monitor writes per violated Model Monitor constraint (#17), in its chunk file
+    entry = violation_entry("f1", 0.61, 0.7, "LessThanThreshold")
+    document = {"violations": [entry], "model": "m1", "chunk_start": "2024-03-01T10:00:00Z", "chunk_end": "…"}
+    declared = template.resources["ModelQualityViolationsTable"]["Properties"]["TableInput"]["StorageDescriptor"]
+    # Then the table declares the file's keys, and the violation struct has exactly the entry's fields
+    assert {c["Name"] for c in declared["Columns"]} <= set(document)
+    violations_type = next(c["Type"] for c in declared["Columns"] if c["Name"] == "violations")
+    declared_struct = glue_type(violations_type)
+    assert isinstance(declared_struct, pl.List) and isinstance(declared_struct.inner, pl.Struct)
+    assert {f.name: f.dtype for f in declared_struct.inner.fields} == dict.fromkeys(entry, pl.String)

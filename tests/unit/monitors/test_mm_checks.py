@@ -69,6 +69,22 @@ def test_text_in_a_numeric_feature_is_a_data_type_violation_not_incompleteness(b
     assert completeness.value == 1.0 and not completeness.violation
 
 
+def test_non_finite_values_are_counted_per_chunk_as_data_type_violations(baseline) -> None:  # type: ignore[no-untyped-def]
+    # Given a chunk where the decoder stored 10 infinities of x as missing, with issue `non_finite` (poison #12)
+    chunk = _frame(500, 2)
+    chunk.loc[:9, "x"] = np.nan
+    flagged = [[{"feature": "x", "issue": "non_finite"}]] * 10 + [None] * 490
+    issues = chunk_issues(pd.Series(flagged, dtype=object), None)
+    # When the chunk is checked
+    results = evaluate_chunk(baseline, {c: chunk[c] for c in chunk.columns}, 500, issues)
+    # Then the ten are counted against x's type (sent, but not a usable number), not against its completeness
+    data_type = next(r for r in results if r.check == "data_type_check" and r.feature == "x")
+    completeness = next(r for r in results if r.check == "completeness_check" and r.feature == "x")
+    assert issues.count("x", "non_finite") == 10
+    assert data_type.value == 0.98 and data_type.violation
+    assert completeness.value == 1.0 and not completeness.violation
+
+
 def test_a_key_no_row_sent_is_a_missing_column(baseline) -> None:  # type: ignore[no-untyped-def]
     chunk = _frame(100, 2)
     chunk["x"] = np.nan

@@ -17,6 +17,7 @@ from modelwatch import aws
 from modelwatch.clock import Clock
 from modelwatch.config.settings import IngestSettings
 from modelwatch.constants import METRIC_INGEST_ERRORS
+from modelwatch.errors import ModelwatchError, describe, withheld
 from modelwatch.ingest.events import ObjectCreatedEvent
 from modelwatch.ingest.service import ingest_capture_object, ingest_ground_truth_object
 from modelwatch.lake.store import S3Store
@@ -43,7 +44,8 @@ class ObjectCreatedMessage(SqsRecordModel):
 
 class IngestBatchProcessor(BatchProcessor):
     """Powertools' SQS batch processor whose failed records are counted (IngestErrors) and logged by error type,
-    never with the message body."""
+    never with the message body. Another library's error is kept as `errors.withheld` (same type name, reduced
+    message): Powertools' "All records failed" error quotes each record's error, and Lambda logs it."""
 
     def __init__(self, kind: str) -> None:
         super().__init__(event_type=EventType.SQS, model=ObjectCreatedMessage)
@@ -55,6 +57,9 @@ class IngestBatchProcessor(BatchProcessor):
         logger.error(
             "ingest failed", kind=self.kind, error=type(error).__name__, reason=_reason(error), message_id=_id(record)
         )
+        if error is not None and not isinstance(error, ModelwatchError):
+            reduced = withheld(error)
+            exception = (type(reduced), reduced, exception[2])
         return super().failure_handler(record, exception)
 
 
@@ -64,7 +69,7 @@ def _reason(error: BaseException | None) -> str:
     errors = getattr(error, "errors", None)
     if callable(errors):  # a pydantic ValidationError: name the fields, not the values
         return "; ".join(".".join(str(p) for p in e["loc"]) + ": " + str(e["msg"]) for e in errors()[:3])
-    return str(error)[:500]
+    return describe(error, limit=500)
 
 
 def _id(record: Any) -> str:
