@@ -8,6 +8,11 @@ to a temporary lake, then opens it offline in headless Chromium twice:
    cell; a title), the section titles, metric names and top features are on the page, and no plot says
    "unavailable";
 2. `--screenshot` at 1400x2000: the PNG has many distinct colours and enough non-white pixels, in the plot area too.
+Before rendering, the run's verdict is decided as the publish step decides it (the model's incidents, none stored
+before) and written as publishing writes it (the report's headline, the model's and the fleet's index pages). The
+check asserts (#20) the headline on the rendered page, numbers rounded for people in the page's tables (no value
+with more than MAX_DECIMALS decimals), and the size: the report loads the folder's one shared plotly.js and is under
+MAX_REPORT_BYTES.
 The screenshot is kept at `checks/.out/report.png` (gitignored) and its path printed. Needs `chromium` on PATH
 (`make check-report` installs Debian's package when it is missing).
 """
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import html as html_module
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from checks._common import ROOT
+from modelwatch.constants import LAKE_REPORTS
 
 OUT = ROOT / "checks" / ".out"
 SCREENSHOT = OUT / "report.png"
@@ -52,6 +59,8 @@ CHROMIUM_FLAGS = (
     "--hide-scrollbars",
 )
 # A rendered report: a white page with tables, lines, bands and text; a blank or failed render has a few colours.
+MAX_REPORT_BYTES = 1_000_000  # a report (plotly.js shared per folder, not embedded)
+MAX_DECIMALS = 4  # in the page's tables: full precision stays in results.parquet
 MIN_COLOURS = 32
 MIN_INK_SHARE = 0.03  # share of non-white pixels over the whole screenshot
 MIN_PLOT_INK_SHARE = 0.02  # the same over the lower half, where the plots are (above: summary and alert tables)
@@ -84,6 +93,8 @@ class Report:
     realized_metrics: list[str]
     top_features: list[str]
     source_plots: int  # plotly graph divs in the written HTML
+    headline: str = ""  # the verdict publishing wrote into the report
+    folder: Path | None = None  # the lake's reports folder (the shared plotly.js, the index pages)
 
 
 @dataclass
@@ -132,6 +143,7 @@ def build_report(folder: Path) -> Report:
     if outcome.report_uri is None or outcome.chunks_analysed != HOURS:
         raise RuntimeError(f"the run analysed {outcome.chunks_analysed} chunks and wrote no report")
     path = Path(outcome.report_uri)
+    headline = publish_verdict(case.config, outcome, LocalStore(folder), start + timedelta(hours=HOURS))
     html = path.read_text(encoding="utf-8")
     realized = [m for m in case.config.metrics if f"{m}: estimated vs realized" in html]
     titles = [f"{m}: estimated vs realized" if m in realized else f"{m}: estimated" for m in case.config.metrics]
@@ -144,7 +156,33 @@ def build_report(folder: Path) -> Report:
         realized_metrics=realized,
         top_features=list(outcome.top_features),
         source_plots=html.count('class="plotly-graph-div"'),
+        headline=headline,
+        folder=folder / LAKE_REPORTS,
     )
+
+
+def publish_verdict(config: Any, outcome: Any, store: Any, now: Any) -> str:
+    """The run's verdict as the publish step decides it (no incident stored before) and its pages as publishing
+    writes them: the report's headline and the index pages; returns the headline."""
+    from modelwatch.lake.layout import results_key
+    from modelwatch.monitors.results import read_results
+    from modelwatch.publishing.alerting import views_by_kind
+    from modelwatch.publishing.datapoints import candidates
+    from modelwatch.publishing.incidents import KINDS, decide
+    from modelwatch.publishing.pages import verdict_from_incidents, write_pages
+    from modelwatch.publishing.service import RunOutcomeView
+
+    rows = read_results(store.get(results_key(config.name, outcome.run_id)))
+    found = candidates(config, rows, RunOutcomeView.model_validate(outcome.to_dict()).summaries())
+    views = views_by_kind(config, rows, found)
+    documents = {}
+    for kind in KINDS:
+        decision = decide(config, kind, None, views[kind], now, outcome.run_id)
+        if decision.document is not None:
+            documents[kind] = decision.document
+    verdict = verdict_from_incidents(config.name, outcome.run_id, documents, outcome.chunks_analysed, now)
+    write_pages(store, verdict, [config.name])
+    return verdict.text
 
 
 class _PlotParser(HTMLParser):
@@ -268,6 +306,36 @@ def check_dom(dom: str, report: Report) -> tuple[list[Plot], list[str]]:
     return plots, problems
 
 
+_CELL = re.compile(r"<t[dh][^>]*>([^<]*)</t[dh]>")
+_LONG_DECIMAL = re.compile(rf"\d\.\d{{{MAX_DECIMALS + 1},}}")
+_HEADLINE = re.compile(r"id=\"?'?verdict\"?'?[^>]*>([^<]*)<")
+
+
+def check_people(dom: str, report: Report) -> list[str]:
+    """What #20 asks of the page: the verdict headline, rounded numbers in its tables, and its size."""
+    problems: list[str] = []
+    found = _HEADLINE.search(dom)
+    drawn = html_module.unescape(found.group(1)) if found else ""
+    if not report.headline or drawn != report.headline:
+        problems.append(f"headline {drawn!r} on the page, expected the run's verdict {report.headline!r}")
+    if not drawn.startswith(("DEGRADED since ", "IMPROVED since ", "OK: ", "NO DATA: ")):
+        problems.append(f"headline {drawn!r} does not start with a verdict")
+    long = [cell for cell in _CELL.findall(dom) if _LONG_DECIMAL.search(cell)]
+    if long:
+        problems.append(f"{len(long)} table cells with more than {MAX_DECIMALS} decimals, e.g. {long[0]!r}")
+    size = report.path.stat().st_size
+    if size >= MAX_REPORT_BYTES:
+        problems.append(f"the report is {size:,} bytes (>= {MAX_REPORT_BYTES:,})")
+    if report.folder is not None:
+        shared = sorted(report.folder.glob("plotly-*.min.js"))
+        if len(shared) != 1:
+            problems.append(f"{len(shared)} shared plotly.js files in {report.folder}, expected 1")
+        for name in ("index.html", f"model={report.path.parent.parent.name.removeprefix('model=')}/index.html"):
+            if not (report.folder / name).is_file():
+                problems.append(f"no index page {name} next to the reports")
+    return problems
+
+
 def check_screenshot(png: Path, result: RenderResult) -> None:
     """The screenshot is the window's size, colourful and inked (the lower half, where the plots are, too)."""
     from PIL import Image
@@ -338,6 +406,7 @@ def render_and_check(report: Report, chromium: str, screenshot: Path) -> RenderR
     plots, problems = check_dom(dom, report)
     result.plots = len(plots)
     result.problems.extend(problems)
+    result.problems.extend(check_people(dom, report))
     screenshot.unlink(missing_ok=True)
     _chromium(chromium, report.path, f"--window-size={WINDOW[0]},{WINDOW[1]}", f"--screenshot={screenshot}")
     if not screenshot.is_file():

@@ -53,6 +53,24 @@ def test_the_final_table_shows_estimates_realized_and_alerts(result: DemoResult)
     assert str(Path("reports")) in text
 
 
+def test_the_demo_ends_with_where_each_model_stands_folded_to_the_terminal(result: DemoResult) -> None:
+    # (#20) Given the demo's end at an 80-column console (as when piped)
+    console = Console(file=io.StringIO(), width=80, record=True)
+    render(console, result, 1.0)
+    text = console.export_text()
+    # Then every model's every metric is listed with a verdict, nothing is cut, and the codes are explained
+    assert [s.model for s in result.stories] == ["car-loan", "credit-card", "car-price"]
+    assert [line.metric for line in result.stories[0].lines][:3] == ["roc_auc", "f1", "accuracy"]
+    assert all(line.estimate is not None for s in result.stories for line in s.lines if line.chunk is not None)
+    assert all(s.status in ("OK", "DEGRADED", "IMPROVED") for s in result.stories)
+    assert "…" not in text and "Where each model stands" in text and "estimate: nannyml's estimate" in text
+    assert "est+re" not in text and "credit-card" in text
+    # and the reports folder has its index and one shared plotly.js, every report under 1 MB
+    reports = result.output / "reports"
+    assert (reports / "index.html").is_file() and len(list(reports.glob("plotly-*.min.js"))) == 1
+    assert all(p.stat().st_size < 1_000_000 for p in result.reports)
+
+
 def test_each_model_tells_one_story_degraded_once_and_recovered_once(result: DemoResult) -> None:
     # Given every SNS message the demo received, in order (notifications.jsonl)
     lines = [json.loads(line) for line in (result.output / "notifications.jsonl").read_text().splitlines()]

@@ -170,3 +170,37 @@ def test_files_outside_the_layout_are_named_and_the_run_stops_in_one_line(
     assert any("labels.jsonl" in line and "--ground-truth" in line for line in err)
     assert any("empty.jsonl: empty file" in line for line in err)
     assert err[-1].startswith("error: ") and "--flat" in err[-1] and "no capture file to read (4 not read)" in err[-1]
+
+
+def test_output_folder_has_the_indexes_the_shared_plotly_and_light_reports(finished: tuple[Generated, Path]) -> None:
+    # (#20) Given the run's output folder: one shared plotly.js beside the reports, the fleet's and the model's index
+    _, output = finished
+    reports = output / "reports"
+    assert len(list(reports.glob("plotly-*.min.js"))) == 1
+    pages = list(reports.rglob("report.html"))
+    assert pages and all(p.stat().st_size < 1_000_000 for p in pages)
+    model_index = next(reports.glob("model=*/index.html"))
+    assert "run=" in model_index.read_text() and "model=" in (reports / "index.html").read_text()
+    # Then each report's headline is its model's verdict, as the index lists it
+    runs = json.loads((model_index.parent / "runs.json").read_text())
+    assert runs[0]["status"] in ("OK", "DEGRADED", "IMPROVED")
+    assert runs[0]["text"] in (model_index.parent / f"run={runs[0]['run_id']}" / "report.html").read_text()
+
+
+def test_final_table_has_every_metric_and_folds_to_a_narrow_terminal(finished: tuple[Generated, Path]) -> None:
+    import io
+
+    from rich.console import Console
+
+    from modelwatch_cli.local.story import folder_reader, model_story, render_stories
+
+    _, output = finished
+    model = json.loads((output / "summary.json").read_text())["model"]
+    story = model_story(folder_reader(output), model, list(METRICS))
+    assert [line.metric for line in story.lines][: len(METRICS)] == list(METRICS)
+    assert all(line.estimate is not None and line.realized is not None for line in story.lines[: len(METRICS)])
+    buffer = io.StringIO()
+    render_stories(Console(file=buffer, width=60), [story])
+    text = buffer.getvalue()
+    assert "…" not in text and all(metric in text for metric in METRICS) and "estimate:" in text
+    assert max(len(line) for line in text.splitlines()) <= 60

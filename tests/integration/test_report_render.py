@@ -14,6 +14,7 @@ from checks.report_render import (
     Report,
     build_report,
     check_dom,
+    check_people,
     check_screenshot,
     find_chromium,
     render_and_check,
@@ -120,3 +121,16 @@ def test_screenshot_check_rejects_a_blank_page(colour: tuple[int, int, int], tmp
     assert result.colours == 1
     assert len(result.problems) == 3
     assert all("blank" in p or "lower half" in p for p in result.problems)
+
+
+def test_people_check_passes_the_published_report_and_rejects_raw_numbers_and_no_headline(report: Report) -> None:
+    # Given the check's report as publishing left it (#20): a verdict headline, rounded tables, plotly.js shared
+    page = report.path.read_text(encoding="utf-8")
+    assert check_people(page, report) == []
+    assert report.path.stat().st_size < 1_000_000 and report.folder is not None
+    assert (report.folder / "index.html").is_file() and len(list(report.folder.glob("plotly-*.min.js"))) == 1
+    # When a cell carries full precision and the headline is missing, Then both are named
+    tampered = page.replace("id='verdict'", "id='other'").replace("</td>", "</td><td>0.9123456789</td>", 1)
+    problems = check_people(tampered, report)
+    assert len(problems) == 3  # the headline differs, is not a verdict, and one cell is unrounded
+    assert "1 table cells with more than 4 decimals" in problems[2]

@@ -31,9 +31,13 @@ import click
     show_default=True,
     help="Captured rows per model and hour (at least 100: smaller hourly chunks are skipped as too small).",
 )
-def demo(output: Path, hours: int, rows_per_hour: int) -> None:
+@click.option("--quiet", "-q", is_flag=True, help="No progress and no tables (for scripts): errors only.")
+def demo(output: Path, hours: int, rows_per_hour: int, quiet: bool) -> None:
     """Register three models (nannyml's car loan, credit card, car price), stream captures and late labels through a
     healthy, degraded and recovered period, then run a fire drill of the alert path.
+
+    Ends with where each model stands (per metric: estimate, realized value, verdict) and the reports' index
+    (reports/index.html in --output).
 
     \b
     Example:
@@ -50,9 +54,10 @@ def demo(output: Path, hours: int, rows_per_hour: int) -> None:
     from modelwatch_cli.output import captured_warnings
 
     console = Console()
+    status = Console(stderr=True)  # progress goes to stderr, and only to a terminal
     started = time.monotonic()
     with Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console) as bars:  # fmt: skip
+                  console=status, disable=quiet or not status.is_terminal) as bars:  # fmt: skip
         tasks: dict[str, TaskID] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
@@ -63,39 +68,43 @@ def demo(output: Path, hours: int, rows_per_hour: int) -> None:
         # nannyml and Powertools warn about small chunks and empty metric sets: counted into the demo's log instead.
         with captured_warnings(output / "functions.log"):
             result = run_demo(output, hours=hours, rows_per_hour=rows_per_hour, progress=progress)
-    render(console, result, time.monotonic() - started)
+    if not quiet:
+        render(console, result, time.monotonic() - started)
 
 
 def render(console: object, result: object, seconds: float) -> None:
-    """The final tables: estimated vs realized per chunk with alerts, alarms received, where the reports are."""
+    """The final tables: estimated vs realized per chunk with alerts, alarms received, where each model stands,
+    where the reports are. Columns fold to the console's width: nothing is cut."""
     from rich.console import Console
     from rich.table import Table
 
     from modelwatch_cli.local.demo import DemoResult
+    from modelwatch_cli.local.story import render_stories
 
     assert isinstance(console, Console) and isinstance(result, DemoResult)
-    table = Table(title="Estimated vs realized performance per chunk (simulated time, UTC)")
-    table.add_column("model", no_wrap=True)
-    table.add_column("metric", no_wrap=True)
-    table.add_column("chunk", no_wrap=True)
-    table.add_column("estimated", justify="right", no_wrap=True)
-    table.add_column("realized", justify="right", no_wrap=True)
-    table.add_column("alert", no_wrap=True)
+    metrics = ", ".join(sorted({f"{c.model}: {c.metric}" for c in result.chunks}))
+    table = Table(title=f"Estimated vs realized performance per chunk (simulated time, UTC; {metrics})")
+    table.add_column("model", overflow="fold")
+    table.add_column("metric", overflow="fold")
+    table.add_column("chunk", overflow="fold")
+    table.add_column("estimated", justify="right", overflow="fold")
+    table.add_column("realized", justify="right", overflow="fold")
+    table.add_column("alert", overflow="fold")
     for chunk in result.chunks:
-        flags = [name for name, on in (("est", chunk.estimated_alert), ("real", chunk.realized_alert)) if on]
+        flags = [name for name, on in (("estimate", chunk.estimated_alert), ("realized", chunk.realized_alert)) if on]
         table.add_row(
             chunk.model,
             chunk.metric,
             f"{chunk.chunk_start:%m-%d %H:%M}",
-            "-" if chunk.estimated is None else f"{chunk.estimated:.4f}",
-            "no labels yet" if chunk.realized is None else f"{chunk.realized:.4f}",
-            f"[bold red]ALERT {'+'.join(flags)}[/]" if flags else "",
+            "-" if chunk.estimated is None else f"{chunk.estimated:.3f}",
+            "no labels yet" if chunk.realized is None else f"{chunk.realized:.3f}",
+            f"[bold red]ALERT ({', '.join(flags)} outside the band)[/]" if flags else "",
         )
     console.print(table)
     alarms = Table(title="Alarm state changes (alarms topic -> local subscriber)")
-    alarms.add_column("time", no_wrap=True)
+    alarms.add_column("time", overflow="fold")
     alarms.add_column("alarm", overflow="fold")
-    alarms.add_column("state", no_wrap=True)
+    alarms.add_column("state", overflow="fold")
     for message in result.alarm_messages:
         if message.get("OldStateValue") == "INSUFFICIENT_DATA" and message.get("NewStateValue") == "OK":
             continue  # every alarm's first evaluation: not a story
@@ -111,7 +120,9 @@ def render(console: object, result: object, seconds: float) -> None:
         console.print("\n".join(result.drill.lines()))
     executions = ", ".join(f"{count} {status.lower()}" for status, count in sorted(result.executions.items()))
     console.print(f"workflow executions: {executions}")
-    console.print(f"HTML reports: {len(result.reports)} under {result.output / 'reports'}")
+    render_stories(console, result.stories)
+    console.print(f"HTML reports: {len(result.reports)} under {result.output / 'reports'}, "
+                  f"index: {result.output / 'reports' / 'index.html'}")  # fmt: skip
     console.print(f"notifications: {result.output / 'notifications.jsonl'}   function logs: "
                   f"{result.output / 'functions.log'}")  # fmt: skip
     console.print(f"done in {seconds:.0f}s")

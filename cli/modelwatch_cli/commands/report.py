@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from modelwatch.errors import RegistryError
-from modelwatch.lake.reports import console_link, find_report, list_report_runs
+from modelwatch.lake.reports import console_link, find_report, list_report_runs, standalone_report
 from modelwatch.lake.store import S3Store
 from modelwatch_cli.context import StackContext, stack_options
 
@@ -61,7 +61,7 @@ def report(
     found = find_report(store, model, run_id)
     target = output or Path(f"{model}-{found.run_id}.html")
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(store.get(found.key))
+    target.write_bytes(standalone_report(store, found.key))  # one file: the shared plotly.js inlined (#20)
     click.echo(str(target))
     if isinstance(store, S3Store):
         click.echo(f"{store.uri(found.key)}  {console_link(store.bucket, found.key, store.client.meta.region_name)}")

@@ -25,6 +25,7 @@ from modelwatch.workflow.lifecycle import ReferenceData, register_model
 from modelwatch_cli.local.drill import DrillReport, local_target, run_fire_drill
 from modelwatch_cli.local.snapshot import export_snapshot
 from modelwatch_cli.local.stack import DEFAULT_TEMPLATE, LocalStack, Notification
+from modelwatch_cli.local.story import ModelStory, export_report_folder, lake_reader, model_story
 
 DEMO_START = datetime(2026, 1, 5, tzinfo=UTC)
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -197,6 +198,7 @@ class DemoResult:
     story: Story | None = None
     drill: DrillReport | None = None
     output: Path = Path()
+    stories: list[ModelStory] = field(default_factory=list)  # where each model stands at the end (#20)
 
 
 def _prepare(model: DemoModel, story: Story, rows_per_hour: int) -> tuple[Any, Any, ModelConfig]:
@@ -423,7 +425,13 @@ def _collect(stack: LocalStack, models: list[DemoModel], result: DemoResult) -> 
                 target = result.output / item["Key"]
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(s3.get_object(Bucket=stack.lake_bucket, Key=item["Key"])["Body"].read())
-                result.reports.append(target)
+                if target.name == "report.html":  # beside them: the model's index.html and runs.json
+                    result.reports.append(target)
+    export_report_folder(s3, stack.lake_bucket, result.output)  # the shared plotly.js and the fleet's index
+    read = lake_reader(s3, stack.lake_bucket)
+    for model in models:
+        metrics = list(model.config.get("estimation", {}).get("metrics", [model.primary_metric]))
+        result.stories.append(model_story(read, model.name, metrics))
     result.notifications = list(stack.notifications)
     alarms_topic = stack.outputs.get("AlarmsTopicArn", "")
     for note in stack.notifications:

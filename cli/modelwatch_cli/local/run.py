@@ -44,6 +44,7 @@ from modelwatch.constants import (
 from modelwatch.errors import ConfigError, LocalStackError, OutputInUseError
 from modelwatch.lake.layout import model_config_key, model_prefix
 from modelwatch.lake.store import S3Store
+from modelwatch.monitors import configured
 from modelwatch.monitors.data_quality import KIND_CONSTRAINT, KIND_NANNYML
 from modelwatch.monitors.data_quality import MONITOR as DATA_QUALITY
 from modelwatch.monitors.drift import KIND_MULTIVARIATE, KIND_PREDICTION, KIND_UNIVARIATE
@@ -55,6 +56,7 @@ from modelwatch_cli.local import adapter
 from modelwatch_cli.local.functions import Invocation
 from modelwatch_cli.local.snapshot import export_snapshot
 from modelwatch_cli.local.stack import DEFAULT_TEMPLATE, LocalStack
+from modelwatch_cli.local.story import export_report_folder
 
 _HOUR_FOLDERS = re.compile(r"^\d{4}$")
 OUTPUT_LOCK = ".modelwatch-run.lock"  # in the output folder, locked (flock) while a run writes there
@@ -259,6 +261,18 @@ def run_pipeline(
 
         assert stack.functions is not None
         stack.functions.listeners.append(remember_outcome)
+        # Progress through the run's steps (#20): prepare, each monitor's analysis, assemble, publish.
+        steps = len(configured(local_config)) + 3
+        done_steps: list[str] = []
+
+        def step_done(invocation: Invocation) -> None:
+            done_steps.append(invocation.function.logical_id)
+            if progress:
+                progress("monitor run steps", min(len(done_steps), steps), steps)
+
+        if progress:
+            progress("monitor run steps", 0, steps)
+            stack.functions.listeners.append(step_done)
         digest = hashlib.sha256("\n".join(p.as_posix() for p in capture_files + label_files).encode()).hexdigest()
         name = f"run-{config.name}"[:60] + f"-{digest[:12]}"
         arn = stack.start_execution(
@@ -266,7 +280,7 @@ def run_pipeline(
         )
         stack.run_until_idle()
         if progress:
-            progress("monitor", 1, 1)
+            progress("monitor run steps", steps, steps)
         described = stack.clients["stepfunctions"].describe_execution(executionArn=arn)
         summary.execution_status = str(described["status"])
         execution_output = json.loads(described.get("output") or "{}")
@@ -283,6 +297,7 @@ def run_pipeline(
             n for n in (config.bias and config.bias.namespace, config.attribution and config.attribution.namespace) if n
         }
         _export(stack, config.name, output, summary, namespaces)
+        export_report_folder(stack.clients["s3"], stack.lake_bucket, output)  # shared plotly.js, fleet index (#20)
         _export_model_monitor(stack, config, output, summary)
         export_snapshot(stack, output)  # for `modelwatch status/models/report --local OUTPUT`
     if log_stream is None:

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from modelwatch.clock import SimulatedClock
 from modelwatch.errors import PublishError
-from modelwatch.lake.layout import report_key, results_key
+from modelwatch.lake.layout import fleet_index_key, model_index_key, report_key, results_key
 from modelwatch.publishing.service import PublishSummary, publish_run
 
 from .conftest import ANALYSIS_START, MODEL, NOW, Aws, RunFixture, car_loan_config, stage_run
@@ -205,6 +205,9 @@ def test_a_degraded_model_opens_one_incident_with_one_message_that_says_why(aws:
     data = json.loads(envelope["MessageAttributes"]["modelwatch"]["Value"])
     assert (data["type"], data["event"], data["kind"], data["status"]) == ("incident", "opened", "degradation", "open")
     assert data["model"] == MODEL and data["run_id"] == "run-1" and data["report_url"] == link
+    # (#20) beside it, the model's index of reports, latest first
+    index = f"https://console.aws.amazon.com/s3/object/modelwatch-lake?prefix={model_index_key(MODEL)}"
+    assert data["index_url"] == index and f"All reports of the model, latest first: {index}" in text
     assert [m["metric"] for m in data["metrics"]] == ["f1", "accuracy"]
     assert data["since"] == "2026-03-02T04:00:00Z" and data["paging"] is True
     # and the summary lists the crossings and the incident, and carries the same message
@@ -212,6 +215,12 @@ def test_a_degraded_model_opens_one_incident_with_one_message_that_says_why(aws:
         {"kind": "degradation", "event": "opened", "incident_id": "car-loan-degradation-20260302T0400Z"}
     ]
     assert summary.incidents["paging"] == ["accuracy", "f1"] and summary.incidents["models_in_alert"] == 1
+    # and the report's headline is the incident, direction included, as the model's and the fleet's index list it
+    headline = "DEGRADED since 04:00 UTC: f1, accuracy below their bands"
+    assert summary.verdict == {"status": "DEGRADED", "text": headline, "pages_written": True}
+    assert headline in aws.store.get(report_key(MODEL, "run-1")).decode()
+    assert headline in aws.store.get(model_index_key(MODEL)).decode()
+    assert headline in aws.store.get(fleet_index_key()).decode()
     (sent,) = summary.notifications
     assert sent["subject"] == envelope["Subject"] and sent["sent"] and sent["message_id"] == envelope["MessageId"]
     assert len(summary.alerting) == 13 and summary.improvements == 0

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from modelwatch.analysis.report import render_report
+from modelwatch.analysis.report import relative_to_report, render_report, shared_plotly
 from modelwatch.analysis.requests import RunRequest, RunSpec
 from modelwatch.analysis.run import MonitorResult, iso
 from modelwatch.clock import to_utc
@@ -208,28 +208,19 @@ def assemble_run(
         outcome.top_drifting_features = list(drift.summary.get("top_drifting_features", []))
         outcome.drift = list(drift.summary.get("per_chunk", []))
 
+    shared = shared_plotly(store)
     html = render_report(
         config=config,
         run_id=request.run_id,
         generated_at=iso(now),
         table=table,
         summaries={r.monitor: r.summary for r in results},
-        summary={
-            "problem type": config.problem_type.value,
-            "chunks analysed": outcome.chunks_analysed,
-            "chunks reused from earlier runs": outcome.chunks_reused,
-            "chunks skipped": len(outcome.chunks_skipped),
-            "realized values skipped (chunks)": len(outcome.realized_skipped),
-            "rows left out as duplicates": outcome.rows_superseded + outcome.rows_duplicate,
-            "estimated alerts": int((alert_rows["kind"] == KIND_ESTIMATED).sum()),
-            "realized alerts": int((alert_rows["kind"] == KIND_REALIZED).sum()),
-            "top drifting features": ", ".join(outcome.top_drifting_features) or "none",
-            "estimator": outcome.estimator_cache,
-        },
+        summary=report_facts(outcome, alert_rows),
         alerts=outcome.alerts,
         skipped=outcome.chunks_skipped,
         realized_skipped=outcome.realized_skipped,
         failed_monitors=outcome.failed_monitors,
+        plotly_src=relative_to_report(config.name, request.run_id, shared),
     )
     report_at = report_key(config.name, request.run_id)
     store.put(report_at, html.encode(), "text/html; charset=utf-8")
@@ -246,6 +237,32 @@ def assemble_run(
         estimator_cache=outcome.estimator_cache,
     )
     return outcome
+
+
+# The performance estimator's cache as people read it (RunOutcome.estimator_cache keeps the short code).
+ESTIMATOR_WORDS = {
+    "hit": "reused from an earlier run (same reference and settings)",
+    "fit": "fitted on the reference in this run",
+    "unused": "not needed (every chunk's results were taken from earlier runs)",
+}
+
+
+def report_facts(outcome: RunOutcome, alert_rows: pd.DataFrame) -> dict[str, Any]:
+    """The report's summary table in plain words; the drifting features only when a feature was in drift alert."""
+    facts: dict[str, Any] = {
+        "problem type": outcome.problem_type,
+        "chunks analysed": outcome.chunks_analysed,
+        "of which unchanged since an earlier run (results taken from it)": outcome.chunks_reused,
+        "chunks skipped (too few rows, see below)": len(outcome.chunks_skipped),
+        "chunks estimated without their labels": len(outcome.realized_skipped),
+        "rows left out as duplicates": outcome.rows_superseded + outcome.rows_duplicate,
+        "alerts on estimates": int((alert_rows["kind"] == KIND_ESTIMATED).sum()),
+        "alerts on realized values (labels)": int((alert_rows["kind"] == KIND_REALIZED).sum()),
+    }
+    if outcome.top_drifting_features:
+        facts["features in drift alert (most drifting first)"] = ", ".join(outcome.top_drifting_features)
+    facts["performance estimator"] = ESTIMATOR_WORDS.get(outcome.estimator_cache, outcome.estimator_cache)
+    return facts
 
 
 def _part(store: ObjectStore, key: str | None) -> pd.DataFrame:

@@ -1,40 +1,110 @@
-"""The run's HTML report, drawn from the results table: a summary, the alerts, the skipped chunks, then each
-monitor's sections (`Monitor.report`), in one offline file (plotly.js embedded once)."""
+"""The run's HTML report, drawn from the results table: a headline slot (the verdict, filled in when the run is
+published), a summary, the alerts, the skipped chunks, then each monitor's sections (`Monitor.report`). plotly.js is
+not embedded: every report of a lake loads the one shared copy next to them by relative path (`shared_plotly`)."""
 
 from __future__ import annotations
 
 import html
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from modelwatch.clock import parse_iso
 from modelwatch.config.model import ModelConfig
+from modelwatch.lake.layout import plotly_key, report_key
+from modelwatch.lake.reports import HEADLINE_END, HEADLINE_START, PENDING_HEADLINE, STYLE
+from modelwatch.lake.store import ObjectStore
 from modelwatch.monitors import configured, monitor_for
+from modelwatch.monitors.wording import number, when
 from modelwatch.observability import logger
 
 if TYPE_CHECKING:
     import pandas as pd
 
+TIME_AXIS = "Chunk start (UTC)"  # every time axis of the report says this and spans the same window
+_ALERT_COLUMNS = (
+    ("metric", "metric"),
+    ("kind", "value from"),
+    ("chunk_start", "chunk start (UTC)"),
+    ("chunk_end", "chunk end (UTC)"),
+    ("value", "value"),
+    ("lower_threshold", "lower threshold"),
+    ("upper_threshold", "upper threshold"),
+)
+_KIND_WORDS = {"estimated": "estimate (no labels needed)", "realized": "labels (realized)"}
 
-def _figure_html(build: Callable[[], Any], title: str, embedded: list[bool]) -> str:
-    """One plot as an HTML fragment; plotly.js is embedded with the first plot that renders."""
+
+def shared_plotly(store: ObjectStore) -> str:
+    """The key of the lake's shared plotly.js, written once (every report loads it by relative path)."""
+    import plotly
+    import plotly.offline
+
+    key = plotly_key(plotly.__version__)
+    if not store.exists(key):
+        store.put(key, plotly.offline.get_plotlyjs().encode(), "text/javascript; charset=utf-8")
+    return key
+
+
+def relative_to_report(model: str, run_id: str, key: str) -> str:
+    """`key` as a relative URL from the run's report (both under the lake's reports folder)."""
+    depth = report_key(model, run_id).count("/") - 1  # reports/model=m/run=r/report.html: up to reports/ is ../../
+    return "../" * depth + key.split("/", 1)[1]
+
+
+def _time_window(table: pd.DataFrame) -> tuple[datetime, datetime] | None:
+    if not len(table):
+        return None
+    return table["chunk_start"].min().to_pydatetime(), table["chunk_end"].max().to_pydatetime()
+
+
+def _figure_html(build: Callable[[], Any], title: str, window: tuple[datetime, datetime] | None) -> str:
+    """One plot as an HTML fragment (plotly.js loaded once by the page); time axes span the run's window."""
     try:
         figure = build()
-        body = figure.to_html(full_html=False, include_plotlyjs=not embedded)
-        embedded.append(True)
+        if window is not None:
+            figure.for_each_xaxis(lambda axis: _same_window(axis, window))
+        body = figure.to_html(full_html=False, include_plotlyjs=False)
     except Exception as exc:  # a plot must never fail the run; say so in the report instead
         logger.warning("report plot failed", plot=title, error=str(exc))
         return f"<h2>{html.escape(title)}</h2><p>plot unavailable: {html.escape(str(exc))}</p>"
     return f"<h2>{html.escape(title)}</h2>{body}"
 
 
-def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+def _same_window(axis: Any, window: tuple[datetime, datetime]) -> None:
+    """A time axis (titled TIME_AXIS) shows the whole window, so plots line up chunk for chunk."""
+    if axis.title is not None and axis.title.text == TIME_AXIS:
+        axis.update(type="date", range=[window[0].isoformat(), window[1].isoformat()])
+
+
+def _cell(value: Any) -> str:
+    """A value for people: numbers rounded (full precision stays in results.parquet), times to the minute."""
+    if isinstance(value, bool) or value is None:
+        return f"<td>{html.escape('' if value is None else str(value))}</td>"
+    if isinstance(value, int):
+        return f"<td class='num'>{value:,}</td>"
+    if isinstance(value, float):
+        return f"<td class='num'>{number(float(value))}</td>"
+    text = str(value)
+    if len(text) >= 16 and text[4:5] == "-" and text[10:11] == "T":
+        try:
+            return f"<td>{when(parse_iso(text))}</td>"
+        except ValueError:
+            pass
+    return f"<td>{html.escape(_KIND_WORDS.get(text, text))}</td>"
+
+
+def table_html(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> str:
+    """Rows as an HTML table: (key, heading) columns, values rounded and worded for people."""
     if not rows:
         return "<p>none</p>"
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(row.get(c, '')))}</td>" for c in columns) + "</tr>" for row in rows
-    )
+    head = "".join(f"<th>{html.escape(heading)}</th>" for _, heading in columns)
+    body = "".join("<tr>" + "".join(_cell(row.get(k)) for k, _ in columns) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _facts(summary: dict[str, Any]) -> str:
+    cells = "".join(f"<tr><th>{html.escape(str(k))}</th>{_cell(v)}</tr>" for k, v in summary.items())
+    return f"<table>{cells}</table>"
 
 
 def render_report(
@@ -49,35 +119,43 @@ def render_report(
     skipped: list[dict[str, Any]],
     realized_skipped: list[dict[str, Any]] | None = None,
     failed_monitors: list[dict[str, Any]] | None = None,
+    plotly_src: str = "",
 ) -> str:
-    """A self-contained HTML page (plotly.js embedded once) readable offline; chunks whose realized values were
-    skipped and monitors that failed are listed only when there are any."""
+    """An HTML page readable offline next to the lake's shared plotly.js (`plotly_src`, relative); chunks whose
+    realized values were skipped and monitors that failed are listed only when there are any."""
     sections: list[str] = []
-    embedded: list[bool] = []
+    window = _time_window(table)
     for name in configured(config):
         for section in monitor_for(name, config).report(table, summaries.get(name, {})):
-            sections.append(_figure_html(section.figure, section.title, embedded))
-    facts = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in summary.items()
-    )
-    alert_table = _table(
-        alerts, ["metric", "kind", "chunk_start", "chunk_end", "value", "lower_threshold", "upper_threshold"]
-    )
-    skipped_table = _table(skipped, ["start", "end", "rows", "reason"])
+            sections.append(_figure_html(section.figure, section.title, window))
+    chunk_columns = [("start", "chunk start (UTC)"), ("end", "chunk end (UTC)"), ("rows", "rows"), ("reason", "why")]
+    alert_table = table_html(alerts, list(_ALERT_COLUMNS))
+    skipped_table = table_html(skipped, chunk_columns)
     if realized_skipped:
-        skipped_table += "<h2>Realized values skipped</h2>" + _table(
-            realized_skipped, ["start", "end", "rows", "reason"]
-        )
+        skipped_table += "<h2>Chunks estimated without their labels</h2>" + table_html(realized_skipped, chunk_columns)
     if failed_monitors:
-        skipped_table += "<h2>Monitors failed</h2>" + _table(failed_monitors, ["monitor", "error", "cause"])
+        skipped_table += "<h2>Monitors that failed</h2>" + table_html(
+            failed_monitors, [("monitor", "monitor"), ("error", "error"), ("cause", "cause")]
+        )
     model = config.name
+    script = ""
+    if plotly_src:
+        script = (
+            f"<script src='{html.escape(plotly_src)}'></script>"
+            "<script>window.addEventListener('DOMContentLoaded',function(){if(!window.Plotly){"
+            "document.getElementById('plotly-missing').hidden=false}})</script>"
+        )
+    missing = html.escape(plotly_src.rsplit("/", 1)[-1] or "plotly.js")
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
         f"<title>modelwatch report: {html.escape(model)} {html.escape(run_id)}</title>"
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}</style></head><body>"
-        f"<h1>modelwatch: {html.escape(model)}</h1><p>run {html.escape(run_id)}, generated {html.escape(generated_at)}"
-        f"</p><table>{facts}</table><h2>Alerts</h2>{alert_table}<h2>Skipped chunks</h2>{skipped_table}"
+        f"<style>{STYLE}</style>{script}</head><body>"
+        f"<h1>modelwatch: {html.escape(model)}</h1>{HEADLINE_START}{PENDING_HEADLINE}{HEADLINE_END}"
+        f"<p id='plotly-missing' hidden>The plots need {missing} from the reports folder this report belongs to "
+        "(open the report inside that folder).</p>"
+        f"<p>run {html.escape(run_id)}, generated {html.escape(when(parse_iso(generated_at)))} UTC "
+        "(numbers rounded; full precision in the run's results.parquet)</p>"
+        f"{_facts(summary)}<h2>Alerts</h2>{alert_table}<h2>Skipped chunks</h2>{skipped_table}"
         + "".join(sections)
         + "</body></html>"
     )

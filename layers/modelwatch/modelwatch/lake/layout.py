@@ -107,6 +107,24 @@ def report_key(model: str, run_id: str) -> str:
     return f"{LAKE_REPORTS}/model={model}/run={run_id}/report.html"
 
 
+# The report folder's shared pages (#20): one copy of plotly.js for every report (each report loads it by relative
+# path), the fleet's index, each model's index, and each run's verdict (what the indexes list).
+def plotly_key(version: str) -> str:
+    return f"{LAKE_REPORTS}/plotly-{version}.min.js"
+
+
+def fleet_index_key() -> str:
+    return f"{LAKE_REPORTS}/index.html"
+
+
+def model_index_key(model: str) -> str:
+    return f"{LAKE_REPORTS}/model={model}/index.html"
+
+
+def verdict_key(model: str, run_id: str) -> str:
+    return f"{LAKE_REPORTS}/model={model}/run={run_id}/verdict.json"
+
+
 def model_quality_keys(model: str, chunk_start: datetime) -> tuple[str, str]:
     """Model Monitor's model-quality statistics.json and constraint violations of one analysed chunk (one JSON line
     each): `results/model=<m>/model_quality_{statistics,violations}/dt=<day>/<chunk start>.json`."""

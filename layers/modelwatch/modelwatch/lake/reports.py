@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,6 +15,17 @@ from modelwatch.lake.layout import model_prefix, report_key
 from modelwatch.lake.store import LocalStore, ObjectStore, S3Store
 
 REPORT_FILE = "report.html"
+# The verdict is decided by publishing (the model's incidents); the report is written before, with this slot.
+HEADLINE_START = "<!--modelwatch:headline-->"
+HEADLINE_END = "<!--/modelwatch:headline-->"
+PENDING_HEADLINE = "<p class='headline pending'>Verdict: not decided yet (it is written when the run is published).</p>"
+STYLE = (
+    "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+    "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}td.num{text-align:right}"
+    ".headline{font-size:1.4em;font-weight:bold;padding:.5em .8em;border-radius:4px;background:#eee}"
+    ".verdict-degraded{background:#fde2e2;color:#8a1010}.verdict-ok{background:#e2f5e6;color:#145a24}"
+    ".verdict-improved{background:#e2ecfd;color:#10388a}#plotly-missing{color:#8a1010}"
+)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -69,3 +81,28 @@ def console_link(bucket: str, key: str, region: str | None) -> str:
     """The S3 console page of one object."""
     region_part = f"region={region}&" if region else ""
     return f"https://s3.console.aws.amazon.com/s3/object/{bucket}?{region_part}prefix={quote(key, safe='')}"
+
+
+def with_headline(page: str, headline_html: str) -> str:
+    """The report with its headline slot filled (the slot is kept, so a later publish of the run replaces it)."""
+    start, end = page.find(HEADLINE_START), page.find(HEADLINE_END)
+    if start < 0 or end < start:
+        return page.replace("</h1>", f"</h1>{HEADLINE_START}{headline_html}{HEADLINE_END}", 1)
+    return page[: start + len(HEADLINE_START)] + headline_html + page[end:]
+
+
+_SHARED_SCRIPT = re.compile(r"<script src='((?:\.\./)+)(plotly-[0-9A-Za-z.\-]+\.min\.js)'></script>")
+
+
+def standalone_report(store: ObjectStore, key: str) -> bytes:
+    """A report as one file that draws its plots anywhere (`modelwatch report` downloads it alone): the reports
+    folder's shared plotly.js inlined in place of its relative reference (left as it is when the lake has none)."""
+    page = store.get(key).decode("utf-8")
+    found = _SHARED_SCRIPT.search(page)
+    if found is None:
+        return page.encode()
+    shared = f"{LAKE_REPORTS}/{found.group(2)}"
+    if not store.exists(shared):
+        return page.encode()
+    script = store.get(shared).decode("utf-8")
+    return (page[: found.start()] + f"<script>{script}</script>" + page[found.end() :]).encode()

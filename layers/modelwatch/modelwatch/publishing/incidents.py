@@ -22,6 +22,7 @@ from modelwatch.constants import KIND_ESTIMATED, KIND_REALIZED
 from modelwatch.monitors.direction import Crossing, crossed_side, excess
 from modelwatch.monitors.performance import MONITOR as PERFORMANCE
 from modelwatch.monitors.results import ResultRow
+from modelwatch.monitors.wording import number
 from modelwatch.publishing.metrics import iso
 
 DEGRADATION = Crossing.DEGRADATION.value
@@ -217,16 +218,6 @@ def describe(entry: dict[str, Any]) -> str:
     if threshold is not None and side in ("lower", "upper"):
         text += f" {'<' if side == 'lower' else '>'} {number(float(threshold))}"
     return text
-
-
-def number(value: float) -> str:
-    """Three decimals for scores, fewer as values grow (0.913, 12.35, 847)."""
-    magnitude = abs(value)
-    if magnitude >= 100:
-        return f"{value:.0f}"
-    if magnitude >= 1:
-        return f"{value:.2f}"
-    return f"{value:.3f}"
 
 
 def _open(config: ModelConfig, kind: str, alerting: list[MetricView], now: datetime, run_id: str) -> Decision:

@@ -108,6 +108,7 @@ class RunContext:
     run_id: str
     published_at: datetime
     report_url: str | None = None
+    index_url: str | None = None  # the model's index page: its runs, latest first (#20)
     top_drifting_features: list[str] = field(default_factory=list)
     # Per chunk start: the features in drift alert in that chunk, most drifted first (`drift.coinciding_drift`).
     drift_by_chunk: Mapping[datetime, list[dict[str, Any]]] = field(default_factory=dict)
@@ -242,6 +243,8 @@ def build_incident_notification(
     body.append("")
     body.append(f"Top drifting features: {drifting}")
     body.append(f"Report: {context.report_url or 'not available'}")
+    if context.index_url:
+        body.append(f"All reports of the model, latest first: {context.index_url}")
     body.append(f"Run: {context.run_id}, published {iso(now)}.")
     if event.type == OPENED:
         body.append("")
@@ -272,6 +275,7 @@ def build_incident_notification(
         ],
         "top_drifting_features": list(context.top_drifting_features),
         "report_url": context.report_url,
+        "index_url": context.index_url,
         "run_id": context.run_id,
         "published_at": iso(now),
     }
@@ -360,14 +364,23 @@ def build_failure_notification(
 
 
 def build_monitor_failure_notification(
-    *, model: str, run_id: str, failed: list[dict[str, Any]], report_url: str | None, published_at: datetime
+    *,
+    model: str,
+    run_id: str,
+    failed: list[dict[str, Any]],
+    report_url: str | None,
+    published_at: datetime,
+    index_url: str | None = None,
 ) -> Notification:
     """One message naming the monitors whose step failed in a run whose other monitors published their results."""
     names = [str(f["monitor"]) for f in failed]
     subject = short_subject(f"modelwatch: {model}: monitor failed: {', '.join(names)}")
     lines = [f"The run {run_id} of model {model} published the results of its other monitors; these failed:"]
     lines += [f"  {f['monitor']}: {f['error']}: {f.get('cause') or 'no cause given'}" for f in failed]
-    lines += ["", f"Report: {report_url or 'not available'}", "The next run analyses their chunks again."]
+    lines += ["", f"Report: {report_url or 'not available'}"]
+    if index_url:
+        lines.append(f"All reports of the model, latest first: {index_url}")
+    lines.append("The next run analyses their chunks again.")
     data = {
         "type": "monitor_failure",
         "model": model,
@@ -375,6 +388,7 @@ def build_monitor_failure_notification(
         "published_at": iso(to_utc(published_at)),
         "monitors": [{"monitor": f["monitor"], "error": f["error"], "cause": f.get("cause", "")} for f in failed],
         "report_url": report_url,
+        "index_url": index_url,
     }
     return Notification(subject=subject, text="\n".join(lines), data=data)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from modelwatch.clock import Clock, to_utc
@@ -19,7 +20,7 @@ from modelwatch.config.model import ModelConfig, validation_summary
 from modelwatch.config.settings import PublishSettings
 from modelwatch.constants import DIM_MODEL, METRIC_DUPLICATE_ROWS, METRIC_WORKFLOW_DURATION
 from modelwatch.errors import ConfigError, LakeError, PublishError
-from modelwatch.lake.layout import results_key
+from modelwatch.lake.layout import model_index_key, results_key
 from modelwatch.lake.store import ObjectStore, S3Store, parse_s3_uri
 from modelwatch.monitors.drift import coinciding_drift
 from modelwatch.monitors.results import ResultRow, read_results
@@ -36,6 +37,7 @@ from modelwatch.publishing.notify import (
     report_link,
     send_notification,
 )
+from modelwatch.publishing.pages import verdict_from_incidents, write_pages
 from modelwatch.registry.store import Registry
 from modelwatch.state import Ledger, LedgerEntry, State, ledger_key
 
@@ -135,6 +137,7 @@ class PublishSummary:
     failure_notification: dict[str, Any] | None = None  # sent for monitor failures not notified before
     metrics_profile: str = "lean"
     detail_left_out: int = 0  # detail datapoints the lean metrics profile keeps out of CloudWatch (results keep them)
+    verdict: dict[str, Any] | None = None  # the run's headline (status, text) and whether its pages were written
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -157,6 +160,7 @@ class PublishSummary:
             "notifications": self.notifications,
             "failed_monitors": self.failed_monitors,
             "failure_notification": self.failure_notification,
+            "verdict": self.verdict,
         }
 
 
@@ -276,6 +280,9 @@ def publish_run(
         run_id=run.run_id,
         published_at=now,
         report_url=report_link(run.report_uri, settings.report_links, s3_client),
+        index_url=report_link(store.uri(model_index_key(run.model)), settings.report_links, s3_client)
+        if run.report_uri
+        else None,
         top_drifting_features=list(run.top_drifting_features),
         drift_by_chunk=coinciding_drift(rows, {r.chunk_start for r in rows}),
     )
@@ -306,8 +313,16 @@ def publish_run(
     summary.notifications = [n.to_dict() for n in sent[:MAX_LISTED]]
     summary.failed_monitors = [str(f.get("monitor")) for f in run.failed_monitors]
     notified = _notify_monitor_failures(
-        run, ledger, sns=sns, report_url=context.report_url, settings=settings, now=now, sleep=sleep
+        run,
+        ledger,
+        sns=sns,
+        report_url=context.report_url,
+        settings=settings,
+        now=now,
+        sleep=sleep,
+        index_url=context.index_url,
     )
+    summary.verdict = _write_pages(store, run, alerting.documents, now)
     summary.failure_notification = notified.to_dict() if notified is not None else None
     summary.skipped_total = len(skipped)
     summary.skipped = [s.to_dict() for s in skipped[:MAX_LISTED]]
@@ -328,6 +343,23 @@ def publish_run(
     return summary
 
 
+def _write_pages(
+    store: ObjectStore, run: RunOutcomeView, documents: dict[str, dict[str, Any]], now: datetime
+) -> dict[str, Any] | None:
+    """The run's verdict (from its model's incidents) as its report's headline and on the index pages. A run
+    without a report has no pages; a failure to write them is logged and does not fail the publish (the datapoints,
+    incidents and notifications are out by then)."""
+    if not run.report_uri:
+        return None
+    verdict = verdict_from_incidents(run.model, run.run_id, documents, run.chunks_analysed, now)
+    try:
+        write_pages(store, verdict, Registry(store, cache_seconds=0).names())
+    except (LakeError, ConfigError, OSError, ClientError, ValueError) as exc:  # ValueError: a page not UTF-8
+        logger.warning("report pages not written", model=run.model, run_id=run.run_id, error=type(exc).__name__)
+        return {"status": verdict.status, "text": verdict.text, "pages_written": False}
+    return {"status": verdict.status, "text": verdict.text, "pages_written": True}
+
+
 def _failure_version(failure: dict[str, Any]) -> str:
     return hashlib.sha256(f"{failure.get('error')}\n{failure.get('cause')}".encode()).hexdigest()[:16]
 
@@ -341,6 +373,7 @@ def _notify_monitor_failures(
     settings: PublishSettings,
     now: datetime,
     sleep: Callable[[float], None],
+    index_url: str | None = None,
 ) -> Notification | None:
     """One message for monitors that failed in this run with a failure not notified before (a monitor failing the
     same way run after run is reported once; once it analyses again, a new failure is news again)."""
@@ -356,7 +389,12 @@ def _notify_monitor_failures(
     notification = None
     if news:
         notification = build_monitor_failure_notification(
-            model=run.model, run_id=run.run_id, failed=news, report_url=report_url, published_at=now
+            model=run.model,
+            run_id=run.run_id,
+            failed=news,
+            report_url=report_url,
+            published_at=now,
+            index_url=index_url,
         )
         if settings.notifications_topic_arn:
             send_notification(sns, settings.notifications_topic_arn, notification, sleep=sleep)
