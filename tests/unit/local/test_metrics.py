@@ -14,6 +14,7 @@ from modelwatch_cli.local.metrics import parse_emf, retime
 
 def test_powertools_emf_is_parsed_with_dimensions_and_values() -> None:
     metrics = Metrics(namespace="ModelWatch", service="modelwatch")
+    metrics.clear_metrics()  # Powertools' metric set is shared by the process: nothing another test left in it
     metrics.add_dimension(name="Model", value="car_loan")
     metrics.add_metric(name="RecordsDecoded", unit=MetricUnit.Count, value=10)
     metrics.add_metric(name="RecordsDecoded", unit=MetricUnit.Count, value=5)
