@@ -56,7 +56,7 @@ def stubbed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     (tmp_path / "model.yaml").write_text(CONFIG)
     (tmp_path / "captures").mkdir()
 
-    def pipeline(config_path, captures, ground_truth, output, progress=None):  # type: ignore[no-untyped-def]
+    def pipeline(config_path, captures, ground_truth, output, progress=None, flat=False, on_skipped=None):  # type: ignore[no-untyped-def]
         output.mkdir(parents=True, exist_ok=True)
         _published_output(output)
         if progress:
