@@ -33,3 +33,12 @@ def test_the_shared_plotly_is_referenced_from_the_report_folder() -> None:
 def test_counts_stay_whole_numbers() -> None:
     page = table_html([{"rows": 12500, "value": 3.0}], [("rows", "rows"), ("value", "value")])
     assert "<td class='num'>12,500</td>" in page and "<td class='num'>3.00</td>" in page
+
+
+def test_an_alert_row_never_shows_its_value_equal_to_the_threshold_it_crossed() -> None:
+    # Given specificity 0.94062 below its lower threshold 0.94104 (both 0.941 at three decimals)
+    rows = [{"metric": "specificity", "value": 0.94062, "lower_threshold": 0.94104, "upper_threshold": 0.978}]
+    columns = [("metric", "metric"), ("value", "v"), ("lower_threshold", "lo"), ("upper_threshold", "hi")]
+    page = table_html(rows, columns)
+    # Then the row shows them with enough decimals to tell them apart, all alike
+    assert "<td class='num'>0.9406</td><td class='num'>0.9410</td><td class='num'>0.9780</td>" in page

@@ -15,7 +15,7 @@ from modelwatch.lake.layout import plotly_key, report_key
 from modelwatch.lake.reports import HEADLINE_END, HEADLINE_START, PENDING_HEADLINE, STYLE
 from modelwatch.lake.store import ObjectStore
 from modelwatch.monitors import configured, monitor_for
-from modelwatch.monitors.wording import number, when
+from modelwatch.monitors.wording import number, numbers_apart, when
 from modelwatch.observability import logger
 
 if TYPE_CHECKING:
@@ -98,8 +98,18 @@ def table_html(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> st
     if not rows:
         return "<p>none</p>"
     head = "".join(f"<th>{html.escape(heading)}</th>" for _, heading in columns)
-    body = "".join("<tr>" + "".join(_cell(row.get(k)) for k, _ in columns) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(_row_cells(row, columns)) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _row_cells(row: dict[str, Any], columns: list[tuple[str, str]]) -> list[str]:
+    """A row's cells; a value and its thresholds rounded alike, never showing a crossing as a tie."""
+    shown: dict[str, str] = {}
+    value = row.get("value")
+    if isinstance(value, float):
+        keys = [k for k in ("lower_threshold", "upper_threshold") if isinstance(row.get(k), float)]
+        shown = dict(zip(["value", *keys], numbers_apart(value, *(row[k] for k in keys)), strict=True))
+    return [f"<td class='num'>{shown[k]}</td>" if k in shown else _cell(row.get(k)) for k, _ in columns]
 
 
 def _facts(summary: dict[str, Any]) -> str:

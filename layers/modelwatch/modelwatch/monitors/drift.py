@@ -453,11 +453,12 @@ class DriftMonitor(Monitor):
         }
 
     def report(self, table: pd.DataFrame, summary: dict[str, Any]) -> list[Section]:
-        """The top features' distance per chunk; every feature's distance (heatmap); multivariate drift; the
-        predictions' statistics; the top features' distributions, reference vs. the degraded chunk."""
+        """The distance per chunk of the top features that alerted; every feature's distance (heatmap); multivariate
+        drift; the predictions' statistics; those features' distributions, reference vs. the degraded chunk. Features
+        no drift alert names are not put forward (the heatmap still shows them)."""
         mine = table.loc[table["monitor"] == MONITOR]
         drift = mine.loc[mine["kind"] == KIND_UNIVARIATE]
-        top = list(summary.get("top_features", []))
+        top = list(summary.get("top_drifting_features", []))
         sections = []
         if len(drift) and top:
             first = drift.loc[drift["metric"] == drift["metric"].iloc[0]]

@@ -22,7 +22,7 @@ from modelwatch.constants import KIND_ESTIMATED, KIND_REALIZED
 from modelwatch.monitors.direction import Crossing, crossed_side, excess
 from modelwatch.monitors.performance import MONITOR as PERFORMANCE
 from modelwatch.monitors.results import ResultRow
-from modelwatch.monitors.wording import number
+from modelwatch.monitors.wording import number, numbers_apart
 from modelwatch.publishing.metrics import iso
 
 DEGRADATION = Crossing.DEGRADATION.value
@@ -214,10 +214,10 @@ def describe(entry: dict[str, Any]) -> str:
     kind = "est." if entry.get("value_kind") == KIND_ESTIMATED else entry.get("value_kind", "")
     side = entry.get("side")
     threshold = entry.get("lower_threshold") if side == "lower" else entry.get("upper_threshold")
-    text = f"{label} {number(float(value))} ({kind})"
-    if threshold is not None and side in ("lower", "upper"):
-        text += f" {'<' if side == 'lower' else '>'} {number(float(threshold))}"
-    return text
+    if threshold is None or side not in ("lower", "upper"):
+        return f"{label} {number(float(value))} ({kind})"
+    shown, bound = numbers_apart(float(value), float(threshold))
+    return f"{label} {shown} ({kind}) {'<' if side == 'lower' else '>'} {bound}"
 
 
 def _open(config: ModelConfig, kind: str, alerting: list[MetricView], now: datetime, run_id: str) -> Decision:
