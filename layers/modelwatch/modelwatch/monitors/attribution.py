@@ -19,7 +19,7 @@ from modelwatch.lake.layout import violations_key
 from modelwatch.monitors.base import AnalysisData, Gated, MetricPoint, Monitor, Publication
 from modelwatch.monitors.frames import CHUNK
 from modelwatch.monitors.performance import chunk_table
-from modelwatch.monitors.plots import ALERT_COLOUR, FEATURE_COLOURS, Section, threshold_lines
+from modelwatch.monitors.plots import FEATURE_COLOURS, Section, alert_markers, threshold_lines
 from modelwatch.monitors.results import ResultRow, conform, empty_table
 
 if TYPE_CHECKING:
@@ -363,15 +363,7 @@ def ndcg_figure(rows: pd.DataFrame) -> Any:
     figure.add_scatter(x=x, y=rows["value"].tolist(), mode="lines+markers", name="nDCG")
     if x:
         threshold_lines(figure, x, rows)
-    alerts = rows.loc[rows["alert"]]
-    if len(alerts):
-        figure.add_scatter(
-            x=[t.isoformat() for t in alerts["chunk_start"]],
-            y=alerts["value"].tolist(),
-            mode="markers",
-            name="Alert",
-            marker={"color": ALERT_COLOUR, "size": 11, "symbol": "diamond-open"},
-        )
+    alert_markers(figure, rows, "Alert", size=11)
     figure.update_layout(
         title="Feature attribution drift: nDCG of the chunk's ranking against the baseline's",
         xaxis_title="Chunk start (UTC)",

@@ -23,7 +23,7 @@ from modelwatch.monitors import clarify
 from modelwatch.monitors.base import AnalysisData, Gated, MetricPoint, Monitor, Publication
 from modelwatch.monitors.frames import CHUNK, TARGET
 from modelwatch.monitors.performance import chunk_table, coverage_passes
-from modelwatch.monitors.plots import ALERT_COLOUR, FEATURE_COLOURS, Section
+from modelwatch.monitors.plots import FEATURE_COLOURS, Section, alert_markers
 from modelwatch.monitors.results import ResultRow, conform, empty_table
 
 if TYPE_CHECKING:
@@ -627,15 +627,7 @@ def bias_figure(rows: pd.DataFrame, title: str) -> Any:
             name=f"{metric} ({kind})",
             line={"dash": dash, "color": colour},
         )
-        alerts = mine.loc[mine["alert"]]
-        if len(alerts):
-            figure.add_scatter(
-                x=[t.isoformat() for t in alerts["chunk_start"]],
-                y=alerts["value"].tolist(),
-                mode="markers",
-                name=f"{metric} violation",
-                marker={"color": ALERT_COLOUR, "size": 10, "symbol": "diamond-open"},
-            )
+        alert_markers(figure, mine, f"{metric} violation")
     figure.update_layout(
         title=f"Bias drift: {title} (a violation is farther from neutral than the baseline)",
         xaxis_title="Chunk start (UTC)",

@@ -49,7 +49,7 @@ from modelwatch.monitors.mm_checks import (
     evaluate_chunk,
 )
 from modelwatch.monitors.nml import ESTIMATOR_SCHEMA, FIT_SEED, build_chunker, build_data_quality_calculators, fitted
-from modelwatch.monitors.plots import ALERT_COLOUR, Section
+from modelwatch.monitors.plots import Section, alert_markers
 from modelwatch.monitors.results import VALUE_FIELDS, ResultRow, empty_table
 
 if TYPE_CHECKING:
@@ -553,15 +553,7 @@ def rates_figure(rows: pd.DataFrame, features: list[str]) -> Any:
         mine = mine.sort_values("chunk_start")
         x = [t.isoformat() for t in mine["chunk_start"]]
         figure.add_scatter(x=x, y=mine["value"].tolist(), mode="lines+markers", name=f"{feature} {metric}")
-        alerts = mine.loc[mine["alert"]]
-        if len(alerts):
-            figure.add_scatter(
-                x=[t.isoformat() for t in alerts["chunk_start"]],
-                y=alerts["value"].tolist(),
-                mode="markers",
-                name=f"{feature} alert",
-                marker={"color": ALERT_COLOUR, "size": 10, "symbol": "diamond-open"},
-            )
+        alert_markers(figure, mine, f"{feature} alert")
     figure.update_layout(
         title="nannyml data quality: missing, unseen and out-of-range value rates",
         xaxis_title="Chunk start (UTC)",

@@ -34,7 +34,7 @@ from modelwatch.monitors.nml import (
     fitted,
     output_kinds,
 )
-from modelwatch.monitors.plots import ALERT_COLOUR, FEATURE_COLOURS, Section, finite
+from modelwatch.monitors.plots import ALERT_COLOUR, FEATURE_COLOURS, Section, alert_markers, finite
 from modelwatch.monitors.results import VALUE_FIELDS, ResultRow, conform, empty_table
 
 if TYPE_CHECKING:
@@ -272,15 +272,7 @@ def drift_figure(rows: pd.DataFrame, features: list[str]) -> Any:
                 line={"color": colour, "dash": "dash", "width": 1},
                 hoverinfo="skip",
             )
-        alerts = mine.loc[mine["alert"]]
-        if len(alerts):
-            figure.add_scatter(
-                x=[t.isoformat() for t in alerts["chunk_start"]],
-                y=alerts["value"].tolist(),
-                mode="markers",
-                name=f"{feature} alert",
-                marker={"color": ALERT_COLOUR, "size": 10, "symbol": "diamond-open"},
-            )
+        alert_markers(figure, mine, f"{feature} alert")
     figure.update_layout(
         title="Drift: Jensen-Shannon distance from the reference",
         xaxis_title="Chunk start (UTC)",
@@ -666,15 +658,7 @@ def multivariate_figure(rows: pd.DataFrame) -> Any:
                 line={"color": ALERT_COLOUR, "dash": "dash"},
                 hoverinfo="skip",
             )
-    alerts = from_rows.loc[from_rows["alert"]]
-    if len(alerts):
-        figure.add_scatter(
-            x=[t.isoformat() for t in alerts["chunk_start"]],
-            y=alerts["value"].tolist(),
-            mode="markers",
-            name="alert",
-            marker={"color": ALERT_COLOUR, "size": 10, "symbol": "diamond-open"},
-        )
+    alert_markers(figure, from_rows, "alert")
     figure.update_layout(
         title="Multivariate drift: PCA data reconstruction error",
         xaxis_title="Chunk start (UTC)",

@@ -47,7 +47,14 @@ from modelwatch.monitors.nml import (
     build_realized_calculator,
     fitted,
 )
-from modelwatch.monitors.plots import ALERT_COLOUR, ESTIMATED_COLOUR, REALIZED_COLOUR, Section, finite, threshold_lines
+from modelwatch.monitors.plots import (
+    ESTIMATED_COLOUR,
+    REALIZED_COLOUR,
+    Section,
+    alert_markers,
+    finite,
+    threshold_lines,
+)
 from modelwatch.monitors.results import VALUE_FIELDS, ResultRow, conform, empty_table
 
 if TYPE_CHECKING:
@@ -296,15 +303,7 @@ def performance_figure(metric: str, rows: pd.DataFrame) -> Any:
         threshold_lines(figure, x, estimated)
     elif len(realized):  # a metric nannyml cannot estimate: its Model Monitor constraint on the realized values
         threshold_lines(figure, [t.isoformat() for t in realized["chunk_start"]], realized)
-    alerts = rows.loc[rows["alert"]]
-    if len(alerts):
-        figure.add_scatter(
-            x=[t.isoformat() for t in alerts["chunk_start"]],
-            y=alerts["value"].tolist(),
-            mode="markers",
-            name="Alert",
-            marker={"color": ALERT_COLOUR, "size": 11, "symbol": "diamond-open", "line": {"width": 2}},
-        )
+    alert_markers(figure, rows, "Alert", size=11, line={"width": 2})
     title = f"Estimated performance ({metric})"
     if len(realized) and not x:
         title = f"Realized performance ({metric})"

@@ -41,6 +41,19 @@ def threshold_lines(figure: Any, x: list[Any], rows: pd.DataFrame) -> None:
         drawn += 1
 
 
+def alert_markers(figure: Any, rows: pd.DataFrame, name: str, size: int = 10, **marker: Any) -> None:
+    """Open diamonds on the chunks of `rows` in alert (nothing when none is)."""
+    alerts = rows.loc[rows["alert"]]
+    if len(alerts):
+        figure.add_scatter(
+            x=[t.isoformat() for t in alerts["chunk_start"]],
+            y=alerts["value"].tolist(),
+            mode="markers",
+            name=name,
+            marker={"color": ALERT_COLOUR, "size": size, "symbol": "diamond-open", **marker},
+        )
+
+
 @dataclass(frozen=True)
 class Section:
     """One titled section of a run's report: a plotly figure built on demand (a failing plot never fails the run)."""
