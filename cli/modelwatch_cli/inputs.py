@@ -11,11 +11,14 @@ from pathlib import Path
 
 import click
 
+from modelwatch.capture.batch import parse_manifest
 from modelwatch.capture.envelope import parse_inference_time
 from modelwatch.capture.records import RecordError, open_payload
 from modelwatch.errors import CaptureReadError
 
 LAYOUT = "<endpoint>/<variant>/yyyy/mm/dd/hh/<file>.jsonl"
+BATCH_LAYOUT = "output/yyyy/mm/dd/hh/<manifest>.json (the job's capture), with the .out files they name"
+BATCH_OUTPUT_SUFFIX = ".out"
 SUFFIXES = (".jsonl", ".json", ".gz")
 _SNIFF_BYTES = 1 << 16
 _YEAR = re.compile(r"^\d{4}$")
@@ -147,6 +150,59 @@ def find_inputs(root: Path, *, flat: bool = False, ground_truth: bool = False) -
             )
             continue
         found.append(Found(path, hour))
+    return found, skipped
+
+
+@dataclass(frozen=True)
+class BatchManifest:
+    """A batch transform job's `output/` capture manifest to read: its hour and the local `.out` files it names
+    (found under the same folder by file name, wherever they are)."""
+
+    path: Path
+    hour: datetime
+    outputs: list[Path]
+
+
+def find_batch_inputs(root: Path) -> tuple[list[BatchManifest], list[Skipped]]:
+    """A batch transform job's capture under `root` as its DestinationS3Uri holds it (`output/yyyy/mm/dd/hh/`
+    manifests; `input/` ones are not read, the inputs come joined in the outputs), the `.out` files anywhere under
+    root; and every other file with why it is not read."""
+    outputs: dict[str, list[Path]] = {}
+    for path in root.rglob(f"*{BATCH_OUTPUT_SUFFIX}"):
+        if path.is_file():
+            outputs.setdefault(path.name, []).append(path)
+    found: list[BatchManifest] = []
+    skipped: list[Skipped] = []
+    named: set[Path] = set()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        if path.suffix == BATCH_OUTPUT_SUFFIX:
+            continue
+        relative = path.relative_to(root)
+        hour = hour_folders(relative)
+        side = relative.parts[-6] if len(relative.parts) >= 6 else None
+        if path.suffix != ".json" or hour is None or side not in ("input", "output"):
+            skipped.append(Skipped(path, f"outside a batch transform capture's layout {BATCH_LAYOUT}"))
+            continue
+        if side == "input":
+            skipped.append(Skipped(path, "an input/ manifest: the inputs come joined in the outputs"))
+            continue
+        try:
+            names = [uri.rsplit("/", 1)[-1] for uri in parse_manifest(path.read_bytes(), str(relative))]
+        except RecordError as exc:
+            skipped.append(Skipped(path, str(exc)))
+            continue
+        missing = [name for name in names if name not in outputs]
+        ambiguous = [name for name in names if len(outputs.get(name, [])) > 1]
+        if missing or ambiguous:
+            what = f"names {missing[0]}, not found" if missing else f"names {ambiguous[0]}, found more than once"
+            skipped.append(Skipped(path, f"{what} under the folder (the .out files it lists are read by name)"))
+            continue
+        found.append(BatchManifest(path, hour, [outputs[name][0] for name in names]))
+        named.update(outputs[name][0] for name in names)
+    for paths in outputs.values():
+        for path in paths:
+            if path not in named:
+                skipped.append(Skipped(path, "a .out file no read output/ manifest names"))
     return found, skipped
 
 

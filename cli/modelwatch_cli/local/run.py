@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+from modelwatch.capture.batch import transform_output_lines
 from modelwatch.capture.envelope import TimeBounds, parse_inference_time
 from modelwatch.capture.records import open_payload
 from modelwatch.clock import SimulatedClock, to_utc
@@ -51,7 +52,16 @@ from modelwatch.monitors.drift import KIND_MULTIVARIATE, KIND_PREDICTION, KIND_U
 from modelwatch.monitors.drift import MONITOR as DRIFT
 from modelwatch.registry.store import Registry
 from modelwatch.workflow.lifecycle import ReferenceData, register_model
-from modelwatch_cli.inputs import LAYOUT, Found, Skipped, find_inputs, hour_folders
+from modelwatch_cli.inputs import (
+    BATCH_LAYOUT,
+    LAYOUT,
+    BatchManifest,
+    Found,
+    Skipped,
+    find_batch_inputs,
+    find_inputs,
+    hour_folders,
+)
 from modelwatch_cli.local import adapter
 from modelwatch_cli.local.functions import Invocation
 from modelwatch_cli.local.snapshot import export_snapshot
@@ -169,6 +179,35 @@ def _input_times(config: ModelConfig, files: list[Path], arrived: datetime) -> l
     return times
 
 
+def _batch_times(config: ModelConfig, manifests: list[BatchManifest], arrived: datetime) -> list[datetime]:
+    """The first and last inference times of each `.out` file the manifests name, as ingestion will time its records
+    (generated inference times, else the manifest's hour)."""
+    bounds = TimeBounds(arrived, config.validation.max_time_skew_delta, config.validation.max_time_skew)
+    times: list[datetime] = []
+    for manifest in manifests:
+        for path in manifest.outputs:
+            with path.open("rb") as handle:
+                text = open_payload(handle, str(path)).read().decode("utf-8", errors="replace")
+            lines = list(transform_output_lines(text, config, str(path), manifest.hour))
+            for line in lines[:1] + lines[-1:]:
+                stamp = json.loads(line).get("eventMetadata", {}).get("inferenceTime")
+                with contextlib.suppress(ValueError):  # RecordError: quarantined by the ingest, as on AWS
+                    times.append(parse_inference_time(stamp, bounds))
+    return times
+
+
+def _put_batch_manifest(stack: LocalStack, config: ModelConfig, manifest: BatchManifest) -> None:
+    """A job's manifest as the job writes it (into the capture, under output/yyyy/mm/dd/hh/), naming its `.out`
+    files put beside the capture prefix (no capture event for them, as for a transform job's output path)."""
+    assert config.batch_transform is not None and config.batch_transform.capture_key_prefix is not None
+    outputs = f"transform-output/{config.name}/{manifest.hour:%Y%m%dT%H}/"
+    for path in manifest.outputs:
+        stack.put_capture(outputs + path.name, path.read_bytes())
+    body = json.dumps([{"prefix": f"s3://{stack.capture_bucket}/{outputs}"}, *(p.name for p in manifest.outputs)])
+    key = f"{config.batch_transform.capture_key_prefix}output/{manifest.hour:%Y/%m/%d/%H}/{manifest.path.name}"
+    stack.put_capture(key, body.encode())
+
+
 def run_pipeline(
     config_path: Path,
     captures: Path,
@@ -188,19 +227,26 @@ def run_pipeline(
     reference_path = _reference_path(config, config_path)
     if not captures.is_dir():
         raise ConfigError(f"{captures}: not a folder")
-    found, skipped = find_inputs(captures, flat=flat)
+    batch = config.batch_transform is not None
+    if batch and flat:
+        raise ConfigError(f"--flat: a batch transform job's capture is read in its own layout, {BATCH_LAYOUT}")
+    found, skipped = ([], []) if batch else find_inputs(captures, flat=flat)
+    manifests, batch_skipped = find_batch_inputs(captures) if batch else ([], [])
     labels, labels_skipped = find_inputs(ground_truth, ground_truth=True) if ground_truth else ([], [])
-    skipped = [*skipped, *labels_skipped]
+    skipped = [*skipped, *batch_skipped, *labels_skipped]
     if on_skipped is not None and skipped:
         on_skipped(skipped)
-    if not found:
-        raise ConfigError(
-            f"{captures}: no capture file to read ({len(skipped)} not read); captures go in {LAYOUT} folders "
-            "under it, or pass --flat for a flat folder"
+    if not found and not manifests:
+        layout = (
+            f"a batch transform job's capture goes in {BATCH_LAYOUT}"
+            if batch
+            else (f"captures go in {LAYOUT} folders under it, or pass --flat for a flat folder")
         )
-    capture_files = [f.path for f in found]
+        raise ConfigError(f"{captures}: no capture file to read ({len(skipped)} not read); {layout}")
+    capture_files = [m.path for m in manifests] if batch else [f.path for f in found]
     label_files = [f.path for f in labels]
-    times = _input_times(config, capture_files, datetime.now(UTC))  # put into the stack's bucket now
+    arrived = datetime.now(UTC)  # put into the stack's bucket now
+    times = _batch_times(config, manifests, arrived) if batch else _input_times(config, capture_files, arrived)
     if not times:
         raise ConfigError(f"{captures}: no record with an eventMetadata.inferenceTime")
     # End of input: the clock sits just after the last inference (chunk completeness, CloudWatch's 2-week limit).
@@ -218,12 +264,18 @@ def run_pipeline(
         label_prefix = f"{params.get('GroundTruthPrefix', 'ground-truth/')}{config.name}/"
         # metrics.jsonl is every monitor's datapoints whatever the model's metrics profile (which decides what goes
         # to CloudWatch on AWS): the local stack's CloudWatch gets the full set it is exported from.
+        capture_prefix = params.get("CapturePrefix", "datacapture/")
         local_config = config.model_copy(
             update={
                 "ground_truth": config.ground_truth.model_copy(update={"prefix": label_prefix}),
                 "cloudwatch": MetricsConfig(profile=MetricsProfile.FULL),
             }
         )
+        if config.batch_transform is not None:  # the job's capture, under the local stack's capture prefix
+            job = f"s3://{stack.capture_bucket}/{capture_prefix}{config.name}/batch-capture"
+            local_config = local_config.model_copy(
+                update={"batch_transform": config.batch_transform.model_copy(update={"capture": job})}
+            )
         registry = Registry(S3Store(stack.clients["s3"], stack.lake_bucket), cache_seconds=0)
         with stack.quiet():
             register_model(
@@ -234,11 +286,14 @@ def run_pipeline(
                 alarms=stack.alarm_settings(),
                 clock=stack.clock,
             )
-        capture_prefix = params.get("CapturePrefix", "datacapture/")
         for done, item in enumerate(found, 1):
             stack.put_capture(filed_key(config, captures, item, capture_prefix), item.path.read_bytes())
             if progress:
                 progress("captures", done, len(capture_files))
+        for done, manifest in enumerate(manifests, 1):
+            _put_batch_manifest(stack, local_config, manifest)
+            if progress:
+                progress("batch transform manifests", done, len(capture_files))
         stack.run_until_idle()
         for done, path in enumerate(label_files, 1):
             assert ground_truth is not None
