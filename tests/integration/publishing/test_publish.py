@@ -443,6 +443,19 @@ def test_workflow_duration_is_published_once_per_run(aws: Aws, car_loan_run: Run
     assert [(p["dimensions"], p["value"], p["timestamp"]) for p in durations] == [({"Model": MODEL}, 95.0, NOW)]
 
 
+def test_an_execution_start_on_another_clock_publishes_no_duration(aws: Aws, car_loan_run: RunFixture) -> None:
+    # Given an execution stamped after the publish step's now (the embedded stack: Step Functions on wall time, the
+    # functions on the simulated clock), the duration would be negative
+    outcome = stage_run(aws, car_loan_run)
+
+    # When publishing
+    summary = _publish(aws, car_loan_run, outcome, execution_start=NOW + timedelta(days=30))
+
+    # Then no duration is published (not a made-up 0), and the summary says why
+    assert [p for p in aws.datapoints() if p["name"] == "WorkflowDurationSeconds"] == []
+    assert "another clock" in summary.workflow_duration_unknown
+
+
 def test_a_run_without_results_publishes_nothing(aws: Aws, car_loan_run: RunFixture) -> None:
     # Given a run that analysed no chunk (all incomplete)
     outcome = {

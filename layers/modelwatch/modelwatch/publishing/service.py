@@ -129,6 +129,7 @@ class PublishSummary:
     skipped_total: int = 0
     skipped_reasons: dict[str, int] = field(default_factory=dict)
     chunks_skipped: int = 0
+    workflow_duration_unknown: str = ""  # why no WorkflowDurationSeconds was published (empty when it was)
     alerting: list[dict[str, Any]] = field(default_factory=list)  # crossings on the worse side (latest listed)
     improvements: int = 0  # crossings on the better side
     incidents: dict[str, Any] = field(default_factory=dict)  # events, open kinds, paging metrics, models in alert
@@ -154,6 +155,7 @@ class PublishSummary:
             "skipped_total": self.skipped_total,
             "skipped_reasons": self.skipped_reasons,
             "chunks_skipped": self.chunks_skipped,
+            "workflow_duration_unknown": self.workflow_duration_unknown,
             "alerting": self.alerting,
             "improvements": self.improvements,
             "incidents": self.incidents,
@@ -228,14 +230,18 @@ def publish_run(
     points, skipped = found.points, found.skipped
     summary.metrics_profile = config.cloudwatch.profile.value
     summary.detail_left_out = found.detail_left_out
-    if execution_start is not None:
-        duration = (now - to_utc(execution_start)).total_seconds()
+    duration = None if execution_start is None else (now - to_utc(execution_start)).total_seconds()
+    if duration is not None and duration < 0:
+        # The start is on another clock than this step's (the embedded stack's Step Functions stamps wall time while
+        # its functions run on the simulated clock): no duration rather than a made-up 0.
+        summary.workflow_duration_unknown = "the execution started after this step's clock (another clock)"
+    elif duration is not None:
         points.append(
             Datapoint(
                 metric_name=METRIC_WORKFLOW_DURATION,
                 dimensions=((DIM_MODEL, run.model),),
                 timestamp=now,
-                value=max(duration, 0.0),
+                value=duration,
                 unit="Seconds",
                 ledger_key=ledger_key(SERIES_DURATION, METRIC_WORKFLOW_DURATION, run.run_id),
                 version="1",
