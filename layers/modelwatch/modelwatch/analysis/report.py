@@ -15,6 +15,7 @@ from modelwatch.lake.layout import plotly_key, report_key
 from modelwatch.lake.reports import HEADLINE_END, HEADLINE_START, PENDING_HEADLINE, STYLE
 from modelwatch.lake.store import ObjectStore
 from modelwatch.monitors import configured, monitor_for
+from modelwatch.monitors.plots import fragment, page_script
 from modelwatch.monitors.wording import number, numbers_apart, when
 from modelwatch.observability import logger
 
@@ -57,13 +58,16 @@ def _time_window(table: pd.DataFrame) -> tuple[datetime, datetime] | None:
     return table["chunk_start"].min().to_pydatetime(), table["chunk_end"].max().to_pydatetime()
 
 
-def _figure_html(build: Callable[[], Any], title: str, window: tuple[datetime, datetime] | None) -> str:
-    """One plot as an HTML fragment (plotly.js loaded once by the page); time axes span the run's window."""
+def _figure_html(
+    build: Callable[[], Any], title: str, window: tuple[datetime, datetime] | None, element_id: str
+) -> str:
+    """One plot as an HTML fragment (plotly.js and the plots' template loaded once by the page); time axes span the
+    run's window."""
     try:
         figure = build()
         if window is not None:
             figure.for_each_xaxis(lambda axis: _same_window(axis, window))
-        body = figure.to_html(full_html=False, include_plotlyjs=False)
+        body = fragment(figure, element_id)
     except Exception as exc:  # a plot must never fail the run; say so in the report instead
         logger.warning("report plot failed", plot=title, error=str(exc))
         return f"<h2>{html.escape(title)}</h2><p>plot unavailable: {html.escape(str(exc))}</p>"
@@ -137,7 +141,7 @@ def render_report(
     window = _time_window(table)
     for name in configured(config):
         for section in monitor_for(name, config).report(table, summaries.get(name, {})):
-            sections.append(_figure_html(section.figure, section.title, window))
+            sections.append(_figure_html(section.figure, section.title, window, f"plot-{len(sections) + 1}"))
     chunk_columns = [("start", "chunk start (UTC)"), ("end", "chunk end (UTC)"), ("rows", "rows"), ("reason", "why")]
     alert_table = table_html(alerts, list(_ALERT_COLUMNS))
     skipped_table = table_html(skipped, chunk_columns)
@@ -148,12 +152,12 @@ def render_report(
             failed_monitors, [("monitor", "monitor"), ("error", "error"), ("cause", "cause")]
         )
     model = config.name
-    script = ""
+    script = page_script()
     if plotly_src:
         script = (
             f"<script src='{html.escape(plotly_src)}'></script>"
             "<script>window.addEventListener('DOMContentLoaded',function(){if(!window.Plotly){"
-            "document.getElementById('plotly-missing').hidden=false}})</script>"
+            "document.getElementById('plotly-missing').hidden=false}})</script>" + script
         )
     missing = html.escape(plotly_src.rsplit("/", 1)[-1] or "plotly.js")
     return (

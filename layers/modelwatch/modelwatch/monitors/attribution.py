@@ -19,7 +19,7 @@ from modelwatch.lake.layout import violations_key
 from modelwatch.monitors.base import AnalysisData, Gated, MetricPoint, Monitor, Publication
 from modelwatch.monitors.frames import CHUNK
 from modelwatch.monitors.performance import chunk_table
-from modelwatch.monitors.plots import FEATURE_COLOURS, Section, alert_markers, threshold_lines
+from modelwatch.monitors.plots import FEATURE_COLOURS, Section, alert_markers, new_figure, threshold_lines
 from modelwatch.monitors.results import ResultRow, conform, empty_table
 
 if TYPE_CHECKING:
@@ -355,11 +355,10 @@ def _imported(config: ModelConfig, body: bytes, uri: str, label: str) -> tuple[d
 
 
 def ndcg_figure(rows: pd.DataFrame) -> Any:
-    import plotly.graph_objects as go
 
     rows = rows.sort_values("chunk_start")
     x = [t.isoformat() for t in rows["chunk_start"]]
-    figure = go.Figure()
+    figure = new_figure()
     figure.add_scatter(x=x, y=rows["value"].tolist(), mode="lines+markers", name="nDCG")
     if x:
         threshold_lines(figure, x, rows)
@@ -368,16 +367,14 @@ def ndcg_figure(rows: pd.DataFrame) -> Any:
         title="Feature attribution drift: nDCG of the chunk's ranking against the baseline's",
         xaxis_title="Chunk start (UTC)",
         yaxis_title="nDCG",
-        template="plotly_white",
         height=420,
     )
     return figure
 
 
 def shap_figure(rows: pd.DataFrame) -> Any:
-    import plotly.graph_objects as go
 
-    figure = go.Figure()
+    figure = new_figure()
     for index, (feature, mine) in enumerate(rows.groupby("feature", sort=True)):
         mine = mine.sort_values("chunk_start")
         figure.add_scatter(
@@ -391,7 +388,6 @@ def shap_figure(rows: pd.DataFrame) -> Any:
         title="Global attributions of the chunks' surrogates (mean |SHAP|)",
         xaxis_title="Chunk start (UTC)",
         yaxis_title="mean |SHAP|",
-        template="plotly_white",
         height=420,
     )
     return figure

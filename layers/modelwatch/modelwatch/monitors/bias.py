@@ -23,7 +23,7 @@ from modelwatch.monitors import clarify
 from modelwatch.monitors.base import AnalysisData, Gated, MetricPoint, Monitor, Publication
 from modelwatch.monitors.frames import CHUNK, TARGET
 from modelwatch.monitors.performance import chunk_table, coverage_passes
-from modelwatch.monitors.plots import FEATURE_COLOURS, Section, alert_markers
+from modelwatch.monitors.plots import FEATURE_COLOURS, Section, alert_markers, new_figure
 from modelwatch.monitors.results import ResultRow, conform, empty_table
 
 if TYPE_CHECKING:
@@ -612,9 +612,7 @@ def baseline_values(analysis: dict[str, Any], facets: list[Facet]) -> dict[tuple
 # ---------------------------------------------------------------- report
 def bias_figure(rows: pd.DataFrame, title: str) -> Any:
     """Each Clarify metric of one facet per chunk (realized solid, estimated dashed), violations marked."""
-    import plotly.graph_objects as go
-
-    figure = go.Figure()
+    figure = new_figure()
     for index, ((metric, kind), mine) in enumerate(rows.groupby(["metric", "kind"], sort=True)):
         mine = mine.sort_values("chunk_start")
         x = [t.isoformat() for t in mine["chunk_start"]]
@@ -632,7 +630,6 @@ def bias_figure(rows: pd.DataFrame, title: str) -> Any:
         title=f"Bias drift: {title} (a violation is farther from neutral than the baseline)",
         xaxis_title="Chunk start (UTC)",
         yaxis_title="Clarify metric",
-        template="plotly_white",
         height=460,
     )
     return figure

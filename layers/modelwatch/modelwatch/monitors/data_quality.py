@@ -49,7 +49,7 @@ from modelwatch.monitors.mm_checks import (
     evaluate_chunk,
 )
 from modelwatch.monitors.nml import ESTIMATOR_SCHEMA, FIT_SEED, build_chunker, build_data_quality_calculators, fitted
-from modelwatch.monitors.plots import Section, alert_markers
+from modelwatch.monitors.plots import Section, alert_markers, new_figure
 from modelwatch.monitors.results import VALUE_FIELDS, ResultRow, empty_table
 
 if TYPE_CHECKING:
@@ -525,7 +525,7 @@ def violations_figure(rows: pd.DataFrame) -> Any:
         ordered["metric"].astype(str).tolist(),
         ordered["detail"].fillna("").astype(str).tolist(),
     ]
-    figure = go.Figure(
+    figure = new_figure(
         go.Table(
             header={"values": ["chunk start (UTC)", "feature", "check", "description"], "align": "left"},
             cells={"values": cells, "align": "left"},
@@ -537,16 +537,15 @@ def violations_figure(rows: pd.DataFrame) -> Any:
     )
     if not len(rows):
         title = "No constraint violations in the window"
-    figure.update_layout(title=title, template="plotly_white", height=min(900, 160 + 24 * max(1, len(ordered))))
+    figure.update_layout(title=title, height=min(900, 160 + 24 * max(1, len(ordered))))
     return figure
 
 
 def rates_figure(rows: pd.DataFrame, features: list[str]) -> Any:
     """nannyml's data-quality rates per chunk of the given features with the most alerts (at most
     MAX_REPORT_RATE_FEATURES: more lines are unreadable, and slow to draw), alerts marked."""
-    import plotly.graph_objects as go
 
-    figure = go.Figure()
+    figure = new_figure()
     alerts_by_feature = rows.loc[rows["feature"].isin(features)].groupby("feature")["alert"].sum()
     shown = alerts_by_feature.sort_values(ascending=False, kind="stable").index[:MAX_REPORT_RATE_FEATURES].tolist()
     for (metric, feature), mine in rows.loc[rows["feature"].isin(shown)].groupby(["metric", "feature"], sort=True):
@@ -557,7 +556,6 @@ def rates_figure(rows: pd.DataFrame, features: list[str]) -> Any:
     figure.update_layout(
         title="nannyml data quality: missing, unseen and out-of-range value rates",
         xaxis_title="Chunk start (UTC)",
-        template="plotly_white",
         height=380,
     )
     return figure

@@ -34,7 +34,7 @@ from modelwatch.monitors.nml import (
     fitted,
     output_kinds,
 )
-from modelwatch.monitors.plots import ALERT_COLOUR, FEATURE_COLOURS, Section, alert_markers, finite
+from modelwatch.monitors.plots import ALERT_COLOUR, FEATURE_COLOURS, Section, alert_markers, finite, new_figure
 from modelwatch.monitors.results import VALUE_FIELDS, ResultRow, conform, empty_table
 
 if TYPE_CHECKING:
@@ -254,9 +254,7 @@ def ranking(table: pd.DataFrame, features: list[str]) -> list[dict[str, Any]]:
 
 def drift_figure(rows: pd.DataFrame, features: list[str]) -> Any:
     """Jensen-Shannon distance of the top features per chunk, with each feature's threshold and alerts."""
-    import plotly.graph_objects as go
-
-    figure = go.Figure()
+    figure = new_figure()
     for index, feature in enumerate(features):
         mine = rows.loc[rows["feature"] == feature].sort_values("chunk_start")
         colour = FEATURE_COLOURS[index % len(FEATURE_COLOURS)]
@@ -277,7 +275,6 @@ def drift_figure(rows: pd.DataFrame, features: list[str]) -> Any:
         title="Drift: Jensen-Shannon distance from the reference",
         xaxis_title="Chunk start (UTC)",
         yaxis_title="Jensen-Shannon distance",
-        template="plotly_white",
         height=420,
     )
     return figure
@@ -619,7 +616,7 @@ def heatmap_figure(rows: pd.DataFrame) -> Any:
     table = first.pivot_table(index="feature", columns="chunk_start", values="value", aggfunc="first")
     alerts = first.pivot_table(index="feature", columns="chunk_start", values="alert", aggfunc="max")
     text = [["alert" if a else "" for a in row] for row in alerts.reindex_like(table).fillna(False).to_numpy()]
-    figure = go.Figure(
+    figure = new_figure(
         go.Heatmap(
             z=table.to_numpy(),
             x=[t.isoformat() for t in table.columns],
@@ -633,7 +630,6 @@ def heatmap_figure(rows: pd.DataFrame) -> Any:
     figure.update_layout(
         title=f"Drift of every feature ({first['metric'].iloc[0]}; 'alert' past nannyml's threshold)",
         xaxis_title="Chunk start (UTC)",
-        template="plotly_white",
         height=max(320, 28 * len(table) + 160),
     )
     return figure
@@ -641,11 +637,10 @@ def heatmap_figure(rows: pd.DataFrame) -> Any:
 
 def multivariate_figure(rows: pd.DataFrame) -> Any:
     """PCA reconstruction error per chunk with its thresholds and alerts."""
-    import plotly.graph_objects as go
 
     from_rows = rows.sort_values("chunk_start")
     x = [t.isoformat() for t in from_rows["chunk_start"]]
-    figure = go.Figure()
+    figure = new_figure()
     figure.add_scatter(x=x, y=from_rows["value"].tolist(), mode="lines+markers", name="reconstruction error")
     for column in ("upper_threshold", "lower_threshold"):
         values = finite(from_rows[column].dropna().head(1))
@@ -663,7 +658,6 @@ def multivariate_figure(rows: pd.DataFrame) -> Any:
         title="Multivariate drift: PCA data reconstruction error",
         xaxis_title="Chunk start (UTC)",
         yaxis_title="reconstruction error",
-        template="plotly_white",
         height=380,
     )
     return figure
@@ -671,9 +665,7 @@ def multivariate_figure(rows: pd.DataFrame) -> Any:
 
 def prediction_figure(rows: pd.DataFrame) -> Any:
     """Mean of each numeric output per chunk with its min-max range and +-1 standard deviation."""
-    import plotly.graph_objects as go
-
-    figure = go.Figure()
+    figure = new_figure()
     for index, (column, mine) in enumerate(rows.groupby("feature", sort=True)):
         wide = mine.pivot_table(index="chunk_start", columns="metric", values="value", aggfunc="first")
         x = [t.isoformat() for t in wide.index]
@@ -699,7 +691,6 @@ def prediction_figure(rows: pd.DataFrame) -> Any:
     figure.update_layout(
         title="Predictions per chunk: mean +- standard deviation, min-max band",
         xaxis_title="Chunk start (UTC)",
-        template="plotly_white",
         height=380,
     )
     return figure
@@ -710,7 +701,7 @@ def distribution_figure(rows: pd.DataFrame, top: list[str]) -> Any:
     from plotly.subplots import make_subplots
 
     features = [f for f in top if f in set(rows["feature"])]
-    figure = make_subplots(rows=len(features), cols=1, subplot_titles=features)
+    figure = make_subplots(rows=len(features), cols=1, subplot_titles=features, figure=new_figure())
     for index, feature in enumerate(features, start=1):
         document = json.loads(rows.loc[rows["feature"] == feature, "detail"].iloc[0])
         figure.add_bar(
@@ -733,7 +724,6 @@ def distribution_figure(rows: pd.DataFrame, top: list[str]) -> Any:
         )
     figure.update_layout(
         barmode="group",
-        template="plotly_white",
         height=300 * max(1, len(features)),
         title="Share of rows per bin: reference vs. chunk",
     )

@@ -53,6 +53,7 @@ from modelwatch.monitors.plots import (
     Section,
     alert_markers,
     finite,
+    new_figure,
     threshold_lines,
 )
 from modelwatch.monitors.results import VALUE_FIELDS, ResultRow, conform, empty_table
@@ -268,12 +269,11 @@ def _coverage_reason(row: ResultRow, gate: float) -> str:
 
 def performance_figure(metric: str, rows: pd.DataFrame) -> Any:
     """Estimated (with its confidence band) and, where labelled, realized values of one metric per chunk."""
-    import plotly.graph_objects as go
 
     estimated = rows.loc[rows["kind"] == KIND_ESTIMATED].sort_values("chunk_start")
     realized = rows.loc[rows["kind"] == KIND_REALIZED].sort_values("chunk_start")
     x = [t.isoformat() for t in estimated["chunk_start"]]
-    figure = go.Figure()
+    figure = new_figure()
     upper = estimated["upper_confidence_boundary"].tolist()
     lower = estimated["lower_confidence_boundary"].tolist()
     if finite(upper) and finite(lower):
@@ -309,9 +309,7 @@ def performance_figure(metric: str, rows: pd.DataFrame) -> Any:
         title = f"Realized performance ({metric})"
     elif len(realized):
         title = f"Estimated performance vs Realized performance ({metric})"
-    figure.update_layout(
-        title=title, xaxis_title="Chunk start (UTC)", yaxis_title=metric, template="plotly_white", height=420
-    )
+    figure.update_layout(title=title, xaxis_title="Chunk start (UTC)", yaxis_title=metric, height=420)
     return figure
 
 
