@@ -152,27 +152,32 @@ def conform(table: pd.DataFrame) -> pd.DataFrame:
     import numpy as np
     import pandas as pd
 
-    # Each column converted once and the table built in one go (inserting columns one by one was slow).
+    # Each column converted once to a numpy array (by position: an index may repeat) and the table built in one go:
+    # inserting columns one by one, or a Series per missing column, cost tens of milliseconds per call.
+    rows = len(table)
     columns: dict[str, Any] = {}
     for column in RESULT_COLUMNS:
-        if column in table.columns:
-            series = table[column]
-        else:
-            series = pd.Series(np.nan if column in _FLOAT_COLUMNS else None, index=table.index, dtype="object")
+        present = column in table.columns
         if column in _STRING_COLUMNS:
-            series = series.astype("object").where(series.notna(), None)
+            columns[column] = (
+                table[column].to_numpy(dtype="object", na_value=None) if present else np.full(rows, None, "object")
+            )
         elif column in _FLOAT_COLUMNS:
-            series = series.astype("float64")
+            columns[column] = table[column].astype("float64").to_numpy() if present else np.full(rows, np.nan)
         elif column in ("chunk_start", "chunk_end"):
+            series = table[column] if present else pd.Series([None] * rows, dtype="object")
             if isinstance(series.dtype, pd.DatetimeTZDtype):
                 series = series.dt.tz_convert("UTC")  # to_datetime would walk the values one by one
             else:
                 series = pd.to_datetime(series, utc=True)
+            columns[column] = series.array
         elif column == "alert":
-            series = series.fillna(False).astype(bool)
-        elif column in ("chunk_index", "rows", "labelled_rows"):
-            series = series.astype("int64")
-        columns[column] = series.reset_index(drop=True)  # positions, not labels (an index may repeat)
+            columns[column] = (
+                table[column].to_numpy(dtype="object", na_value=False).astype(bool) if present else np.zeros(rows, bool)
+            )
+        else:  # chunk_index, rows, labelled_rows
+            series = table[column] if present else pd.Series([None] * rows, dtype="object")
+            columns[column] = series.astype("int64").to_numpy()
     return pd.DataFrame(columns)
 
 
