@@ -235,3 +235,26 @@ def test_mixed_object_column_is_left_to_nannyml() -> None:
     # Then they are nannyml's, NaN included
     _assert_equal(ours, _direct(calculator, data, subjects))
     assert np.isnan(ours.loc[(ours["feature"] == "colour"), "value"].iloc[0])
+
+
+def test_a_column_ours_fails_on_is_left_to_nannyml(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given continuous values ours fails on in an unforeseen way (nannyml turns a method's failure into a NaN)
+    import modelwatch.monitors.univariate as univariate
+
+    rng = np.random.default_rng(26)
+    methods = ["jensen_shannon"]
+    calculator = _calculator(ModelwatchChunker(period_ns=PERIOD_NS), methods, methods).fit(_reference(rng))
+    data = _period_data(_analysis(rng))
+    subjects = _subjects(methods, methods)
+
+    def fail(*args: Any) -> None:
+        raise ValueError("unforeseen")
+
+    monkeypatch.setattr(univariate, "_continuous_counts", fail)
+
+    # When ours computes them
+    ours = pd.concat(univariate_blocks(calculator, data, subjects, KIND), ignore_index=True)
+
+    # Then the analysis goes on: those columns are nannyml's, the rest too
+    _assert_equal(ours, _direct(calculator, data, subjects))
+    assert ours.loc[ours["feature"] == "x", "value"].notna().any()

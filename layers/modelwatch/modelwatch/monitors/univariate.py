@@ -61,12 +61,15 @@ def univariate_blocks(calculator: Any, data: AnalysisData, subjects: Sequence[Su
     numbers = data.frame[CHUNK].to_numpy()
     unique, position = np.unique(numbers, return_inverse=True)
     by_number = {c.number: c.key for c in data.chunks}
-    keys = np.array([by_number[int(n)] for n in unique], dtype=object)
+    keys = np.array([by_number.get(int(n)) for n in unique], dtype=object)  # None: not a chunk of the run (dropped)
     fast: dict[tuple[str, str], Any] = {}
     fallback: list[str] = []
     for column in dict.fromkeys(s[0][0] for s in subjects):
         methods = calculator._column_to_models_mapping[column]
-        counted = [_chunk_values(m, data.frame[column], position, len(unique)) for m in methods]
+        try:
+            counted = [_chunk_values(m, data.frame[column], position, len(unique)) for m in methods]
+        except Exception:  # unforeseen values: nannyml decides, as it would have (a NaN, or its error)
+            counted = [None]
         if any(c is None for c in counted):
             fallback.append(column)
             continue
