@@ -184,8 +184,11 @@ def distribution_shares(spec: dict[str, Any], values: Any) -> list[float]:
     return [round(s / total, 5) for s in shares]
 
 
-def chunk_shares(spec: dict[str, Any], values: Any, chunks: Any) -> dict[int, list[float]]:
-    """`distribution_shares` of each chunk's values at once (chunk numbers aligned with the values)."""
+def chunk_shares(
+    spec: dict[str, Any], values: Any, chunks: Any, grouped: tuple[Any, Any] | None = None
+) -> dict[int, list[float]]:
+    """`distribution_shares` of each chunk's values at once (chunk numbers aligned with the values; `grouped`: their
+    np.unique with return_inverse when the caller has it, one for every feature)."""
     import numpy as np
     import pandas as pd
 
@@ -204,7 +207,7 @@ def chunk_shares(spec: dict[str, Any], values: Any, chunks: Any) -> dict[int, li
         )
         index = np.where(finite, index, len(edges) - 1)  # infinities: "other"
     index = np.where(missing, bins, index)
-    unique, position = np.unique(np.asarray(chunks), return_inverse=True)
+    unique, position = grouped if grouped is not None else np.unique(np.asarray(chunks), return_inverse=True)
     counts = np.bincount(position * (bins + 1) + index, minlength=len(unique) * (bins + 1)).reshape(len(unique), -1)
     totals = counts.sum(axis=1)
     return {
@@ -347,14 +350,17 @@ class DriftMonitor(Monitor):
 
     def _add_distributions(self, blocks: list[Any], baseline: DriftBaseline, data: AnalysisData) -> None:
         """Each feature's shares per chunk, beside the reference's, in the detail of its first method's rows."""
+        import numpy as np
+
         if not baseline.distributions:
             return
         by_number = {c.number: c.key for c in data.chunks}
         numbers = data.frame[CHUNK].to_numpy()
+        grouped = np.unique(numbers, return_inverse=True)
         detail: dict[tuple[str, str], str] = {}
         for feature, spec in baseline.distributions.items():
             bins = distribution_labels(spec)
-            for number, shares in chunk_shares(spec, data.frame[feature], numbers).items():
+            for number, shares in chunk_shares(spec, data.frame[feature], numbers, grouped).items():
                 key = by_number.get(number)
                 if key is not None:
                     document = {"bins": bins, "reference": spec["reference"], "chunk": shares}
