@@ -87,13 +87,13 @@ def univariate_blocks(calculator: Any, data: AnalysisData, subjects: Sequence[Su
             blocks.append(direct[subject])
             continue
         method, values = fast[(prefix[0], prefix[1])]
-        thresholds = {
+        fields = {
             "value": values,
             "upper_threshold": _float(method.upper_threshold_value),
             "lower_threshold": _float(method.lower_threshold_value),
         }
         alerts = np.array([bool(method.alert(v)) for v in values], dtype=bool)
-        blocks.append(_block(keys, metric, kind, feature, thresholds, alerts))
+        blocks.append(_block(keys, metric, kind, feature, fields, alerts))
     return blocks
 
 
@@ -157,13 +157,15 @@ def _categorical_counts(categories: Any, series: Any, position: Any, chunks: int
     import numpy as np
     import pandas as pd
 
-    if series.dtype.kind not in "iufb":
-        if series.dtype.kind != "O" or pd.api.types.infer_dtype(series, skipna=True) not in ("string", "empty"):
-            return None
-        if any(not isinstance(c, str) for c in categories):
-            return None
+    strings = series.dtype.kind == "O"
+    if series.dtype.kind not in "iufb" and not strings:
+        return None
+    if strings and any(not isinstance(c, str) for c in categories):
+        return None
     present = ~series.isna().to_numpy()
     codes, uniques = pd.factorize(series.to_numpy()[present])
+    if strings and any(not isinstance(u, str) for u in uniques):
+        return None
     lookup = {category: i for i, category in enumerate(categories)}
     found = np.array([lookup.get(u, -1) for u in uniques], dtype="int64")
     index = found[codes] if len(codes) else np.empty(0, dtype="int64")
