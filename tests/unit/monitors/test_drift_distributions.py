@@ -29,3 +29,5 @@ def test_all_chunks_at_once_equal_each_chunk_alone(categorical: bool) -> None:
         assert together[number] == distribution_shares(spec, values[chunks == number])
         assert len(together[number]) == len(distribution_labels(spec))
     assert sum(spec["reference"]) == pytest.approx(1.0, abs=1e-4)
+    # And with the chunks grouped once by the caller (as the monitor does for every feature) they are the same
+    assert chunk_shares(spec, values, chunks, np.unique(chunks, return_inverse=True)) == together

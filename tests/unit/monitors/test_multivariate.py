@@ -10,10 +10,11 @@ import pandas as pd
 
 from modelwatch.chunks import period_chunk_key
 from modelwatch.monitors.base import AnalysisData, ChunkInfo
-from modelwatch.monitors.drift import KIND_MULTIVARIATE, METRIC_RECONSTRUCTION, multivariate_block, nml_blocks
+from modelwatch.monitors.drift import KIND_MULTIVARIATE, METRIC_RECONSTRUCTION, multivariate_block
 from modelwatch.monitors.frames import CHUNK, TIMESTAMP
 from modelwatch.monitors.nml_chunker import ModelwatchChunker
 from modelwatch.monitors.results import VALUE_FIELDS
+from modelwatch.monitors.univariate import nml_blocks
 
 FEATURES = ["x", "y", "colour"]
 HOUR = timedelta(hours=1)

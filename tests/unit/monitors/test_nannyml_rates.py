@@ -12,10 +12,10 @@ import pytest
 from modelwatch.chunks import period_chunk_key
 from modelwatch.monitors.base import AnalysisData, ChunkInfo
 from modelwatch.monitors.data_quality import KIND_NANNYML, nannyml_rates_block
-from modelwatch.monitors.drift import nml_blocks
 from modelwatch.monitors.frames import CHUNK, TIMESTAMP
 from modelwatch.monitors.nml_chunker import ModelwatchChunker
 from modelwatch.monitors.results import VALUE_FIELDS
+from modelwatch.monitors.univariate import nml_blocks
 
 HOUR = timedelta(hours=1)
 START = datetime(2026, 1, 5, tzinfo=UTC)

@@ -6,7 +6,7 @@ by drift alerts, and each feature's distribution in the chunk beside the referen
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -22,7 +22,7 @@ from modelwatch.constants import (
 )
 from modelwatch.lake.layout import drift_key
 from modelwatch.monitors.base import AnalysisData, ChunkInfo, MetricPoint, Monitor, Publication
-from modelwatch.monitors.frames import CHUNK, TIMESTAMP
+from modelwatch.monitors.frames import CHUNK
 from modelwatch.monitors.nml import (
     DRIFT_METHOD,
     ESTIMATOR_SCHEMA,
@@ -35,7 +35,8 @@ from modelwatch.monitors.nml import (
     output_kinds,
 )
 from modelwatch.monitors.plots import ALERT_COLOUR, FEATURE_COLOURS, Section, alert_markers, finite, new_figure
-from modelwatch.monitors.results import VALUE_FIELDS, ResultRow, conform, empty_table
+from modelwatch.monitors.results import ResultRow, conform, empty_table
+from modelwatch.monitors.univariate import univariate_blocks
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -68,30 +69,6 @@ class DriftBaseline:
     outputs: Any | None = None
     multivariate: Any | None = None
     distributions: dict[str, dict[str, Any]] | None = None
-
-
-def nml_blocks(result: Any, subjects: Sequence[tuple[tuple[str, ...], str, str | None]], kind: str) -> list[Any]:
-    """nannyml results (analysis period) as long results blocks: one per subject (column prefix, metric, feature),
-    a row per chunk with the VALUE_FIELDS (NaN where absent) and the alert flag (None/NaN: no alert)."""
-    import numpy as np
-    import pandas as pd
-
-    frame = result.filter(period="analysis").to_df()
-    key_column = next(c for c in frame.columns if c[0] == "chunk" and c[-1] == "key")
-    keys = frame[key_column].astype(str).to_numpy()
-    present = set(frame.columns)
-    blocks = []
-    for prefix, metric, feature in subjects:
-        # Columns gathered first, one frame built per subject (inserting column by column was most of the time)
-        columns: dict[str, Any] = {"chunk_key": keys, "metric": metric, "kind": kind, "feature": feature}
-        for name in VALUE_FIELDS:
-            column = (*prefix, name)
-            columns[name] = frame[column].astype("float64").to_numpy() if column in present else np.nan
-        column = (*prefix, "alert")
-        alerts = frame[column].tolist() if column in present else [False] * len(frame)
-        columns["alert"] = np.array([a is not None and a == a and bool(a) for a in alerts], dtype=bool)
-        blocks.append(pd.DataFrame(columns))
-    return blocks
 
 
 def multivariate_block(calculator: Any, data: AnalysisData, features: list[str]) -> Any:
@@ -207,8 +184,11 @@ def distribution_shares(spec: dict[str, Any], values: Any) -> list[float]:
     return [round(s / total, 5) for s in shares]
 
 
-def chunk_shares(spec: dict[str, Any], values: Any, chunks: Any) -> dict[int, list[float]]:
-    """`distribution_shares` of each chunk's values at once (chunk numbers aligned with the values)."""
+def chunk_shares(
+    spec: dict[str, Any], values: Any, chunks: Any, grouped: tuple[Any, Any] | None = None
+) -> dict[int, list[float]]:
+    """`distribution_shares` of each chunk's values at once (chunk numbers aligned with the values; `grouped`: their
+    np.unique with return_inverse when the caller has it, one for every feature)."""
     import numpy as np
     import pandas as pd
 
@@ -227,7 +207,7 @@ def chunk_shares(spec: dict[str, Any], values: Any, chunks: Any) -> dict[int, li
         )
         index = np.where(finite, index, len(edges) - 1)  # infinities: "other"
     index = np.where(missing, bins, index)
-    unique, position = np.unique(np.asarray(chunks), return_inverse=True)
+    unique, position = grouped if grouped is not None else np.unique(np.asarray(chunks), return_inverse=True)
     counts = np.bincount(position * (bins + 1) + index, minlength=len(unique) * (bins + 1)).reshape(len(unique), -1)
     totals = counts.sum(axis=1)
     return {
@@ -334,15 +314,14 @@ class DriftMonitor(Monitor):
         if config.chunking.size is not None:
             baseline.calculator.chunker.offset = data.chunks[0].number
         categorical = {f.name for f in config.features if f.type == "categorical"}
-        result = baseline.calculator.calculate(data.frame[[*features, TIMESTAMP]])
-        blocks = nml_blocks(result, self._univariate_subjects(features, categorical), KIND_UNIVARIATE)
+        subjects = self._univariate_subjects(features, categorical)
+        blocks = univariate_blocks(baseline.calculator, data, subjects, KIND_UNIVARIATE)
         self._add_distributions(blocks, baseline, data)
         continuous, categorical_outputs = output_kinds(config)
         outputs = [*continuous, *categorical_outputs]
         if baseline.outputs is not None:
-            result = baseline.outputs.calculate(data.frame[[*outputs, TIMESTAMP]])
             subjects = self._univariate_subjects(outputs, set(categorical_outputs))
-            blocks += nml_blocks(result, subjects, KIND_PREDICTION)
+            blocks += univariate_blocks(baseline.outputs, data, subjects, KIND_PREDICTION)
             blocks += _prediction_statistics(data, continuous)
         if baseline.multivariate is not None:
             blocks.append(multivariate_block(baseline.multivariate, data, features))
@@ -368,14 +347,17 @@ class DriftMonitor(Monitor):
 
     def _add_distributions(self, blocks: list[Any], baseline: DriftBaseline, data: AnalysisData) -> None:
         """Each feature's shares per chunk, beside the reference's, in the detail of its first method's rows."""
+        import numpy as np
+
         if not baseline.distributions:
             return
         by_number = {c.number: c.key for c in data.chunks}
         numbers = data.frame[CHUNK].to_numpy()
+        grouped = np.unique(numbers, return_inverse=True)
         detail: dict[tuple[str, str], str] = {}
         for feature, spec in baseline.distributions.items():
             bins = distribution_labels(spec)
-            for number, shares in chunk_shares(spec, data.frame[feature], numbers).items():
+            for number, shares in chunk_shares(spec, data.frame[feature], numbers, grouped).items():
                 key = by_number.get(number)
                 if key is not None:
                     document = {"bins": bins, "reference": spec["reference"], "chunk": shares}
