@@ -153,7 +153,7 @@ check-build: $(STAMP) $(TOOLS_STAMP)
 	$(PY) -m checks.build_sizes --sam $(TOOLS)/sam
 
 check-image: $(STAMP)
-	$(PY) -m checks.estimator_image
+	$(PY) -m checks.estimator_image --uv $(UV)
 
 # The run's HTML report renders in headless Chromium (Debian's package, installed here when missing; needs root).
 check-report: $(STAMP)
