@@ -145,12 +145,19 @@ def audit(
     shipped_keys = {(pin.key, pin.version) for path in shipped for pin in read_pins(path)}
     pins = shipped_keys | {(pin.key, pin.version) for path in dev for pin in read_pins(path)}
     found: dict[tuple[str, str], list[str]] = {}
-    # One pip-audit per file: dev.lock and tools.lock may pin the same package at different versions.
-    for path in [*shipped, *dev]:
-        found.update(_findings(pip_audit([path])))
+    # One pip-audit per file: dev.lock and tools.lock may pin the same package at different versions. They run side
+    # by side (each mostly waits on PyPI); their findings are merged in the files' order.
+    paths = [*shipped, *dev]
+    with ThreadPoolExecutor(max_workers=max(len(paths), 1)) as pool:
+        for report in pool.map(lambda path: pip_audit([path]), paths):
+            found.update(_findings(report))
     fallback = sorted(pins - found.keys())
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        projects = dict(zip(fallback, pool.map(lambda key: project_lookup(key[0]), fallback), strict=True))
+    # One lookup per project (two locks may pin it at two versions), 16 at a time: where pip-audit's per-version
+    # endpoint is unavailable that is every pin (about 200 projects), each a round trip to PyPI.
+    names = sorted({name for name, _ in fallback})
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        by_name = dict(zip(names, pool.map(project_lookup, names), strict=True))
+    projects = {key: by_name[key[0]] for key in fallback}
     verdict = Verdict(total=len(pins))
     for key in sorted(pins):
         name, version = key

@@ -7,7 +7,7 @@ the Lambda base image provides, on a small fixture lake, with sockets blocked (a
 each monitor's step, then the assembly, twice (the second run reuses the stored analysis).
 It fails if the handler cannot import or run, if any module loads from outside those folders and the standard
 library, or if the folder exceeds the 10 GB image limit; it prints the folder's size.
-The install is reused while requirements.txt is unchanged (`--fresh` forces a new one).
+The install is reused while requirements.txt is unchanged (`--fresh` forces a new one); `--uv` makes it with uv.
 """
 
 from __future__ import annotations
@@ -120,7 +120,20 @@ def dockerfile_problems() -> list[str]:
     return problems
 
 
-def install(task: Path, fresh: bool) -> str:
+def install_command(task: Path, uv: str | None) -> list[str]:
+    """The Dockerfile's `pip install --no-deps --requirement ... --target`, by pip or by uv.
+
+    uv installs the same wheels' files, byte-compiled too as pip does (so the size is the image's): 17 s against
+    pip's 43 s on 2 cores. Its files are hard links into uv's cache; nothing here writes into an installed file.
+    """
+    if uv is None:
+        command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    else:
+        command = [uv, "pip", "install", "--quiet", "--python", sys.executable, "--compile-bytecode"]
+    return [*command, "--no-deps", "--requirement", str(REQUIREMENTS), "--target", str(task)]
+
+
+def install(task: Path, fresh: bool, uv: str | None = None) -> str:
     """The Dockerfile's pip step into an empty folder (reused while requirements.txt is unchanged)."""
     stamp = task / ".requirements.sha256"
     digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
@@ -128,11 +141,10 @@ def install(task: Path, fresh: bool) -> str:
         return "reused (requirements unchanged)"
     shutil.rmtree(task, ignore_errors=True)
     task.mkdir(parents=True)
-    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    command += ["--no-deps", "--requirement", str(REQUIREMENTS), "--target", str(task)]
-    subprocess.run(command, check=True)  # noqa: S603 - fixed argv
+    subprocess.run(install_command(task, uv), check=True)  # noqa: S603 - fixed argv
+    (task / ".lock").unlink(missing_ok=True)  # uv's lock file for the target, not part of the install
     stamp.write_text(digest)
-    return "installed into an empty folder"
+    return f"installed into an empty folder by {'pip' if uv is None else 'uv'}"
 
 
 def add_code(task: Path) -> None:
@@ -227,10 +239,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fresh", action="store_true", help="reinstall into an empty folder even if unchanged")
     parser.add_argument("--dir", type=Path, default=CACHE / "estimator-image")
+    parser.add_argument("--uv", help="install with this uv (same files as pip) instead of this interpreter's pip")
     args = parser.parse_args(argv)
     problems = dockerfile_problems()
     task = args.dir / "task"
-    how = install(task, args.fresh)
+    how = install(task, args.fresh, args.uv)
     add_code(task)
     runtime_folder(args.dir / "runtime")
     with tempfile.TemporaryDirectory(prefix="estimator-image-") as tmp:

@@ -113,14 +113,17 @@ def main(argv: list[str] | None = None) -> int:
     else:
         WHEELS.mkdir(parents=True, exist_ok=True)
         stamp.unlink(missing_ok=True)
-        for path in files:
-            if _download(["--requirement", str(path)]):
-                continue
-            # pip stops at the first pin it cannot satisfy: retry one by one so every failing pin is reported.
-            for pin in read_pins(path):
-                error = _download([f"{pin.name}=={pin.version}"])
-                if error:
-                    problems.append(f"{path.relative_to(ROOT)}: {pin.name}=={pin.version}: {error}")
+        # One pip run for all the files: the layer's pins are a subset of the image's, their index pages (pip's
+        # main cost here) are read once. Only when it fails, file by file as before.
+        if _download([arg for path in files for arg in ("--requirement", str(path))]):
+            for path in files:
+                if not _download(["--requirement", str(path)]):
+                    continue
+                # pip stops at the first pin it cannot satisfy: retry one by one so every failing pin is reported.
+                for pin in read_pins(path):
+                    error = _download([f"{pin.name}=={pin.version}"])
+                    if error:
+                        problems.append(f"{path.relative_to(ROOT)}: {pin.name}=={pin.version}: {error}")
         problems.extend(check_wheels(pins, WHEELS))
         if not problems:
             stamp.write_text(digest)
