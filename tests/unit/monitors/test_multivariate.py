@@ -109,3 +109,35 @@ def test_size_chunks_number_as_the_analysis_does() -> None:
     # Then the values agree chunk for chunk
     np.testing.assert_allclose(ours["value"], direct["value"], rtol=0, atol=1e-12)
     assert ours["alert"].tolist() == direct["alert"].tolist()
+
+
+def test_categories_encoded_on_their_distinct_values_equal_the_encoder_on_every_row() -> None:
+    import nannyml as nml
+
+    from modelwatch.monitors.drift import _encoded
+
+    # Given nannyml's count encoder fitted on a reference with two categorical columns of different cardinalities
+    rng = np.random.default_rng(11)
+    reference = _rows(rng, 600, START - HOUR)
+    reference["size"] = rng.choice(["s", "m", "l", "xl"], len(reference)).astype(object)
+    features = [*FEATURES, "size"]
+    calculator = nml.DataReconstructionDriftCalculator(
+        column_names=features, timestamp_column_name=TIMESTAMP, chunk_size=100
+    ).fit(reference)
+    # and analysis rows with None and NaN, categories the reference never had, and a column with a single value
+    frame = _rows(rng, 500, START)[FEATURES]
+    frame["size"] = rng.choice(["s", "m", "xxl", None], len(frame)).astype(object)
+    frame.loc[::7, "colour"] = np.nan
+    frame.loc[::11, "colour"] = "purple"
+    single = frame.head(1).copy()
+    uniform = frame.copy()
+    uniform["size"] = "m"
+
+    for rows in (frame, single, uniform):
+        # When the rows are encoded on their distinct values and by the encoder row by row
+        ours = _encoded(calculator._encoder, rows.copy())
+        direct = calculator._encoder.transform(rows.copy()).to_numpy()
+
+        # Then every value is the same, bit for bit (NaN where the encoder leaves NaN)
+        assert ours.dtype == direct.dtype and ours.shape == direct.shape
+        np.testing.assert_array_equal(ours, direct)

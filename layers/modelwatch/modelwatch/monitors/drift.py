@@ -88,7 +88,7 @@ def multivariate_block(calculator: Any, data: AnalysisData, features: list[str])
     if calculator.continuous_column_names:
         names = calculator.continuous_column_names
         frame[names] = calculator._imputer_continuous.transform(frame[names])
-    scaled = calculator._scaler.transform(calculator._encoder.transform(frame[calculator.column_names]).to_numpy())
+    scaled = calculator._scaler.transform(_encoded(calculator._encoder, frame[calculator.column_names]))
     errors = np.linalg.norm(scaled - calculator._pca.inverse_transform(calculator._pca.transform(scaled)), axis=1)
     numbers = data.frame[CHUNK].to_numpy()
     lower = -np.inf if calculator.lower_threshold_value is None else calculator.lower_threshold_value
@@ -118,6 +118,30 @@ def multivariate_block(calculator: Any, data: AnalysisData, features: list[str])
     block["kind"] = KIND_MULTIVARIATE
     block["feature"] = None
     return block
+
+
+def _encoded(encoder: Any, frame: Any) -> Any:
+    """`encoder.transform(frame).to_numpy()` of nannyml's fitted CountEncoder, its columns encoded on their distinct
+    values and spread back to the rows: the encoder maps each value on its own (its share of the reference), and it
+    walked every row in Python. A frame of the distinct values (each column's repeated to the longest, so no column
+    gains a value it lacks) goes through the encoder itself. Equal to the full transform:
+    tests/unit/monitors/test_multivariate.py."""
+    import numpy as np
+    import pandas as pd
+
+    columns = [c for c in getattr(encoder, "cols", None) or [] if c in frame.columns]
+    if not columns or not len(frame):
+        return encoder.transform(frame).to_numpy()
+    factorized = {c: pd.factorize(frame[c].to_numpy(dtype="object"), use_na_sentinel=False) for c in columns}
+    longest = max(len(uniques) for _, uniques in factorized.values())
+    distinct = frame.iloc[np.zeros(longest, dtype="int64")].reset_index(drop=True)
+    for column, (_, uniques) in factorized.items():
+        distinct[column] = pd.Series(np.resize(uniques, longest), dtype="object")
+    mapped = encoder.transform(distinct)
+    out = frame.copy()
+    for column, (codes, _) in factorized.items():
+        out[column] = mapped[column].to_numpy()[codes]
+    return out.to_numpy()
 
 
 def with_chunks(table: Any, chunks: list[ChunkInfo], monitor: str) -> Any:
