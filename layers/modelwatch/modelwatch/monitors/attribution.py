@@ -355,7 +355,6 @@ def _imported(config: ModelConfig, body: bytes, uri: str, label: str) -> tuple[d
 
 
 def ndcg_figure(rows: pd.DataFrame) -> Any:
-
     rows = rows.sort_values("chunk_start")
     x = [t.isoformat() for t in rows["chunk_start"]]
     figure = new_figure()
@@ -373,7 +372,6 @@ def ndcg_figure(rows: pd.DataFrame) -> Any:
 
 
 def shap_figure(rows: pd.DataFrame) -> Any:
-
     figure = new_figure()
     for index, (feature, mine) in enumerate(rows.groupby("feature", sort=True)):
         mine = mine.sort_values("chunk_start")

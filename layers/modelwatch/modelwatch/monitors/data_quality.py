@@ -544,7 +544,6 @@ def violations_figure(rows: pd.DataFrame) -> Any:
 def rates_figure(rows: pd.DataFrame, features: list[str]) -> Any:
     """nannyml's data-quality rates per chunk of the given features with the most alerts (at most
     MAX_REPORT_RATE_FEATURES: more lines are unreadable, and slow to draw), alerts marked."""
-
     figure = new_figure()
     alerts_by_feature = rows.loc[rows["feature"].isin(features)].groupby("feature")["alert"].sum()
     shown = alerts_by_feature.sort_values(ascending=False, kind="stable").index[:MAX_REPORT_RATE_FEATURES].tolist()

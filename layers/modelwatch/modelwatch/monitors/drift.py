@@ -643,7 +643,6 @@ def heatmap_figure(rows: pd.DataFrame) -> Any:
 
 def multivariate_figure(rows: pd.DataFrame) -> Any:
     """PCA reconstruction error per chunk with its thresholds and alerts."""
-
     from_rows = rows.sort_values("chunk_start")
     x = [t.isoformat() for t in from_rows["chunk_start"]]
     figure = new_figure()

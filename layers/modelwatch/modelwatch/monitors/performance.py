@@ -269,7 +269,6 @@ def _coverage_reason(row: ResultRow, gate: float) -> str:
 
 def performance_figure(metric: str, rows: pd.DataFrame) -> Any:
     """Estimated (with its confidence band) and, where labelled, realized values of one metric per chunk."""
-
     estimated = rows.loc[rows["kind"] == KIND_ESTIMATED].sort_values("chunk_start")
     realized = rows.loc[rows["kind"] == KIND_REALIZED].sort_values("chunk_start")
     x = [t.isoformat() for t in estimated["chunk_start"]]
