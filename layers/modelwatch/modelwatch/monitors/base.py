@@ -11,10 +11,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from modelwatch.config.model import ModelConfig
 from modelwatch.lake.store import ObjectStore
+from modelwatch.monitors.frames import CHUNK
 from modelwatch.monitors.plots import Section
 from modelwatch.monitors.results import ResultRow
 
@@ -49,6 +51,14 @@ class AnalysisData:
     @property
     def labelled(self) -> bool:
         return any(c.labelled_rows for c in self.chunks)
+
+    @cached_property
+    def chunk_groups(self) -> tuple[Any, Any]:
+        """The frame's distinct chunk numbers (ascending) and each row's position among them (`np.unique` with
+        `return_inverse`), sorted once for every part of a step that counts rows per chunk."""
+        import numpy as np
+
+        return np.unique(self.frame[CHUNK].to_numpy(), return_inverse=True)
 
 
 @dataclass(frozen=True)

@@ -147,8 +147,7 @@ def nannyml_rates_block(metric: str, calculator: Any, data: AnalysisData) -> pd.
     from nannyml.sampling_error import SAMPLING_ERROR_RANGE
 
     frame = data.frame
-    numbers = frame[CHUNK].to_numpy()
-    unique, position = np.unique(numbers, return_inverse=True)
+    unique, position = data.chunk_groups
     totals = np.bincount(position, minlength=len(unique)).astype("float64")
     by_number = {c.number: c.key for c in data.chunks}
     keys = [by_number[int(n)] for n in unique]

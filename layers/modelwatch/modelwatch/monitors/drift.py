@@ -371,17 +371,14 @@ class DriftMonitor(Monitor):
 
     def _add_distributions(self, blocks: list[Any], baseline: DriftBaseline, data: AnalysisData) -> None:
         """Each feature's shares per chunk, beside the reference's, in the detail of its first method's rows."""
-        import numpy as np
-
         if not baseline.distributions:
             return
         by_number = {c.number: c.key for c in data.chunks}
         numbers = data.frame[CHUNK].to_numpy()
-        grouped = np.unique(numbers, return_inverse=True)
         detail: dict[tuple[str, str], str] = {}
         for feature, spec in baseline.distributions.items():
             bins = distribution_labels(spec)
-            for number, shares in chunk_shares(spec, data.frame[feature], numbers, grouped).items():
+            for number, shares in chunk_shares(spec, data.frame[feature], numbers, data.chunk_groups).items():
                 key = by_number.get(number)
                 if key is not None:
                     document = {"bins": bins, "reference": spec["reference"], "chunk": shares}

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from modelwatch.monitors.base import AnalysisData
-from modelwatch.monitors.frames import CHUNK
 from modelwatch.monitors.results import VALUE_FIELDS
 
 Subject = tuple[tuple[str, ...], str, str | None]  # (nannyml column prefix, metric, feature)
@@ -58,8 +57,7 @@ def univariate_blocks(calculator: Any, data: AnalysisData, subjects: Sequence[Su
     calculate over those columns. Equal to nannyml's results: tests/unit/monitors/test_univariate.py."""
     import numpy as np
 
-    numbers = data.frame[CHUNK].to_numpy()
-    unique, position = np.unique(numbers, return_inverse=True)
+    unique, position = data.chunk_groups
     by_number = {c.number: c.key for c in data.chunks}
     keys = np.array([by_number.get(int(n)) for n in unique], dtype=object)  # None: not a chunk of the run (dropped)
     fast: dict[tuple[str, str], Any] = {}
