@@ -32,8 +32,9 @@ class Generated:
     analysis: pd.DataFrame  # features, y_pred_proba, y_pred, target, timestamp (what nannyml gets directly)
 
 
-def generate(root: Path, seed: int = 7) -> Generated:
-    """Train on a third, use a third as reference and a third as the monitored (captured) period."""
+def generate(root: Path, seed: int = 7, variant: str = "AllTraffic", noise: float = 0.0) -> Generated:
+    """Train on a third, use a third as reference and a third as the monitored (captured) period, captured under
+    `variant`; with `noise`, the monitored period's probabilities are that much noisier (a worse model serving)."""
     data = load_breast_cancer(as_frame=True)
     frame = data.frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
     features = [f"f{i}" for i in range(len(data.feature_names))]
@@ -53,19 +54,24 @@ def generate(root: Path, seed: int = 7) -> Generated:
 
     reference_frame = scored(reference, START - timedelta(days=2))
     analysis_frame = scored(analysis, START)
+    if noise:
+        shaken = analysis_frame["y_pred_proba"] + np.random.default_rng(seed).normal(0.0, noise, len(analysis_frame))
+        analysis_frame["y_pred_proba"] = shaken.clip(0.001, 0.999)
+        analysis_frame["y_pred"] = (analysis_frame["y_pred_proba"] >= 0.5).astype(int)
 
     root.mkdir(parents=True, exist_ok=True)
-    reference_frame.to_parquet(root / "reference.parquet", index=False)
+    reference_name = "reference.parquet" if variant == "AllTraffic" else f"reference-{variant}.parquet"
+    reference_frame.to_parquet(root / reference_name, index=False)
     config = {
         "name": "breast-cancer",
         "endpoint": "breast-cancer-ep",
-        "variant": "AllTraffic",
+        "variant": variant,
         "problem_type": "binary_classification",
         "features": [{"name": f, "type": "numeric"} for f in features],
         "output": {"format": "csv", "columns": ["y_pred_proba"]},
         "target": "target",
         "timestamp": "timestamp",
-        "reference": "reference.parquet",
+        "reference": reference_name,
         "chunking": {"period": "1h"},
         "estimation": {"metrics": METRICS, "min_rows_per_chunk": 30},
     }
@@ -97,7 +103,7 @@ def generate(root: Path, seed: int = 7) -> Generated:
             "eventMetadata": {"eventId": event_id, "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"},
             "eventVersion": "0",
         }
-        folder = captures / "breast-cancer-ep" / "AllTraffic" / when.strftime("%Y/%m/%d/%H")
+        folder = captures / "breast-cancer-ep" / variant / when.strftime("%Y/%m/%d/%H")
         folder.mkdir(parents=True, exist_ok=True)
         with (folder / f"capture-{when:%M}.jsonl").open("a") as handle:
             handle.write(json.dumps(record) + "\n")

@@ -24,13 +24,12 @@ from modelwatch.config.model import (
     MetricsProfile,
     ModelConfig,
     load_model_config,
-    load_model_config_text,
 )
 from modelwatch.constants import (
     DIM_ENDPOINT,
     DIM_KIND,
     DIM_METRIC,
-    DIM_MODEL,
+    DIM_MONITORING_SCHEDULE,
     KIND_ESTIMATED,
     KIND_REALIZED,
     LAKE_CAPTURES,
@@ -43,7 +42,7 @@ from modelwatch.constants import (
     METRIC_UNMATCHED_LABELS,
 )
 from modelwatch.errors import ConfigError, LocalStackError, OutputInUseError
-from modelwatch.lake.layout import model_config_key, model_prefix
+from modelwatch.lake.layout import model_prefix
 from modelwatch.lake.store import S3Store
 from modelwatch.monitors import configured
 from modelwatch.monitors.data_quality import KIND_CONSTRAINT, KIND_NANNYML
@@ -51,6 +50,7 @@ from modelwatch.monitors.data_quality import MONITOR as DATA_QUALITY
 from modelwatch.monitors.drift import KIND_MULTIVARIATE, KIND_PREDICTION, KIND_UNIVARIATE
 from modelwatch.monitors.drift import MONITOR as DRIFT
 from modelwatch.registry.store import Registry
+from modelwatch.units import model_dimensions, split_unit
 from modelwatch.workflow.lifecycle import ReferenceData, register_model
 from modelwatch_cli.inputs import (
     BATCH_LAYOUT,
@@ -130,22 +130,48 @@ def claim_output(output: Path) -> Iterator[None]:
         handle.close()  # releases the lock
 
 
-def filed_key(config: ModelConfig, root: Path, found: Found, prefix: str) -> str:
+def filed_key(config: ModelConfig, root: Path, found: Found, prefix: str, variant: str | None = None) -> str:
     """The S3 key of a capture file to read: in its hour folder (its own, or with --flat its first record's), named
-    by its path under root (a flat folder's subfolders may repeat a file name)."""
+    by its path under root (a flat folder's subfolders may repeat a file name); under `variant` (default the
+    config's)."""
     if found.hour is None or hour_folders(found.path.relative_to(root)) is not None:
-        return capture_key(config, root, found.path, prefix)
+        return capture_key(config, root, found.path, prefix, variant)
     name = found.path.relative_to(root).as_posix().replace("/", "_")
-    return f"{prefix}{config.endpoint}/{config.variant}/{found.hour:%Y/%m/%d/%H}/{name}"
+    return f"{prefix}{config.endpoint}/{variant or config.variant}/{found.hour:%Y/%m/%d/%H}/{name}"
 
 
-def capture_key(config: ModelConfig, root: Path, path: Path, prefix: str) -> str:
+def capture_key(config: ModelConfig, root: Path, path: Path, prefix: str, variant: str | None = None) -> str:
     """The S3 key of a capture file: its SageMaker layout `<endpoint>/<variant>/yyyy/mm/dd/hh/<file>` under prefix."""
     parts = path.relative_to(root).parts
     dated = len(parts) >= 5 and _HOUR_FOLDERS.match(parts[-5]) is not None
     hours = "/".join(parts[-5:-1]) if dated else ""
     tail = f"{hours}/{parts[-1]}" if hours else "/".join(parts)
-    return f"{prefix}{config.endpoint}/{config.variant}/{tail}"
+    return f"{prefix}{config.endpoint}/{variant or config.variant}/{tail}"
+
+
+def variant_folder(root: Path, path: Path) -> str | None:
+    """The variant a capture file is filed under: the folder above its `yyyy/mm/dd/hh` folders (SageMaker's
+    `<endpoint>/<variant>/yyyy/...`), None when there is none."""
+    parts = path.relative_to(root).parts
+    if len(parts) < 6 or hour_folders(Path(*parts[-5:])) is None:
+        return None
+    return parts[-6]
+
+
+def _split_by_variant(config: ModelConfig, root: Path, found: list[Found]) -> tuple[dict[Path, str], list[Skipped]]:
+    """For a model watching several variants: each capture file's variant (its folder), and the files that are in
+    no variant's folder or in one the model does not watch, with why."""
+    variants: dict[Path, str] = {}
+    skipped: list[Skipped] = []
+    for item in found:
+        variant = variant_folder(root, item.path)
+        if variant is None:
+            skipped.append(Skipped(item.path, f"model {config.name} watches variants: captures go in {LAYOUT}"))
+        elif not config.reads_variant(variant):
+            skipped.append(Skipped(item.path, f"variant {variant} is not one model {config.name} watches"))
+        else:
+            variants[item.path] = variant
+    return variants, skipped
 
 
 def folder_time(key: str) -> datetime | None:
@@ -231,6 +257,13 @@ def run_pipeline(
     if batch and flat:
         raise ConfigError(f"--flat: a batch transform job's capture is read in its own layout, {BATCH_LAYOUT}")
     found, skipped = ([], []) if batch else find_inputs(captures, flat=flat)
+    variant_of: dict[Path, str] = {}
+    if config.watches_variants:
+        if batch or flat:
+            raise ConfigError(f"{config_path}: a model watching several variants reads captures in {LAYOUT} folders")
+        variant_of, not_watched = _split_by_variant(config, captures, found)
+        found = [item for item in found if item.path in variant_of]
+        skipped = [*skipped, *not_watched]
     manifests, batch_skipped = find_batch_inputs(captures) if batch else ([], [])
     labels, labels_skipped = find_inputs(ground_truth, ground_truth=True) if ground_truth else ([], [])
     skipped = [*skipped, *batch_skipped, *labels_skipped]
@@ -287,7 +320,8 @@ def run_pipeline(
                 clock=stack.clock,
             )
         for done, item in enumerate(found, 1):
-            stack.put_capture(filed_key(config, captures, item, capture_prefix), item.path.read_bytes())
+            key = filed_key(config, captures, item, capture_prefix, variant_of.get(item.path))
+            stack.put_capture(key, item.path.read_bytes())
             if progress:
                 progress("captures", done, len(capture_files))
         for done, manifest in enumerate(manifests, 1):
@@ -317,7 +351,7 @@ def run_pipeline(
         assert stack.functions is not None
         stack.functions.listeners.append(remember_outcome)
         # Progress through the run's steps (#20): prepare, each monitor's analysis, assemble, publish.
-        steps = len(configured(local_config)) + 3
+        steps = (len(configured(local_config)) + 3) * len(local_config.units(sorted(set(variant_of.values()))))
         done_steps: list[str] = []
 
         def step_done(invocation: Invocation) -> None:
@@ -329,36 +363,53 @@ def run_pipeline(
             progress("monitor run steps", 0, steps)
             stack.functions.listeners.append(step_done)
         digest = hashlib.sha256("\n".join(p.as_posix() for p in capture_files + label_files).encode()).hexdigest()
-        name = f"run-{config.name}"[:60] + f"-{digest[:12]}"
-        arn = stack.start_execution(
-            "MonitorStateMachine", name, {"model": config.name, "input_complete": True, "trigger": "manual"}
-        )
-        stack.run_until_idle()
-        if progress:
-            progress("monitor run steps", steps, steps)
-        described = stack.clients["stepfunctions"].describe_execution(executionArn=arn)
-        summary.execution_status = str(described["status"])
-        execution_output = json.loads(described.get("output") or "{}")
-        summary.error = _execution_error(execution_output, described)
-        outcome = outcomes.get(name, {})
-        summary.chunks_analysed = int(outcome.get("chunks_analysed", 0))
-        summary.chunks_skipped = list(outcome.get("chunks_skipped", []))
-        summary.realized_skipped = list(outcome.get("realized_skipped", []))
-        summary.failed_monitors = list(outcome.get("failed_monitors", []))
-        summary.rows_superseded = int(outcome.get("rows_superseded", 0))
-        summary.rows_duplicate = int(outcome.get("rows_duplicate", 0))
-        summary.output = str(output)
+        units = local_config.units(sorted(set(variant_of.values())))
+        for written in _OUTPUT_FILES:  # appended unit by unit below
+            (output / written).write_text("", encoding="utf-8")
         namespaces = {
             n for n in (config.bias and config.bias.namespace, config.attribution and config.attribution.namespace) if n
         }
-        _export(stack, config.name, output, summary, namespaces)
+        for unit in units:
+            name = f"run-{unit.name}"[:60] + f"-{digest[:12]}"
+            arn = stack.start_execution(
+                "MonitorStateMachine", name, {"model": unit.name, "input_complete": True, "trigger": "manual"}
+            )
+            stack.run_until_idle()
+            described = stack.clients["stepfunctions"].describe_execution(executionArn=arn)
+            _summarise_unit(summary, unit, described, outcomes.get(name, {}))
+            _export(stack, unit.name, output, summary, namespaces)
+            _export_model_monitor(stack, unit, output, summary)
+        if progress:
+            progress("monitor run steps", steps, steps)
+        summary.output = str(output)
+        _export_notifications(stack, output, summary)
         export_report_folder(stack.clients["s3"], stack.lake_bucket, output)  # shared plotly.js, fleet index (#20)
-        _export_model_monitor(stack, config, output, summary)
         export_snapshot(stack, output)  # for `modelwatch status/models/report --local OUTPUT`
     if log_stream is None:
         logs.close()
     (output / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2, default=str) + "\n")
     return summary
+
+
+_OUTPUT_FILES = ("metrics.jsonl", "constraint_violations.jsonl", "model_quality_violations.jsonl")
+
+
+def _summarise_unit(summary: RunSummary, unit: ModelConfig, described: dict[str, Any], outcome: dict[str, Any]) -> None:
+    """Add one unit's run to the summary (a model watching several variants runs each; its entries name the
+    variant). The execution status is the worst of the units'."""
+    variant = {"variant": unit.variant} if unit.unit_of else {}
+    status = str(described["status"])
+    if summary.execution_status in ("", "SUCCEEDED"):
+        summary.execution_status = status
+    error = _execution_error(json.loads(described.get("output") or "{}"), described)
+    if error and not summary.error:
+        summary.error = f"{unit.variant}: {error}" if variant else error
+    summary.chunks_analysed += int(outcome.get("chunks_analysed", 0))
+    summary.chunks_skipped += [{**variant, **e} for e in outcome.get("chunks_skipped", [])]
+    summary.realized_skipped += [{**variant, **e} for e in outcome.get("realized_skipped", [])]
+    summary.failed_monitors += [{**variant, **e} for e in outcome.get("failed_monitors", [])]
+    summary.rows_superseded += int(outcome.get("rows_superseded", 0))
+    summary.rows_duplicate += int(outcome.get("rows_duplicate", 0))
 
 
 def _reference_path(config: ModelConfig, config_path: Path) -> Path:
@@ -392,10 +443,12 @@ def _cause_message(cause: Any) -> str:
 
 
 def _export(
-    stack: LocalStack, model: str, output: Path, summary: RunSummary, namespaces: set[str] | None = None
+    stack: LocalStack, unit: str, output: Path, summary: RunSummary, namespaces: set[str] | None = None
 ) -> None:
-    """metrics.jsonl, notifications.jsonl, results Parquet and HTML reports out of the local stack (`namespaces`:
-    the Clarify-compatible ones of the model's bias and attribution metrics)."""
+    """A unit's lines of metrics.jsonl and constraint_violations.jsonl (appended), its results Parquet and HTML
+    reports out of the local stack (`namespaces`: the Clarify-compatible ones of the model's bias and attribution
+    metrics). Lines name the model, and the variant for a model watching several."""
+    model = unit
     s3 = stack.clients["s3"]
     results: dict[tuple[str, str, datetime], dict[str, Any]] = {}
     monitor_rows: dict[tuple[Any, ...], dict[str, Any]] = {}  # bias and attribution rows
@@ -412,10 +465,9 @@ def _export(
                     _index_results(body, results, monitor_rows)
                 if area == LAKE_RESULTS and item["Key"].endswith("/results.parquet"):
                     _index_monitor_rows(body, quality_rows)
-    summary.rows_decoded = _lake_rows(stack, model_prefix(LAKE_CAPTURES, model))
-    config = load_model_config_text(
-        s3.get_object(Bucket=stack.lake_bucket, Key=model_config_key(model))["Body"].read(), model
-    )
+    summary.rows_decoded += _lake_rows(stack, model_prefix(LAKE_CAPTURES, model))
+    config = Registry(S3Store(s3, stack.lake_bucket), cache_seconds=0).get(unit)
+    named = dict(model_dimensions(unit))
     quality_namespace = config.data_quality.namespace
     points = [
         p
@@ -438,11 +490,16 @@ def _export(
             summary.records_decoded += int(point.stat_sum)
         if point.metric_name == METRIC_RECORDS_QUARANTINED:
             summary.records_quarantined += int(point.stat_sum)
-        if point.namespace == quality_namespace and dims.get(DIM_ENDPOINT) == config.endpoint:
-            dims = {DIM_MODEL: model, **dims}  # Model Monitor's metrics name the endpoint, not the model
-        if point.metric_name == METRIC_UNMATCHED_LABELS and dims.get(DIM_MODEL) == model:
+        if (
+            point.namespace == quality_namespace
+            and dims.get(DIM_ENDPOINT) == config.endpoint
+            and dims.get(DIM_MONITORING_SCHEDULE) == config.data_quality_schedule
+        ):
+            dims = {**named, **dims}  # Model Monitor's metrics name the endpoint and schedule, not the model
+        ours = all(dims.get(k) == v for k, v in named.items())
+        if point.metric_name == METRIC_UNMATCHED_LABELS and ours:
             summary.labels_unmatched += int(point.stat_sum)
-        if dims.get(DIM_MODEL) != model:
+        if not ours:
             continue
         if point.metric_name == METRIC_PERFORMANCE:
             kind = dims.get(DIM_KIND, "")
@@ -471,16 +528,25 @@ def _export(
                 "dimensions": dims,
             }
         lines.append(line)
-    summary.datapoints = sum(1 for line in lines if line["kind"] in (KIND_ESTIMATED, KIND_REALIZED))
+    summary.datapoints += sum(1 for line in lines if line["kind"] in (KIND_ESTIMATED, KIND_REALIZED))
     monitor_lines, violations = _monitor_lines(model, quality_rows)
-    summary.monitor_datapoints = len(monitor_lines)
-    summary.violations = len(violations)
-    with (output / "metrics.jsonl").open("w", encoding="utf-8") as handle:
-        for line in [*lines, *monitor_lines]:
-            handle.write(json.dumps(line, default=str) + "\n")
-    with (output / "constraint_violations.jsonl").open("w", encoding="utf-8") as handle:
-        for line in violations:
-            handle.write(json.dumps(line, default=str) + "\n")
+    summary.monitor_datapoints += len(monitor_lines)
+    summary.violations += len(violations)
+    _append_lines(output / "metrics.jsonl", unit, [*lines, *monitor_lines])
+    _append_lines(output / "constraint_violations.jsonl", unit, violations)
+
+
+def _append_lines(path: Path, unit: str, lines: list[dict[str, Any]]) -> None:
+    """JSON lines appended to `path`, each naming the unit's model (and its variant, after the model)."""
+    model, variant = split_unit(unit)
+    with path.open("a", encoding="utf-8") as handle:
+        for line in lines:
+            named = {"model": model, **({"variant": variant} if variant is not None else {})}
+            handle.write(json.dumps({**named, **line, **named}, default=str) + "\n")
+
+
+def _export_notifications(stack: LocalStack, output: Path, summary: RunSummary) -> None:
+    """notifications.jsonl: every message the stack's topics received."""
     summary.notifications = len(stack.notifications)
     with (output / "notifications.jsonl").open("w", encoding="utf-8") as handle:
         for note in stack.notifications:
@@ -522,20 +588,16 @@ def _export_model_monitor(stack: LocalStack, config: ModelConfig, output: Path, 
         }
         for point in sorted(points, key=lambda p: (p.metric_name, p.timestamp))
     ]
-    summary.model_monitor_datapoints = len(lines)
-    with (output / "metrics.jsonl").open("a", encoding="utf-8") as handle:
-        for line in lines:
-            handle.write(json.dumps(line, default=str) + "\n")
+    summary.model_monitor_datapoints += len(lines)
+    _append_lines(output / "metrics.jsonl", config.name, lines)
     folder = output / LAKE_RESULTS / f"model={config.name}" / LAKE_MODEL_QUALITY_VIOLATIONS
     violations: list[dict[str, Any]] = []
     for path in sorted(folder.rglob("*.json")) if folder.is_dir() else []:
         document = json.loads(path.read_text(encoding="utf-8"))
         window = {k: document.get(k) for k in ("model", "chunk_start", "chunk_end")}
         violations.extend({**window, **entry} for entry in document.get("violations", []))
-    summary.model_quality_violations = len(violations)
-    with (output / "model_quality_violations.jsonl").open("w", encoding="utf-8") as handle:
-        for violation in violations:
-            handle.write(json.dumps(violation) + "\n")
+    summary.model_quality_violations += len(violations)
+    _append_lines(output / "model_quality_violations.jsonl", config.name, violations)
 
 
 def _lake_rows(stack: LocalStack, prefix: str) -> int:

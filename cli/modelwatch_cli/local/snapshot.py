@@ -28,8 +28,8 @@ def export_snapshot(stack: LocalStack, output: Path) -> list[str]:
     registry = Registry(store, cache_seconds=0)
     state = State(stack.clients["dynamodb"], stack.outputs["StateTableName"])
     now = stack.clock.now()
-    names = registry.names()
-    for name in names:
+    names = registry.names()  # the monitored units (a model watching several variants: one per variant)
+    for name in registry.registered():
         target = output / model_config_key(name)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(store.get(model_config_key(name)))

@@ -26,6 +26,7 @@ from modelwatch.monitors import monitor_for
 from modelwatch.monitors.performance import MONITOR as PERFORMANCE
 from modelwatch.monitors.results import conform, empty_table, from_parquet, to_parquet
 from modelwatch.observability import logger
+from modelwatch.units import split_unit
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -95,6 +96,7 @@ def _merged(results: list[MonitorResult], model: str, run_id: str) -> pd.DataFra
     index = {start: i for i, start in enumerate(starts)}
     table["chunk_index"] = table["chunk_start"].map(index).astype("int64")
     table["model"] = model
+    table["variant"] = split_unit(model)[1]  # a variant of a model watching several (the unit is `model`)
     table["run_id"] = run_id
     return conform(table)
 

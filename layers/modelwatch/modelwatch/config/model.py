@@ -24,11 +24,14 @@ from modelwatch.config.model_quality import (
 from modelwatch.constants import DIM_ENDPOINT, DIM_MONITORING_SCHEDULE
 from modelwatch.errors import ConfigError
 from modelwatch.jsonpath import JsonPathError, compile_path
+from modelwatch.units import SEPARATOR, split_unit, unit_name
 
 MAX_CONFIG_BYTES = 1_000_000
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
 _DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,62}$")
+_VARIANT_NAME = re.compile(r"^[A-Za-z0-9](-*[A-Za-z0-9]){0,62}$")  # SageMaker's ProductionVariant VariantName
+ALL_VARIANTS = "*"
 
 
 def parse_duration(text: str) -> timedelta:
@@ -549,6 +552,32 @@ class MetricsConfig(_Strict):
     profile: MetricsProfile = MetricsProfile.LEAN
 
 
+class VariantSpec(_Strict):
+    """A production variant the model watches: `{name: challenger, reference: reference-challenger.parquet}` (its
+    own reference data; the model's `reference` otherwise). A bare name is accepted too."""
+
+    name: str
+    reference: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _VARIANT_NAME.match(value):
+            raise ValueError(f"{value!r} is not a SageMaker variant name (1-63 letters, digits and '-')")
+        return value
+
+
+class Comparison(_Strict):
+    """`comparison:` how the variants of a model watching several are compared (`modelwatch compare`, the report,
+    the challenger notification): each challenger against the champion, on the difference of their estimated (and,
+    where labelled, realized) metric per chunk, over the last `last_chunks` chunks both have."""
+
+    champion: str | None = None  # a variant name; default the first listed (with "*": none, so nothing notifies)
+    last_chunks: int = Field(default=24, ge=1, le=10_000)
+    z: float = Field(default=1.96, gt=0.0, le=10.0)  # how many standard errors make a difference significant
+    notify: bool = True  # a notification when a challenger is significantly worse than the champion
+
+
 class ModelConfig(_Strict):
     """One monitored model. `name` is the lake partition and the CloudWatch `Model` dimension."""
 
@@ -557,6 +586,11 @@ class ModelConfig(_Strict):
     name: str
     endpoint: str = Field(min_length=1)
     variant: str = "AllTraffic"
+    # Several production variants, each monitored as its own unit `<name>.<variant>` (modelwatch.units); "*" for
+    # every variant found under the endpoint. None: the one `variant`.
+    variants: list[VariantSpec] | Literal["*"] | None = None
+    comparison: Comparison = Field(default_factory=Comparison)
+    unit_of: str | None = None  # set on a unit: the model it belongs to (never written by users)
     problem_type: ProblemType
     features: list[Feature] = Field(min_length=1)
     input: InputFormat = Field(default_factory=InputFormat)
@@ -584,12 +618,42 @@ class ModelConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _MODEL_NAME.match(value):
+        model, variant = split_unit(value)  # a unit's name: checked against unit_of below
+        if not _MODEL_NAME.match(model) or (variant is not None and not _VARIANT_NAME.match(variant)):
             raise ValueError("name must be 1-63 letters, digits, '-' or '_', starting with a letter or digit")
         return value
 
+    @field_validator("variants", mode="before")
+    @classmethod
+    def _variant_names(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"name": item} if isinstance(item, str) else item for item in value]
+        return value
+
+    def _check_variants(self) -> None:
+        if self.unit_of is not None:
+            if self.name != unit_name(self.unit_of, self.variant) or self.variants is not None:
+                raise ValueError(f"unit_of: {self.name!r} is not the unit of model {self.unit_of!r} for {self.variant}")
+            return
+        if SEPARATOR in self.name:
+            raise ValueError("name must be 1-63 letters, digits, '-' or '_', starting with a letter or digit")
+        if isinstance(self.variants, list):
+            if not self.variants:
+                raise ValueError('variants: name at least one variant, or "*" for every variant of the endpoint')
+            if self.variant != "AllTraffic":
+                raise ValueError("variant and variants: use one (variants: lists every variant the model watches)")
+            names = [v.name for v in self.variants]
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                raise ValueError(f"variants: {twice} listed twice")
+            if self.comparison.champion is not None and self.comparison.champion not in names:
+                raise ValueError(f"comparison.champion: {self.comparison.champion!r} is not one of variants {names}")
+        if self.variants == ALL_VARIANTS and self.variant != "AllTraffic":
+            raise ValueError('variant and variants: use one (variants: "*" watches every variant of the endpoint)')
+
     @model_validator(mode="after")
     def _consistent(self) -> ModelConfig:
+        self._check_variants()
         names = [f.name for f in self.features]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -718,6 +782,70 @@ class ModelConfig(_Strict):
                 f"estimation.model_monitor.metric_names: {unknown} are not Model Monitor {problem} scalar metrics"
             )
 
+    # Production variants (modelwatch.units).
+    @property
+    def watches_variants(self) -> bool:
+        """Whether the config names its variants: each is then a unit `<name>.<variant>` with a Variant dimension."""
+        return self.variants is not None
+
+    @property
+    def model_name(self) -> str:
+        """The model's name (a unit's model, else the name)."""
+        return self.unit_of or self.name
+
+    @property
+    def champion(self) -> str | None:
+        """The variant the others are compared with (`comparison.champion`, else the first listed)."""
+        if self.comparison.champion is not None:
+            return self.comparison.champion
+        return self.variants[0].name if isinstance(self.variants, list) else None
+
+    def unit(self, variant: str) -> ModelConfig:
+        """The unit monitoring one of the model's variants: named `<name>.<variant>`, with the variant's reference."""
+        if not self.watches_variants:
+            raise ConfigError(f"model {self.name} watches one variant ({self.variant}), not several")
+        reference = self.reference
+        if isinstance(self.variants, list):
+            specs = {v.name: v for v in self.variants}
+            if variant not in specs:
+                raise ConfigError(f"model {self.name} does not watch variant {variant!r} (variants: {list(specs)})")
+            reference = specs[variant].reference or self.reference
+        elif not _VARIANT_NAME.match(variant):
+            raise ConfigError(f"model {self.name}: {variant!r} is not a SageMaker variant name")
+        quality, model_quality = self.data_quality, self.estimation.model_monitor
+        if quality.monitoring_schedule:  # a configured schedule name, one series per variant
+            quality = quality.model_copy(update={"monitoring_schedule": f"{quality.monitoring_schedule}-{variant}"})
+        if model_quality.monitoring_schedule:
+            schedule = f"{model_quality.monitoring_schedule}-{variant}"
+            model_quality = model_quality.model_copy(update={"monitoring_schedule": schedule})
+        return self.model_copy(
+            update={
+                "name": unit_name(self.name, variant),
+                "variant": variant,
+                "variants": None,
+                "unit_of": self.name,
+                "reference": reference,
+                "comparison": self.comparison.model_copy(update={"champion": self.champion}),
+                "data_quality": quality,
+                "estimation": self.estimation.model_copy(update={"model_monitor": model_quality}),
+            }
+        )
+
+    def units(self, seen: list[str] | tuple[str, ...] = ()) -> list[ModelConfig]:
+        """What is monitored: the model itself, or one unit per listed variant (with "*", per variant `seen`)."""
+        if self.variants is None:
+            return [self]
+        names = [v.name for v in self.variants] if isinstance(self.variants, list) else sorted(set(seen))
+        return [self.unit(name) for name in names]
+
+    def reads_variant(self, variant: str) -> bool:
+        """Whether captures of `variant` (of the model's endpoint) are the model's."""
+        if self.variants is None:
+            return variant == self.variant
+        if isinstance(self.variants, list):
+            return any(v.name == variant for v in self.variants)
+        return _VARIANT_NAME.match(variant) is not None  # "*"
+
     # Derived names, used by decoding, estimation and publishing alike.
     @property
     def feature_names(self) -> list[str]:
@@ -759,6 +887,11 @@ class ModelConfig(_Strict):
         if configured is not None:
             return configured
         return MODEL_QUALITY_BATCH_NAMESPACE if self.batch_transform is not None else MODEL_QUALITY_NAMESPACE
+
+    @property
+    def data_quality_schedule(self) -> str:
+        """The MonitoringSchedule dimension of the model's Model Monitor data-quality metrics."""
+        return self.data_quality.monitoring_schedule or f"{self.name}-data-quality"
 
     @property
     def model_quality_dimensions(self) -> tuple[tuple[str, str], ...]:
@@ -855,6 +988,14 @@ def load_model_config(path: str | Path) -> ModelConfig:
     config = load_model_config_text(text, str(path))
     if config.reference and "://" not in config.reference and not Path(config.reference).is_absolute():
         config = config.model_copy(update={"reference": str((path.parent / config.reference).resolve())})
+    if isinstance(config.variants, list):  # a variant's own reference, relative to the config's folder too
+        specs = [
+            v.model_copy(update={"reference": str((path.parent / v.reference).resolve())})
+            if v.reference and "://" not in v.reference and not Path(v.reference).is_absolute()
+            else v
+            for v in config.variants
+        ]
+        config = config.model_copy(update={"variants": specs})
     quality = config.data_quality
     if quality.statistics and quality.constraints:
         resolved = {

@@ -47,6 +47,7 @@ class ModelOutcome:
     files: list[WrittenFile] = field(default_factory=list)
     quarantine_file: WrittenFile | None = None
     rows_per_hour: dict[datetime, int] = field(default_factory=dict)
+    labels_of_other_variants: int = 0  # labels another variant of the model captured (not unmatched)
     first_time: datetime | None = None
     last_time: datetime | None = None
 

@@ -23,7 +23,6 @@ from modelwatch.chunks import format_hour
 from modelwatch.clock import Clock, to_utc
 from modelwatch.config.model import ModelConfig
 from modelwatch.constants import (
-    DIM_MODEL,
     GROUND_TRUTH_LOOKBACK_DAYS,
     METRIC_CAPTURED_ROWS,
     METRIC_INGEST_LAG,
@@ -46,6 +45,7 @@ from modelwatch.lake.store import ObjectStore, parse_s3_uri
 from modelwatch.observability import logger, metrics
 from modelwatch.registry.store import Registry
 from modelwatch.state import OBJECT_SKIPPED, CounterDelta, ObjectRecord, State
+from modelwatch.units import model_dimensions, model_of, split_unit
 from modelwatch.workflow.trigger import trigger_ready_runs
 
 KIND_CAPTURE = "capture"
@@ -154,12 +154,14 @@ def open_object(s3_client: Any, ref: ObjectRef) -> OpenedObject | None:
 # ---------------------------------------------------------------- metrics and trigger
 def _model_metric(model: str, name: str, unit: MetricUnit, value: float) -> None:
     with single_metric(name=name, unit=unit, value=value, namespace=metrics.namespace) as metric:
-        metric.add_dimension(DIM_MODEL, model)
+        for dimension, named in model_dimensions(model):
+            metric.add_dimension(dimension, named)
 
 
 def unmatched_labels(outcome: ModelOutcome) -> int:
-    """A ground-truth object's labels that belong to no captured hour (no captured request had them)."""
-    return max(0, outcome.rows - sum(outcome.rows_per_hour.values()))
+    """A ground-truth object's labels that belong to no captured hour (no captured request had them, of any of the
+    model's variants)."""
+    return max(0, outcome.rows - sum(outcome.rows_per_hour.values()) - outcome.labels_of_other_variants)
 
 
 def emit_outcome_metrics(outcome: ModelOutcome, now: datetime, capture: bool) -> None:
@@ -355,12 +357,25 @@ def ingest_ground_truth_object(
             hours=len(outcome.rows_per_hour),
         )
         outcomes.append(outcome)
+    _share_labels_among_variants(outcomes)
     counters = [
         CounterDelta(o.model, hour, labels=count, label_version=1)
         for o in outcomes
         for hour, count in o.rows_per_hour.items()
     ]
     return _record_and_trigger(ref, KIND_GROUND_TRUTH, outcomes, counters, state, clock, trigger)
+
+
+def _share_labels_among_variants(outcomes: list[ModelOutcome]) -> None:
+    """A model watching several variants reads one ground-truth prefix: each label belongs to one variant's request,
+    so a unit's labels that a sibling variant captured are that variant's, not unmatched."""
+    matched: dict[str, int] = {}
+    for outcome in outcomes:
+        matched[model_of(outcome.model)] = matched.get(model_of(outcome.model), 0) + sum(outcome.rows_per_hour.values())
+    for outcome in outcomes:
+        if split_unit(outcome.model)[1] is not None:
+            own = sum(outcome.rows_per_hour.values())
+            outcome.labels_of_other_variants = min(outcome.rows - own, matched[model_of(outcome.model)] - own)
 
 
 def _reopen(s3_client: Any, ref: ObjectRef) -> BinaryIO:

@@ -87,6 +87,14 @@ def model_reference_key(model: str) -> str:
     return f"{LAKE_MODELS}/{model}/reference.parquet"
 
 
+VARIANTS_FOLDER = "variants"  # models/<m>/variants/<variant>: a variant found under the endpoint (`variants: "*"`)
+
+
+def model_variant_key(model: str, variant: str) -> str:
+    """The marker of a variant a model watching every variant has seen captures of."""
+    return f"{LAKE_MODELS}/{model}/{VARIANTS_FOLDER}/{variant}"
+
+
 def monitor_prefix(model: str, monitor: str) -> str:
     """Where a model's monitor keeps its fitted baseline and its stored analysis: `models/<m>/<monitor>/`."""
     return f"{LAKE_MODELS}/{model}/{monitor}/"

@@ -24,7 +24,6 @@ from modelwatch.constants import (
     COL_FEATURE_ISSUES,
     DIM_ENDPOINT,
     DIM_FEATURE,
-    DIM_MODEL,
     DIM_MONITORING_SCHEDULE,
     METRIC_CONSTRAINT_VIOLATIONS,
 )
@@ -51,6 +50,7 @@ from modelwatch.monitors.mm_checks import (
 from modelwatch.monitors.nml import ESTIMATOR_SCHEMA, FIT_SEED, build_chunker, build_data_quality_calculators, fitted
 from modelwatch.monitors.plots import Section, alert_markers, new_figure
 from modelwatch.monitors.results import VALUE_FIELDS, ResultRow, empty_table
+from modelwatch.units import model_dimensions
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -452,7 +452,7 @@ class DataQualityMonitor(Monitor):
             out.points.append(
                 MetricPoint(
                     METRIC_CONSTRAINT_VIOLATIONS,
-                    ((DIM_MODEL, config.name),),
+                    model_dimensions(config.name),
                     start,
                     float(count),
                     series=SERIES_VIOLATIONS,
@@ -461,7 +461,7 @@ class DataQualityMonitor(Monitor):
                 )
             )
         features = quality.metric_features if quality.metric_features is not None else config.feature_names
-        schedule = quality.monitoring_schedule or f"{config.name}-data-quality"
+        schedule = config.data_quality_schedule
         starts = sorted({r.chunk_start for r in rows if r.kind == KIND_COUNTS})
         for start in starts:
             for feature in features:

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from modelwatch.constants import (
     DIM_FEATURE,
-    DIM_MODEL,
     DIM_OUTPUT,
     METRIC_FEATURES_DRIFTING,
     METRIC_MISSING_RATE,
@@ -37,6 +36,7 @@ from modelwatch.monitors.nml import (
 from modelwatch.monitors.plots import ALERT_COLOUR, FEATURE_COLOURS, Section, alert_markers, finite, new_figure
 from modelwatch.monitors.results import ResultRow, conform, empty_table
 from modelwatch.monitors.univariate import univariate_blocks
+from modelwatch.units import model_dimensions
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -493,7 +493,7 @@ class DriftMonitor(Monitor):
             out.points.append(
                 MetricPoint(
                     METRIC_FEATURES_DRIFTING,
-                    ((DIM_MODEL, model),),
+                    model_dimensions(model),
                     start,
                     float(len(features)),
                     series=SERIES_DRIFT,
@@ -506,7 +506,7 @@ class DriftMonitor(Monitor):
                 out.points.append(
                     MetricPoint(
                         METRIC_MISSING_RATE,
-                        ((DIM_MODEL, model), (DIM_FEATURE, row.feature)),
+                        (*model_dimensions(model), (DIM_FEATURE, row.feature)),
                         row.chunk_start,
                         row.value,
                         series=SERIES_MISSING,
@@ -527,7 +527,7 @@ class DriftMonitor(Monitor):
                 out.points.append(
                     MetricPoint(
                         METRIC_MULTIVARIATE_DRIFT,
-                        ((DIM_MODEL, model),),
+                        model_dimensions(model),
                         row.chunk_start,
                         row.value,
                         series=SERIES_MULTIVARIATE,
@@ -539,7 +539,7 @@ class DriftMonitor(Monitor):
                 out.points.append(
                     MetricPoint(
                         METRIC_PREDICTION_DRIFT,
-                        ((DIM_MODEL, model), (DIM_OUTPUT, row.feature)),
+                        (*model_dimensions(model), (DIM_OUTPUT, row.feature)),
                         row.chunk_start,
                         row.value,
                         series=SERIES_PREDICTION,

@@ -14,7 +14,6 @@ from modelwatch.config.model_quality import GREATER_THAN, violates
 from modelwatch.constants import (
     DIM_KIND,
     DIM_METRIC,
-    DIM_MODEL,
     KIND_ERROR,
     KIND_ESTIMATED,
     KIND_LOWER_BOUND,
@@ -57,6 +56,7 @@ from modelwatch.monitors.plots import (
     threshold_lines,
 )
 from modelwatch.monitors.results import VALUE_FIELDS, ResultRow, conform, empty_table
+from modelwatch.units import model_dimensions
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -472,7 +472,7 @@ class PerformanceMonitor(Monitor):
     def _point(self, row: ResultRow, kind: str, value: float | None, *parts: object) -> MetricPoint:
         return MetricPoint(
             metric_name=METRIC_PERFORMANCE,
-            dimensions=((DIM_MODEL, self.config.name), (DIM_METRIC, row.metric), (DIM_KIND, kind)),
+            dimensions=(*model_dimensions(self.config.name), (DIM_METRIC, row.metric), (DIM_KIND, kind)),
             timestamp=row.chunk_start,
             value=value,
             series=kind,

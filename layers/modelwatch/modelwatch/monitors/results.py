@@ -78,6 +78,7 @@ class ResultRow:
     variant: str | None = None
     estimation_error: float | None = None
     detail: str | None = None
+    sampling_error: float | None = None  # the value's standard error (nannyml's sampling error of the metric)
 
 
 def _number(value: Any) -> float | None:
@@ -129,6 +130,7 @@ def read_results(body: bytes) -> list[ResultRow]:
                 variant=_text(row.get("variant")),
                 estimation_error=_number(row.get("estimation_error")),
                 detail=_text(row.get("detail")),
+                sampling_error=_number(row.get("sampling_error")),
             )
         )
     return rows

@@ -29,7 +29,6 @@ from modelwatch.constants import (
     ALARM_TAG_KEY,
     DEFAULT_METRIC_NAMESPACE,
     DIM_DRILL,
-    DIM_MODEL,
     DIM_SERVICE,
     METRIC_ALERT_DRILL,
     METRIC_ALERT_STATE,
@@ -43,6 +42,7 @@ from modelwatch.constants import (
 from modelwatch.observability import logger
 from modelwatch.publishing.metrics import Datapoint, put_datapoints
 from modelwatch.retry import call_with_retries
+from modelwatch.units import model_dimensions
 
 STATE_PERIOD_SECONDS = 60  # state metrics: the latest run's value decides (two runs a minute apart never merge)
 HOURLY = 3600
@@ -101,7 +101,7 @@ def _stat(ident: str, namespace: str, metric: str, dims: dict[str, str], period:
             "Metric": {
                 "Namespace": namespace,
                 "MetricName": metric,
-                "Dimensions": [{"Name": k, "Value": v} for k, v in dims.items()],
+                "Dimensions": _dimensions(dims),
             },
             "Period": period,
             "Stat": stat,
@@ -124,9 +124,18 @@ def _filled(
     ]
 
 
+def _named(model: str) -> dict[str, str]:
+    """The dimensions naming a model's unit: Model, and Variant for a variant of a model watching several."""
+    return dict(model_dimensions(model))
+
+
+def _dimensions(dims: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Name": k, "Value": v} for k, v in dims.items()]
+
+
 def _ingested(model: str) -> dict[str, str]:
     """The dimensions of ingestion's per-model counts (EMF lines carry the service dimension)."""
-    return {DIM_MODEL: model, DIM_SERVICE: SERVICE_NAME}
+    return {**_named(model), DIM_SERVICE: SERVICE_NAME}
 
 
 def _base(settings: AlarmSettings, config: ModelConfig, what: str, description: str) -> dict[str, Any]:
@@ -155,7 +164,7 @@ def state_alarm(settings: AlarmSettings, config: ModelConfig) -> dict[str, Any]:
         ),
         "Namespace": settings.namespace,
         "MetricName": METRIC_ALERT_STATE,
-        "Dimensions": [{"Name": DIM_MODEL, "Value": config.name}],
+        "Dimensions": _dimensions(_named(config.name)),
         "Statistic": "Maximum",
         "Period": STATE_PERIOD_SECONDS,
         "EvaluationPeriods": 1,
@@ -179,7 +188,7 @@ def silence_alarms(settings: AlarmSettings, config: ModelConfig) -> list[dict[st
                 f"modelwatch: no successful monitor run of model {model} (and no fleet check finding nothing to do) "
                 f"for two schedule intervals ({2 * interval // 60} min): runs fail, time out or are not started.",
             ),
-            "Metrics": _filled(settings, METRIC_RUN_HEARTBEAT, {DIM_MODEL: model}, interval, "runs and checks"),
+            "Metrics": _filled(settings, METRIC_RUN_HEARTBEAT, _named(model), interval, "runs and checks"),
             "EvaluationPeriods": 2,
             "DatapointsToAlarm": 2,
             "Threshold": 1.0,
@@ -242,7 +251,7 @@ def silence_alarms(settings: AlarmSettings, config: ModelConfig) -> list[dict[st
                 ),
                 "Namespace": settings.namespace,
                 "MetricName": METRIC_LABEL_COVERAGE,
-                "Dimensions": [{"Name": DIM_MODEL, "Value": model}],
+                "Dimensions": _dimensions(_named(model)),
                 "Statistic": "Minimum",
                 "Period": STATE_PERIOD_SECONDS,
                 "EvaluationPeriods": 1,
@@ -364,7 +373,7 @@ def seed_heartbeat(cloudwatch: Any, namespace: str, model: str, now: datetime) -
     """A registered model (and the fleet) count as running until the first run is due: one RunHeartbeat each at
     registration, so the stalled alarms do not start in ALARM."""
     points = [
-        Datapoint(METRIC_RUN_HEARTBEAT, ((DIM_MODEL, model),), now, 1.0, unit="Count"),
+        Datapoint(METRIC_RUN_HEARTBEAT, model_dimensions(model), now, 1.0, unit="Count"),
         Datapoint(METRIC_RUN_HEARTBEAT, (), now, 1.0, unit="Count"),
     ]
     put_datapoints(cloudwatch, namespace, points)
@@ -381,7 +390,7 @@ def drill_alarm(settings: AlarmSettings, model: str, drill_id: str) -> dict[str,
         "OKActions": settings.actions,
         "Namespace": settings.namespace,
         "MetricName": METRIC_ALERT_DRILL,
-        "Dimensions": [{"Name": DIM_MODEL, "Value": model}, {"Name": DIM_DRILL, "Value": drill_id}],
+        "Dimensions": _dimensions({**_named(model), DIM_DRILL: drill_id}),
         "Statistic": "Maximum",
         "Period": STATE_PERIOD_SECONDS,
         "EvaluationPeriods": 1,

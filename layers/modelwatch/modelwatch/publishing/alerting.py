@@ -17,7 +17,6 @@ from typing import Any
 from modelwatch.clock import to_utc
 from modelwatch.config.model import ModelConfig
 from modelwatch.constants import (
-    DIM_MODEL,
     KIND_ESTIMATED,
     METRIC_ALERT_STATE,
     METRIC_LABEL_COVERAGE,
@@ -32,6 +31,7 @@ from modelwatch.publishing.incidents import DEGRADATION, IMPROVEMENT, KINDS, Met
 from modelwatch.publishing.metrics import Datapoint, put_datapoints
 from modelwatch.publishing.notify import Notification, RunContext, build_incident_notification, send_notification
 from modelwatch.state import IncidentRecord, Incidents
+from modelwatch.units import model_dimensions
 
 MAX_ATTEMPTS = 5  # optimistic writes of a model's incidents; runs of one model rarely overlap
 PENDING = "pending"
@@ -184,7 +184,7 @@ def state_points(
 ) -> list[Datapoint]:
     """The model's state after this run, stamped now (not ledgered: the alarms read the latest value and keep their
     state between runs): AlertState per model and for the fleet, RunHeartbeat, and the due chunk's LabelCoverage."""
-    model = ((DIM_MODEL, config.name),)
+    model = model_dimensions(config.name)
     points = [
         Datapoint(METRIC_ALERT_STATE, model, now, 1.0 if outcome.paging else 0.0, unit="Count"),
         # The fleet datapoint counts every model with an open paging incident (the fleet index), not this model.
@@ -201,5 +201,5 @@ def state_points(
 def put_heartbeat(cloudwatch: Any, namespace: str, now: datetime, model: str | None = None) -> None:
     """One RunHeartbeat: the fleet ran (no model), or a model is up to date with nothing to run. The stalled alarms
     count these with the successful runs' own."""
-    dims = ((DIM_MODEL, model),) if model else ()
+    dims = model_dimensions(model) if model else ()
     put_datapoints(cloudwatch, namespace, [Datapoint(METRIC_RUN_HEARTBEAT, dims, to_utc(now), 1.0, unit="Count")])

@@ -17,11 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from modelwatch.clock import Clock, to_utc
 from modelwatch.config.model import ModelConfig
 from modelwatch.config.settings import PublishSettings
-from modelwatch.constants import DIM_DRILL, DIM_MODEL, METRIC_ALERT_DRILL
+from modelwatch.constants import DIM_DRILL, METRIC_ALERT_DRILL
 from modelwatch.errors import ConfigError
 from modelwatch.observability import logger
 from modelwatch.publishing.metrics import Datapoint, iso, put_datapoints
 from modelwatch.publishing.notify import build_drill_notification, send_notification
+from modelwatch.units import model_dimensions
 
 DRILL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9\-]{0,39}$"
 
@@ -64,7 +65,7 @@ class DrillSummary:
 
 def drill_datapoint(model: str, drill_id: str, value: float, now: datetime) -> Datapoint:
     """The drill's own series: what the drill alarm watches (`alarms.drill_alarm_params`)."""
-    return Datapoint(METRIC_ALERT_DRILL, ((DIM_MODEL, model), (DIM_DRILL, drill_id)), now, value, unit="Count")
+    return Datapoint(METRIC_ALERT_DRILL, (*model_dimensions(model), (DIM_DRILL, drill_id)), now, value, unit="Count")
 
 
 def run_drill(

@@ -15,13 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from modelwatch.clock import Clock, to_utc
 from modelwatch.config.model import validation_summary
 from modelwatch.config.settings import PublishSettings
-from modelwatch.constants import DIM_MODEL, METRIC_WORKFLOW_FAILURES
+from modelwatch.constants import METRIC_WORKFLOW_FAILURES
 from modelwatch.errors import ConfigError, ModelwatchError, PublishError
 from modelwatch.observability import logger
 from modelwatch.publishing.clients import AwsClients
 from modelwatch.publishing.metrics import Datapoint, iso, put_datapoints
 from modelwatch.publishing.notify import build_failure_notification, failure_cause, send_notification
 from modelwatch.state import State
+from modelwatch.units import model_dimensions
 
 
 class FailureError(BaseModel):
@@ -104,7 +105,7 @@ def record_failure(
         )
     except ModelwatchError as exc:
         problems.append(f"run state not written: {exc}")
-    point = Datapoint(METRIC_WORKFLOW_FAILURES, ((DIM_MODEL, model),), now, 1.0, unit="Count")
+    point = Datapoint(METRIC_WORKFLOW_FAILURES, model_dimensions(model), now, 1.0, unit="Count")
     try:
         put_datapoints(cloudwatch, settings.metric_namespace, [point], sleep=sleep)
     except ModelwatchError as exc:

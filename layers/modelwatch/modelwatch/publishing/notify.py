@@ -17,6 +17,7 @@ from modelwatch.constants import KIND_REALIZED
 from modelwatch.errors import safe_cause
 from modelwatch.lake.store import parse_s3_uri
 from modelwatch.monitors.results import ResultRow
+from modelwatch.monitors.variants import Verdict
 from modelwatch.publishing.incidents import (
     CLOSED_EVENT,
     IMPROVEMENT,
@@ -389,6 +390,41 @@ def build_monitor_failure_notification(
         "monitors": [{"monitor": f["monitor"], "error": f["error"], "cause": f.get("cause", "")} for f in failed],
         "report_url": report_url,
         "index_url": index_url,
+    }
+    return Notification(subject=subject, text="\n".join(lines), data=data)
+
+
+def build_variant_notification(
+    config: ModelConfig, champion: str, worse: list[Verdict], published_at: datetime
+) -> Notification:
+    """A challenger variant significantly worse than the champion (modelwatch.monitors.variants), per metric."""
+    model, challenger = config.model_name, config.variant
+    subject = short_subject(f"modelwatch: {model}: variant {challenger} worse than {champion}")
+    lines = [f"Model {model}, endpoint {config.endpoint}: variant {challenger} is significantly worse than {champion}:"]
+    lines += [f"  {v.text()}" for v in worse]
+    lines += [
+        "",
+        f"Each difference is the mean over the chunks both variants have, +/- its standard error; significant beyond "
+        f"{config.comparison.z:g} standard errors (comparison.z). An estimated difference also rests on the "
+        "estimator's assumptions; the realized one needs labels.",
+        f"Compare them chunk by chunk: modelwatch compare --model {model} --variants {champion},{challenger} --chunks",
+    ]
+    data = {
+        "type": "variant_comparison",
+        "model": model,
+        "champion": champion,
+        "challenger": challenger,
+        "published_at": iso(to_utc(published_at)),
+        "worse": [
+            {
+                "metric": v.metric,
+                "kind": v.kind,
+                "difference": v.difference,
+                "standard_error": v.standard_error,
+                "chunks": v.chunks,
+            }
+            for v in worse
+        ],
     }
     return Notification(subject=subject, text="\n".join(lines), data=data)
 

@@ -18,12 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from modelwatch.clock import Clock, to_utc
 from modelwatch.config.model import ModelConfig, validation_summary
 from modelwatch.config.settings import PublishSettings
-from modelwatch.constants import DIM_MODEL, METRIC_DUPLICATE_ROWS, METRIC_WORKFLOW_DURATION
+from modelwatch.constants import METRIC_DUPLICATE_ROWS, METRIC_WORKFLOW_DURATION
 from modelwatch.errors import ConfigError, LakeError, PublishError
 from modelwatch.lake.layout import model_index_key, results_key
 from modelwatch.lake.store import ObjectStore, S3Store, parse_s3_uri
 from modelwatch.monitors.drift import coinciding_drift
 from modelwatch.monitors.results import ResultRow, read_results
+from modelwatch.monitors.variants import compare_variants, latest_results
 from modelwatch.observability import logger
 from modelwatch.publishing.alerting import send_owed, state_points, update_incidents
 from modelwatch.publishing.clients import AwsClients
@@ -34,17 +35,20 @@ from modelwatch.publishing.notify import (
     Notification,
     RunContext,
     build_monitor_failure_notification,
+    build_variant_notification,
     report_link,
     send_notification,
 )
 from modelwatch.publishing.pages import verdict_from_incidents, write_pages
 from modelwatch.registry.store import Registry
 from modelwatch.state import Ledger, LedgerEntry, State, ledger_key
+from modelwatch.units import model_dimensions, unit_name
 
 MAX_LISTED = 50  # entries listed in the summary; Step Functions state data stops at 256 KB
 SERIES_DURATION = "workflow_duration"
 SERIES_DUPLICATES = "duplicate_rows"
 SERIES_MONITOR_FAILURE = "monitor_failure"
+SERIES_VARIANT_COMPARISON = "variant_comparison"
 MONITOR_OK = "ok"
 
 
@@ -136,6 +140,7 @@ class PublishSummary:
     notifications: list[dict[str, Any]] = field(default_factory=list)
     failed_monitors: list[str] = field(default_factory=list)
     failure_notification: dict[str, Any] | None = None  # sent for monitor failures not notified before
+    variant_notification: dict[str, Any] | None = None  # sent when a challenger variant became worse than the champion
     metrics_profile: str = "lean"
     detail_left_out: int = 0  # detail datapoints the lean metrics profile keeps out of CloudWatch (results keep them)
     verdict: dict[str, Any] | None = None  # the run's headline (status, text) and whether its pages were written
@@ -239,7 +244,7 @@ def publish_run(
         points.append(
             Datapoint(
                 metric_name=METRIC_WORKFLOW_DURATION,
-                dimensions=((DIM_MODEL, run.model),),
+                dimensions=model_dimensions(run.model),
                 timestamp=now,
                 value=duration,
                 unit="Seconds",
@@ -253,7 +258,7 @@ def publish_run(
         points.append(
             Datapoint(
                 metric_name=METRIC_DUPLICATE_ROWS,
-                dimensions=((DIM_MODEL, run.model),),
+                dimensions=model_dimensions(run.model),
                 timestamp=now,
                 value=float(left_out),
                 unit="Count",
@@ -328,6 +333,8 @@ def publish_run(
         sleep=sleep,
         index_url=context.index_url,
     )
+    compared = _notify_variant_comparison(config, rows, store, ledger, sns=sns, settings=settings, now=now, sleep=sleep)
+    summary.variant_notification = compared.to_dict() if compared is not None else None
     summary.verdict = _write_pages(store, run, alerting.documents, now)
     summary.failure_notification = notified.to_dict() if notified is not None else None
     summary.skipped_total = len(skipped)
@@ -364,6 +371,41 @@ def _write_pages(
         logger.warning("report pages not written", model=run.model, run_id=run.run_id, error=type(exc).__name__)
         return {"status": verdict.status, "text": verdict.text, "pages_written": False}
     return {"status": verdict.status, "text": verdict.text, "pages_written": True}
+
+
+def _notify_variant_comparison(
+    config: ModelConfig,
+    rows: list[ResultRow],
+    store: ObjectStore,
+    ledger: Ledger,
+    *,
+    sns: Any,
+    settings: PublishSettings,
+    now: datetime,
+    sleep: Callable[[float], None],
+) -> Notification | None:
+    """A challenger variant's run: one message when it becomes significantly worse than the champion on some metric
+    (modelwatch.monitors.variants), once until the set of such metrics changes; nothing for the champion, a model
+    watching one variant, or `comparison.notify: false`."""
+    champion = config.comparison.champion
+    if config.unit_of is None or champion is None or champion == config.variant or not config.comparison.notify:
+        return None
+    champion_rows = latest_results(store, unit_name(config.unit_of, champion))
+    compared = compare_variants(config, champion, config.variant, champion_rows, rows)
+    worse = [c.verdict for c in compared if c.verdict.worse]
+    key = ledger_key(SERIES_VARIANT_COMPARISON, champion, "-")
+    version = ",".join(f"{v.metric}:{v.kind}" for v in worse) or MONITOR_OK
+    if ledger.versions(config.name, [key]).get(key, MONITOR_OK) == version:
+        return None
+    notification = None
+    if worse:
+        notification = build_variant_notification(config, champion, worse, now)
+        if settings.notifications_topic_arn:
+            send_notification(sns, settings.notifications_topic_arn, notification, sleep=sleep)
+        else:
+            logger.warning("no notifications topic configured; variant comparison not sent", model=config.name)
+    ledger.record(config.name, [LedgerEntry(key, version)], run_id="-", now=now)
+    return notification
 
 
 def _failure_version(failure: dict[str, Any]) -> str:

@@ -1,4 +1,10 @@
-"""The model registry: each model's config and reference data live in the lake under `models/<name>/`."""
+"""The model registry: each model's config and reference data live in the lake under `models/<name>/`.
+
+What the pipeline monitors are units (modelwatch.units): a registered model, or, for a model that watches several
+production variants, one unit `<name>.<variant>` per variant, made from the model's config (`ModelConfig.unit`).
+Every lookup but `registered` answers in units; a variant found under the endpoint of a model watching every variant
+(`variants: "*"`) is remembered by a marker, `models/<name>/variants/<variant>`, when its first capture is ingested.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,12 @@ import builtins
 import time
 from pathlib import PurePosixPath
 
-from modelwatch.config.model import ModelConfig, load_model_config_text
+from modelwatch.config.model import ALL_VARIANTS, ModelConfig, load_model_config_text
 from modelwatch.constants import LAKE_MODELS
-from modelwatch.errors import LakeError, RegistryError
+from modelwatch.errors import ConfigError, LakeError, RegistryError
 from modelwatch.lake import layout
 from modelwatch.lake.store import ObjectStore
+from modelwatch.units import SEPARATOR, split_unit
 
 REFERENCE_SUFFIXES = (".parquet", ".csv")
 
@@ -21,7 +28,8 @@ class Registry:
     def __init__(self, store: ObjectStore, cache_seconds: float = 60.0) -> None:
         self.store = store
         self.cache_seconds = cache_seconds
-        self._cache: builtins.list[ModelConfig] | None = None
+        self._cache: builtins.list[ModelConfig] | None = None  # every unit
+        self._models: builtins.list[ModelConfig] = []  # the registered configs the units were made from
         self._cached_at = 0.0
 
     def register(
@@ -43,40 +51,81 @@ class Registry:
         return config
 
     def get(self, name: str) -> ModelConfig:
-        key = layout.model_config_key(name)
+        """A registered model's config, or a unit's (`<model>.<variant>`)."""
+        model, variant = split_unit(name)
+        key = layout.model_config_key(model)
         try:
             text = self.store.get(key)
         except LakeError as exc:
-            raise RegistryError(f"model {name!r} is not registered") from exc
-        return load_model_config_text(text, self.store.uri(key))
+            raise RegistryError(f"model {model!r} is not registered") from exc
+        config = load_model_config_text(text, self.store.uri(key))
+        if variant is None:
+            return config
+        try:
+            return config.unit(variant)
+        except ConfigError as exc:
+            raise RegistryError(str(exc)) from exc
 
-    def names(self) -> builtins.list[str]:
-        names = set()
+    def _listing(self) -> tuple[builtins.list[str], dict[str, builtins.list[str]]]:
+        """Registered model names, and the variants each has seen (markers), from one listing of `models/`."""
+        names: set[str] = set()
+        seen: dict[str, builtins.list[str]] = {}
         for key in self.store.list(f"{LAKE_MODELS}/"):
             parts = key.split("/")
             if len(parts) == 3 and parts[2] == "config.yaml":
                 names.add(parts[1])
-        return sorted(names)
+            elif len(parts) == 4 and parts[2] == layout.VARIANTS_FOLDER:
+                seen.setdefault(parts[1], []).append(parts[3])
+        return sorted(names), seen
+
+    def registered(self) -> builtins.list[str]:
+        """The registered models' names (a model watching several variants once)."""
+        return self._listing()[0]
+
+    def names(self) -> builtins.list[str]:
+        """The monitored units' names: each registered model, or its units when it watches several variants."""
+        return [c.name for c in self.list()]
 
     def list(self) -> builtins.list[ModelConfig]:
+        """The monitored units' configs (see the module doc)."""
         now = time.monotonic()
         if self._cache is None or now - self._cached_at > self.cache_seconds:
-            self._cache = [self.get(name) for name in self.names()]
+            names, seen = self._listing()
+            self._models = [self.get(name) for name in names]
+            self._cache = [unit for model in self._models for unit in model.units(seen.get(model.name, []))]
             self._cached_at = now
         return list(self._cache)
 
+    def units_of(self, model: str) -> builtins.list[ModelConfig]:
+        """The units a registered model is monitored as (itself, or one per variant)."""
+        return [c for c in self.list() if c.model_name == model]
+
     def unregister(self, name: str) -> builtins.list[str]:
-        """Remove the model's config, reference and fitted estimators; returns the deleted keys."""
-        if name not in self.names():
+        """Remove the model's config, reference and fitted estimators (its units' too); returns the deleted keys."""
+        if SEPARATOR in name:
+            model = split_unit(name)[0]
+            raise RegistryError(f"{name!r} is a variant of model {model!r}: unregister the model")
+        if name not in self.registered():
             raise RegistryError(f"model {name!r} is not registered")
         keys = list(self.store.list(f"{LAKE_MODELS}/{name}/"))
+        keys += list(self.store.list(f"{LAKE_MODELS}/{name}{SEPARATOR}"))
         self.store.delete(keys)
         self._cache = None
         return keys
 
     def for_capture(self, endpoint: str, variant: str) -> builtins.list[ModelConfig]:
-        """Models that read captures of this endpoint and variant."""
-        return [c for c in self.list() if c.endpoint == endpoint and c.variant == variant]
+        """Units that read captures of this endpoint and variant. A model watching every variant gets a unit for a
+        variant it has not seen before, remembered from then on."""
+        found = [c for c in self.list() if c.endpoint == endpoint and c.variant == variant]
+        known = {c.model_name for c in found}
+        for config in self._models:
+            if config.name in known or config.endpoint != endpoint or config.variants != ALL_VARIANTS:
+                continue
+            if config.reads_variant(variant):
+                self.store.put(layout.model_variant_key(config.name, variant), b"", "text/plain")
+                found.append(config.unit(variant))
+                self._cache = None
+        return found
 
     def for_batch_capture(self, key: str) -> builtins.list[ModelConfig]:
         """Models whose `batch_transform.capture` (a batch transform job's DestinationS3Uri) holds this key."""

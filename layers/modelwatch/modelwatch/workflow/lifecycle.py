@@ -11,7 +11,7 @@ from typing import Any
 from modelwatch.clock import Clock, SystemClock, parse_iso, to_utc
 from modelwatch.config.model import ModelConfig, with_model_monitor_constraints
 from modelwatch.errors import ConfigError, LakeError, PublishError, ReferenceDataError, RegistryError
-from modelwatch.lake.layout import results_key
+from modelwatch.lake.layout import model_reference_key, results_key
 from modelwatch.lake.store import parse_s3_uri
 from modelwatch.monitors.data_quality import KIND_CONSTRAINT, baseline_keys, load_configured, model_features
 from modelwatch.monitors.data_quality import MONITOR as DATA_QUALITY
@@ -142,6 +142,29 @@ def store_configured_baseline(registry: Registry, config: ModelConfig, s3_client
     return config.model_copy(update={"data_quality": quality})
 
 
+def store_variant_references(
+    registry: Registry, config: ModelConfig, s3_client: Any = None
+) -> tuple[ModelConfig, list[ReferenceCheck]]:
+    """Each listed variant's own reference (a path or an s3:// URI) read, validated as its unit's runs will read it
+    and copied to the unit's folder; the returned config names the copies."""
+    if not isinstance(config.variants, list):
+        return config, []
+    specs = []
+    checks = []
+    for spec in config.variants:
+        if not spec.reference:
+            specs.append(spec)
+            continue
+        data = read_reference(spec.reference, s3_client)
+        checks.append(validate_reference(config.unit(spec.name), data))
+        key = model_reference_key(config.unit(spec.name).name)
+        if data.suffix != ".parquet":
+            key = str(PurePosixPath(key).with_suffix(data.suffix))
+        registry.store.put(key, data.body)
+        specs.append(spec.model_copy(update={"reference": registry.store.uri(key)}))
+    return config.model_copy(update={"variants": specs}), checks
+
+
 def register_model(
     registry: Registry,
     config: ModelConfig,
@@ -152,21 +175,25 @@ def register_model(
     clock: Clock | None = None,
     s3_client: Any = None,
 ) -> dict[str, Any]:
-    """Validate and upload the config and reference (the stored config points at the uploaded copy), and the Model
-    Monitor data-quality baseline the config names (the stored config points at the lake copy); the model's alarms
-    (the low-traffic one measured against the reference's rate) and a first heartbeat. A Model Monitor
-    constraints.json the config names on S3 is read into the stored config."""
+    """Validate and upload the config and reference (the stored config points at the uploaded copy), each listed
+    variant's own reference, and the Model Monitor data-quality baseline the config names (the stored config points
+    at the lake copies); each unit's alarms (the low-traffic one measured against the reference's rate) and a first
+    heartbeat. A Model Monitor constraints.json the config names on S3 is read into the stored config. A model
+    watching every variant (`variants: "*"`) gets its units, and their alarms, as their variants are found."""
     config = resolve_model_monitor_constraints(config, s3_client)
     check = validate_reference(config, reference)
     config = store_configured_baseline(registry, config, s3_client)
+    config, variant_checks = store_variant_references(registry, config, s3_client)
     stored = registry.register(config, reference.body, reference.suffix)
     names: list[str] = []
     if cloudwatch is not None and alarms is not None:
         settings = replace(alarms, reference_rows_per_hour=check.rows_per_hour)
-        names = create_model_alarms(cloudwatch, settings, stored)
-        seed_heartbeat(cloudwatch, settings.namespace, stored.name, (clock or SystemClock()).now())
+        for unit in stored.units():
+            names += create_model_alarms(cloudwatch, settings, unit)
+            seed_heartbeat(cloudwatch, settings.namespace, unit.name, (clock or SystemClock()).now())
     logger.info("model registered", model=stored.name, reference_rows=check.rows, alarms=len(names))
-    for warning in check.warnings:
+    warnings = [w for c in (check, *variant_checks) for w in c.warnings]
+    for warning in warnings:
         logger.warning(warning, model=stored.name)
     return {
         "model": stored.name,
@@ -174,7 +201,8 @@ def register_model(
         "reference_rows": check.rows,
         "reference_rows_per_hour": check.rows_per_hour,
         "alarms": names,
-        "reference_warnings": list(check.warnings),
+        "reference_warnings": warnings,
+        "units": [u.name for u in stored.units()],
     }
 
 
@@ -186,13 +214,15 @@ def unregister_model(
     cloudwatch: Any = None,
     stack: str = "",
 ) -> dict[str, Any]:
-    """Remove the config, reference, estimator cache, the model's state items and its alarms."""
+    """Remove the config, reference, estimator cache, the model's state items and its alarms (each unit's)."""
+    units = [c.name for c in registry.units_of(name)]
     keys = registry.unregister(name)
     # The ledger of published datapoints goes too: a re-registered model starts afresh.
-    items = state.delete_model(name) if state is not None else 0
+    items = sum(state.delete_model(unit) for unit in units) if state is not None else 0
     alarms: list[str] = []
     if cloudwatch is not None:
-        alarms = delete_model_alarms(cloudwatch, stack, name)
+        for unit in units:
+            alarms += delete_model_alarms(cloudwatch, stack, unit)
     logger.info("model unregistered", model=name, objects=len(keys), state_items=items, alarms=len(alarms))
     return {"model": name, "objects": keys, "state_items": items, "alarms": alarms}
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from modelwatch.analysis.requests import RUN_ID_PATTERN
 from modelwatch.clock import Clock, to_utc
 from modelwatch.config.model import ModelConfig, validation_summary
 from modelwatch.errors import ConfigError, EmptyWindowError, ReferenceDataError
@@ -50,7 +51,7 @@ class PrepareInput(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     input: RunInput
-    run_id: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_\-]+$")
+    run_id: str = Field(min_length=1, max_length=80, pattern=RUN_ID_PATTERN)
 
 
 def parse_prepare_input(event: dict[str, Any]) -> PrepareInput:
