@@ -32,9 +32,16 @@ class Generated:
     analysis: pd.DataFrame  # features, y_pred_proba, y_pred, target, timestamp (what nannyml gets directly)
 
 
-def generate(root: Path, seed: int = 7, variant: str = "AllTraffic", noise: float = 0.0) -> Generated:
+CLINICS = ("east", "west", "north")
+
+
+def generate(
+    root: Path, seed: int = 7, variant: str = "AllTraffic", noise: float = 0.0, noisy_clinic: str | None = None
+) -> Generated:
     """Train on a third, use a third as reference and a third as the monitored (captured) period, captured under
-    `variant`; with `noise`, the monitored period's probabilities are that much noisier (a worse model serving)."""
+    `variant`; with `noise`, the monitored period's probabilities are that much noisier (a worse model serving), on
+    every row or, with `noisy_clinic`, on that clinic's rows only. With `noisy_clinic` every row also has a
+    `clinic` (a categorical feature the model does not use, captured last in the request), for segments."""
     data = load_breast_cancer(as_frame=True)
     frame = data.frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
     features = [f"f{i}" for i in range(len(data.feature_names))]
@@ -54,9 +61,16 @@ def generate(root: Path, seed: int = 7, variant: str = "AllTraffic", noise: floa
 
     reference_frame = scored(reference, START - timedelta(days=2))
     analysis_frame = scored(analysis, START)
+    columns = list(features)
+    if noisy_clinic is not None:
+        clinics = np.random.default_rng(seed + 1)
+        for part in (reference_frame, analysis_frame):
+            part.insert(len(features), "clinic", clinics.choice(CLINICS, len(part), p=[0.5, 0.3, 0.2]))
+        columns.append("clinic")
     if noise:
+        rows = analysis_frame["clinic"] == noisy_clinic if noisy_clinic else np.ones(len(analysis_frame), dtype=bool)
         shaken = analysis_frame["y_pred_proba"] + np.random.default_rng(seed).normal(0.0, noise, len(analysis_frame))
-        analysis_frame["y_pred_proba"] = shaken.clip(0.001, 0.999)
+        analysis_frame["y_pred_proba"] = np.where(rows, shaken.clip(0.001, 0.999), analysis_frame["y_pred_proba"])
         analysis_frame["y_pred"] = (analysis_frame["y_pred_proba"] >= 0.5).astype(int)
 
     root.mkdir(parents=True, exist_ok=True)
@@ -67,7 +81,8 @@ def generate(root: Path, seed: int = 7, variant: str = "AllTraffic", noise: floa
         "endpoint": "breast-cancer-ep",
         "variant": variant,
         "problem_type": "binary_classification",
-        "features": [{"name": f, "type": "numeric"} for f in features],
+        "features": [{"name": f, "type": "numeric"} for f in features]
+        + ([{"name": "clinic", "type": "categorical"}] if noisy_clinic is not None else []),
         "output": {"format": "csv", "columns": ["y_pred_proba"]},
         "target": "target",
         "timestamp": "timestamp",
@@ -90,7 +105,7 @@ def generate(root: Path, seed: int = 7, variant: str = "AllTraffic", noise: floa
         index += size
         event_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         when = rows["timestamp"].iloc[0]
-        body = "\n".join(",".join(repr(float(v)) for v in row) for row in rows[features].to_numpy()) + "\n"
+        body = "\n".join(",".join(_csv(v) for v in row) for row in rows[columns].to_numpy()) + "\n"
         output = "\n".join(repr(float(p)) for p in rows["y_pred_proba"]) + "\n"
         encoding = "BASE64" if len(requests) % 2 else "CSV"
 
@@ -118,6 +133,17 @@ def generate(root: Path, seed: int = 7, variant: str = "AllTraffic", noise: floa
             handle.write(json.dumps(label) + "\n")
         requests.append((when, event_id))
     return Generated(config_path, captures, labels, reference_frame, analysis_frame)
+
+
+def _csv(value: object) -> str:
+    return value if isinstance(value, str) else repr(float(value))  # type: ignore[arg-type]
+
+
+def of_clinic(generated: Generated, clinic: str) -> Generated:
+    """The same run restricted to one clinic's rows (what a segment is estimated on)."""
+    reference = generated.reference.loc[generated.reference["clinic"] == clinic].reset_index(drop=True)
+    analysis = generated.analysis.loc[generated.analysis["clinic"] == clinic].reset_index(drop=True)
+    return Generated(generated.config_path, generated.captures, generated.ground_truth, reference, analysis)
 
 
 def nannyml_direct(generated: Generated) -> dict[tuple[str, str, datetime], float]:

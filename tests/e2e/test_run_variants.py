@@ -1,9 +1,11 @@
-"""`modelwatch run` on an A/B test: a model watching two production variants, each with its own reference. Every
-per-variant estimate and realized value equals nannyml run directly on that variant's rows."""
+"""`modelwatch run` on an A/B test: a model watching two production variants, each with its own reference, and
+segments by clinic; the challenger serves a noisier model to one clinic. Every per-variant and per-segment estimate
+and realized value equals nannyml run directly on those rows."""
 
 from __future__ import annotations
 
 import contextlib
+import html
 import io
 import json
 import math
@@ -17,7 +19,7 @@ from click.testing import CliRunner
 
 from modelwatch.clock import parse_iso
 from modelwatch_cli.main import cli, main
-from tests.e2e.breast_cancer import METRICS, Generated, generate, nannyml_direct
+from tests.e2e.breast_cancer import METRICS, Generated, generate, nannyml_direct, of_clinic
 
 pytestmark = pytest.mark.slow
 
@@ -29,15 +31,16 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Genera
     root = tmp_path_factory.mktemp("ab-test")
     inputs = root / "input"
     # Both variants' captures in <endpoint>/<variant>/yyyy/mm/dd/hh, their labels in one ground-truth folder; the
-    # challenger serves a noisier model and has its own reference.
+    # challenger serves a noisier model to the east clinic and has its own reference.
     generated = {
-        "champion": generate(inputs, seed=7, variant="champion"),
-        "challenger": generate(inputs, seed=11, variant="challenger", noise=0.25),
+        "champion": generate(inputs, seed=7, variant="champion", noisy_clinic="none"),
+        "challenger": generate(inputs, seed=11, variant="challenger", noise=0.35, noisy_clinic="east"),
     }
     config = yaml.safe_load(generated["champion"].config_path.read_text())
     config.pop("variant")
     config["reference"] = "reference-champion.parquet"
     config["variants"] = ["champion", {"name": "challenger", "reference": "reference-challenger.parquet"}]
+    config["segments"] = [{"column": "clinic", "top": 2}]
     config_path = inputs / "model.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     output = root / "out"
@@ -65,7 +68,7 @@ def test_each_variant_equals_nannyml_on_its_own_rows(finished: tuple[dict[str, G
     got: dict[tuple[str, str, str, datetime], float] = {}
     for line in _lines(output / "metrics.jsonl"):
         assert line["model"] == "breast-cancer" and line["variant"] in VARIANTS, line
-        if line["kind"] in ("estimated", "realized"):
+        if line["kind"] in ("estimated", "realized") and "segment" not in line:
             key = (line["variant"], line["metric"], line["kind"], parse_iso(line["chunk_start"]))
             assert key not in got, f"published twice: {key}"
             got[key] = line["value"]
@@ -75,11 +78,31 @@ def test_each_variant_equals_nannyml_on_its_own_rows(finished: tuple[dict[str, G
         assert set(mine) == set(expected), variant
         for key, value in expected.items():
             assert math.isclose(mine[key], value, rel_tol=0, abs_tol=1e-9), (variant, key)
-    # The noisier challenger is worse, as nannyml says on its own rows.
-    champion = nannyml_direct(generated["champion"])
-    challenger = nannyml_direct(generated["challenger"])
-    realized = [k for k in champion if k[0] == "roc_auc" and k[1] == "realized"]
-    assert sum(challenger[k] for k in realized) < sum(champion[k] for k in realized)
+
+
+def test_each_segment_equals_nannyml_on_its_own_rows(finished: tuple[dict[str, Generated], Path]) -> None:
+    generated, output = finished
+    got: dict[tuple[str, str, str, str, datetime], float] = {}
+    for line in _lines(output / "metrics.jsonl"):
+        if line["kind"] in ("estimated", "realized") and "segment" in line:
+            (clinic,) = line["segment"].values()
+            key = (line["variant"], clinic, line["metric"], line["kind"], parse_iso(line["chunk_start"]))
+            assert key not in got, f"published twice: {key}"
+            got[key] = line["value"]
+    for variant in VARIANTS:
+        for clinic in ("east", "west"):  # the top two clinics by reference volume
+            expected = {k: v for k, v in nannyml_direct(of_clinic(generated[variant], clinic)).items() if v == v}
+            mine = {k[2:]: v for k, v in got.items() if k[:2] == (variant, clinic)}
+            assert set(mine) == set(expected), (variant, clinic)
+            for key, value in expected.items():
+                assert math.isclose(mine[key], value, rel_tol=0, abs_tol=1e-9), (variant, clinic, key)
+    # The challenger's noise hurts the east clinic only, as nannyml says on those rows.
+    east = nannyml_direct(of_clinic(generated["challenger"], "east"))
+    west = nannyml_direct(of_clinic(generated["challenger"], "west"))
+    realized = [k for k in east if k[0] == "roc_auc" and k[1] == "realized"]
+    assert sum(east[k] for k in realized) < sum(west[k] for k in realized)
+    (report,) = (output / "reports" / "model=breast-cancer.challenger").rglob("report.html")
+    assert "<h2>Who is hurt</h2>" in report.read_text(encoding="utf-8")
 
 
 def test_summary_counts_every_variant_and_no_label_is_unmatched(
@@ -135,3 +158,15 @@ def test_compare_shows_each_chunks_difference_and_the_verdict(
         assert "modelwatch compare --model breast-cancer --variants champion,challenger" in text
     else:
         assert compared == []
+
+
+def test_the_challenger_s_report_compares_it_with_the_champion(finished: tuple[dict[str, Generated], Path]) -> None:
+    _, output = finished
+    (report,) = (output / "reports" / "model=breast-cancer.challenger").rglob("report.html")
+    page = report.read_text(encoding="utf-8")
+    assert "<h2>Variants: challenger against champion</h2>" in page
+    runner = CliRunner()
+    result = runner.invoke(cli, ["compare", "--model", "breast-cancer", "--local", str(output)], catch_exceptions=False)
+    verdicts = [line for line in result.output.splitlines() if line.strip()]
+    assert len(verdicts) == 2 * len(METRICS)
+    assert all(html.escape(v) in page for v in verdicts)

@@ -30,6 +30,7 @@ from modelwatch.constants import (
     DIM_KIND,
     DIM_METRIC,
     DIM_MONITORING_SCHEDULE,
+    DIM_SEGMENT,
     KIND_ESTIMATED,
     KIND_REALIZED,
     LAKE_CAPTURES,
@@ -49,6 +50,7 @@ from modelwatch.monitors.data_quality import KIND_CONSTRAINT, KIND_NANNYML
 from modelwatch.monitors.data_quality import MONITOR as DATA_QUALITY
 from modelwatch.monitors.drift import KIND_MULTIVARIATE, KIND_PREDICTION, KIND_UNIVARIATE
 from modelwatch.monitors.drift import MONITOR as DRIFT
+from modelwatch.monitors.segments import segment_label
 from modelwatch.registry.store import Registry
 from modelwatch.units import model_dimensions, split_unit
 from modelwatch.workflow.lifecycle import ReferenceData, register_model
@@ -450,7 +452,7 @@ def _export(
     metrics). Lines name the model, and the variant for a model watching several."""
     model = unit
     s3 = stack.clients["s3"]
-    results: dict[tuple[str, str, datetime], dict[str, Any]] = {}
+    results: dict[tuple[str, str, datetime, str | None], dict[str, Any]] = {}
     monitor_rows: dict[tuple[Any, ...], dict[str, Any]] = {}  # bias and attribution rows
     quality_rows: dict[tuple[Any, ...], dict[str, Any]] = {}  # drift and data-quality rows
     for area in (LAKE_RESULTS, LAKE_REPORTS):
@@ -501,6 +503,7 @@ def _export(
             summary.labels_unmatched += int(point.stat_sum)
         if not ours:
             continue
+        segment = _segment(dims.get(DIM_SEGMENT))
         if point.metric_name == METRIC_PERFORMANCE:
             kind = dims.get(DIM_KIND, "")
             line: dict[str, Any] = {
@@ -510,7 +513,9 @@ def _export(
                 "chunk_start": _iso(point.timestamp),
                 "value": point.stat_sum / point.stat_count if point.stat_count else point.stat_sum,
             }
-            row = results.get((line["metric"], kind, point.timestamp))
+            if segment:
+                line["segment"] = segment
+            row = results.get((line["metric"], kind, point.timestamp, _label(segment)))
             if kind in (KIND_ESTIMATED, KIND_REALIZED):
                 line.update(
                     chunk_end=_iso(row["chunk_end"]) if row and row.get("chunk_end") is not None else None,
@@ -642,9 +647,22 @@ def _clarify_line(model: str, point: Any, rows: dict[tuple[Any, ...], dict[str, 
     return line
 
 
+def _segment(dimension: str | None) -> dict[str, str] | None:
+    """A Segment dimension (`clinic=east`) as metrics.jsonl's `segment` ({"clinic": "east"}); None for none."""
+    if not dimension:
+        return None
+    column, _, value = dimension.partition("=")
+    return {column: value}
+
+
+def _label(segment: dict[str, str] | None) -> str | None:
+    """The results' `segment` of a metrics.jsonl `segment`."""
+    return segment_label(*next(iter(segment.items()))) if segment else None
+
+
 def _index_results(
     body: bytes,
-    index: dict[tuple[str, str, datetime], dict[str, Any]],
+    index: dict[tuple[str, str, datetime, str | None], dict[str, Any]],
     monitor_rows: dict[tuple[Any, ...], dict[str, Any]] | None = None,
 ) -> None:
     import polars as pl
@@ -661,7 +679,7 @@ def _index_results(
             subject = (row.get("facet"), row.get("facet_value"), row.get("feature"))
             monitor_rows[(monitor, str(row["metric"]), str(row["kind"]), *subject, to_utc(row["chunk_start"]))] = row
             continue
-        index[(str(row["metric"]), str(row["kind"]), to_utc(row["chunk_start"]))] = row
+        index[(str(row["metric"]), str(row["kind"]), to_utc(row["chunk_start"]), row.get("segment"))] = row
 
 
 # Rows of these (monitor, kind)s are metrics.jsonl lines: nannyml's drift methods and data-quality calculators.
@@ -683,7 +701,14 @@ def _index_monitor_rows(body: bytes, index: dict[tuple[Any, ...], dict[str, Any]
         return
     for row in table.filter(pl.col("monitor").is_in([DRIFT, DATA_QUALITY])).iter_rows(named=True):
         if (row["monitor"], row["kind"]) in _MONITOR_LINES and row.get("chunk_start") is not None:
-            key = (row["monitor"], row["kind"], row["metric"], row.get("feature"), to_utc(row["chunk_start"]))
+            key = (
+                row["monitor"],
+                row["kind"],
+                row["metric"],
+                row.get("feature"),
+                to_utc(row["chunk_start"]),
+                row.get("segment") or "",
+            )
             index[key] = row
 
 
@@ -694,7 +719,7 @@ def _monitor_lines(
     multivariate drift), and constraint_violations.jsonl lines (one per violation), in chunk order."""
     lines: list[dict[str, Any]] = []
     violations: list[dict[str, Any]] = []
-    for key in sorted(rows, key=lambda k: (k[4], k[0], k[1], k[2], k[3] or "")):
+    for key in sorted(rows, key=lambda k: (k[4], k[5], k[0], k[1], k[2], k[3] or "")):
         row = rows[key]
         start, end = _iso(row["chunk_start"]), _iso(row["chunk_end"]) if row.get("chunk_end") is not None else None
         if row["kind"] == KIND_CONSTRAINT:
@@ -713,6 +738,8 @@ def _monitor_lines(
         line: dict[str, Any] = {"model": model, "monitor": row["monitor"], "metric": row["metric"], "kind": row["kind"]}
         if row["kind"] != KIND_MULTIVARIATE:
             line["feature"] = row.get("feature")
+        if row.get("segment"):
+            line["segment"] = json.loads(row["segment"])
         line.update(
             chunk_start=start,
             chunk_end=end,

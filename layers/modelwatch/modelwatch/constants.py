@@ -30,6 +30,7 @@ LAKE_MANIFESTS = "manifests"  # compaction manifests
 # CloudWatch.
 DEFAULT_METRIC_NAMESPACE = "ModelWatch"
 DIM_MODEL = "Model"
+DIM_SEGMENT = "Segment"  # a segment of a model's rows (`segments:` in its config): `<column>=<value>`
 DIM_VARIANT = "Variant"  # a production variant of a model that watches several (`variants:` in its config)
 DIM_METRIC = "Metric"
 DIM_KIND = "Kind"

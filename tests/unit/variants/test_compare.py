@@ -70,7 +70,7 @@ def _realized(seed: int, mu: float, chunks: int = CHUNKS) -> list[ResultRow]:
                 1.0,
                 CHUNK,
                 sampling_error=float(error),
-            )  # fmt: skip
+            )
         )
     return rows
 
@@ -124,8 +124,22 @@ def test_no_difference_is_not_significant_in_most_windows() -> None:
 
 def _row(metric: str, hour: int, value: float, error: float | None) -> ResultRow:
     start = START + timedelta(hours=hour)
-    return ResultRow("performance", metric, "estimated", start, None, value, None, None, None, None, False, None, 100,
-                     sampling_error=error)  # fmt: skip
+    return ResultRow(
+        "performance",
+        metric,
+        "estimated",
+        start,
+        None,
+        value,
+        None,
+        None,
+        None,
+        None,
+        False,
+        None,
+        100,
+        sampling_error=error,
+    )
 
 
 def test_lower_is_better_for_errors_and_missing_errors_are_not_significant() -> None:

@@ -156,3 +156,11 @@ def test_execution_names_are_always_valid(
 )
 def test_hour_of_accepts_counter_hours(value: object) -> None:
     assert hour_of(value) == T0 + timedelta(hours=5)
+
+
+def test_a_variant_unit_never_shares_a_model_s_execution_name() -> None:
+    # A unit `m.a` (model m watching variant a) and a model named `m_a` sanitise alike: a hash tells them apart.
+    unit = execution_name("m.a", T0, T0 + timedelta(hours=1), "0123456789ab")
+    model = execution_name("m_a", T0, T0 + timedelta(hours=1), "0123456789ab")
+    assert unit != model and model.startswith("m_a-") and unit.startswith("m_a_")
+    assert len(unit) <= 80 and all(c.isalnum() or c in "-_" for c in unit)

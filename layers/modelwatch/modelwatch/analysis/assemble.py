@@ -24,9 +24,12 @@ from modelwatch.lake.layout import report_key, results_key
 from modelwatch.lake.store import ObjectStore
 from modelwatch.monitors import monitor_for
 from modelwatch.monitors.performance import MONITOR as PERFORMANCE
-from modelwatch.monitors.results import conform, empty_table, from_parquet, to_parquet
+from modelwatch.monitors.results import conform, empty_table, from_parquet, read_results, to_parquet
+from modelwatch.monitors.segments import who_is_hurt
+from modelwatch.monitors.variants import Comparison, compare_variants, latest_results
 from modelwatch.observability import logger
-from modelwatch.units import split_unit
+from modelwatch.registry.store import Registry
+from modelwatch.units import split_unit, unit_name
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -101,6 +104,23 @@ def _merged(results: list[MonitorResult], model: str, run_id: str) -> pd.DataFra
     return conform(table)
 
 
+def variant_comparisons(config: ModelConfig, table: pd.DataFrame, store: ObjectStore) -> list[Comparison]:
+    """For a variant of a model watching several: this run's rows against the other variants' latest (a challenger
+    against the champion; the champion against each challenger). None for a model watching one variant."""
+    champion = config.comparison.champion
+    if config.unit_of is None or champion is None or not len(table):
+        return []
+    rows = read_results(to_parquet(table))
+    found: list[Comparison] = []
+    if config.variant != champion:
+        champion_rows = latest_results(store, unit_name(config.unit_of, champion))
+        return compare_variants(config, champion, config.variant, champion_rows, rows)
+    for unit in Registry(store, cache_seconds=0).units_of(config.unit_of):
+        if unit.variant != champion:
+            found += compare_variants(config, champion, unit.variant, rows, latest_results(store, unit.name))
+    return found
+
+
 def _skipped(results: list[MonitorResult]) -> list[dict[str, Any]]:
     """Chunks skipped by any monitor (the same triage for all), once each, in time order."""
     seen: dict[tuple[str, str], dict[str, Any]] = {}
@@ -139,8 +159,9 @@ def assemble_run(
             run_failure={"Error": str(first["error"]), "Cause": str(first.get("raw_cause", first["cause"]))},
         )
     table = _merged(results, config.name, request.run_id)
+    whole = table.loc[table["segment"].isna()]  # the whole model's rows; segments' (monitors.segments) apart
     for result in results:
-        result.summary = monitor_for(result.monitor, config).summarise(table)
+        result.summary = monitor_for(result.monitor, config).summarise(whole)
     by_name = {r.monitor: r for r in results}
     performance = by_name.get(PERFORMANCE)
     lead = performance or (results[0] if results else None)
@@ -178,7 +199,7 @@ def assemble_run(
     store.put(results_at, to_parquet(table))
     outcome.results_uri = store.uri(results_at)
 
-    performance_rows = table.loc[table["monitor"] == PERFORMANCE]
+    performance_rows = whole.loc[whole["monitor"] == PERFORMANCE]
     alert_rows = performance_rows.loc[performance_rows["alert"]]
     outcome.alerts_total = len(alert_rows)
     outcome.alerts = [
@@ -193,7 +214,7 @@ def assemble_run(
         }
         for r in alert_rows.head(MAX_ALERTS_IN_OUTCOME).itertuples()
     ]
-    chunks = table.drop_duplicates("chunk_key").sort_values("chunk_start", kind="stable")
+    chunks = whole.drop_duplicates("chunk_key").sort_values("chunk_start", kind="stable")
     outcome.label_coverage = [
         {
             "chunk_start": iso(r.chunk_start),
@@ -215,7 +236,7 @@ def assemble_run(
         config=config,
         run_id=request.run_id,
         generated_at=iso(now),
-        table=table,
+        table=whole,
         summaries={r.monitor: r.summary for r in results},
         summary=report_facts(outcome, alert_rows),
         alerts=outcome.alerts,
@@ -223,6 +244,8 @@ def assemble_run(
         realized_skipped=outcome.realized_skipped,
         failed_monitors=outcome.failed_monitors,
         plotly_src=relative_to_report(config.name, request.run_id, shared),
+        comparisons=variant_comparisons(config, whole, store),
+        hurt=who_is_hurt(read_results(to_parquet(table))) if config.segments else None,
     )
     report_at = report_key(config.name, request.run_id)
     store.put(report_at, html.encode(), "text/html; charset=utf-8")

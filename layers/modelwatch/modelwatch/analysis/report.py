@@ -16,6 +16,7 @@ from modelwatch.lake.reports import HEADLINE_END, HEADLINE_START, PENDING_HEADLI
 from modelwatch.lake.store import ObjectStore
 from modelwatch.monitors import configured, monitor_for
 from modelwatch.monitors.plots import fragment, page_script
+from modelwatch.monitors.variants import Comparison, comparison_figure
 from modelwatch.monitors.wording import number, numbers_apart, when
 from modelwatch.observability import logger
 
@@ -116,6 +117,40 @@ def _row_cells(row: dict[str, Any], columns: list[tuple[str, str]]) -> list[str]
     return [f"<td class='num'>{shown[k]}</td>" if k in shown else _cell(row.get(k)) for k, _ in columns]
 
 
+def _comparison_html(
+    config: ModelConfig, comparisons: list[Comparison], window: tuple[datetime, datetime] | None, element_id: str
+) -> str:
+    """The variants section: each challenger against the champion (verdicts, then the per-chunk differences)."""
+    pairs = list(dict.fromkeys((c.verdict.champion, c.verdict.challenger) for c in comparisons))
+    title = "Variants: " + "; ".join(f"{challenger} against {champion}" for champion, challenger in pairs)
+    items = "".join(f"<li>{html.escape(c.verdict.text())}</li>" for c in comparisons)
+    note = (
+        f"<p>Each chunk both variants have: challenger minus champion, bars +/- {config.comparison.z:g} standard "
+        "errors; a verdict is significant beyond that many standard errors of the mean difference "
+        "(`modelwatch compare` shows the numbers).</p>"
+    )
+    figure = _figure_html(lambda: comparison_figure(comparisons, config.comparison.z), title, window, element_id)
+    return figure.replace("</h2>", f"</h2><ul>{items}</ul>{note}", 1)
+
+
+def _hurt_html(hurt: list[dict[str, Any]]) -> str:
+    """Who is hurt: the latest chunk's segments past a performance threshold, furthest first."""
+    columns = [
+        ("segment", "segment"),
+        ("metric", "metric"),
+        ("kind", "value from"),
+        ("chunk_start", "chunk start (UTC)"),
+        ("value", "value"),
+        ("threshold", "threshold"),
+        ("beyond", "beyond the threshold by"),
+    ]
+    intro = (
+        "<p>Segments (<code>segments:</code> in the model config) whose performance in the latest chunk is past its "
+        "threshold, furthest first; each segment is estimated against the reference rows of that segment.</p>"
+    )
+    return f"<h2>Who is hurt</h2>{intro}{table_html(hurt, columns) if hurt else '<p>no segment in alert</p>'}"
+
+
 def _facts(summary: dict[str, Any]) -> str:
     cells = "".join(f"<tr><th>{html.escape(str(k))}</th>{_cell(v)}</tr>" for k, v in summary.items())
     return f"<table>{cells}</table>"
@@ -134,6 +169,8 @@ def render_report(
     realized_skipped: list[dict[str, Any]] | None = None,
     failed_monitors: list[dict[str, Any]] | None = None,
     plotly_src: str = "",
+    comparisons: list[Comparison] | None = None,
+    hurt: list[dict[str, Any]] | None = None,
 ) -> str:
     """An HTML page readable offline next to the lake's shared plotly.js (`plotly_src`, relative); chunks whose
     realized values were skipped and monitors that failed are listed only when there are any."""
@@ -142,6 +179,10 @@ def render_report(
     for name in configured(config):
         for section in monitor_for(name, config).report(table, summaries.get(name, {})):
             sections.append(_figure_html(section.figure, section.title, window, f"plot-{len(sections) + 1}"))
+    if comparisons:
+        sections.append(_comparison_html(config, comparisons, window, f"plot-{len(sections) + 1}"))
+    if hurt is not None:
+        sections.append(_hurt_html(hurt))
     chunk_columns = [("start", "chunk start (UTC)"), ("end", "chunk end (UTC)"), ("rows", "rows"), ("reason", "why")]
     alert_table = table_html(alerts, list(_ALERT_COLUMNS))
     skipped_table = table_html(skipped, chunk_columns)

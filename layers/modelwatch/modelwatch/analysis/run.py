@@ -56,6 +56,7 @@ from modelwatch.monitors.frames import (
 from modelwatch.monitors.labels import join_labels
 from modelwatch.monitors.reference_check import judge_chunking
 from modelwatch.monitors.results import conform, empty_table, to_parquet
+from modelwatch.monitors.segments import segment_data, slices
 from modelwatch.observability import logger
 from modelwatch.signing import Signer
 from modelwatch.state import HourCounter
@@ -199,7 +200,13 @@ def prepared_reference(config: ModelConfig, reference: pd.DataFrame) -> pd.DataF
 
 
 def baseline_for(
-    monitor: Monitor, reference: pd.DataFrame, store: ObjectStore, now: datetime, data: AnalysisData, signer: Signer
+    monitor: Monitor,
+    reference: pd.DataFrame,
+    store: ObjectStore,
+    now: datetime,
+    data: AnalysisData,
+    signer: Signer,
+    artifact_name: str = artifacts.BASELINE,
 ) -> tuple[Any, str]:
     """The cached baseline when valid and proven ours by `signer` ("hit"), else a new fit ("fit"); parts a run needs
     and the cached baseline lacks are fitted then and cached too (signed). The cache is keyed by the reference
@@ -211,7 +218,7 @@ def baseline_for(
     if monitor.documents:  # an imported file that changes means a refit
         fitting_key["sources"] = {uri: hashlib.sha256(body).hexdigest() for uri, body in monitor.documents.items()}
     key = artifacts.cache_key(fitting_key, reference_hash(reference_columns(config, reference)))
-    artifact = artifacts.Artifact(config.name, monitor.name)
+    artifact = artifacts.Artifact(config.name, monitor.name, artifact_name)
     baseline = artifacts.load_baseline(store, artifact, key, monitor.baseline_type, signer)
     if baseline is None:
         prepared = prepared_reference(config, reference)
@@ -245,7 +252,7 @@ def _prepare(monitor: Monitor, captures: pd.DataFrame) -> _Prepared:
 
     config = monitor.config
     try:
-        prepared = prepare_captures(config, captures, features=monitor.columns(), issues=monitor.reads_issues)
+        prepared = prepare_captures(config, captures, features=_read_columns(monitor), issues=monitor.reads_issues)
         return _Prepared(with_chunks(config, prepared.frame), prepared.rows_without_prediction)
     except ChunkDataError:
         if config.chunking.period_delta is None:
@@ -257,7 +264,7 @@ def _prepare(monitor: Monitor, captures: pd.DataFrame) -> _Prepared:
     for _, rows in captures.groupby(numbers.to_numpy(), sort=True):
         try:
             part: PreparedCaptures = prepare_captures(
-                config, rows, features=monitor.columns(), issues=monitor.reads_issues
+                config, rows, features=_read_columns(monitor), issues=monitor.reads_issues
             )
         except ChunkDataError as exc:
             info = chunks_of(config, with_chunks(config, raw.loc[rows.index]))[0]
@@ -271,6 +278,53 @@ def _prepare(monitor: Monitor, captures: pd.DataFrame) -> _Prepared:
         merged = pd.concat(frames, ignore_index=True)
         result.frame = with_chunks(config, merged)
     return result
+
+
+def _read_columns(monitor: Monitor) -> list[str]:
+    """The columns a monitor's rows keep: its own, and the segment columns when it is analysed per segment."""
+    segments = [s.column for s in monitor.config.segments] if monitor.segmentable else []
+    return list(dict.fromkeys([*monitor.columns(), *segments]))
+
+
+def _analysed_segments(
+    monitor: Monitor,
+    reference: pd.DataFrame,
+    data: AnalysisData,
+    store: ObjectStore,
+    now: datetime,
+    signer: Signer,
+) -> list[pd.DataFrame]:
+    """The monitor's rows of each segment (modelwatch.monitors.segments): fitted on the segment's reference rows
+    (cached apart), analysed on its captured rows. A segment that cannot be fitted or analysed is skipped with a
+    warning naming its column and position (never its value: that is data), and never fails the run."""
+    config = monitor.config
+    if not (monitor.segmentable and config.segments):
+        return []
+    parts = []
+    for index, part in enumerate(slices(config, reference)):
+        rows = segment_data(data, part)
+        if not rows.chunks:
+            continue
+        subset = reference.loc[part.mask(reference)]
+        name = f"{artifacts.BASELINE}-segment-{hashlib.sha256(part.label.encode()).hexdigest()[:16]}"
+        try:
+            baseline, _ = baseline_for(monitor, subset, store, now, rows, signer, artifact_name=name)
+            table = monitor.analyse(baseline, rows)
+        except (MemoryError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # a segment too small for its reference chunks, or nannyml refusing its rows
+            logger.warning(
+                "segment skipped",
+                model=config.name,
+                monitor=monitor.name,
+                column=part.column,
+                segment_index=index,
+                error=type(exc).__name__,
+            )
+            continue
+        if len(table):
+            parts.append(table.assign(segment=part.label))
+    return parts
 
 
 def _without_labels(config: ModelConfig, data: AnalysisData) -> AnalysisData:
@@ -403,6 +457,7 @@ def analyse_monitor(
             for key, body in monitor.lake_files(part).items():
                 store.put(key, body)
         parts.extend(analysed)
+        parts.extend(_analysed_segments(monitor, reference, data, store, now, signer))
         failed.extend(broken)
         skipped_keys = {c.key for c, _ in broken}
         skipped_spans = {(iso(c.start), iso(c.end)) for c, _ in broken}

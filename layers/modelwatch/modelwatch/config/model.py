@@ -567,6 +567,14 @@ class VariantSpec(_Strict):
         return value
 
 
+class Segment(_Strict):
+    """`segments:` a column (a feature or an extra captured column) whose values the performance and drift monitors
+    also analyse apart: the `top` values by reference volume each, the rest together as `other`."""
+
+    column: str = Field(min_length=1)
+    top: int = Field(default=5, ge=1, le=50)
+
+
 class Comparison(_Strict):
     """`comparison:` how the variants of a model watching several are compared (`modelwatch compare`, the report,
     the challenger notification): each challenger against the champion, on the difference of their estimated (and,
@@ -590,6 +598,7 @@ class ModelConfig(_Strict):
     # every variant found under the endpoint. None: the one `variant`.
     variants: list[VariantSpec] | Literal["*"] | None = None
     comparison: Comparison = Field(default_factory=Comparison)
+    segments: list[Segment] = Field(default_factory=list, max_length=5)
     unit_of: str | None = None  # set on a unit: the model it belongs to (never written by users)
     problem_type: ProblemType
     features: list[Feature] = Field(min_length=1)
@@ -697,6 +706,11 @@ class ModelConfig(_Strict):
                 f"output.columns: {column!r} is not one of y_pred_proba, y_pred, y_pred_proba_<class> or _"
             )
         self._check_bias_and_attribution()
+        columns = [s.column for s in self.segments]
+        for index, column in enumerate(columns):
+            self.column_of(column, f"segments.{index}.column")
+        if len(set(columns)) != len(columns):
+            raise ValueError("segments: a column is listed twice")
         return self
 
     def _check_bias_and_attribution(self) -> None:

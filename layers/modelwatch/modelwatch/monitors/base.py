@@ -107,6 +107,7 @@ class Monitor(ABC):
     baseline_type: ClassVar[type]  # what `fit` returns; a cached baseline of another type is refused
     reads_labels: ClassVar[bool] = False  # the analysis step joins ground truth to the rows it hands over
     reads_issues: ClassVar[bool] = False  # the rows keep the decoder's `feature_issues` and `extra_keys` columns
+    segmentable: ClassVar[bool] = False  # also analysed per segment of the config's `segments` (monitors.segments)
 
     def __init__(self, config: ModelConfig) -> None:
         self.config = config

@@ -290,6 +290,7 @@ class DriftMonitor(Monitor):
 
     name: ClassVar[str] = MONITOR
     baseline_type: ClassVar[type] = DriftBaseline
+    segmentable: ClassVar[bool] = True
 
     @classmethod
     def enabled(cls, config: Any) -> bool:

@@ -318,6 +318,7 @@ class PerformanceMonitor(Monitor):
     name: ClassVar[str] = MONITOR
     baseline_type: ClassVar[type] = PerformanceBaseline
     reads_labels: ClassVar[bool] = True
+    segmentable: ClassVar[bool] = True
 
     def columns(self) -> list[str]:
         # CBPE needs only the predictions; DLE models the features too.

@@ -28,6 +28,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from modelwatch.config.model import ModelConfig
 from modelwatch.constants import KIND_ESTIMATED, KIND_REALIZED
@@ -92,7 +93,11 @@ def _values(rows: Iterable[ResultRow], metric: str, kind: str) -> dict[datetime,
     return {
         r.chunk_start: r
         for r in rows
-        if r.monitor == "performance" and r.metric == metric and r.kind == kind and r.value is not None
+        if r.monitor == "performance"
+        and r.metric == metric
+        and r.kind == kind
+        and r.value is not None
+        and r.segment is None  # the whole variant's rows, not its segments'
     }
 
 
@@ -180,3 +185,30 @@ def compare_variants(
                 )
             )
     return found
+
+
+def comparison_figure(comparisons: list[Comparison], z: float) -> Any:
+    """Per metric and kind, each chunk's difference challenger minus champion with +/- z standard errors."""
+    from modelwatch.monitors.plots import ESTIMATED_COLOUR, FEATURE_COLOURS, REALIZED_COLOUR, new_figure
+
+    figure = new_figure(layout={"yaxis": {"title": {"text": "challenger minus champion"}}, "height": 420})
+    metrics = list(dict.fromkeys(c.verdict.metric for c in comparisons))
+    for comparison in comparisons:
+        if not comparison.differences:
+            continue
+        verdict = comparison.verdict
+        colour = ESTIMATED_COLOUR if verdict.kind == KIND_ESTIMATED else REALIZED_COLOUR
+        if len(metrics) > 1:
+            colour = FEATURE_COLOURS[metrics.index(verdict.metric) % len(FEATURE_COLOURS)]
+        errors = [z * (d.standard_error or 0.0) for d in comparison.differences]
+        figure.add_scatter(
+            x=[d.chunk_start.isoformat() for d in comparison.differences],
+            y=[d.difference for d in comparison.differences],
+            error_y={"type": "data", "array": errors, "visible": True},
+            mode="lines+markers",
+            name=f"{verdict.metric} ({verdict.kind})",
+            line={"color": colour, "dash": "solid" if verdict.kind == KIND_ESTIMATED else "dot"},
+        )
+    figure.add_hline(y=0.0, line={"color": "#888888", "width": 1})
+    figure.update_xaxes(title={"text": "Chunk start (UTC)"})
+    return figure

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modelwatch.config.model import MetricsProfile, ModelConfig
 from modelwatch.monitors import configured, monitor_for
-from modelwatch.monitors.base import MetricPoint
+from modelwatch.monitors.base import MetricPoint, Publication
 from modelwatch.monitors.results import ResultRow
+from modelwatch.monitors.segments import segment_publication
 from modelwatch.publishing.metrics import Datapoint, Skipped
 from modelwatch.state import ledger_key
 
@@ -56,13 +57,24 @@ def candidates(config: ModelConfig, rows: list[ResultRow], summaries: dict[str, 
     found = Candidates()
     full = config.cloudwatch.profile is MetricsProfile.FULL
     for name in configured(config):
-        mine = [r for r in rows if r.monitor == name]
-        publication = monitor_for(name, config).publish(mine, summaries.get(name, {}))
-        found.points.extend(to_datapoint(p) for p in publication.points if full or not p.detail)
-        found.skipped.extend(
-            Skipped(to_datapoint(g.point), g.reason) for g in publication.gated if full or not g.point.detail
-        )
-        found.detail_left_out += sum(1 for p in publication.points if p.detail and not full)
-        found.alerts.extend(publication.alerts)
-        found.improvements.extend(publication.improvements)
+        monitor = monitor_for(name, config)
+        mine = [r for r in rows if r.monitor == name and r.segment is None]
+        publications = [monitor.publish(mine, summaries.get(name, {}))]
+        segments = sorted({r.segment for r in rows if r.monitor == name and r.segment is not None})
+        for label in segments:  # each segment's datapoints (modelwatch.monitors.segments), no incident of its own
+            part = [replace(r, segment=None) for r in rows if r.monitor == name and r.segment == label]
+            publications.append(segment_publication(monitor.publish(part, {}), label))
+        for publication in publications:
+            _collect(found, publication, full)
     return found
+
+
+def _collect(found: Candidates, publication: Publication, full: bool) -> None:
+    """One publication's points (without detail under the lean profile), gated points, alerts and improvements."""
+    found.points.extend(to_datapoint(p) for p in publication.points if full or not p.detail)
+    found.skipped.extend(
+        Skipped(to_datapoint(g.point), g.reason) for g in publication.gated if full or not g.point.detail
+    )
+    found.detail_left_out += sum(1 for p in publication.points if p.detail and not full)
+    found.alerts.extend(publication.alerts)
+    found.improvements.extend(publication.improvements)

@@ -230,8 +230,9 @@ def publish_run(
     summary = PublishSummary(model=run.model, run_id=run.run_id, namespace=namespace)
     summary.chunks_skipped = len(run.chunks_skipped)
 
-    rows = load_run_results(store, run)
-    found = candidates(config, rows, run.summaries())
+    every_row = load_run_results(store, run)
+    found = candidates(config, every_row, run.summaries())  # the segments' datapoints too (monitors.segments)
+    rows = [r for r in every_row if r.segment is None]  # the whole model's: its incidents, state and comparison
     points, skipped = found.points, found.skipped
     summary.metrics_profile = config.cloudwatch.profile.value
     summary.detail_left_out = found.detail_left_out

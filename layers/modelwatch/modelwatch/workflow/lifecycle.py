@@ -188,7 +188,7 @@ def register_model(
     names: list[str] = []
     if cloudwatch is not None and alarms is not None:
         settings = replace(alarms, reference_rows_per_hour=check.rows_per_hour)
-        for unit in stored.units():
+        for unit in registry.units_of(stored.name):  # with "*": the variants found so far
             names += create_model_alarms(cloudwatch, settings, unit)
             seed_heartbeat(cloudwatch, settings.namespace, unit.name, (clock or SystemClock()).now())
     logger.info("model registered", model=stored.name, reference_rows=check.rows, alarms=len(names))
@@ -202,7 +202,7 @@ def register_model(
         "reference_rows_per_hour": check.rows_per_hour,
         "alarms": names,
         "reference_warnings": warnings,
-        "units": [u.name for u in stored.units()],
+        "units": [u.name for u in registry.units_of(stored.name)],
     }
 
 
@@ -267,7 +267,7 @@ def run_health(registry: Registry, model: str, run_id: str | None) -> dict[str, 
     if not run_id:
         return health
     try:
-        rows = read_results(registry.store.get(results_key(model, run_id)))
+        rows = [r for r in read_results(registry.store.get(results_key(model, run_id))) if r.segment is None]
     except (LakeError, PublishError):
         return health
     by_chunk: dict[datetime, list[Any]] = {}

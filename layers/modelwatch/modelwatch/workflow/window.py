@@ -188,8 +188,9 @@ def execution_name(
         version = f"{version}-r{attempt}"
     safe_model = _NAME_SAFE.sub("_", model)
     room = MAX_EXECUTION_NAME - len(window) - len(version) - 2
-    if len(safe_model) > room:
-        # Long names keep a readable prefix plus a hash so two long models never collide.
+    if len(safe_model) > room or safe_model != model:
+        # Long names keep a readable prefix plus a hash so two long models never collide; so do names with characters
+        # an execution name cannot hold (a variant's unit `m.a` must not meet a model `m_a`).
         tag = _digest(model)[:6]
         safe_model = f"{safe_model[: room - 7]}_{tag}"
     return f"{safe_model}-{window}-{version}"
