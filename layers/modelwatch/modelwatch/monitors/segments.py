@@ -13,7 +13,7 @@ it never fails the model's run. Segment alerts are in the results, the report's 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from modelwatch.config.model import ModelConfig
@@ -94,8 +94,6 @@ def segment_data(data: AnalysisData, part: SegmentSlice) -> AnalysisData:
 
 def with_segment(point: MetricPoint, label: str) -> MetricPoint:
     """A segment's datapoint: the Segment dimension added, its ledger series apart from the whole model's."""
-    from dataclasses import replace
-
     return replace(
         point,
         dimensions=(*point.dimensions, (DIM_SEGMENT, segment_dimension(label))),

@@ -37,6 +37,7 @@ from modelwatch.lake.layout import results_key
 from modelwatch.lake.reports import find_report
 from modelwatch.lake.store import ObjectStore
 from modelwatch.monitors.direction import HIGHER_IS_WORSE
+from modelwatch.monitors.plots import ESTIMATED_COLOUR, FEATURE_COLOURS, REALIZED_COLOUR, new_figure
 from modelwatch.monitors.results import ResultRow, read_results
 
 
@@ -189,8 +190,6 @@ def compare_variants(
 
 def comparison_figure(comparisons: list[Comparison], z: float) -> Any:
     """Per metric and kind, each chunk's difference challenger minus champion with +/- z standard errors."""
-    from modelwatch.monitors.plots import ESTIMATED_COLOUR, FEATURE_COLOURS, REALIZED_COLOUR, new_figure
-
     figure = new_figure(layout={"yaxis": {"title": {"text": "challenger minus champion"}}, "height": 420})
     metrics = list(dict.fromkeys(c.verdict.metric for c in comparisons))
     for comparison in comparisons:
