@@ -17,6 +17,7 @@ from modelwatch.capture.envelope import (
     is_json_lines_expr,
     payload_text,
 )
+from modelwatch.capture.json_output import JsonOutputPlan
 from modelwatch.capture.per_record import HAS_OUTPUT, SOFT_FEATURE_ISSUES, RecordDecoder
 from modelwatch.capture.records import LINE_COL, RecordError
 from modelwatch.capture.rules import (
@@ -117,6 +118,11 @@ class VectorisedDecoder:
         self.out_rules = output_rules(config)
         self.out_columns = list(config.output.columns)
         self.pred_schema = {c: internal_schema[c] for c in self.out_rules}
+        self.json_plan = (
+            JsonOutputPlan.for_config(config, self.out_rules, self.pred_schema)
+            if per_record.reads_json_output
+            else None
+        )
         self.issues_dtype = internal_schema[COL_FEATURE_ISSUES]
         self.probability_sum_bad = probability_sum_bad_expr(config)
 
@@ -409,6 +415,22 @@ class VectorisedDecoder:
         return result.drop("_bad"), flagged
 
     def _output_json(self, records: pl.DataFrame) -> tuple[pl.DataFrame, set[int]]:
+        """JSON bodies: vectorised (`JsonOutputPlan`) where the paths allow and polars reads the batch's bodies,
+        per record otherwise (JSON Lines bodies always)."""
+        if self.json_plan is None:
+            return self._output_json_per_record(records)
+        plain = records.filter(~pl.col("_jsonl"))
+        result = self.json_plan.decode(plain) if plain.height else None
+        if result is None:
+            return self._output_json_per_record(records)
+        frame, flagged = result
+        lines = records.filter(pl.col("_jsonl"))
+        if lines.height == 0:
+            return frame, flagged
+        more, more_flagged = self._output_json_per_record(lines)
+        return pl.concat([frame, more], how="vertical"), flagged | more_flagged
+
+    def _output_json_per_record(self, records: pl.DataFrame) -> tuple[pl.DataFrame, set[int]]:
         rows: list[dict[str, Any]] = []
         flagged: set[int] = set()
         for number, text, n_in, lines in records.select(LINE_COL, "out_text", "_n_in", "_jsonl").iter_rows():
