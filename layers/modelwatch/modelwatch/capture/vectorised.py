@@ -118,6 +118,11 @@ class VectorisedDecoder:
         self.out_rules = output_rules(config)
         self.out_columns = list(config.output.columns)
         self.pred_schema = {c: internal_schema[c] for c in self.out_rules}
+        # a one-column CSV output typed by a NumberRule (a probability, a regression prediction) reads as floats
+        only = self.out_columns[0] if len(self.out_columns) == 1 else None
+        self.typed_csv_output: tuple[str, Rule] | None = (
+            (only, self.out_rules[only]) if only is not None and type(self.out_rules.get(only)) is NumberRule else None
+        )
         self.json_plan = (
             JsonOutputPlan.for_config(config, self.out_rules, self.pred_schema)
             if per_record.reads_json_output
@@ -375,6 +380,58 @@ class VectorisedDecoder:
         return frame, flagged
 
     def _output_csv(self, records: pl.DataFrame) -> tuple[pl.DataFrame, set[int]]:
+        """CSV bodies: one number per line straight to floats where every body of the batch allows
+        (`_output_csv_typed`), else split into units and values typed by the rules' vector halves."""
+        typed = self._output_csv_typed(records) if self.typed_csv_output is not None else None
+        return typed if typed is not None else self._output_csv_units(records)
+
+    def _output_csv_typed(self, records: pl.DataFrame) -> tuple[pl.DataFrame, set[int]] | None:
+        """The bodies of a one-column output typed by a NumberRule, as `_read_feature_csv` reads features: their
+        lines joined and parsed by polars' CSV reader (which types numbers as NumberRule does), then the rule's
+        checks. None when a body holds a comma (a joined line, or too many values) or some line does not parse: the
+        unit path decides the batch."""
+        assert self.typed_csv_output is not None
+        column, rule = self.typed_csv_output
+        text = pl.col("out_text")
+        counted = records.select(
+            LINE_COL,
+            "_n_in",
+            "out_text",
+            (text.str.count_matches("\n", literal=True) + 1).cast(pl.Int64).alias("_n_out"),
+            text.str.contains(",", literal=True).alias("_comma"),
+        )
+        if counted["_comma"].any():
+            return None
+        # another row count than the request's quarantines the record: the per-record path says why
+        mismatch = pl.col("_n_in").is_not_null() & (pl.col("_n_in") != pl.col("_n_out"))
+        flagged = set(counted.filter(mismatch)[LINE_COL].to_list())
+        counted = counted.filter(~mismatch)
+        expected = int(counted["_n_out"].sum())
+        try:
+            parsed = pl.read_csv(
+                _csv_bytes(counted["out_text"]), has_header=False, schema={"c0": rule.dtype}, quote_char=None
+            )
+        except Exception:
+            return None
+        if parsed.height != expected:
+            return None
+        verdict = rule.check(pl.col("c0"))
+        index = counted.select(
+            LINE_COL, pl.int_ranges(pl.col("_n_out")).cast(pl.List(pl.Int32)).alias(COL_ROW_IN_REQUEST)
+        ).explode(COL_ROW_IN_REQUEST)
+        result = pl.concat([index, parsed], how="horizontal").select(
+            LINE_COL,
+            COL_ROW_IN_REQUEST,
+            *[
+                pl.col("c0").alias(name) if name == column else pl.lit(None, dtype=dtype).alias(name)
+                for name, dtype in self.pred_schema.items()
+            ],
+            verdict.faulty.alias("_bad"),
+        )
+        flagged |= set(result.filter(pl.col("_bad"))[LINE_COL].to_list())
+        return result.drop("_bad"), flagged
+
+    def _output_csv_units(self, records: pl.DataFrame) -> tuple[pl.DataFrame, set[int]]:
         m = len(self.out_columns)
         text = pl.col("out_text")
         joined = (
