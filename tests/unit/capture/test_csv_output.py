@@ -111,15 +111,38 @@ class TestSamples:
         assert batch.rows["y_pred_proba"].to_list() == [0.25, 0.75, 0.5, 1.0]
         assert batch.rows["y_pred"].to_list() == [0, 1, 1, 1]
 
+    @pytest.mark.parametrize("config", ["probability", "label"])
     @pytest.mark.parametrize(
         "body",
-        ["0.5\n0.7", "nan", "1.5", "0.5,0.7", " 0.5", "0.5 ", "1_0", "", "\n", "0.5\n\n", "abc", "inf", "-0.0"],
+        [
+            "0.5\n0.7",
+            "nan",
+            "1.5",
+            "0.5,0.7",
+            " 0.5",
+            "0.5 ",
+            "1_0",
+            "",
+            "\n",
+            "0.5\n\n",
+            "\n0.5",  # an empty line first: csv.reader gives it no value (the unit path once kept it as missing)
+            "0.5\n\n0.7",
+            "abc",
+            "inf",
+            "-0.0",
+            "1",
+        ],
     )
-    def test_doubtful_bodies_decode_as_the_per_record_path_decides(self, body: str) -> None:
-        # Given a record with a doubtful body between two clean ones (one row each)
-        lines = [capture_line(1, "0.5", 1), capture_line(1, body, 2), capture_line(1, "0.25\n", 3)]
+    def test_doubtful_bodies_decode_as_the_per_record_path_decides(self, body: str, config: str) -> None:
+        # Given a record with a doubtful body between two clean ones (one row each, and an output-only record)
+        lines = [
+            capture_line(1, "0.5", 1),
+            capture_line(1, body, 2),
+            capture_line(None, body, 3),
+            capture_line(1, "0.25\n", 4),
+        ]
         # When decoded three ways; Then identically
-        assert_same(*decode_three_ways(CONFIGS["probability"], "\n".join(lines).encode()))
+        assert_same(*decode_three_ways(CONFIGS[config], "\n".join(lines).encode()))
 
 
 @st.composite

@@ -170,6 +170,7 @@ class TestSamples:
             '{"predictions": []}',
             '{"predictions": [{"score": 0.7, "predicted_label": 1}]} trailing',
             "[0.7]",
+            '{"predictions": {"score": 0.7, "predicted_label": 1}}',  # an object where the list belongs
         ],
     )
     def test_doubtful_bodies_decode_as_the_per_record_path_decides(self, body: str) -> None:
@@ -178,6 +179,16 @@ class TestSamples:
         lines = [capture_line(1, clean, number=1), capture_line(1, body, number=2), capture_line(1, clean, number=3)]
         # When decoded three ways; Then identically
         assert_same(*decode_three_ways(CONFIGS["score_and_label"], "\n".join(lines).encode()))
+
+    @pytest.mark.parametrize(
+        "body", ['{"predictions": 0.5}', '{"predictions": "0.5"}', '{"predictions": [0.5]}', "0.5"]
+    )
+    def test_a_single_value_where_the_list_belongs_is_no_list(self, body: str) -> None:
+        # Given a regression model reading `$.predictions[*]` and a body holding a single value there (polars would
+        # read it as a list of one; the per-record path finds no list)
+        lines = [capture_line(1, '{"predictions": [1.5]}', number=1), capture_line(1, body, number=2)]
+        # When decoded three ways; Then identically
+        assert_same(*decode_three_ways(CONFIGS["regression"], "\n".join(lines).encode()))
 
 
 # ---------------------------------------------------------------------------- fuzzing the bodies

@@ -17,6 +17,7 @@ way; every other record is flagged for the per-record path, which decides it (or
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,8 @@ from modelwatch.config.model import ModelConfig, ProblemType
 from modelwatch.constants import COL_ROW_IN_REQUEST, COL_Y_PRED, COL_Y_PRED_PROBA
 from modelwatch.jsonpath import compile_path
 
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_\-]+")
+_JSON_SPACE = "[ \\t\\n\\r]*"
 _LEAF = "leaf"  # a node of the paths' tree that holds the value (read as text)
 _WILDCARD = None
 
@@ -47,6 +50,8 @@ def _supported(text: str) -> tuple[str | None, ...] | None:
     steps = compile_path(text).steps
     if steps.count(_WILDCARD) != 1 or any(isinstance(step, int) for step in steps):
         return None
+    if any(isinstance(step, str) and not _PLAIN_KEY.fullmatch(step) for step in steps):
+        return None  # the checks below find keys in the text as they are written: plain names only
     return tuple(step for step in steps if not isinstance(step, int))
 
 
@@ -133,6 +138,12 @@ class JsonOutputPlan:
         decoded = decoded.with_columns(**lists)
         count = pl.col("_p0").list.len()
         bad = text.str.contains("\\", literal=True)
+        # polars reads a single value where a list is expected as a list of one: each wildcard's value must be
+        # written as a list (its key occurs once, checked below)
+        for path in self.paths:
+            before = path.steps[path.wildcard - 1] if path.wildcard else None
+            opening = f'"{before}"{_JSON_SPACE}:{_JSON_SPACE}\\[' if before is not None else f"^{_JSON_SPACE}\\["
+            bad = bad | ~text.str.contains(opening)
         for name in lists:
             values = pl.col(name)
             bad = (

@@ -4,6 +4,7 @@ envelope, same typing rules) and flags every other record's line for the per-rec
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import polars as pl
@@ -90,9 +91,10 @@ def judge_features(
     return judged.drop(*issue_columns, "_undecided", "_decide_per_record"), flags if flags.any() else None
 
 
-def _csv_bytes(texts: pl.Series, separator: str = "\n") -> bytes:
+def _csv_bytes(texts: pl.Series, separator: str = "\n") -> io.BytesIO:
+    """The texts joined, as a stream for polars' CSV reader (measured: it reads a stream with less CPU than bytes)."""
     joined: bytes = texts.str.join(separator).cast(pl.Binary).item()
-    return joined
+    return io.BytesIO(joined)
 
 
 class VectorisedDecoder:
@@ -402,8 +404,10 @@ class VectorisedDecoder:
         )
         if counted["_comma"].any():
             return None
-        # another row count than the request's quarantines the record: the per-record path says why
-        mismatch = pl.col("_n_in").is_not_null() & (pl.col("_n_in") != pl.col("_n_out"))
+        # another row count than the request's, or an empty line (csv.reader gives it no value), quarantines the
+        # record: the per-record path says why
+        empty_line = pl.col("out_text").str.starts_with("\n") | pl.col("out_text").str.contains("\n\n", literal=True)
+        mismatch = (pl.col("_n_in").is_not_null() & (pl.col("_n_in") != pl.col("_n_out"))) | empty_line
         flagged = set(counted.filter(mismatch)[LINE_COL].to_list())
         counted = counted.filter(~mismatch)
         expected = int(counted["_n_out"].sum())
@@ -444,6 +448,7 @@ class VectorisedDecoder:
                 LINE_COL,
                 "_n_in",
                 pl.when(joined).then(text.str.split(",")).otherwise(text.str.split("\n")).alias("_u"),
+                (~joined).alias("_lines"),
             )
             .with_columns(
                 pl.col("_u").list.len().alias("_n_out"),
@@ -453,6 +458,8 @@ class VectorisedDecoder:
         )
         units = units.with_columns(pl.col("_u").str.split(",").alias("_v"))
         bad = (pl.col("_v").list.len() != m) | (pl.col("_n_in").is_not_null() & (pl.col("_n_in") != pl.col("_n_out")))
+        # an empty line holds no value at all (csv.reader gives it none): the per-record path quarantines it
+        bad = bad | (pl.col("_lines") & (pl.col("_u") == ""))
         exprs: list[pl.Expr] = []
         for position, column in enumerate(self.out_columns):
             if column not in self.out_rules:
