@@ -11,7 +11,7 @@ Workers run with compiled bytecode cached (in `benchmarks/.data/pycache`, warmed
 pip-installed layer or image has it; the shell may set PYTHONDONTWRITEBYTECODE, which would otherwise make every
 worker compile pandas, pyarrow and polars from source.
 
-    python -m benchmarks.decode_bench                 # every mix, 3 paired runs each (medians)
+    python -m benchmarks.decode_bench                 # every mix, 2 paired runs each (medians)
     python -m benchmarks.decode_bench --quick         # two small files, one run (CI smoke)
     python -m benchmarks.decode_bench --mixes issue15 --sizes 200 --repeat 5
 """
@@ -342,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="two small files, one run each (CI smoke)")
     parser.add_argument("--mixes", nargs="*", choices=sorted(MIXES), help="mixes (default: every mix)")
     parser.add_argument("--sizes", type=float, nargs="*", help="file sizes in MB for each chosen mix")
-    parser.add_argument("--repeat", type=int, help="paired runs per file (default 3, quick 1)")
+    parser.add_argument("--repeat", type=int, help="paired runs per file (default 2, quick 1)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--worker", nargs=4, metavar=("KIND", "MIX", "SOURCE", "OUTPUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -353,7 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.mixes or args.sizes:
         mixes = args.mixes or ["mixed"]
         files = [(mix, size) for mix in mixes for size in (args.sizes or [200.0])]
-    repeat = args.repeat or (1 if args.quick else 3)
+    repeat = args.repeat or (1 if args.quick else 2)
     warm_bytecode()
     results = [bench_file(mix, capture_file(size, mix), repeat) for mix, size in files]
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -171,6 +171,7 @@ class TestSamples:
             '{"predictions": [{"score": 0.7, "predicted_label": 1}]} trailing',
             "[0.7]",
             '{"predictions": {"score": 0.7, "predicted_label": 1}}',  # an object where the list belongs
+            '{"predictions": [{"score": 1' + "0" * 400 + ', "predicted_label": 1}]}',  # an integer beyond floats
         ],
     )
     def test_doubtful_bodies_decode_as_the_per_record_path_decides(self, body: str) -> None:
