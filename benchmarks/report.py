@@ -118,6 +118,8 @@ def decode_section(decode: Mapping[str, Any]) -> str:
             f"; peak RSS {rss:.0f} MB (goal under {rss_max} MB: {_goal(rss < rss_max)}); decoded values identical: "
             f"{_cell(f['values_identical'])}"
         )
+        if f.get("load_average_at_start") is not None:
+            text += f"; load average at the start {f['load_average_at_start']}"
         verdicts.append(text)
     header = (
         "file",
