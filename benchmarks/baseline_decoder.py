@@ -1,7 +1,8 @@
 """The obvious per-record decoder, for the side-by-side benchmark: json.loads + b64decode + csv.reader -> pandas.
 
-It handles only what the benchmark files hold (CSV or BASE64 CSV input, one probability per output line) and
-does no quarantine: it is the hand-rolled pre-processing script modelwatch replaces, not a second implementation.
+It handles only what the benchmark files hold (CSV or BASE64 CSV input; one probability per output line, or a JSON
+output `{"predictions": [{"score": p}, ...]}`) and does no quarantine: it is the hand-rolled pre-processing script
+modelwatch replaces, not a second implementation.
 """
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ def _payload(side: dict[str, str]) -> str:
     return base64.b64decode(data).decode("utf-8") if side["encoding"] == "BASE64" else data
 
 
+def _probabilities(side: dict[str, str]) -> list[float]:
+    """One probability per response row: CSV lines, or the scores of a JSON body."""
+    if side["encoding"] == "JSON" or "json" in side.get("observedContentType", ""):
+        return [float(p["score"]) for p in json.loads(_payload(side))["predictions"]]
+    return [float(row[0]) for row in csv.reader(io.StringIO(_payload(side)))]
+
+
 def decode_file_baseline(path: str | Path, feature_names: list[str], threshold: float = 0.5) -> pd.DataFrame:
     """Decode a capture file record by record into a pandas DataFrame with the modelwatch column names."""
     rows: list[list[object]] = []
@@ -31,11 +39,10 @@ def decode_file_baseline(path: str | Path, feature_names: list[str], threshold: 
             capture = record["captureData"]
             meta = record["eventMetadata"]
             inputs = list(csv.reader(io.StringIO(_payload(capture["endpointInput"]))))
-            outputs = list(csv.reader(io.StringIO(_payload(capture["endpointOutput"]))))
+            outputs = _probabilities(capture["endpointOutput"])
             event_id = meta["eventId"]
             inference_id = meta.get("inferenceId") or event_id
-            for position, (values, output) in enumerate(zip(inputs, outputs, strict=True)):
-                proba = float(output[0])
+            for position, (values, proba) in enumerate(zip(inputs, outputs, strict=True)):
                 rows.append(
                     [
                         *(float(v) for v in values),

@@ -69,42 +69,84 @@ def decode_section(decode: Mapping[str, Any]) -> str:
     error = _error(decode)
     if error:
         return "### Ingest: capture decoding\n\n" + error
+    goal = decode["goal"]
+    ratio_min = goal["speed_ratio_min"]
+    fraction_min = goal.get("pyarrow_fraction_min_at_200mb", 0.6)
+    rss_max = goal.get("peak_rss_mb_max", 512)
+    names = {"baseline": "obvious per-record", "modelwatch": "modelwatch streaming", "pyarrow": "pyarrow read_json"}
     rows = []
     verdicts = []
     for f in decode["files"]:
-        for kind in ("baseline", "modelwatch"):
-            item = f[kind]
+        label = f"{f.get('mix', 'mixed')}: {f['size_mb']} MB, {f['records']:,} records"
+        for kind in ("baseline", "modelwatch", "pyarrow"):
+            item = f.get(kind)
+            if item is None:
+                continue
             rows.append(
                 (
-                    f"{f['size_mb']} MB, {f['records']:,} records",
-                    "obvious per-record" if kind == "baseline" else "modelwatch streaming",
+                    label,
+                    names[kind],
                     item["wall_seconds"],
                     item.get("cpu_seconds"),
-                    item["records_per_second"],
+                    item.get("import_seconds"),
+                    item.get("decode_seconds"),
+                    item.get("decode_cpu_seconds"),
                     item["mb_per_second"],
                     item["peak_rss_mb"],
-                    item["rows"],
+                    item["rows"] if item["rows"] is not None else "",
                 )
             )
-        rss_ok = f["modelwatch"]["peak_rss_mb"] < decode["goal"]["peak_rss_mb_max_at_200mb"]
-        verdicts.append(
-            f"- {f['size_mb']} MB: modelwatch is **{f['speed_ratio']}x** faster than the obvious decoder "
-            f"(goal at least {decode['goal']['speed_ratio_min']}x: {_goal(f['speed_ratio'] >= 4.0)}"
-            + (f"; CPU time ratio {f['cpu_time_ratio']}x" if f.get("cpu_time_ratio") is not None else "")
-            + "); peak RSS "
-            f"{f['modelwatch']['peak_rss_mb']:.0f} MB (goal under 1 GB: {_goal(rss_ok)}); decoded values identical: "
+        whole = min(f["speed_ratio"], f["cpu_time_ratio"])
+        alone = min(f.get("decode_speed_ratio", 0.0), f.get("decode_cpu_time_ratio", 0.0))
+        text = (
+            f"- {label}: modelwatch is **{f['speed_ratio']}x** faster than the obvious decoder, CPU time "
+            f"**{f['cpu_time_ratio']}x** (whole process; goal at least {ratio_min}x in both: "
+            f"{_goal(whole >= ratio_min)}); the decode alone, imports excluded: {f.get('decode_speed_ratio')}x, "
+            f"CPU {f.get('decode_cpu_time_ratio')}x ({_goal(alone >= ratio_min)})"
+        )
+        if f.get("pyarrow_fraction") is not None:
+            text += (
+                f"; {f['pyarrow_fraction']:.0%} of pyarrow's JSON-parse throughput (decode alone "
+                f"{f['decode_pyarrow_fraction']:.0%}"
+            )
+            if f["size_mb"] >= 150:
+                met = f["pyarrow_fraction"] >= fraction_min
+                text += f"; goal at least {fraction_min:.0%} on the 200 MB files: {_goal(met)}"
+            text += ")"
+        rss = f["modelwatch"]["peak_rss_mb"]
+        text += (
+            f"; peak RSS {rss:.0f} MB (goal under {rss_max} MB: {_goal(rss < rss_max)}); decoded values identical: "
             f"{_cell(f['values_identical'])}"
         )
-    body = table(("file", "decoder", "wall s", "CPU s", "records/s", "MB/s", "peak RSS MB", "rows"), rows, "llrrrrrr")
+        if f.get("load_average_at_start") is not None:
+            text += f"; load average at the start {f['load_average_at_start']}"
+        verdicts.append(text)
+    header = (
+        "file",
+        "decoder",
+        "wall s",
+        "CPU s",
+        "import s",
+        "decode s",
+        "decode CPU s",
+        "MB/s",
+        "peak RSS MB",
+        "rows",
+    )
+    body = table(header, rows, "llrrrrrrrr")
+    runs = decode.get("repeat", 1)
     return (
         "### Ingest: capture decoding (whole process, each decoder in its own subprocess)\n\n"
         + body
         + "\n\n"
         + "\n".join(verdicts)
-        + "\n\nPeak RSS here is the worker's `ru_maxrss`, which on Linux keeps the parent's high-water mark across "
-        "fork and exec: when the parent process is larger than a worker (small files, decoded after the 200 MB "
-        "check), the column shows the parent's footprint, not the decoder's. The scaling table's peak RSS uses "
-        "VmHWM, which does not carry over."
+        + f"\n\nMedians of {runs} paired run(s) per file (peak RSS: the highest, VmHWM of the worker). Wall and CPU "
+        "time are the whole worker process: interpreter start-up, imports (the `import s` column: pandas and pyarrow "
+        "for the obvious decoder, polars and `modelwatch.capture` for modelwatch) and the decode with its Parquet "
+        "write; `decode s` and `decode CPU s` exclude the imports, which a Lambda container pays once per cold start, "
+        "not once per file. MB/s is over the whole-process wall time. pyarrow's `read_json` parses the JSON alone "
+        "(no base64, CSV, typing or Parquet) on every core: the ceiling. Workers run with compiled bytecode cached, "
+        "as a pip-installed layer has it."
     )
 
 

@@ -185,3 +185,16 @@ def test_the_table_gives_each_problem_type_its_rules() -> None:
 def test_the_whitespace_the_vector_halves_strip_is_pythons() -> None:
     python = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
     assert python == PY_WHITESPACE
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_integers_beyond_floats_are_infinite(sign: int) -> None:
+    # Given a JSON integer too large for a float (json.loads gives an int); When typed by the number rules
+    huge = sign * 10**400
+    # Then it is a non-finite value (as polars reads it), not an OverflowError
+    with pytest.raises(ValueIssue) as raised:
+        RULES["number"].scalar(huge)
+    assert raised.value.code == "non_finite"
+    with pytest.raises(ValueIssue) as raised:
+        RULES["binary"].scalar(huge)
+    assert raised.value.code == "not_integer"

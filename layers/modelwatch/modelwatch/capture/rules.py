@@ -94,8 +94,13 @@ def _number_or_none(value: Any, noun: str) -> float | None:
         return None
     if isinstance(value, bool):
         raise ValueIssue(ISSUE_TYPE, f"non-numeric {noun} in {{what}}")
-    if isinstance(value, int | float):
-        return float(value)
+    if isinstance(value, float):
+        return value
+    if isinstance(value, int):
+        try:
+            return float(value)
+        except OverflowError:  # a JSON integer beyond any float: infinite, as polars reads it
+            return math.inf if value > 0 else -math.inf
     if isinstance(value, str):
         text = value.strip()
         if not text:
