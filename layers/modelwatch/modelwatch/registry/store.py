@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import builtins
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import PurePosixPath
 
 from modelwatch.config.model import ModelConfig, load_model_config_text
@@ -13,6 +15,14 @@ from modelwatch.lake import layout
 from modelwatch.lake.store import ObjectStore
 
 REFERENCE_SUFFIXES = (".parquet", ".csv")
+# Concurrent config reads when many changed (a cold container of a thousand models): S3 answers a GET in tens of
+# milliseconds, so one at a time is about 20 s for a thousand; 16 at once about one second.
+READ_WORKERS = 16
+# Parsed configs by object URI and tag (ETag), for the whole process: a warm Lambda re-reads only the configs whose
+# tag changed since it last listed them, so the ingest functions' per-invocation registry costs one LIST, not a GET
+# per model. A new Registry (one per invocation) still sees every change: the LIST is never cached across instances.
+_PARSED: dict[str, tuple[str, ModelConfig]] = {}
+_PARSED_LOCK = threading.Lock()
 
 
 class Registry:
@@ -59,11 +69,38 @@ class Registry:
         return sorted(names)
 
     def list(self) -> builtins.list[ModelConfig]:
+        """Every registered config, by name: one LIST, then a GET only for configs this process has not parsed at
+        their current tag (READ_WORKERS at once)."""
         now = time.monotonic()
         if self._cache is None or now - self._cached_at > self.cache_seconds:
-            self._cache = [self.get(name) for name in self.names()]
+            self._cache = self._read_configs()
             self._cached_at = now
         return list(self._cache)
+
+    def _read_configs(self) -> builtins.list[ModelConfig]:
+        tagged = {}
+        for key, tag in self.store.list_tagged(f"{LAKE_MODELS}/"):
+            parts = key.split("/")
+            if len(parts) == 3 and parts[2] == "config.yaml":
+                tagged[parts[1]] = (self.store.uri(key), tag)
+        with _PARSED_LOCK:
+            known = {
+                name: _PARSED[uri][1]
+                for name, (uri, tag) in tagged.items()
+                if tag and _PARSED.get(uri, ("",))[0] == tag
+            }
+        stale = sorted(set(tagged) - set(known))
+        if len(stale) > 1:
+            with ThreadPoolExecutor(max_workers=min(READ_WORKERS, len(stale))) as pool:
+                known.update(zip(stale, pool.map(self.get, stale), strict=True))
+        else:
+            known.update((name, self.get(name)) for name in stale)
+        with _PARSED_LOCK:
+            for name in stale:
+                uri, tag = tagged[name]
+                if tag:
+                    _PARSED[uri] = (tag, known[name])
+        return [known[name] for name in sorted(tagged)]
 
     def unregister(self, name: str) -> builtins.list[str]:
         """Remove the model's config, reference and fitted estimators; returns the deleted keys."""
