@@ -384,10 +384,11 @@ def extrapolate(measured: dict[str, Any], target: int = TARGET_MODELS) -> dict[s
     scale = target / n
     batches = math.ceil(target / measured["batch_size"])
     concurrency = measured["map_concurrency"]
-    analyse = measured["lambda_invocations"].get("AnalyseFunction", 0) / n  # Analyse calls per model run
+    invoked = measured["lambda_invocations"]
+    analyse = invoked.get("AnalyseFunction", 0) / max(1, invoked.get("PrepareRunFunction", 0))  # per model run
     # A run's monitors call Analyse at once (the Map in monitor.asl.json); the assembly, one more call, follows them.
     analyse_at_once = max(1.0, analyse - 1)
-    runs = measured["lambda_invocations"].get("PublishFunction", 0) or 1
+    runs = invoked.get("PrepareRunFunction", 0) or 1
     starts_per_second = concurrency / AWS_SECONDS_PER_MODEL_START
     put_requests = measured["put_metric_data_requests"] * scale
     # Publish's requests come as the runs finish: at worst all of them within one minute of the hour.
