@@ -1,10 +1,10 @@
-"""The scheduled fleet run: list the registered models in batches for the Distributed Map, start each batch's
-Monitor runs.
+"""The scheduled fleet run: the registered models in batches for the Distributed Map, each batch's runs started.
 
 Sized for a fleet of a thousand models (BENCHMARKS.md, "Fleet"): one Map item is a batch of up to FLEET_BATCH_SIZE
 models, so a thousand models are 40 child executions and 40 StartMonitor invocations rather than a thousand; each
-batch sends its models' heartbeats in one PutMetricData call and answers with a summary whose size does not grow
-with the batch's successes (the Map gathers every child's output into one state, at most 256 KiB).
+batch sends its models' heartbeats in one PutMetricData call and answers with a small summary (counts, the names
+started, failures with their causes cut short), since the Map gathers every child's output into one state of at
+most 256 KiB.
 """
 
 from __future__ import annotations
