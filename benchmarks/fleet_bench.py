@@ -51,6 +51,7 @@ ROWS_PER_HOUR = 120  # above the default min_rows_per_chunk (100)
 # StartMonitor's time per model on AWS (a config GET, two state queries, a claim, a StartExecution: about five
 # calls of ~20 ms): the rate bound below assumes no faster, so it is an upper bound on the StartExecution rate.
 AWS_SECONDS_PER_MODEL_START = 0.1
+SETTLE_SECONDS = 4 * 3600.0
 
 SFN_QUOTAS = "https://docs.aws.amazon.com/step-functions/latest/dg/limits.html"
 SFN_DISTRIBUTED_MAP = "https://docs.aws.amazon.com/step-functions/latest/dg/concepts-asl-use-map-state-distributed.html"
@@ -234,7 +235,8 @@ def run(quick: bool = False, models: int | None = None) -> dict[str, Any]:
     names = [f"fleet-{i:04d}" for i in range(count)]
     clock = SimulatedClock(START + timedelta(minutes=50))
     sink = io.StringIO()
-    with LocalStack(clock=clock, log_stream=sink) as stack:
+    # Every Monitor run settles within one run_until_idle: on 2 shared cores 200 models take well over the default.
+    with LocalStack(clock=clock, log_stream=sink, settle_timeout=SETTLE_SECONDS) as stack:
         prefix = stack.template.parameters.get("CapturePrefix", "datacapture/")
         registry = Registry(S3Store(stack.clients["s3"], stack.lake_bucket), cache_seconds=0)
         setup_started = time.perf_counter()
