@@ -451,12 +451,74 @@ def scaling_section(scaling: Mapping[str, Any], plot: str | None) -> str:
         + ingest
         + "\n\nEstimation (cached estimator unless stated):\n\n"
         + estimation
-        + "\n\nModels (derived, not run): each model's run takes the measured cached run of "
-        + f"{models['per_model_rows']:,} rows ({models['per_model_seconds']} s); the fleet's Distributed Map runs at "
-        + f"most **{models['concurrency']}** models at once (MaxConcurrency in statemachines/fleet.asl.json). "
-        + f"Assumption: {models['assumption']}.\n\n"
+        + "\n\nModels (derived, not run; the fleet run itself is measured in the Fleet section): each model's run "
+        + f"takes the measured cached run of {models['per_model_rows']:,} rows ({models['per_model_seconds']} s), "
+        + f"at most **{models['concurrency']}** models at once. Assumption: {models['assumption']}.\n\n"
         + fleet
         + image
+    )
+
+
+def fleet_run_section(fleet: Mapping[str, Any]) -> str:
+    """The fleet state machine run for real on the embedded stack, and the counts scaled to 1,000 models against
+    AWS's documented quotas (benchmarks/fleet_bench.py)."""
+    title = "### Fleet: many models through the fleet state machine (embedded stack)\n\n"
+    error = _error(fleet)
+    if error:
+        return title + error
+    n = fleet["models"]
+    invocations = ", ".join(f"{k} {v}" for k, v in fleet["lambda_invocations"].items())
+    measured = table(
+        ("measured", "value"),
+        [
+            ("models (one capture hour each, every model with new data)", n),
+            ("fleet execution", fleet["fleet_status"]),
+            ("wall s, fleet start to every Monitor run finished (one handler at a time)", fleet["wall_seconds"]),
+            ("per-model failures", fleet["per_model_failures"]),
+            ("fleet outcome per model", ", ".join(f"{k} {v}" for k, v in fleet["fleet_statuses"].items())),
+            ("Monitor executions", ", ".join(f"{k} {v}" for k, v in fleet["monitor_executions"].items())),
+            (f"Lambda invocations ({fleet['lambda_invocations_total']})", invocations),
+            ("StartExecution calls (Monitor runs)", fleet["start_execution_calls"]),
+            (
+                "PutMetricData requests / datapoints",
+                f"{fleet['put_metric_data_requests']} / {fleet['put_metric_data_datapoints']}",
+            ),
+            ("DynamoDB calls", fleet["dynamodb_calls"]),
+            (
+                "ListModels output / fleet output bytes",
+                f"{fleet['list_models_output_bytes']:,} / {fleet['fleet_output_bytes']:,}",
+            ),
+            ("fleet execution history events", fleet["fleet_history_events"]),
+        ],
+        "ll",
+    )
+    extra = fleet["extrapolation"]
+    quotas = table(
+        ("limit", "documented", f"{extra['target_models']:,} models need", "headroom", "handled by"),
+        [
+            (
+                q["limit"],
+                f"{q['documented']} ({q['url']})",
+                q["needs_for_target"],
+                "**binds**" if q["binds"] else (f"{q['headroom']:,}x" if q["headroom"] is not None else "n/a"),
+                q["handled"],
+            )
+            for q in extra["quotas"]
+        ],
+        "lllrl",
+    )
+    return (
+        title
+        + f"{n} small binary models (3 features) registered on the embedded stack, one capture hour each, then one "
+        + f"scheduled fleet run: ListModels, the Distributed Map over batches of {fleet['batch_size']} "
+        + f"(MaxConcurrency {fleet['map_concurrency']}), StartMonitor, and every model's Monitor execution. "
+        + "Counts are the handlers' boto3 calls on the stack.\n\n"
+        + measured
+        + f"\n\nScaled to {extra['target_models']:,} models (x{extra['scale']}): "
+        + f"{extra['lambda_invocations']:,} Lambda invocations, {extra['start_execution_calls']:,} StartExecution "
+        + f"calls, {extra['put_metric_data_requests']:,} PutMetricData requests carrying "
+        + f"{extra['put_metric_data_datapoints']:,} datapoints per hourly run, against AWS's documented quotas:\n\n"
+        + quotas
     )
 
 
@@ -771,6 +833,7 @@ def render(results: Mapping[str, Any], plot: str | None = "benchmarks/results/sc
         memory_section(results.get("memory", {"error": "not run"})),
         latency_section(results.get("latency", {"error": "not run"})),
         scaling_section(results["scaling"], plot),
+        fleet_run_section(results.get("fleet", {"error": "not run"})),
         cost_section(results["cost"]),
     ]
     return "\n\n".join(parts)

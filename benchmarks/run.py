@@ -5,7 +5,7 @@
 
 Sections: decode (ingest), estimation, data_quality, fairness (bias and attribution), e2e, coldstart, memory (the
 Analyse function's fixed memory and cold start), latency (capture to alarm on AWS, from documented hop latencies),
-scaling, cost.
+scaling, fleet (models through the fleet state machine on the embedded stack, against AWS's quotas), cost.
 A section that fails is recorded as {"error": ...} (and shown as "not measured" in the report); the command then exits
 1 after writing everything.
 """
@@ -52,6 +52,7 @@ SECTIONS = (
     "memory",
     "latency",
     "scaling",
+    "fleet",
     "cost",
 )
 LIBRARIES = ("nannyml", "pandas", "polars", "pyarrow", "numpy", "lightgbm", "moto", "boto3")
@@ -174,6 +175,12 @@ def _scaling(quick: bool, out: Path) -> dict[str, Any]:
     return scaling_bench.run(quick)
 
 
+def _fleet(quick: bool, out: Path) -> dict[str, Any]:
+    from benchmarks import fleet_bench
+
+    return fleet_bench.run(quick)
+
+
 def cost_from(results: dict[str, Any]) -> dict[str, Any]:
     """The cost section from the measured sections (scaling, decode, e2e) and the repository's counts."""
     from benchmarks import cost_model
@@ -275,6 +282,7 @@ RUNNERS: dict[str, Callable[[bool, Path], dict[str, Any]]] = {
     "coldstart": _coldstart,
     "memory": _memory,
     "scaling": _scaling,
+    "fleet": _fleet,
 }
 
 

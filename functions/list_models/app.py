@@ -1,4 +1,4 @@
-"""ListModelsFunction: the registered models, as the Fleet state machine's Distributed Map items."""
+"""ListModelsFunction: the registered models in batches, the Fleet state machine's Distributed Map items."""
 
 from __future__ import annotations
 
@@ -16,14 +16,15 @@ from modelwatch.workflow.fleet import FleetInput, list_models
 @tracer.capture_lambda_handler
 @entry.parsed_event(FleetInput)
 def lambda_handler(event: FleetInput, context: LambdaContext) -> dict[str, Any]:
-    """Input: the fleet execution input ({trigger?}); output {models: [{model, trigger}], count}."""
+    """Input: the fleet execution input ({trigger?, batch_size?}); output {batches: [{models, trigger}], count}."""
     settings = load_settings(kind=FunctionSettings)
     listed = list_models(
         entry.registry(settings),
         trigger=event.trigger,
+        batch_size=event.batch_size,
         cloudwatch=aws.client("cloudwatch"),
         namespace=settings.metric_namespace,
         clock=settings.clock(),
     )
-    logger.info("models listed", count=listed["count"], trigger=event.trigger)
+    logger.info("models listed", count=listed["count"], batches=len(listed["batches"]), trigger=event.trigger)
     return listed

@@ -1,4 +1,4 @@
-"""StartMonitorFunction: one Distributed Map item: start the model's Monitor run under its deterministic name."""
+"""StartMonitorFunction: one Distributed Map item, a batch of models: start each model's Monitor run."""
 
 from __future__ import annotations
 
@@ -9,18 +9,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from modelwatch import aws, entry
 from modelwatch.config.settings import StartMonitorSettings, load_settings
 from modelwatch.observability import logger, tracer
-from modelwatch.workflow.fleet import FleetItem, start_model_run
+from modelwatch.workflow.fleet import FleetItem, start_model_runs
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @entry.parsed_event(FleetItem)
 def lambda_handler(event: FleetItem, context: LambdaContext) -> dict[str, Any]:
-    """Input {model, trigger?}; output {model, status, execution_name?, input_version?}."""
+    """Input {models: [...], trigger?}; output {models, statuses: {status: count}, started: [...], failed: [...]}."""
     settings = load_settings(kind=StartMonitorSettings)
-    logger.append_keys(model=event.model)
-    result = start_model_run(
-        event.model,
+    summary = start_model_runs(
+        event.models,
         registry=entry.registry(settings),
         state=entry.state(settings),
         sfn_client=aws.client("stepfunctions"),
@@ -30,5 +29,5 @@ def lambda_handler(event: FleetItem, context: LambdaContext) -> dict[str, Any]:
         cloudwatch=aws.client("cloudwatch"),
         namespace=settings.metric_namespace,
     )
-    logger.info("fleet item done", status=result["status"])
-    return result
+    logger.info("fleet batch done", models=summary["models"], statuses=summary["statuses"])
+    return summary

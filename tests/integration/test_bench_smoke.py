@@ -38,7 +38,7 @@ def test_quick_run_succeeds_and_reports_every_section(quick_run) -> None:
     results = json.loads((out / "all.json").read_text())
     for section in (
         "machine", "decode", "estimation", "data_quality", "fairness", "e2e", "coldstart", "memory", "latency",
-        "scaling", "cost",
+        "scaling", "fleet", "cost",
     ):  # fmt: skip
         assert section in results, section
         assert "error" not in results[section], (section, results[section].get("error"))
@@ -67,6 +67,13 @@ def test_sections_hold_measurements(quick_run) -> None:
     scaling = results["scaling"]
     assert len(scaling["ingest"]) >= 2 and len(scaling["estimation"]) >= 2
     assert [m["models"] for m in scaling["models"]["table"]][-1] == 100
+    fleet = results["fleet"]
+    models = fleet["models"]
+    assert fleet["fleet_status"] == "SUCCEEDED" and fleet["per_model_failures"] == 0
+    assert fleet["monitor_executions"] == {"SUCCEEDED": models} and fleet["start_execution_calls"] == models
+    assert fleet["lambda_invocations"]["StartMonitorFunction"] == 1  # the models are one batch
+    assert fleet["put_metric_data_requests"] > 0 and fleet["put_metric_data_datapoints"] > 0
+    assert {q["key"] for q in fleet["extrapolation"]["quotas"]} >= {"start_execution", "lambda_concurrency"}
     cost = results["cost"]
     assert len(cost["tiers"]) == 3
     assert all(t["modelwatch"]["total_usd"] > 0 and t["sagemaker"]["total_usd"] > 0 for t in cost["tiers"])
@@ -78,5 +85,5 @@ def test_report_and_plot_are_written(quick_run) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     tables = (out / "tables.md").read_text()
     for heading in ("### Machine", "### Ingest", "### Estimation", "### End to end", "### Cold start", "### Scaling",
-                    "### Cost model"):  # fmt: skip
+                    "### Fleet", "### Cost model"):  # fmt: skip
         assert heading in tables

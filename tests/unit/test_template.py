@@ -442,3 +442,19 @@ def test_ingest_may_decrypt_the_input_buckets_keys_and_nothing_else_may(template
         (statement,) = policies[name]["Properties"]["PolicyDocument"]["Statement"]
         assert (statement["Action"], statement["Resource"]) == (["kms:Decrypt"], {"Ref": parameter})
         assert policies[name]["Properties"]["Roles"] == [{"Ref": role} for role in roles]
+
+
+def test_analyse_concurrency_is_capped_only_when_asked(template: dict[str, Any]) -> None:
+    # A fleet's hourly burst of Analyse calls can take the account's concurrency; the cap is a parameter, off by
+    # default (an account at the default quota cannot reserve any), and 0 leaves the property out entirely.
+    parameter = template["Parameters"]["AnalyseReservedConcurrency"]
+    assert parameter["Default"] == 0 and parameter["MinValue"] == 0
+    assert template["Conditions"]["HasAnalyseReservedConcurrency"] == {
+        "Not": [{"Equals": [{"Ref": "AnalyseReservedConcurrency"}, 0]}]
+    }
+    reserved = template["Resources"]["AnalyseFunction"]["Properties"]["ReservedConcurrentExecutions"]
+    assert reserved == {
+        "If": ["HasAnalyseReservedConcurrency", {"Ref": "AnalyseReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
+    }
+    # The fleet's batch function has room for StartExecution's throttling backoff
+    assert template["Resources"]["StartMonitorFunction"]["Properties"]["Timeout"] >= 300

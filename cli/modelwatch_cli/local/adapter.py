@@ -13,6 +13,8 @@ IAM enforcement has its own module, `authorization` (test_authorization.py). Fac
 - The ASL interpreter parses but ignores `ToleratedFailurePercentage` (it logs a warning per execution; silenced).
 - CloudWatch stores datapoints but never evaluates alarms, and `get_metric_statistics` ignores the exact-dimension
   match CloudWatch uses; `cloudwatch_datapoints` reads the raw datapoints for our own evaluator.
+- moto counts no requests: `counted_api_calls` counts the calls of every boto3 client created while it is active
+  (botocore's `before-parameter-build` event, once per call whatever the retries), for the benchmarks.
 - KMS implements HMAC keys (`GenerateMac`/`VerifyMac`) but draws every key id at random; `create_key_with_id`
   creates a key under the id the local stack named it by before it existed.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +32,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import boto3
 import requests
 from moto import mock_aws
 from moto.awslambda.models import LambdaFunction
@@ -191,3 +195,38 @@ def reset_server(endpoint: str) -> None:
     """Undo `configure_server`: an in-process server shares moto's process-wide config, which outlives the server."""
     response = requests.post(f"{endpoint}/moto-api/config", json=MOTO_SERVER_DEFAULTS, timeout=10)
     response.raise_for_status()
+
+
+@dataclass
+class ApiCalls:
+    """AWS API calls by (service, operation), and the datapoints the PutMetricData calls carried."""
+
+    calls: Counter[tuple[str, str]]
+    datapoints: Counter[str]  # PutMetricData datapoints per namespace
+
+    def count(self, service: str, operation: str) -> int:
+        return self.calls[(service, operation)]
+
+    def by_service(self, service: str) -> int:
+        return sum(n for (s, _), n in self.calls.items() if s == service)
+
+
+@contextmanager
+def counted_api_calls() -> Iterator[ApiCalls]:
+    """Count the API calls of the boto3 clients created (from boto3's default session) while this is active.
+
+    Clients copy the session's event handlers when they are created, so callers drop cached clients first
+    (`modelwatch.aws.clear()`) for the handlers' calls to count."""
+    counted = ApiCalls(Counter(), Counter())
+
+    def count(params: dict[str, Any], model: Any, **_: Any) -> None:
+        counted.calls[(model.service_model.service_name, model.name)] += 1
+        if model.name == "PutMetricData":
+            counted.datapoints[str(params.get("Namespace", ""))] += len(params.get("MetricData", []))
+
+    events = boto3._get_default_session().events
+    events.register("before-parameter-build", count, unique_id="modelwatch-counted-api-calls")
+    try:
+        yield counted
+    finally:
+        events.unregister("before-parameter-build", unique_id="modelwatch-counted-api-calls")

@@ -225,3 +225,23 @@ def test_cloudwatch_never_evaluates_alarms_and_raw_datapoints_keep_exact_dimensi
     assert max(p["Maximum"] for p in stats) == 7.0
     raw = adapter.cloudwatch_datapoints("123456789012", REGION)
     assert sorted((p.dimensions, p.stat_max) for p in raw) == [((), 5.0), ((("Model", "x"),), 7.0)]
+
+
+def test_api_calls_are_counted_for_clients_created_while_counting(aws: dict[str, Any]) -> None:
+    # Given a client created before counting began (not counted: clients copy the session's handlers)
+    before = boto3.client("cloudwatch", region_name=REGION)
+    with adapter.counted_api_calls() as counted:
+        # When clients created while counting call AWS
+        cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+        sqs = boto3.client("sqs", region_name=REGION)
+        point = {"MetricName": "M", "Value": 1.0}
+        cloudwatch.put_metric_data(Namespace="N", MetricData=[point, point, point])
+        cloudwatch.put_metric_data(Namespace="Other", MetricData=[point])
+        sqs.list_queues()
+        before.put_metric_data(Namespace="N", MetricData=[point])
+    after = boto3.client("cloudwatch", region_name=REGION)
+    after.put_metric_data(Namespace="N", MetricData=[point])
+    # Then each call of theirs counted once, with the datapoints PutMetricData carried per namespace
+    assert counted.count("cloudwatch", "PutMetricData") == 2 and counted.count("sqs", "ListQueues") == 1
+    assert counted.datapoints == {"N": 3, "Other": 1}
+    assert counted.by_service("cloudwatch") == 2

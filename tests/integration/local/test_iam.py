@@ -137,7 +137,7 @@ def test_the_real_template_lets_each_step_do_its_work() -> None:
         assert set(stack.template.functions()) <= set(principals)
         invocation = stack.invoke("ListModelsFunction", {"trigger": "schedule"})
     assert invocation.result.error_type is None
-    assert invocation.result.payload == {"models": [], "count": 0}
+    assert invocation.result.payload == {"batches": [], "count": 0}
 
 
 def test_ingest_and_compaction_do_their_work_as_their_roles_on_the_real_template() -> None:

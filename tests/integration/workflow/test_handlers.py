@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from types import ModuleType
@@ -103,18 +104,23 @@ def test_prepare_run_names_an_empty_window_and_a_bad_input(aws: Aws) -> None:
 def test_list_models_and_start_monitor(aws: Aws) -> None:
     aws.ingest("loans", T0, rows=400)
     listed = _call(load_handler("list_models"), load_event("workflow/list_models"))
-    assert listed == {"models": [{"model": "loans", "trigger": "schedule"}], "count": 1}
+    assert listed == {"batches": [{"models": ["loans"], "trigger": "schedule"}], "count": 1}
     started = _call(load_handler("start_monitor"), load_event("workflow/start_monitor"))
-    assert started["status"] == "started"
-    assert [e["name"] for e in aws.executions()] == [started["execution_name"]]
+    assert started == {"models": 1, "statuses": {"started": 1}, "started": ["loans"], "failed": []}
+    [execution] = aws.executions()
+    described = aws.sfn.describe_execution(executionArn=execution["executionArn"])
+    window = json.loads(described["input"])
     # After that run succeeded with the same inputs, the next schedule finds the model up to date
     State(aws.dynamodb, STATE_TABLE).runs.record_success(
         "loans",
-        run_id=started["execution_name"],
-        input_version=started["input_version"],
+        run_id=execution["name"],
+        input_version=window["input_version"],
         last_chunk_end="2024-03-01T01:00:00Z",
         now=T0,
     )
-    assert _call(load_handler("start_monitor"), load_event("workflow/start_monitor"))["status"] == "up_to_date"
-    with pytest.raises(ConfigError, match="FleetItem is invalid: model: Field required"):
+    again = _call(load_handler("start_monitor"), load_event("workflow/start_monitor"))
+    assert again["statuses"] == {"up_to_date": 1} and again["started"] == []
+    with pytest.raises(ConfigError, match="FleetItem is invalid: models: Field required"):
         _call(load_handler("start_monitor"), {"trigger": "schedule"})
+    with pytest.raises(ConfigError, match="FleetInput is invalid: batch_size"):
+        _call(load_handler("list_models"), {"trigger": "schedule", "batch_size": 0})

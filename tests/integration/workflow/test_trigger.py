@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
+import pytest
+from botocore.exceptions import ClientError
+
+from modelwatch.errors import WorkflowError
+from modelwatch.retry import DEFAULT_BASE_DELAY
 from modelwatch.state import State
 from modelwatch.workflow.fleet import list_models, start_model_run
-from modelwatch.workflow.trigger import trigger_ready_runs
+from modelwatch.workflow.trigger import START_EXECUTION_ATTEMPTS, trigger_ready_runs
 from tests.integration.workflow.conftest import Aws
 from tests.unit.workflow.helpers import T0, model_config
 
@@ -119,10 +125,10 @@ def test_fleet_run_restarts_only_changed_models(aws: Aws) -> None:
         aws.register(model_config(name))
         aws.ingest(name, T0, rows=400)
     aws.clock.set(T0 + timedelta(hours=2))
-    assert list_models(aws.registry)["models"] == [
-        {"model": "loans", "trigger": "schedule"},
-        {"model": "prices", "trigger": "schedule"},
-    ]
+    assert list_models(aws.registry) == {
+        "batches": [{"models": ["loans", "prices"], "trigger": "schedule"}],
+        "count": 2,
+    }
     first = start_model_run(
         "loans",
         registry=aws.registry,
@@ -199,29 +205,94 @@ def test_scheduled_run_retries_a_failed_run_a_bounded_number_of_times(aws: Aws) 
     assert sorted(e["name"] for e in aws.executions()) == sorted(names)
 
 
-def test_a_start_that_fails_releases_its_claim(aws: Aws) -> None:
-    import pytest
-    from botocore.exceptions import ClientError
+class _FailingStarts:
+    """A Step Functions client whose StartExecution answers `codes` in turn, then starts for real."""
 
-    from modelwatch.errors import WorkflowError
+    def __init__(self, real: Any, codes: list[str]) -> None:
+        self.real = real
+        self.codes = list(codes)
+        self.calls = 0
 
-    class Throttled:
-        def start_execution(self, **kwargs: object) -> None:
-            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "StartExecution")
+    def start_execution(self, **kwargs: Any) -> Any:
+        self.calls += 1
+        if self.codes:
+            code = self.codes.pop(0)
+            raise ClientError({"Error": {"Code": code, "Message": "Rate exceeded"}}, "StartExecution")
+        return self.real.start_execution(**kwargs)
 
+    def describe_execution(self, **kwargs: Any) -> Any:
+        return self.real.describe_execution(**kwargs)
+
+
+def _ready(aws: Aws) -> None:
     aws.register(model_config("loans"))
     aws.ingest("loans", T0, rows=400)
     aws.clock.set(T0 + timedelta(hours=2))
-    with pytest.raises(WorkflowError, match="cannot start execution"):
+
+
+def test_a_start_that_fails_releases_its_claim(aws: Aws) -> None:
+    # Given a StartExecution the role may not call (not worth retrying)
+    _ready(aws)
+    denied = _FailingStarts(aws.sfn, ["AccessDeniedException"])
+    # When the scheduled run tries to start the model's run
+    with pytest.raises(WorkflowError, match="AccessDeniedException: cannot start execution"):
         start_model_run(
             "loans",
             registry=aws.registry,
             state=aws.state,
-            sfn_client=Throttled(),
+            sfn_client=denied,
             state_machine_arn=aws.monitor_arn,
             clock=aws.clock,
+            sleep=_no_sleep,
         )
-    # The claim was released, so the next attempt starts the run
+    # Then it was tried once, and the claim was released, so the next attempt starts the run
+    assert denied.calls == 1
+    assert _schedule(aws)["status"] == "started"
+
+
+def _no_sleep(seconds: float) -> None:
+    raise AssertionError(f"slept {seconds} s for an error that is not worth retrying")
+
+
+def test_a_throttled_start_is_retried_with_growing_jittered_delays(aws: Aws) -> None:
+    # Given StartExecution throttled three times (its token bucket drained by a fleet run), then accepting
+    _ready(aws)
+    throttled = _FailingStarts(aws.sfn, ["ThrottlingException"] * 3)
+    slept: list[float] = []
+    # When the scheduled run starts the model
+    result = start_model_run(
+        "loans",
+        registry=aws.registry,
+        state=aws.state,
+        sfn_client=throttled,
+        state_machine_arn=aws.monitor_arn,
+        clock=aws.clock,
+        sleep=slept.append,
+    )
+    # Then the fourth call started the run, after three backoffs each within [base/2, base] of a doubling base
+    assert result["status"] == "started" and throttled.calls == 4
+    assert [e["name"] for e in aws.executions()] == [result["execution_name"]]
+    for attempt, delay in enumerate(slept):
+        base = DEFAULT_BASE_DELAY * 2**attempt
+        assert base / 2 <= delay <= base
+    assert len(slept) == 3
+
+
+def test_a_start_throttled_past_every_attempt_fails_named_and_frees_the_claim(aws: Aws) -> None:
+    _ready(aws)
+    throttled = _FailingStarts(aws.sfn, ["ThrottlingException"] * START_EXECUTION_ATTEMPTS)
+    slept: list[float] = []
+    with pytest.raises(WorkflowError, match=f"after {START_EXECUTION_ATTEMPTS} attempts"):
+        start_model_run(
+            "loans",
+            registry=aws.registry,
+            state=aws.state,
+            sfn_client=throttled,
+            state_machine_arn=aws.monitor_arn,
+            clock=aws.clock,
+            sleep=slept.append,
+        )
+    assert throttled.calls == START_EXECUTION_ATTEMPTS and len(slept) == START_EXECUTION_ATTEMPTS - 1
     assert _schedule(aws)["status"] == "started"
 
 

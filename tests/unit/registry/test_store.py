@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,48 @@ def test_unregister_removes_everything_and_unknown_is_named(tmp_path: Path) -> N
         registry.get("m1")
     with pytest.raises(RegistryError, match="no reference data"):
         registry.register(_config("m3"))
+
+
+class _CountingStore(LocalStore):
+    """A LocalStore that counts reads; while `overlap` is set, the first two reads wait for each other (so they
+    only both return when they run at the same time: sequential reads would break the barrier)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.reads: list[str] = []
+        self.overlap: threading.Barrier | None = None
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes:
+        with self._lock:
+            self.reads.append(key)
+            first_two = len(self.reads) <= 2
+        if self.overlap is not None and first_two:
+            self.overlap.wait(timeout=10)
+        return super().get(key)
+
+
+def test_configs_are_read_concurrently_once_per_process_until_they_change(tmp_path: Path) -> None:
+    # Given 40 registered models (stored under a fresh root, so no other test's configs are cached)
+    store = _CountingStore(tmp_path)
+    for i in range(40):
+        Registry(store).register(_config(f"m{i:02d}"), b"PAR1", ".parquet")
+    store.reads.clear()
+    store.overlap = threading.Barrier(2)
+    # When a first registry lists them (a cold ingest Lambda)
+    configs = Registry(store).list()
+    # Then every config was read once, at least two at the same time (the barrier held)
+    assert [c.name for c in configs] == [f"m{i:02d}" for i in range(40)]
+    assert len(store.reads) == 40 and not store.overlap.broken
+    store.overlap = None
+    # And a new registry in the same process (the next invocation of a warm Lambda) reads none of them again
+    store.reads.clear()
+    assert [c.name for c in Registry(store).list()] == [c.name for c in configs]
+    assert store.reads == []
+    # But a changed config is read again, and a newly registered one counts
+    Registry(store).register(_config("m07", endpoint="ep-2"), b"PAR1", ".parquet")
+    Registry(store).register(_config("new"), b"PAR1", ".parquet")
+    store.reads.clear()
+    listed = {c.name: c for c in Registry(store).list()}
+    assert sorted(store.reads) == ["models/m07/config.yaml", "models/new/config.yaml"]
+    assert listed["m07"].endpoint == "ep-2" and "new" in listed

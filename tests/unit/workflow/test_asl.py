@@ -33,10 +33,34 @@ def test_every_monitor_task_retries_lambda_errors_with_backoff_and_jitter() -> N
     lambda_tasks = [s for s in [*states, *nested] if s.get("Resource") == LAMBDA_INTEGRATION]
     assert len(lambda_tasks) == 5  # PrepareRun, each monitor's Analyse, Assemble, Publish, RecordFailure
     for task in lambda_tasks:
-        retrier = task["Retry"][0]
-        assert set(LAMBDA_RETRY_ERRORS) <= set(retrier["ErrorEquals"])
-        assert (retrier["IntervalSeconds"], retrier["BackoffRate"], retrier["JitterStrategy"]) == (2, 2, "FULL")
-        assert 4 <= retrier["MaxAttempts"] <= 6
+        general, throttled = task["Retry"][0], task["Retry"][1]
+        assert set(LAMBDA_RETRY_ERRORS) - {THROTTLED} <= set(general["ErrorEquals"])
+        assert (general["IntervalSeconds"], general["BackoffRate"], general["JitterStrategy"]) == (2, 2, "FULL")
+        assert 4 <= general["MaxAttempts"] <= 6
+        _assert_waits_out_throttling(throttled)
+
+
+THROTTLED = "Lambda.TooManyRequestsException"
+
+
+def _assert_waits_out_throttling(retrier: dict[str, Any]) -> None:
+    """Throttling (the account's concurrency taken by a fleet's hourly burst) has its own retrier, the only one
+    naming it, whose capped, jittered backoff waits out minutes, not the general retrier's half minute."""
+    assert retrier["ErrorEquals"] == [THROTTLED]
+    assert retrier["JitterStrategy"] == "FULL" and retrier["BackoffRate"] == 2
+    waits = [
+        min(retrier["IntervalSeconds"] * retrier["BackoffRate"] ** k, retrier["MaxDelaySeconds"])
+        for k in range(retrier["MaxAttempts"])
+    ]
+    assert sum(waits) >= 600 and max(waits) <= 120
+
+
+def test_every_fleet_task_waits_out_lambda_throttling() -> None:
+    definition, _ = _machine("FleetStateMachine")
+    map_states = definition["States"]["RunModels"]["ItemProcessor"]["States"]
+    for task in (definition["States"]["ListModels"], map_states["StartMonitor"]):
+        assert [r for r in task["Retry"] if THROTTLED in r["ErrorEquals"]] == [task["Retry"][1]]
+        _assert_waits_out_throttling(task["Retry"][1])
 
 
 def test_fleet_uses_a_distributed_map_tolerating_failures() -> None:
@@ -44,7 +68,9 @@ def test_fleet_uses_a_distributed_map_tolerating_failures() -> None:
     run_models = definition["States"]["RunModels"]
     assert run_models["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
     assert run_models["ToleratedFailurePercentage"] == 100
-    assert run_models["MaxConcurrency"] > 0
+    # Items are batches of models; 10 at once keep StartExecution below the smallest Regions' refill (150/s)
+    assert run_models["ItemsPath"] == "$.fleet.batches"
+    assert 0 < run_models["MaxConcurrency"] <= 10
 
 
 def _broken(mutate: Any) -> list[str]:
@@ -63,7 +89,7 @@ def _broken(mutate: Any) -> list[str]:
         (lambda d: d["States"]["Assemble"]["Catch"][0].update(Next="Lost"), "missing state 'Lost'"),
         (lambda d: d["States"]["Assemble"].pop("Retry"), "Assemble: Task has no Retry"),
         (
-            lambda d: d["States"]["Assemble"]["Retry"][0]["ErrorEquals"].remove("Lambda.TooManyRequestsException"),
+            lambda d: d["States"]["Assemble"]["Retry"].pop(1),  # the throttling retrier
             "Retry does not cover Lambda.TooManyRequestsException",
         ),
         (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,6 +21,10 @@ class ObjectStore(Protocol):
     def exists(self, key: str) -> bool: ...
 
     def list(self, prefix: str) -> Iterator[str]: ...
+
+    def list_tagged(self, prefix: str) -> Iterator[tuple[str, str]]:
+        """(key, tag) under the prefix; the tag changes whenever the object's content does (S3: its ETag)."""
+        ...
 
     def delete(self, keys: builtins.list[str]) -> None: ...
 
@@ -51,6 +56,12 @@ class S3Store:
         for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
             for item in page.get("Contents", []):
                 yield item["Key"]
+
+    def list_tagged(self, prefix: str) -> Iterator[tuple[str, str]]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                yield item["Key"], str(item.get("ETag", ""))
 
     def delete(self, keys: builtins.list[str]) -> None:
         for start in range(0, len(keys), 1000):
@@ -112,6 +123,11 @@ class LocalStore:
                 key = path.relative_to(base).as_posix()
                 if key.startswith(prefix):
                     yield key
+
+    def list_tagged(self, prefix: str) -> Iterator[tuple[str, str]]:
+        # A digest of the content, not the mtime: a rewrite within the file system's time resolution still counts.
+        for key in self.list(prefix):
+            yield key, hashlib.md5(self._path(key).read_bytes(), usedforsecurity=False).hexdigest()
 
     def delete(self, keys: builtins.list[str]) -> None:
         for key in keys:

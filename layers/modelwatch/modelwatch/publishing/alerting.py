@@ -198,8 +198,13 @@ def state_points(
     return points
 
 
+def heartbeat_datapoint(now: datetime, model: str | None = None) -> Datapoint:
+    """One RunHeartbeat datapoint: the fleet ran (no model), or a model is up to date with nothing to run."""
+    dims = model_dimensions(model) if model else ()
+    return Datapoint(METRIC_RUN_HEARTBEAT, dims, to_utc(now), 1.0, unit="Count")
+
+
 def put_heartbeat(cloudwatch: Any, namespace: str, now: datetime, model: str | None = None) -> None:
     """One RunHeartbeat: the fleet ran (no model), or a model is up to date with nothing to run. The stalled alarms
     count these with the successful runs' own."""
-    dims = model_dimensions(model) if model else ()
-    put_datapoints(cloudwatch, namespace, [Datapoint(METRIC_RUN_HEARTBEAT, dims, to_utc(now), 1.0, unit="Count")])
+    put_datapoints(cloudwatch, namespace, [heartbeat_datapoint(now, model)])

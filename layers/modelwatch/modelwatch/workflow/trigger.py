@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,6 +15,7 @@ from modelwatch.config.model import ModelConfig
 from modelwatch.errors import ModelwatchError, WorkflowError
 from modelwatch.observability import logger
 from modelwatch.registry.store import Registry
+from modelwatch.retry import call_with_retries
 from modelwatch.state import RunState, State
 from modelwatch.workflow.window import RunWindow, iso, plan_window
 
@@ -35,6 +38,8 @@ MAX_ATTEMPTS = 3
 # Step Functions state stops at 256 KB; a config this size still leaves room for everything a run carries.
 MAX_CARRIED_CONFIG_BYTES = 64 * 1024
 CLOSED_UNSUCCESSFULLY = ("FAILED", "TIMED_OUT", "ABORTED")
+# Attempts of one StartExecution when throttled (after the client's own retries): 0.5, 1, 2, 4, 8, 10 s with jitter.
+START_EXECUTION_ATTEMPTS = 7
 
 
 def _after(candidate: datetime | None, *previous: str | None) -> bool:
@@ -94,6 +99,21 @@ def _closed_unsuccessfully(sfn_client: Any, state_machine_arn: str, name: str) -
     return described.get("status") in CLOSED_UNSUCCESSFULLY
 
 
+def _start_execution(
+    sfn_client: Any, state_machine_arn: str, name: str, payload: str, sleep: Callable[[float], None]
+) -> Any:
+    """StartExecution, retried with jittered exponential backoff when throttled (StartExecution is a token bucket
+    per account and Region, shared by every state machine: a fleet run starting a thousand models drains it).
+    Any failure, `ExecutionAlreadyExists` included, is a WorkflowError whose cause is the ClientError."""
+    return call_with_retries(
+        lambda: sfn_client.start_execution(stateMachineArn=state_machine_arn, name=name, input=payload),
+        f"StartExecution {name}",
+        attempts=START_EXECUTION_ATTEMPTS,
+        sleep=sleep,
+        error=WorkflowError,
+    )
+
+
 def start_monitor_execution(
     window: RunWindow,
     *,
@@ -104,6 +124,7 @@ def start_monitor_execution(
     trigger: str,
     config: ModelConfig | None = None,
     retry_failed: bool = False,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
     """Claim (model, window, input version) in the state table, then StartExecution under the deterministic name.
 
@@ -121,15 +142,22 @@ def start_monitor_execution(
                 continue
             return {**result, "status": ALREADY_CLAIMED}
         try:
-            response = sfn_client.start_execution(stateMachineArn=state_machine_arn, name=name, input=payload)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
+            response = _start_execution(sfn_client, state_machine_arn, name, payload, sleep)
+        except WorkflowError as exc:
+            cause = exc.__cause__
+            if (
+                isinstance(cause, ClientError)
+                and cause.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists"
+            ):
                 if retry_failed and _closed_unsuccessfully(sfn_client, state_machine_arn, name):
                     continue
                 return {**result, "status": ALREADY_EXISTS}
             # Nothing started: free the claim so the next trigger can try again.
             state.leases.release_run(window.model, name)
-            raise WorkflowError(f"model {window.model}: cannot start execution {name}: {exc}") from exc
+            code = cause.response.get("Error", {}).get("Code") if isinstance(cause, ClientError) else None
+            raise WorkflowError(
+                f"model {window.model}: {code or 'error'}: cannot start execution {name}: {exc}"
+            ) from exc
         logger.info("monitor run started", model=window.model, execution=name, trigger=trigger, attempt=attempt)
         return {**result, "status": STARTED, "execution_arn": response["executionArn"]}
     logger.warning("monitor run failed every attempt", model=window.model, attempts=MAX_ATTEMPTS)
