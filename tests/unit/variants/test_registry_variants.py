@@ -74,3 +74,15 @@ def test_a_unit_s_alarms_name_the_model_and_the_variant(tmp_path: Path) -> None:
     single = load_model_config_text(CONFIG.replace("name: ab", "name: one"), "one.yaml")
     plain = next(a for a in model_alarms(AlarmSettings(stack="s"), single) if a["AlarmName"].endswith("-alert"))
     assert plain["Dimensions"] == [{"Name": "Model", "Value": "one"}]
+
+
+def test_an_unreadable_config_hides_no_other_model_and_keeps_its_name(tmp_path: Path) -> None:
+    registry = _registry(tmp_path, "variants: [blue]\n")
+    (tmp_path / "models/broken").mkdir(parents=True)
+    (tmp_path / "models/broken/config.yaml").write_text("name: broken\n")  # fields missing
+    assert [c.name for c in registry.list()] == ["ab.blue"]
+    # Listed under its own name, so the fleet starts its run and that run fails on its own, saying why
+    assert registry.names() == ["ab.blue", "broken"]
+    assert "invalid model config" in registry.unreadable["broken"]
+    with pytest.raises(Exception, match="invalid model config"):
+        registry.get("broken")

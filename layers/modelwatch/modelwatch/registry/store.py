@@ -19,6 +19,7 @@ from modelwatch.constants import LAKE_MODELS
 from modelwatch.errors import ConfigError, LakeError, RegistryError
 from modelwatch.lake import layout
 from modelwatch.lake.store import ObjectStore
+from modelwatch.observability import logger
 from modelwatch.units import SEPARATOR, split_unit
 
 REFERENCE_SUFFIXES = (".parquet", ".csv")
@@ -40,6 +41,7 @@ class Registry:
         self.cache_seconds = cache_seconds
         self._cache: builtins.list[ModelConfig] | None = None  # every unit
         self._models: builtins.list[ModelConfig] = []  # the registered configs the units were made from
+        self.unreadable: dict[str, str] = {}  # registered models whose config cannot be read, with why
         self._cached_at = 0.0
 
     def register(
@@ -93,8 +95,10 @@ class Registry:
         return self._listing()[0]
 
     def names(self) -> builtins.list[str]:
-        """The monitored units' names: each registered model, or its units when it watches several variants."""
-        return [c.name for c in self.list()]
+        """The monitored units' names: each registered model, or its units when it watches several variants. A model
+        whose config cannot be read is listed under its own name, so its run fails on its own, saying why."""
+        units = [c.name for c in self.list()]
+        return sorted([*units, *self.unreadable])
 
     def list(self) -> builtins.list[ModelConfig]:
         """The monitored units' configs (see the module doc): one LIST, then a GET only for configs this process has
@@ -129,15 +133,26 @@ class Registry:
         stale = sorted(set(tagged) - set(known))
         if len(stale) > 1:
             with ThreadPoolExecutor(max_workers=min(READ_WORKERS, len(stale))) as pool:
-                known.update(zip(stale, pool.map(self.get, stale), strict=True))
+                read = dict(zip(stale, pool.map(self._readable, stale), strict=True))
         else:
-            known.update((name, self.get(name)) for name in stale)
+            read = {name: self._readable(name) for name in stale}
+        self.unreadable = {name: why for name, why in read.items() if isinstance(why, str)}
+        known.update((name, config) for name, config in read.items() if not isinstance(config, str))
+        stale = [name for name in stale if name in known]
         with _PARSED_LOCK:
             for name in stale:
                 uri, tag = tagged[name]
                 if tag:
                     _PARSED[uri] = (tag, known[name])
-        return [known[name] for name in sorted(tagged)], seen
+        return [known[name] for name in sorted(tagged) if name in known], seen
+
+    def _readable(self, name: str) -> ModelConfig | str:
+        """The model's config, or why it cannot be read (one bad config must not hide the other models)."""
+        try:
+            return self.get(name)
+        except (ConfigError, RegistryError) as exc:
+            logger.warning("model config unreadable", model=name, error=type(exc).__name__)
+            return str(exc)
 
     def unregister(self, name: str) -> builtins.list[str]:
         """Remove the model's config, reference and fitted estimators (its units' too); returns the deleted keys."""
