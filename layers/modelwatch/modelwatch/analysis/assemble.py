@@ -24,7 +24,7 @@ from modelwatch.lake.layout import report_key, results_key
 from modelwatch.lake.store import ObjectStore
 from modelwatch.monitors import monitor_for
 from modelwatch.monitors.performance import MONITOR as PERFORMANCE
-from modelwatch.monitors.results import conform, empty_table, from_parquet, read_results, to_parquet
+from modelwatch.monitors.results import ResultRow, conform, empty_table, from_parquet, read_results, to_parquet
 from modelwatch.monitors.segments import who_is_hurt
 from modelwatch.monitors.variants import Comparison, compare_variants, latest_results
 from modelwatch.observability import logger
@@ -104,13 +104,12 @@ def _merged(results: list[MonitorResult], model: str, run_id: str) -> pd.DataFra
     return conform(table)
 
 
-def variant_comparisons(config: ModelConfig, table: pd.DataFrame, store: ObjectStore) -> list[Comparison]:
+def variant_comparisons(config: ModelConfig, rows: list[ResultRow], store: ObjectStore) -> list[Comparison]:
     """For a variant of a model watching several: this run's rows against the other variants' latest (a challenger
     against the champion; the champion against each challenger). None for a model watching one variant."""
     champion = config.comparison.champion
-    if config.unit_of is None or champion is None or not len(table):
+    if config.unit_of is None or champion is None or not rows:
         return []
-    rows = read_results(to_parquet(table))
     found: list[Comparison] = []
     if config.variant != champion:
         champion_rows = latest_results(store, unit_name(config.unit_of, champion))
@@ -196,7 +195,10 @@ def assemble_run(
         logger.info("no complete chunk to analyse", model=config.name, skipped=len(outcome.chunks_skipped))
         return outcome
     results_at = results_key(config.name, request.run_id)
-    store.put(results_at, to_parquet(table))
+    body = to_parquet(table)
+    store.put(results_at, body)
+    # As rows (segments' too), for the variants' comparison and who is hurt: read back once, only when needed.
+    rows = read_results(body) if config.unit_of is not None or config.segments else []
     outcome.results_uri = store.uri(results_at)
 
     performance_rows = whole.loc[whole["monitor"] == PERFORMANCE]
@@ -244,8 +246,8 @@ def assemble_run(
         realized_skipped=outcome.realized_skipped,
         failed_monitors=outcome.failed_monitors,
         plotly_src=relative_to_report(config.name, request.run_id, shared),
-        comparisons=variant_comparisons(config, whole, store),
-        hurt=who_is_hurt(read_results(to_parquet(table))) if config.segments else None,
+        comparisons=variant_comparisons(config, rows, store),
+        hurt=who_is_hurt(rows) if config.segments else None,
     )
     report_at = report_key(config.name, request.run_id)
     store.put(report_at, html.encode(), "text/html; charset=utf-8")
