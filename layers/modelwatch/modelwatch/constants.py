@@ -32,6 +32,7 @@ DEFAULT_METRIC_NAMESPACE = "ModelWatch"
 DIM_MODEL = "Model"
 DIM_SEGMENT = "Segment"  # a segment of a model's rows (`segments:` in its config): `<column>=<value>`
 DIM_VARIANT = "Variant"  # a production variant of a model that watches several (`variants:` in its config)
+DIM_VERSION = "Version"  # a version of the model behind the endpoint, while more than one is live (`versions:`)
 DIM_METRIC = "Metric"
 DIM_KIND = "Kind"
 KIND_ESTIMATED = "estimated"

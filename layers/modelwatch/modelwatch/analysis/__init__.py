@@ -9,6 +9,7 @@ stored themselves and trust nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -48,8 +49,10 @@ def run_monitor(
     now: datetime,
     plans: dict[str, ReusePlan] | None = None,
     signer: Signer | None = None,
+    version_references: Mapping[str, pd.DataFrame | None] | None = None,
 ) -> RunOutcome:
-    """Every configured monitor on rows in memory, then the run assembled (results table, report, outcome)."""
+    """Every configured monitor on rows in memory, then the run assembled (results table, report, outcome);
+    `version_references`: each live version's reference (None: it has none) while more than one is live."""
     signer = signer or process_signer()
     results = [
         analyse_monitor(
@@ -62,6 +65,7 @@ def run_monitor(
             now,
             (plans or {}).get(name),
             signer=signer,
+            version_references=version_references,
         )
         for name in configured(config)
     ]

@@ -18,10 +18,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from modelwatch.chunks import chunk_number, hour_of, hours_between, period_chunk_key, starts_overlapping_hour
+from modelwatch.chunks import chunk_number, hour_of, hours_between, starts_overlapping_hour
 from modelwatch.clock import to_utc
 from modelwatch.config.model import ModelConfig
 from modelwatch.errors import LakeError, UntrustedArtifactError
@@ -30,6 +30,7 @@ from modelwatch.monitors import artifacts
 from modelwatch.monitors.base import ChunkInfo
 from modelwatch.monitors.nml import ESTIMATOR_SCHEMA
 from modelwatch.monitors.results import from_parquet, to_parquet
+from modelwatch.monitors.versions import version_parts
 from modelwatch.observability import logger
 from modelwatch.signing import Signer
 from modelwatch.state import HourCounter
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 ANALYSIS = "analysis"
-ANALYSIS_SCHEMA = 2  # bump when the stored analysis' shape or meaning changes
+ANALYSIS_SCHEMA = 3  # bump when the stored analysis' shape or meaning changes
 
 
 @dataclass
@@ -119,17 +120,19 @@ def plan_reuse(
     if window_end is not None:
         starts = [s for s in starts if s < to_utc(window_end)]
     plan = ReusePlan(key=state_key(config, monitor, reference_sha256), fingerprints={})
-    keyed: list[tuple[str, datetime]] = []  # (chunk key, start) of every counted chunk in the window
+    keyed: list[tuple[list[str], datetime]] = []  # (chunk keys, start) of every counted chunk in the window
     for start in starts:
-        chunk_key = period_chunk_key(chunk_number(start, period), period)
-        plan.fingerprints[chunk_key] = fingerprint(start, start + period, by_hour)
-        keyed.append((chunk_key, start))
+        keys = version_parts(config, start, period)  # the chunk's key, or one per version live in it
+        for chunk_key in keys:
+            plan.fingerprints[chunk_key] = fingerprint(start, start + period, by_hour)
+        keyed.append((keys, start))
     plan.stored = load_analysis(store, config.name, monitor, plan.key, signer)
     stored = plan.stored.fingerprints if plan.stored is not None else {}
-    chunks = _stored_chunks(plan.stored) if plan.stored is not None else {}
-    for chunk_key, start in keyed:
-        if chunk_key in chunks and stored.get(chunk_key) == plan.fingerprints[chunk_key]:
-            plan.reused[chunk_key] = chunks[chunk_key]
+    chunks = _stored_chunks(plan.stored, period) if plan.stored is not None else {}
+    for keys, start in keyed:
+        # A chunk split at a version switch is reused only whole: its rows are read once for both parts.
+        if all(k in chunks and stored.get(k) == plan.fingerprints[k] for k in keys):
+            plan.reused.update({k: chunks[k] for k in keys})
         elif plan.fresh_ranges and plan.fresh_ranges[-1][1] == start:
             plan.fresh_ranges[-1] = (plan.fresh_ranges[-1][0], start + period)
         else:
@@ -137,20 +140,22 @@ def plan_reuse(
     return plan
 
 
-def _stored_chunks(stored: StoredAnalysis) -> dict[str, ChunkInfo]:
-    """The chunks of the stored rows (their windows and counts are on every row)."""
+def _stored_chunks(stored: StoredAnalysis, period: timedelta) -> dict[str, ChunkInfo]:
+    """The chunks of the stored rows (their windows, counts and versions are on every row)."""
     table = stored.table
     found: dict[str, ChunkInfo] = {}
     for row in table.drop_duplicates("chunk_key").itertuples():
         start = to_utc(row.chunk_start.to_pydatetime())
         end = to_utc(row.chunk_end.to_pydatetime())
+        version = getattr(row, "version", None)
         found[str(row.chunk_key)] = ChunkInfo(
             key=str(row.chunk_key),
-            number=chunk_number(start, end - start),
+            number=chunk_number(start, period),  # a version's part of a chunk has the chunk's number
             start=start,
             end=end,
             rows=int(row.rows),
             labelled_rows=int(row.labelled_rows),
+            version=version if isinstance(version, str) else None,
         )
     return found
 

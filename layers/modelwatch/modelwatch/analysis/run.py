@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ from modelwatch.analysis.plan import ReusePlan, plan_reuse, save_analysis
 from modelwatch.analysis.requests import RunRequest, RunSpec
 from modelwatch.chunks import ChunkWindow, is_complete, number_start, period_chunk_key, period_ns, size_chunk_key
 from modelwatch.clock import to_utc
-from modelwatch.config.model import ModelConfig
+from modelwatch.config.model import ModelConfig, VersionSpan
 from modelwatch.errors import (
     ChunkAnalysisError,
     ChunkDataError,
@@ -57,6 +58,7 @@ from modelwatch.monitors.labels import join_labels
 from modelwatch.monitors.reference_check import judge_chunking
 from modelwatch.monitors.results import conform, empty_table, to_parquet
 from modelwatch.monitors.segments import segment_data, slices
+from modelwatch.monitors.versions import span_mask, split_chunks
 from modelwatch.observability import logger
 from modelwatch.signing import Signer
 from modelwatch.state import HourCounter
@@ -267,9 +269,10 @@ def _prepare(monitor: Monitor, captures: pd.DataFrame) -> _Prepared:
                 config, rows, features=_read_columns(monitor), issues=monitor.reads_issues
             )
         except ChunkDataError as exc:
-            info = chunks_of(config, with_chunks(config, raw.loc[rows.index]))[0]
-            result.failed.append((info, describe(exc)))
-            logger.warning("chunk skipped", model=config.name, chunk=info.key, error=type(exc).__name__)
+            chunked = with_chunks(config, raw.loc[rows.index])
+            for info in split_chunks(config, chunked, chunks_of(config, chunked)):
+                result.failed.append((info, describe(exc)))
+                logger.warning("chunk skipped", model=config.name, chunk=info.key, error=type(exc).__name__)
             continue
         frames.append(part.frame)
         result.rows_without_prediction += part.rows_without_prediction
@@ -293,6 +296,7 @@ def _analysed_segments(
     store: ObjectStore,
     now: datetime,
     signer: Signer,
+    baseline_name: str = artifacts.BASELINE,
 ) -> list[pd.DataFrame]:
     """The monitor's rows of each segment (modelwatch.monitors.segments): fitted on the segment's reference rows
     (cached apart), analysed on its captured rows. A segment that cannot be fitted or analysed is skipped with a
@@ -306,7 +310,7 @@ def _analysed_segments(
         if not rows.chunks:
             continue
         subset = reference.loc[part.mask(reference)]
-        name = f"{artifacts.BASELINE}-segment-{hashlib.sha256(part.label.encode()).hexdigest()[:16]}"
+        name = f"{baseline_name}-segment-{hashlib.sha256(part.label.encode()).hexdigest()[:16]}"
         try:
             baseline, _ = baseline_for(monitor, subset, store, now, rows, signer, artifact_name=name)
             table = monitor.analyse(baseline, rows)
@@ -333,7 +337,7 @@ def _without_labels(config: ModelConfig, data: AnalysisData) -> AnalysisData:
 
     frame = data.frame.copy()
     frame[TARGET] = None if config.problem_type.value == "multiclass_classification" else np.nan
-    chunks = [ChunkInfo(c.key, c.number, c.start, c.end, c.rows, 0) for c in data.chunks]
+    chunks = [replace(c, labelled_rows=0) for c in data.chunks]
     return AnalysisData(frame, chunks)
 
 
@@ -401,6 +405,7 @@ def analyse_monitor(
     plan: ReusePlan | None = None,
     *,
     signer: Signer,
+    version_references: Mapping[str, pd.DataFrame | None] | None = None,
 ) -> MonitorResult:
     """Analyse the complete chunks of the window that `plan` does not reuse; combine with the reused rows.
 
@@ -426,7 +431,7 @@ def analyse_monitor(
         result.rows_without_prediction = prepared.rows_without_prediction
         frame = prepared.frame
         failed = [(c, reason) for c, reason in prepared.failed if _in_window(c, request) and c.key not in reused]
-        all_chunks = chunks_of(config, frame) if frame is not None else []
+        all_chunks = split_chunks(config, frame, chunks_of(config, frame)) if frame is not None else []
         in_window = [c for c in all_chunks if _in_window(c, request) and c.key not in reused]
         if not in_window and not reused and not failed:
             raise EmptyWindowError(
@@ -440,31 +445,35 @@ def analyse_monitor(
     parts = [] if plan is None or plan.reused_rows() is None else [plan.reused_rows()]
     if fresh:
         assert frame is not None
-        numbers = {c.number for c in fresh}
-        chunk_rows = frame.loc[frame[CHUNK].isin(numbers)]
-        if monitor.reads_labels:
-            chunk_rows, fresh = _with_labels(config, chunk_rows, labels, fresh, result)
-        data = AnalysisData(chunk_rows, fresh)
-        baseline, result.baseline = baseline_for(monitor, reference, store, now, data, signer)
-        try:
-            analysed, broken, unlabelled = _analyse_isolated(monitor, baseline, data)
-        except _ChunkFailed as exc:
-            if not reused:  # no chunk of the run analysed: not one chunk's data (named, no values in the message)
-                raise ChunkAnalysisError(f"model {config.name}: every chunk failed in the analysis: {exc}") from exc
-            # Every fresh chunk failed (the first one's error names them): each is skipped, the reused ones stay.
-            analysed, broken, unlabelled = [], [(c, str(exc)) for c in data.chunks], []
-        for part in analysed:
-            for key, body in monitor.lake_files(part).items():
-                store.put(key, body)
-        parts.extend(analysed)
-        parts.extend(_analysed_segments(monitor, reference, data, store, now, signer))
-        failed.extend(broken)
-        skipped_keys = {c.key for c, _ in broken}
-        skipped_spans = {(iso(c.start), iso(c.end)) for c, _ in broken}
-        # A skipped chunk has no values at all: it is not also listed as estimated without its labels.
-        realized = result.realized_skipped + [_skip(c, reason) for c, reason in unlabelled]
-        result.realized_skipped = [e for e in realized if (e["start"], e["end"]) not in skipped_spans]
+        groups = _version_groups(config, fresh, reference, version_references)
+        first_failure: _ChunkFailed | None = None
+        for span, chunks, version_reference in groups:
+            if version_reference is None:  # reported, never estimated against another version's reference
+                failed.extend((c, _no_reference(config, span.name)) for c in chunks)
+                continue
+            try:
+                outcome = _analyse_fresh(
+                    monitor, version_reference, frame, chunks, labels, result, store, now, span, signer=signer
+                )
+            except _ChunkFailed as exc:
+                first_failure = first_failure or exc
+                # Every chunk of this version failed (the first one's error names them): each is skipped.
+                failed.extend((c, str(exc)) for c in chunks)
+                continue
+            analysed, broken, unlabelled = outcome
+            parts.extend(analysed)
+            failed.extend(broken)
+            skipped_spans = {(iso(c.start), iso(c.end)) for c, _ in broken}
+            # A skipped chunk has no values at all: it is not also listed as estimated without its labels.
+            realized = result.realized_skipped + [_skip(c, reason) for c, reason in unlabelled]
+            result.realized_skipped = [e for e in realized if (e["start"], e["end"]) not in skipped_spans]
+        skipped_keys = {c.key for c, _ in failed}
         fresh = [c for c in fresh if c.key not in skipped_keys]
+        if first_failure is not None and not fresh and not reused:
+            # No chunk of the run analysed: not one chunk's data (named, no values in the message).
+            raise ChunkAnalysisError(
+                f"model {config.name}: every chunk failed in the analysis: {first_failure}"
+            ) from first_failure
     result.chunks_skipped = sorted(
         result.chunks_skipped + [_skip(c, reason) for c, reason in failed], key=lambda e: (e["start"], e["end"])
     )
@@ -476,6 +485,77 @@ def analyse_monitor(
     if plan is not None and result.chunks_analysed:
         save_analysis(store, config.name, monitor.name, plan.key, result.table, plan.fingerprints, now, signer)
     return result
+
+
+def _version_groups(
+    config: ModelConfig,
+    chunks: list[ChunkInfo],
+    reference: pd.DataFrame,
+    version_references: Mapping[str, pd.DataFrame | None] | None,
+) -> list[tuple[VersionSpan, list[ChunkInfo], pd.DataFrame | None]]:
+    """The chunks to analyse by version, each version with its reference (None: it has none): one group of every
+    chunk with the model's reference for a config with one live version."""
+    if not config.versioned:
+        return [(config.version_spans()[0], chunks, reference)]
+    found = version_references or {}
+    groups = []
+    for span in config.version_spans():
+        mine = [c for c in chunks if c.version == span.name]
+        if mine:
+            groups.append((span, mine, found.get(span.name)))
+    return groups
+
+
+def _no_reference(config: ModelConfig, version: str) -> str:
+    return (
+        f"version {version} of model {config.model_name} has no reference data: its chunks are reported, not "
+        f"estimated against another version's reference (modelwatch register --version {version} --reference FILE)"
+    )
+
+
+def _analyse_fresh(
+    monitor: Monitor,
+    reference: pd.DataFrame,
+    frame: pd.DataFrame,
+    fresh: list[ChunkInfo],
+    labels: pd.DataFrame | None,
+    result: MonitorResult,
+    store: ObjectStore,
+    now: datetime,
+    span: VersionSpan,
+    *,
+    signer: Signer,
+) -> tuple[list[pd.DataFrame], list[tuple[ChunkInfo, str]], list[tuple[ChunkInfo, str]]]:
+    """One version's fresh chunks analysed against its reference (the whole model's for a config with one live
+    version): its rows (those of the chunks, captured while the version was live) with their labels, its baseline
+    (cached apart per version), its segments. Returns (result parts, skipped chunks, chunks estimated without
+    their labels); _ChunkFailed when every chunk fails."""
+    config = monitor.config
+    numbers = {c.number for c in fresh}
+    chunk_rows = frame.loc[frame[CHUNK].isin(numbers)]
+    if span.name:
+        chunk_rows = chunk_rows.loc[span_mask(span, chunk_rows)]
+    if monitor.reads_labels:
+        chunk_rows, fresh = _with_labels(config, chunk_rows, labels, fresh, result)
+    data = AnalysisData(chunk_rows, fresh)
+    artifact = version_artifact(config, span.name)
+    baseline, result.baseline = baseline_for(monitor, reference, store, now, data, signer, artifact_name=artifact)
+    analysed, broken, unlabelled = _analyse_isolated(monitor, baseline, data)
+    for part in analysed:
+        for key, body in monitor.lake_files(part).items():
+            store.put(key, body)
+    analysed = analysed + _analysed_segments(monitor, reference, data, store, now, signer, artifact)
+    if span.name and config.versioned:
+        analysed = [part.assign(version=span.name) for part in analysed]
+    return analysed, broken, unlabelled
+
+
+def version_artifact(config: ModelConfig, version: str) -> str:
+    """The cached baseline's artifact name of a version: the model's for its first version (or a config with one
+    live version), its own for every later one (each is fitted on its own reference)."""
+    if not config.versioned or version == config.version_spans()[0].name:
+        return artifacts.BASELINE
+    return f"{artifacts.BASELINE}-version-{version}"
 
 
 def _with_labels(
@@ -500,7 +580,7 @@ def _with_labels(
     result.labels = joined.summary()
     rows = joined.frame
     counts = rows[TARGET].notna().groupby(rows[CHUNK]).sum()
-    return rows, [ChunkInfo(c.key, c.number, c.start, c.end, c.rows, int(counts.get(c.number, 0))) for c in fresh]
+    return rows, [replace(c, labelled_rows=int(counts.get(c.number, 0))) for c in fresh]
 
 
 # ---------------------------------------------------------------- one monitor, from the lake
@@ -534,6 +614,27 @@ def load_reference(store: ObjectStore, config: ModelConfig) -> tuple[pd.DataFram
         raise ReferenceDataError(f"{what} is not readable Parquet/CSV: {problem}") from exc
 
 
+def load_version_references(
+    store: ObjectStore, config: ModelConfig, reference: pd.DataFrame, reference_sha256: str
+) -> tuple[dict[str, pd.DataFrame | None], str]:
+    """Each live version's reference (None for a version without one; the model's for a first version naming none)
+    and one hash of them all (what stored analyses are keyed by); ({}, the model's hash) with one live version."""
+    if not config.versioned:
+        return {}, reference_sha256
+    found: dict[str, pd.DataFrame | None] = {}
+    hashes = [reference_sha256]
+    for index, span in enumerate(config.version_spans()):
+        if index == 0 and span.reference in (None, config.reference):
+            found[span.name] = reference
+        elif span.reference is None:
+            found[span.name] = None
+        else:
+            frame, sha256 = load_reference(store, config.model_copy(update={"reference": span.reference}))
+            found[span.name] = frame
+            hashes.append(sha256)
+    return found, hashlib.sha256("|".join(hashes).encode()).hexdigest()
+
+
 def read_captures(store: ObjectStore, model: str, ranges: list[tuple[datetime | None, datetime | None]]) -> CaptureRows:
     """The model's capture rows of every range (polars), each record once, with what was left out."""
     return read_capture_rows(store, model, ranges)
@@ -555,6 +656,7 @@ def analyse_from_lake(
     monitor = monitor_for(monitor_name, config)
     request = spec.request()
     reference, reference_sha256 = load_reference(store, config)
+    version_references, reference_sha256 = load_version_references(store, config, reference, reference_sha256)
     # Size chunks are numbered over the whole stream, so they need every row; period chunks only the window's.
     by_period = config.chunking.period_delta is not None
     start = request.window_start if by_period else None
@@ -581,7 +683,18 @@ def analyse_from_lake(
         reference=len(reference),
         chunks_reused=len(plan.reused) if plan is not None else 0,
     )
-    result = analyse_monitor(monitor, reference, captures, labels, request, store, now, plan, signer=signer)
+    result = analyse_monitor(
+        monitor,
+        reference,
+        captures,
+        labels,
+        request,
+        store,
+        now,
+        plan,
+        signer=signer,
+        version_references=version_references,
+    )
     result.rows_superseded, result.rows_duplicate = read.superseded, read.duplicates
     key = monitor_results_key(config.name, request.run_id, monitor.name)
     store.put(key, to_parquet(result.table))

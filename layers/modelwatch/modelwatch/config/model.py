@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -13,6 +14,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from modelwatch.clock import to_utc
 from modelwatch.config.model_quality import (
     GREATER_THAN,
     SCALAR_METRICS,
@@ -32,6 +34,8 @@ _DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,62}$")
 _VARIANT_NAME = re.compile(r"^[A-Za-z0-9](-*[A-Za-z0-9]){0,62}$")  # SageMaker's ProductionVariant VariantName
 ALL_VARIANTS = "*"
+_VERSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,62}$")  # a CloudWatch `Version` value and a lake key part
+FIRST_VERSION = "v1"  # the name `register --version` gives a model's versions so far when it declared none
 
 
 def parse_duration(text: str) -> timedelta:
@@ -586,6 +590,44 @@ class Comparison(_Strict):
     notify: bool = True  # a notification when a challenger is significantly worse than the champion
 
 
+class VersionSpec(_Strict):
+    """A version of the model behind the endpoint (`versions:`): live from `from` (the first from the start) until the
+    next one's, with its own reference (the first may use the model's). A version without `from` is pending: it
+    goes live at the endpoint's next update (a SageMaker endpoint state change on EventBridge)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    name: str
+    reference: str | None = None
+    effective_from: datetime | None = Field(default=None, alias="from")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _VERSION_NAME.match(value):
+            raise ValueError(f"{value!r} is not a version name (1-63 letters, digits, '-' or '_')")
+        return value
+
+    @field_validator("effective_from")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else to_utc(value)
+
+
+@dataclass(frozen=True)
+class VersionSpan:
+    """Where a live version's rows are: captured in [start, end) (None: open on that side)."""
+
+    name: str
+    reference: str | None
+    start: datetime | None
+    end: datetime | None
+
+    def holds(self, when: datetime) -> bool:
+        when = to_utc(when)
+        return (self.start is None or when >= self.start) and (self.end is None or when < self.end)
+
+
 class ModelConfig(_Strict):
     """One monitored model. `name` is the lake partition and the CloudWatch `Model` dimension."""
 
@@ -599,6 +641,8 @@ class ModelConfig(_Strict):
     variants: list[VariantSpec] | Literal["*"] | None = None
     comparison: Comparison = Field(default_factory=Comparison)
     segments: list[Segment] = Field(default_factory=list, max_length=5)
+    # Model versions behind the endpoint, in the order they went (or go) live; None: one version throughout.
+    versions: list[VersionSpec] | None = None
     unit_of: str | None = None  # set on a unit: the model it belongs to (never written by users)
     problem_type: ProblemType
     features: list[Feature] = Field(min_length=1)
@@ -639,6 +683,32 @@ class ModelConfig(_Strict):
             return [{"name": item} if isinstance(item, str) else item for item in value]
         return value
 
+    def _check_versions(self) -> None:
+        if self.versions is None:
+            return
+        if not self.versions:
+            raise ValueError("versions: name at least one version (or leave versions out)")
+        if self.chunking.period is None:
+            raise ValueError("versions: chunk by period (size chunks are numbered over every version's rows)")
+        names = [v.name for v in self.versions]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"versions: {twice} listed twice")
+        if self.versions[0].effective_from is not None:
+            raise ValueError(f"versions[0].from: the first version ({names[0]}) is live from the start; leave it out")
+        previous: datetime | None = None
+        for index, spec in enumerate(self.versions[1:], start=1):
+            if spec.effective_from is None:
+                if index != len(self.versions) - 1:
+                    raise ValueError(
+                        f"versions[{index}].from: only the last version may be pending (go live at the endpoint's "
+                        "next update); give the others a time"
+                    )
+                continue
+            if previous is not None and spec.effective_from <= previous:
+                raise ValueError(f"versions[{index}].from: versions go live in the order listed, each after the last")
+            previous = spec.effective_from
+
     def _check_variants(self) -> None:
         if self.unit_of is not None:
             if self.name != unit_name(self.unit_of, self.variant) or self.variants is not None:
@@ -663,6 +733,7 @@ class ModelConfig(_Strict):
     @model_validator(mode="after")
     def _consistent(self) -> ModelConfig:
         self._check_variants()
+        self._check_versions()
         names = [f.name for f in self.features]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -860,6 +931,32 @@ class ModelConfig(_Strict):
             return any(v.name == variant for v in self.variants)
         return _VARIANT_NAME.match(variant) is not None  # "*"
 
+    # Model versions: chunks never mix them (each version's rows are analysed against its own reference).
+    def version_spans(self) -> list[VersionSpan]:
+        """The live versions (the pending one left out) and when their rows were captured, in order; one open span
+        named by no version for a config without `versions`."""
+        if self.versions is None:
+            return [VersionSpan("", self.reference, None, None)]
+        live = [v for i, v in enumerate(self.versions) if i == 0 or v.effective_from is not None]
+        spans = []
+        for index, spec in enumerate(live):
+            end = live[index + 1].effective_from if index + 1 < len(live) else None
+            reference = spec.reference or (self.reference if index == 0 else None)
+            spans.append(VersionSpan(spec.name, reference, spec.effective_from, end))
+        return spans
+
+    @property
+    def versioned(self) -> bool:
+        """Whether more than one version is live: results then carry the version, datapoints a Version dimension."""
+        return len(self.version_spans()) > 1
+
+    @property
+    def pending_version(self) -> VersionSpec | None:
+        """The version registered to go live at the endpoint's next update, if any."""
+        if not self.versions or len(self.versions) < 2 or self.versions[-1].effective_from is not None:
+            return None
+        return self.versions[-1]
+
     # Derived names, used by decoding, estimation and publishing alike.
     @property
     def feature_names(self) -> list[str]:
@@ -1003,13 +1100,9 @@ def load_model_config(path: str | Path) -> ModelConfig:
     if config.reference and "://" not in config.reference and not Path(config.reference).is_absolute():
         config = config.model_copy(update={"reference": str((path.parent / config.reference).resolve())})
     if isinstance(config.variants, list):  # a variant's own reference, relative to the config's folder too
-        specs = [
-            v.model_copy(update={"reference": str((path.parent / v.reference).resolve())})
-            if v.reference and "://" not in v.reference and not Path(v.reference).is_absolute()
-            else v
-            for v in config.variants
-        ]
-        config = config.model_copy(update={"variants": specs})
+        config = config.model_copy(update={"variants": [_relative_to(path, v) for v in config.variants]})
+    if config.versions:  # and a version's
+        config = config.model_copy(update={"versions": [_relative_to(path, v) for v in config.versions]})
     quality = config.data_quality
     if quality.statistics and quality.constraints:
         resolved = {
@@ -1026,6 +1119,13 @@ def load_model_config(path: str | Path) -> ModelConfig:
             raise ConfigError(f"{path}: estimation.constraints: cannot read {location}: {exc.strerror}") from exc
         config = with_model_monitor_constraints(config, body, location)
     return config
+
+
+def _relative_to(path: Path, spec: VariantSpec | VersionSpec) -> Any:
+    """A variant's or version's spec with its relative `reference` resolved against the config file's folder."""
+    if spec.reference and "://" not in spec.reference and not Path(spec.reference).is_absolute():
+        return spec.model_copy(update={"reference": str((path.parent / spec.reference).resolve())})
+    return spec
 
 
 def with_model_monitor_constraints(config: ModelConfig, body: bytes | str, source: str) -> ModelConfig:

@@ -87,6 +87,14 @@ def model_reference_key(model: str) -> str:
     return f"{LAKE_MODELS}/{model}/reference.parquet"
 
 
+VERSIONS_FOLDER = "versions"  # models/<m>/versions/<version>/: a model version's own reference
+
+
+def model_version_reference_key(model: str, version: str) -> str:
+    """Where `register --version` keeps a model version's reference data."""
+    return f"{LAKE_MODELS}/{model}/{VERSIONS_FOLDER}/{version}/reference.parquet"
+
+
 VARIANTS_FOLDER = "variants"  # models/<m>/variants/<variant>: a variant found under the endpoint (`variants: "*"`)
 
 

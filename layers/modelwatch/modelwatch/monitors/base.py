@@ -34,6 +34,14 @@ class ChunkInfo:
     end: datetime
     rows: int
     labelled_rows: int = 0
+    version: str | None = None  # the model version whose rows these are, while more than one is live
+
+    @property
+    def scheme_key(self) -> str:
+        """The key in the chunk scheme (`modelwatch.chunks`; nannyml's chunker names chunks by it): a version's
+        part of a chunk (`<key>@<version>`, modelwatch.monitors.versions) without its version."""
+        suffix = f"@{self.version}"
+        return self.key[: -len(suffix)] if self.version and self.key.endswith(suffix) else self.key
 
     @property
     def label_coverage(self) -> float:

@@ -129,9 +129,11 @@ def tidy(metrics: list[str], estimated: Any, realized: Any | None, chunks: list[
     blocks = [b for b in blocks if len(b)]
     if not blocks:
         return empty_table()
-    table = pd.concat(blocks, ignore_index=True).merge(
-        chunk_table(chunks), on="chunk_key", how="inner", validate="many_to_one"
-    )
+    table = pd.concat(blocks, ignore_index=True)
+    # nannyml names chunks by the chunk scheme's key; a model version's part of a chunk has its own key.
+    ours = {c.scheme_key: c.key for c in chunks}
+    table["chunk_key"] = table["chunk_key"].map(lambda key: ours.get(key, key))
+    table = table.merge(chunk_table(chunks), on="chunk_key", how="inner", validate="many_to_one")
     table = table.loc[(table["kind"] != KIND_REALIZED) | (table["labelled_rows"] > 0)]
     keys = ["chunk_key", "metric"]
     estimated_values = table.loc[table["kind"] == KIND_ESTIMATED, [*keys, "value"]].rename(columns={"value": "est"})

@@ -29,7 +29,7 @@ VALUE_FIELDS = (
     "lower_threshold",
 )
 # What a row is about, besides its chunk: null where it does not apply (performance rows have no feature).
-SUBJECT_FIELDS = ("feature", "facet", "facet_value", "segment", "variant")
+SUBJECT_FIELDS = ("feature", "facet", "facet_value", "segment", "variant", "version")
 RESULT_COLUMNS = [
     "model",
     "run_id",
@@ -76,6 +76,7 @@ class ResultRow:
     facet_value: str | None = None
     segment: str | None = None
     variant: str | None = None
+    version: str | None = None  # the model version whose rows made it, while more than one is live
     estimation_error: float | None = None
     detail: str | None = None
     sampling_error: float | None = None  # the value's standard error (nannyml's sampling error of the metric)
@@ -127,6 +128,7 @@ def read_results(body: bytes) -> list[ResultRow]:
                 facet=_text(row.get("facet")),
                 facet_value=_text(row.get("facet_value")),
                 segment=_text(row.get("segment")),
+                version=_text(row.get("version")),
                 variant=_text(row.get("variant")),
                 estimation_error=_number(row.get("estimation_error")),
                 detail=_text(row.get("detail")),

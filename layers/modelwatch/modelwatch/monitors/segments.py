@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelwatch.config.model import ModelConfig
 from modelwatch.constants import DIM_SEGMENT
-from modelwatch.monitors.base import AnalysisData, ChunkInfo, MetricPoint, Publication
+from modelwatch.monitors.base import AnalysisData, MetricPoint, Publication
 from modelwatch.monitors.direction import excess, worse_side
 from modelwatch.monitors.frames import CHUNK, TARGET
 from modelwatch.monitors.results import ResultRow
@@ -88,7 +88,7 @@ def segment_data(data: AnalysisData, part: SegmentSlice) -> AnalysisData:
         rows = numbers == chunk.number
         count = int(rows.sum())
         if count:
-            chunks.append(ChunkInfo(chunk.key, chunk.number, chunk.start, chunk.end, count, int(labelled[rows].sum())))
+            chunks.append(replace(chunk, rows=count, labelled_rows=int(labelled[rows].sum())))
     return AnalysisData(frame, chunks)
 
 

@@ -10,9 +10,10 @@ from typing import Any
 
 from modelwatch.config.model import MetricsProfile, ModelConfig
 from modelwatch.monitors import configured, monitor_for
-from modelwatch.monitors.base import MetricPoint, Publication
+from modelwatch.monitors.base import MetricPoint, Monitor, Publication
 from modelwatch.monitors.results import ResultRow
 from modelwatch.monitors.segments import segment_publication
+from modelwatch.monitors.versions import version_publication
 from modelwatch.publishing.metrics import Datapoint, Skipped
 from modelwatch.state import ledger_key
 
@@ -58,15 +59,25 @@ def candidates(config: ModelConfig, rows: list[ResultRow], summaries: dict[str, 
     full = config.cloudwatch.profile is MetricsProfile.FULL
     for name in configured(config):
         monitor = monitor_for(name, config)
-        mine = [r for r in rows if r.monitor == name and r.segment is None]
-        publications = [monitor.publish(mine, summaries.get(name, {}))]
-        segments = sorted({r.segment for r in rows if r.monitor == name and r.segment is not None})
-        for label in segments:  # each segment's datapoints (modelwatch.monitors.segments), no incident of its own
-            part = [replace(r, segment=None) for r in rows if r.monitor == name and r.segment == label]
-            publications.append(segment_publication(monitor.publish(part, {}), label))
-        for publication in publications:
-            _collect(found, publication, full)
+        own = [r for r in rows if r.monitor == name]
+        # While more than one version is live, each version's rows are published apart, with a Version dimension
+        # (modelwatch.monitors.versions); the model's incident follows every version's alerts.
+        versions = sorted({r.version for r in own}, key=lambda v: v or "") if config.versioned else [None]
+        for version in versions:
+            part = [r for r in own if r.version == version] if config.versioned else own
+            for publication in _publications(monitor, part, summaries.get(name, {})):
+                _collect(found, version_publication(publication, version) if version else publication, full)
     return found
+
+
+def _publications(monitor: Monitor, rows: list[ResultRow], summary: dict[str, Any]) -> list[Publication]:
+    """A monitor's publication of its whole rows, and each segment's (modelwatch.monitors.segments: datapoints with
+    a Segment dimension, no incident of their own)."""
+    publications = [monitor.publish([r for r in rows if r.segment is None], summary)]
+    for label in sorted({r.segment for r in rows if r.segment is not None}):
+        part = [replace(r, segment=None) for r in rows if r.segment == label]
+        publications.append(segment_publication(monitor.publish(part, {}), label))
+    return publications
 
 
 def _collect(found: Candidates, publication: Publication, full: bool) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from modelwatch.clock import Clock, SystemClock, parse_iso, to_utc
 from modelwatch.config.model import ModelConfig, with_model_monitor_constraints
 from modelwatch.errors import ConfigError, LakeError, PublishError, ReferenceDataError, RegistryError
-from modelwatch.lake.layout import model_reference_key, results_key
+from modelwatch.lake.layout import model_reference_key, model_version_reference_key, results_key
 from modelwatch.lake.store import parse_s3_uri
 from modelwatch.monitors.data_quality import KIND_CONSTRAINT, baseline_keys, load_configured, model_features
 from modelwatch.monitors.data_quality import MONITOR as DATA_QUALITY
@@ -165,6 +165,53 @@ def store_variant_references(
     return config.model_copy(update={"variants": specs}), checks
 
 
+def keep_activations(stored: ModelConfig | None, config: ModelConfig) -> ModelConfig:
+    """A config being registered again keeps the switch times its endpoint's updates gave its pending versions: a
+    version the new file lists without a time, but that went live since, stays live."""
+    if stored is None or not stored.versions or not config.versions:
+        return config
+    live = {v.name: v.effective_from for v in stored.versions if v.effective_from is not None}
+    specs = [
+        v.model_copy(update={"effective_from": live[v.name]}) if v.effective_from is None and v.name in live else v
+        for v in config.versions
+    ]
+    return config.model_copy(update={"versions": specs})
+
+
+def store_version_references(
+    registry: Registry, config: ModelConfig, s3_client: Any = None
+) -> tuple[ModelConfig, list[ReferenceCheck]]:
+    """Each listed version's own reference (a path or an s3:// URI outside the lake's copies) read, validated as
+    the model's runs will read it and copied to `models/<model>/versions/<version>/`; the returned config names the
+    copies."""
+    if not config.versions:
+        return config, []
+    specs = []
+    checks = []
+    for spec in config.versions:
+        copy = model_version_reference_key(config.name, spec.name)
+        if not spec.reference or spec.reference.startswith(registry.store.uri(str(PurePosixPath(copy).parent))):
+            specs.append(spec)
+            continue
+        uri, check = store_version_reference(registry, config, spec.name, read_reference(spec.reference, s3_client))
+        checks.append(check)
+        specs.append(spec.model_copy(update={"reference": uri}))
+    return config.model_copy(update={"versions": specs}), checks
+
+
+def store_version_reference(
+    registry: Registry, config: ModelConfig, version: str, data: ReferenceData
+) -> tuple[str, ReferenceCheck]:
+    """A version's reference validated as the model's runs will read it and copied to
+    `models/<model>/versions/<version>/`: the copy's URI, and what the validation found."""
+    check = validate_reference(config, data)
+    key = model_version_reference_key(config.name, version)
+    if data.suffix != ".parquet":
+        key = str(PurePosixPath(key).with_suffix(data.suffix))
+    registry.store.put(key, data.body)
+    return registry.store.uri(key), check
+
+
 def register_model(
     registry: Registry,
     config: ModelConfig,
@@ -184,6 +231,8 @@ def register_model(
     check = validate_reference(config, reference)
     config = store_configured_baseline(registry, config, s3_client)
     config, variant_checks = store_variant_references(registry, config, s3_client)
+    config, version_checks = store_version_references(registry, config, s3_client)
+    config = keep_activations(_registered(registry, config.name), config)
     stored = registry.register(config, reference.body, reference.suffix)
     names: list[str] = []
     if cloudwatch is not None and alarms is not None:
@@ -192,7 +241,7 @@ def register_model(
             names += create_model_alarms(cloudwatch, settings, unit)
             seed_heartbeat(cloudwatch, settings.namespace, unit.name, (clock or SystemClock()).now())
     logger.info("model registered", model=stored.name, reference_rows=check.rows, alarms=len(names))
-    warnings = [w for c in (check, *variant_checks) for w in c.warnings]
+    warnings = [w for c in (check, *variant_checks, *version_checks) for w in c.warnings]
     for warning in warnings:
         logger.warning(warning, model=stored.name)
     return {
@@ -204,6 +253,16 @@ def register_model(
         "reference_warnings": warnings,
         "units": [u.name for u in registry.units_of(stored.name)],
     }
+
+
+def _registered(registry: Registry, name: str) -> ModelConfig | None:
+    """The model's stored config, or None when it is not registered (or cannot be read: it is replaced)."""
+    if name not in registry.registered():
+        return None
+    try:
+        return registry.get(name)
+    except (ConfigError, RegistryError):
+        return None
 
 
 def unregister_model(

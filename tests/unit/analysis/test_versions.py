@@ -1,0 +1,147 @@
+"""Model versions: a switch in the middle of an hour splits that chunk in two partial chunks, each version's chunks
+are estimated against its own reference (equal to nannyml run directly on those rows, 1e-9), a version without a
+reference is reported and not estimated, and datapoints carry a Version dimension."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelwatch.analysis import RunRequest, run_monitor
+from modelwatch.config.model import parse_model_config
+from modelwatch.constants import DIM_VERSION
+from modelwatch.lake.store import LocalStore
+from modelwatch.monitors.results import read_results, to_parquet
+from modelwatch.publishing.datapoints import candidates
+
+from .cases import LATE, Case
+from .helpers import direct_estimated
+
+SWITCH = datetime(2026, 3, 2, 3, 30, tzinfo=UTC)  # in the middle of the fourth hourly chunk
+RETIRED = datetime(2026, 3, 2, 6, tzinfo=UTC)
+
+
+def _second_model(reference: pd.DataFrame) -> pd.DataFrame:
+    """The reference as a second model scores it (noisier probabilities): version 2's own reference."""
+    noisy = reference.copy()
+    shaken = noisy["y_pred_proba"] + np.random.default_rng(3).normal(0.0, 0.15, len(noisy))
+    noisy["y_pred_proba"] = shaken.clip(0.001, 0.999)
+    noisy["y_pred"] = (noisy["y_pred_proba"] >= 0.5).astype(int)
+    return noisy
+
+
+def _versioned(case: Case, *versions: dict[str, object]) -> Case:
+    data = case.config.model_dump(mode="json", by_alias=True)
+    data["versions"] = list(versions)
+    return replace(case, config=parse_model_config(data))
+
+
+def _estimated(stored: pd.DataFrame, version: str) -> pd.DataFrame:
+    rows = stored[(stored["kind"] == "estimated") & (stored["version"] == version)]
+    return rows.sort_values(["metric", "chunk_start"]).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def two_versions(binary_case: Case, tmp_path_factory: pytest.TempPathFactory) -> tuple[Case, pd.DataFrame, object]:
+    case = _versioned(
+        binary_case,
+        {"name": "v1"},
+        {"name": "v2", "reference": "s3://lake/versions/v2/reference.parquet", "from": "2026-03-02T03:30:00Z"},
+    )
+    second = _second_model(case.reference)
+    store = LocalStore(tmp_path_factory.mktemp("versions"))
+    outcome = run_monitor(
+        case.config,
+        case.reference,
+        case.captures,
+        None,
+        RunRequest(case.config.name, "r1"),
+        store,
+        LATE,
+        version_references={"v1": case.reference, "v2": second},
+    )
+    return case, pd.read_parquet(outcome.results_uri), second
+
+
+def test_a_switch_mid_hour_makes_two_partial_chunks_never_a_mixed_one(two_versions) -> None:
+    case, stored, _ = two_versions
+    performance = stored[stored["monitor"] == "performance"]
+    windows = performance.drop_duplicates("chunk_key")[["chunk_key", "chunk_start", "chunk_end", "version", "rows"]]
+    by_version = {v: part.sort_values("chunk_start") for v, part in windows.groupby("version")}
+    assert set(by_version) == {"v1", "v2"}
+    # v1: three whole hours and [03:00, 03:30); v2: [03:30, 04:00) and four whole hours
+    v1, v2 = by_version["v1"].iloc[-1], by_version["v2"].iloc[0]
+    assert (v1["chunk_key"], v1["chunk_end"]) == ("2026-03-02T03:00:00@v1", pd.Timestamp(SWITCH))
+    assert (v2["chunk_key"], v2["chunk_start"]) == ("2026-03-02T03:00:00@v2", pd.Timestamp(SWITCH))
+    assert (len(by_version["v1"]), len(by_version["v2"])) == (4, 5)
+    # Every row of a chunk was captured while its version was live, and every row is in one chunk.
+    stamps = case.direct_analysis["timestamp"]
+    for row in windows.itertuples():
+        start, end = row.chunk_start.tz_localize(None), row.chunk_end.tz_localize(None)
+        assert row.rows == int(((stamps >= start) & (stamps < end)).sum())
+        assert (row.version == "v1") == (end <= pd.Timestamp(SWITCH).tz_localize(None))
+    assert int(windows["rows"].sum()) == len(case.direct_analysis)
+
+
+def test_each_version_equals_nannyml_on_its_own_rows_and_reference(two_versions) -> None:
+    case, stored, second = two_versions
+    analysis = case.direct_analysis
+    before = analysis[analysis["timestamp"] < pd.Timestamp(SWITCH).tz_localize(None)]
+    after = analysis[analysis["timestamp"] >= pd.Timestamp(SWITCH).tz_localize(None)]
+    for version, reference, rows in (("v1", case.reference, before), ("v2", second, after)):
+        direct = direct_estimated(replace(case, reference=reference), rows)
+        mine = _estimated(stored[stored["monitor"] == "performance"], version)
+        for metric in case.config.metrics:
+            got = mine[mine["metric"] == metric]
+            assert len(got) == len(direct), (version, metric)
+            for field in ("value", "sampling_error", "upper_threshold", "lower_threshold"):
+                np.testing.assert_allclose(
+                    got[field].to_numpy(dtype=float),
+                    direct[(metric, field)].to_numpy(dtype=float),
+                    rtol=0,
+                    atol=1e-9,
+                    equal_nan=True,
+                    err_msg=f"{version} {metric} {field}",
+                )
+    # The versions' thresholds differ: each was fitted on its own reference.
+    v1, v2 = _estimated(stored, "v1"), _estimated(stored, "v2")
+    assert not np.allclose(v1["lower_threshold"].dropna().unique(), v2["lower_threshold"].dropna().unique())
+
+
+def test_datapoints_carry_the_version(two_versions) -> None:
+    case, stored, _ = two_versions
+    rows = read_results(to_parquet(stored))
+    found = candidates(case.config, rows, {})
+    versions = {dict(p.dimensions).get(DIM_VERSION) for p in found.points if p.namespace is None}
+    assert versions == {"v1", "v2"}
+    # A chunk split at the switch publishes each part at its own start, so no ledger key is shared.
+    assert len({p.ledger_key for p in found.points}) == len(found.points)
+
+
+def test_a_version_without_reference_is_reported_not_estimated(binary_case: Case, tmp_path) -> None:
+    case = _versioned(
+        binary_case,
+        {"name": "v1"},
+        {"name": "v2", "from": "2026-03-02T03:30:00Z", "reference": "v2.parquet"},
+        {"name": "v3", "from": "2026-03-02T06:00:00Z"},
+    )
+    outcome = run_monitor(
+        case.config,
+        case.reference,
+        case.captures,
+        None,
+        RunRequest(case.config.name, "r1"),
+        LocalStore(tmp_path),
+        LATE,
+        version_references={"v1": case.reference, "v2": _second_model(case.reference), "v3": None},
+    )
+    stored = pd.read_parquet(outcome.results_uri)
+    assert set(stored["version"].dropna()) == {"v1", "v2"}
+    assert stored["chunk_end"].max() == pd.Timestamp(RETIRED)
+    skipped = [s for s in outcome.chunks_skipped if "no reference" in s["reason"]]
+    assert {s["start"] for s in skipped} == {"2026-03-02T06:00:00Z", "2026-03-02T07:00:00Z"}
+    assert all("modelwatch register --version v3 --reference" in s["reason"] for s in skipped)
