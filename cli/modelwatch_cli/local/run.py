@@ -31,6 +31,7 @@ from modelwatch.constants import (
     DIM_METRIC,
     DIM_MONITORING_SCHEDULE,
     DIM_SEGMENT,
+    DIM_VERSION,
     KIND_ESTIMATED,
     KIND_REALIZED,
     LAKE_CAPTURES,
@@ -515,6 +516,8 @@ def _export(
             }
             if segment:
                 line["segment"] = segment
+            if dims.get(DIM_VERSION):  # while more than one model version is live
+                line["version"] = dims[DIM_VERSION]
             row = results.get((line["metric"], kind, point.timestamp, _label(segment)))
             if kind in (KIND_ESTIMATED, KIND_REALIZED):
                 line.update(
@@ -740,6 +743,8 @@ def _monitor_lines(
             line["feature"] = row.get("feature")
         if row.get("segment"):
             line["segment"] = json.loads(row["segment"])
+        if row.get("version"):
+            line["version"] = row["version"]
         line.update(
             chunk_start=start,
             chunk_end=end,

@@ -167,7 +167,7 @@ def test_the_real_template_builds_locally() -> None:
     with LocalStack(clock=SimulatedClock(START), log_stream=io.StringIO()) as real:
         assert set(real.resources.state_machines) == {"MonitorStateMachine", "FleetStateMachine"}
         assert {p.batch_size for p in real.pollers.values()} == {10}
-        assert set(real.pollers) == {"CaptureQueue", "GroundTruthQueue"}
+        assert set(real.pollers) == {"CaptureQueue", "GroundTruthQueue", "EndpointEventsQueue"}
         assert real.outputs["CaptureBucketName"] == real.capture_bucket
         assert any(event.expression == "rate(1 hour)" for event, _ in real.schedules)
         functions = real.clients["lambda"].list_functions()["Functions"]

@@ -6,17 +6,21 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 import pytest
 from moto import mock_aws
 
+from modelwatch.clock import SimulatedClock
 from modelwatch.errors import RegistryError
+from modelwatch.lake.store import S3Store
+from modelwatch.registry.store import Registry
 from modelwatch.workflow.lifecycle import ReferenceData, register_model
 from modelwatch.workflow.versions import add_version
 from modelwatch_cli.local.functions import LambdaContext
+from modelwatch_cli.local.stack import LocalStack
 from tests.helpers import load_event, load_handler
 from tests.integration.workflow.conftest import LAKE_BUCKET, STATE_TABLE, Aws, create_backends
 from tests.unit.workflow.helpers import model_config
@@ -115,3 +119,20 @@ def test_registering_the_file_again_keeps_a_switch_the_endpoint_made(aws: Aws) -
     )
     register_model(aws.registry, again, _reference())
     assert aws.registry.get("loans").version_spans()[1].start == SWITCH
+
+
+def test_the_stack_routes_the_endpoint_event_to_the_function() -> None:
+    # Given the real template on the embedded stack, and a model with a pending version
+    with LocalStack(clock=SimulatedClock(SWITCH - timedelta(hours=1)), log_stream=io.StringIO()) as stack:
+        registry = Registry(S3Store(stack.clients["s3"], stack.lake_bucket), cache_seconds=0)
+        registry.register(model_config("loans"), b"PAR1", ".parquet")
+        add_version(registry, "loans", "v2", _reference(), None)
+        # When SageMaker's event reaches the default event bus (the rule -> queue -> EndpointUpdateFunction)
+        body = json.loads(load_event("sqs_endpoint_in_service")["Records"][0]["body"])
+        entry = {"Source": body["source"], "DetailType": body["detail-type"], "Detail": json.dumps(body["detail"])}
+        stack.clients["events"].put_events(Entries=[{**entry, "Time": SWITCH}])
+        stack.run_until_idle()
+        # Then the version is live from the event's time
+        live = registry.get("loans")
+        assert [s.name for s in live.version_spans()] == ["v1", "v2"]
+        assert live.version_spans()[1].start == SWITCH
