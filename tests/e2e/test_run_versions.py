@@ -123,3 +123,12 @@ def test_the_run_counts_every_row_once(switched: tuple[dict[str, Generated], Pat
     assert summary["execution_status"] == "SUCCEEDED" and summary["error"] == ""
     assert summary["rows_decoded"] == sum(len(g.analysis) for g in expected.values())
     assert summary["chunks_analysed"] == 4  # v1: 00:00 and 01:00-01:30; v2: 01:30-02:00 and 02:00
+
+
+def test_the_report_marks_the_switch(switched: tuple[dict[str, Generated], Path]) -> None:
+    _, output = switched
+    (report,) = (output / "reports" / "model=breast-cancer").rglob("report.html")
+    page = report.read_text(encoding="utf-8")
+    assert "<h2>Versions</h2>" in page
+    assert "/models/breast-cancer/versions/v2/reference.parquet" in page  # each version's own reference
+    assert page.count('"text":"version v2"') >= 1  # the dotted switch line on the time plots

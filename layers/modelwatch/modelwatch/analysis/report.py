@@ -60,19 +60,76 @@ def _time_window(table: pd.DataFrame) -> tuple[datetime, datetime] | None:
 
 
 def _figure_html(
-    build: Callable[[], Any], title: str, window: tuple[datetime, datetime] | None, element_id: str
+    build: Callable[[], Any],
+    title: str,
+    window: tuple[datetime, datetime] | None,
+    element_id: str,
+    switches: list[tuple[datetime, str]] | None = None,
 ) -> str:
     """One plot as an HTML fragment (plotly.js and the plots' template loaded once by the page); time axes span the
-    run's window."""
+    run's window and mark each model version's switch in it."""
     try:
         figure = build()
         if window is not None:
             figure.for_each_xaxis(lambda axis: _same_window(axis, window))
+            for at, label in switches or []:
+                if window[0] <= at <= window[1]:
+                    _mark_switch(figure, at, label)
         body = fragment(figure, element_id)
     except Exception as exc:  # a plot must never fail the run; say so in the report instead
         logger.warning("report plot failed", plot=title, error=str(exc))
         return f"<h2>{html.escape(title)}</h2><p>plot unavailable: {html.escape(str(exc))}</p>"
     return f"<h2>{html.escape(title)}</h2>{body}"
+
+
+def _mark_switch(figure: Any, at: datetime, label: str) -> None:
+    """A dotted line across every time axis at a model version's switch, labelled with the version."""
+    for name in [k for k in figure.layout if k.startswith("xaxis")]:
+        axis = figure.layout[name]
+        if axis.title is None or axis.title.text != TIME_AXIS:
+            continue
+        ref = "x" + name.removeprefix("xaxis")
+        figure.add_shape(
+            type="line", xref=ref, yref="paper", x0=at.isoformat(), x1=at.isoformat(), y0=0, y1=1,
+            line={"dash": "dot", "width": 1, "color": "#555"},
+        )  # fmt: skip
+        figure.add_annotation(
+            x=at.isoformat(), xref=ref, yref="paper", y=1, text=html.escape(label), showarrow=False, yanchor="bottom"
+        )
+
+
+def _versions_html(config: ModelConfig, table: pd.DataFrame) -> str:
+    """The model's versions: when each was live, its reference, its chunks in this window; the pending one."""
+    rows = []
+    chunks = table.drop_duplicates("chunk_key") if "version" in table.columns and len(table) else table.iloc[0:0]
+    for span in config.version_spans():
+        mine = chunks.loc[chunks["version"] == span.name] if config.versioned else chunks
+        rows.append(
+            {
+                "version": span.name,
+                "from": span.start.isoformat() if span.start else "the start",
+                "until": span.end.isoformat() if span.end else "now",
+                "reference": span.reference or "none: reported, not estimated",
+                "chunks": len(mine),
+            }
+        )
+    pending = config.pending_version
+    if pending is not None:
+        rows.append(
+            {
+                "version": pending.name,
+                "from": "pending: the endpoint's next update",
+                "until": "",
+                "reference": pending.reference or "none",
+                "chunks": 0,
+            }
+        )
+    columns = [(k, k) for k in ("version", "from", "until", "reference", "chunks")]
+    intro = (
+        "<p>Chunks never mix versions: the chunk a switch falls in is two partial chunks, each estimated against its "
+        "own version's reference (dotted lines in the plots).</p>"
+    )
+    return f"<h2>Versions</h2>{intro}{table_html(rows, columns)}"
 
 
 def _same_window(axis: Any, window: tuple[datetime, datetime]) -> None:
@@ -176,9 +233,12 @@ def render_report(
     realized values were skipped and monitors that failed are listed only when there are any."""
     sections: list[str] = []
     window = _time_window(table)
+    switches = [(s.start, f"version {s.name}") for s in config.version_spans() if s.start and config.versioned]
     for name in configured(config):
         for section in monitor_for(name, config).report(table, summaries.get(name, {})):
-            sections.append(_figure_html(section.figure, section.title, window, f"plot-{len(sections) + 1}"))
+            sections.append(_figure_html(section.figure, section.title, window, f"plot-{len(sections) + 1}", switches))
+    if config.versions:
+        sections.append(_versions_html(config, table))
     if comparisons:
         sections.append(_comparison_html(config, comparisons, window, f"plot-{len(sections) + 1}"))
     if hurt is not None:
