@@ -20,6 +20,7 @@ from modelwatch.publishing.datapoints import candidates
 
 from .cases import LATE, Case
 from .helpers import direct_estimated
+from .test_reuse import CountedLake, _hours, _same_outcome
 
 SWITCH = datetime(2026, 3, 2, 3, 30, tzinfo=UTC)  # in the middle of the fourth hourly chunk
 RETIRED = datetime(2026, 3, 2, 6, tzinfo=UTC)
@@ -145,3 +146,20 @@ def test_a_version_without_reference_is_reported_not_estimated(binary_case: Case
     skipped = [s for s in outcome.chunks_skipped if "no reference" in s["reason"]]
     assert {s["start"] for s in skipped} == {"2026-03-02T06:00:00Z", "2026-03-02T07:00:00Z"}
     assert all("modelwatch register --version v3 --reference" in s["reason"] for s in skipped)
+
+
+def test_a_next_hour_run_reuses_both_parts_of_a_split_chunk(binary_case: Case, tmp_path) -> None:
+    # Given versions switching in the middle of hour 3, v2's reference a file of its own, hours 0-5 analysed once
+    second = tmp_path / "reference-v2.parquet"
+    _second_model(binary_case.reference).to_parquet(second, index=False)
+    case = _versioned(binary_case, {"name": "v1"}, {"name": "v2", "reference": str(second), "from": SWITCH.isoformat()})
+    lake = CountedLake(tmp_path / "lake", case)
+    lake.add_captures(_hours(case, 0, 6))
+    first = lake.run("r1")
+    assert first.chunks_analysed == 7 and first.chunks_reused == 0  # hour 3 is two chunks
+    # When hours 6-7 arrive
+    lake.add_captures(_hours(case, 6, 8))
+    again = lake.run("r2")
+    # Then both parts of hour 3 and the other unchanged hours keep their stored rows, and it equals a full run
+    assert again.chunks_analysed == 9 and again.chunks_reused == 7
+    _same_outcome(again, lake.run("full", counted=False), lake)
