@@ -189,8 +189,9 @@ def demo_models() -> list[DemoModel]:
             label=lambda v: repr(float(v)),
             degradation="broken",
         ),
-        # An A/B test (#16): the car loan model's endpoint serves a champion and a challenger variant, each request
-        # from a region (captured with the request, not used by the model); the challenger is broken in the east.
+        # An A/B test (#16): the car loan model behind an endpoint of its own with a champion and a challenger variant,
+        # each request from a region (captured with the request, not used by the model); the challenger is broken in
+        # the east.
         DemoModel(
             name=AB_MODEL,
             loader="load_synthetic_car_loan_dataset",
