@@ -21,7 +21,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 	check-audit check-template check-rehearsal check-asl check-wheels check-build check-image check-report
 
 help:
-	@echo "make demo   run the whole pipeline on an embedded AWS (moto): three models, alarms, notifications"
+	@echo "make demo   run the whole pipeline on an embedded AWS (moto): three models, an A/B test, alarms, notifications"
 	@echo "make test   unit, integration and end-to-end tests"
 	@echo "make check  lint, types, security, template, ASL, build and supply-chain checks"
 	@echo "make bench  benchmarks (<10 min), writes BENCHMARKS.md tables, benchmarks/results/all.json and scaling.png"

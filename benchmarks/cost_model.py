@@ -729,10 +729,13 @@ def profile_report(
     prices: Prices | None = None,
     inferences_per_day: float = GOAL_INFERENCES_PER_DAY,
     models: int = GOAL_FLEET_MODELS,
+    segments: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One model's and a fleet's month per metrics profile (`series`: profile -> monitor -> series, counted from the
     monitors' code; `operational`: the per-model series every profile sends). A run's new datapoints per chunk
-    follow the profile (the ledger reads them back); in the fleet, the per-stack idle queue polls are shared."""
+    follow the profile (the ledger reads them back); in the fleet, the per-stack idle queue polls are shared.
+    `segments` ({top, values, profiles: profile -> monitor -> series}, counted the same way) prices one segment
+    column on top of each profile's model."""
     p = prices or Prices()
     w = replace(workload or Workload(1), inferences_per_day=inferences_per_day)
     rows = []
@@ -761,10 +764,41 @@ def profile_report(
                 "fleet_goal_met": fleet <= GOAL_FLEET_USD,
             }
         )
-    return {
+        if segments is not None:
+            rows[-1].update(_segment_costs(segments, profile, per_model, models, one.total, fleet, p))
+    report: dict[str, Any] = {
         "inferences_per_day": inferences_per_day,
         "models": models,
         "goal_model_usd": GOAL_MODEL_USD,
         "goal_fleet_usd": GOAL_FLEET_USD,
         "profiles": rows,
+    }
+    if segments is not None:
+        report["segments"] = {"top": segments["top"], "values": segments["values"]}
+    return report
+
+
+def _segment_costs(
+    segments: Mapping[str, Any],
+    profile: str,
+    per_model: int,
+    models: int,
+    model_usd: float,
+    fleet_usd: float,
+    p: Prices,
+) -> dict[str, Any]:
+    """One segment column's series and what they add to a model's and the fleet's month (the fleet's at CloudWatch's
+    tiered prices, on top of its other series)."""
+    by_monitor = dict(segments["profiles"][profile])
+    added = sum(by_monitor.values())
+    fleet_added = cloudwatch_metrics_monthly((per_model + added) * models) - cloudwatch_metrics_monthly(
+        per_model * models
+    )
+    return {
+        "segment_series_by_monitor": by_monitor,
+        "segment_series": added,
+        "segment_series_per_value": round(added / segments["values"], 2),  # whole: every segment sends the same
+        "segment_custom_metrics_usd": round(added * p.cloudwatch_metric_month, 2),
+        "model_with_segments_usd": round(model_usd + added * p.cloudwatch_metric_month, 2),
+        "fleet_with_segments_usd": round(fleet_usd + fleet_added, 2),
     }

@@ -719,6 +719,48 @@ def profiles_section(profiles: Mapping[str, Any] | None) -> str:
             "lrrrrr",
         )
         + verdict
+        + _segments_section(profiles)
+    )
+
+
+def _segments_section(profiles: Mapping[str, Any]) -> str:
+    """What one segment column adds per profile (series counted like the monitors', priced per model and fleet)."""
+    segments = profiles.get("segments")
+    rows_by = [r for r in profiles["profiles"] if "segment_series" in r]
+    if not segments or not rows_by:
+        return ""
+    monitors = list(rows_by[0]["segment_series_by_monitor"])
+    top, values = segments["top"], segments["values"]
+    rows = [
+        [
+            r["profile"],
+            *(r["segment_series_by_monitor"][m] for m in monitors),
+            f"{r['segment_series']} ({values} x {r['segment_series_per_value']:g})",
+            f"${r['segment_custom_metrics_usd']:,.2f}",
+            f"${r['model_with_segments_usd']:,.2f}",
+            f"${r['fleet_with_segments_usd']:,.2f}",
+        ]
+        for r in rows_by
+    ]
+    return (
+        f"\n\nSegments: one segment column (`segments: [{{column: clinic, top: {top}}}]`: its {top} most frequent "
+        f"reference values and `other`, {values} segments) sends the segmentable monitors' series "
+        f"({', '.join(monitors)}) once more per segment, with a `Segment` dimension: series = (top + 1) x series "
+        "per segment, counted through the same `publish` (benchmarks/series_count.py); only the columns a config "
+        f"lists are segmented. A model's and the fleet of {profiles['models']}'s month with one such column per "
+        "model:\n\n"
+        + table(
+            (
+                "profile",
+                *(f"{m} series" for m in monitors),
+                "segment series per model",
+                "segments $/month per model",
+                "one model with segments $/month",
+                f"fleet of {profiles['models']} with segments $/month",
+            ),
+            rows,
+            "l" + "r" * (len(monitors) + 4),
+        )
     )
 
 

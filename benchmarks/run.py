@@ -232,7 +232,12 @@ def cost_from(results: dict[str, Any]) -> dict[str, Any]:
     report["fleet"] = cost_model.fleet_report(measured, deployment, workload=workload)
     report["metrics_profiles"] = {
         **cost_model.profile_report(
-            measured, deployment, series["profiles"], len(series["operational"]), workload=workload
+            measured,
+            deployment,
+            series["profiles"],
+            len(series["operational"]),
+            workload=workload,
+            segments=series["segments"],
         ),
         "operational": series["operational"],
         "alarms_per_model": series["alarms_per_model"],

@@ -5,10 +5,15 @@ chunk's rows of every monitor (every kind `publish` turns into datapoints) for t
 features, the shipped defaults, bias on one facet with every Clarify method, attribution on), through
 `publishing.datapoints.candidates` under `lean` and `full`. The per-model series that are not a monitor's (ingest's
 counts, the model's state for its alarms) and the alarms' metrics are counted from their code too.
+
+Segments (`segments: [{column, top: 5}]`) add series with a `Segment` dimension: the segments are the real
+`monitors.segments.slices` of a reference with more values than `top` (the top five and `other`), each segmentable
+monitor's rows repeated per segment as the analysis step writes them, through the same `candidates`.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,9 +23,11 @@ from modelwatch.config.model import (
     MetricsConfig,
     MetricsProfile,
     ModelConfig,
+    Segment,
     load_model_config_text,
 )
 from modelwatch.constants import (
+    DIM_SEGMENT,
     METRIC_ALERT_STATE,
     METRIC_CAPTURED_ROWS,
     METRIC_INGEST_LAG,
@@ -32,15 +39,18 @@ from modelwatch.constants import (
     METRIC_UNMATCHED_LABELS,
     METRIC_WORKFLOW_DURATION,
 )
-from modelwatch.monitors import configured
+from modelwatch.monitors import MONITORS, configured
 from modelwatch.monitors.clarify import DESCRIPTIONS, ESTIMABLE
 from modelwatch.monitors.mm_checks import BASELINE_DRIFT_CHECK
 from modelwatch.monitors.results import ResultRow
+from modelwatch.monitors.segments import slices
 from modelwatch.publishing.alarms import AlarmSettings, model_alarms
 from modelwatch.publishing.datapoints import candidates
 
 FEATURES = 30
 START = datetime(2026, 3, 2, tzinfo=UTC)
+SEGMENT_TOP = 5  # segments: [{column: f0, top: 5}] - the README's example
+SEGMENT_VALUES = 8  # values of the segment column in the reference: more than the top, so `other` is a segment
 # Per-model series that are no monitor's, sent every hour with traffic whatever the profile: ingest's counts (EMF,
 # ingest/service.py emit_outcome_metrics) and the model's state after each run (publishing/alerting.py,
 # publishing/service.py). Event-only series (WorkflowFailures, DuplicateRows) are left out.
@@ -136,6 +146,41 @@ def series_by_monitor(profile: MetricsProfile) -> dict[str, int]:
     return counts
 
 
+def with_segments(config: ModelConfig, top: int = SEGMENT_TOP) -> ModelConfig:
+    """The model with one segment column (its first feature) and its `top` values."""
+    return config.model_copy(update={"segments": [Segment(column=config.feature_names[0], top=top)]})
+
+
+def segment_labels(config: ModelConfig, values: int = SEGMENT_VALUES) -> list[str]:
+    """The segments' labels the analysis step writes: `slices` of a reference with `values` values of the column
+    (value i held by more rows than value i + 1), so the column's top values and `other`."""
+    import pandas as pd
+
+    (segment,) = config.segments
+    column = [f"v{i}" for i in range(values) for _ in range(values - i)]
+    return [part.label for part in slices(config, pd.DataFrame({segment.column: column}))]
+
+
+def segment_series_by_monitor(profile: MetricsProfile, top: int = SEGMENT_TOP) -> dict[str, int]:
+    """Distinct series with a Segment dimension each segmentable monitor sends for one chunk under `profile`, with
+    `segments: [{column, top}]`: every segment's rows (the whole model's rows of the monitor, labelled with the
+    segment) beside the whole model's, through `publishing.datapoints.candidates`."""
+    config = with_segments(model(profile), top)
+    whole = chunk_rows(config)
+    labels = segment_labels(config)
+    top_features = {"drift": {"top_features": config.feature_names[: config.estimation.top_features]}}
+    counts = {}
+    for name in configured(config):
+        if not MONITORS[name].segmentable:
+            continue
+        mine = [r for r in whole if r.monitor == name]
+        rows = mine + [replace(r, segment=label) for label in labels for r in mine]
+        points = candidates(config, rows, top_features).points
+        segmented = {(p.namespace, p.metric_name, p.dimensions) for p in points if DIM_SEGMENT in dict(p.dimensions)}
+        counts[name] = len(segmented)
+    return counts
+
+
 def alarm_metrics(config: ModelConfig) -> tuple[int, int]:
     """(alarms, metrics they read) of one model: CloudWatch bills a metric-math alarm per metric it reads."""
     alarms = model_alarms(AlarmSettings(stack="bench", reference_rows_per_hour=41_666.0), config)
@@ -154,4 +199,9 @@ def counts() -> dict[str, Any]:
         "alarms_per_model": alarms,
         "alarm_metrics_per_model": alarm_metric_count,
         "bias_methods": len(DESCRIPTIONS),
+        "segments": {
+            "top": SEGMENT_TOP,
+            "values": len(segment_labels(with_segments(lean))),  # the top values and `other`
+            "profiles": {p.value: segment_series_by_monitor(p) for p in MetricsProfile},
+        },
     }

@@ -1,4 +1,5 @@
-"""A shortened `modelwatch demo` through the real stack: CBPE and DLE estimates, realized values, alarms fired."""
+"""A shortened `modelwatch demo` through the real stack: CBPE and DLE estimates, realized values, alarms fired, and
+the A/B test whose challenger is broken for one region."""
 
 from __future__ import annotations
 
@@ -59,7 +60,9 @@ def test_the_demo_ends_with_where_each_model_stands_folded_to_the_terminal(resul
     render(console, result, 1.0)
     text = console.export_text()
     # Then every model's every metric is listed with a verdict, nothing is cut, and the codes are explained
-    assert [s.model for s in result.stories] == ["car-loan", "credit-card", "car-price"]
+    assert [s.model for s in result.stories] == [
+        "car-loan", "credit-card", "car-price", "car-loan-ab.champion", "car-loan-ab.challenger"
+    ]  # fmt: skip
     assert [line.metric for line in result.stories[0].lines][:3] == ["roc_auc", "f1", "accuracy"]
     assert all(line.estimate is not None for s in result.stories for line in s.lines if line.chunk is not None)
     assert all(s.status in ("OK", "DEGRADED", "IMPROVED") for s in result.stories)
@@ -96,3 +99,40 @@ def test_the_demo_ends_with_a_fire_drill_that_reached_every_hop(result: DemoResu
     assert result.drill is not None
     assert result.drill.ok, result.drill.lines()
     assert {hop.name for hop in result.drill.hops} >= {"cleaned up"}
+
+
+def test_the_ab_test_finds_the_challenger_worse_and_names_the_hurt_region(result: DemoResult) -> None:
+    # Given the demo's A/B test: the challenger's scores blurred for region=east only
+    (test,) = result.ab_tests
+    assert (test.model, test.test.column, test.test.hurt) == ("car-loan-ab", "region", "east")
+    # Then each variant was monitored as its own unit, with an estimate per chunk
+    for unit in ("car-loan-ab.champion", "car-loan-ab.challenger"):
+        chunks = [c for c in result.chunks if c.model == unit]
+        assert len(chunks) == 3 and all(c.estimated is not None for c in chunks), unit
+    # and where each variant stands is its whole unit's latest estimate (not one of its segments')
+    for story in (s for s in result.stories if s.model.startswith("car-loan-ab.")):
+        latest = [c for c in result.chunks if c.model == story.model][-1]
+        (line,) = [line for line in story.lines if line.metric == "roc_auc"]
+        assert (line.chunk, line.estimate) == (latest.chunk_start, latest.estimated)
+    # and the comparison says the challenger is significantly worse (never better) than the champion
+    assert test.worse and not any(v.significant and v.challenger_better for v in test.verdicts)
+    assert all(v.difference is not None and v.difference < 0 for v in test.worse)
+    # and who is hurt names region=east only, below the champion's value for the same region and chunk
+    assert test.hurt and {h["segment"] for h in test.hurt} == {"region=east"}
+    for hurt in test.hurt:
+        assert hurt["value"] < test.champion_values[(hurt["segment"], hurt["metric"], hurt["kind"])]
+    # and the challenger-worse notification was sent, and the challenger's report compares and names the region
+    assert test.notification is not None
+    assert test.notification.subject == "modelwatch: car-loan-ab: variant challenger worse than champion"
+    assert test.report is not None
+    page = test.report.read_text(encoding="utf-8")
+    assert "<h2>Variants: challenger against champion</h2>" in page and "<h2>Who is hurt</h2>" in page
+    assert "region=east" in page and "region=west" not in page.split("<h2>Who is hurt</h2>")[1].split("<h2>")[0]
+    # and the demo's end tells it in plain words, with where to look
+    console = Console(file=io.StringIO(), width=100, record=True)
+    render(console, result, 1.0)
+    text = " ".join(console.export_text().split())
+    assert "challenger worse than champion on roc_auc" in text
+    assert "region=east: roc_auc" in text and "region=north, region=west: within their bands" in text
+    assert "Notification at" in text and "challenger's report (comparison and who is hurt)" in text
+    assert "modelwatch compare --model car-loan-ab" in text

@@ -1,4 +1,5 @@
-"""`modelwatch demo`: three models, their captures and late labels, through the whole pipeline on moto."""
+"""`modelwatch demo`: three models and an A/B test, their captures and late labels, through the whole pipeline on
+moto."""
 
 from __future__ import annotations
 
@@ -34,10 +35,12 @@ import click
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no tables (for scripts): errors only.")
 def demo(output: Path, hours: int, rows_per_hour: int, quiet: bool) -> None:
     """Register three models (nannyml's car loan, credit card, car price), stream captures and late labels through a
-    healthy, degraded and recovered period, then run a fire drill of the alert path.
+    healthy, degraded and recovered period, then run a fire drill of the alert path. Beside them an A/B test: the
+    car loan model served by a champion and a challenger variant, segmented by region, the challenger broken for
+    one region only.
 
-    Ends with where each model stands (per metric: estimate, realized value, verdict) and the reports' index
-    (reports/index.html in --output).
+    Ends with where each model (each variant) stands (per metric: estimate, realized value, verdict), the A/B
+    test's verdict and who is hurt, and the reports' index (reports/index.html in --output).
 
     \b
     Example:
@@ -77,6 +80,7 @@ def render(console: object, result: object, seconds: float) -> None:
     where the reports are. Columns fold to the console's width: nothing is cut."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from modelwatch_cli.local.demo import DemoResult
     from modelwatch_cli.local.story import render_stories
@@ -121,6 +125,10 @@ def render(console: object, result: object, seconds: float) -> None:
     executions = ", ".join(f"{count} {status.lower()}" for status, count in sorted(result.executions.items()))
     console.print(f"workflow executions: {executions}")
     render_stories(console, result.stories)
+    for test in result.ab_tests:
+        console.print(Text(f"A/B test: {test.model}", style="bold"))
+        for line in test.lines(result.output):
+            console.print(Text(line))
     console.print(f"HTML reports: {len(result.reports)} under {result.output / 'reports'}, "
                   f"index: {result.output / 'reports' / 'index.html'}")  # fmt: skip
     console.print(f"notifications: {result.output / 'notifications.jsonl'}   function logs: "

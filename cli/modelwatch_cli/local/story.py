@@ -87,7 +87,12 @@ def model_story(read: Reader, model: str, metrics: list[str]) -> ModelStory:
     story = ModelStory(model, str(latest.get("text", "")), status)
     in_incident = {str(m.get("label")): m for m in latest.get("metrics", []) if isinstance(m, dict)}
     body = read(results_key(model, str(latest.get("run_id"))))
-    table = pl.read_parquet(io.BytesIO(body)).filter(pl.col("monitor") == PERFORMANCE) if body else None
+    table = None
+    if body:
+        table = pl.read_parquet(io.BytesIO(body))
+        # The whole model's rows: a segment's (modelwatch.monitors.segments) share its chunks and metrics.
+        whole = pl.col("segment").is_null() if "segment" in table.columns else pl.lit(True)
+        table = table.filter((pl.col("monitor") == PERFORMANCE) & whole)
     for metric in metrics:
         chunk = estimate = realized = realized_chunk = None
         crossed = False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.report import BEGIN, END, e2e_section, render, table, update_markdown
+from benchmarks.report import BEGIN, END, e2e_section, profiles_section, render, table, update_markdown
 
 
 def test_update_markdown_replaces_only_the_generated_block(tmp_path: Path) -> None:
@@ -64,3 +64,22 @@ def test_e2e_row_without_a_time_carries_its_reason() -> None:
     )
     assert "not measured: no alert" in text and "not measured: no alarm transition" in text
     assert "**not met**" in text  # the alarm was not measured, so the goal cannot be claimed
+
+
+def test_the_profiles_section_prices_a_segment_column() -> None:
+    # Given a profile report with one segment column (top 5 and other) counted beside each profile
+    from benchmarks.cost_model import Deployment, Measured, profile_report
+
+    measured = Measured(ingest_seconds_per_mb=0.01, estimate_seconds_fixed=2.0, estimate_seconds_per_row=1e-5)
+    segments = {"top": 5, "values": 6, "profiles": {"lean": {"performance": 24, "drift": 24}}}
+    profiles = profile_report(measured, Deployment(), {"lean": {"performance": 4}}, 10, segments=segments)
+    profiles.update(operational=["RecordsDecoded"], alarms_per_model=1, alarm_metrics_per_model=1, features=30)
+
+    # When the cost section's profile part is rendered
+    text = profiles_section(profiles)
+
+    # Then it states the formula and a row with the series (6 segments x 8) and their price per model
+    (lean,) = profiles["profiles"]
+    assert "series = (top + 1) x series per segment" in text
+    row = next(line for line in text.splitlines() if line.startswith("| lean | 24 | 24 |"))
+    assert f"| 48 (6 x 8) | ${lean['segment_custom_metrics_usd']:,.2f} |" in row

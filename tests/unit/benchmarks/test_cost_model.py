@@ -32,6 +32,10 @@ from benchmarks.cost_model import (
     sagemaker_monitor_monthly,
     success_path_transitions,
 )
+from modelwatch.config.model import MetricsProfile
+from modelwatch.constants import DIM_SEGMENT
+from modelwatch.monitors import configured, monitor_for
+from modelwatch.monitors.segments import OTHER, segment_dimension, segment_label, segment_publication
 
 ROOT = Path(__file__).resolve().parents[3]
 MEASURED = Measured(
@@ -342,3 +346,55 @@ def test_series_count_runs_the_monitors_publish_per_profile() -> None:
     assert full["data_quality"] - lean["data_quality"] >= found["features"]
     assert full["attribution"] - lean["attribution"] >= found["features"]
     assert found["alarm_metrics_per_model"] >= found["alarms_per_model"] > 0
+
+
+def test_segment_series_are_what_publishing_sends_for_each_segment() -> None:
+    # Given the benchmark's model with one segment column (segments: [{column: f0, top: 5}]) under each profile
+    from benchmarks.series_count import chunk_rows, model, segment_labels, segment_series_by_monitor, with_segments
+
+    for profile in MetricsProfile:
+        config = with_segments(model(profile), top=5)
+        labels = segment_labels(config)
+        counted = segment_series_by_monitor(profile, top=5)
+
+        # Then the segments are the real slices: the column's five top values and `other`
+        assert len(labels) == 6 and labels[-1] == segment_label("f0", OTHER)
+        # And each segmentable monitor's count is the distinct series its publish sends for every segment's rows
+        # (with the Segment dimension, detail points only under full); the others send none per segment
+        for name in configured(config):
+            monitor = monitor_for(name, config)
+            if not monitor.segmentable:
+                assert name not in counted
+                continue
+            rows = [r for r in chunk_rows(config) if r.monitor == name]
+            sent = set()
+            for label in labels:
+                points = segment_publication(monitor.publish(rows, {}), label).points
+                kept = [p for p in points if profile is MetricsProfile.FULL or not p.detail]
+                assert all((DIM_SEGMENT, segment_dimension(label)) in p.dimensions for p in kept)
+                sent |= {(p.namespace, p.metric_name, p.dimensions) for p in kept}
+            assert counted[name] == len(sent) > 0, (profile, name)
+        assert set(counted) == {"performance", "drift"}
+        # And a column with its top two values (three segments) sends half as many: (top + 1) x per segment
+        fewer = segment_series_by_monitor(profile, top=2)
+        assert {m: 2 * n for m, n in fewer.items()} == counted
+
+
+def test_profile_report_prices_a_segment_column_on_top_of_each_profile() -> None:
+    # Given two profiles' series and what one segment column (top 5 and other: 6 segments) adds to each
+    from benchmarks.cost_model import cloudwatch_metrics_monthly, profile_report
+
+    series = {"lean": {"performance": 4, "drift": 4}, "full": {"performance": 10, "drift": 7}}
+    segments = {"top": 5, "values": 6, "profiles": {"lean": {"performance": 24, "drift": 24}, "full": {"drift": 24}}}
+    report = profile_report(MEASURED, Deployment(), series, operational=10, models=100, segments=segments)
+    lean, full = report["profiles"]
+
+    # Then each profile's model pays the segment series at list price on top of its own month
+    assert (lean["segment_series"], lean["segment_series_per_value"]) == (48, 8)
+    assert lean["segment_custom_metrics_usd"] == round(48 * Prices().cloudwatch_metric_month, 2)
+    assert math.isclose(lean["model_with_segments_usd"], lean["model_usd"] + 14.40, abs_tol=0.01)
+    assert full["segment_series"] == 24
+    # And the fleet pays them at CloudWatch's tiered price on top of its other series
+    added = cloudwatch_metrics_monthly((18 + 48) * 100) - cloudwatch_metrics_monthly(18 * 100)
+    assert math.isclose(lean["fleet_with_segments_usd"], lean["fleet_usd"] + added, abs_tol=0.01)
+    assert report["segments"] == {"top": 5, "values": 6}
