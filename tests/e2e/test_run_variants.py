@@ -41,6 +41,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Genera
     config["reference"] = "reference-champion.parquet"
     config["variants"] = ["champion", {"name": "challenger", "reference": "reference-challenger.parquet"}]
     config["segments"] = [{"column": "clinic", "top": 2}]
+    config["data_quality"] = {"enabled": False}  # not what this test checks (tests/e2e/test_data_quality.py is)
     config_path = inputs / "model.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     output = root / "out"

@@ -64,6 +64,7 @@ def switched(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Genera
     old.reference.to_parquet(inputs / "reference.parquet", index=False)
     config = yaml.safe_load(old.config_path.read_text())
     config["estimation"]["min_rows_per_chunk"] = 10  # the half hours around the switch are small chunks
+    config["data_quality"] = {"enabled": False}  # not what this test checks (tests/e2e/test_data_quality.py is)
     config["versions"] = [
         {"name": "v1"},
         {"name": "v2", "reference": "reference-v2.parquet", "from": SWITCH.isoformat().replace("+00:00", "Z")},
