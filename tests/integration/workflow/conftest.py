@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
@@ -20,7 +20,7 @@ from modelwatch.lake.store import S3Store
 from modelwatch.registry.store import Registry
 from modelwatch.state import CounterDelta, ObjectRecord, State
 from tests.helpers import ROOT, create_state_table
-from tests.unit.workflow.helpers import T0
+from tests.unit.workflow.helpers import T0, model_config
 
 LAKE_BUCKET = "lake"
 STATE_TABLE = "state"
@@ -106,3 +106,16 @@ def create_backends(region: str = "us-east-1") -> Aws:
 def aws() -> Iterator[Aws]:
     with mock_aws():
         yield create_backends()
+
+
+@pytest.fixture
+def handler_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    """The backends with model `loans` registered and the environment the workflow's handlers read."""
+    with mock_aws():
+        backends = create_backends()
+        monkeypatch.setenv("LAKE_BUCKET", LAKE_BUCKET)
+        monkeypatch.setenv("STATE_TABLE", STATE_TABLE)
+        monkeypatch.setenv("MONITOR_STATE_MACHINE_ARN", backends.monitor_arn)
+        monkeypatch.setenv("MODELWATCH_CLOCK", (T0 + timedelta(hours=3, minutes=30)).isoformat())
+        backends.register(model_config("loans"))
+        yield backends

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from types import ModuleType
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from modelwatch.errors import ConfigError, EmptyWindowError
 from modelwatch.state import State
 from modelwatch_cli.local.functions import LambdaContext
 from tests.helpers import load_event, load_handler
-from tests.integration.workflow.conftest import LAKE_BUCKET, STATE_TABLE, Aws, create_backends
+from tests.integration.workflow.conftest import STATE_TABLE, Aws
 from tests.unit.workflow.helpers import T0, model_config
 
 
@@ -27,15 +25,8 @@ def _call(module: ModuleType, event: dict[str, Any]) -> Any:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
-    with mock_aws():
-        aws = create_backends()
-        monkeypatch.setenv("LAKE_BUCKET", LAKE_BUCKET)
-        monkeypatch.setenv("STATE_TABLE", STATE_TABLE)
-        monkeypatch.setenv("MONITOR_STATE_MACHINE_ARN", aws.monitor_arn)
-        monkeypatch.setenv("MODELWATCH_CLOCK", (T0 + timedelta(hours=3, minutes=30)).isoformat())
-        aws.register(model_config("loans"))
-        yield aws
+def aws(handler_aws: Aws) -> Aws:
+    return handler_aws
 
 
 def test_prepare_run_keeps_the_triggered_window_and_version(aws: Aws) -> None:

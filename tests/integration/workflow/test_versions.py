@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 import pytest
-from moto import mock_aws
 
 from modelwatch.clock import SimulatedClock
 from modelwatch.errors import RegistryError
@@ -22,7 +20,7 @@ from modelwatch.workflow.versions import add_version
 from modelwatch_cli.local.functions import LambdaContext
 from modelwatch_cli.local.stack import LocalStack
 from tests.helpers import load_event, load_handler
-from tests.integration.workflow.conftest import LAKE_BUCKET, STATE_TABLE, Aws, create_backends
+from tests.integration.workflow.conftest import Aws
 from tests.unit.workflow.helpers import model_config
 
 SWITCH = datetime(2024, 3, 1, 10, 31, tzinfo=UTC)  # the event's time in events/sqs_endpoint_in_service.json
@@ -50,14 +48,8 @@ def _call(event: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
-    with mock_aws():
-        aws = create_backends()
-        monkeypatch.setenv("LAKE_BUCKET", LAKE_BUCKET)
-        monkeypatch.setenv("STATE_TABLE", STATE_TABLE)
-        monkeypatch.setenv("MONITOR_STATE_MACHINE_ARN", aws.monitor_arn)
-        aws.register(model_config("loans"))
-        yield aws
+def aws(handler_aws: Aws) -> Aws:
+    return handler_aws
 
 
 def test_a_pending_version_goes_live_when_the_endpoint_update_completes(aws: Aws) -> None:
