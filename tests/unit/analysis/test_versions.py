@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from modelwatch.analysis import RunRequest, run_monitor
+from modelwatch.analysis import RunOutcome, RunRequest, run_monitor
 from modelwatch.config.model import parse_model_config
 from modelwatch.constants import DIM_VERSION
 from modelwatch.lake.store import LocalStore
@@ -46,6 +47,15 @@ def _estimated(stored: pd.DataFrame, version: str) -> pd.DataFrame:
     return rows.sort_values(["metric", "chunk_start"]).reset_index(drop=True)
 
 
+def _run(case: Case, root: Path, references: dict[str, pd.DataFrame | None]) -> RunOutcome:
+    """Every monitor of the case's captures over the whole window, each version with `references`' reference."""
+    store = LocalStore(root)
+    request = RunRequest(case.config.name, "r1")
+    return run_monitor(
+        case.config, case.reference, case.captures, None, request, store, LATE, version_references=references
+    )
+
+
 @pytest.fixture(scope="module")
 def two_versions(binary_case: Case, tmp_path_factory: pytest.TempPathFactory) -> tuple[Case, pd.DataFrame, object]:
     case = _versioned(
@@ -54,17 +64,7 @@ def two_versions(binary_case: Case, tmp_path_factory: pytest.TempPathFactory) ->
         {"name": "v2", "reference": "s3://lake/versions/v2/reference.parquet", "from": "2026-03-02T03:30:00Z"},
     )
     second = _second_model(case.reference)
-    store = LocalStore(tmp_path_factory.mktemp("versions"))
-    outcome = run_monitor(
-        case.config,
-        case.reference,
-        case.captures,
-        None,
-        RunRequest(case.config.name, "r1"),
-        store,
-        LATE,
-        version_references={"v1": case.reference, "v2": second},
-    )
+    outcome = _run(case, tmp_path_factory.mktemp("versions"), {"v1": case.reference, "v2": second})
     return case, pd.read_parquet(outcome.results_uri), second
 
 
@@ -130,16 +130,7 @@ def test_a_version_without_reference_is_reported_not_estimated(binary_case: Case
         {"name": "v2", "from": "2026-03-02T03:30:00Z", "reference": "v2.parquet"},
         {"name": "v3", "from": "2026-03-02T06:00:00Z"},
     )
-    outcome = run_monitor(
-        case.config,
-        case.reference,
-        case.captures,
-        None,
-        RunRequest(case.config.name, "r1"),
-        LocalStore(tmp_path),
-        LATE,
-        version_references={"v1": case.reference, "v2": _second_model(case.reference), "v3": None},
-    )
+    outcome = _run(case, tmp_path, {"v1": case.reference, "v2": _second_model(case.reference), "v3": None})
     stored = pd.read_parquet(outcome.results_uri)
     assert set(stored["version"].dropna()) == {"v1", "v2"}
     assert stored["chunk_end"].max() == pd.Timestamp(RETIRED)
