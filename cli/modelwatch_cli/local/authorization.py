@@ -15,12 +15,12 @@ what SAM's policies allow:
 - it signs a GET's query parameters again as its body, so a GET with a query never matches (Lambda's ListFunctions),
   and checks a gzip-compressed body's signature on the decompressed body (PutMetricData over 10 KB never matches).
 `IAMRequest` below supplies the IAM action, the resource ARN and `cloudwatch:namespace` for DynamoDB, Step Functions,
-SNS, Lambda, KMS and CloudWatch, and answers denials in the protocol of the service (a JSON `AccessDeniedException`
-for the JSON services, so botocore parses the code); `DeleteObjects` is checked key by key. Two more seams: the ASL
-interpreter signs its service integrations with a fixed fake key (here: its state machine's role), and botocore
-resolves a client's credentials once, at creation, while the handlers' clients are cached process-wide (here: clients
-not given keys explicitly sign with the keys in os.environ at the time of each request, the invoked function's while
-it runs, as if it had its own process).
+SNS, Lambda, KMS and CloudWatch (alarms by name), and answers denials in the protocol of the service (a JSON
+`AccessDeniedException` for the JSON services, so botocore parses the code); `DeleteObjects` is checked key by key.
+Two more seams: the ASL interpreter signs its service integrations with a fixed fake key (here: its state machine's
+role), and botocore resolves a client's credentials once, at creation, while the handlers' clients are cached
+process-wide (here: clients not given keys explicitly sign with the keys in os.environ at the time of each request,
+the invoked function's while it runs, as if it had its own process).
 """
 
 from __future__ import annotations
@@ -123,8 +123,22 @@ def requested_permissions(request: RequestView) -> list[Permission]:
         return [Permission(action, _lambda_function_arn(request) or request.default_resource)]
     if prefix == "kms":
         return [Permission(action, _kms_key_arn(request) or request.default_resource)]
-    if prefix == "cloudwatch" and request.operation == "PutMetricData":
-        return [Permission(action, "*", {"cloudwatch:namespace": str(request.json.get("Namespace", ""))})]
+    if prefix == "cloudwatch":
+        return _cloudwatch(request, action)
+    return [Permission(action, request.default_resource)]
+
+
+def _cloudwatch(request: RequestView, action: str) -> list[Permission]:
+    """PutMetricData with its namespace; the alarm calls with the alarms they name (DescribeAlarms has no resource)."""
+    body = request.json
+    if request.operation == "PutMetricData":
+        return [Permission(action, "*", {"cloudwatch:namespace": str(body.get("Namespace", ""))})]
+    if request.operation == "PutMetricAlarm" and body.get("AlarmName"):
+        return [Permission(action, request.arn("cloudwatch", f"alarm:{body['AlarmName']}"))]
+    if request.operation == "DeleteAlarms" and body.get("AlarmNames"):
+        return [Permission(action, request.arn("cloudwatch", f"alarm:{name}")) for name in body["AlarmNames"]]
+    if request.operation in ("TagResource", "UntagResource", "ListTagsForResource") and body.get("ResourceARN"):
+        return [Permission(action, str(body["ResourceARN"]))]
     return [Permission(action, request.default_resource)]
 
 

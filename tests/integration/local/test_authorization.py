@@ -144,6 +144,23 @@ def test_cloudwatch_is_checked_as_cloudwatch_with_the_namespace_condition(enforc
     assert "cloudwatch:PutMetricData" in str(denied.value)
 
 
+def test_cloudwatch_alarms_are_authorised_on_the_alarm_they_name(enforce: Any) -> None:
+    # Given EndpointUpdateFunction's statement: put (tagged) alarms under one name prefix
+    alarm = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:modelwatch-stack-*"
+    aws = enforce(
+        [{"Effect": "Allow", "Action": ["cloudwatch:PutMetricAlarm", "cloudwatch:TagResource"], "Resource": alarm}]
+    )
+    cloudwatch = aws.client("cloudwatch")
+    common = {"MetricName": "m", "Namespace": "ModelWatch", "Statistic": "Maximum", "Period": 60}
+    common |= {"EvaluationPeriods": 1, "Threshold": 1.0, "ComparisonOperator": "GreaterThanThreshold"}
+    # When it puts an alarm under the prefix, then one outside it
+    cloudwatch.put_metric_alarm(AlarmName="modelwatch-stack-m.v-alert", Tags=[{"Key": "k", "Value": "v"}], **common)
+    with pytest.raises(ClientError) as denied:
+        cloudwatch.put_metric_alarm(AlarmName="someone-elses-alarm", **common)
+    # Then only the other one is denied, on its own ARN
+    assert "cloudwatch:PutMetricAlarm" in str(denied.value) and "alarm:someone-elses-alarm" in str(denied.value)
+
+
 def test_lambda_invoke_is_authorised_as_invoke_function_on_the_function(enforce: Any) -> None:
     # Given LambdaInvokePolicy's shape: lambda:InvokeFunction on `function:<name>*`
     arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:allowed*"

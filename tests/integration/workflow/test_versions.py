@@ -8,10 +8,12 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pandas as pd
 import pytest
 
 from modelwatch.clock import SimulatedClock
+from modelwatch.config.model import ModelConfig, parse_model_config
 from modelwatch.errors import RegistryError
 from modelwatch.lake.store import S3Store
 from modelwatch.registry.store import Registry
@@ -113,18 +115,54 @@ def test_registering_the_file_again_keeps_a_switch_the_endpoint_made(aws: Aws) -
     assert aws.registry.get("loans").version_spans()[1].start == SWITCH
 
 
+def _every_variant(name: str, endpoint: str) -> ModelConfig:
+    """A model watching every variant of `endpoint` (`variants: "*"`)."""
+    data = model_config(name).model_dump(mode="json", by_alias=True)
+    return parse_model_config({**data, "endpoint": endpoint, "variants": "*"})
+
+
+def test_variants_found_in_service_get_their_units_and_alarms(aws: Aws) -> None:
+    # Given a model watching every variant of an endpoint, none captured yet
+    aws.register(_every_variant("ab", "ep-ab"))
+    assert aws.registry.units_of("ab") == []
+    # When the endpoint comes into service with two variants and a shadow one
+    event = load_event("sqs_endpoint_in_service")
+    body = json.loads(event["Records"][0]["body"])
+    body["detail"].update(
+        EndpointName="ep-ab",
+        ProductionVariants=[{"VariantName": "blue"}, {"VariantName": "green"}],
+        ShadowProductionVariants=[{"VariantName": "shadow-1"}],
+    )
+    assert _call({"Records": [{**event["Records"][0], "body": json.dumps(body)}]}) == {"batchItemFailures": []}
+    # Then each is a unit, remembered for ingest and the fleet, with its alarms before its first run
+    units = [u.name for u in aws.registry.units_of("ab")]
+    assert units == ["ab.blue", "ab.green", "ab.shadow-1"]
+    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+    names = [
+        a["AlarmName"] for a in cloudwatch.describe_alarms(AlarmNamePrefix="modelwatch-modelwatch-ab.")["MetricAlarms"]
+    ]
+    for unit in units:
+        assert f"modelwatch-modelwatch-{unit}-alert" in names, names
+
+
 def test_the_stack_routes_the_endpoint_event_to_the_function() -> None:
-    # Given the real template on the embedded stack, and a model with a pending version
+    # Given the real template on the embedded stack, a model with a pending version, one watching every variant
     with LocalStack(clock=SimulatedClock(SWITCH - timedelta(hours=1)), log_stream=io.StringIO()) as stack:
         registry = Registry(S3Store(stack.clients["s3"], stack.lake_bucket), cache_seconds=0)
         registry.register(model_config("loans"), b"PAR1", ".parquet")
+        registry.register(_every_variant("ab", "ep-loans"), b"PAR1", ".parquet")
         add_version(registry, "loans", "v2", _reference(), None)
         # When SageMaker's event reaches the default event bus (the rule -> queue -> EndpointUpdateFunction)
         body = json.loads(load_event("sqs_endpoint_in_service")["Records"][0]["body"])
         entry = {"Source": body["source"], "DetailType": body["detail-type"], "Detail": json.dumps(body["detail"])}
         stack.clients["events"].put_events(Entries=[{**entry, "Time": SWITCH}])
         stack.run_until_idle()
-        # Then the version is live from the event's time
+        # Then the version is live from the event's time, and the variant in service has its unit and alarms (the
+        # function's role allows exactly that)
         live = registry.get("loans")
         assert [s.name for s in live.version_spans()] == ["v1", "v2"]
         assert live.version_spans()[1].start == SWITCH
+        assert [u.name for u in registry.units_of("ab")] == ["ab.AllTraffic"]
+        prefix = f"modelwatch-{stack.template.stack_name}-ab."
+        alarms = stack.clients["cloudwatch"].describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]
+        assert alarms, "no alarm for the variant found in service"

@@ -66,6 +66,14 @@ class PublishSettings(FunctionSettings):
 
 
 # Everything any function reads: the CLI and tests build one from a stack's outputs.
+class EndpointEventSettings(FunctionSettings):
+    """EndpointUpdateFunction: where the alarms of a variant found in service notify, and the fleet schedule they
+    are measured against."""
+
+    alarms_topic_arn: str = Field(alias="ALARMS_TOPIC_ARN", default="")
+    schedule_interval_seconds: int = Field(alias="SCHEDULE_INTERVAL_SECONDS", default=3600, gt=0)
+
+
 class Settings(IngestSettings, PublishSettings):
     """All of it (the local stack, `modelwatch run`, tests)."""
 

@@ -352,8 +352,8 @@ def model_alarms(settings: AlarmSettings, config: ModelConfig) -> list[dict[str,
     return [state_alarm(settings, config), *silence_alarms(settings, config), *endpoint_alarms(settings, config)]
 
 
-def create_model_alarms(cloudwatch: Any, settings: AlarmSettings, config: ModelConfig) -> list[str]:
-    """Create (or update) the model's alarms; remove alarms of this model that the config no longer asks for."""
+def put_model_alarms(cloudwatch: Any, settings: AlarmSettings, config: ModelConfig) -> list[str]:
+    """Create (or update) the model's alarms (PutMetricAlarm, with their tags); their names."""
     names = []
     for params in model_alarms(settings, config):
 
@@ -362,6 +362,12 @@ def create_model_alarms(cloudwatch: Any, settings: AlarmSettings, config: ModelC
 
         call_with_retries(put, f"PutMetricAlarm {params['AlarmName']}")
         names.append(params["AlarmName"])
+    return names
+
+
+def create_model_alarms(cloudwatch: Any, settings: AlarmSettings, config: ModelConfig) -> list[str]:
+    """Create (or update) the model's alarms; remove alarms of this model that the config no longer asks for."""
+    names = put_model_alarms(cloudwatch, settings, config)
     owned = _owned_alarms(cloudwatch, settings.stack, config.name, include_drills=False)
     stale = [n for n in owned if n not in names]
     _delete(cloudwatch, stale)

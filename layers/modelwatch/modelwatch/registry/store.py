@@ -110,6 +110,11 @@ class Registry:
             self._cached_at = now
         return list(self._cache)
 
+    def models(self) -> builtins.list[ModelConfig]:
+        """The registered models' configs as registered (a model watching several variants once; see `list`)."""
+        self.list()
+        return builtins.list(self._models)
+
     def units_of(self, model: str) -> builtins.list[ModelConfig]:
         """The units a registered model is monitored as (itself, or one per variant)."""
         return [c for c in self.list() if c.model_name == model]

@@ -1,5 +1,5 @@
 """Model versions' lifecycle: register a version (`modelwatch register --version`), and take a pending version live
-when its endpoint's update completes (a SageMaker "Endpoint State Change" to InService, from EventBridge).
+when its endpoint's update completes (`modelwatch.workflow.endpoint_events`).
 
 Versions are append-only: a registered version keeps its name, reference and switch time; a new one goes after the
 last. One registered without a time is pending: the endpoint's next update completing is its switch (the time the
@@ -11,9 +11,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
-from pydantic import BaseModel, ConfigDict, Field, Json
-
 from modelwatch.clock import to_utc
 from modelwatch.config.model import FIRST_VERSION, VersionSpec
 from modelwatch.errors import RegistryError
@@ -21,35 +18,6 @@ from modelwatch.observability import logger
 from modelwatch.publishing.metrics import iso
 from modelwatch.registry.store import Registry
 from modelwatch.workflow.lifecycle import ReferenceData, store_version_reference
-
-IN_SERVICE = "IN_SERVICE"
-
-
-class EndpointDetail(BaseModel):
-    """The part of a SageMaker "Endpoint State Change" event modelwatch reads."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    endpoint_name: str = Field(alias="EndpointName", min_length=1)
-    endpoint_status: str = Field(alias="EndpointStatus")
-    endpoint_config_name: str | None = Field(default=None, alias="EndpointConfigName")
-
-
-class EndpointStateChange(BaseModel):
-    """An EventBridge event from SageMaker: an endpoint changed state (created, updated, rolled back, ...)."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-    source: str
-    detail_type: str = Field(alias="detail-type")
-    time: datetime
-    detail: EndpointDetail
-
-
-class EndpointChangeMessage(SqsRecordModel):
-    """One message of the model-versions queue: its body is the endpoint event EventBridge delivered."""
-
-    body: Json[EndpointStateChange]
 
 
 def add_version(
@@ -96,13 +64,10 @@ def add_version(
     }
 
 
-def activate_pending_versions(registry: Registry, change: EndpointStateChange) -> list[dict[str, str]]:
-    """Take live, at the event's time, the pending version of every model watching the endpoint that just became
-    InService; [] for any other state or when no model has a pending version."""
-    detail = change.detail
-    if detail.endpoint_status.upper().replace(" ", "_") not in (IN_SERVICE, "INSERVICE"):
-        return []
-    at = to_utc(change.time)
+def activate_pending_versions(registry: Registry, endpoint: str, at: datetime) -> list[dict[str, str]]:
+    """Take live at `at` the pending version of every model watching `endpoint` (just back in service after an
+    update); [] when no model has one."""
+    at = to_utc(at)
     activated: list[dict[str, str]] = []
     for name in registry.registered():
         try:
@@ -111,7 +76,7 @@ def activate_pending_versions(registry: Registry, change: EndpointStateChange) -
             logger.warning("model config unreadable; version not checked", model=name, error=type(exc).__name__)
             continue
         pending = config.pending_version
-        if config.endpoint != detail.endpoint_name or pending is None:
+        if config.endpoint != endpoint or pending is None:
             continue
         last = config.version_spans()[-1].start
         if last is not None and at <= last:
@@ -121,6 +86,4 @@ def activate_pending_versions(registry: Registry, change: EndpointStateChange) -
         registry.register(config.model_copy(update={"versions": versions}))
         logger.info("version live", model=name, version=pending.name, at=iso(at))
         activated.append({"model": name, "version": pending.name, "from": iso(at)})
-    if not activated:
-        logger.info("endpoint in service; no pending version", endpoint=detail.endpoint_name)
     return activated
