@@ -124,6 +124,7 @@ def test_the_run_counts_every_row_once(switched: tuple[dict[str, Generated], Pat
     assert summary["execution_status"] == "SUCCEEDED" and summary["error"] == ""
     assert summary["rows_decoded"] == sum(len(g.analysis) for g in expected.values())
     assert summary["chunks_analysed"] == 4  # v1: 00:00 and 01:00-01:30; v2: 01:30-02:00 and 02:00
+    assert summary["labels_unmatched"] == 0  # a label of either version's request is matched (joined once)
 
 
 def test_the_report_marks_the_switch(switched: tuple[dict[str, Generated], Path]) -> None:

@@ -47,12 +47,14 @@ def _estimated(stored: pd.DataFrame, version: str) -> pd.DataFrame:
     return rows.sort_values(["metric", "chunk_start"]).reset_index(drop=True)
 
 
-def _run(case: Case, root: Path, references: dict[str, pd.DataFrame | None]) -> RunOutcome:
+def _run(
+    case: Case, root: Path, references: dict[str, pd.DataFrame | None], labels: pd.DataFrame | None = None
+) -> RunOutcome:
     """Every monitor of the case's captures over the whole window, each version with `references`' reference."""
     store = LocalStore(root)
     request = RunRequest(case.config.name, "r1")
     return run_monitor(
-        case.config, case.reference, case.captures, None, request, store, LATE, version_references=references
+        case.config, case.reference, case.captures, labels, request, store, LATE, version_references=references
     )
 
 
@@ -154,3 +156,18 @@ def test_a_next_hour_run_reuses_both_parts_of_a_split_chunk(binary_case: Case, t
     # Then both parts of hour 3 and the other unchanged hours keep their stored rows, and it equals a full run
     assert again.chunks_analysed == 9 and again.chunks_reused == 7
     _same_outcome(again, lake.run("full", counted=False), lake)
+
+
+def test_labels_are_joined_once_for_every_version(binary_case: Case, tmp_path) -> None:
+    # Given labels for every request, of both versions
+    second = {"name": "v2", "reference": "v2.parquet", "from": SWITCH.isoformat()}
+    case = _versioned(binary_case, {"name": "v1"}, second)
+    references = {"v1": case.reference, "v2": _second_model(case.reference)}
+    outcome = _run(case, tmp_path, references, labels=case.labels)
+    # Then none is unmatched (each version's rows would leave the other's labels unmatched) and every part of a
+    # chunk has realized values of its own labelled rows
+    assert outcome.labels["unmatched_labels"] == 0 and outcome.labels["label_rows"] == len(case.labels)
+    stored = pd.read_parquet(outcome.results_uri)
+    realized = stored[(stored["monitor"] == "performance") & (stored["kind"] == "realized")]
+    parts = realized.drop_duplicates("chunk_key")
+    assert len(parts) == 9 and (parts["labelled_rows"] == parts["rows"]).all()

@@ -445,6 +445,9 @@ def analyse_monitor(
     parts = [] if plan is None or plan.reused_rows() is None else [plan.reused_rows()]
     if fresh:
         assert frame is not None
+        frame = frame.loc[frame[CHUNK].isin({c.number for c in fresh})]
+        if monitor.reads_labels:  # joined once for every version's rows: a label is matched by any of them
+            frame = _with_labels(config, frame, labels, fresh, result)
         groups = _version_groups(config, fresh, reference, version_references)
         first_failure: _ChunkFailed | None = None
         for span, chunks, version_reference in groups:
@@ -453,7 +456,7 @@ def analyse_monitor(
                 continue
             try:
                 outcome = _analyse_fresh(
-                    monitor, version_reference, frame, chunks, labels, result, store, now, span, signer=signer
+                    monitor, version_reference, frame, chunks, result, store, now, span, signer=signer
                 )
             except _ChunkFailed as exc:
                 first_failure = first_failure or exc
@@ -518,7 +521,6 @@ def _analyse_fresh(
     reference: pd.DataFrame,
     frame: pd.DataFrame,
     fresh: list[ChunkInfo],
-    labels: pd.DataFrame | None,
     result: MonitorResult,
     store: ObjectStore,
     now: datetime,
@@ -535,8 +537,9 @@ def _analyse_fresh(
     chunk_rows = frame.loc[frame[CHUNK].isin(numbers)]
     if span.name:
         chunk_rows = chunk_rows.loc[span_mask(span, chunk_rows)]
-    if monitor.reads_labels:
-        chunk_rows, fresh = _with_labels(config, chunk_rows, labels, fresh, result)
+    if TARGET in chunk_rows.columns:  # labels joined (monitors that read them): each chunk's labelled rows
+        counts = chunk_rows[TARGET].notna().groupby(chunk_rows[CHUNK]).sum()
+        fresh = [replace(c, labelled_rows=int(counts.get(c.number, 0))) for c in fresh]
     data = AnalysisData(chunk_rows, fresh)
     artifact = version_artifact(config, span.name)
     baseline, result.baseline = baseline_for(monitor, reference, store, now, data, signer, artifact_name=artifact)
@@ -564,9 +567,9 @@ def _with_labels(
     labels: pd.DataFrame | None,
     fresh: list[ChunkInfo],
     result: MonitorResult,
-) -> tuple[pd.DataFrame, list[ChunkInfo]]:
-    """The chunks' rows with their labels joined, and the chunks with their labelled-row counts; labels that cannot
-    be joined at all leave the chunks unlabelled (realized skipped with the reason), never fail their estimates."""
+) -> pd.DataFrame:
+    """The chunks' rows with their labels joined (`frames.TARGET`); labels that cannot be joined at all leave the
+    chunks unlabelled (realized skipped with the reason), never fail their estimates."""
     try:
         joined = join_labels(config, chunk_rows, labels)
     except Exception as exc:  # labels of another shape than the join needs; pandas raises many kinds
@@ -575,12 +578,9 @@ def _with_labels(
         reason = f"labels not usable: {describe(exc)}"
         logger.warning("labels not joined; estimating without them", model=config.name, error=type(exc).__name__)
         result.realized_skipped = [_skip(c, reason) for c in fresh]
-        unlabelled = _without_labels(config, AnalysisData(chunk_rows, fresh))
-        return unlabelled.frame, unlabelled.chunks
+        return _without_labels(config, AnalysisData(chunk_rows, fresh)).frame
     result.labels = joined.summary()
-    rows = joined.frame
-    counts = rows[TARGET].notna().groupby(rows[CHUNK]).sum()
-    return rows, [replace(c, labelled_rows=int(counts.get(c.number, 0))) for c in fresh]
+    return joined.frame
 
 
 # ---------------------------------------------------------------- one monitor, from the lake
