@@ -32,7 +32,7 @@ from modelwatch.lake.layout import constraint_violations_key, monitor_prefix
 from modelwatch.lake.store import ObjectStore, parse_s3_uri
 from modelwatch.monitors.base import AnalysisData, MetricPoint, Monitor, Publication
 from modelwatch.monitors.drift import with_chunks
-from modelwatch.monitors.frames import CHUNK, reference_hash
+from modelwatch.monitors.frames import reference_hash
 from modelwatch.monitors.mm_baseline import (
     CONSTRAINTS_FILE,
     STATISTICS_FILE,
@@ -45,7 +45,7 @@ from modelwatch.monitors.mm_checks import (
     BASELINE_DRIFT_CHECK,
     COMPLETENESS_CHECK,
     chunk_issues,
-    evaluate_chunk,
+    evaluate_window,
 )
 from modelwatch.monitors.nml import ESTIMATOR_SCHEMA, FIT_SEED, build_chunker, build_data_quality_calculators, fitted
 from modelwatch.monitors.plots import Section, alert_markers, new_figure
@@ -157,7 +157,7 @@ def nannyml_rates_block(metric: str, calculator: Any, data: AnalysisData) -> pd.
     for column in calculator.column_names:
         values = frame[column]
         if metric == "missing_values_rate":
-            hits = values.isnull().to_numpy()
+            hits = data.missing(column)
         elif metric == "unseen_values_rate":
             hits = ~values.isin(calculator._categorical_seen_values[column]).to_numpy()
         else:
@@ -311,26 +311,29 @@ class DataQualityMonitor(Monitor):
 
         frame = data.frame
         by_number = {c.number: c.key for c in data.chunks}
-        records: list[dict[str, Any]] = []
         features = self.config.feature_names
-        # Each chunk's rows by position (one sort), values as numpy: splitting the frame per chunk copied every column
-        numbers = frame[CHUNK].to_numpy()
-        order = np.argsort(numbers, kind="stable")
-        starts = np.flatnonzero(np.r_[True, numbers[order][1:] != numbers[order][:-1]])
-        bounds = zip(starts, [*starts[1:], len(order)], strict=True)
-        columns = {f: frame[f].to_numpy() for f in features}
+        unique, position = data.chunk_groups
+        rows = np.bincount(position, minlength=len(unique))
+        # Each chunk's rows by position (one sort) for the issue columns, counted in Python per chunk
+        order = np.argsort(position, kind="stable")
+        ends = np.cumsum(rows)
         issue_columns = [
             frame[c].to_numpy() if c in frame.columns else None for c in (COL_FEATURE_ISSUES, COL_EXTRA_KEYS)
         ]
-        present_all = {f: pd.notna(columns[f]) for f in features}
-        for begin, end in bounds:
-            rows_at = order[begin:end]
-            key = by_number.get(int(numbers[rows_at[0]]))
+        issues = [
+            chunk_issues(*(None if c is None else c[order[end - count : end]] for c in issue_columns))
+            for count, end in zip(rows.tolist(), ends.tolist(), strict=True)
+        ]
+        columns = {f: frame[f].to_numpy() for f in features}
+        missing = {f: data.missing(f) for f in features}
+        results = evaluate_window(documents, columns, position, rows.tolist(), issues, missing)
+        present_all = {f: np.bincount(position[~missing[f]], minlength=len(unique)) for f in features}
+        records: list[dict[str, Any]] = []
+        for chunk, number in enumerate(unique.tolist()):
+            key = by_number.get(int(number))
             if key is None:
                 continue
-            issues = chunk_issues(*(None if c is None else c[rows_at] for c in issue_columns))
-            results = evaluate_chunk(documents, {f: columns[f][rows_at] for f in features}, len(rows_at), issues)
-            for result in results:
+            for result in results[chunk]:
                 records.append(
                     {
                         "chunk_key": key,
@@ -344,10 +347,11 @@ class DataQualityMonitor(Monitor):
                         "detail": result.description if result.violation else None,
                     }
                 )
+            count = int(rows[chunk])
             for feature in features:
-                present = int(present_all[feature][rows_at].sum())
-                damaged = sum(issues.count(feature, code) for code in ("type", "non_finite"))
-                for metric, value in (("non_null", present + damaged), ("null", len(rows_at) - present - damaged)):
+                present = int(present_all[feature][chunk])
+                damaged = sum(issues[chunk].count(feature, code) for code in ("type", "non_finite"))
+                for metric, value in (("non_null", present + damaged), ("null", count - present - damaged)):
                     records.append(
                         {
                             "chunk_key": key,
