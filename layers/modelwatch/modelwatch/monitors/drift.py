@@ -6,9 +6,10 @@ by drift alerts, and each feature's distribution in the chunk beside the referen
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from modelwatch.constants import (
@@ -94,7 +95,9 @@ def multivariate_block(calculator: Any, data: AnalysisData, features: list[str])
                 frame, imputed = frame.copy(), True
             frame[names] = imputer.transform(frame[names])
     scaled = calculator._scaler.transform(_encoded(calculator._encoder, frame[calculator.column_names]))
-    errors = np.linalg.norm(scaled - calculator._pca.inverse_transform(calculator._pca.transform(scaled)), axis=1)
+    with one_blas_thread():
+        reconstructed = calculator._pca.inverse_transform(calculator._pca.transform(scaled))
+    errors = np.linalg.norm(scaled - reconstructed, axis=1)
     lower = -np.inf if calculator.lower_threshold_value is None else calculator.lower_threshold_value
     upper = np.inf if calculator.upper_threshold_value is None else calculator.upper_threshold_value
     by_number = {c.number: c.key for c in data.chunks}
@@ -125,6 +128,25 @@ def multivariate_block(calculator: Any, data: AnalysisData, features: list[str])
     block["kind"] = KIND_MULTIVARIATE
     block["feature"] = None
     return block
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """BLAS on one thread inside the block. The PCA's products are small (the rows by a few tens of columns): BLAS's
+    threads cost more to start and join than they save, and lose most when the cores are busy (three times slower on
+    the benchmark's two shared cores). The threads split the rows between them, never a sum, so the results are the
+    same."""
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        yield
+
+
+@cache
+def _blas_controller() -> Any:
+    """threadpoolctl's controller, made once: it inspects the loaded libraries (milliseconds), a limit then costs
+    microseconds."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def _drops_columns(imputer: Any, names: list[str]) -> bool:
