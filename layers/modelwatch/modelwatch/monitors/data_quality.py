@@ -5,7 +5,10 @@ in the lake, CloudWatch metrics with Model Monitor's names and dimensions; and n
 
 The Model Monitor baseline is JSON, never pickled: a configured one is read from where the config names it (the
 lake copy `register` made, or a local path), a suggested one is written to `models/<model>/data_quality/` when the
-monitor is fitted and read back from there. The cached pickle holds nannyml's fitted calculators only.
+monitor is fitted and read back from there. The cached pickle holds nannyml's fitted calculators and, for a
+suggested baseline, the rules parsed from its files with the files' digest: a run reads the files and reuses the
+parse while their bytes are the same (parsing 5 MB of sketches cost more than the checks of a chunk), so an edited
+file still counts.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from modelwatch.monitors.mm_baseline import (
     CONSTRAINTS_FILE,
     STATISTICS_FILE,
     Baseline,
+    BaselineRules,
     dumps,
     parse_baseline,
     suggest_baseline,
@@ -71,16 +75,25 @@ SUGGESTED_STAMP = "suggested-from.json"  # which reference rows the suggested st
 
 @dataclass
 class DataQualityBaseline:
-    """nannyml's fitted data-quality calculators (pickled) and the Model Monitor baseline (JSON, never pickled)."""
+    """nannyml's fitted data-quality calculators (pickled) and the Model Monitor baseline (JSON, never pickled; the
+    suggested one's parsed rules are, with the digest of the files they were parsed from)."""
 
     calculators: dict[str, Any]
     source: str
-    documents: Baseline | None = None
+    documents: BaselineRules | None = None
+    parsed: tuple[str, BaselineRules] | None = None  # a suggested baseline's files' digest and their rules
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["documents"] = None  # kept as statistics.json / constraints.json, read back when loaded
+        if self.parsed is not None:
+            state["parsed"] = (self.parsed[0], self.parsed[1].rules())  # the rules, not the documents
         return state
+
+
+def documents_digest(statistics: bytes, constraints: bytes) -> str:
+    """The digest of a baseline's two files as stored."""
+    return hashlib.sha256(hashlib.sha256(statistics).digest() + hashlib.sha256(constraints).digest()).hexdigest()
 
 
 def baseline_keys(model: str) -> tuple[str, str]:
@@ -234,13 +247,18 @@ class DataQualityMonitor(Monitor):
             for name, calculator in build_data_quality_calculators(config, build_chunker(config)).items()
         }
         baseline = DataQualityBaseline(calculators, SOURCE_CONFIGURED if self._configured else SOURCE_SUGGESTED)
-        baseline.documents = self._configured or self._suggest(reference)
+        if self._configured is not None:
+            baseline.documents = self._configured
+        else:
+            baseline.parsed = self._suggest(reference)
+            baseline.documents = baseline.parsed[1]
         return baseline
 
-    def _suggest(self, reference: pd.DataFrame) -> Baseline:
-        """The baseline suggested from the reference, written to the lake (the monitor's baseline, JSON). KLL
-        sketches are randomised (as deequ's are in Model Monitor): a baseline already suggested from the same
-        reference rows is kept, so refits in one lake (new library versions, a refused pickle) change nothing."""
+    def _suggest(self, reference: pd.DataFrame) -> tuple[str, BaselineRules]:
+        """The baseline suggested from the reference, written to the lake (the monitor's baseline, JSON), with its
+        files' digest. KLL sketches are randomised (as deequ's are in Model Monitor): a baseline already suggested
+        from the same reference rows is kept, so refits in one lake (new library versions, a refused pickle) change
+        nothing."""
         stamp = self._stamp(reference)
         stamp_key = monitor_prefix(self.config.name, MONITOR) + SUGGESTED_STAMP
         if self._store is not None:
@@ -252,12 +270,13 @@ class DataQualityMonitor(Monitor):
             except (LakeError, ValueError, ConfigError, AttributeError):
                 pass  # no (readable) earlier suggestion: suggest anew
         suggested = suggest_baseline(model_features(self.config), reference)
+        statistics, constraints = dumps(suggested.statistics), dumps(suggested.constraints)
         if self._store is not None:
             statistics_key, constraints_key = baseline_keys(self.config.name)
-            self._store.put(statistics_key, dumps(suggested.statistics), "application/json")
-            self._store.put(constraints_key, dumps(suggested.constraints), "application/json")
+            self._store.put(statistics_key, statistics, "application/json")
+            self._store.put(constraints_key, constraints, "application/json")
             self._store.put(stamp_key, json.dumps({"stamp": stamp}).encode(), "application/json")
-        return suggested
+        return documents_digest(statistics, constraints), suggested
 
     def _stamp(self, reference: pd.DataFrame) -> str:
         """What a suggestion depends on: the reference's feature values and the features' names and types."""
@@ -266,17 +285,29 @@ class DataQualityMonitor(Monitor):
         return digest.hexdigest()
 
     def incomplete(self, baseline: DataQualityBaseline, data: AnalysisData) -> bool:
-        """A cached fit without its Model Monitor baseline: read it back (configured, or the suggested files);
-        incomplete only when the suggested files are gone (then suggested again)."""
-        if baseline.documents is None:
-            baseline.documents = self._configured or self._stored_suggestion()
-        return baseline.documents is None
+        """A cached fit without its Model Monitor baseline: read it back (configured, or the suggested files, whose
+        cached parse is reused while their bytes are the same); incomplete when the suggested files are gone (then
+        suggested again) or were parsed anew (then cached with their parse, once per change of the files)."""
+        if baseline.documents is not None:
+            return False
+        if self._configured is not None:
+            baseline.documents = self._configured
+            return False
+        stored = self._stored_suggestion(baseline.parsed)
+        if stored is None:
+            return True
+        reparsed = baseline.parsed is None or baseline.parsed[0] != stored[0]
+        baseline.parsed, baseline.documents = stored, stored[1]
+        return reparsed
 
     def complete(self, baseline: DataQualityBaseline, reference: pd.DataFrame, data: AnalysisData) -> None:
         if baseline.documents is None:
-            baseline.documents = self._suggest(reference)
+            baseline.parsed = self._suggest(reference)
+            baseline.documents = baseline.parsed[1]
 
-    def _stored_suggestion(self) -> Baseline | None:
+    def _stored_suggestion(self, parsed: tuple[str, BaselineRules] | None = None) -> tuple[str, BaselineRules] | None:
+        """The suggested files in the lake and their digest: `parsed`'s rules when they were parsed from these very
+        bytes, else parsed (and validated) now; None when the files are not there."""
         if self._store is None:
             return None
         statistics_key, constraints_key = baseline_keys(self.config.name)
@@ -284,9 +315,13 @@ class DataQualityMonitor(Monitor):
             statistics, constraints = self._store.get(statistics_key), self._store.get(constraints_key)
         except LakeError:
             return None
-        return parse_baseline(
+        digest = documents_digest(statistics, constraints)
+        if parsed is not None and parsed[0] == digest:
+            return parsed
+        rules = parse_baseline(
             statistics, constraints, self._store.uri(statistics_key), self._store.uri(constraints_key)
         )
+        return digest, rules
 
     def analyse(self, baseline: DataQualityBaseline, data: AnalysisData) -> pd.DataFrame:
         import pandas as pd
@@ -304,7 +339,7 @@ class DataQualityMonitor(Monitor):
             return empty_table()
         return with_chunks(pd.concat(blocks, ignore_index=True), data.chunks, MONITOR)
 
-    def _checks(self, documents: Baseline, data: AnalysisData) -> pd.DataFrame:
+    def _checks(self, documents: BaselineRules, data: AnalysisData) -> pd.DataFrame:
         """The six checks per chunk, and each feature's non-null and null counts."""
         import numpy as np
         import pandas as pd

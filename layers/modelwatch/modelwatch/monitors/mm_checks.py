@@ -31,7 +31,7 @@ from modelwatch.constants import (
     FEATURE_ISSUE_TOO_MANY_COLUMNS,
     FEATURE_ISSUE_TYPE,
 )
-from modelwatch.monitors.mm_baseline import INTEGRAL, STRING, Baseline, FeatureRules
+from modelwatch.monitors.mm_baseline import INTEGRAL, STRING, BaselineRules, FeatureRules
 
 DATA_TYPE_CHECK = "data_type_check"
 COMPLETENESS_CHECK = "completeness_check"
@@ -306,7 +306,7 @@ def _as_text(values: Any) -> tuple[Any, list[str]]:
 
 
 def evaluate_chunk(
-    baseline: Baseline, features: Mapping[str, Any], rows: int, issues: ChunkIssues
+    baseline: BaselineRules, features: Mapping[str, Any], rows: int, issues: ChunkIssues
 ) -> list[CheckResult]:
     """Every check of every baseline feature the model has (`features`: the chunk's typed values by name, pandas
     or numpy: float with NaN for numbers, objects with None otherwise)."""
@@ -317,7 +317,7 @@ def evaluate_chunk(
 
 
 def evaluate_window(
-    baseline: Baseline,
+    baseline: BaselineRules,
     features: Mapping[str, Any],
     position: Any,
     rows: list[int],
@@ -354,7 +354,7 @@ def evaluate_window(
 
 
 def _chunk_results(
-    baseline: Baseline, counted: dict[str, _Counted], chunk: int, rows: int, issues: ChunkIssues
+    baseline: BaselineRules, counted: dict[str, _Counted], chunk: int, rows: int, issues: ChunkIssues
 ) -> list[CheckResult]:
     results: list[CheckResult] = []
     absent_columns = 0
