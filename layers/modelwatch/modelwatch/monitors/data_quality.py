@@ -166,19 +166,21 @@ def nannyml_rates_block(metric: str, calculator: Any, data: AnalysisData) -> pd.
     keys = [by_number[int(n)] for n in unique]
     upper_limit = calculator.upper_threshold_value_limit
     lower_limit = calculator.lower_threshold_value_limit
-    blocks = []
-    for column in calculator.column_names:
-        values = frame[column]
+    columns = list(calculator.column_names)
+    if not columns:
+        return pd.DataFrame()
+    fields: dict[str, list[Any]] = {}  # each column's arrays, joined into one frame (a frame per column cost most)
+    for column in columns:
         if metric == "missing_values_rate":
             hits = data.missing(column)
         elif metric == "unseen_values_rate":
-            hits = ~values.isin(calculator._categorical_seen_values[column]).to_numpy()
+            hits = ~frame[column].isin(calculator._categorical_seen_values[column]).to_numpy()
         else:
             low, high = calculator._reference_value_ranges[column]
+            values = frame[column]
             hits = ((values < low) | (values > high)).to_numpy()
         rate = np.bincount(position, weights=hits.astype("float64"), minlength=len(unique)) / totals
-        block: dict[str, Any] = {"chunk_key": keys, "metric": metric, "kind": KIND_NANNYML, "feature": column}
-        block["value"] = rate
+        block: dict[str, Any] = {"value": rate}
         if metric == "missing_values_rate":
             component = calculator._sampling_error_components[column]
             error = np.sqrt(component * (1 - component)) / np.sqrt(totals)
@@ -191,13 +193,21 @@ def nannyml_rates_block(metric: str, calculator: Any, data: AnalysisData) -> pd.
             )
         upper = calculator._upper_alert_thresholds[column]
         lower = calculator._lower_alert_thresholds[column]
-        block["upper_threshold"] = np.nan if upper is None else float(upper)
-        block["lower_threshold"] = np.nan if lower is None else float(lower)
+        block["upper_threshold"] = np.full(len(rate), np.nan if upper is None else float(upper))
+        block["lower_threshold"] = np.full(len(rate), np.nan if lower is None else float(lower))
         block["alert"] = (rate > (np.inf if upper is None else upper)) | (rate < (-np.inf if lower is None else lower))
         for name in VALUE_FIELDS:
-            block.setdefault(name, np.nan)  # unseen and range rates have no sampling error in nannyml
-        blocks.append(pd.DataFrame(block))
-    return pd.concat(blocks, ignore_index=True) if blocks else pd.DataFrame()
+            block.setdefault(name, np.full(len(rate), np.nan))  # unseen and range rates have no sampling error
+        for name, value in block.items():
+            fields.setdefault(name, []).append(value)
+    table: dict[str, Any] = {
+        "chunk_key": keys * len(columns),
+        "metric": metric,
+        "kind": KIND_NANNYML,
+        "feature": np.repeat(np.asarray(columns, dtype="object"), len(keys)),
+    }
+    table.update({name: np.concatenate(parts) for name, parts in fields.items()})
+    return pd.DataFrame(table)
 
 
 class DataQualityMonitor(Monitor):
