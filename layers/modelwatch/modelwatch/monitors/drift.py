@@ -483,16 +483,23 @@ class DriftMonitor(Monitor):
         top_n = self.config.estimation.top_features
         top = [r["feature"] for r in ranked[:top_n]]
         mine = table.loc[table["monitor"] == MONITOR]
+        # Each chunk's counts from one pass over the rows (a filter per chunk was most of the summary's time)
+        ends = mine.groupby("chunk_start", sort=True)["chunk_end"].first()
+        alerting = mine.loc[(mine["kind"] == KIND_UNIVARIATE) & mine["alert"]]
+        in_alert = alerting.groupby("chunk_start")["feature"].nunique().to_dict()
+        rates = mine.loc[(mine["metric"] == METRIC_MISSING) & mine["feature"].isin(top)]
+        rates_of: dict[Any, dict[str, float]] = {}
+        values = rates["value"].astype(float)
+        for start, feature, value in zip(rates["chunk_start"], rates["feature"], values, strict=True):
+            rates_of.setdefault(start, {})[feature] = value  # the last row of a feature, as a dict of them keeps
         per_chunk = []
-        for start, chunk in mine.groupby("chunk_start", sort=True):
-            drift = chunk.loc[chunk["kind"] == KIND_UNIVARIATE]
-            rates = chunk.loc[(chunk["metric"] == METRIC_MISSING) & chunk["feature"].isin(top)]
-            rate_of = dict(zip(rates["feature"], rates["value"].astype(float), strict=True))
+        for start, end in ends.items():
+            rate_of = rates_of.get(start, {})
             per_chunk.append(
                 {
                     "chunk_start": _iso(start),
-                    "chunk_end": _iso(chunk["chunk_end"].iloc[0]),
-                    "features_in_drift_alert": int(drift.loc[drift["alert"], "feature"].nunique()),
+                    "chunk_end": _iso(end),
+                    "features_in_drift_alert": int(in_alert.get(start, 0)),
                     "missing_rate": {f: rate_of[f] for f in top if f in rate_of},
                 }
             )
