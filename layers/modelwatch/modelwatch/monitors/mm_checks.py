@@ -116,7 +116,7 @@ def _constraint_text(value: float) -> str:
 def numeric_distance(rules: FeatureRules, values: Any) -> tuple[float, float]:
     """(linf_simple, linf_robust) between the baseline sketch and the chunk's finite values: the largest difference
     of the two CDFs over every point of either (the sketch's items weighted 2^level). The definition; the checks
-    compute every chunk at once with `numeric_distances` (equal to this: tests/unit/monitors/test_mm_checks.py)."""
+    compute every chunk at once with `numeric_distances` (equal to this: tests/unit/monitors/test_mm_window.py)."""
     import numpy as np
 
     items, cumulative = rules.sketch_cdf
@@ -288,7 +288,7 @@ def _count(rules: FeatureRules, array: Any, position: Any, chunks: int, missing:
     return counted
 
 
-def _as_text(values: Any) -> tuple[Any, list[str]]:
+def _factorized_text(values: Any) -> tuple[Any, list[str]]:
     """The values as text (`str` of each, as numpy's and pandas' `astype(str)` make it), factorized: each value's
     code and the distinct texts. Strings are factorized as they are and only the distinct ones converted (equal
     strings are equal texts); other objects (1 and 1.0 are one key to a hash table, two texts) each converted."""
@@ -441,7 +441,7 @@ def _drift(rules: FeatureRules, present: Any, position: Any, chunks: int) -> lis
     if not rules.categories:
         return [no_value] * chunks
     chi_squared = rules.categorical_drift_method == "ChiSquared"
-    codes, names = _as_text(present)
+    codes, names = _factorized_text(present)
     width = max(len(names), 1)
     table = np.bincount(position * width + codes, minlength=chunks * width).reshape(chunks, width)
     threshold = rules.categorical_comparison_threshold
