@@ -814,12 +814,16 @@ def data_quality_section(dq: Mapping[str, Any]) -> str:
     cached = dq["cached_run_seconds"]
     parts = dq.get("parts_seconds", {})
     critical = dq.get("critical_path_seconds", {})
+    parts_cpu = dq.get("parts_cpu_seconds", {})
+    critical_cpu = dq.get("critical_path_cpu_seconds", {})
     runs = table(
         (
             "config",
             "cached run re-analysing every chunk, in process, s",
             "steps: each monitor, assembly, s",
             "on AWS (slowest monitor + assembly), s",
+            "steps, CPU s",
+            "on AWS, CPU s",
         ),
         [
             (
@@ -827,10 +831,12 @@ def data_quality_section(dq: Mapping[str, Any]) -> str:
                 seconds,
                 ", ".join(f"{k} {v}" for k, v in parts.get(label, {}).items()) or "-",
                 critical.get(label, "-"),
+                ", ".join(f"{k} {v}" for k, v in parts_cpu.get(label, {}).items()) or "-",
+                critical_cpu.get(label, "-"),
             )
             for label, seconds in cached.items()
         ],
-        "lrlr",
+        "lrlrlr",
     )
     added = dq["added_over_estimation"]
     goal = dq["goal_added"]
@@ -851,6 +857,14 @@ def data_quality_section(dq: Mapping[str, Any]) -> str:
             + f"monitor plus the assembly. Measured so, the defaults add {dq['critical_added_over_estimation']:.0%} "
             + f"to the estimation-only run and {dq['critical_added_over_drift_before']:.0%} to the earlier default."
             if critical
+            else ""
+        )
+        + (
+            "\n- In the process's CPU seconds (time waiting for a busy core left out; other processes still slow the "
+            + f"caches and memory): the defaults add {dq['cpu_added_over_estimation']:.0%} in process and "
+            + f"{dq['critical_cpu_added_over_estimation']:.0%} on the critical path. Load average (1 min) at the "
+            + f"section's start {dq.get('load_start', '-')}, at its end {dq.get('load_end', '-')}."
+            if critical_cpu
             else ""
         )
         + "\n- The default config's first run (fitting every baseline, suggesting statistics.json/constraints.json): "

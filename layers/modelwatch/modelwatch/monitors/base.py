@@ -55,6 +55,7 @@ class AnalysisData:
 
     frame: pd.DataFrame
     chunks: list[ChunkInfo]
+    _missing: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def labelled(self) -> bool:
@@ -67,6 +68,14 @@ class AnalysisData:
         import numpy as np
 
         return np.unique(self.frame[CHUNK].to_numpy(), return_inverse=True)
+
+    def missing(self, column: str) -> Any:
+        """The column's missing values (`isna`, a boolean numpy array), found once for every part of a step that
+        asks (on object columns, pandas' test is one Python check per row)."""
+        found = self._missing.get(column)
+        if found is None:
+            found = self._missing[column] = self.frame[column].isna().to_numpy()
+        return found
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,10 @@ in the lake, CloudWatch metrics with Model Monitor's names and dimensions; and n
 
 The Model Monitor baseline is JSON, never pickled: a configured one is read from where the config names it (the
 lake copy `register` made, or a local path), a suggested one is written to `models/<model>/data_quality/` when the
-monitor is fitted and read back from there. The cached pickle holds nannyml's fitted calculators only.
+monitor is fitted and read back from there. The cached pickle holds nannyml's fitted calculators and, for a
+suggested baseline, the rules parsed from its files with the files' digest: a run reads the files and reuses the
+parse while their bytes are the same (parsing 5 MB of sketches cost more than the checks of a chunk), so an edited
+file still counts.
 """
 
 from __future__ import annotations
@@ -32,11 +35,12 @@ from modelwatch.lake.layout import constraint_violations_key, monitor_prefix
 from modelwatch.lake.store import ObjectStore, parse_s3_uri
 from modelwatch.monitors.base import AnalysisData, MetricPoint, Monitor, Publication
 from modelwatch.monitors.drift import with_chunks
-from modelwatch.monitors.frames import CHUNK, reference_hash
+from modelwatch.monitors.frames import reference_hash
 from modelwatch.monitors.mm_baseline import (
     CONSTRAINTS_FILE,
     STATISTICS_FILE,
     Baseline,
+    BaselineRules,
     dumps,
     parse_baseline,
     suggest_baseline,
@@ -45,7 +49,7 @@ from modelwatch.monitors.mm_checks import (
     BASELINE_DRIFT_CHECK,
     COMPLETENESS_CHECK,
     chunk_issues,
-    evaluate_chunk,
+    evaluate_window,
 )
 from modelwatch.monitors.nml import ESTIMATOR_SCHEMA, FIT_SEED, build_chunker, build_data_quality_calculators, fitted
 from modelwatch.monitors.plots import Section, alert_markers, new_figure
@@ -71,16 +75,25 @@ SUGGESTED_STAMP = "suggested-from.json"  # which reference rows the suggested st
 
 @dataclass
 class DataQualityBaseline:
-    """nannyml's fitted data-quality calculators (pickled) and the Model Monitor baseline (JSON, never pickled)."""
+    """nannyml's fitted data-quality calculators (pickled) and the Model Monitor baseline (JSON, never pickled; the
+    suggested one's parsed rules are, with the digest of the files they were parsed from)."""
 
     calculators: dict[str, Any]
     source: str
-    documents: Baseline | None = None
+    documents: BaselineRules | None = None
+    parsed: tuple[str, BaselineRules] | None = None  # a suggested baseline's files' digest and their rules
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["documents"] = None  # kept as statistics.json / constraints.json, read back when loaded
+        if self.parsed is not None:
+            state["parsed"] = (self.parsed[0], self.parsed[1].rules())  # the rules, not the documents
         return state
+
+
+def documents_digest(statistics: bytes, constraints: bytes) -> str:
+    """The digest of a baseline's two files as stored."""
+    return hashlib.sha256(hashlib.sha256(statistics).digest() + hashlib.sha256(constraints).digest()).hexdigest()
 
 
 def baseline_keys(model: str) -> tuple[str, str]:
@@ -153,19 +166,21 @@ def nannyml_rates_block(metric: str, calculator: Any, data: AnalysisData) -> pd.
     keys = [by_number[int(n)] for n in unique]
     upper_limit = calculator.upper_threshold_value_limit
     lower_limit = calculator.lower_threshold_value_limit
-    blocks = []
-    for column in calculator.column_names:
-        values = frame[column]
+    columns = list(calculator.column_names)
+    if not columns:
+        return pd.DataFrame()
+    fields: dict[str, list[Any]] = {}  # each column's arrays, joined into one frame (a frame per column cost most)
+    for column in columns:
         if metric == "missing_values_rate":
-            hits = values.isnull().to_numpy()
+            hits = data.missing(column)
         elif metric == "unseen_values_rate":
-            hits = ~values.isin(calculator._categorical_seen_values[column]).to_numpy()
+            hits = ~frame[column].isin(calculator._categorical_seen_values[column]).to_numpy()
         else:
             low, high = calculator._reference_value_ranges[column]
+            values = frame[column]
             hits = ((values < low) | (values > high)).to_numpy()
         rate = np.bincount(position, weights=hits.astype("float64"), minlength=len(unique)) / totals
-        block: dict[str, Any] = {"chunk_key": keys, "metric": metric, "kind": KIND_NANNYML, "feature": column}
-        block["value"] = rate
+        block: dict[str, Any] = {"value": rate}
         if metric == "missing_values_rate":
             component = calculator._sampling_error_components[column]
             error = np.sqrt(component * (1 - component)) / np.sqrt(totals)
@@ -178,13 +193,21 @@ def nannyml_rates_block(metric: str, calculator: Any, data: AnalysisData) -> pd.
             )
         upper = calculator._upper_alert_thresholds[column]
         lower = calculator._lower_alert_thresholds[column]
-        block["upper_threshold"] = np.nan if upper is None else float(upper)
-        block["lower_threshold"] = np.nan if lower is None else float(lower)
+        block["upper_threshold"] = np.full(len(rate), np.nan if upper is None else float(upper))
+        block["lower_threshold"] = np.full(len(rate), np.nan if lower is None else float(lower))
         block["alert"] = (rate > (np.inf if upper is None else upper)) | (rate < (-np.inf if lower is None else lower))
         for name in VALUE_FIELDS:
-            block.setdefault(name, np.nan)  # unseen and range rates have no sampling error in nannyml
-        blocks.append(pd.DataFrame(block))
-    return pd.concat(blocks, ignore_index=True) if blocks else pd.DataFrame()
+            block.setdefault(name, np.full(len(rate), np.nan))  # unseen and range rates have no sampling error
+        for name, value in block.items():
+            fields.setdefault(name, []).append(value)
+    table: dict[str, Any] = {
+        "chunk_key": keys * len(columns),
+        "metric": metric,
+        "kind": KIND_NANNYML,
+        "feature": np.repeat(np.asarray(columns, dtype="object"), len(keys)),
+    }
+    table.update({name: np.concatenate(parts) for name, parts in fields.items()})
+    return pd.DataFrame(table)
 
 
 class DataQualityMonitor(Monitor):
@@ -234,13 +257,18 @@ class DataQualityMonitor(Monitor):
             for name, calculator in build_data_quality_calculators(config, build_chunker(config)).items()
         }
         baseline = DataQualityBaseline(calculators, SOURCE_CONFIGURED if self._configured else SOURCE_SUGGESTED)
-        baseline.documents = self._configured or self._suggest(reference)
+        if self._configured is not None:
+            baseline.documents = self._configured
+        else:
+            baseline.parsed = self._suggest(reference)
+            baseline.documents = baseline.parsed[1]
         return baseline
 
-    def _suggest(self, reference: pd.DataFrame) -> Baseline:
-        """The baseline suggested from the reference, written to the lake (the monitor's baseline, JSON). KLL
-        sketches are randomised (as deequ's are in Model Monitor): a baseline already suggested from the same
-        reference rows is kept, so refits in one lake (new library versions, a refused pickle) change nothing."""
+    def _suggest(self, reference: pd.DataFrame) -> tuple[str, BaselineRules]:
+        """The baseline suggested from the reference, written to the lake (the monitor's baseline, JSON), with its
+        files' digest. KLL sketches are randomised (as deequ's are in Model Monitor): a baseline already suggested
+        from the same reference rows is kept, so refits in one lake (new library versions, a refused pickle) change
+        nothing."""
         stamp = self._stamp(reference)
         stamp_key = monitor_prefix(self.config.name, MONITOR) + SUGGESTED_STAMP
         if self._store is not None:
@@ -252,12 +280,13 @@ class DataQualityMonitor(Monitor):
             except (LakeError, ValueError, ConfigError, AttributeError):
                 pass  # no (readable) earlier suggestion: suggest anew
         suggested = suggest_baseline(model_features(self.config), reference)
+        statistics, constraints = dumps(suggested.statistics), dumps(suggested.constraints)
         if self._store is not None:
             statistics_key, constraints_key = baseline_keys(self.config.name)
-            self._store.put(statistics_key, dumps(suggested.statistics), "application/json")
-            self._store.put(constraints_key, dumps(suggested.constraints), "application/json")
+            self._store.put(statistics_key, statistics, "application/json")
+            self._store.put(constraints_key, constraints, "application/json")
             self._store.put(stamp_key, json.dumps({"stamp": stamp}).encode(), "application/json")
-        return suggested
+        return documents_digest(statistics, constraints), suggested
 
     def _stamp(self, reference: pd.DataFrame) -> str:
         """What a suggestion depends on: the reference's feature values and the features' names and types."""
@@ -266,17 +295,29 @@ class DataQualityMonitor(Monitor):
         return digest.hexdigest()
 
     def incomplete(self, baseline: DataQualityBaseline, data: AnalysisData) -> bool:
-        """A cached fit without its Model Monitor baseline: read it back (configured, or the suggested files);
-        incomplete only when the suggested files are gone (then suggested again)."""
-        if baseline.documents is None:
-            baseline.documents = self._configured or self._stored_suggestion()
-        return baseline.documents is None
+        """A cached fit without its Model Monitor baseline: read it back (configured, or the suggested files, whose
+        cached parse is reused while their bytes are the same); incomplete when the suggested files are gone (then
+        suggested again) or were parsed anew (then cached with their parse, once per change of the files)."""
+        if baseline.documents is not None:
+            return False
+        if self._configured is not None:
+            baseline.documents = self._configured
+            return False
+        stored = self._stored_suggestion(baseline.parsed)
+        if stored is None:
+            return True
+        reparsed = baseline.parsed is None or baseline.parsed[0] != stored[0]
+        baseline.parsed, baseline.documents = stored, stored[1]
+        return reparsed
 
     def complete(self, baseline: DataQualityBaseline, reference: pd.DataFrame, data: AnalysisData) -> None:
         if baseline.documents is None:
-            baseline.documents = self._suggest(reference)
+            baseline.parsed = self._suggest(reference)
+            baseline.documents = baseline.parsed[1]
 
-    def _stored_suggestion(self) -> Baseline | None:
+    def _stored_suggestion(self, parsed: tuple[str, BaselineRules] | None = None) -> tuple[str, BaselineRules] | None:
+        """The suggested files in the lake and their digest: `parsed`'s rules when they were parsed from these very
+        bytes, else parsed (and validated) now; None when the files are not there."""
         if self._store is None:
             return None
         statistics_key, constraints_key = baseline_keys(self.config.name)
@@ -284,9 +325,13 @@ class DataQualityMonitor(Monitor):
             statistics, constraints = self._store.get(statistics_key), self._store.get(constraints_key)
         except LakeError:
             return None
-        return parse_baseline(
+        digest = documents_digest(statistics, constraints)
+        if parsed is not None and parsed[0] == digest:
+            return parsed
+        rules = parse_baseline(
             statistics, constraints, self._store.uri(statistics_key), self._store.uri(constraints_key)
         )
+        return digest, rules
 
     def analyse(self, baseline: DataQualityBaseline, data: AnalysisData) -> pd.DataFrame:
         import pandas as pd
@@ -304,33 +349,36 @@ class DataQualityMonitor(Monitor):
             return empty_table()
         return with_chunks(pd.concat(blocks, ignore_index=True), data.chunks, MONITOR)
 
-    def _checks(self, documents: Baseline, data: AnalysisData) -> pd.DataFrame:
+    def _checks(self, documents: BaselineRules, data: AnalysisData) -> pd.DataFrame:
         """The six checks per chunk, and each feature's non-null and null counts."""
         import numpy as np
         import pandas as pd
 
         frame = data.frame
         by_number = {c.number: c.key for c in data.chunks}
-        records: list[dict[str, Any]] = []
         features = self.config.feature_names
-        # Each chunk's rows by position (one sort), values as numpy: splitting the frame per chunk copied every column
-        numbers = frame[CHUNK].to_numpy()
-        order = np.argsort(numbers, kind="stable")
-        starts = np.flatnonzero(np.r_[True, numbers[order][1:] != numbers[order][:-1]])
-        bounds = zip(starts, [*starts[1:], len(order)], strict=True)
-        columns = {f: frame[f].to_numpy() for f in features}
+        unique, position = data.chunk_groups
+        rows = np.bincount(position, minlength=len(unique))
+        # Each chunk's rows by position (one sort) for the issue columns, counted in Python per chunk
+        order = np.argsort(position, kind="stable")
+        ends = np.cumsum(rows)
         issue_columns = [
             frame[c].to_numpy() if c in frame.columns else None for c in (COL_FEATURE_ISSUES, COL_EXTRA_KEYS)
         ]
-        present_all = {f: pd.notna(columns[f]) for f in features}
-        for begin, end in bounds:
-            rows_at = order[begin:end]
-            key = by_number.get(int(numbers[rows_at[0]]))
+        issues = [
+            chunk_issues(*(None if c is None else c[order[end - count : end]] for c in issue_columns))
+            for count, end in zip(rows.tolist(), ends.tolist(), strict=True)
+        ]
+        columns = {f: frame[f].to_numpy() for f in features}
+        missing = {f: data.missing(f) for f in features}
+        results = evaluate_window(documents, columns, position, rows.tolist(), issues, missing)
+        present_all = {f: np.bincount(position[~missing[f]], minlength=len(unique)) for f in features}
+        records: list[dict[str, Any]] = []
+        for chunk, number in enumerate(unique.tolist()):
+            key = by_number.get(int(number))
             if key is None:
                 continue
-            issues = chunk_issues(*(None if c is None else c[rows_at] for c in issue_columns))
-            results = evaluate_chunk(documents, {f: columns[f][rows_at] for f in features}, len(rows_at), issues)
-            for result in results:
+            for result in results[chunk]:
                 records.append(
                     {
                         "chunk_key": key,
@@ -344,10 +392,11 @@ class DataQualityMonitor(Monitor):
                         "detail": result.description if result.violation else None,
                     }
                 )
+            count = int(rows[chunk])
             for feature in features:
-                present = int(present_all[feature][rows_at].sum())
-                damaged = sum(issues.count(feature, code) for code in ("type", "non_finite"))
-                for metric, value in (("non_null", present + damaged), ("null", len(rows_at) - present - damaged)):
+                present = int(present_all[feature][chunk])
+                damaged = sum(issues[chunk].count(feature, code) for code in ("type", "non_finite"))
+                for metric, value in (("non_null", present + damaged), ("null", count - present - damaged)):
                     records.append(
                         {
                             "chunk_key": key,

@@ -6,9 +6,10 @@ by drift alerts, and each feature's distribution in the chunk beside the referen
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from modelwatch.constants import (
@@ -81,22 +82,31 @@ def multivariate_block(calculator: Any, data: AnalysisData, features: list[str])
     import pandas as pd
     from nannyml.sampling_error import SAMPLING_ERROR_RANGE
 
-    frame = data.frame[features].copy()
-    if calculator.categorical_column_names:
-        names = calculator.categorical_column_names
-        frame[names] = calculator._imputer_categorical.transform(frame[names])
-    if calculator.continuous_column_names:
-        names = calculator.continuous_column_names
-        frame[names] = calculator._imputer_continuous.transform(frame[names])
+    frame = data.frame[features]
+    imputed = False
+    for names, imputer in (
+        (calculator.categorical_column_names, calculator._imputer_categorical),
+        (calculator.continuous_column_names, calculator._imputer_continuous),
+    ):
+        # The imputer changes nothing in columns without a missing value when it kept every column (the frame is
+        # copied only when it does)
+        if names and (_drops_columns(imputer, names) or any(data.missing(name).any() for name in names)):
+            if not imputed:
+                frame, imputed = frame.copy(), True
+            frame[names] = imputer.transform(frame[names])
     scaled = calculator._scaler.transform(_encoded(calculator._encoder, frame[calculator.column_names]))
-    errors = np.linalg.norm(scaled - calculator._pca.inverse_transform(calculator._pca.transform(scaled)), axis=1)
-    numbers = data.frame[CHUNK].to_numpy()
+    with one_blas_thread():
+        reconstructed = calculator._pca.inverse_transform(calculator._pca.transform(scaled))
+    errors = np.linalg.norm(scaled - reconstructed, axis=1)
     lower = -np.inf if calculator.lower_threshold_value is None else calculator.lower_threshold_value
     upper = np.inf if calculator.upper_threshold_value is None else calculator.upper_threshold_value
     by_number = {c.number: c.key for c in data.chunks}
+    unique, position = data.chunk_groups
+    order = np.argsort(position, kind="stable")  # each chunk's errors together, in row order
+    bounds = np.cumsum(np.bincount(position, minlength=len(unique)))
     records = []
-    for number in np.unique(numbers):
-        chunk = errors[numbers == number]
+    for number, end, begin in zip(unique.tolist(), bounds.tolist(), [0, *bounds[:-1].tolist()], strict=True):
+        chunk = errors[order[begin:end]]
         mean, std = np.mean(chunk), np.std(chunk, ddof=1) if len(chunk) > 1 else np.nan  # nannyml: NaN for one row
         sampling_error = std / np.sqrt(len(chunk))
         records.append(
@@ -120,6 +130,34 @@ def multivariate_block(calculator: Any, data: AnalysisData, features: list[str])
     return block
 
 
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """BLAS on one thread inside the block. The PCA's products are small (the rows by a few tens of columns): BLAS's
+    threads cost more to start and join than they save, and lose most when the cores are busy (three times slower on
+    the benchmark's two shared cores). The threads split the rows between them, never a sum, so the results are the
+    same."""
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        yield
+
+
+@cache
+def _blas_controller() -> Any:
+    """threadpoolctl's controller, made once: it inspects the loaded libraries (milliseconds), a limit then costs
+    microseconds."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def _drops_columns(imputer: Any, names: list[str]) -> bool:
+    """Whether the fitted imputer leaves columns out (those without any value in the reference): nannyml's own
+    transform then fails, and so must ours."""
+    import pandas as pd
+
+    statistics = getattr(imputer, "statistics_", None)
+    return statistics is None or len(statistics) != len(names) or bool(pd.isna(statistics).any())
+
+
 def _encoded(encoder: Any, frame: Any) -> Any:
     """`encoder.transform(frame).to_numpy()` of nannyml's fitted CountEncoder, its columns encoded on their distinct
     values and spread back to the rows: the encoder maps each value on its own (its share of the reference), and it
@@ -138,9 +176,17 @@ def _encoded(encoder: Any, frame: Any) -> Any:
     for column, (_, uniques) in factorized.items():
         distinct[column] = pd.Series(np.resize(uniques, longest), dtype="object")
     mapped = encoder.transform(distinct)
+    encoded = {column: mapped[column].to_numpy()[codes] for column, (codes, _) in factorized.items()}
+    values = [encoded[c] if c in encoded else frame[c].to_numpy() for c in frame.columns]
+    if all(v.dtype == np.float64 for v in values):
+        # Filled column by column, in column-major order as pandas' to_numpy lays it out (no frame to consolidate)
+        matrix = np.empty((len(frame), len(values)), dtype="float64", order="F")
+        for index, column in enumerate(values):
+            matrix[:, index] = column
+        return matrix
     out = frame.copy()
-    for column, (codes, _) in factorized.items():
-        out[column] = mapped[column].to_numpy()[codes]
+    for column, mapped_values in encoded.items():
+        out[column] = mapped_values
     return out.to_numpy()
 
 
@@ -209,19 +255,27 @@ def distribution_shares(spec: dict[str, Any], values: Any) -> list[float]:
 
 
 def chunk_shares(
-    spec: dict[str, Any], values: Any, chunks: Any, grouped: tuple[Any, Any] | None = None
+    spec: dict[str, Any],
+    values: Any,
+    chunks: Any,
+    grouped: tuple[Any, Any] | None = None,
+    missing: Any | None = None,
 ) -> dict[int, list[float]]:
     """`distribution_shares` of each chunk's values at once (chunk numbers aligned with the values; `grouped`: their
-    np.unique with return_inverse when the caller has it, one for every feature)."""
+    np.unique with return_inverse, and `missing`: the values' isna, when the caller has them)."""
     import numpy as np
     import pandas as pd
 
     series = pd.Series(values).reset_index(drop=True)
-    missing = series.isna().to_numpy()
+    missing = series.isna().to_numpy() if missing is None else missing
     bins = len(spec["categories"]) + 1 if "categories" in spec else len(spec["edges"])  # + other (+ missing below)
     if "categories" in spec:
-        codes = pd.Categorical(series.astype("object").where(~missing, None), categories=spec["categories"]).codes
-        index = np.where(codes >= 0, codes, len(spec["categories"]))
+        # Each distinct value looked up among the categories once (as pandas' Categorical matches them: by equality)
+        codes, uniques = pd.factorize(series.to_numpy(dtype="object"))
+        lookup = {category: i for i, category in enumerate(spec["categories"])}
+        other = len(spec["categories"])
+        found = np.array([lookup.get(u, other) for u in uniques] + [other], dtype="int64")
+        index = found[codes]  # a missing value's code -1 takes the last entry; it goes to the missing bin below
     else:
         edges = np.asarray(spec["edges"], dtype="float64")
         numbers = series.to_numpy(dtype="float64", na_value=np.nan)
@@ -332,6 +386,7 @@ class DriftMonitor(Monitor):
         return subjects
 
     def analyse(self, baseline: DriftBaseline, data: AnalysisData) -> pd.DataFrame:
+        import numpy as np
         import pandas as pd
 
         config = self.config
@@ -350,17 +405,20 @@ class DriftMonitor(Monitor):
             blocks += _prediction_statistics(data, continuous)
         if baseline.multivariate is not None:
             blocks.append(multivariate_block(baseline.multivariate, data, features))
-        missing = data.frame[features].isna().groupby(data.frame[CHUNK], sort=True).mean()
+        unique, position = data.chunk_groups
+        rows = np.bincount(position, minlength=len(unique))
         by_number = {c.number: c.key for c in data.chunks}
+        keys = [by_number[int(n)] for n in unique]
         for feature in features:
+            missing = np.bincount(position, weights=data.missing(feature), minlength=len(unique))
             blocks.append(
                 pd.DataFrame(
                     {
-                        "chunk_key": [by_number[int(n)] for n in missing.index],
+                        "chunk_key": keys,
                         "feature": feature,
                         "metric": METRIC_MISSING,
                         "kind": KIND_DATA_QUALITY,
-                        "value": missing[feature].astype("float64").to_numpy(),
+                        "value": missing / rows,  # a chunk's share of missing values (whole counts: exact)
                         "alert": False,
                     }
                 )
@@ -379,7 +437,8 @@ class DriftMonitor(Monitor):
         detail: dict[tuple[str, str], str] = {}
         for feature, spec in baseline.distributions.items():
             bins = distribution_labels(spec)
-            for number, shares in chunk_shares(spec, data.frame[feature], numbers, data.chunk_groups).items():
+            shares_of = chunk_shares(spec, data.frame[feature], numbers, data.chunk_groups, data.missing(feature))
+            for number, shares in shares_of.items():
                 key = by_number.get(number)
                 if key is not None:
                     document = {"bins": bins, "reference": spec["reference"], "chunk": shares}
@@ -424,16 +483,23 @@ class DriftMonitor(Monitor):
         top_n = self.config.estimation.top_features
         top = [r["feature"] for r in ranked[:top_n]]
         mine = table.loc[table["monitor"] == MONITOR]
+        # Each chunk's counts from one pass over the rows (a filter per chunk was most of the summary's time)
+        ends = mine.groupby("chunk_start", sort=True)["chunk_end"].first()
+        alerting = mine.loc[(mine["kind"] == KIND_UNIVARIATE) & mine["alert"]]
+        in_alert = alerting.groupby("chunk_start")["feature"].nunique().to_dict()
+        rates = mine.loc[(mine["metric"] == METRIC_MISSING) & mine["feature"].isin(top)]
+        rates_of: dict[Any, dict[str, float]] = {}
+        values = rates["value"].astype(float)
+        for start, feature, value in zip(rates["chunk_start"], rates["feature"], values, strict=True):
+            rates_of.setdefault(start, {})[feature] = value  # the last row of a feature, as a dict of them keeps
         per_chunk = []
-        for start, chunk in mine.groupby("chunk_start", sort=True):
-            drift = chunk.loc[chunk["kind"] == KIND_UNIVARIATE]
-            rates = chunk.loc[(chunk["metric"] == METRIC_MISSING) & chunk["feature"].isin(top)]
-            rate_of = dict(zip(rates["feature"], rates["value"].astype(float), strict=True))
+        for start, end in ends.items():
+            rate_of = rates_of.get(start, {})
             per_chunk.append(
                 {
                     "chunk_start": _iso(start),
-                    "chunk_end": _iso(chunk["chunk_end"].iloc[0]),
-                    "features_in_drift_alert": int(drift.loc[drift["alert"], "feature"].nunique()),
+                    "chunk_end": _iso(end),
+                    "features_in_drift_alert": int(in_alert.get(start, 0)),
                     "missing_rate": {f: rate_of[f] for f in top if f in rate_of},
                 }
             )

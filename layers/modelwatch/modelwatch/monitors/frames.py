@@ -75,6 +75,8 @@ def _coerce_features(config: ModelConfig, frame: pd.DataFrame) -> None:
             continue
         column = frame[feature.name]
         if feature.type == "numeric":
+            if column.dtype == "float64":
+                continue  # already as to_numeric gives it (each assignment costs the frame a new block)
             frame[feature.name] = pd.to_numeric(column, errors="coerce").astype("float64")
         else:
             frame[feature.name] = _as_text(column)

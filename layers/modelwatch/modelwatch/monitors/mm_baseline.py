@@ -457,11 +457,9 @@ class FeatureRules:
 
 
 @dataclass(frozen=True)
-class Baseline:
-    """A validated Model Monitor baseline: both documents as given, and each feature's rules."""
+class BaselineRules:
+    """What the checks read of a validated baseline: each feature's rules and the monitoring config's switches."""
 
-    statistics: dict[str, Any]
-    constraints: dict[str, Any]
     features: dict[str, FeatureRules]
     evaluate_constraints: bool
     emit_metrics: bool
@@ -469,6 +467,18 @@ class Baseline:
     @property
     def feature_names(self) -> list[str]:
         return list(self.features)
+
+    def rules(self) -> BaselineRules:
+        """The rules alone (without the documents a `Baseline` also holds)."""
+        return BaselineRules(self.features, self.evaluate_constraints, self.emit_metrics)
+
+
+@dataclass(frozen=True)
+class Baseline(BaselineRules):
+    """A validated Model Monitor baseline: both documents as given, and each feature's rules."""
+
+    statistics: dict[str, Any]
+    constraints: dict[str, Any]
 
 
 def _first_error(exc: ValidationError, source: str) -> ConfigError:

@@ -31,7 +31,7 @@ from modelwatch.constants import (
     FEATURE_ISSUE_TOO_MANY_COLUMNS,
     FEATURE_ISSUE_TYPE,
 )
-from modelwatch.monitors.mm_baseline import INTEGRAL, STRING, Baseline, FeatureRules
+from modelwatch.monitors.mm_baseline import INTEGRAL, STRING, BaselineRules, FeatureRules
 
 DATA_TYPE_CHECK = "data_type_check"
 COMPLETENESS_CHECK = "completeness_check"
@@ -115,7 +115,8 @@ def _constraint_text(value: float) -> str:
 
 def numeric_distance(rules: FeatureRules, values: Any) -> tuple[float, float]:
     """(linf_simple, linf_robust) between the baseline sketch and the chunk's finite values: the largest difference
-    of the two CDFs over every point of either (the sketch's items weighted 2^level)."""
+    of the two CDFs over every point of either (the sketch's items weighted 2^level). The definition; the checks
+    compute every chunk at once with `numeric_distances` (equal to this: tests/unit/monitors/test_mm_window.py)."""
     import numpy as np
 
     items, cumulative = rules.sketch_cdf
@@ -130,6 +131,52 @@ def numeric_distance(rules: FeatureRules, values: Any) -> tuple[float, float]:
     return simple, _robust(simple, float(total), float(m))
 
 
+def numeric_distances(rules: FeatureRules, values: Any, position: Any, chunks: int) -> tuple[Any, Any]:
+    """`numeric_distance`'s linf_simple of every chunk at once, and each chunk's count (`values`: finite float64,
+    `position`: each value's chunk, 0..chunks-1, non-decreasing); NaN for a chunk without values. Each chunk is
+    sorted on its own and every CDF difference is evaluated at its values only: at a value u (as `numeric_distance`
+    does), and at the last sketch item below u. Between two consecutive values of the chunk its CDF is flat and the
+    sketch's rises, so the largest difference there is at either end; the points left out never hold the maximum,
+    and every point kept is a point `numeric_distance` evaluates, with the same quotients (so the same maximum, bit
+    for bit), found with one binary search per value instead of sketch items x chunks."""
+    import numpy as np
+
+    items, cumulative = rules.sketch_cdf
+    m = np.bincount(position, minlength=chunks)
+    starts = np.concatenate([[0], np.cumsum(m)[:-1]])
+    ordered = np.array(values, dtype="float64")
+    for begin, count in zip(starts.tolist(), m.tolist(), strict=True):
+        if count > 1:
+            ordered[begin : begin + count].sort()
+    n = len(ordered)
+    if not n:
+        return np.full(chunks, np.nan), m
+    # Each value's count of the chunk's values below it and at or below it: its rank, or its run's when equal
+    first = last = np.arange(n) - np.repeat(starts, m)
+    if np.any(ordered[1:] == ordered[:-1]):
+        run_starts = np.ones(n, dtype=bool)
+        run_starts[1:] = (ordered[1:] != ordered[:-1]) | (position[1:] != position[:-1])
+        run_ends = np.ones(n, dtype=bool)
+        run_ends[:-1] = run_starts[1:]
+        index = np.arange(n)
+        offset = np.repeat(starts, m)
+        first = np.maximum.accumulate(np.where(run_starts, index, 0)) - offset
+        last = np.minimum.accumulate(np.where(run_ends, index, n)[::-1])[::-1] - offset
+    share = np.repeat(m.astype("float64"), m)
+    baseline_cdf = np.concatenate([[0.0], cumulative]) / cumulative[-1]  # [k]: the first k items' weight
+    right = np.searchsorted(items, ordered, side="right")  # the items at or below each value
+    # The items below a value: those at or below it, unless the last of them equals it (then those below its ties)
+    previous = np.concatenate([[-np.inf], items])
+    before_ties = baseline_cdf[np.searchsorted(items, previous, side="left")]
+    cdf_below = np.where(previous[right] == ordered, before_ties[right], baseline_cdf[right])
+    at_value = np.abs(baseline_cdf[right] - (last + 1) / share)
+    below = np.abs(cdf_below - first / share)
+    simple = np.full(chunks, np.nan)
+    found = m > 0
+    simple[found] = np.maximum.reduceat(np.maximum(at_value, below), starts[found])
+    return simple, m
+
+
 def _robust(simple: float, n: float, m: float) -> float:
     return max(0.0, simple - ROBUST_C_ALPHA * math.sqrt((n + m) / (n * m)))
 
@@ -139,9 +186,15 @@ def categorical_distance(rules: FeatureRules, values: Any, chi_squared: bool = T
     present values (str); the p-value only when `chi_squared` (NaN otherwise: the test costs most of the time)."""
     import numpy as np
 
-    baseline = {value: count for value, count in rules.categories if count > 0}
     found, counted = np.unique(np.asarray(values, dtype="object").astype(str), return_counts=True)
-    chunk = dict(zip(found.tolist(), counted.tolist(), strict=True))
+    return _categorical_distance(rules, dict(zip(found.tolist(), counted.tolist(), strict=True)), chi_squared)
+
+
+def _categorical_distance(rules: FeatureRules, chunk: dict[str, int], chi_squared: bool) -> tuple[float, float, float]:
+    """`categorical_distance` from the chunk's count of each value it has."""
+    import numpy as np
+
+    baseline = {value: count for value, count in rules.categories if count > 0}
     keys = sorted(set(baseline) | set(chunk))
     b = np.array([float(baseline.get(k, 0.0)) for k in keys])
     c = np.array([float(chunk.get(k, 0)) for k in keys])
@@ -195,36 +248,119 @@ def _numbers(array: Any) -> Any:
     return pd.to_numeric(pd.Series(array, dtype="object"), errors="coerce").to_numpy(dtype="float64")
 
 
-def _matching(rules: FeatureRules, present: Any) -> int:
-    """Present values of the baseline's inferred type."""
-    import numpy as np
+@dataclass
+class _Counted:
+    """One feature's values over a window, counted per chunk: what its checks read."""
 
+    present: Any  # values sent (not missing)
+    matching: Any | None  # present values of the baseline's inferred type (None: type Unknown)
+    drift: list[CheckResult] | None  # the baseline drift check (None: comparison disabled)
+    in_domain: Any | None  # present values inside the domains (None: no domains)
+
+
+def _count(rules: FeatureRules, array: Any, position: Any, chunks: int, missing: Any | None) -> _Counted:
+    """Each conversion and test of the checks once over the window's values (all are row by row), then counted per
+    chunk (`missing`: the values' missing mask when the caller has it)."""
+    import numpy as np
+    import pandas as pd
+
+    mask = _present(array) if missing is None else ~missing
+    values, where = array[mask], position[mask]
+    counted = _Counted(np.bincount(where, minlength=chunks), None, None, None)
     if rules.inferred_type == STRING:
-        return len(present)
-    numbers = _numbers(present)
-    finite = np.isfinite(numbers)
-    if rules.inferred_type == INTEGRAL:
-        return int((finite & (np.floor(np.where(finite, numbers, 0.0)) == numbers)).sum())
-    return int(finite.sum())
+        counted.matching = counted.present
+    elif rules.inferred_type != "Unknown":
+        numbers = _numbers(values)
+        finite = np.isfinite(numbers)
+        if rules.inferred_type == INTEGRAL:
+            finite = finite & (np.floor(np.where(finite, numbers, 0.0)) == numbers)
+        counted.matching = np.bincount(where[finite], minlength=chunks)
+    if rules.perform_comparison:
+        counted.drift = _drift(rules, values, where, chunks)
+    if rules.domains is not None:
+        domains = set(rules.domains)
+        codes, uniques = pd.factorize(np.asarray(values, dtype="object"))
+        if all(isinstance(u, str) for u in uniques):  # the text of a string is itself: tested once per distinct one
+            inside = np.array([u in domains for u in uniques], dtype=bool)[codes]
+        else:
+            inside = pd.Series(values, dtype="object").astype(str).isin(domains).to_numpy()
+        counted.in_domain = np.bincount(where[inside], minlength=chunks)
+    return counted
+
+
+def _factorized_text(values: Any) -> tuple[Any, list[str]]:
+    """The values as text (`str` of each, as numpy's and pandas' `astype(str)` make it), factorized: each value's
+    code and the distinct texts. Strings are factorized as they are and only the distinct ones converted (equal
+    strings are equal texts); other objects (1 and 1.0 are one key to a hash table, two texts) each converted."""
+    import numpy as np
+    import pandas as pd
+
+    array = np.asarray(values, dtype="object")
+    codes, uniques = pd.factorize(array)
+    if not all(isinstance(u, str) for u in uniques):
+        codes, uniques = pd.factorize(array.astype(str))
+        return codes, [str(u) for u in uniques]
+    texts = np.asarray(uniques, dtype="object").astype(str)  # as numpy stores text: trailing NULs dropped
+    merged, names = pd.factorize(texts)
+    return merged[codes] if len(codes) else codes, [str(n) for n in names]
 
 
 def evaluate_chunk(
-    baseline: Baseline, features: Mapping[str, Any], rows: int, issues: ChunkIssues
+    baseline: BaselineRules, features: Mapping[str, Any], rows: int, issues: ChunkIssues
 ) -> list[CheckResult]:
     """Every check of every baseline feature the model has (`features`: the chunk's typed values by name, pandas
     or numpy: float with NaN for numbers, objects with None otherwise)."""
-    import pandas as pd
+    import numpy as np
 
-    results: list[CheckResult] = []
-    if not baseline.evaluate_constraints or rows == 0:
-        return results
+    position = {name: np.zeros(len(values), dtype="int64") for name, values in features.items()}
+    return evaluate_window(baseline, features, position, [rows], [issues])[0]
+
+
+def evaluate_window(
+    baseline: BaselineRules,
+    features: Mapping[str, Any],
+    position: Any,
+    rows: list[int],
+    issues: list[ChunkIssues],
+    missing: Mapping[str, Any] | None = None,
+) -> list[list[CheckResult]]:
+    """`evaluate_chunk` of each chunk of a window: `features` hold every chunk's values, `position` each row's chunk
+    (0..len(rows)-1; one array for all features, or one non-decreasing array per feature), `rows` and `issues` are
+    per chunk; `missing`: each feature's missing values (`isna`) where the caller has them. Each feature's values
+    are converted and tested once for the window and counted per chunk (the chunks' own values, the same results as
+    checking each chunk on its own)."""
+    chunks = len(rows)
+    if not baseline.evaluate_constraints:
+        return [[] for _ in range(chunks)]
+    import numpy as np
+
     checked = [name for name in baseline.features if name in features]
-    absent_columns = 0
+    order = None
+    if not isinstance(position, Mapping) and len(position) and np.any(position[1:] < position[:-1]):
+        order = np.argsort(position, kind="stable")  # each chunk's rows together (the distances sort per chunk)
+        position = position[order]
+    counted = {}
     for name in checked:
-        rules = baseline.features[name]
         array = _as_array(features[name])
-        present_values = array[_present(array)]
-        present = len(present_values)
+        where = position[name] if isinstance(position, Mapping) else position
+        absent = None if missing is None else missing.get(name)
+        if absent is not None and order is not None:
+            absent = absent[order]
+        counted[name] = _count(baseline.features[name], array if order is None else array[order], where, chunks, absent)
+    return [
+        _chunk_results(baseline, counted, chunk, rows[chunk], issues[chunk]) if rows[chunk] else []
+        for chunk in range(chunks)
+    ]
+
+
+def _chunk_results(
+    baseline: BaselineRules, counted: dict[str, _Counted], chunk: int, rows: int, issues: ChunkIssues
+) -> list[CheckResult]:
+    results: list[CheckResult] = []
+    absent_columns = 0
+    for name, found in counted.items():
+        rules = baseline.features[name]
+        present = int(found.present[chunk])
         damaged = issues.count(name, FEATURE_ISSUE_TYPE) + issues.count(name, FEATURE_ISSUE_NON_FINITE)
         absent = issues.count(name, FEATURE_ISSUE_MISSING_KEY) + issues.row_level
         sent = present + damaged
@@ -233,8 +369,8 @@ def evaluate_chunk(
             absent_columns += 1
             share = absent / rows if issues.known else 1.0
             results.append(CheckResult(name, MISSING_COLUMN_CHECK, share, None, None, True, ""))  # text below
-        if rules.inferred_type != "Unknown" and sent:
-            value = _matching(rules, present_values) / sent
+        if found.matching is not None and sent:
+            value = int(found.matching[chunk]) / sent
             threshold = rules.datatype_check_threshold
             results.append(
                 CheckResult(name, DATA_TYPE_CHECK, value, threshold, None, value < threshold, _constraint_text(value))
@@ -247,18 +383,17 @@ def evaluate_chunk(
                     name, COMPLETENESS_CHECK, value, rules.completeness, None, violation, _constraint_text(value)
                 )
             )
-        if rules.perform_comparison and present:
-            results.append(_drift(rules, present_values))
-        if rules.domains is not None and present:
-            text = pd.Series(present_values, dtype="object").astype(str)
-            value = int(text.isin(set(rules.domains)).sum()) / present
+        if found.drift is not None and present:
+            results.append(found.drift[chunk])
+        if found.in_domain is not None and present:
+            value = int(found.in_domain[chunk]) / present
             threshold = rules.domain_content_threshold
             results.append(
                 CheckResult(
                     name, CATEGORICAL_VALUES_CHECK, value, threshold, None, value < threshold, _constraint_text(value)
                 )
             )
-    baseline_columns = len(checked)
+    baseline_columns = len(counted)
     current = baseline_columns - absent_columns
     missing_text = (
         "There are missing columns in current dataset. Number of columns in current dataset: "
@@ -279,31 +414,55 @@ def evaluate_chunk(
     return results
 
 
-def _drift(rules: FeatureRules, present: Any) -> CheckResult:
+def _drift(rules: FeatureRules, present: Any, position: Any, chunks: int) -> list[CheckResult]:
+    """The baseline drift check of each chunk (`present`: the window's present values, `position` their chunks)."""
     import numpy as np
 
+    no_value = CheckResult(rules.name, BASELINE_DRIFT_CHECK, math.nan, None, None, False, "")
     if rules.numeric:
         numbers = _numbers(present)
-        numbers = numbers[np.isfinite(numbers)]
-        if not len(numbers) or not rules.sketch_items:
-            return CheckResult(rules.name, BASELINE_DRIFT_CHECK, math.nan, None, None, False, "")
-        simple, robust = numeric_distance(rules, numbers)
-        distance = robust if rules.robust else simple
+        finite = np.isfinite(numbers)
+        if not rules.sketch_items:
+            return [no_value] * chunks
+        simple, counts = numeric_distances(rules, numbers[finite], position[finite], chunks)
+        total = float(rules.sketch_cdf[1][-1])
         threshold = rules.comparison_threshold
-        text = f"Numerical distance: {_value_text(distance)} exceeds numerical threshold: {_value_text(threshold)}"
-        return CheckResult(rules.name, BASELINE_DRIFT_CHECK, distance, None, threshold, distance > threshold, text)
+        results = []
+        for value, m in zip(simple.tolist(), counts.tolist(), strict=True):
+            if not m:
+                results.append(no_value)
+                continue
+            distance = _robust(value, total, float(m)) if rules.robust else value
+            text = f"Numerical distance: {_value_text(distance)} exceeds numerical threshold: {_value_text(threshold)}"
+            results.append(
+                CheckResult(rules.name, BASELINE_DRIFT_CHECK, distance, None, threshold, distance > threshold, text)
+            )
+        return results
     if not rules.categories:
-        return CheckResult(rules.name, BASELINE_DRIFT_CHECK, math.nan, None, None, False, "")
+        return [no_value] * chunks
     chi_squared = rules.categorical_drift_method == "ChiSquared"
-    simple, robust, p_value = categorical_distance(rules, present, chi_squared)
+    codes, names = _factorized_text(present)
+    width = max(len(names), 1)
+    table = np.bincount(position * width + codes, minlength=chunks * width).reshape(chunks, width)
     threshold = rules.categorical_comparison_threshold
-    if chi_squared:
-        violation = not math.isnan(p_value) and p_value < threshold
-        text = f"Categorical p-value: {_value_text(p_value)} is below categorical threshold: {_value_text(threshold)}"
-        return CheckResult(rules.name, BASELINE_DRIFT_CHECK, p_value, threshold, None, violation, text)
-    distance = robust if rules.robust else simple
-    text = f"Categorical distance: {_value_text(distance)} exceeds categorical threshold: {_value_text(threshold)}"
-    return CheckResult(rules.name, BASELINE_DRIFT_CHECK, distance, None, threshold, distance > threshold, text)
+    results = []
+    for row in table.tolist():
+        simple, robust, p_value = _categorical_distance(
+            rules, {names[i]: count for i, count in enumerate(row) if count}, chi_squared
+        )
+        if chi_squared:
+            violation = not math.isnan(p_value) and p_value < threshold
+            text = (
+                f"Categorical p-value: {_value_text(p_value)} is below categorical threshold: {_value_text(threshold)}"
+            )
+            results.append(CheckResult(rules.name, BASELINE_DRIFT_CHECK, p_value, threshold, None, violation, text))
+            continue
+        distance = robust if rules.robust else simple
+        text = f"Categorical distance: {_value_text(distance)} exceeds categorical threshold: {_value_text(threshold)}"
+        results.append(
+            CheckResult(rules.name, BASELINE_DRIFT_CHECK, distance, None, threshold, distance > threshold, text)
+        )
+    return results
 
 
 def violations_document(results: list[CheckResult]) -> dict[str, Any]:

@@ -65,7 +65,8 @@ def univariate_blocks(calculator: Any, data: AnalysisData, subjects: Sequence[Su
     for column in dict.fromkeys(s[0][0] for s in subjects):
         methods = calculator._column_to_models_mapping[column]
         try:
-            counted = [_chunk_values(m, data.frame[column], position, len(unique)) for m in methods]
+            missing = data.missing(column)
+            counted = [_chunk_values(m, data.frame[column], missing, position, len(unique)) for m in methods]
         except Exception:  # unforeseen values: nannyml decides, as it would have (a NaN, or its error)
             counted = [None]
         if any(c is None for c in counted):
@@ -114,18 +115,18 @@ def _restricted(calculator: Any, columns: list[str]) -> Any:
     return restricted
 
 
-def _chunk_values(method: Any, series: Any, position: Any, chunks: int) -> Any | None:
-    """The method's value in each chunk (`position`: each row's chunk, 0..chunks-1), or None when this is not a
-    method (or a column type) computed here."""
+def _chunk_values(method: Any, series: Any, missing: Any, position: Any, chunks: int) -> Any | None:
+    """The method's value in each chunk (`missing`: the rows' isna, `position`: each row's chunk, 0..chunks-1), or
+    None when this is not a method (or a column type) computed here."""
     import numpy as np
     from nannyml.drift.univariate.methods import CategoricalJensenShannonDistance, ContinuousJensenShannonDistance
 
     if not isinstance(series.dtype, np.dtype):  # pandas' extension types (nullable, categorical): nannyml's own
         return None
     if type(method) is ContinuousJensenShannonDistance:
-        counts = _continuous_counts(method._bins, series, position, chunks)
+        counts = _continuous_counts(method._bins, series, ~missing, position, chunks)
     elif type(method) is CategoricalJensenShannonDistance:
-        counts = _categorical_counts(method._bins, series, position, chunks)
+        counts = _categorical_counts(method._bins, series, ~missing, position, chunks)
     else:
         return None
     if counts is None:
@@ -133,14 +134,13 @@ def _chunk_values(method: Any, series: Any, position: Any, chunks: int) -> Any |
     return _jensen_shannon(method._reference_proba_in_bins, *counts)
 
 
-def _continuous_counts(edges: Any, series: Any, position: Any, chunks: int) -> tuple[Any, Any] | None:
+def _continuous_counts(edges: Any, series: Any, present: Any, position: Any, chunks: int) -> tuple[Any, Any] | None:
     """Per chunk: the rows in each of np.histogram's bins on the fitted edges ([e_i, e_i+1), the last closed; rows
     outside the edges in none), and the rows present (not NaN)."""
     import numpy as np
 
     if series.dtype.kind not in "iuf":
         return None
-    present = ~series.isna().to_numpy()
     values = series.to_numpy(dtype="float64", na_value=np.nan)
     bins = len(edges) - 1
     inside = present & (values >= edges[0]) & (values <= edges[-1])
@@ -149,7 +149,9 @@ def _continuous_counts(edges: Any, series: Any, position: Any, chunks: int) -> t
     return counts, np.bincount(position[present], minlength=chunks)
 
 
-def _categorical_counts(categories: Any, series: Any, position: Any, chunks: int) -> tuple[Any, Any] | None:
+def _categorical_counts(
+    categories: Any, series: Any, present: Any, position: Any, chunks: int
+) -> tuple[Any, Any] | None:
     """Per chunk: the rows of each reference category (equal as nannyml's dictionary lookup finds them), and the rows
     present (not NaN); strings or numbers only (nannyml's sort of mixed objects fails, its value is NaN)."""
     import numpy as np
@@ -160,7 +162,6 @@ def _categorical_counts(categories: Any, series: Any, position: Any, chunks: int
         return None
     if strings and any(not isinstance(c, str) for c in categories):
         return None
-    present = ~series.isna().to_numpy()
     codes, uniques = pd.factorize(series.to_numpy()[present])
     if strings and any(not isinstance(u, str) for u in uniques):
         return None
