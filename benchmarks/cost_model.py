@@ -91,6 +91,9 @@ class Workload:
     labelled_fraction: float = 1.0  # ground truth arrives for this share of inferences (model quality on)
 
 
+IDLE_RECEIVES_PER_QUEUE_DAY = 5 * 3 * 60 * 24  # Lambda's 5 pollers x 3 long polls a minute of an idle SQS source
+
+
 @dataclass(frozen=True)
 class Deployment:
     """Counts that follow from template.yaml, the state machines and the model config (all configurable)."""
@@ -118,7 +121,9 @@ class Deployment:
     s3_gets_per_run: int = 6  # config, reference, estimator and analysis manifests and pickles (lake files apart)
     lake_areas_read_per_run: int = 2  # captures and ground truth, one LIST per day prefix of the window each
     sqs_requests_per_message: int = 3  # send (EventBridge target), receive, delete
-    sqs_idle_receives_per_day: float = 2 * 5 * 3 * 60 * 24  # 2 queues x 5 pollers x 3 long polls/min (per stack)
+    # the template's SQS event sources (capture, ground truth, endpoint events; benchmarks.run counts them) x the
+    # idle polls of each (per stack)
+    sqs_idle_receives_per_day: float = 3 * IDLE_RECEIVES_PER_QUEUE_DAY
     dynamodb_writes_per_file: int = 2  # idempotency + trigger claim
     dynamodb_writes_per_run: int = 3  # run claim, run state, success
     dynamodb_reads_per_run: int = 3

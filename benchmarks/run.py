@@ -263,7 +263,9 @@ def _lookback_days() -> float:
 
 
 def _template_counts() -> dict[str, Any]:
-    """Memory sizes and the capture queue's batch size from template.yaml (Globals for functions without one)."""
+    """Memory sizes from template.yaml (Globals for functions without one) and the idle polls of its SQS event
+    sources."""
+    from benchmarks.cost_model import IDLE_RECEIVES_PER_QUEUE_DAY
     from modelwatch_cli.local.template import Template
 
     template = Template(ROOT / "template.yaml")
@@ -271,10 +273,13 @@ def _template_counts() -> dict[str, Any]:
     def memory(logical_id: str) -> int:
         return int(template.properties(logical_id)["MemorySize"])
 
+    queues = sum(len(spec.queue_events) for spec in template.functions().values())
     return {
         "ingest_memory_mb": memory("IngestCaptureFunction"),
         "estimate_memory_mb": memory("AnalyseFunction"),
         "small_function_memory_mb": memory("PublishFunction"),
+        # Lambda's pollers long-poll every SQS event source while idle: 5 pollers x 3 polls a minute each.
+        "sqs_idle_receives_per_day": queues * IDLE_RECEIVES_PER_QUEUE_DAY,
     }
 
 
