@@ -533,11 +533,10 @@ def _analyse_fresh(
     (cached apart per version), its segments. Returns (result parts, skipped chunks, chunks estimated without
     their labels); _ChunkFailed when every chunk fails."""
     config = monitor.config
-    numbers = {c.number for c in fresh}
-    chunk_rows = frame.loc[frame[CHUNK].isin(numbers)]
+    chunk_rows = frame  # the fresh chunks' rows; a version's: those of its chunks captured while it was live
     if span.name:
-        chunk_rows = chunk_rows.loc[span_mask(span, chunk_rows)]
-    if TARGET in chunk_rows.columns:  # labels joined (monitors that read them): each chunk's labelled rows
+        chunk_rows = frame.loc[frame[CHUNK].isin({c.number for c in fresh}).to_numpy() & span_mask(span, frame)]
+    if monitor.reads_labels:  # labels joined by the caller: each chunk's labelled rows
         counts = chunk_rows[TARGET].notna().groupby(chunk_rows[CHUNK]).sum()
         fresh = [replace(c, labelled_rows=int(counts.get(c.number, 0))) for c in fresh]
     data = AnalysisData(chunk_rows, fresh)

@@ -41,13 +41,20 @@ def _overlap(span: VersionSpan, start: datetime, end: datetime) -> tuple[datetim
     return (lower, upper) if lower < upper else None
 
 
-def chunk_parts(config: ModelConfig, key: str, start: datetime, end: datetime) -> list[tuple[str, VersionSpan]]:
-    """The keys a period chunk [start, end) is analysed under, with their versions: itself for a config with one
-    live version, else one per version live in it."""
-    if not config.versioned:
-        return [(key, VersionSpan("", None, None, None))]
+def chunk_parts(
+    config: ModelConfig, key: str, start: datetime, end: datetime
+) -> list[tuple[str, VersionSpan, tuple[datetime, datetime]]]:
+    """The keys a period chunk [start, end) is analysed under, with their versions and windows (the chunk's clipped
+    to the version's span): itself for a config with one live version, else one per version live in it."""
     start, end = to_utc(start), to_utc(end)
-    return [(version_key(key, s.name), s) for s in config.version_spans() if _overlap(s, start, end) is not None]
+    if not config.versioned:
+        return [(key, VersionSpan("", None, None, None), (start, end))]
+    parts = []
+    for span in config.version_spans():
+        window = _overlap(span, start, end)
+        if window is not None:
+            parts.append((version_key(key, span.name), span, window))
+    return parts
 
 
 def span_mask(span: VersionSpan, frame: pd.DataFrame) -> Any:
@@ -76,9 +83,7 @@ def split_chunks(config: ModelConfig, frame: pd.DataFrame, chunks: list[ChunkInf
     masks = {span.name: span_mask(span, frame) for span in config.version_spans()}
     for chunk in chunks:
         in_chunk = numbers == chunk.number
-        for key, span in chunk_parts(config, chunk.key, chunk.start, chunk.end):
-            window = _overlap(span, to_utc(chunk.start), to_utc(chunk.end))
-            assert window is not None
+        for key, span, window in chunk_parts(config, chunk.key, chunk.start, chunk.end):
             rows = int(np.count_nonzero(in_chunk & masks[span.name]))
             if rows:
                 parts.append(ChunkInfo(key, chunk.number, window[0], window[1], rows, 0, span.name))
@@ -89,7 +94,7 @@ def version_parts(config: ModelConfig, start: datetime, period: timedelta) -> li
     """The keys of the period chunk starting at `start` (one per version live in it): what the reuse plan keys
     fingerprints by."""
     key = period_chunk_key(chunk_number(start, period), period)
-    return [k for k, _ in chunk_parts(config, key, start, start + period)]
+    return [k for k, _, _ in chunk_parts(config, key, start, start + period)]
 
 
 def with_version(point: MetricPoint, version: str) -> MetricPoint:

@@ -69,13 +69,9 @@ def activate_pending_versions(registry: Registry, endpoint: str, at: datetime) -
     update); [] when no model has one."""
     at = to_utc(at)
     activated: list[dict[str, str]] = []
-    for name in registry.registered():
-        try:
-            config = registry.get(name)
-        except Exception as exc:  # a model whose config cannot be read hides no other model
-            logger.warning("model config unreadable; version not checked", model=name, error=type(exc).__name__)
-            continue
-        pending = config.pending_version
+    # One tagged listing, configs parsed once per tag (an unreadable one is logged and hides no other model).
+    for config in registry.models():
+        name, pending = config.name, config.pending_version
         if config.endpoint != endpoint or pending is None:
             continue
         last = config.version_spans()[-1].start
