@@ -42,3 +42,10 @@ def test_an_alert_row_never_shows_its_value_equal_to_the_threshold_it_crossed() 
     page = table_html(rows, columns)
     # Then the row shows them with enough decimals to tell them apart, all alike
     assert "<td class='num'>0.9406</td><td class='num'>0.9410</td><td class='num'>0.9780</td>" in page
+
+
+def test_times_handed_over_as_datetimes_read_like_the_text_ones() -> None:
+    # who is hurt's rows carry the chunk start as a datetime, the alerts table as ISO text: both read the same
+    start = pd.Timestamp("2026-01-05 06:00", tz="UTC").to_pydatetime()
+    page = table_html([{"a": start, "b": "2026-01-05T06:00:00Z"}], [("a", "a"), ("b", "b")])
+    assert page.count("2026-01-05 06:00</td>") == 2 and "+00:00" not in page

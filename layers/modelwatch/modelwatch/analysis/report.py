@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from modelwatch.clock import parse_iso
+from modelwatch.clock import parse_iso, to_utc
 from modelwatch.config.model import ModelConfig
 from modelwatch.lake.layout import plotly_key, report_key
 from modelwatch.lake.reports import HEADLINE_END, HEADLINE_START, PENDING_HEADLINE, STYLE
@@ -146,6 +146,8 @@ def _cell(value: Any) -> str:
         return f"<td class='num'>{value:,}</td>"
     if isinstance(value, float):
         return f"<td class='num'>{number(float(value))}</td>"
+    if isinstance(value, datetime):  # a time as the text ones below (who is hurt hands over datetimes)
+        return f"<td>{when(to_utc(value))}</td>"
     text = str(value)
     if len(text) >= 16 and text[4:5] == "-" and text[10:11] == "T":
         try:
