@@ -258,3 +258,28 @@ def test_a_column_ours_fails_on_is_left_to_nannyml(monkeypatch: pytest.MonkeyPat
     # Then the analysis goes on: those columns are nannyml's, the rest too
     _assert_equal(ours, _direct(calculator, data, subjects))
     assert ours.loc[ours["feature"] == "x", "value"].notna().any()
+
+
+def test_baseline_without_the_reference_copy_computes_the_same() -> None:
+    # Given calculators fitted with methods computed at once (Jensen-Shannon) and left to nannyml (Kolmogorov-Smirnov,
+    # chi2, whose fitted methods keep reference values of their own)
+    import pickle
+
+    from modelwatch.monitors.nml import without_reference_copy
+
+    rng = np.random.default_rng(24)
+    continuous, categorical = ["jensen_shannon", "kolmogorov_smirnov"], ["jensen_shannon", "chi2"]
+    reference = _reference(rng, hours=24, rows=400)
+    calculator = _calculator(ModelwatchChunker(period_ns=PERIOD_NS), continuous, categorical).fit(reference)
+    data = _period_data(_analysis(rng))
+    subjects = _subjects(continuous, categorical)
+    direct = _direct(pickle.loads(pickle.dumps(calculator)), data, subjects)
+    whole = len(pickle.dumps(calculator))
+
+    # When the cached baseline drops nannyml's copy of the reference frame and is read back
+    slim = pickle.loads(pickle.dumps(without_reference_copy(calculator)))
+
+    # Then it stores a fraction of the bytes, and every value, threshold and alert is still nannyml's
+    assert slim.result.reference_data is None
+    assert len(pickle.dumps(slim)) < whole / 2
+    _assert_equal(pd.concat(univariate_blocks(slim, data, subjects, KIND), ignore_index=True), direct)

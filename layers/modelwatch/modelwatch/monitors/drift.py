@@ -33,6 +33,7 @@ from modelwatch.monitors.nml import (
     build_output_drift_calculator,
     fitted,
     output_kinds,
+    without_reference_copy,
 )
 from modelwatch.monitors.plots import ALERT_COLOUR, FEATURE_COLOURS, Section, alert_markers, finite, new_figure
 from modelwatch.monitors.results import ResultRow, conform, empty_table
@@ -367,9 +368,11 @@ class DriftMonitor(Monitor):
     def fit(self, reference: pd.DataFrame) -> DriftBaseline:
         config = self.config
         chunker = build_chunker(config)  # shared: one offset per analysis covers every calculator
-        baseline = DriftBaseline(fitted(config, build_drift_calculator(config, chunker), reference))
+        calculator = fitted(config, build_drift_calculator(config, chunker), reference)
+        baseline = DriftBaseline(without_reference_copy(calculator))
         if config.drift.outputs:
-            baseline.outputs = fitted(config, build_output_drift_calculator(config, chunker), reference)
+            outputs = fitted(config, build_output_drift_calculator(config, chunker), reference)
+            baseline.outputs = without_reference_copy(outputs)
         if config.drift.multivariate:
             baseline.multivariate = fitted(config, build_multivariate_calculator(config, chunker), reference)
         baseline.distributions = {
