@@ -91,6 +91,7 @@ class Workload:
     labelled_fraction: float = 1.0  # ground truth arrives for this share of inferences (model quality on)
 
 
+LEDGER_READ_UNITS = 0.5  # an eventually consistent read of an item under 4 KB (modelwatch.state.ledger)
 IDLE_RECEIVES_PER_QUEUE_DAY = 5 * 3 * 60 * 24  # Lambda's 5 pollers x 3 long polls a minute of an idle SQS source
 
 
@@ -378,9 +379,9 @@ def modelwatch_monthly(
     messages_day = files_day + label_files_day
     lake_rows = workload.inferences_per_day * d.lake_retention_days
     lake_gb = lake_rows * measured.lake_bytes_per_row / 1e9
-    # Publish checks every datapoint of the run's window against the ledger (strongly consistent: 1 RRU each) and
-    # writes only the new or changed ones (about one chunk's worth per run).
-    ledger_reads = chunks_per_run(d) * d.datapoints_per_chunk
+    # Publish checks every datapoint of the run's window against the ledger (eventually consistent: half an RRU
+    # each, `LEDGER_READ_UNITS`) and writes only the new or changed ones (about one chunk's worth per run).
+    ledger_reads = chunks_per_run(d) * d.datapoints_per_chunk * LEDGER_READ_UNITS
     puts_day, gets_day = s3_requests_per_day(workload, d)
 
     items = [

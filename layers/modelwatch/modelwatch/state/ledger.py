@@ -42,10 +42,16 @@ class Ledger:
         self.ttl_days = ttl_days
 
     def versions(self, model: str, entry_keys: Iterable[str]) -> dict[str, str]:
-        """The published version of each key that is in the ledger (missing keys are absent)."""
+        """The published version of each key that is in the ledger (missing keys are absent).
+
+        Read eventually consistent, at half the read units: every run reads the whole lookback's keys (4,704 for 14
+        days of hourly chunks with 14 series each), the largest DynamoDB item of the bill. The entries it reads were
+        written by earlier runs (runs of a model never overlap: its lease), so they are settled; a read that missed an
+        entry written within the last second (a Publish retried at once) sends that datapoint again: an equal
+        duplicate, which moves a period's Sum and SampleCount but not its Average, Minimum or Maximum."""
         pk = keys.ledger_pk(model)
         found = self._table.batch_get(
-            (keys.Key(pk, key) for key in entry_keys), "sk, version", f"ledger read for {model}"
+            (keys.Key(pk, key) for key in entry_keys), "sk, version", f"ledger read for {model}", consistent=False
         )
         return {str(item[keys.SK]): str(item.get("version", "")) for item in found}
 

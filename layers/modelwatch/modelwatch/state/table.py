@@ -319,8 +319,11 @@ class StateTable:
             self._sleep(0.2)
         raise PublishError(f"{what}: items still unprocessed after {MAX_UNPROCESSED_ROUNDS} rounds")
 
-    def batch_get(self, keys: Iterable[Key], projection: str, what: str) -> list[dict[str, Any]]:
-        """BatchGetItem of many keys (100 a call, unprocessed keys asked again); PublishError after retries."""
+    def batch_get(
+        self, keys: Iterable[Key], projection: str, what: str, *, consistent: bool = True
+    ) -> list[dict[str, Any]]:
+        """BatchGetItem of many keys (100 a call, unprocessed keys asked again); PublishError after retries. An
+        eventually consistent read (`consistent=False`) costs half the read units of a strongly consistent one."""
         unique = sorted(set(keys))
         found: list[dict[str, Any]] = []
         for start in range(0, len(unique), BATCH_GET_LIMIT):
@@ -328,7 +331,7 @@ class StateTable:
                 self.name: {
                     "Keys": [_key(key) for key in unique[start : start + BATCH_GET_LIMIT]],
                     "ProjectionExpression": projection,
-                    "ConsistentRead": True,
+                    "ConsistentRead": consistent,
                 }
             }
             for response in self._until_processed("batch_get_item", request, "UnprocessedKeys", what):
