@@ -60,7 +60,8 @@ CW_QUOTAS = "https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/clou
 LAMBDA_QUOTAS = "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html"
 LAMBDA_SCALING = "https://docs.aws.amazon.com/lambda/latest/dg/scaling-behavior.html"
 LAMBDA_RESERVED = "https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html"
-DDB_THROTTLING = "https://repost.aws/knowledge-center/on-demand-table-throttling-dynamodb"
+DDB_PARTITIONS = "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/warm-throughput-scenarios.html"
+DDB_ON_DEMAND = "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/on-demand-capacity-mode.html"
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,8 @@ QUOTAS = (
     Quota(
         "start_execution",
         "StartExecution (Standard): token bucket per account and Region",
-        "throttled with a token bucket; 800 tokens refilled at 150/s in most Regions (1,300 and 300/s in the largest)",
+        "a token bucket per account and Region (soft): Standard 800 tokens refilled at 150/s in all other Regions, "
+        "1,300 and 300/s in US East (N. Virginia), US West (Oregon) and Europe (Ireland)",
         150,
         SFN_QUOTAS,
         "batches started 10 at a time (rate below the refill); throttled calls retried with jittered backoff",
@@ -119,8 +121,8 @@ QUOTAS = (
     Quota(
         "put_metric_data_rate",
         "PutMetricData: requests per second per account and Region",
-        "a TPS quota per Region, adjustable (quotas page; an AWS answer on re:Post quotes it as 400 TPS)",
-        400,
+        "500 per second in each supported Region, adjustable (quota code L-8BC498D4)",
+        500,
         CW_QUOTAS,
         "throttling retried with jittered backoff (modelwatch.retry); heartbeats batched per 25 models",
     ),
@@ -135,15 +137,17 @@ QUOTAS = (
     Quota(
         "dynamodb_partition",
         "DynamoDB on-demand: one partition",
-        "3,000 read or 1,000 write request units per second; a new on-demand table 12,000 reads or 4,000 writes",
+        "each partition 3,000 read and 1,000 write units per second; a new on-demand table sustains 12,000 reads "
+        "and 4,000 writes per second (the on-demand page)",
         1_000,
-        DDB_THROTTLING,
+        DDB_PARTITIONS,
         "state keys are per model (one partition key each); SDK retries with backoff",
     ),
 )
 QUOTA_SOURCES = {
     "lambda_scaling": LAMBDA_SCALING,
     "lambda_reserved": LAMBDA_RESERVED,
+    "dynamodb_on_demand": DDB_ON_DEMAND,
 }
 
 
