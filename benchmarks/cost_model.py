@@ -118,8 +118,12 @@ class Deployment:
     label_files_per_day: int = 24
     s3_puts_per_capture_file: int = 2  # lake Parquet + manifest
     s3_gets_per_capture_file: int = 1
-    s3_puts_per_run: int = 5  # results, report, run state, stored analysis (pickle + manifest)
-    s3_gets_per_run: int = 6  # config, reference, estimator and analysis manifests and pickles (lake files apart)
+    # results, report, run state, stored analysis (pickle + manifest); the pages (publishing.pages): the report's
+    # headline, runs.json, the model's index, fleet.json (a conditional write), the fleet's index
+    s3_puts_per_run: int = 10
+    # config, reference, estimator and analysis manifests and pickles (lake files apart); the pages: the report,
+    # runs.json, fleet.json read before and after the fleet's index is drawn
+    s3_gets_per_run: int = 10
     lake_areas_read_per_run: int = 2  # captures and ground truth, one LIST per day prefix of the window each
     sqs_requests_per_message: int = 3  # send (EventBridge target), receive, delete
     # the template's SQS event sources (capture, ground truth, endpoint events; benchmarks.run counts them) x the

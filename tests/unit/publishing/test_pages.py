@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
-from modelwatch.lake.layout import fleet_index_key, model_index_key, report_key
+import pytest
+
+from modelwatch.errors import LakeError
+from modelwatch.lake.layout import fleet_index_key, fleet_latest_key, model_index_key, report_key
 from modelwatch.lake.reports import HEADLINE_END, HEADLINE_START, PENDING_HEADLINE, standalone_report, with_headline
 from modelwatch.lake.store import LocalStore
 from modelwatch.publishing.incidents import CLOSED, DEGRADATION, IMPROVEMENT, OPEN
@@ -15,10 +19,12 @@ from modelwatch.publishing.pages import (
     NO_DATA,
     OK,
     fleet_index_html,
+    forget_in_fleet,
     headline_html,
     model_index_html,
     read_runs,
     runs_key,
+    update_fleet,
     verdict_from_incidents,
     write_pages,
 )
@@ -94,8 +100,8 @@ def test_indexes_list_runs_latest_first_and_escape_what_they_read(tmp_path) -> N
         NOW,
     )
     # When their pages are written in turn
-    write_pages(store, ok, ["loans", "evil"])
-    write_pages(store, degraded, ["loans", "evil"])
+    write_pages(store, ok, lambda: ["loans", "evil"])
+    write_pages(store, degraded, lambda: ["loans", "evil"])
     # Then the report has its headline, the model's index lists r2 then r1 with links, the fleet index both models
     assert "OK: every metric within its band" in store.get(report_key("loans", "r1")).decode()
     assert [r["run_id"] for r in read_runs(store, "loans")] == ["r2", "r1"]
@@ -120,3 +126,66 @@ def test_a_downloaded_report_inlines_the_shared_plotly(tmp_path) -> None:
     # When it is taken as one file (modelwatch report), Then the library is inlined in place of the reference
     page = standalone_report(store, report_key("m", "r1")).decode()
     assert page == "<head><script>/* plotly.js v5.24.1 */</script></head><body></body>"
+
+
+class _RacedStore(LocalStore):
+    """Another run's write lands between this run's read of fleet.json and its conditional write, `races` times."""
+
+    def __init__(self, root: Any, races: int) -> None:
+        super().__init__(root)
+        self.races = races
+        self.listings = 0
+
+    def put_if(self, key: str, body: bytes, content_type: str, tag: str | None) -> str | None:
+        if self.races:
+            self.races -= 1
+            found = self.get_tagged(key)
+            fleet = json.loads(found[0]) if found else {}
+            fleet[f"other-{self.races}"] = {"run_id": "o1", "status": DEGRADED, "text": "other run"}
+            self.put(key, json.dumps(fleet).encode())
+        return super().put_if(key, body, content_type, tag)
+
+
+def test_the_fleet_index_keeps_every_models_run_when_runs_write_at_once(tmp_path) -> None:
+    # Given a fleet whose index another model's run rewrites twice while this run updates it
+    store = _RacedStore(tmp_path, races=2)
+    registered_read = []
+
+    def registered() -> list[str]:
+        registered_read.append(1)
+        return ["loans"]
+
+    # When this run writes its pages
+    write_pages(store, verdict_from_incidents("loans", "r1", {}, 3, NOW), registered)
+
+    # Then its write was retried until nobody wrote in between: fleet.json and the index hold both runs' models, and
+    # the registry was read once, to start fleet.json
+    fleet = json.loads(store.get(fleet_latest_key()))
+    assert sorted(fleet) == ["loans", "other-0", "other-1"] and fleet["loans"]["run_id"] == "r1"
+    page = store.get(fleet_index_key()).decode()
+    assert all(f"model={m}/index.html" in page for m in fleet)
+    assert registered_read == [1]
+
+    # When the next run of the model writes, Then the registry is not read again and the entry is replaced
+    write_pages(store, verdict_from_incidents("loans", "r2", {}, 3, NOW), registered)
+    assert json.loads(store.get(fleet_latest_key()))["loans"]["run_id"] == "r2" and registered_read == [1]
+
+
+def test_an_unregistered_model_leaves_the_fleet_index_and_a_tampered_entry_is_left_out(tmp_path) -> None:
+    # Given a fleet.json with two models and an entry that is not a run
+    store = LocalStore(tmp_path)
+    store.put(fleet_latest_key(), json.dumps({"a": {"run_id": "r", "status": OK, "text": "ok"}, "x": 5}).encode())
+    write_pages(store, verdict_from_incidents("b", "r1", {}, 3, NOW), lambda: [])
+    # When model a is unregistered
+    forget_in_fleet(store, ["a"])
+    # Then the index lists b only
+    assert sorted(json.loads(store.get(fleet_latest_key()))) == ["b"]
+    page = store.get(fleet_index_key()).decode()
+    assert "model=b/index.html" in page and "model=a/" not in page
+
+
+def test_writes_that_keep_losing_fail_with_a_named_error(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("modelwatch.publishing.pages.FLEET_RETRY_SECONDS", 0.0)
+    store = _RacedStore(tmp_path, races=1_000)
+    with pytest.raises(LakeError, match="fleet.json: still changed by other runs"):
+        update_fleet(store, lambda fleet: fleet, dict)

@@ -133,6 +133,11 @@ def fleet_index_key() -> str:
     return f"{LAKE_REPORTS}/index.html"
 
 
+def fleet_latest_key() -> str:
+    """Each model's latest run, the fleet index's source (publishing.pages.update_fleet)."""
+    return f"{LAKE_REPORTS}/fleet.json"
+
+
 def model_index_key(model: str) -> str:
     return f"{LAKE_REPORTS}/model={model}/index.html"
 

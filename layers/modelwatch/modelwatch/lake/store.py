@@ -8,7 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+from botocore.exceptions import ClientError
+
 from modelwatch.errors import LakeError
+
+_CONDITION_FAILED = {"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "404", "412", "409"}
 
 
 class ObjectStore(Protocol):
@@ -24,6 +28,15 @@ class ObjectStore(Protocol):
 
     def list_tagged(self, prefix: str) -> Iterator[tuple[str, str]]:
         """(key, tag) under the prefix; the tag changes whenever the object's content does (S3: its ETag)."""
+        ...
+
+    def get_tagged(self, key: str) -> tuple[bytes, str] | None:
+        """The object's body and tag (S3: its ETag); None when there is no such object."""
+        ...
+
+    def put_if(self, key: str, body: bytes, content_type: str, tag: str | None) -> str | None:
+        """Write only if the object is still the one read with `tag` (None: only if there is none): the new tag, or
+        None when another writer changed it meanwhile (S3's conditional writes, If-Match / If-None-Match)."""
         ...
 
     def delete(self, keys: builtins.list[str]) -> None: ...
@@ -46,6 +59,26 @@ class S3Store:
             return bytes(self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
         except self.client.exceptions.NoSuchKey as exc:
             raise LakeError(f"s3://{self.bucket}/{key} does not exist") from exc
+
+    def get_tagged(self, key: str) -> tuple[bytes, str] | None:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=key)
+        except self.client.exceptions.NoSuchKey:
+            return None
+        return bytes(response["Body"].read()), str(response.get("ETag", ""))
+
+    def put_if(self, key: str, body: bytes, content_type: str, tag: str | None) -> str | None:
+        condition = {"IfMatch": tag} if tag is not None else {"IfNoneMatch": "*"}
+        try:
+            response = self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=body, ContentType=content_type, **condition
+            )
+        except ClientError as exc:
+            # 412: changed (or created) since it was read; 409: a concurrent conditional write won; 404: deleted
+            if exc.response.get("Error", {}).get("Code") in _CONDITION_FAILED:
+                return None
+            raise
+        return str(response.get("ETag", ""))
 
     def exists(self, key: str) -> bool:
         response = self.client.list_objects_v2(Bucket=self.bucket, Prefix=key, MaxKeys=1)
@@ -127,7 +160,22 @@ class LocalStore:
     def list_tagged(self, prefix: str) -> Iterator[tuple[str, str]]:
         # A digest of the content, not the mtime: a rewrite within the file system's time resolution still counts.
         for key in self.list(prefix):
-            yield key, hashlib.md5(self._path(key).read_bytes(), usedforsecurity=False).hexdigest()
+            yield key, _digest(self._path(key).read_bytes())
+
+    def get_tagged(self, key: str) -> tuple[bytes, str] | None:
+        try:
+            body = self._path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+        return body, _digest(body)
+
+    def put_if(self, key: str, body: bytes, content_type: str, tag: str | None) -> str | None:
+        # Compared, then written: one process's writers (the CLI's) are serialised; two processes are not.
+        found = self.get_tagged(key)
+        if (found[1] if found is not None else None) != tag:
+            return None
+        self.put(key, body, content_type)
+        return _digest(body)
 
     def delete(self, keys: builtins.list[str]) -> None:
         for key in keys:
@@ -135,6 +183,10 @@ class LocalStore:
 
     def uri(self, key: str) -> str:
         return str(self.root / key)
+
+
+def _digest(body: bytes) -> str:
+    return hashlib.md5(body, usedforsecurity=False).hexdigest()
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:

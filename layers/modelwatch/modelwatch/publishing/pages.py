@@ -3,14 +3,20 @@ recomputed), written as the report's headline, and the index pages next to the r
 latest first) and one for the fleet (each model's latest run, degraded first).
 
 Each model's runs are kept in `reports/model=<m>/runs.json` (latest first, at most MAX_RUNS): one read and one
-write per run, whatever the history's length. Everything read back is checked and escaped: the lake is writable by
-others.
+write per run, whatever the history's length. The fleet's index is drawn from `reports/fleet.json` (each model's
+latest run), which every run updates with S3's conditional writes (read, change its own model's entry, write only if
+nobody wrote in between, else again): one read and two writes per run whatever the fleet's size (it read every
+model's runs.json before, 2,000 requests a run at 1,000 models). Everything read back is checked and escaped: the
+lake is writable by others.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import random
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,7 +24,7 @@ from typing import Any
 from modelwatch.clock import parse_iso, to_utc
 from modelwatch.constants import LAKE_REPORTS
 from modelwatch.errors import LakeError
-from modelwatch.lake.layout import fleet_index_key, model_index_key, report_key
+from modelwatch.lake.layout import fleet_index_key, fleet_latest_key, model_index_key, report_key
 from modelwatch.lake.reports import STYLE, with_headline
 from modelwatch.lake.store import ObjectStore
 from modelwatch.monitors.wording import band_words, when
@@ -27,6 +33,8 @@ from modelwatch.publishing.incidents import DEGRADATION, IMPROVEMENT, OPEN
 from modelwatch.publishing.metrics import iso
 
 MAX_RUNS = 500  # runs listed on a model's index (the reports themselves stay in the lake)
+FLEET_WRITE_ATTEMPTS = 20  # conditional writes of fleet.json before giving up (each loses only to another run's)
+FLEET_RETRY_SECONDS = 0.05  # the longest random wait before another attempt (times the attempt)
 RUNS_FILE = "runs.json"
 DEGRADED = "DEGRADED"
 IMPROVED = "IMPROVED"
@@ -147,10 +155,11 @@ def runs_key(model: str) -> str:
 def read_runs(store: ObjectStore, model: str) -> list[dict[str, Any]]:
     """The model's listed runs, latest first; entries that are not well-formed are left out (and logged)."""
     key = runs_key(model)
-    if not store.exists(key):
-        return []
     try:
-        loaded = json.loads(store.get(key))
+        found = store.get_tagged(key)
+        if found is None:
+            return []
+        loaded = json.loads(found[0])
     except (LakeError, ValueError) as exc:
         logger.warning("runs index unreadable; starting it again", model=model, error=type(exc).__name__)
         return []
@@ -221,12 +230,14 @@ def fleet_index_html(latest: dict[str, dict[str, Any]]) -> str:
     return _page("modelwatch: the fleet", table)
 
 
-def write_pages(store: ObjectStore, verdict: Verdict, models: list[str]) -> None:
-    """Fill the run's report headline, add the run to its model's index and rewrite the fleet's index (each model's
-    latest listed run; `models`: the registered ones, plus this one)."""
+def write_pages(store: ObjectStore, verdict: Verdict, registered: Callable[[], list[str]]) -> None:
+    """Fill the run's report headline, add the run to its model's index, and set it as its model's latest run on the
+    fleet's index (`registered`: the registered models, read only when the fleet has no fleet.json yet, to start it
+    from their runs.json)."""
     key = report_key(verdict.model, verdict.run_id)
-    if store.exists(key):
-        page = store.get(key).decode("utf-8")
+    found = store.get_tagged(key)
+    if found is not None:
+        page = found[0].decode("utf-8")
         store.put(key, with_headline(page, headline_html(verdict)).encode(), "text/html; charset=utf-8")
     runs = [e for e in read_runs(store, verdict.model) if e["run_id"] != verdict.run_id]
     runs = [_entry(verdict), *runs][:MAX_RUNS]
@@ -234,9 +245,71 @@ def write_pages(store: ObjectStore, verdict: Verdict, models: list[str]) -> None
     store.put(
         model_index_key(verdict.model), model_index_html(verdict.model, runs).encode(), "text/html; charset=utf-8"
     )
-    latest = {verdict.model: runs[0]}
-    for model in sorted(set(models) - {verdict.model}):
+
+    def latest_run(fleet: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        return {**fleet, verdict.model: runs[0]}
+
+    update_fleet(store, latest_run, lambda: _latest_of(store, registered()))
+
+
+def forget_in_fleet(store: ObjectStore, models: list[str]) -> None:
+    """Take models off the fleet's index (unregistered: their reports stay in the lake)."""
+    gone = set(models)
+    update_fleet(store, lambda fleet: {m: e for m, e in fleet.items() if m not in gone}, dict)
+
+
+def update_fleet(
+    store: ObjectStore,
+    change: Callable[[dict[str, dict[str, Any]]], dict[str, dict[str, Any]]],
+    start: Callable[[], dict[str, dict[str, Any]]],
+) -> None:
+    """Apply `change` to fleet.json (each model's latest run; `start()` when there is none yet) with conditional
+    writes, then draw the fleet's index from what was written. A run whose write lost to another's reads again and
+    retries; the index is drawn again when fleet.json changed while it was written, so the last index drawn is from
+    the last fleet.json. LakeError when the writes keep losing."""
+    key = fleet_latest_key()
+    for attempt in range(1, FLEET_WRITE_ATTEMPTS + 1):
+        found = store.get_tagged(key)
+        fleet = _fleet_entries(found[0]) if found is not None else start()
+        fleet = change(fleet)
+        read_tag = found[1] if found is not None else None
+        tag = store.put_if(key, json.dumps(fleet, indent=1).encode(), "application/json", read_tag)
+        if tag is not None:
+            break
+        time.sleep(random.uniform(0, FLEET_RETRY_SECONDS * attempt))  # noqa: S311 - jitter, not a secret
+    else:
+        raise LakeError(f"{key}: still changed by other runs after {FLEET_WRITE_ATTEMPTS} attempts")
+    for _ in range(FLEET_WRITE_ATTEMPTS):
+        store.put(fleet_index_key(), fleet_index_html(fleet).encode(), "text/html; charset=utf-8")
+        found = store.get_tagged(key)
+        if found is None or found[1] == tag:
+            return
+        fleet, tag = _fleet_entries(found[0]), found[1]  # another run wrote since: its index may predate it
+
+
+def _fleet_entries(body: bytes) -> dict[str, dict[str, Any]]:
+    """fleet.json's well-formed entries (others left out, and logged); an unreadable file is started again empty."""
+    try:
+        loaded = json.loads(body)
+    except ValueError:
+        logger.warning("fleet index unreadable; starting it again")
+        return {}
+    entries = loaded if isinstance(loaded, dict) else {}
+    good = {
+        str(m): e
+        for m, e in entries.items()
+        if isinstance(e, dict) and isinstance(e.get("run_id"), str) and e.get("status") in _ORDER
+    }
+    if len(good) != len(entries):
+        logger.warning("fleet index entries left out", left_out=len(entries) - len(good))
+    return good
+
+
+def _latest_of(store: ObjectStore, models: list[str]) -> dict[str, dict[str, Any]]:
+    """Each model's latest listed run from its runs.json (how fleet.json starts: once per lake)."""
+    latest = {}
+    for model in sorted(set(models)):
         listed = read_runs(store, model)
         if listed:
             latest[model] = listed[0]
-    store.put(fleet_index_key(), fleet_index_html(latest).encode(), "text/html; charset=utf-8")
+    return latest

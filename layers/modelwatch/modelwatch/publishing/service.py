@@ -367,7 +367,7 @@ def _write_pages(
         return None
     verdict = verdict_from_incidents(run.model, run.run_id, documents, run.chunks_analysed, now)
     try:
-        write_pages(store, verdict, Registry(store, cache_seconds=0).names())
+        write_pages(store, verdict, lambda: Registry(store, cache_seconds=0).names())
     except (LakeError, ConfigError, OSError, ClientError, ValueError) as exc:  # ValueError: a page not UTF-8
         logger.warning("report pages not written", model=run.model, run_id=run.run_id, error=type(exc).__name__)
         return {"status": verdict.status, "text": verdict.text, "pages_written": False}

@@ -22,6 +22,7 @@ from modelwatch.monitors.results import read_results
 from modelwatch.observability import logger
 from modelwatch.publishing.alarms import AlarmSettings, create_model_alarms, delete_model_alarms, seed_heartbeat
 from modelwatch.publishing.metrics import iso as iso_time
+from modelwatch.publishing.pages import forget_in_fleet
 from modelwatch.registry.store import REFERENCE_SUFFIXES, Registry
 from modelwatch.state import RunState, State
 
@@ -276,6 +277,10 @@ def unregister_model(
     """Remove the config, reference, estimator cache, the model's state items and its alarms (each unit's)."""
     units = [c.name for c in registry.units_of(name)]
     keys = registry.unregister(name)
+    try:
+        forget_in_fleet(registry.store, units)  # its reports stay in the lake, off the fleet's index
+    except LakeError as exc:  # the model is gone; the index lists it until this is run again
+        logger.warning("model left on the fleet's index", model=name, error=str(exc))
     # The ledger of published datapoints goes too: a re-registered model starts afresh.
     items = sum(state.delete_model(unit) for unit in units) if state is not None else 0
     alarms: list[str] = []
