@@ -187,5 +187,5 @@ def test_an_unregistered_model_leaves_the_fleet_index_and_a_tampered_entry_is_le
 def test_writes_that_keep_losing_fail_with_a_named_error(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("modelwatch.publishing.pages.FLEET_RETRY_SECONDS", 0.0)
     store = _RacedStore(tmp_path, races=1_000)
-    with pytest.raises(LakeError, match="fleet.json: still changed by other runs"):
+    with pytest.raises(LakeError, match=r"fleet\.json: still changed by other runs"):
         update_fleet(store, lambda fleet: fleet, dict)
