@@ -53,7 +53,7 @@ ROWS_PER_HOUR = 120  # above the default min_rows_per_chunk (100)
 AWS_SECONDS_PER_MODEL_START = 0.1
 SETTLE_SECONDS = 4 * 3600.0
 
-SFN_QUOTAS = "https://docs.aws.amazon.com/step-functions/latest/dg/limits.html"
+SFN_QUOTAS = "https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html"
 SFN_DISTRIBUTED_MAP = "https://docs.aws.amazon.com/step-functions/latest/dg/concepts-asl-use-map-state-distributed.html"
 CW_PUT_METRIC_DATA = "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricData.html"
 CW_QUOTAS = "https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch_limits.html"
