@@ -6,6 +6,11 @@ runs one cached step on that lake, the performance monitor (CBPE) re-estimating 
 peak RSS (VmHWM) is the fixed memory of a cached run, since the rows are too few to matter. The libraries loaded at
 the end are listed: what the step imported, so what a lazier import could leave out. The assembly (results table,
 report) is measured the same way, since the same function runs it.
+
+Then the biggest endpoints (#15 item 1): one hour of a model at 100M inferences a day (BIG_HOUR_ROWS rows of the
+data-quality benchmark's 30-feature model, labels not captured) analysed by each monitor's step with the shipped
+defaults, each step in a fresh interpreter, baselines fitted beforehand on 50,000 reference rows and one small hour:
+the step's wall time and peak RSS against the Analyse function's memory and Lambda's 15 minutes.
 """
 
 from __future__ import annotations
@@ -16,11 +21,16 @@ import pickle
 import subprocess
 import sys
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_FIXED_MB = 500.0
+BIG_HOUR_ROWS = 4_200_000  # an hour of a model at 100M inferences a day
+QUICK_BIG_HOUR_ROWS = 5_000
+ANALYSE_MEMORY_MB = 3008  # template.yaml: AnalyseFunction's MemorySize
+LAMBDA_TIMEOUT_SECONDS = 900
 HEAVY = (
     "nannyml",
     "pandas",
@@ -38,6 +48,7 @@ HEAVY = (
     "datasketches",
     "boto3",
 )
+HOUR = timedelta(hours=1)
 SECRET = b"memory-bench-shared-key-32-bytes-long!"  # the fit run and the measured steps trust the same baselines
 
 CHILD = r"""
@@ -113,6 +124,85 @@ def _case(root: Path, drift: bool) -> Path:
     return path
 
 
+def _big_case(root: Path, rows: int, reference_rows: int) -> Path:
+    """The shipped defaults' baselines fitted on `reference_rows` reference rows and one small hour, then one hour
+    of `rows` rows written by the real writer; the pickled step input analyses that hour only."""
+    import numpy as np
+
+    from benchmarks.data_quality_bench import SEED, _rows, configs, synthetic
+    from benchmarks.estimation_bench import ANALYSIS_START, REFERENCE_START, Lake, Workload, _rebase
+    from modelwatch.analysis import RunSpec, analyse_from_lake
+    from modelwatch.monitors import configured
+    from modelwatch.signing import HmacSigner
+
+    dataset = synthetic()
+    rng = np.random.default_rng(SEED)
+    small = 1_000
+    first = _rebase(_rows(rng, small, dataset), ANALYSIS_START, small).drop(columns=["target"])
+    reference = _rebase(_rows(rng, reference_rows, dataset), REFERENCE_START, small)
+    workload = Workload(reference=reference, analysis=first, days=1, rows_per_day=small, dataset=dataset)
+    lake = Lake(root, workload, drift=True, config=configs(dataset)["default"])
+    signer = HmacSigner(SECRET, "bench")
+
+    def spec(start: Any, run_id: str) -> Any:
+        return RunSpec(
+            model=lake.model,
+            run_id=run_id,
+            window_start=start,
+            window_end=start + HOUR,
+            input_complete=True,
+            monitors=configured(lake.config),
+            config=lake.config,
+        )
+
+    fit = spec(ANALYSIS_START, "memory-bench-fit")
+    for name in fit.monitors:  # the fit run on the small hour: every baseline cached, signed with the shared key
+        analyse_from_lake(fit, name, lake.store, list(lake.counters.values()), fit.window_end, signer=signer)
+    big = _rebase(_rows(rng, rows, dataset), ANALYSIS_START + HOUR, rows).drop(columns=["target"])
+    big["id"] += small  # event ids unique across the hours
+    lake._write(big)
+    del big
+    measured = spec(ANALYSIS_START + HOUR, "memory-bench-big-hour")
+    case = {
+        "root": str(root),
+        "spec": measured,
+        "counters": list(lake.counters.values()),
+        "now": measured.window_end,
+        "secret": SECRET,
+    }
+    path = root.parent / "big-case.pickle"
+    path.write_bytes(pickle.dumps(case))
+    return path
+
+
+def big_hour(quick: bool = False) -> dict[str, Any]:
+    """Each monitor step's wall time and peak RSS on one hour of a 100M-inferences-a-day model (fresh interpreters)."""
+    rows = QUICK_BIG_HOUR_ROWS if quick else BIG_HOUR_ROWS
+    reference_rows = 3_000 if quick else 50_000  # the smoke run checks that it works, not how much it takes
+    steps: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="memory-bench-big-") as folder:
+        case = _big_case(Path(folder) / "lake", rows, reference_rows)
+        for step in pickle.loads(case.read_bytes())["spec"].monitors:
+            run = _child(case, step)
+            steps[step] = {
+                "peak_rss_mb": round(run["peak_rss_mb"], 1),
+                "step_seconds": round(run["step_seconds"], 2),
+                "chunks_analysed": run["chunks_analysed"],
+                "fits_memory": run["peak_rss_mb"] <= ANALYSE_MEMORY_MB,
+                "fits_timeout": run["step_seconds"] <= LAMBDA_TIMEOUT_SECONDS,
+            }
+            print(f"memory big hour {step}: {json.dumps(steps[step])}", flush=True)
+    return {
+        "rows": rows,
+        "reference_rows": reference_rows,
+        "features": 30,
+        "steps": steps,
+        "memory_mb": ANALYSE_MEMORY_MB,
+        "timeout_seconds": LAMBDA_TIMEOUT_SECONDS,
+        "goal_met": all(s["fits_memory"] and s["fits_timeout"] for s in steps.values()),
+    }
+
+
 def _clear(lake: Any) -> None:
     """No stored analysis: the measured step re-analyses every chunk with the cached baseline."""
     from benchmarks.estimation_bench import _clear_analysis
@@ -168,6 +258,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             configs[config] = steps
     fixed = configs["estimation"]["performance"]["peak_rss_mb"]
     return {
+        "big_hour": _or_error(lambda: big_hour(quick)),
         "configs": configs,
         "repeats": repeats,
         "rows": "2,400 rows in 24 hourly chunks; 5,000 reference rows",
@@ -175,6 +266,14 @@ def run(quick: bool = False) -> dict[str, Any]:
         "fixed_mb": fixed,
         "goal_met": fixed <= GOAL_FIXED_MB,
     }
+
+
+def _or_error(measure: Any) -> dict[str, Any]:
+    """The measurement, or {"error": ...} when it fails (the section's other figures still stand)."""
+    try:
+        return dict(measure())
+    except Exception as exc:  # a failed child (e.g. out of memory) is reported, not raised
+        return {"error": f"{type(exc).__name__}: {str(exc)[-500:]}"}
 
 
 def _clear_case(case: Path) -> None:

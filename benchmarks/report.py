@@ -359,6 +359,43 @@ def memory_section(memory: Mapping[str, Any]) -> str:
         + "import and, in its first step, nannyml's; plotly, matplotlib, lightgbm and statsmodels are loaded by "
         + "`import nannyml` itself (its package `__init__` imports every calculator and its plotting), not by "
         + "modelwatch, which imports none of them at module level."
+        + _big_hour_text(memory.get("big_hour"))
+    )
+
+
+def _big_hour_text(big: Mapping[str, Any] | None) -> str:
+    """The biggest endpoints (#15 item 1): each monitor step on one hour of a 100M-inferences-a-day model."""
+    if not big:
+        return ""
+    title = "\n\nOne hour of a model at 100M inferences a day"
+    if "error" in big:
+        return f"{title}: not measured ({big['error']})."
+    rows = [
+        (
+            step,
+            s["peak_rss_mb"],
+            s["step_seconds"],
+            "yes" if s["fits_memory"] else "**no**",
+            "yes" if s["fits_timeout"] else "**no**",
+        )
+        for step, s in big["steps"].items()
+    ]
+    body = table(
+        (
+            "step",
+            "peak RSS MB",
+            "step s",
+            f"within the Analyse function's {big['memory_mb']:,} MB",
+            f"within Lambda's {big['timeout_seconds']} s",
+        ),
+        rows,
+        "lrrll",
+    )
+    return (
+        f"{title} ({big['rows']:,} rows, {big['features']} features, the shipped defaults, labels not captured; "
+        f"baselines fitted beforehand on {big['reference_rows']:,} reference rows; each step in a fresh "
+        f"interpreter, as the Monitor state machine's Map runs them):\n\n{body}\n\nEvery step within the "
+        f"function's memory and time: {_goal(big['goal_met'])}."
     )
 
 

@@ -83,3 +83,44 @@ def test_the_profiles_section_prices_a_segment_column() -> None:
     assert "series = (top + 1) x series per segment" in text
     row = next(line for line in text.splitlines() if line.startswith("| lean | 24 | 24 |"))
     assert f"| 48 (6 x 8) | ${lean['segment_custom_metrics_usd']:,.2f} |" in row
+
+
+def test_the_memory_section_shows_the_big_hour_against_the_functions_limits() -> None:
+    from benchmarks.report import memory_section
+
+    step = {
+        "import_seconds_median": 0.5,
+        "nannyml_import_seconds_median": 2.0,
+        "rss_after_import_mb": 91.0,
+        "rss_after_nannyml_mb": 340.0,
+        "peak_rss_mb": 404.0,
+        "step_seconds_median": 0.2,
+        "baseline": "hit",
+        "loaded": ["nannyml"],
+    }
+    memory = {
+        "configs": {"estimation": {"performance": step}},
+        "repeats": 3,
+        "rows": "2,400 rows",
+        "goal_fixed_mb": 500.0,
+        "fixed_mb": 404.0,
+        "goal_met": True,
+        "big_hour": {
+            "rows": 4_200_000,
+            "reference_rows": 50_000,
+            "features": 30,
+            "memory_mb": 3008,
+            "timeout_seconds": 900,
+            "goal_met": False,
+            "steps": {
+                "performance": {"peak_rss_mb": 2900.0, "step_seconds": 40.0, "fits_memory": True, "fits_timeout": True},
+                "drift": {"peak_rss_mb": 6100.5, "step_seconds": 95.0, "fits_memory": False, "fits_timeout": True},
+            },
+        },
+    }
+    text = memory_section(memory)
+    assert "One hour of a model at 100M inferences a day (4,200,000 rows, 30 features" in text
+    assert "| drift | 6,100.5 | 95.0 | **no** | yes |" in text
+    assert "within the Analyse function's 3,008 MB" in text and "**not met**" in text
+    failed = memory_section({**memory, "big_hour": {"error": "RuntimeError: killed"}})
+    assert "One hour of a model at 100M inferences a day: not measured (RuntimeError: killed)." in failed
