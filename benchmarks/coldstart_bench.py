@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -20,6 +19,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from benchmarks.workers import compiled_env
 
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTIONS = ROOT / "functions"
@@ -57,7 +58,7 @@ def handler_paths() -> list[Path]:
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, **HANDLER_ENV}
+    return compiled_env(HANDLER_ENV)
 
 
 def interpreter_seconds(repeats: int) -> float:

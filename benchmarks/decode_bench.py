@@ -31,9 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.workers import compiled_env
+
 HERE = Path(__file__).resolve().parent
 DATA = HERE / ".data"
-PYCACHE = DATA / "pycache"
 RESULTS = HERE / "results" / "decode.json"
 BYTES_PER_REQUEST = 2460  # measured for the default mix: 30 full-precision features, 1-5 rows per request
 N_FEATURES = 30
@@ -195,10 +196,7 @@ def _worker(kind: str, mix: str, source: str, output: str) -> None:
 
 # ---------------------------------------------------------------------------- driver
 def _worker_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
-    env["POLARS_MAX_THREADS"] = os.environ.get("POLARS_MAX_THREADS", "2")
-    return env
+    return compiled_env({"POLARS_MAX_THREADS": os.environ.get("POLARS_MAX_THREADS", "2")})
 
 
 def warm_bytecode() -> None:

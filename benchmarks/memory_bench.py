@@ -16,7 +16,6 @@ the step's wall time and peak RSS against the Analyse function's memory and Lamb
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import subprocess
 import sys
@@ -24,6 +23,8 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+from benchmarks.workers import compiled_env
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_FIXED_MB = 500.0
@@ -211,7 +212,7 @@ def _clear(lake: Any) -> None:
 
 
 def _child(case: Path, step: str) -> dict[str, Any]:
-    env = {**os.environ, "NML_DISABLE_USAGE_LOGGING": "1", "POWERTOOLS_TRACE_DISABLED": "true"}
+    env = compiled_env({"NML_DISABLE_USAGE_LOGGING": "1", "POWERTOOLS_TRACE_DISABLED": "true"})
     out = subprocess.run(
         [sys.executable, "-c", CHILD, str(ROOT / "functions" / "analyse"), str(case), step, json.dumps(HEAVY)],
         capture_output=True,
