@@ -110,9 +110,9 @@ def spy_reads(monkeypatch: pytest.MonkeyPatch) -> list[list[tuple[datetime, date
     calls: list[list[tuple[datetime, datetime]]] = []
     real = analysis_run.read_captures
 
-    def spy(store, model, ranges):
+    def spy(store, model, ranges, without=()):
         calls.append(list(ranges))
-        return real(store, model, ranges)
+        return real(store, model, ranges, without)
 
     monkeypatch.setattr(analysis_run, "read_captures", spy)
     return calls
@@ -235,3 +235,36 @@ def test_every_chunk_overlapping_a_counted_hour_is_planned(binary_case: Case, tm
     assert plan is not None and len(plan.fingerprints) == chunks and not plan.reused
     assert plan.fresh_ranges == [(plan.fresh_ranges[0][0], plan.fresh_ranges[-1][1])]  # one contiguous read
     assert plan.fresh_ranges[0][0] <= hours[0] and plan.fresh_ranges[0][1] >= hours[1] + HOUR.to_pytimedelta()
+
+
+def test_a_step_reads_only_the_features_its_monitor_reads_and_results_are_unchanged(
+    binary_case: Case, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a lake with six hours and labels for two of them, run once reading every column (baselines fitted and
+    # cached), its stored analyses then dropped, and a spy on what each step leaves in the lake
+    lake = CountedLake(tmp_path, binary_case)
+    lake.add_captures(_hours(binary_case, 0, 6))
+    lake.add_labels(_hours(binary_case, 1, 3)["inference_id"])
+    monkeypatch.setattr(analysis_run, "_unread_features", lambda monitor: [])
+    whole = lake.run("r1", counted=False)
+    monkeypatch.undo()
+    for monitor in whole.monitors:
+        analysis = artifacts.Artifact(lake.config.name, monitor, ANALYSIS, ".parquet")
+        lake.store.delete([analysis.body_key, analysis.manifest_key])
+    left_out: list[list[str]] = []
+    real = analysis_run.read_captures
+
+    def spy(store, model, ranges, without=()):
+        left_out.append(sorted(without))
+        return real(store, model, ranges, without)
+
+    monkeypatch.setattr(analysis_run, "read_captures", spy)
+
+    # When the model runs again with each step leaving out the features its monitor does not read
+    outcome = lake.run("r2", counted=False)
+
+    # Then CBPE's step read no feature, every other step all of them, and the results are the full read's
+    features = sorted(binary_case.config.feature_names)
+    assert "drift" in outcome.monitors and len(left_out) == len(outcome.monitors)
+    assert sorted(left_out) == sorted([features] + [[]] * (len(left_out) - 1))
+    pd.testing.assert_frame_equal(lake.results(outcome), lake.results(whole))

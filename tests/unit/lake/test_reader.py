@@ -145,6 +145,28 @@ def test_a_clean_lake_reads_as_stored(lake):
     assert read.frame.equals(read_rows(lake, "captures", "churn", *WINDOW[0]))
 
 
+def test_columns_left_out_are_never_read_and_records_stay_whole(lake, monkeypatch):
+    # Given the lake's files, and a spy on the columns asked of each file
+    import polars as pl
+
+    asked: list[list[str]] = []
+    real = pl.read_parquet
+
+    def spy(source, columns=None, **kwargs):
+        asked.append(list(columns) if columns is not None else ["<every column>"])
+        return real(source, columns=columns, **kwargs)
+
+    monkeypatch.setattr(pl, "read_parquet", spy)
+    whole = read_captures(lake, "churn", WINDOW)
+    asked.clear()
+    # When the captures are read without a feature (and without the record key, which is kept whatever is asked)
+    read = read_captures(lake, "churn", WINDOW, without=["tenure", "event_id"])
+    # Then no file was asked for that feature, and the rows are the whole read's without it
+    assert asked and all("tenure" not in columns and "event_id" in columns for columns in asked)
+    assert read.frame.equals(whole.frame.drop("tenure"))
+    assert (read.superseded, read.duplicates) == (whole.superseded, whole.duplicates)
+
+
 def test_a_copied_file_counts_once_and_the_copies_are_counted(tmp_path):
     # Given a capture file, and the same file uploaded again under another name later
     from tests.unit.ingest.helpers import capture_file

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -173,12 +173,12 @@ def changed_partitions(
     return {p: names for p, names in after.items() if sorted(names) != sorted(before.get(p, []))}
 
 
-def _read_parquet(data: bytes, columns: list[str] | None) -> pl.DataFrame:
+def _read_parquet(data: bytes, columns: list[str] | None, without: Collection[str] = ()) -> pl.DataFrame:
     buffer = io.BytesIO(data)
-    if columns is None:
+    if columns is None and not without:
         return pl.read_parquet(buffer)
     available = pl.read_parquet_schema(buffer)
-    wanted = [c for c in columns if c in available]
+    wanted = [c for c in (columns if columns is not None else available) if c in available and c not in without]
     buffer.seek(0)
     return pl.read_parquet(buffer, columns=wanted)
 
@@ -213,9 +213,12 @@ def _in_pool(work: Callable[[T], R], items: list[T]) -> list[R]:
 
 
 def _read_grouped(
-    store: ObjectStore, ordered: list[tuple[Partition, list[str] | None]], columns: list[str] | None
+    store: ObjectStore,
+    ordered: list[tuple[Partition, list[str] | None]],
+    columns: list[str] | None,
+    without: Collection[str] = (),
 ) -> list[list[pl.DataFrame]]:
-    """Each partition's file frames (one list per partition, in the given order)."""
+    """Each partition's file frames (one list per partition, in the given order), `without` those columns."""
 
     def read_one(item: tuple[Partition, list[str] | None]) -> list[pl.DataFrame]:
         partition, names = item
@@ -227,7 +230,7 @@ def _read_grouped(
                 else:
                     names_now = names
                 keys = [partition.key(n) for n in readable_files(names_now, manifest)]
-                return [_read_parquet(_fetch(store, key), columns) for key in keys]
+                return [_read_parquet(_fetch(store, key), columns, without) for key in keys]
             except _PartitionChanged:
                 continue
         raise LakeError(f"{store.uri(partition.prefix)}: files kept changing while reading (concurrent compaction)")
@@ -340,8 +343,11 @@ def read_captures(
     model: str,
     ranges: list[tuple[datetime | None, datetime | None]],
     columns: list[str] | None = None,
+    without: Collection[str] = (),
 ) -> CaptureRows:
-    """The model's captured rows whose inference time is in any of the ranges, each record once.
+    """The model's captured rows whose inference time is in any of the ranges, each record once; only `columns`
+    (with the record's key, time and source) when given, and never the `without` columns (features a monitor does
+    not read: never read from the files, so never held in memory).
 
     A record is its (event_id, row_in_request). Ingestion writes with every row which source object and which
     version of it the row came from (`COL_SOURCE_ID`, the object's LastModified, the ingest time): the rows of an
@@ -358,7 +364,8 @@ def read_captures(
     if columns is not None:
         read_columns = list(dict.fromkeys([*columns, COL_INFERENCE_TIME, *RECORD_KEY, *SOURCE_COLUMNS]))
     ordered = sorted(listing.items(), key=lambda item: (item[0].dt, item[0].hour))
-    grouped = _read_grouped(store, [(p, names) for p, names in ordered], read_columns)
+    keep = {COL_INFERENCE_TIME, *RECORD_KEY, *SOURCE_COLUMNS}
+    grouped = _read_grouped(store, [(p, names) for p, names in ordered], read_columns, set(without) - keep)
     stale = _superseded_versions([v for files in grouped for f in files if (v := _versions(f)) is not None])
 
     def settle(item: tuple[Partition, list[pl.DataFrame]]) -> CaptureRows | None:

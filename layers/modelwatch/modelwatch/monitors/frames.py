@@ -248,9 +248,9 @@ def prepare_captures(
     config: ModelConfig, captures: pd.DataFrame, features: list[str], issues: bool = False
 ) -> PreparedCaptures:
     """Validate decoded lake rows against the config and put them in ingestion order, with the `features` a
-    monitor reads typed (every configured feature's presence is checked either way); with `issues`, the decoder's
-    `feature_issues` and `extra_keys` columns are kept where the rows have them."""
-    missing_features = _missing(captures, config.feature_names)
+    monitor reads typed (their presence checked: a step leaves the features it does not read in the lake); with
+    `issues`, the decoder's `feature_issues` and `extra_keys` columns are kept where the rows have them."""
+    missing_features = _missing(captures, [f for f in config.feature_names if f in features])
     if missing_features:
         raise ConfigMismatchError(
             f"model {config.name}: captured rows lack feature column(s) {missing_features}; "
