@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from modelwatch.chunks import period_chunk_key
 from modelwatch.monitors.base import AnalysisData, ChunkInfo
@@ -36,8 +37,12 @@ def _rows(rng: np.random.Generator, rows: int, start: datetime, shift: float = 0
     return frame
 
 
-def test_every_chunk_at_once_equals_nannyml_chunk_by_chunk() -> None:
+@pytest.mark.parametrize("block_rows", [None, 7, 250])
+def test_every_chunk_at_once_equals_nannyml_chunk_by_chunk(block_rows: int | None, monkeypatch) -> None:
     import nannyml as nml
+
+    if block_rows is not None:  # rows transformed a block at a time, blocks across chunks (the default: one block)
+        monkeypatch.setattr("modelwatch.monitors.drift.MULTIVARIATE_BLOCK_ROWS", block_rows)
 
     # Given a calculator fitted on 12 reference hours, and analysis hours: clean, shifted (broken correlation), one
     # with an unseen category, and a chunk of a single row (nannyml's standard deviation is NaN there)

@@ -121,9 +121,11 @@ def _aware(value: Any) -> datetime:
 
 
 # ---------------------------------------------------------------- chunks
-def with_chunks(config: ModelConfig, frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame with each row's chunk number (period index, or size chunk position in ingestion order)."""
-    frame = frame.copy()
+def with_chunks(config: ModelConfig, frame: pd.DataFrame, *, copy: bool = True) -> pd.DataFrame:
+    """The frame with each row's chunk number (period index, or size chunk position in ingestion order); the
+    frame itself gains the column when `copy` is off (a frame the caller just made: no second copy of the rows)."""
+    if copy:
+        frame = frame.copy()
     period = config.chunking.period_delta
     if period is not None:
         frame[CHUNK] = assign_period_chunks(frame, period_ns(period))
@@ -255,7 +257,7 @@ def _prepare(monitor: Monitor, captures: pd.DataFrame) -> _Prepared:
     config = monitor.config
     try:
         prepared = prepare_captures(config, captures, features=_read_columns(monitor), issues=monitor.reads_issues)
-        return _Prepared(with_chunks(config, prepared.frame), prepared.rows_without_prediction)
+        return _Prepared(with_chunks(config, prepared.frame, copy=False), prepared.rows_without_prediction)
     except ChunkDataError:
         if config.chunking.period_delta is None:
             raise  # size chunks are numbered over every row: one cannot be left out alone
@@ -279,7 +281,7 @@ def _prepare(monitor: Monitor, captures: pd.DataFrame) -> _Prepared:
     if frames:
         # Chunks are disjoint time ranges, each in ingestion order: in chunk order they are in ingestion order.
         merged = pd.concat(frames, ignore_index=True)
-        result.frame = with_chunks(config, merged)
+        result.frame = with_chunks(config, merged, copy=False)
     return result
 
 
@@ -435,9 +437,11 @@ def analyse_monitor(
     failed: list[tuple[ChunkInfo, str]] = []
     if len(captures):
         prepared = _prepare(monitor, captures)  # the more specific complaint first
+        del captures  # prepared is a copy: the lake rows go now unless the caller holds them (analyse_from_lake not)
         result.rows_without_prediction = prepared.rows_without_prediction
         frame = prepared.frame
         failed = [(c, reason) for c, reason in prepared.failed if _in_window(c, request) and c.key not in reused]
+        del prepared
         all_chunks = split_chunks(config, frame, chunks_of(config, frame)) if frame is not None else []
         in_window = [c for c in all_chunks if _in_window(c, request) and c.key not in reused]
         if not in_window and not reused and not failed:
@@ -452,7 +456,9 @@ def analyse_monitor(
     parts = [] if plan is None or plan.reused_rows() is None else [plan.reused_rows()]
     if fresh:
         assert frame is not None
-        frame = frame.loc[frame[CHUNK].isin({c.number for c in fresh})]
+        fresh_rows = frame[CHUNK].isin({c.number for c in fresh}).to_numpy()
+        if not fresh_rows.all():  # a copy only when some rows are not analysed (an hour of 4.2M rows: 1.3 GB)
+            frame = frame.loc[fresh_rows]
         if monitor.reads_labels:  # joined once for every version's rows: a label is matched by any of them
             frame = _with_labels(config, frame, labels, fresh, result)
         groups = _version_groups(config, fresh, reference, version_references)
@@ -697,10 +703,12 @@ def analyse_from_lake(
         reference=len(reference),
         chunks_reused=len(plan.reused) if plan is not None else 0,
     )
+    rows = [captures]
+    del captures  # handed over: analyse_monitor drops the lake rows once it has prepared its own copy
     result = analyse_monitor(
         monitor,
         reference,
-        captures,
+        rows.pop(),
         labels,
         request,
         store,
