@@ -181,7 +181,7 @@ def publish_verdict(config: Any, outcome: Any, store: Any, now: Any) -> str:
         if decision.document is not None:
             documents[kind] = decision.document
     verdict = verdict_from_incidents(config.name, outcome.run_id, documents, outcome.chunks_analysed, now)
-    write_pages(store, verdict, [config.name])
+    write_pages(store, verdict, lambda: [config.name])
     return verdict.text
 
 
