@@ -5,7 +5,7 @@ latest first) and one for the fleet (each model's latest run, degraded first).
 Each model's runs are kept in `reports/model=<m>/runs.json` (latest first, at most MAX_RUNS): one read and one
 write per run, whatever the history's length. The fleet's index is drawn from `reports/fleet.json` (each model's
 latest run), which every run updates with S3's conditional writes (read, change its own model's entry, write only if
-nobody wrote in between, else again): one read and two writes per run whatever the fleet's size (it read every
+nobody wrote in between, else again): two reads and two writes per run whatever the fleet's size (it read every
 model's runs.json before, 2,000 requests a run at 1,000 models). Everything read back is checked and escaped: the
 lake is writable by others.
 """
@@ -164,12 +164,15 @@ def read_runs(store: ObjectStore, model: str) -> list[dict[str, Any]]:
         logger.warning("runs index unreadable; starting it again", model=model, error=type(exc).__name__)
         return []
     entries = loaded if isinstance(loaded, list) else []
-    good = [
-        e for e in entries if isinstance(e, dict) and isinstance(e.get("run_id"), str) and e.get("status") in _ORDER
-    ]
+    good = [e for e in entries if _well_formed(e)]
     if len(good) != len(entries):
         logger.warning("runs index entries left out", model=model, left_out=len(entries) - len(good))
     return good
+
+
+def _well_formed(entry: Any) -> bool:
+    """A listed run as the pages write it (runs.json's entries, fleet.json's values): its id and a known status."""
+    return isinstance(entry, dict) and isinstance(entry.get("run_id"), str) and entry.get("status") in _ORDER
 
 
 def _page(title: str, body: str) -> str:
@@ -295,11 +298,7 @@ def _fleet_entries(body: bytes) -> dict[str, dict[str, Any]]:
         logger.warning("fleet index unreadable; starting it again")
         return {}
     entries = loaded if isinstance(loaded, dict) else {}
-    good = {
-        str(m): e
-        for m, e in entries.items()
-        if isinstance(e, dict) and isinstance(e.get("run_id"), str) and e.get("status") in _ORDER
-    }
+    good = {str(m): e for m, e in entries.items() if _well_formed(e)}
     if len(good) != len(entries):
         logger.warning("fleet index entries left out", left_out=len(entries) - len(good))
     return good
