@@ -52,6 +52,8 @@ READ_THREADS = 8
 # What identifies a captured record, and which version of which source object a stored row came from.
 RECORD_KEY = (COL_EVENT_ID, COL_ROW_IN_REQUEST)
 SOURCE_COLUMNS = (COL_SOURCE_ID, COL_SOURCE_MODIFIED, COL_INGESTED_AT)
+# What read_captures needs of every row to keep each record once, whatever columns it is asked for or left without
+SETTLE_COLUMNS = (COL_INFERENCE_TIME, *RECORD_KEY, *SOURCE_COLUMNS)
 _ROW = "__mw_row"
 T = TypeVar("T")
 R = TypeVar("R")
@@ -362,10 +364,10 @@ def read_captures(
         listing.update(list_partitions(store, LAKE_CAPTURES, model, start, end))
     read_columns = None
     if columns is not None:
-        read_columns = list(dict.fromkeys([*columns, COL_INFERENCE_TIME, *RECORD_KEY, *SOURCE_COLUMNS]))
+        read_columns = list(dict.fromkeys([*columns, *SETTLE_COLUMNS]))
     ordered = sorted(listing.items(), key=lambda item: (item[0].dt, item[0].hour))
-    keep = {COL_INFERENCE_TIME, *RECORD_KEY, *SOURCE_COLUMNS}
-    grouped = _read_grouped(store, [(p, names) for p, names in ordered], read_columns, set(without) - keep)
+    left_out = set(without) - set(SETTLE_COLUMNS)
+    grouped = _read_grouped(store, [(p, names) for p, names in ordered], read_columns, left_out)
     stale = _superseded_versions([v for files in grouped for f in files if (v := _versions(f)) is not None])
 
     def settle(item: tuple[Partition, list[pl.DataFrame]]) -> CaptureRows | None:
