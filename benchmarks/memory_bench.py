@@ -99,30 +99,13 @@ print(json.dumps({
 def _case(root: Path, drift: bool) -> Path:
     """A registered model with fitted baselines in a LocalStore lake under `root`; the pickled step input."""
     from benchmarks.estimation_bench import Lake, make_workload
-    from modelwatch.analysis import RunSpec, analyse_from_lake
-    from modelwatch.monitors import configured
-    from modelwatch.signing import HmacSigner
 
     workload = make_workload(1, reference_rows=5_000, rows_per_day=2_400)
     lake = Lake(root, workload, drift=drift)
-    spec = RunSpec(
-        model=lake.model,
-        run_id="memory-bench",
-        window_start=lake.window[0],
-        window_end=lake.window[1],
-        input_complete=True,
-        monitors=configured(lake.config),
-        config=lake.config,
-    )
-    counters = list(lake.counters.values())
-    signer = HmacSigner(SECRET, "bench")
-    for name in spec.monitors:  # the fit run: baselines cached, signed with the shared key
-        analyse_from_lake(spec, name, lake.store, counters, lake.window[1], signer=signer)
+    spec = _spec(lake, lake.window[0], lake.window[1], "memory-bench")
+    _fit(lake, spec)
     _clear(lake)
-    path = root.parent / "case.pickle"
-    case = {"root": str(root), "spec": spec, "counters": counters, "now": lake.window[1], "secret": SECRET}
-    path.write_bytes(pickle.dumps(case))
-    return path
+    return _write_case(root.parent / "case.pickle", lake, spec)
 
 
 def _big_case(root: Path, rows: int, reference_rows: int) -> Path:
@@ -132,9 +115,6 @@ def _big_case(root: Path, rows: int, reference_rows: int) -> Path:
 
     from benchmarks.data_quality_bench import SEED, _rows, configs, synthetic
     from benchmarks.estimation_bench import ANALYSIS_START, REFERENCE_START, Lake, Workload, _rebase
-    from modelwatch.analysis import RunSpec, analyse_from_lake
-    from modelwatch.monitors import configured
-    from modelwatch.signing import HmacSigner
 
     dataset = synthetic()
     rng = np.random.default_rng(SEED)
@@ -143,41 +123,58 @@ def _big_case(root: Path, rows: int, reference_rows: int) -> Path:
     reference = _rebase(_rows(rng, reference_rows, dataset), REFERENCE_START, small)
     workload = Workload(reference=reference, analysis=first, days=1, rows_per_day=small, dataset=dataset)
     lake = Lake(root, workload, drift=True, config=configs(dataset)["default"])
-    signer = HmacSigner(SECRET, "bench")
-
-    def spec(start: Any, run_id: str) -> Any:
-        return RunSpec(
-            model=lake.model,
-            run_id=run_id,
-            window_start=start,
-            window_end=start + HOUR,
-            input_complete=True,
-            monitors=configured(lake.config),
-            config=lake.config,
-        )
-
-    fit = spec(ANALYSIS_START, "memory-bench-fit")
-    for name in fit.monitors:  # the fit run on the small hour: every baseline cached, signed with the shared key
-        analyse_from_lake(fit, name, lake.store, list(lake.counters.values()), fit.window_end, signer=signer)
+    _fit(lake, _spec(lake, ANALYSIS_START, ANALYSIS_START + HOUR, "memory-bench-fit"))  # on the small hour
     big = _rebase(_rows(rng, rows, dataset), ANALYSIS_START + HOUR, rows).drop(columns=["target"])
     big["id"] += small  # event ids unique across the hours
     lake._write(big)
     del big
-    measured = spec(ANALYSIS_START + HOUR, "memory-bench-big-hour")
+    measured = _spec(lake, ANALYSIS_START + HOUR, ANALYSIS_START + 2 * HOUR, "memory-bench-big-hour")
+    return _write_case(root.parent / "big-case.pickle", lake, measured)
+
+
+def _spec(lake: Any, start: Any, end: Any, run_id: str) -> Any:
+    """A run of every configured monitor over [start, end) of the lake's model."""
+    from modelwatch.analysis import RunSpec
+    from modelwatch.monitors import configured
+
+    return RunSpec(
+        model=lake.model,
+        run_id=run_id,
+        window_start=start,
+        window_end=end,
+        input_complete=True,
+        monitors=configured(lake.config),
+        config=lake.config,
+    )
+
+
+def _fit(lake: Any, spec: Any) -> None:
+    """The fit run: every monitor's baseline cached, signed with the key the measured steps trust."""
+    from modelwatch.analysis import analyse_from_lake
+    from modelwatch.signing import HmacSigner
+
+    signer = HmacSigner(SECRET, "bench")
+    for name in spec.monitors:
+        analyse_from_lake(spec, name, lake.store, list(lake.counters.values()), spec.window_end, signer=signer)
+
+
+def _write_case(path: Path, lake: Any, spec: Any) -> Path:
+    """The measured step's input: the lake, the run, the hour counters as they are now, the signing key."""
     case = {
-        "root": str(root),
-        "spec": measured,
+        "root": str(lake.store.root),
+        "spec": spec,
         "counters": list(lake.counters.values()),
-        "now": measured.window_end,
+        "now": spec.window_end,
         "secret": SECRET,
     }
-    path = root.parent / "big-case.pickle"
     path.write_bytes(pickle.dumps(case))
     return path
 
 
 def big_hour(quick: bool = False) -> dict[str, Any]:
     """Each monitor step's wall time and peak RSS on one hour of a 100M-inferences-a-day model (fresh interpreters)."""
+    from benchmarks.data_quality_bench import synthetic
+
     rows = QUICK_BIG_HOUR_ROWS if quick else BIG_HOUR_ROWS
     reference_rows = 3_000 if quick else 50_000  # the smoke run checks that it works, not how much it takes
     steps: dict[str, Any] = {}
@@ -196,7 +193,7 @@ def big_hour(quick: bool = False) -> dict[str, Any]:
     return {
         "rows": rows,
         "reference_rows": reference_rows,
-        "features": 30,
+        "features": len(synthetic().features),
         "steps": steps,
         "memory_mb": ANALYSE_MEMORY_MB,
         "timeout_seconds": LAMBDA_TIMEOUT_SECONDS,
