@@ -44,3 +44,15 @@ def _state_table_schema() -> dict[str, Any]:
 def create_state_table(dynamodb: Any, name: str) -> None:
     """Create the state table on moto with the key schema template.yaml gives it."""
     dynamodb.create_table(TableName=name, **_state_table_schema())
+
+
+def rescored(reference: Any, noise: float, seed: int) -> Any:
+    """The reference as a noisier binary model scores it (its probabilities shaken by normal noise of sd `noise`,
+    seeded, the predicted class following): a second model version's own reference."""
+    import numpy as np
+
+    noisy = reference.copy()
+    shaken = noisy["y_pred_proba"] + np.random.default_rng(seed).normal(0.0, noise, len(noisy))
+    noisy["y_pred_proba"] = shaken.clip(0.001, 0.999)
+    noisy["y_pred"] = (noisy["y_pred_proba"] >= 0.5).astype(int)
+    return noisy

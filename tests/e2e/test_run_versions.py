@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -20,6 +19,7 @@ import yaml
 from modelwatch.clock import parse_iso
 from modelwatch_cli.main import main
 from tests.e2e.breast_cancer import START, Generated, generate, nannyml_direct
+from tests.helpers import rescored
 
 pytestmark = pytest.mark.slow
 
@@ -45,11 +45,7 @@ def _switched_captures(old: Path, new: Path, into: Path) -> None:
 
 def _second_reference(reference: pd.DataFrame) -> pd.DataFrame:
     """Version 2's own reference: the reference as the noisier model scores it."""
-    noisy = reference.copy()
-    shaken = noisy["y_pred_proba"] + np.random.default_rng(5).normal(0.0, 0.3, len(noisy))
-    noisy["y_pred_proba"] = shaken.clip(0.001, 0.999)
-    noisy["y_pred"] = (noisy["y_pred_proba"] >= 0.5).astype(int)
-    return noisy
+    return rescored(reference, 0.3, seed=5)
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from modelwatch.constants import DIM_VERSION
 from modelwatch.lake.store import LocalStore
 from modelwatch.monitors.results import read_results, to_parquet
 from modelwatch.publishing.datapoints import candidates
+from tests.helpers import rescored
 
 from .cases import LATE, Case
 from .helpers import direct_estimated
@@ -29,11 +30,7 @@ RETIRED = datetime(2026, 3, 2, 6, tzinfo=UTC)
 
 def _second_model(reference: pd.DataFrame) -> pd.DataFrame:
     """The reference as a second model scores it (noisier probabilities): version 2's own reference."""
-    noisy = reference.copy()
-    shaken = noisy["y_pred_proba"] + np.random.default_rng(3).normal(0.0, 0.15, len(noisy))
-    noisy["y_pred_proba"] = shaken.clip(0.001, 0.999)
-    noisy["y_pred"] = (noisy["y_pred_proba"] >= 0.5).astype(int)
-    return noisy
+    return rescored(reference, 0.15, seed=3)
 
 
 def _versioned(case: Case, *versions: dict[str, object]) -> Case:

@@ -4,6 +4,7 @@ chunk: values, sampling errors, bounds, thresholds and alerts."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,7 @@ from modelwatch.monitors.univariate import nml_blocks
 FEATURES = ["x", "y", "colour"]
 HOUR = timedelta(hours=1)
 START = datetime(2026, 1, 5, tzinfo=UTC)
+PERIOD_NS = int(HOUR.total_seconds() * 1e9)
 
 
 def _rows(rng: np.random.Generator, rows: int, start: datetime, shift: float = 0.0) -> pd.DataFrame:
@@ -37,10 +39,48 @@ def _rows(rng: np.random.Generator, rows: int, start: datetime, shift: float = 0
     return frame
 
 
-@pytest.mark.parametrize("block_rows", [None, 7, 250])
-def test_every_chunk_at_once_equals_nannyml_chunk_by_chunk(block_rows: int | None, monkeypatch) -> None:
+def hourly_chunks(frame: pd.DataFrame) -> list[ChunkInfo]:
+    """The frame's rows numbered by hour (CHUNK, in place) and its hourly chunks as the analysis keys them."""
+    frame[CHUNK] = frame[TIMESTAMP].astype("int64") // PERIOD_NS
+    chunks = []
+    for number, rows in frame.groupby(CHUNK):
+        begin = datetime.fromtimestamp(int(number) * 3_600, tz=UTC)
+        chunks.append(ChunkInfo(period_chunk_key(int(number), HOUR), int(number), begin, begin + HOUR, len(rows)))
+    return chunks
+
+
+def hourly_calculator(reference: pd.DataFrame) -> Any:
+    """nannyml's DataReconstructionDriftCalculator fitted on the reference, in hourly chunks."""
     import nannyml as nml
 
+    return nml.DataReconstructionDriftCalculator(
+        column_names=FEATURES, timestamp_column_name=TIMESTAMP, chunker=ModelwatchChunker(period_ns=PERIOD_NS)
+    ).fit(reference)
+
+
+def ours_and_nannyml(calculator: Any, frame: pd.DataFrame, chunks: list[ChunkInfo]) -> tuple[Any, Any]:
+    """The chunks' multivariate rows as the drift monitor computes them, and nannyml's calculate of the same rows."""
+    ours = multivariate_block(calculator, AnalysisData(frame, chunks), FEATURES)
+    (direct,) = nml_blocks(
+        calculator.calculate(frame[[*FEATURES, TIMESTAMP]]),
+        [((METRIC_RECONSTRUCTION,), METRIC_RECONSTRUCTION, None)],
+        KIND_MULTIVARIATE,
+    )
+    return ours, direct
+
+
+def assert_equal_to_nannyml(ours: Any, direct: Any) -> None:
+    """Same chunks, every value field within 1e-12 (NaN where nannyml's is), the same alerts."""
+    assert ours["chunk_key"].tolist() == direct["chunk_key"].tolist()
+    for field in VALUE_FIELDS:
+        np.testing.assert_allclose(
+            ours[field].to_numpy(dtype=float), direct[field].to_numpy(dtype=float), rtol=0, atol=1e-12, equal_nan=True
+        )
+    assert ours["alert"].tolist() == direct["alert"].tolist()
+
+
+@pytest.mark.parametrize("block_rows", [None, 7, 250])
+def test_every_chunk_at_once_equals_nannyml_chunk_by_chunk(block_rows: int | None, monkeypatch) -> None:
     if block_rows is not None:  # rows transformed a block at a time, blocks across chunks (the default: one block)
         monkeypatch.setattr("modelwatch.monitors.drift.MULTIVARIATE_BLOCK_ROWS", block_rows)
 
@@ -53,31 +93,15 @@ def test_every_chunk_at_once_equals_nannyml_chunk_by_chunk(block_rows: int | Non
     hours[1]["y"] = rng.normal(0.0, 1.0, 200)
     hours.append(_rows(rng, 1, START + 3 * HOUR))
     frame = pd.concat(hours, ignore_index=True)
-    period_ns = int(HOUR.total_seconds() * 1e9)
-    frame[CHUNK] = frame[TIMESTAMP].astype("int64") // period_ns
-    chunks = []
-    for number, rows in frame.groupby(CHUNK):
-        begin = datetime.fromtimestamp(int(number) * 3_600, tz=UTC)
-        chunks.append(ChunkInfo(period_chunk_key(int(number), HOUR), int(number), begin, begin + HOUR, len(rows)))
-    calculator = nml.DataReconstructionDriftCalculator(
-        column_names=FEATURES, timestamp_column_name=TIMESTAMP, chunker=ModelwatchChunker(period_ns=period_ns)
-    ).fit(reference)
+    chunks = hourly_chunks(frame)
+    calculator = hourly_calculator(reference)
 
     # When both compute the chunks
-    ours = multivariate_block(calculator, AnalysisData(frame, chunks), FEATURES)
-    (direct,) = nml_blocks(
-        calculator.calculate(frame[[*FEATURES, TIMESTAMP]]),
-        [((METRIC_RECONSTRUCTION,), METRIC_RECONSTRUCTION, None)],
-        KIND_MULTIVARIATE,
-    )
+    ours, direct = ours_and_nannyml(calculator, frame, chunks)
 
     # Then every field and alert is nannyml's (the shifted hour alerts, the single row has no sampling error)
-    assert ours["chunk_key"].tolist() == direct["chunk_key"].tolist() == [c.key for c in chunks]
-    for field in VALUE_FIELDS:
-        np.testing.assert_allclose(
-            ours[field].to_numpy(dtype=float), direct[field].to_numpy(dtype=float), rtol=0, atol=1e-12, equal_nan=True
-        )
-    assert ours["alert"].tolist() == direct["alert"].tolist()
+    assert_equal_to_nannyml(ours, direct)
+    assert ours["chunk_key"].tolist() == [c.key for c in chunks]
     assert ours["alert"].tolist()[1] is True
     assert np.isnan(ours["sampling_error"].iloc[3])
     assert set(ours["metric"]) == {METRIC_RECONSTRUCTION} and set(ours["kind"]) == {KIND_MULTIVARIATE}
@@ -104,12 +128,7 @@ def test_size_chunks_number_as_the_analysis_does() -> None:
     chunker.offset = first
 
     # When both compute them
-    ours = multivariate_block(calculator, AnalysisData(frame, chunks), FEATURES)
-    (direct,) = nml_blocks(
-        calculator.calculate(frame[[*FEATURES, TIMESTAMP]]),
-        [((METRIC_RECONSTRUCTION,), METRIC_RECONSTRUCTION, None)],
-        KIND_MULTIVARIATE,
-    )
+    ours, direct = ours_and_nannyml(calculator, frame, chunks)
 
     # Then the values agree chunk for chunk
     np.testing.assert_allclose(ours["value"], direct["value"], rtol=0, atol=1e-12)

@@ -10,15 +10,7 @@ from modelwatch.config import load_model_config, load_model_config_text
 from modelwatch.errors import ConfigError
 from modelwatch.units import model_dimensions, split_unit, unit_name
 
-BASE = """
-name: car-loan
-endpoint: car-loan-ep
-problem_type: binary_classification
-features:
-  - {name: car_value, type: numeric}
-output: {format: csv, columns: [y_pred_proba]}
-reference: ref.parquet
-"""
+from .configs import BASE
 
 
 def test_units_of_listed_variants_carry_their_own_reference(tmp_path: Path) -> None:

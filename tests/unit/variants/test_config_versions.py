@@ -10,15 +10,8 @@ import pytest
 from modelwatch.config import load_model_config, load_model_config_text
 from modelwatch.errors import ConfigError
 
-BASE = """
-name: car-loan
-endpoint: car-loan-ep
-problem_type: binary_classification
-features:
-  - {name: car_value, type: numeric}
-output: {format: csv, columns: [y_pred_proba]}
-reference: ref.parquet
-"""
+from .configs import BASE
+
 V2 = datetime(2026, 12, 1, 10, 30, tzinfo=UTC)
 V3 = datetime(2026, 12, 5, tzinfo=UTC)
 
