@@ -687,13 +687,13 @@ def analyse_from_lake(
         ranges = list(plan.fresh_ranges)
         start = plan.fresh_start
     read = read_captures(store, config.name, ranges, without=_unread_features(monitor))
-    captures = lake_to_pandas(read.frame)
+    captures = lake_to_pandas(read.frame, consume=True)  # the polars rows go column by column as they convert
     superseded, duplicates = read.superseded, read.duplicates
-    del read  # the rows live on in pandas: not held twice
+    del read
     labels = None
     if monitor.reads_labels and ranges:
         # Labels arrive after their inference (ground truth is partitioned by label time): none before the window.
-        labels = lake_to_pandas(read_ground_truth(store, config.name, start=start))
+        labels = lake_to_pandas(read_ground_truth(store, config.name, start=start), consume=True)
     logger.info(
         "lake rows loaded",
         model=config.name,

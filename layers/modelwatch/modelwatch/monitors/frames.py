@@ -6,6 +6,7 @@ Imports pandas and numpy only inside functions: publishing imports the monitors,
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -36,20 +37,38 @@ INGESTION_ORDER = [COL_INFERENCE_TIME, COL_EVENT_ID, COL_INFERENCE_ID, COL_ROW_I
 ID_COLUMNS = (COL_EVENT_ID, COL_INFERENCE_ID)
 
 
-def lake_to_pandas(frame: pl.DataFrame) -> pd.DataFrame:
+def lake_to_pandas(frame: pl.DataFrame, *, consume: bool = False) -> pd.DataFrame:
     """Lake rows (polars) as pandas; the id columns stay Arrow-backed strings (nannyml never reads them, the label
-    join and the ingestion-order sort handle them as they are), everything else as plain numpy/object columns."""
+    join and the ingestion-order sort handle them as they are), everything else as plain numpy/object columns.
+
+    Converted one column at a time into a frame of one block per column: converting the whole frame at once held
+    the polars rows, an Arrow copy and pandas' consolidated blocks together (an hour of 4.2M rows and 30 features:
+    2.6 GB on top of the 1.4 GB of rows). With `consume`, each polars column is dropped from `frame` as soon as it
+    is converted, so the rows are never held twice; `frame` is left without columns."""
+    import pandas as pd
     import polars as pl
 
-    ids = [c for c in ID_COLUMNS if c in frame.columns and frame.schema[c] == pl.String()]
-    if not ids:
-        return frame.to_pandas()
-    converted = frame.drop(ids).to_pandas()
-    arrow_ids = frame.select(ids).to_pandas(use_pyarrow_extension_array=True)
-    for column in frame.columns:  # the lake's column order
-        if column in ids:
-            converted.insert(frame.columns.index(column), column, arrow_ids[column])
-    return converted
+    moving = frame if consume else frame.clone()  # a clone shares the columns' memory
+    ids = {c for c in ID_COLUMNS if c in moving.columns and moving.schema[c] == pl.String()}
+    height = moving.height
+    columns: dict[str, pd.Series] = {}
+    for name in list(moving.columns):
+        series = moving.drop_in_place(name)
+        columns[name] = series.to_pandas(use_pyarrow_extension_array=name in ids)
+        del series  # with `consume`, the last reference to the polars column
+    if not columns:
+        return pd.DataFrame(index=pd.RangeIndex(height))
+    return pd.DataFrame(columns, copy=False)
+
+
+def shared_columns(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """A new frame of `frame`'s `columns` (all by default) sharing their memory: a column assigned on it replaces
+    that column there only (pandas 2 never writes a column's values in place on assignment). A copy held an hour of
+    4.2M rows twice."""
+    import pandas as pd
+
+    names = frame.columns if columns is None else columns
+    return pd.DataFrame({name: frame[name] for name in names}, index=frame.index, copy=False)
 
 
 @dataclass(frozen=True)
@@ -279,7 +298,7 @@ def prepare_captures(
         keep.append(COL_EVENT_ID)
     if issues:
         keep.extend(c for c in (COL_FEATURE_ISSUES, COL_EXTRA_KEYS) if c in captures.columns)
-    frame = captures.reindex(columns=keep)  # a copy
+    frame = shared_columns(captures, keep)  # everything below assigns whole columns: `captures` never changes
     if COL_EVENT_ID not in frame.columns:
         frame[COL_EVENT_ID] = frame[COL_INFERENCE_ID]
     if features:
