@@ -16,12 +16,13 @@ from modelwatch.constants import (
     COL_Y_TRUE,
 )
 from modelwatch.errors import ConfigMismatchError
-from modelwatch.monitors.frames import TARGET, usable_labels
+from modelwatch.monitors.frames import TARGET, shared_columns, usable_labels
 
 if TYPE_CHECKING:
     import pandas as pd
 
 _JOIN_KEYS = [COL_INFERENCE_ID, COL_ROW_IN_REQUEST]
+_ID, _ROW, _RANK = "id_code", "row", "rank"  # the integer join's columns
 
 
 @dataclass
@@ -54,7 +55,7 @@ class LabelJoin:
 def _empty_target(config: ModelConfig, frame: pd.DataFrame) -> pd.DataFrame:
     import numpy as np
 
-    frame = frame.copy()
+    frame = shared_columns(frame)
     frame[TARGET] = None if config.problem_type is ProblemType.MULTICLASS else np.nan
     if config.problem_type is ProblemType.MULTICLASS:
         frame[TARGET] = frame[TARGET].astype("object")
@@ -80,53 +81,82 @@ def join_labels(config: ModelConfig, analysis: pd.DataFrame, labels: pd.DataFram
     outside the model's classes (or not finite numbers) are left out and counted; captured rows that share their
     (inference_id, row_in_request) with another row (two requests under one inference id) get no label. Only labels
     without the join's columns raise (ConfigMismatchError): the caller then analyses without labels.
+
+    The ids are hashed once, captured and labelled together, and the join works on their integer codes: hashing
+    the id strings in every step (counts, duplicates, the merge and its check) took 30 s and 2.6 GB on an hour of
+    4.2M labelled rows. Missing ids never match (nor count); captured rows sharing a missing id are ambiguous.
     """
+    import numpy as np
+    import pandas as pd
+
     if labels is None or labels.empty:
         return LabelJoin(frame=_empty_target(config, analysis))
     missing = [c for c in [*_JOIN_KEYS, COL_Y_TRUE] if c not in labels.columns]
     if missing:
         raise ConfigMismatchError(f"model {config.name}: ground-truth rows lack column(s) {missing}")
     order = [c for c in (COL_LABEL_TIME, COL_SOURCE_MODIFIED, COL_SOURCE_KEY, COL_SOURCE_LINE) if c in labels.columns]
-    table = labels[[*_JOIN_KEYS, COL_Y_TRUE, *order]].copy()
     captured_ids = _id_text(analysis[COL_INFERENCE_ID])
-    table[COL_INFERENCE_ID] = _id_text(table[COL_INFERENCE_ID])
-    if table[COL_INFERENCE_ID].dtype != captured_ids.dtype:  # e.g. Arrow-backed lake ids vs str labels
-        table[COL_INFERENCE_ID] = table[COL_INFERENCE_ID].astype(captured_ids.dtype)
-    table[COL_ROW_IN_REQUEST] = table[COL_ROW_IN_REQUEST].astype("int64")
-    table[TARGET], invalid = usable_labels(config, table[COL_Y_TRUE])
+    label_ids = _id_text(labels[COL_INFERENCE_ID])
+    if label_ids.dtype != captured_ids.dtype:  # e.g. Arrow-backed lake ids vs str labels
+        label_ids = label_ids.astype(captured_ids.dtype)
+    codes, ids = pd.factorize(pd.concat([captured_ids, label_ids], ignore_index=True))
+    captured_codes, label_codes = codes[: len(analysis)], codes[len(analysis) :]
+    target, invalid = usable_labels(config, labels[COL_Y_TRUE])
+    table = pd.DataFrame(
+        {
+            _ID: label_codes,
+            _ROW: labels[COL_ROW_IN_REQUEST].astype("int64").to_numpy(),
+            **{f"{_RANK}{i}": _ranks(labels[column]) for i, column in enumerate(order)},
+            TARGET: target.to_numpy(),
+        }
+    )
     invalid_labels = int(invalid.sum())
     if invalid_labels:
-        table = table.loc[~invalid]
+        table = table.loc[~invalid.to_numpy()]
     if order:
-        table = table.sort_values(order, kind="stable")
-    deduplicated = table.drop_duplicates(subset=_JOIN_KEYS, keep="last")
+        table = table.sort_values([f"{_RANK}{i}" for i in range(len(order))], kind="stable")
+    deduplicated = table.drop_duplicates(subset=[_ID, _ROW], keep="last")
     duplicates = len(table) - len(deduplicated)
 
-    captured = captured_ids.value_counts()
-    label_counts = deduplicated[COL_INFERENCE_ID].value_counts()
-    known = label_counts.index.isin(captured.index)
-    unmatched = int(label_counts[~known].sum())
-    label_counts = label_counts[known]
-    mismatched = label_counts[label_counts != captured.reindex(label_counts.index)]
-    excluded_ids = sorted(str(i) for i in mismatched.index)
-    usable = deduplicated[deduplicated[COL_INFERENCE_ID].isin(label_counts.index.difference(mismatched.index))]
+    captured = np.bincount(captured_codes[captured_codes >= 0], minlength=len(ids))
+    label_code = deduplicated[_ID].to_numpy()
+    present = label_code >= 0
+    counted = np.bincount(label_code[present], minlength=len(ids))
+    known = (counted > 0) & (captured > 0)
+    unmatched = int(counted[(counted > 0) & ~known].sum())
+    mismatched = known & (counted != captured)
+    excluded_ids = sorted(str(ids[code]) for code in np.flatnonzero(mismatched))
+    usable = deduplicated.loc[present & (known & ~mismatched)[np.where(present, label_code, 0)]]
 
-    frame = analysis.copy()
-    frame[COL_INFERENCE_ID] = captured_ids
-    frame[COL_ROW_IN_REQUEST] = frame[COL_ROW_IN_REQUEST].astype("int64")
-    joined = frame.merge(usable[[*_JOIN_KEYS, TARGET]], on=_JOIN_KEYS, how="left", validate="many_to_one")
-    joined.index = frame.index
-    ambiguous = frame.duplicated(_JOIN_KEYS, keep=False)
-    if ambiguous.any():
+    keys = pd.DataFrame({_ID: captured_codes, _ROW: analysis[COL_ROW_IN_REQUEST].astype("int64").to_numpy()})
+    # `usable` holds each key once (deduplicated above): a left merge keeps the captured rows' order and count.
+    matched = keys.merge(usable[[_ID, _ROW, TARGET]], on=[_ID, _ROW], how="left")
+    joined = shared_columns(analysis)  # the analysis rows are not copied (an hour of 4.2M rows: 2.3 GB twice)
+    joined[COL_INFERENCE_ID] = captured_ids
+    joined[COL_ROW_IN_REQUEST] = keys[_ROW].to_numpy()
+    joined[TARGET] = matched[TARGET].to_numpy()
+    ambiguous = keys.assign(**{_ID: np.where(captured_codes >= 0, captured_codes, len(ids))})
+    ambiguous_rows = ambiguous.duplicated([_ID, _ROW], keep=False).to_numpy()
+    if ambiguous_rows.any():
         # Which of the rows sharing a key the label belongs to cannot be told: none gets it.
-        joined.loc[ambiguous, TARGET] = None
+        joined.loc[ambiguous_rows, TARGET] = None
     return LabelJoin(
         frame=joined,
         label_rows=len(labels),
         duplicates_dropped=duplicates,
         unmatched_labels=unmatched,
         excluded_inference_ids=excluded_ids,
-        excluded_label_rows=int(mismatched.sum()),
+        excluded_label_rows=int(counted[mismatched].sum()),
         invalid_labels=invalid_labels,
-        ambiguous_rows=int(ambiguous.sum()),
+        ambiguous_rows=int(ambiguous_rows.sum()),
     )
+
+
+def _ranks(values: pd.Series) -> Any:
+    """Each value's position among the column's sorted distinct values, missing values last (as `sort_values`
+    orders them): sorting by ranks is sorting by the values."""
+    import pandas as pd
+
+    ranks, distinct = pd.factorize(values, sort=True)
+    ranks[ranks < 0] = len(distinct)
+    return ranks
