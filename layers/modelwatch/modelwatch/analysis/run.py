@@ -437,7 +437,7 @@ def analyse_monitor(
     failed: list[tuple[ChunkInfo, str]] = []
     if len(captures):
         prepared = _prepare(monitor, captures)  # the more specific complaint first
-        del captures  # prepared is a copy: the lake rows go now unless the caller holds them (analyse_from_lake not)
+        del captures  # prepared shares the columns it keeps: the others go now unless the caller holds the rows
         result.rows_without_prediction = prepared.rows_without_prediction
         frame = prepared.frame
         failed = [(c, reason) for c, reason in prepared.failed if _in_window(c, request) and c.key not in reused]
@@ -461,6 +461,7 @@ def analyse_monitor(
             frame = frame.loc[fresh_rows]
         if monitor.reads_labels:  # joined once for every version's rows: a label is matched by any of them
             frame = _with_labels(config, frame, labels, fresh, result)
+        labels = None  # joined: the caller's are gone too unless it holds them (analyse_from_lake not)
         groups = _version_groups(config, fresh, reference, version_references)
         first_failure: _ChunkFailed | None = None
         for span, chunks, version_reference in groups:
@@ -703,13 +704,13 @@ def analyse_from_lake(
         reference=len(reference),
         chunks_reused=len(plan.reused) if plan is not None else 0,
     )
-    rows = [captures]
-    del captures  # handed over: analyse_monitor drops the lake rows once it has prepared its own copy
+    handed = [captures, labels]
+    del captures, labels  # handed over: analyse_monitor drops the lake rows once prepared, the labels once joined
     result = analyse_monitor(
         monitor,
         reference,
-        rows.pop(),
-        labels,
+        handed.pop(0),
+        handed.pop(0),
         request,
         store,
         now,
