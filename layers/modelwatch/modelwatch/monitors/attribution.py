@@ -17,7 +17,6 @@ from modelwatch.constants import KIND_REALIZED
 from modelwatch.errors import ReferenceDataError
 from modelwatch.lake.layout import violations_key
 from modelwatch.monitors.base import AnalysisData, Gated, MetricPoint, Monitor, Publication
-from modelwatch.monitors.frames import CHUNK
 from modelwatch.monitors.performance import chunk_table
 from modelwatch.monitors.plots import FEATURE_COLOURS, Section, alert_markers, new_figure, threshold_lines
 from modelwatch.monitors.results import ResultRow, conform, empty_table
@@ -41,6 +40,10 @@ HOLD_OUT_EVERY = 5  # every 5th row (in ingestion order) is held out to measure 
 # mean |SHAP| of 500 rows ranks the features as all rows do but for features of near-equal attribution, whose swap
 # costs nDCG little (it weighs each feature by its baseline attribution).
 SHAP_ROWS = 500
+# A surrogate learns from at most this many evenly spaced rows of a chunk (or of the reference): fitted on all of an
+# hour of 4.2M rows it held the features three times over (5.1 GB, 56 s); on 400,000 of them it ranks the features
+# the same way (BENCHMARKS.md, memory section).
+FIT_ROWS = 400_000
 # Small, deterministic trees: one thread and forced row-wise histograms make a fit the same run to run.
 SURROGATE_PARAMETERS: dict[str, Any] = {
     "objective": "regression",
@@ -117,6 +120,11 @@ def encode(config: ModelConfig, frame: pd.DataFrame, categories: dict[str, list[
     return np.column_stack(columns) if columns else np.empty((len(frame), 0))
 
 
+def fit_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows a surrogate learns from: all of them up to FIT_ROWS, else evenly spaced ones (ingestion order)."""
+    return frame if len(frame) <= FIT_ROWS else frame.iloc[:: math.ceil(len(frame) / FIT_ROWS)]
+
+
 def fit_surrogate(config: ModelConfig, matrix: np.ndarray, target: np.ndarray, keep_model: bool = False) -> Surrogate:
     """Fit on every row but each HOLD_OUT_EVERY-th, measure R² on those, attribute every row with TreeSHAP."""
     import lightgbm as lgb
@@ -176,6 +184,7 @@ class AttributionMonitor(Monitor):
             "surrogate": {**SURROGATE_PARAMETERS, "trees": SURROGATE_TREES},
             "hold_out_every": HOLD_OUT_EVERY,
             "shap_rows": SHAP_ROWS,
+            "fit_rows": FIT_ROWS,
             "baseline": self.settings.baseline,
             "label": self.settings.label,
         }
@@ -194,8 +203,9 @@ class AttributionMonitor(Monitor):
             for f in self.config.features
             if f.type == "categorical"
         }
+        rows = fit_rows(reference)
         surrogate = fit_surrogate(
-            self.config, encode(self.config, reference, categories), self._target(reference), keep_model=True
+            self.config, encode(self.config, rows, categories), self._target(rows), keep_model=True
         )
         baseline = AttributionBaseline(surrogate, categories)
         if self.settings.baseline:
@@ -221,12 +231,13 @@ class AttributionMonitor(Monitor):
         reference = baseline.reference.global_shap
         records: list[dict[str, Any]] = []
         by_number = {c.number: c for c in data.chunks}
-        for number, frame in data.frame.groupby(CHUNK, sort=True):
-            chunk = by_number.get(int(number))
+        for number, frame in data.chunk_frames():
+            chunk = by_number.get(number)
             if chunk is None:
                 continue
             base = {"chunk_key": chunk.key, "kind": KIND_REALIZED, "alert": False, "feature": None}
-            surrogate = fit_surrogate(self.config, encode(self.config, frame, baseline.categories), self._target(frame))
+            rows = fit_rows(frame)
+            surrogate = fit_surrogate(self.config, encode(self.config, rows, baseline.categories), self._target(rows))
             records.append({**base, "metric": METRIC_FAITHFULNESS, "value": surrogate.faithfulness})
             faithful = surrogate.faithfulness >= settings.min_faithfulness
             if not faithful:

@@ -9,6 +9,7 @@ are alerts. Adding a monitor touches neither ingestion nor publishing.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -68,6 +69,13 @@ class AnalysisData:
         import numpy as np
 
         return np.unique(self.frame[CHUNK].to_numpy(), return_inverse=True)
+
+    def chunk_frames(self) -> Iterator[tuple[int, pd.DataFrame]]:
+        """Each chunk number (ascending) with its rows, in ingestion order; a chunk's rows apart (a copy) only when
+        the frame holds other chunks too (an hour of 4.2M rows is one chunk, the frame itself)."""
+        numbers, positions = self.chunk_groups
+        for index, number in enumerate(numbers):
+            yield int(number), self.frame if len(numbers) == 1 else self.frame.loc[positions == index]
 
     def missing(self, column: str) -> Any:
         """The column's missing values (`isna`, a boolean numpy array), found once for every part of a step that

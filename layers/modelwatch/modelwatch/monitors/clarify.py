@@ -27,7 +27,8 @@ FT_SAMPLES_THRESHOLD = 9
 PRE_TRAINING = "Pre-training"  # Clarify's BiasStage dimension values
 POST_TRAINING = "Post-Training"
 # Metrics that need no label: computed on every row of a complete chunk.
-LABEL_FREE = frozenset({"CI", "DPPL", "DI", "FT", "CDDPL"})
+FLIP_TEST = "FT"  # the one metric reading the features (a k-nearest-neighbour search)
+LABEL_FREE = frozenset({"CI", "DPPL", "DI", FLIP_TEST, "CDDPL"})
 # Label-dependent differences of per-facet performance that CBPE can estimate before labels arrive.
 ESTIMABLE = ("AD", "RD", "SD", "DAR", "DRR")
 NEUTRAL = {"DI": 1.0}  # every other metric's neutral point is 0
@@ -284,7 +285,7 @@ def compute(name: str, rows: Rows) -> float:
         return _dpl(d, p)
     if name == "DI":
         return _di(d, p)
-    if name == "FT":
+    if name == FLIP_TEST:
         return _ft(d, p, rows.features)
     if name == "CDDPL":
         return _cdd(d, p, rows.group)
