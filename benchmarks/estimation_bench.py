@@ -276,6 +276,38 @@ class Lake:
             self.counters[key] = HourCounter(key, before.rows + int(count), 0, before.data_version + 1, 0)
         return written
 
+    def write_labels(self, analysis: Any, delay: timedelta = timedelta(minutes=30)) -> None:
+        """Every row's label (`target`), arriving `delay` after its inference, written as ground-truth ingestion
+        writes it, with the hour counters' label counts."""
+        import numpy as np
+        import pandas as pd
+        import polars as pl
+
+        from modelwatch.lake.writer import PartitionedWriter
+        from modelwatch.state import HourCounter
+
+        self.files += 1
+        stamps = analysis["timestamp"].dt.tz_localize("UTC")
+        labels = pd.DataFrame(
+            {
+                "inference_id": "evt-" + analysis["id"].astype(str),
+                "row_in_request": np.zeros(len(analysis), dtype="int32"),
+                "y_true": analysis["target"].astype("int64"),
+                "label_time": stamps + delay,
+                "source_key": f"bench-labels-{self.files}.jsonl",
+                "source_line": np.arange(len(analysis), dtype="int64"),
+            }
+        )
+        writer = PartitionedWriter(self.store, "ground_truth", self.model, "label_time", f"bench-labels-{self.files}")
+        writer.add(pl.from_pandas(labels))
+        writer.write()
+        for hour, count in labels.groupby(stamps.dt.floor("h")).size().items():
+            key = hour.to_pydatetime()
+            before = self.counters.get(key) or HourCounter(hour=key)
+            self.counters[key] = HourCounter(
+                key, before.rows, before.labels + int(count), before.data_version, before.label_version + 1
+            )
+
     def add_later_hour(self) -> None:
         """The next hour after the window arrives (one more capture file); the window grows by that hour."""
         later = self.workload.later

@@ -20,6 +20,7 @@ import pickle
 import subprocess
 import sys
 import tempfile
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -108,25 +109,47 @@ def _case(root: Path, drift: bool) -> Path:
     return _write_case(root.parent / "case.pickle", lake, spec)
 
 
+def big_config(dataset: Any) -> dict[str, Any]:
+    """The shipped defaults with every opt-in monitor on too: bias on one facet and feature attribution.
+
+    Bias runs every Clarify method but FT, the flip test: a k-nearest-neighbour search of one facet's rows among
+    the other's (as smclarify computes it), which on 4.2M rows of 30 features was still searching after 8 minutes
+    of a core. A model of this size configures `bias.methods` without it."""
+    from benchmarks.data_quality_bench import configs
+    from modelwatch.config.model import POST_TRAINING_METRICS, PRE_TRAINING_METRICS
+
+    methods = [m for m in (*PRE_TRAINING_METRICS, *POST_TRAINING_METRICS) if m != "FT"]
+    facet = {"name_or_index": "c0", "value_or_threshold": ["v0"]}
+    return {
+        **configs(dataset)["default"],
+        "bias": {"label_values_or_threshold": [1], "facets": [facet], "methods": methods},
+        "attribution": {"enabled": True},
+    }
+
+
 def _big_case(root: Path, rows: int, reference_rows: int) -> Path:
-    """The shipped defaults' baselines fitted on `reference_rows` reference rows and one small hour, then one hour
-    of `rows` rows written by the real writer; the pickled step input analyses that hour only."""
+    """Every monitor's baselines fitted on `reference_rows` reference rows and one small hour, then one hour of
+    `rows` rows and every row's label written by the real writers; the pickled step input analyses that hour only."""
     import numpy as np
 
-    from benchmarks.data_quality_bench import SEED, _rows, configs, synthetic
+    from benchmarks.data_quality_bench import SEED, _rows, synthetic
     from benchmarks.estimation_bench import ANALYSIS_START, REFERENCE_START, Lake, Workload, _rebase
 
     dataset = synthetic()
     rng = np.random.default_rng(SEED)
     small = 1_000
-    first = _rebase(_rows(rng, small, dataset), ANALYSIS_START, small).drop(columns=["target"])
+    first = _rebase(_rows(rng, small, dataset), ANALYSIS_START, small)
     reference = _rebase(_rows(rng, reference_rows, dataset), REFERENCE_START, small)
-    workload = Workload(reference=reference, analysis=first, days=1, rows_per_day=small, dataset=dataset)
-    lake = Lake(root, workload, drift=True, config=configs(dataset)["default"])
+    workload = Workload(
+        reference=reference, analysis=first.drop(columns=["target"]), days=1, rows_per_day=small, dataset=dataset
+    )
+    lake = Lake(root, workload, drift=True, config=big_config(dataset))
+    lake.write_labels(first)
     _fit(lake, _spec(lake, ANALYSIS_START, ANALYSIS_START + HOUR, "memory-bench-fit"))  # on the small hour
-    big = _rebase(_rows(rng, rows, dataset), ANALYSIS_START + HOUR, rows).drop(columns=["target"])
+    big = _rebase(_rows(rng, rows, dataset), ANALYSIS_START + HOUR, rows)
     big["id"] += small  # event ids unique across the hours
-    lake._write(big)
+    lake._write(big.drop(columns=["target"]))
+    lake.write_labels(big)
     del big
     measured = _spec(lake, ANALYSIS_START + HOUR, ANALYSIS_START + 2 * HOUR, "memory-bench-big-hour")
     return _write_case(root.parent / "big-case.pickle", lake, measured)
@@ -190,15 +213,59 @@ def big_hour(quick: bool = False) -> dict[str, Any]:
                 "fits_timeout": run["step_seconds"] <= LAMBDA_TIMEOUT_SECONDS,
             }
             print(f"memory big hour {step}: {json.dumps(steps[step])}", flush=True)
+        sampling = None if quick else surrogate_sampling(case)
     return {
         "rows": rows,
         "reference_rows": reference_rows,
         "features": len(synthetic().features),
+        "labelled": True,
+        "environment": analyse_environment(),
         "steps": steps,
+        "surrogate_sampling": sampling,
         "memory_mb": ANALYSE_MEMORY_MB,
         "timeout_seconds": LAMBDA_TIMEOUT_SECONDS,
         "goal_met": all(s["fits_memory"] and s["fits_timeout"] for s in steps.values()),
     }
+
+
+def surrogate_sampling(case: Path) -> dict[str, Any]:
+    """The attribution surrogate of the big hour fitted on its FIT_ROWS evenly spaced rows (as the step does) and on
+    all of them: faithfulness, seconds, and whether the features rank the same (nDCG of one against the other)."""
+    from modelwatch.analysis.run import _prepare, _unread_features, read_captures
+    from modelwatch.lake.store import LocalStore
+    from modelwatch.monitors import monitor_for
+    from modelwatch.monitors.attribution import encode, fit_rows, fit_surrogate, ndcg
+    from modelwatch.monitors.frames import lake_to_pandas
+
+    spec = pickle.loads(case.read_bytes())["spec"]
+    config, request = spec.model_config_or_error(), spec.request()
+    monitor = monitor_for("attribution", config)
+    read = read_captures(
+        LocalStore(pickle.loads(case.read_bytes())["root"]),
+        config.name,
+        [(request.window_start, request.window_end)],
+        without=_unread_features(monitor),
+    )
+    prepared = _prepare(monitor, lake_to_pandas(read.frame, consume=True)).frame
+    categories = {
+        f.name: sorted(str(v) for v in prepared[f.name].dropna().unique())
+        for f in config.features
+        if f.type == "categorical"
+    }
+    found: dict[str, Any] = {}
+    for name, rows in (("sampled", fit_rows(prepared)), ("all", prepared)):
+        started = time.perf_counter()
+        surrogate = fit_surrogate(config, encode(config, rows, categories), rows["y_pred_proba"].to_numpy())
+        found[name] = {
+            "rows": len(rows),
+            "faithfulness": round(surrogate.faithfulness, 5),
+            "seconds": round(time.perf_counter() - started, 1),
+            "shap": surrogate.global_shap,
+        }
+    full, sampled = found["all"].pop("shap"), found["sampled"].pop("shap")
+    found["ndcg"] = round(ndcg(full, sampled), 6)
+    found["same_order"] = sorted(full, key=full.__getitem__) == sorted(sampled, key=sampled.__getitem__)
+    return found
 
 
 def _clear(lake: Any) -> None:
@@ -208,8 +275,18 @@ def _clear(lake: Any) -> None:
     _clear_analysis(lake.store, lake.model)
 
 
+def analyse_environment() -> dict[str, str]:
+    """The Analyse function's own environment variables in template.yaml that are plain values (allocator and
+    OpenMP settings; resource names left out): each step runs with them, as deployed."""
+    from checks.asl import load_template
+
+    function = load_template(ROOT / "template.yaml")["Resources"]["AnalyseFunction"]["Properties"]
+    variables = function.get("Environment", {}).get("Variables", {})
+    return {name: value for name, value in variables.items() if isinstance(value, str)}
+
+
 def _child(case: Path, step: str) -> dict[str, Any]:
-    env = compiled_env({"NML_DISABLE_USAGE_LOGGING": "1", "POWERTOOLS_TRACE_DISABLED": "true"})
+    env = compiled_env({"NML_DISABLE_USAGE_LOGGING": "1", "POWERTOOLS_TRACE_DISABLED": "true", **analyse_environment()})
     out = subprocess.run(
         [sys.executable, "-c", CHILD, str(ROOT / "functions" / "analyse"), str(case), step, json.dumps(HEAVY)],
         capture_output=True,

@@ -391,12 +391,31 @@ def _big_hour_text(big: Mapping[str, Any] | None) -> str:
         rows,
         "lrrll",
     )
-    return (
-        f"{title} ({big['rows']:,} rows, {big['features']} features, the shipped defaults, labels not captured; "
-        f"baselines fitted beforehand on {big['reference_rows']:,} reference rows; each step in a fresh "
-        f"interpreter, as the Monitor state machine's Map runs them):\n\n{body}\n\nEvery step within the "
-        f"function's memory and time: {_goal(big['goal_met'])}."
+    monitors = (
+        "every monitor on: the shipped defaults, bias on one facet with every Clarify method but FT, feature "
+        "attribution; every row labelled"
+        if big.get("labelled")
+        else "the shipped defaults, labels not captured"
     )
+    environment = big.get("environment") or {}
+    settings = ", ".join(f"{k}={v}" for k, v in environment.items())
+    text = (
+        f"{title} ({big['rows']:,} rows, {big['features']} features, {monitors}; baselines fitted beforehand on "
+        f"{big['reference_rows']:,} reference rows; each step in a fresh interpreter, as the Monitor state "
+        f"machine's Map runs them{f', with the Analyse function environment ({settings})' if settings else ''}):"
+        f"\n\n{body}\n\nEvery step within the function's memory and time: {_goal(big['goal_met'])}."
+    )
+    sampling = big.get("surrogate_sampling")
+    if sampling:
+        sampled, full = sampling["sampled"], sampling["all"]
+        text += (
+            f"\n\nThe attribution surrogate learns from at most FIT_ROWS evenly spaced rows of a chunk: on this hour "
+            f"{sampled['rows']:,} rows (R² {sampled['faithfulness']}, {sampled['seconds']} s) against all "
+            f"{full['rows']:,} (R² {full['faithfulness']}, {full['seconds']} s); nDCG of the sampled ranking "
+            f"against the full one {sampling['ndcg']}, same order of every feature: "
+            f"{'yes' if sampling['same_order'] else 'no'}."
+        )
+    return text
 
 
 def latency_section(latency: Mapping[str, Any]) -> str:

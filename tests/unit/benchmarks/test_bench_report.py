@@ -112,6 +112,14 @@ def test_the_memory_section_shows_the_big_hour_against_the_functions_limits() ->
             "memory_mb": 3008,
             "timeout_seconds": 900,
             "goal_met": False,
+            "labelled": True,
+            "environment": {"ARROW_DEFAULT_MEMORY_POOL": "system"},
+            "surrogate_sampling": {
+                "sampled": {"rows": 381_819, "faithfulness": 0.9955, "seconds": 18.5},
+                "all": {"rows": 4_200_000, "faithfulness": 0.9957, "seconds": 78.3},
+                "ndcg": 1.0,
+                "same_order": True,
+            },
             "steps": {
                 "performance": {"peak_rss_mb": 2900.0, "step_seconds": 40.0, "fits_memory": True, "fits_timeout": True},
                 "drift": {"peak_rss_mb": 6100.5, "step_seconds": 95.0, "fits_memory": False, "fits_timeout": True},
@@ -122,5 +130,9 @@ def test_the_memory_section_shows_the_big_hour_against_the_functions_limits() ->
     assert "One hour of a model at 100M inferences a day (4,200,000 rows, 30 features" in text
     assert "| drift | 6,100.5 | 95.0 | **no** | yes |" in text
     assert "within the Analyse function's 3,008 MB" in text and "**not met**" in text
+    assert "every monitor on" in text and "every row labelled" in text
+    assert "with the Analyse function environment (ARROW_DEFAULT_MEMORY_POOL=system)" in text
+    assert "on this hour 381,819 rows (R² 0.9955, 18.5 s) against all 4,200,000" in text
+    assert "same order of every feature: yes" in text
     failed = memory_section({**memory, "big_hour": {"error": "RuntimeError: killed"}})
     assert "One hour of a model at 100M inferences a day: not measured (RuntimeError: killed)." in failed
