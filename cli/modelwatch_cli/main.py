@@ -8,11 +8,14 @@ import sys
 
 import click
 
+from modelwatch.constants import ALLOCATOR_ENVIRONMENT
 from modelwatch.errors import ModelwatchError
 
 # Before LightGBM loads (demo/run fit DLE in this process): spin-waiting OpenMP threads slow repeated fits badly.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
+for _name, _value in ALLOCATOR_ENVIRONMENT.items():  # before polars and pyarrow load: freed memory returned at once
+    os.environ.setdefault(_name, _value)
 
 # (module, command attribute): each module defines one click command; imported lazily so `--help` stays fast.
 COMMANDS: dict[str, tuple[str, str]] = {}

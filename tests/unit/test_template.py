@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from checks.asl import load_template
+from modelwatch.constants import ALLOCATOR_ENVIRONMENT
 from tests.helpers import ROOT
 
 FUNCTION = "AWS::Serverless::Function"
@@ -82,6 +83,14 @@ def test_estimator_openmp_threads_do_not_spin(template: dict[str, Any]) -> None:
     env = template["Resources"]["AnalyseFunction"]["Properties"]["Environment"]["Variables"]
     assert env["OMP_WAIT_POLICY"] == "PASSIVE"
     assert "OMP_WAIT_POLICY=PASSIVE" in (ROOT / "functions" / "analyse" / "Dockerfile").read_text()
+
+
+def test_analyse_allocators_return_freed_memory_where_the_monitors_run(template: dict[str, Any]) -> None:
+    env = template["Resources"]["AnalyseFunction"]["Properties"]["Environment"]["Variables"]
+    dockerfile = (ROOT / "functions" / "analyse" / "Dockerfile").read_text()
+    for name, value in ALLOCATOR_ENVIRONMENT.items():
+        assert env[name] == value
+        assert f"{name}={value}" in dockerfile
 
 
 def test_tracing_is_on_for_functions_and_state_machines(template: dict[str, Any]) -> None:

@@ -125,3 +125,10 @@ METRIC_MULTIVARIATE_DRIFT = "MultivariateDriftError"
 METRIC_PREDICTION_DRIFT = "PredictionDrift"
 LAKE_VIOLATIONS = "violations"
 LAKE_DRIFT = "drift"
+
+# The Analyse function's allocators return freed memory to the system at once (template.yaml, the Analyse Dockerfile
+# and `modelwatch run` set them before polars and pyarrow load): polars' jemalloc and Arrow's mimalloc pool kept it.
+ALLOCATOR_ENVIRONMENT = {
+    "ARROW_DEFAULT_MEMORY_POOL": "system",
+    "_RJEM_MALLOC_CONF": "dirty_decay_ms:0,muzzy_decay_ms:0",
+}
