@@ -54,6 +54,14 @@ def _attach(rows: pl.DataFrame, part: pl.DataFrame) -> pl.DataFrame:
     return rows.join(part, on=keys, how="left", maintain_order="left")
 
 
+def _join_lines(records: pl.DataFrame, part: pl.DataFrame) -> pl.DataFrame:
+    """Left-join `part` (one row per line) on the line; a plain horizontal stack when both list the same lines in
+    order."""
+    if part.height == records.height and part[LINE_COL].equals(records[LINE_COL]):
+        return pl.concat([records, part.drop(LINE_COL)], how="horizontal")
+    return records.join(part, on=LINE_COL, how="left", maintain_order="left")
+
+
 def judge_features(
     frame: pl.DataFrame, verdicts: dict[str, Typed], dtype: pl.DataType, typed: bool
 ) -> tuple[pl.DataFrame, pl.Series | None]:
@@ -186,15 +194,16 @@ class VectorisedDecoder:
         outputs, out_bad = self._output(good.filter(pl.col("_out")), in_counts)
         flagged |= in_bad | out_bad
 
+        records = _join_lines(
+            good.select(LINE_COL, COL_EVENT_ID, INFERENCE_ID_RAW, COL_INFERENCE_TIME, "_out"), in_counts
+        )
+        if records["_n_in"].null_count():
+            out_counts = outputs.group_by(LINE_COL).agg(pl.len().cast(pl.Int64).alias("_n_out"))
+            records = _join_lines(records, out_counts)
+        else:  # every record's rows are its request's
+            records = records.with_columns(pl.lit(None, dtype=pl.Int64).alias("_n_out"))
         skeleton = (
-            good.join(in_counts, on=LINE_COL, how="left", maintain_order="left")
-            .join(
-                outputs.group_by(LINE_COL).agg(pl.len().cast(pl.Int64).alias("_n_out")),
-                on=LINE_COL,
-                how="left",
-                maintain_order="left",
-            )
-            .filter(~pl.col(LINE_COL).is_in(list(flagged)))
+            records.filter(~pl.col(LINE_COL).is_in(list(flagged)))
             .select(
                 LINE_COL,
                 COL_EVENT_ID,
@@ -379,9 +388,7 @@ class VectorisedDecoder:
         out_schema = {LINE_COL: pl.Int64(), COL_ROW_IN_REQUEST: pl.Int32(), **self.pred_schema}
         if records.height == 0:
             return pl.DataFrame(schema=out_schema), set()
-        records = records.join(in_counts, on=LINE_COL, how="left", maintain_order="left").rename(
-            {"_out_csv": "_csv", "_out_jsonl": "_jsonl"}
-        )
+        records = _join_lines(records, in_counts).rename({"_out_csv": "_csv", "_out_jsonl": "_jsonl"})
         parts: list[pl.DataFrame] = []
         flagged: set[int] = set()
         csv_records = records.filter(pl.col("_csv"))
