@@ -281,7 +281,9 @@ def payload_text(data: pl.Series, encoding: pl.Series) -> tuple[pl.Series, pl.Se
     is_b64 = (encoding == "BASE64").fill_null(False)
     if not is_b64.any():
         return data, pl.Series(data.name, [False] * len(data), dtype=pl.Boolean)
-    b64 = pl.select(pl.when(is_b64).then(data).otherwise(None).alias("d")).to_series()
+    # only the base64 values are decoded, then put in their places (measured: cheaper than a pick between columns)
+    positions = is_b64.arg_true()
+    b64 = data.gather(positions)
     decoded = b64.str.decode("base64", strict=False)
     if decoded.null_count() > b64.null_count():  # (null counts are known without a pass)
         # the failures only: base64 wrapped with whitespace decodes once it is removed (the per-record half's rule)
@@ -290,7 +292,7 @@ def payload_text(data: pl.Series, encoding: pl.Series) -> tuple[pl.Series, pl.Se
         unwrapped = wrapped.str.replace_all(f"[{BASE64_WHITESPACE}]", "").str.decode("base64", strict=False)
         decoded = decoded.zip_with(~retry, unwrapped)
     text_b64, bad_utf8 = binary_to_text(decoded)
-    failed = (b64.is_not_null() & decoded.is_null()) | bad_utf8
-    # zip_with picks views; a when/then/otherwise over the two string columns costs a copy of the whole payload
-    text = text_b64.zip_with(is_b64, data).alias(data.name)
+    failed_b64 = ((b64.is_not_null() & decoded.is_null()) | bad_utf8).fill_null(False)
+    text = data.clone().scatter(positions, text_b64).alias(data.name)
+    failed = pl.repeat(False, len(data), dtype=pl.Boolean, eager=True).scatter(positions, failed_b64)
     return text, failed.fill_null(False)
