@@ -407,8 +407,45 @@ class VectorisedDecoder:
     def _output_csv(self, records: pl.DataFrame) -> tuple[pl.DataFrame, set[int]]:
         """CSV bodies: one number per line straight to floats where every body of the batch allows
         (`_output_csv_typed`), else split into units and values typed by the rules' vector halves."""
+        single = self._output_csv_single(records)
+        if single is not None:
+            return single
         typed = self._output_csv_typed(records) if self.typed_csv_output is not None else None
         return typed if typed is not None else self._output_csv_units(records)
+
+    def _output_csv_single(self, records: pl.DataFrame) -> tuple[pl.DataFrame, set[int]] | None:
+        """Bodies of one value each (no comma, no line break: an endpoint's answer to a one-row request) of a
+        one-column output: `_output_csv_units` without the split, each body the one unit and value of its record.
+        None when some body holds more (or the column has no rule)."""
+        if len(self.out_columns) != 1 or self.out_columns[0] not in self.out_rules:
+            return None
+        text = pl.col("out_text")
+        if records.select(text.str.contains("[,\n]").any()).item():
+            return None
+        column = self.out_columns[0]
+        verdict = self.out_rules[column].vector(text)
+        n_in = pl.col("_n_in")
+        # as `_output_csv_units` judges a one-unit body: another row count than the request's, an empty line (not
+        # a joined row: the request has one row), a value the rule rejects or leaves undecided
+        joined = n_in.is_null() | (n_in > 1)
+        bad = (n_in.is_not_null() & (n_in != 1)) | (~joined & (text == "")) | verdict.undecided | verdict.faulty
+        result = (
+            records.lazy()
+            .select(
+                LINE_COL,
+                pl.lit(0, dtype=pl.Int32).alias(COL_ROW_IN_REQUEST),
+                *[
+                    verdict.value.alias(name) if name == column else pl.lit(None, dtype=dtype).alias(name)
+                    for name, dtype in self.pred_schema.items()
+                ],
+                bad.fill_null(True).alias("_bad"),
+            )
+            .collect()
+        )
+        if self.probability_sum_bad is not None:
+            result = result.with_columns((pl.col("_bad") | self.probability_sum_bad.fill_null(False)).alias("_bad"))
+        flagged = set(result.filter(pl.col("_bad"))[LINE_COL].to_list())
+        return result.drop("_bad"), flagged
 
     def _output_csv_typed(self, records: pl.DataFrame) -> tuple[pl.DataFrame, set[int]] | None:
         """The bodies of a one-column output typed by a NumberRule, as `_read_feature_csv` reads features: their
