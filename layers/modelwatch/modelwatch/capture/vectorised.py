@@ -140,6 +140,8 @@ class VectorisedDecoder:
         self.typed_csv_output: tuple[str, Rule] | None = (
             (only, self.out_rules[only]) if only is not None and type(self.out_rules.get(only)) is NumberRule else None
         )
+        # a one-column output's bodies of one value each are typed straight from their text (`_output_csv_single`)
+        self.single_csv_output: str | None = only if only is not None and only in self.out_rules else None
         self.json_plan = (
             JsonOutputPlan.for_config(config, self.out_rules, self.pred_schema)
             if per_record.reads_json_output
@@ -405,7 +407,8 @@ class VectorisedDecoder:
         return frame, flagged
 
     def _output_csv(self, records: pl.DataFrame) -> tuple[pl.DataFrame, set[int]]:
-        """CSV bodies: one number per line straight to floats where every body of the batch allows
+        """CSV bodies: one value each typed straight from the text where every body of the batch is one value
+        (`_output_csv_single`), else one number per line straight to floats where every body allows
         (`_output_csv_typed`), else split into units and values typed by the rules' vector halves."""
         single = self._output_csv_single(records)
         if single is not None:
@@ -417,12 +420,12 @@ class VectorisedDecoder:
         """Bodies of one value each (no comma, no line break: an endpoint's answer to a one-row request) of a
         one-column output: `_output_csv_units` without the split, each body the one unit and value of its record.
         None when some body holds more (or the column has no rule)."""
-        if len(self.out_columns) != 1 or self.out_columns[0] not in self.out_rules:
+        column = self.single_csv_output
+        if column is None:
             return None
         text = pl.col("out_text")
         if records.select(text.str.contains("[,\n]").any()).item():
             return None
-        column = self.out_columns[0]
         verdict = self.out_rules[column].vector(text)
         n_in = pl.col("_n_in")
         # as `_output_csv_units` judges a one-unit body: another row count than the request's, an empty line (not
