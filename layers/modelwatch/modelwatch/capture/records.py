@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -205,12 +206,33 @@ def _nth_newline(data: bytes, n: int) -> int:
     return position
 
 
-def _fast_read(data: bytes, first: int, count: int, schema: dict[str, pl.DataType]) -> pl.DataFrame | None:
-    """Read `count` JSON lines with polars; None when polars cannot (or skipped blank lines)."""
+def _decode_lines(data: bytes, count: int, schema: dict[str, pl.DataType]) -> pl.DataFrame | None:
+    """`count` JSON lines as `pl.read_ndjson` reads them, or None: the lines cut by polars' CSV reader (on a byte
+    JSON cannot hold unescaped, so a line with it fails) and each decoded by `str.json_decode`. Measured: a quarter
+    less CPU than `read_ndjson`, which builds each row's nested objects one by one. None when a line fails, is blank
+    or is `null` (`read_ndjson` skips blank lines and fails on `null`: the caller reads the batch with it)."""
     try:
-        frame = pl.read_ndjson(data, schema=schema)
+        lines = pl.read_csv(
+            io.BytesIO(data), has_header=False, separator="\x01", quote_char=None, schema={"line": pl.Utf8}
+        )["line"]
+        if len(lines) != count:
+            return None
+        records = lines.str.json_decode(pl.Struct(schema))
     except Exception:
         return None
+    if records.null_count():
+        return None
+    return records.struct.unnest()
+
+
+def _fast_read(data: bytes, first: int, count: int, schema: dict[str, pl.DataType]) -> pl.DataFrame | None:
+    """Read `count` JSON lines with polars; None when polars cannot (or skipped blank lines)."""
+    frame = _decode_lines(data, count, schema)
+    if frame is None:
+        try:
+            frame = pl.read_ndjson(data, schema=schema)
+        except Exception:
+            return None
     if frame.height != count:
         return None
     return frame.with_columns(pl.int_range(first, first + count, dtype=pl.Int64).alias(LINE_COL))
