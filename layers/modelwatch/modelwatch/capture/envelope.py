@@ -256,7 +256,7 @@ _NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=]")
 def binary_to_text(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     """Binary -> UTF-8 text; returns (text, invalid-utf8 flags). Nulls stay null and are not flagged."""
     try:
-        return values.cast(pl.Utf8), pl.Series(values.name, [False] * len(values), dtype=pl.Boolean)
+        return values.cast(pl.Utf8), _none_flagged(values)
     except Exception:  # nosec B110 # noqa: S110 - at least one value is not UTF-8: find which, one by one
         pass
     texts: list[str | None] = []
@@ -275,12 +275,16 @@ def binary_to_text(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     return pl.Series(values.name, texts, dtype=pl.Utf8), pl.Series(values.name, flags, dtype=pl.Boolean)
 
 
+def _none_flagged(values: pl.Series) -> pl.Series:
+    return pl.repeat(False, len(values), dtype=pl.Boolean, eager=True).alias(values.name)
+
+
 def payload_text(data: pl.Series, encoding: pl.Series) -> tuple[pl.Series, pl.Series]:
     """Payload text of CSV/JSON (as is) and BASE64 (decoded) data; returns (text, failed) where failed marks
     BASE64 values that are not valid base64 or not UTF-8 (their text is null)."""
     is_b64 = (encoding == "BASE64").fill_null(False)
     if not is_b64.any():
-        return data, pl.Series(data.name, [False] * len(data), dtype=pl.Boolean)
+        return data, _none_flagged(data)
     # only the base64 values are decoded, then put in their places (measured: cheaper than a pick between columns)
     positions = is_b64.arg_true()
     b64 = data.gather(positions)
@@ -292,7 +296,9 @@ def payload_text(data: pl.Series, encoding: pl.Series) -> tuple[pl.Series, pl.Se
         unwrapped = wrapped.str.replace_all(f"[{BASE64_WHITESPACE}]", "").str.decode("base64", strict=False)
         decoded = decoded.zip_with(~retry, unwrapped)
     text_b64, bad_utf8 = binary_to_text(decoded)
-    failed_b64 = ((b64.is_not_null() & decoded.is_null()) | bad_utf8).fill_null(False)
     text = data.clone().scatter(positions, text_b64).alias(data.name)
-    failed = pl.repeat(False, len(data), dtype=pl.Boolean, eager=True).scatter(positions, failed_b64)
+    if decoded.null_count() == b64.null_count() and not bad_utf8.any():
+        return text, _none_flagged(data)  # every base64 value decoded to text (the usual batch: no more passes)
+    failed_b64 = ((b64.is_not_null() & decoded.is_null()) | bad_utf8).fill_null(False)
+    failed = _none_flagged(data).scatter(positions, failed_b64)
     return text, failed.fill_null(False)
