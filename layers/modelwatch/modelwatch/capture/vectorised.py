@@ -99,6 +99,16 @@ def judge_features(
     return judged.drop(*issue_columns, "_undecided", "_decide_per_record"), flags if flags.any() else None
 
 
+def _explode_rows(records: pl.DataFrame, count: pl.Expr, *columns: str | pl.Expr) -> pl.DataFrame:
+    """`columns` of the records, one row for each of a record's `count` rows, numbered (COL_ROW_IN_REQUEST); when
+    every record has one row, without building and exploding a list of row numbers per record."""
+    counts = records.select(count.alias("_n"))["_n"]
+    if counts.null_count() == 0 and counts.min() == 1 and counts.max() == 1:
+        return records.select(*columns, pl.lit(0, dtype=pl.Int32).alias(COL_ROW_IN_REQUEST))
+    rows = pl.int_ranges(count).cast(pl.List(pl.Int32)).alias(COL_ROW_IN_REQUEST)
+    return records.select(*columns, rows).explode(COL_ROW_IN_REQUEST)
+
+
 def per_distinct(frame: pl.DataFrame, keys: list[str], exprs: list[pl.Expr]) -> pl.DataFrame:
     """`frame` with `exprs` (over the `keys` columns only) added, each computed once per distinct row of `keys`
     (measured: a third of their cost per row when the keys take a few values, as content types and encodings do)."""
@@ -220,20 +230,17 @@ class VectorisedDecoder:
             records = _join_lines(records, out_counts)
         else:  # every record's rows are its request's
             records = records.with_columns(pl.lit(None, dtype=pl.Int64).alias("_n_out"))
-        skeleton = (
-            records.filter(~pl.col(LINE_COL).is_in(list(flagged)))
-            .select(
-                LINE_COL,
-                COL_EVENT_ID,
-                # an empty inferenceId is no inference id: fall back to the event id
-                pl.coalesce(pl.when(pl.col(INFERENCE_ID_RAW) != "").then(pl.col(INFERENCE_ID_RAW)), COL_EVENT_ID).alias(
-                    COL_INFERENCE_ID
-                ),
-                COL_INFERENCE_TIME,
-                pl.col("_out").alias(HAS_OUTPUT),
-                pl.int_ranges(pl.coalesce("_n_in", "_n_out")).cast(pl.List(pl.Int32)).alias(COL_ROW_IN_REQUEST),
-            )
-            .explode(COL_ROW_IN_REQUEST)
+        skeleton = _explode_rows(
+            records.filter(~pl.col(LINE_COL).is_in(list(flagged))),
+            pl.coalesce("_n_in", "_n_out"),
+            LINE_COL,
+            COL_EVENT_ID,
+            # an empty inferenceId is no inference id: fall back to the event id
+            pl.coalesce(pl.when(pl.col(INFERENCE_ID_RAW) != "").then(pl.col(INFERENCE_ID_RAW)), COL_EVENT_ID).alias(
+                COL_INFERENCE_ID
+            ),
+            COL_INFERENCE_TIME,
+            pl.col("_out").alias(HAS_OUTPUT),
         )
         rows = _attach(_attach(skeleton, features), outputs)
         if self.derived is not None:
@@ -295,9 +302,7 @@ class VectorisedDecoder:
             records = records.with_columns(text.str.strip_chars_end("\n"))
         rows_in_text = text.str.count_matches("\n", literal=True) + (0 if terminated else 1)
         checked = records.select(LINE_COL, "in_text", rows_in_text.cast(pl.Int64).alias("_n_in"))
-        index = checked.select(
-            LINE_COL, pl.int_ranges(pl.col("_n_in")).cast(pl.List(pl.Int32)).alias(COL_ROW_IN_REQUEST)
-        ).explode(COL_ROW_IN_REQUEST)
+        index = _explode_rows(checked, pl.col("_n_in"), LINE_COL)
         flagged: set[int] = set()
         parsed = self._read_feature_csv(checked["in_text"], index.height, separator)
         if parsed is not None:
