@@ -132,9 +132,9 @@ def parse_inference_time(value: Any, bounds: TimeBounds | None = None) -> dateti
 def inference_time_expr(raw: pl.Expr, bounds: TimeBounds | None = None) -> pl.Expr:
     """Vectorised: the inference time of the usual `...Z` form within `bounds`; null otherwise (per-record path).
 
-    Read as `strptime_time_expr` reads it, faster: its whole seconds (a fixed-width format polars reads without
-    chrono) plus the fraction's microseconds (measured: a third of the CPU; the same on 300,000 generated times of
-    the form, invalid dates and leap seconds included)."""
+    Read as `strptime_time_expr` reads it, faster: its whole seconds (a fixed-width format, which polars parses
+    on a fast path) plus the fraction's microseconds (measured: a third of the CPU of one strptime with `%.f`; the
+    same on 300,000 generated times of the form, invalid dates and leap seconds included)."""
     seconds = raw.str.head(19).str.to_datetime(_SECONDS_FORMAT, strict=False, time_unit="us", time_zone="UTC")
     fraction = raw.str.slice(20).str.strip_suffix("Z").str.pad_end(6, "0").cast(pl.Int64, strict=False).fill_null(0)
     parsed = seconds + pl.duration(microseconds=fraction)
