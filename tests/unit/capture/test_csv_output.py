@@ -1,5 +1,6 @@
-"""One-number CSV response bodies read straight to floats (`VectorisedDecoder._output_csv_typed`): exactly what the
-unit path and the per-record path decode, on every sample and on fuzzed bodies (Given / When / Then)."""
+"""One-number CSV response bodies read straight to floats (`VectorisedDecoder._output_csv_typed`) or typed from their
+text (`_output_csv_single`): exactly what the unit path and the per-record path decode, on every sample and on fuzzed
+bodies (Given / When / Then)."""
 
 from __future__ import annotations
 
@@ -28,17 +29,21 @@ CONFIGS: dict[str, ModelConfig] = {
 CELLS = st.text(alphabet="0123456789.-+eEnaifINF_ \t\u00a0x", max_size=8)
 
 
-def decode_three_ways(config: ModelConfig, data: bytes) -> tuple[DecodedBatch, DecodedBatch, DecodedBatch]:
-    """The vectorised path, the same with every CSV body split into units (the path before the typed read), and
-    the per-record path alone."""
+def decode_four_ways(config: ModelConfig, data: bytes) -> tuple[DecodedBatch, ...]:
+    """The vectorised path, the same without one-value bodies typed from their text (`_output_csv_single`), the
+    same with every CSV body split into units (the path before the typed read), and the per-record path alone."""
     fast = CaptureDecoder(config, "s").decode_batch(LineBatch(1, data))
+    typed_decoder = CaptureDecoder(config, "s")
+    typed_decoder.vectorised.single_csv_output = None
+    typed = typed_decoder.decode_batch(LineBatch(1, data))
     units_decoder = CaptureDecoder(config, "s")
+    units_decoder.vectorised.single_csv_output = None
     units_decoder.vectorised.typed_csv_output = None
     units = units_decoder.decode_batch(LineBatch(1, data))
     slow_decoder = CaptureDecoder(config, "s")
     slow_decoder.force_slow = True
     slow = slow_decoder.decode_batch(LineBatch(1, data))
-    return fast, units, slow
+    return fast, typed, units, slow
 
 
 def assert_same(*batches: DecodedBatch) -> None:
@@ -92,8 +97,8 @@ class TestSamples:
     def test_every_sample_decodes_as_before(self, name: str, config: str) -> None:
         # Given a sample capture file and a config with a one-column CSV output
         data = (CAPTURES / name).read_bytes().rstrip(b"\n")
-        # When decoded three ways; Then rows (damage flags included), quarantine and counts are identical
-        assert_same(*decode_three_ways(CONFIGS[config], data))
+        # When decoded four ways; Then rows (damage flags included), quarantine and counts are identical
+        assert_same(*decode_four_ways(CONFIGS[config], data))
 
     def test_clean_bodies_are_read_as_floats(self, monkeypatch: pytest.MonkeyPatch) -> None:
         # Given clean records, one of them without a request
@@ -110,6 +115,27 @@ class TestSamples:
         assert batch.quarantined == []
         assert batch.rows["y_pred_proba"].to_list() == [0.25, 0.75, 0.5, 1.0]
         assert batch.rows["y_pred"].to_list() == [0, 1, 1, 1]
+
+    @pytest.mark.parametrize("config", sorted(CONFIGS))
+    def test_one_value_bodies_are_typed_from_their_text(self, config: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        # Given records of one row each whose bodies hold one value (one with a line break after it, one without a
+        # request)
+        bodies = ["0\n", "1", "1"] if config == "label" else ["0.25\n", "0.5", "1"]
+        lines = [capture_line(1, bodies[0], 1), capture_line(None, bodies[1], 2), capture_line(1, bodies[2], 3)]
+        decoder = CaptureDecoder(CONFIGS[config], "s")
+
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError("the typed read or the unit path was called")
+
+        monkeypatch.setattr(decoder.vectorised, "_output_csv_typed", refuse)
+        monkeypatch.setattr(decoder.vectorised, "_output_csv_units", refuse)
+        # When decoded
+        batch = decoder.decode_batch(LineBatch(1, "\n".join(lines).encode()))
+        # Then each body's text gives its row's value
+        assert batch.quarantined == []
+        column = "y_pred_proba" if config == "probability" else "y_pred"
+        expected = [0, 1, 1] if config == "label" else [0.25, 0.5, 1.0]
+        assert batch.rows[column].to_list() == expected
 
     @pytest.mark.parametrize("config", ["probability", "label"])
     @pytest.mark.parametrize(
@@ -141,8 +167,8 @@ class TestSamples:
             capture_line(None, body, 3),
             capture_line(1, "0.25\n", 4),
         ]
-        # When decoded three ways; Then identically
-        assert_same(*decode_three_ways(CONFIGS[config], "\n".join(lines).encode()))
+        # When decoded four ways; Then identically
+        assert_same(*decode_four_ways(CONFIGS[config], "\n".join(lines).encode()))
 
 
 @st.composite
@@ -163,5 +189,5 @@ def files(draw: Any) -> tuple[str, bytes]:
 def test_fuzzed_bodies_decode_the_same_three_ways(case: tuple[str, bytes]) -> None:
     # Given records with one-column CSV bodies of number-like text and row counts that may not match
     config, data = case
-    # When decoded three ways; Then all three agree exactly
-    assert_same(*decode_three_ways(CONFIGS[config], data))
+    # When decoded four ways; Then all four agree exactly
+    assert_same(*decode_four_ways(CONFIGS[config], data))

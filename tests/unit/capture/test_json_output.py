@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from modelwatch.capture import records
 from modelwatch.capture.decode import CaptureDecoder, DecodedBatch
 from modelwatch.capture.json_output import JsonOutputPlan
 from modelwatch.capture.records import LineBatch
@@ -53,8 +54,12 @@ CONFIGS: dict[str, ModelConfig] = {
 
 def decode_three_ways(config: ModelConfig, data: bytes) -> tuple[DecodedBatch, DecodedBatch, DecodedBatch]:
     """The vectorised path (JSON bodies vectorised), the same with the per-record loop for JSON bodies (the path
-    before `JsonOutputPlan`), and the per-record path alone."""
+    before `JsonOutputPlan`), and the per-record path alone. The vectorised path's result is checked against the
+    same with every JSON text decoded in its own chunk (`records.json_decode_chunks`)."""
     fast = CaptureDecoder(config, "s").decode_batch(LineBatch(1, data))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(records, "JSON_DECODE_BYTES", 1)
+        assert_same(fast, CaptureDecoder(config, "s").decode_batch(LineBatch(1, data)))
     loop_decoder = CaptureDecoder(config, "s")
     loop_decoder.vectorised.json_plan = None
     loop = loop_decoder.decode_batch(LineBatch(1, data))

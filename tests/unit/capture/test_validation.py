@@ -4,12 +4,15 @@ non-finite feature values are stored as missing and recorded (Given / When / The
 from __future__ import annotations
 
 import json
+import random
 from datetime import UTC, datetime, timedelta
 
+import polars as pl
 import pytest
 
 from modelwatch.capture import decode_capture_bytes, decode_ground_truth_bytes
 from modelwatch.capture.decode import CaptureDecoder, DecodedBatch
+from modelwatch.capture.envelope import TIME_DTYPE, TimeBounds, inference_time_expr, strptime_time_expr
 from modelwatch.capture.ground_truth import GroundTruthDecoder
 from modelwatch.capture.records import LineBatch
 from modelwatch.config.model import ModelConfig
@@ -173,7 +176,42 @@ class TestFeatures:
         assert batch.feature_issues == {}
 
 
+def generated_times(count: int, seed: int = 1) -> list[str]:
+    """Times of the usual `...Z` form with any two digits in each field (invalid dates, hour 24, leap seconds) and
+    0 to 6 fraction digits."""
+    rng = random.Random(seed)
+
+    def field(low: int, high: int, odd: tuple[str, ...]) -> str:
+        return f"{rng.randint(low, high):02d}" if rng.random() < 0.9 else rng.choice(odd)
+
+    times = []
+    for _ in range(count):
+        year = rng.choice([f"{rng.randint(1678, 2261):04d}", f"{rng.randint(0, 9999):04d}", "2024", "2000", "0000"])
+        month, day = field(1, 12, ("00", "13", "99")), field(1, 28, ("00", "29", "30", "31", "32"))
+        hour, minute, second = field(0, 23, ("24", "99")), field(0, 59, ("60", "99")), field(0, 59, ("60", "61"))
+        fraction = "".join(rng.choice("0123456789") for _ in range(rng.randint(0, 6)))
+        dot = f".{fraction}" if fraction else ""
+        times.append(f"{year}-{month}-{day}T{hour}:{minute}:{second}{dot}Z")
+    return times
+
+
 class TestInferenceTime:
+    def test_the_vectorised_time_is_what_one_strptime_reads(self) -> None:
+        # Given many times of the usual form, valid or not, and times of other forms
+        others = ["2024-01-01T00:00:00.1234567Z", "2024-01-01 00:00:00Z", "2024-1-01T00:00:00Z"]
+        times = [*generated_times(20_000), *others]
+        frame = pl.DataFrame({"t": times})
+        # When read by the decoder's vectorised half and by one strptime of the whole form
+        read = frame.select(
+            inference_time_expr(pl.col("t"), TimeBounds(skew=timedelta(days=10**6))).alias("fast"),
+            strptime_time_expr(pl.col("t")).alias("strptime"),
+        )
+        # Then both read the same times (the bounds aside), and fail on the same ones
+        within = read["strptime"].is_between(datetime(1677, 9, 22, tzinfo=UTC), datetime(2262, 4, 11, tzinfo=UTC))
+        expected = read["strptime"].zip_with(within.fill_null(False), pl.Series([None] * len(times), dtype=TIME_DTYPE))
+        assert read["fast"].equals(expected)
+        assert read["fast"].is_not_null().sum() > 5_000
+
     @pytest.mark.parametrize(
         "time",
         ["9999-12-31T23:59:59Z", "2262-04-11T00:00:00Z", "1677-09-21T12:00:00Z", "0001-01-01T00:30:00+01:00"],

@@ -23,6 +23,7 @@ KNOWN_ENCODINGS = ("CSV", "BASE64", "JSON")
 TIME_DTYPE = pl.Datetime("us", "UTC")
 # The vectorised path takes the usual UTC form only; offsets, nanoseconds and the rest go through fromisoformat.
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"
+_SECONDS_FORMAT = "%Y-%m-%dT%H:%M:%S"  # the first 19 characters of the usual form
 _TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$"
 _INVALID_TIME = "invalid eventMetadata.inferenceTime (expected ISO-8601 like 2022-02-14T17:25:49Z)"
 # What the lake's readers can hold: pandas' datetime64[ns] spans 1677-09-21 00:12:43 .. 2262-04-11 23:47:16.
@@ -129,9 +130,21 @@ def parse_inference_time(value: Any, bounds: TimeBounds | None = None) -> dateti
 
 
 def inference_time_expr(raw: pl.Expr, bounds: TimeBounds | None = None) -> pl.Expr:
-    """Vectorised: the inference time of the usual `...Z` form within `bounds`; null otherwise (per-record path)."""
-    parsed = raw.str.to_datetime(_TIME_FORMAT, strict=False, time_unit="us", time_zone="UTC")
+    """Vectorised: the inference time of the usual `...Z` form within `bounds`; null otherwise (per-record path).
+
+    Read as `strptime_time_expr` reads it, faster: its whole seconds (a fixed-width format, which polars parses
+    on a fast path) plus the fraction's microseconds (measured: a third of the CPU of one strptime with `%.f`; the
+    same on 300,000 generated times of the form, invalid dates and leap seconds included)."""
+    seconds = raw.str.head(19).str.to_datetime(_SECONDS_FORMAT, strict=False, time_unit="us", time_zone="UTC")
+    fraction = raw.str.slice(20).str.strip_suffix("Z").str.pad_end(6, "0").cast(pl.Int64, strict=False).fill_null(0)
+    parsed = seconds + pl.duration(microseconds=fraction)
     return (bounds or TimeBounds()).expr(pl.when(raw.str.contains(_TIME_PATTERN)).then(parsed))
+
+
+def strptime_time_expr(raw: pl.Expr) -> pl.Expr:
+    """The usual `...Z` form read by one strptime (what `inference_time_expr` computes, without the bounds)."""
+    parsed = raw.str.to_datetime(_TIME_FORMAT, strict=False, time_unit="us", time_zone="UTC")
+    return pl.when(raw.str.contains(_TIME_PATTERN)).then(parsed)
 
 
 def flatten_capture(frame: pl.DataFrame, bounds: TimeBounds | None = None) -> pl.DataFrame:
@@ -256,7 +269,7 @@ _NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=]")
 def binary_to_text(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     """Binary -> UTF-8 text; returns (text, invalid-utf8 flags). Nulls stay null and are not flagged."""
     try:
-        return values.cast(pl.Utf8), pl.Series(values.name, [False] * len(values), dtype=pl.Boolean)
+        return values.cast(pl.Utf8), _none_flagged(values)
     except Exception:  # nosec B110 # noqa: S110 - at least one value is not UTF-8: find which, one by one
         pass
     texts: list[str | None] = []
@@ -275,13 +288,19 @@ def binary_to_text(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     return pl.Series(values.name, texts, dtype=pl.Utf8), pl.Series(values.name, flags, dtype=pl.Boolean)
 
 
+def _none_flagged(values: pl.Series) -> pl.Series:
+    return pl.repeat(False, len(values), dtype=pl.Boolean, eager=True).alias(values.name)
+
+
 def payload_text(data: pl.Series, encoding: pl.Series) -> tuple[pl.Series, pl.Series]:
     """Payload text of CSV/JSON (as is) and BASE64 (decoded) data; returns (text, failed) where failed marks
     BASE64 values that are not valid base64 or not UTF-8 (their text is null)."""
     is_b64 = (encoding == "BASE64").fill_null(False)
     if not is_b64.any():
-        return data, pl.Series(data.name, [False] * len(data), dtype=pl.Boolean)
-    b64 = pl.select(pl.when(is_b64).then(data).otherwise(None).alias("d")).to_series()
+        return data, _none_flagged(data)
+    # only the base64 values are decoded, then put in their places (measured: cheaper than a pick between columns)
+    positions = is_b64.arg_true()
+    b64 = data.gather(positions)
     decoded = b64.str.decode("base64", strict=False)
     if decoded.null_count() > b64.null_count():  # (null counts are known without a pass)
         # the failures only: base64 wrapped with whitespace decodes once it is removed (the per-record half's rule)
@@ -290,7 +309,9 @@ def payload_text(data: pl.Series, encoding: pl.Series) -> tuple[pl.Series, pl.Se
         unwrapped = wrapped.str.replace_all(f"[{BASE64_WHITESPACE}]", "").str.decode("base64", strict=False)
         decoded = decoded.zip_with(~retry, unwrapped)
     text_b64, bad_utf8 = binary_to_text(decoded)
-    failed = (b64.is_not_null() & decoded.is_null()) | bad_utf8
-    # zip_with picks views; a when/then/otherwise over the two string columns costs a copy of the whole payload
-    text = text_b64.zip_with(is_b64, data).alias(data.name)
+    text = data.clone().scatter(positions, text_b64).alias(data.name)
+    if decoded.null_count() == b64.null_count() and not bad_utf8.any():
+        return text, _none_flagged(data)  # every base64 value decoded to text (the usual batch: no more passes)
+    failed_b64 = ((b64.is_not_null() & decoded.is_null()) | bad_utf8).fill_null(False)
+    failed = _none_flagged(data).scatter(positions, failed_b64)
     return text, failed.fill_null(False)

@@ -23,7 +23,7 @@ from typing import Any
 
 import polars as pl
 
-from modelwatch.capture.records import LINE_COL
+from modelwatch.capture.records import LINE_COL, json_decode_chunks
 from modelwatch.capture.rules import Rule
 from modelwatch.config.model import ModelConfig, ProblemType
 from modelwatch.constants import COL_ROW_IN_REQUEST, COL_Y_PRED, COL_Y_PRED_PROBA
@@ -130,9 +130,12 @@ class JsonOutputPlan:
         polars cannot read the batch's bodies (the caller decodes them per record)."""
         text = pl.col("out_text")
         try:
-            decoded = records.select(LINE_COL, "_n_in", "out_text", text.str.json_decode(self.dtype).alias("_doc"))
+            documents = json_decode_chunks(records["out_text"], self.dtype)
         except pl.exceptions.PolarsError:
             return None
+        if len(documents) != records.height:
+            return None
+        decoded = records.select(LINE_COL, "_n_in", "out_text").with_columns(documents.alias("_doc"))
         document = pl.col("_doc")
         lists = {f"_p{i}": self._values(document, path.steps) for i, path in enumerate(self.paths)}
         decoded = decoded.with_columns(**lists)

@@ -54,6 +54,14 @@ def _attach(rows: pl.DataFrame, part: pl.DataFrame) -> pl.DataFrame:
     return rows.join(part, on=keys, how="left", maintain_order="left")
 
 
+def _join_lines(records: pl.DataFrame, part: pl.DataFrame) -> pl.DataFrame:
+    """Left-join `part` (one row per line) on the line; a plain horizontal stack when both list the same lines in
+    order."""
+    if part.height == records.height and part[LINE_COL].equals(records[LINE_COL]):
+        return pl.concat([records, part.drop(LINE_COL)], how="horizontal")
+    return records.join(part, on=LINE_COL, how="left", maintain_order="left")
+
+
 def judge_features(
     frame: pl.DataFrame, verdicts: dict[str, Typed], dtype: pl.DataType, typed: bool
 ) -> tuple[pl.DataFrame, pl.Series | None]:
@@ -91,6 +99,23 @@ def judge_features(
     return judged.drop(*issue_columns, "_undecided", "_decide_per_record"), flags if flags.any() else None
 
 
+def _explode_rows(records: pl.DataFrame, count: pl.Expr, *columns: str | pl.Expr) -> pl.DataFrame:
+    """`columns` of the records, one row for each of a record's `count` rows, numbered (COL_ROW_IN_REQUEST); when
+    every record has one row, without building and exploding a list of row numbers per record."""
+    counts = records.select(count.alias("_n"))["_n"]
+    if counts.null_count() == 0 and counts.min() == 1 and counts.max() == 1:
+        return records.select(*columns, pl.lit(0, dtype=pl.Int32).alias(COL_ROW_IN_REQUEST))
+    rows = pl.int_ranges(count).cast(pl.List(pl.Int32)).alias(COL_ROW_IN_REQUEST)
+    return records.select(*columns, rows).explode(COL_ROW_IN_REQUEST)
+
+
+def per_distinct(frame: pl.DataFrame, keys: list[str], exprs: list[pl.Expr]) -> pl.DataFrame:
+    """`frame` with `exprs` (over the `keys` columns only) added, each computed once per distinct row of `keys`
+    (measured: a third of their cost per row when the keys take a few values, as content types and encodings do)."""
+    distinct = frame.select(keys).unique().with_columns(exprs)
+    return frame.join(distinct, on=keys, how="left", nulls_equal=True, maintain_order="left")
+
+
 def _csv_bytes(texts: pl.Series, separator: str = "\n") -> io.BytesIO:
     """The texts joined, as a stream for polars' CSV reader (measured: it reads a stream with less CPU than bytes)."""
     joined: bytes = texts.str.join(separator).cast(pl.Binary).item()
@@ -125,6 +150,8 @@ class VectorisedDecoder:
         self.typed_csv_output: tuple[str, Rule] | None = (
             (only, self.out_rules[only]) if only is not None and type(self.out_rules.get(only)) is NumberRule else None
         )
+        # a one-column output's bodies of one value each are typed straight from their text (`_output_csv_single`)
+        self.single_csv_output: str | None = only if only is not None and only in self.out_rules else None
         self.json_plan = (
             JsonOutputPlan.for_config(config, self.out_rules, self.pred_schema)
             if per_record.reads_json_output
@@ -132,17 +159,41 @@ class VectorisedDecoder:
         )
         self.issues_dtype = internal_schema[COL_FEATURE_ISSUES]
         self.probability_sum_bad = probability_sum_bad_expr(config)
+        # Built once, not for every batch (measured: a few milliseconds a batch, a tenth of a small batch's cost)
+        self.kind_exprs = [
+            self._kind_fast_ok("in", config.input.format).alias("_in_kind_ok"),
+            self._kind_fast_ok("out", config.output.format, bool(self.out_columns)).alias("_out_kind_ok"),
+            is_csv_expr("out", config.output.format).alias("_out_csv"),
+            is_json_lines_expr("out").alias("_out_jsonl"),
+        ]
+        self.derived = derive_prediction_expr(config)
+        self.null_columns = {name: pl.lit(None, dtype=dtype).alias(name) for name, dtype in internal_schema.items()}
+        self.rows_schema = pl.Schema(internal_schema)
+        self.empty_features = pl.DataFrame(
+            schema={
+                LINE_COL: pl.Int64,
+                COL_ROW_IN_REQUEST: pl.Int32,
+                **self.feature_schema,
+                COL_FEATURE_ISSUES: self.issues_dtype,
+            }
+        )
+        self.empty_counts = pl.DataFrame(schema={LINE_COL: pl.Int64, "_n_in": pl.Int64})
+        # the typed features `_all_finite` sums (None: some feature's checks flag more than non-finite numbers)
+        self.finite_features: list[str] | None = (
+            [name for name, rule in self.feature_rules.items() if isinstance(rule, NumberRule)]
+            if all(type(rule) in (NumberRule, TextRule) for rule in self.feature_rules.values())
+            else None
+        )
 
     def decode(self, frame: pl.DataFrame) -> tuple[pl.DataFrame | None, set[int]]:
         """(typed rows in file order with the internal columns, lines flagged for the per-record path)."""
         if frame.height == 0:
             return None, set()
         flat = flatten_capture(frame, self.bounds)
-        ok = (
-            envelope_ok_expr()
-            & self._side_fast_ok("in", self.config.input.format)
-            & self._side_fast_ok("out", self.config.output.format, csv_possible=bool(self.out_columns))
-        )
+        # What the sides' content types and encodings allow, once per distinct pair (a batch has a few)
+        in_kind, out_kind = ["in_observedContentType", "in_encoding"], ["out_observedContentType", "out_encoding"]
+        flat = per_distinct(flat, in_kind + out_kind, self.kind_exprs)
+        ok = envelope_ok_expr() & self._side_fast_ok("in") & self._side_fast_ok("out")
         flat = flat.with_columns(ok.alias("_ok"))
         for prefix in ("in", "out"):
             text, failed = payload_text(flat[f"{prefix}_data"], flat[f"{prefix}_encoding"].fill_null(""))
@@ -158,7 +209,7 @@ class VectorisedDecoder:
                 & (
                     ~pl.col("_out")
                     | self._text_fast_ok("out_text")
-                    | (~is_csv_expr("out", self.config.output.format) & pl.col("out_text").str.contains(r"\S"))
+                    | (~pl.col("_out_csv") & pl.col("out_text").str.contains(r"\S"))
                 ).fill_null(False)
             ).alias("_ok")
         )
@@ -171,60 +222,56 @@ class VectorisedDecoder:
         outputs, out_bad = self._output(good.filter(pl.col("_out")), in_counts)
         flagged |= in_bad | out_bad
 
-        skeleton = (
-            good.join(in_counts, on=LINE_COL, how="left", maintain_order="left")
-            .join(
-                outputs.group_by(LINE_COL).agg(pl.len().cast(pl.Int64).alias("_n_out")),
-                on=LINE_COL,
-                how="left",
-                maintain_order="left",
-            )
-            .filter(~pl.col(LINE_COL).is_in(list(flagged)))
-            .select(
-                LINE_COL,
-                COL_EVENT_ID,
-                # an empty inferenceId is no inference id: fall back to the event id
-                pl.coalesce(pl.when(pl.col(INFERENCE_ID_RAW) != "").then(pl.col(INFERENCE_ID_RAW)), COL_EVENT_ID).alias(
-                    COL_INFERENCE_ID
-                ),
-                COL_INFERENCE_TIME,
-                pl.col("_out").alias(HAS_OUTPUT),
-                pl.int_ranges(pl.coalesce("_n_in", "_n_out")).cast(pl.List(pl.Int32)).alias(COL_ROW_IN_REQUEST),
-            )
-            .explode(COL_ROW_IN_REQUEST)
+        records = _join_lines(
+            good.select(LINE_COL, COL_EVENT_ID, INFERENCE_ID_RAW, COL_INFERENCE_TIME, "_out"), in_counts
+        )
+        if records["_n_in"].null_count():
+            out_counts = outputs.group_by(LINE_COL).agg(pl.len().cast(pl.Int64).alias("_n_out"))
+            records = _join_lines(records, out_counts)
+        else:  # every record's rows are its request's
+            records = records.with_columns(pl.lit(None, dtype=pl.Int64).alias("_n_out"))
+        skeleton = _explode_rows(
+            records.filter(~pl.col(LINE_COL).is_in(list(flagged))),
+            pl.coalesce("_n_in", "_n_out"),
+            LINE_COL,
+            COL_EVENT_ID,
+            # an empty inferenceId is no inference id: fall back to the event id
+            pl.coalesce(pl.when(pl.col(INFERENCE_ID_RAW) != "").then(pl.col(INFERENCE_ID_RAW)), COL_EVENT_ID).alias(
+                COL_INFERENCE_ID
+            ),
+            COL_INFERENCE_TIME,
+            pl.col("_out").alias(HAS_OUTPUT),
         )
         rows = _attach(_attach(skeleton, features), outputs)
-        derived = derive_prediction_expr(self.config)
-        if derived is not None:
-            rows = rows.with_columns(derived)
+        if self.derived is not None:
+            rows = rows.with_columns(self.derived)
         # Columns no record of the batch gave are null: the issues when every feature was clean (or no request was
         # captured), the extra keys always (CSV requests name no keys; JSON objects are the per-record path's).
-        rows = rows.select(
-            pl.col(name) if name in rows.columns else pl.lit(None, dtype=dtype).alias(name)
-            for name, dtype in self.internal_schema.items()
-        )
-        if rows.schema != pl.Schema(self.internal_schema):
+        given = set(rows.columns)
+        rows = rows.select(pl.col(name) if name in given else null for name, null in self.null_columns.items())
+        if rows.schema != self.rows_schema:
             rows = rows.cast(self.internal_schema)  # type: ignore[arg-type]
         return rows, flagged
 
     # ------------------------------------------------------------------ what this path takes
-    def _side_fast_ok(self, prefix: str, configured: str, csv_possible: bool = True) -> pl.Expr:
-        """A present side can take this path when it is CSV text (plain or base64)."""
+    def _kind_fast_ok(self, prefix: str, configured: str, csv_possible: bool = True) -> pl.Expr:
+        """A side's content type and encoding allow this path: CSV text (plain or base64)."""
         kind = pl.col(f"{prefix}_observedContentType").fill_null("").str.to_lowercase()
         encoding = pl.col(f"{prefix}_encoding")
         is_json = kind.str.contains("json", literal=True)
         is_csv = ~is_json & (kind.str.contains("csv", literal=True) | pl.lit(configured == "csv"))
-        side_ok = (
-            pl.col(f"{prefix}_data").is_not_null() & encoding.is_in(["CSV", "BASE64"]) & is_csv & pl.lit(csv_possible)
-        )
+        kind_ok = encoding.is_in(["CSV", "BASE64"]) & is_csv & pl.lit(csv_possible)
         # JSON output bodies are read per record inside this path (they are small); JSON inputs are not.
         if prefix == "out":
-            side_ok = side_ok | (
-                pl.col("out_data").is_not_null()
-                & encoding.is_in(["CSV", "BASE64", "JSON"])
-                & ~is_csv
-                & pl.lit(self.per_record.reads_json_output)
+            kind_ok = kind_ok | (
+                encoding.is_in(["CSV", "BASE64", "JSON"]) & ~is_csv & pl.lit(self.per_record.reads_json_output)
             )
+        return kind_ok
+
+    @staticmethod
+    def _side_fast_ok(prefix: str) -> pl.Expr:
+        """A present side can take this path when its data is there and `_kind_fast_ok` allows it."""
+        side_ok = pl.col(f"{prefix}_data").is_not_null() & pl.col(f"_{prefix}_kind_ok")
         return ~pl.col(f"_{prefix}") | side_ok.fill_null(False)
 
     @staticmethod
@@ -239,15 +286,7 @@ class VectorisedDecoder:
     # ------------------------------------------------------------------ request
     def _input(self, records: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, set[int]]:
         """Input CSV rows of the records -> (features by line/row, row counts per line, flagged lines)."""
-        empty_features = pl.DataFrame(
-            schema={
-                LINE_COL: pl.Int64,
-                COL_ROW_IN_REQUEST: pl.Int32,
-                **self.feature_schema,
-                COL_FEATURE_ISSUES: self.issues_dtype,
-            }
-        )
-        empty_counts = pl.DataFrame(schema={LINE_COL: pl.Int64, "_n_in": pl.Int64})
+        empty_features, empty_counts = self.empty_features, self.empty_counts
         if records.height == 0:
             return empty_features, empty_counts, set()
         text = pl.col("in_text")
@@ -263,9 +302,7 @@ class VectorisedDecoder:
             records = records.with_columns(text.str.strip_chars_end("\n"))
         rows_in_text = text.str.count_matches("\n", literal=True) + (0 if terminated else 1)
         checked = records.select(LINE_COL, "in_text", rows_in_text.cast(pl.Int64).alias("_n_in"))
-        index = checked.select(
-            LINE_COL, pl.int_ranges(pl.col("_n_in")).cast(pl.List(pl.Int32)).alias(COL_ROW_IN_REQUEST)
-        ).explode(COL_ROW_IN_REQUEST)
+        index = _explode_rows(checked, pl.col("_n_in"), LINE_COL)
         flagged: set[int] = set()
         parsed = self._read_feature_csv(checked["in_text"], index.height, separator)
         if parsed is not None:
@@ -311,9 +348,9 @@ class VectorisedDecoder:
         """Whether no typed feature value can have an issue, proven cheaply: the checks of typed features flag only
         non-finite numbers (NumberRule.check; text is never at fault), and a row's sum is finite when none is (an
         overflowing sum merely takes the exact path)."""
-        if any(type(rule) not in (NumberRule, TextRule) for rule in self.feature_rules.values()):
+        numeric = self.finite_features
+        if numeric is None:
             return False
-        numeric = [name for name, rule in self.feature_rules.items() if isinstance(rule, NumberRule)]
         return not numeric or bool(features.select(pl.sum_horizontal(numeric).is_finite().all()).item())
 
     def _judged(
@@ -363,9 +400,7 @@ class VectorisedDecoder:
         out_schema = {LINE_COL: pl.Int64(), COL_ROW_IN_REQUEST: pl.Int32(), **self.pred_schema}
         if records.height == 0:
             return pl.DataFrame(schema=out_schema), set()
-        records = records.join(in_counts, on=LINE_COL, how="left", maintain_order="left").with_columns(
-            is_csv_expr("out", self.config.output.format).alias("_csv"), is_json_lines_expr("out").alias("_jsonl")
-        )
+        records = _join_lines(records, in_counts).rename({"_out_csv": "_csv", "_out_jsonl": "_jsonl"})
         parts: list[pl.DataFrame] = []
         flagged: set[int] = set()
         csv_records = records.filter(pl.col("_csv"))
@@ -382,10 +417,48 @@ class VectorisedDecoder:
         return frame, flagged
 
     def _output_csv(self, records: pl.DataFrame) -> tuple[pl.DataFrame, set[int]]:
-        """CSV bodies: one number per line straight to floats where every body of the batch allows
+        """CSV bodies: one value each typed straight from the text where every body of the batch is one value
+        (`_output_csv_single`), else one number per line straight to floats where every body allows
         (`_output_csv_typed`), else split into units and values typed by the rules' vector halves."""
+        single = self._output_csv_single(records)
+        if single is not None:
+            return single
         typed = self._output_csv_typed(records) if self.typed_csv_output is not None else None
         return typed if typed is not None else self._output_csv_units(records)
+
+    def _output_csv_single(self, records: pl.DataFrame) -> tuple[pl.DataFrame, set[int]] | None:
+        """Bodies of one value each (no comma, no line break: an endpoint's answer to a one-row request) of a
+        one-column output: `_output_csv_units` without the split, each body the one unit and value of its record.
+        None when some body holds more (or the column has no rule)."""
+        column = self.single_csv_output
+        if column is None:
+            return None
+        text = pl.col("out_text")
+        if records.select(text.str.contains("[,\n]").any()).item():
+            return None
+        verdict = self.out_rules[column].vector(text)
+        n_in = pl.col("_n_in")
+        # as `_output_csv_units` judges a one-unit body: another row count than the request's, an empty line (not
+        # a joined row: the request has one row), a value the rule rejects or leaves undecided
+        joined = n_in.is_null() | (n_in > 1)
+        bad = (n_in.is_not_null() & (n_in != 1)) | (~joined & (text == "")) | verdict.undecided | verdict.faulty
+        result = (
+            records.lazy()
+            .select(
+                LINE_COL,
+                pl.lit(0, dtype=pl.Int32).alias(COL_ROW_IN_REQUEST),
+                *[
+                    verdict.value.alias(name) if name == column else pl.lit(None, dtype=dtype).alias(name)
+                    for name, dtype in self.pred_schema.items()
+                ],
+                bad.fill_null(True).alias("_bad"),
+            )
+            .collect()
+        )
+        if self.probability_sum_bad is not None:
+            result = result.with_columns((pl.col("_bad") | self.probability_sum_bad.fill_null(False)).alias("_bad"))
+        flagged = set(result.filter(pl.col("_bad"))[LINE_COL].to_list())
+        return result.drop("_bad"), flagged
 
     def _output_csv_typed(self, records: pl.DataFrame) -> tuple[pl.DataFrame, set[int]] | None:
         """The bodies of a one-column output typed by a NumberRule, as `_read_feature_csv` reads features: their
