@@ -136,12 +136,14 @@ def test_a_run_after_new_rows_and_labels_estimates_only_the_changed_chunks(
     spy_reads.clear()
     second = lake.run("r2")
 
-    # Then hours 0, 1, 2 and 5 keep their stored results; only hours 3-4 and 6-7 are read and analysed, by each
-    # monitor (performance, drift, data quality: on by default since #14)
+    # Then hours 0, 1, 2 and 5 keep their stored results; only hours 3-4 and 6-7 are read and analysed by the
+    # performance monitor, and hour 4, whose rows did not change, only by it: drift and data quality (on by default
+    # since #14) do not read labels, so labels landing change nothing for them
     assert second.chunks_analysed == 8 and second.chunks_reused == 4
     start = pd.Timestamp("2026-03-02", tz="UTC")
     changed = [(start + 3 * HOUR, start + 5 * HOUR), (start + 6 * HOUR, start + 8 * HOUR)]
-    assert spy_reads == [changed, changed, changed]
+    new_rows = [(start + 3 * HOUR, start + 4 * HOUR), (start + 6 * HOUR, start + 8 * HOUR)]
+    assert spy_reads == [changed, new_rows, new_rows]
     # and everything it reports equals a full run over the same lake (exactly)
     full = lake.run("full", counted=False)
     assert full.chunks_reused == 0

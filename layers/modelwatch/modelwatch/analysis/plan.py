@@ -83,13 +83,15 @@ def state_key(config: ModelConfig, monitor: str, reference_sha256: str) -> artif
     return artifacts.CacheKey(reference_sha256, artifacts.digest(identity), artifacts.library_versions())
 
 
-def fingerprint(start: datetime, end: datetime, counters: Mapping[datetime, HourCounter]) -> str:
-    """A digest of the hour counters of every hour a chunk spans: it changes when the chunk's rows or labels do."""
+def fingerprint(start: datetime, end: datetime, counters: Mapping[datetime, HourCounter], labels: bool = True) -> str:
+    """A digest of the hour counters of every hour a chunk spans: it changes when the chunk's rows do, and with
+    `labels` (a monitor that reads them) when its labels do."""
     parts = []
     for hour in hours_between(start, end):
         c = counters.get(hour)
         if c is not None:
-            parts.append(f"{hour:%Y%m%d%H}:{c.rows}:{c.data_version}:{c.labels}:{c.label_version}")
+            counted = f"{hour:%Y%m%d%H}:{c.rows}:{c.data_version}"
+            parts.append(f"{counted}:{c.labels}:{c.label_version}" if labels else counted)
     return artifacts.digest(";".join(parts))[:24]
 
 
@@ -102,8 +104,11 @@ def plan_reuse(
     window_start: datetime | None,
     window_end: datetime | None,
     signer: Signer,
+    reads_labels: bool = True,
 ) -> ReusePlan | None:
-    """Which chunks of the window keep their stored results and which time ranges must be read and analysed.
+    """Which chunks of the window keep their stored results and which time ranges must be read and analysed; labels
+    landing change a chunk only for a monitor that `reads_labels` (drift of an hour whose labels land is what it
+    was: an hour of 4.2M rows re-analysed for nothing held it twice over).
 
     None when the config chunks by size (size chunks are numbered over the whole stream) or no hour is counted:
     then the run is a full run.
@@ -124,7 +129,7 @@ def plan_reuse(
     for start in starts:
         keys = version_parts(config, start, period)  # the chunk's key, or one per version live in it
         for chunk_key in keys:
-            plan.fingerprints[chunk_key] = fingerprint(start, start + period, by_hour)
+            plan.fingerprints[chunk_key] = fingerprint(start, start + period, by_hour, reads_labels)
         keyed.append((keys, start))
     plan.stored = load_analysis(store, config.name, monitor, plan.key, signer)
     stored = plan.stored.fingerprints if plan.stored is not None else {}

@@ -682,7 +682,9 @@ def analyse_from_lake(
     end = request.window_end if by_period else None
     plan = None
     if counters is not None:
-        plan = plan_reuse(config, monitor.name, store, reference_sha256, counters, start, end, signer)
+        plan = plan_reuse(
+            config, monitor.name, store, reference_sha256, counters, start, end, signer, monitor.reads_labels
+        )
     ranges: list[tuple[datetime | None, datetime | None]] = [(start, end)]
     if plan is not None:
         ranges = list(plan.fresh_ranges)
