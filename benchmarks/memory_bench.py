@@ -128,8 +128,10 @@ def big_config(dataset: Any) -> dict[str, Any]:
 
 
 def _big_case(root: Path, rows: int, reference_rows: int) -> Path:
-    """Every monitor's baselines fitted on `reference_rows` reference rows and one small hour, then one hour of
-    `rows` rows and every row's label written by the real writers; the pickled step input analyses that hour only."""
+    """The steady state of a labelled model: every monitor's baselines fitted on `reference_rows` reference rows and
+    one small hour; an hour of `rows` rows captured and analysed (stored), then the next hour of `rows` rows captured
+    while the first hour's labels land, all written by the real writers. The pickled step input runs over both
+    hours: the monitors that read labels analyse both (one new, one newly labelled), the others the new one."""
     import numpy as np
 
     from benchmarks.data_quality_bench import SEED, _rows, synthetic
@@ -146,12 +148,18 @@ def _big_case(root: Path, rows: int, reference_rows: int) -> Path:
     lake = Lake(root, workload, drift=True, config=big_config(dataset))
     lake.write_labels(first)
     _fit(lake, _spec(lake, ANALYSIS_START, ANALYSIS_START + HOUR, "memory-bench-fit"))  # on the small hour
-    big = _rebase(_rows(rng, rows, dataset), ANALYSIS_START + HOUR, rows)
-    big["id"] += small  # event ids unique across the hours
-    lake._write(big.drop(columns=["target"]))
-    lake.write_labels(big)
-    del big
-    measured = _spec(lake, ANALYSIS_START + HOUR, ANALYSIS_START + 2 * HOUR, "memory-bench-big-hour")
+    earlier, later = (
+        _rebase(_rows(rng, rows, dataset), ANALYSIS_START + hour * HOUR, rows).assign(
+            id=lambda f, hour=hour: f["id"] + small + (hour - 1) * rows  # event ids unique across the hours
+        )
+        for hour in (1, 2)
+    )
+    lake._write(earlier.drop(columns=["target"]))
+    _fit(lake, _spec(lake, ANALYSIS_START + HOUR, ANALYSIS_START + 2 * HOUR, "memory-bench-earlier-hour"))
+    lake._write(later.drop(columns=["target"]))
+    lake.write_labels(earlier, delay=HOUR + HOUR / 2)  # land during the later hour
+    del earlier, later
+    measured = _spec(lake, ANALYSIS_START + HOUR, ANALYSIS_START + 3 * HOUR, "memory-bench-big-hour")
     return _write_case(root.parent / "big-case.pickle", lake, measured)
 
 
