@@ -83,16 +83,17 @@ if step == "assemble":
         for name in case["spec"].monitors
     ]
     assemble_from_lake(case["spec"], parts, store, case["now"])
-    baseline, chunks = "-", 0
+    baseline, chunks, reused = "-", 0, 0
 else:
     outcome = analyse_from_lake(case["spec"], step, store, case["counters"], case["now"], signer=signer)
-    baseline, chunks = outcome.baseline, outcome.chunks_analysed
+    baseline, chunks, reused = outcome.baseline, outcome.chunks_analysed, outcome.chunks_reused
 seconds = time.perf_counter() - started
 heavy = [m for m in json.loads(sys.argv[4]) if m in sys.modules]
 print(json.dumps({
     "import_seconds": imported, "nannyml_import_seconds": nannyml_seconds, "rss_after_import_mb": after_import,
     "rss_after_nannyml_mb": after_nannyml,
-    "peak_rss_mb": hwm(), "step_seconds": seconds, "loaded": heavy, "baseline": baseline, "chunks_analysed": chunks,
+    "peak_rss_mb": hwm(), "step_seconds": seconds, "loaded": heavy, "baseline": baseline,
+    "chunks_analysed": chunks, "chunks_reused": reused,
 }))
 """
 
@@ -217,6 +218,7 @@ def big_hour(quick: bool = False) -> dict[str, Any]:
                 "peak_rss_mb": round(run["peak_rss_mb"], 1),
                 "step_seconds": round(run["step_seconds"], 2),
                 "chunks_analysed": run["chunks_analysed"],
+                "chunks_reused": run["chunks_reused"],
                 "fits_memory": run["peak_rss_mb"] <= ANALYSE_MEMORY_MB,
                 "fits_timeout": run["step_seconds"] <= LAMBDA_TIMEOUT_SECONDS,
             }

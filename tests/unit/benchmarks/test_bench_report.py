@@ -121,16 +121,23 @@ def test_the_memory_section_shows_the_big_hour_against_the_functions_limits() ->
                 "same_order": True,
             },
             "steps": {
-                "performance": {"peak_rss_mb": 2900.0, "step_seconds": 40.0, "fits_memory": True, "fits_timeout": True},
+                "performance": {
+                    "chunks_analysed": 2,
+                    "peak_rss_mb": 2900.0,
+                    "step_seconds": 40.0,
+                    "fits_memory": True,
+                    "fits_timeout": True,
+                },
                 "drift": {"peak_rss_mb": 6100.5, "step_seconds": 95.0, "fits_memory": False, "fits_timeout": True},
             },
         },
     }
     text = memory_section(memory)
     assert "One hour of a model at 100M inferences a day (4,200,000 rows, 30 features" in text
-    assert "| drift | 6,100.5 | 95.0 | **no** | yes |" in text
+    assert "| drift |  | 6,100.5 | 95.0 | **no** | yes |" in text
+    assert "| performance | 2 (0) | 2,900.0 | 40.0 | yes | yes |" in text
     assert "within the Analyse function's 3,008 MB" in text and "**not met**" in text
-    assert "every monitor on" in text and "every row labelled" in text
+    assert "every monitor on" in text and "the monitors that read labels analyse both hours" in text
     assert "with the Analyse function environment (ARROW_DEFAULT_MEMORY_POOL=system)" in text
     assert "on this hour 381,819 rows (R² 0.9955, 18.5 s) against all 4,200,000" in text
     assert "same order of every feature: yes" in text
