@@ -420,11 +420,11 @@ def _big_hour_text(big: Mapping[str, Any] | None) -> str:
     if sampling:
         sampled, full = sampling["sampled"], sampling["all"]
         text += (
-            f"\n\nThe attribution surrogate learns from at most FIT_ROWS evenly spaced rows of a chunk: on this hour "
-            f"{sampled['rows']:,} rows (R² {sampled['faithfulness']}, {sampled['seconds']} s) against all "
-            f"{full['rows']:,} (R² {full['faithfulness']}, {full['seconds']} s); nDCG of the sampled ranking "
-            f"against the full one {sampling['ndcg']}, same order of every feature: "
-            f"{'yes' if sampling['same_order'] else 'no'}."
+            f"\n\nThe attribution surrogate learns from at most FIT_ROWS evenly spaced rows of a chunk. Fitted on "
+            f"the rows above so: {sampled['rows']:,} rows (R² {sampled['faithfulness']}, {sampled['seconds']} s), "
+            f"against all {full['rows']:,} (R² {full['faithfulness']}, {full['seconds']} s); nDCG of the sampled "
+            f"attributions against the full ones {sampling['ndcg']} (the alert's measure), same order of every "
+            f"feature: {'yes' if sampling['same_order'] else 'no (features of near-equal attribution swap)'}."
         )
     return text
 
