@@ -112,3 +112,14 @@ def capture_bytes(name: str) -> bytes:
 
 def corpus_files() -> list[Path]:
     return sorted((Path(__file__).parent / "corpus").glob("*.jsonl"))
+
+
+def refuse(monkeypatch: pytest.MonkeyPatch, reason: str, *places: tuple[object, str]) -> None:
+    """Each `(object, attribute)` replaced by a function that fails the test with `reason` when it is called: the
+    path a test expects the decoder to take is the only one it can take."""
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError(reason)
+
+    for owner, name in places:
+        monkeypatch.setattr(owner, name, refused)

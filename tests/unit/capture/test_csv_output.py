@@ -16,7 +16,7 @@ from modelwatch.capture.decode import CaptureDecoder, DecodedBatch
 from modelwatch.capture.records import LineBatch
 from modelwatch.capture.rules import NumberRule, ValueIssue
 from modelwatch.config.model import ModelConfig
-from tests.unit.capture.conftest import CAPTURES, make_config
+from tests.unit.capture.conftest import CAPTURES, make_config, refuse
 
 LOAN_ROW = "39811.0,40K - 60K €,0.6306,18.0,False,40%,0.2124"
 CONFIGS: dict[str, ModelConfig] = {
@@ -123,12 +123,12 @@ class TestSamples:
         bodies = ["0\n", "1", "1"] if config == "label" else ["0.25\n", "0.5", "1"]
         lines = [capture_line(1, bodies[0], 1), capture_line(None, bodies[1], 2), capture_line(1, bodies[2], 3)]
         decoder = CaptureDecoder(CONFIGS[config], "s")
-
-        def refuse(*args: Any, **kwargs: Any) -> Any:
-            raise AssertionError("the typed read or the unit path was called")
-
-        monkeypatch.setattr(decoder.vectorised, "_output_csv_typed", refuse)
-        monkeypatch.setattr(decoder.vectorised, "_output_csv_units", refuse)
+        refuse(
+            monkeypatch,
+            "the typed read or the unit path was called",
+            (decoder.vectorised, "_output_csv_typed"),
+            (decoder.vectorised, "_output_csv_units"),
+        )
         # When decoded
         batch = decoder.decode_batch(LineBatch(1, "\n".join(lines).encode()))
         # Then each body's text gives its row's value

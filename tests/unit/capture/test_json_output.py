@@ -19,7 +19,7 @@ from modelwatch.capture.json_output import JsonOutputPlan
 from modelwatch.capture.records import LineBatch
 from modelwatch.capture.rules import output_rules
 from modelwatch.config.model import ModelConfig
-from tests.unit.capture.conftest import CAPTURES, CREDIT_CARD_CLASSES, CREDIT_CARD_FEATURES, make_config
+from tests.unit.capture.conftest import CAPTURES, CREDIT_CARD_CLASSES, CREDIT_CARD_FEATURES, make_config, refuse
 
 LOAN_ROWS = [
     "39811.0,40K - 60K €,0.6306,18.0,False,40%,0.2124",
@@ -140,12 +140,12 @@ class TestSamples:
         )
         lines = [capture_line(2, body, number=1), capture_line(None, body, number=2)]
         decoder = CaptureDecoder(config, "s")
-
-        def refuse(*args: Any, **kwargs: Any) -> Any:
-            raise AssertionError("the per-record loop was called")
-
-        monkeypatch.setattr(decoder.vectorised, "_output_json_per_record", refuse)
-        monkeypatch.setattr(decoder.per_record, "decode", refuse)
+        refuse(
+            monkeypatch,
+            "the per-record loop was called",
+            (decoder.vectorised, "_output_json_per_record"),
+            (decoder.per_record, "decode"),
+        )
         # When decoded
         batch = decoder.decode_batch(LineBatch(1, "\n".join(lines).encode()))
         # Then every row comes from the vectorised half, typed as the rules type them
