@@ -244,30 +244,30 @@ def surrogate_sampling(case: Path) -> dict[str, Any]:
     from modelwatch.analysis.run import _prepare, _unread_features, read_captures
     from modelwatch.lake.store import LocalStore
     from modelwatch.monitors import monitor_for
-    from modelwatch.monitors.attribution import encode, fit_rows, fit_surrogate, ndcg
+    from modelwatch.monitors.attribution import categories_of, encode, fit_surrogate, learn, ndcg, surrogate_target
     from modelwatch.monitors.frames import lake_to_pandas
 
-    spec = pickle.loads(case.read_bytes())["spec"]
-    config, request = spec.model_config_or_error(), spec.request()
+    loaded = pickle.loads(case.read_bytes())
+    config, request = loaded["spec"].model_config_or_error(), loaded["spec"].request()
     monitor = monitor_for("attribution", config)
     read = read_captures(
-        LocalStore(pickle.loads(case.read_bytes())["root"]),
+        LocalStore(loaded["root"]),
         config.name,
         [(request.window_start, request.window_end)],
         without=_unread_features(monitor),
     )
     prepared = _prepare(monitor, lake_to_pandas(read.frame, consume=True)).frame
-    categories = {
-        f.name: sorted(str(v) for v in prepared[f.name].dropna().unique())
-        for f in config.features
-        if f.type == "categorical"
-    }
+    categories = categories_of(config, prepared)
     found: dict[str, Any] = {}
-    for name, rows in (("sampled", fit_rows(prepared)), ("all", prepared)):
+    fits = {
+        "sampled": lambda: learn(config, prepared, categories),  # as the step fits it
+        "all": lambda: fit_surrogate(config, encode(config, prepared, categories), surrogate_target(config, prepared)),
+    }
+    for name, fit in fits.items():
         started = time.perf_counter()
-        surrogate = fit_surrogate(config, encode(config, rows, categories), rows["y_pred_proba"].to_numpy())
+        surrogate = fit()
         found[name] = {
-            "rows": len(rows),
+            "rows": surrogate.rows,
             "faithfulness": round(surrogate.faithfulness, 5),
             "seconds": round(time.perf_counter() - started, 1),
             "shap": surrogate.global_shap,

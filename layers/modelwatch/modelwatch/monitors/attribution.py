@@ -120,6 +120,29 @@ def encode(config: ModelConfig, frame: pd.DataFrame, categories: dict[str, list[
     return np.column_stack(columns) if columns else np.empty((len(frame), 0))
 
 
+def categories_of(config: ModelConfig, frame: pd.DataFrame) -> dict[str, list[str]]:
+    """Each categorical feature's values in `frame` (the reference), sorted: the codes `encode` gives them."""
+    return {
+        f.name: sorted(str(v) for v in frame[f.name].dropna().unique())
+        for f in config.features
+        if f.type == "categorical"
+    }
+
+
+def surrogate_target(config: ModelConfig, frame: pd.DataFrame) -> np.ndarray:
+    """What the surrogate learns: the captured positive-class probability, or the regression prediction."""
+    column = "y_pred" if config.problem_type is ProblemType.REGRESSION else "y_pred_proba"
+    return frame[column].to_numpy(dtype="float64")
+
+
+def learn(
+    config: ModelConfig, frame: pd.DataFrame, categories: dict[str, list[str]], keep_model: bool = False
+) -> Surrogate:
+    """The surrogate of the frame's rows (at most FIT_ROWS of them, `fit_rows`)."""
+    rows = fit_rows(frame)
+    return fit_surrogate(config, encode(config, rows, categories), surrogate_target(config, rows), keep_model)
+
+
 def fit_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows a surrogate learns from: all of them up to FIT_ROWS, else evenly spaced ones (ingestion order)."""
     return frame if len(frame) <= FIT_ROWS else frame.iloc[:: math.ceil(len(frame) / FIT_ROWS)]
@@ -192,21 +215,9 @@ class AttributionMonitor(Monitor):
     def sources(self) -> list[str]:
         return [self.settings.baseline] if self.settings.baseline else []
 
-    def _target(self, frame: pd.DataFrame) -> np.ndarray:
-        """What the surrogate learns: the captured positive-class probability, or the regression prediction."""
-        column = "y_pred" if self.config.problem_type is ProblemType.REGRESSION else "y_pred_proba"
-        return frame[column].to_numpy(dtype="float64")
-
     def fit(self, reference: pd.DataFrame) -> AttributionBaseline:
-        categories = {
-            f.name: sorted(str(v) for v in reference[f.name].dropna().unique())
-            for f in self.config.features
-            if f.type == "categorical"
-        }
-        rows = fit_rows(reference)
-        surrogate = fit_surrogate(
-            self.config, encode(self.config, rows, categories), self._target(rows), keep_model=True
-        )
+        categories = categories_of(self.config, reference)
+        surrogate = learn(self.config, reference, categories, keep_model=True)
         baseline = AttributionBaseline(surrogate, categories)
         if self.settings.baseline:
             uri = self.settings.baseline
@@ -236,8 +247,7 @@ class AttributionMonitor(Monitor):
             if chunk is None:
                 continue
             base = {"chunk_key": chunk.key, "kind": KIND_REALIZED, "alert": False, "feature": None}
-            rows = fit_rows(frame)
-            surrogate = fit_surrogate(self.config, encode(self.config, rows, baseline.categories), self._target(rows))
+            surrogate = learn(self.config, frame, baseline.categories)
             records.append({**base, "metric": METRIC_FAITHFULNESS, "value": surrogate.faithfulness})
             faithful = surrogate.faithfulness >= settings.min_faithfulness
             if not faithful:
