@@ -28,7 +28,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -263,18 +263,28 @@ class Lake:
         import polars as pl
 
         from modelwatch.lake.writer import PartitionedWriter
-        from modelwatch.state import HourCounter
 
         self.files += 1
         writer = PartitionedWriter(self.store, "captures", self.model, "inference_time", f"bench-capture-{self.files}")
         rows = lake_rows(analysis, self.dataset)
         writer.add(pl.from_pandas(rows))
         written = len(writer.write())
-        for hour, count in rows.groupby(rows["inference_time"].dt.floor("h")).size().items():
+        self._count(rows["inference_time"], labels=False)
+        return written
+
+    def _count(self, stamps: Any, labels: bool) -> None:
+        """The hour counters of rows (`labels` off: captures) or labels at inference times `stamps`, as ingestion
+        counts them: each hour's count and version up by the file's."""
+        from modelwatch.state import HourCounter
+
+        for hour, count in stamps.groupby(stamps.dt.floor("h")).size().items():
             key = hour.to_pydatetime()
             before = self.counters.get(key) or HourCounter(hour=key)
-            self.counters[key] = HourCounter(key, before.rows + int(count), 0, before.data_version + 1, 0)
-        return written
+            if labels:
+                changed = {"labels": before.labels + int(count), "label_version": before.label_version + 1}
+            else:
+                changed = {"rows": before.rows + int(count), "data_version": before.data_version + 1}
+            self.counters[key] = replace(before, **changed)
 
     def write_labels(self, analysis: Any, delay: timedelta = timedelta(minutes=30)) -> None:
         """Every row's label (`target`), arriving `delay` after its inference, written as ground-truth ingestion
@@ -284,7 +294,6 @@ class Lake:
         import polars as pl
 
         from modelwatch.lake.writer import PartitionedWriter
-        from modelwatch.state import HourCounter
 
         self.files += 1
         stamps = analysis["timestamp"].dt.tz_localize("UTC")
@@ -301,12 +310,7 @@ class Lake:
         writer = PartitionedWriter(self.store, "ground_truth", self.model, "label_time", f"bench-labels-{self.files}")
         writer.add(pl.from_pandas(labels))
         writer.write()
-        for hour, count in labels.groupby(stamps.dt.floor("h")).size().items():
-            key = hour.to_pydatetime()
-            before = self.counters.get(key) or HourCounter(hour=key)
-            self.counters[key] = HourCounter(
-                key, before.rows, before.labels + int(count), before.data_version, before.label_version + 1
-            )
+        self._count(stamps, labels=True)
 
     def add_later_hour(self) -> None:
         """The next hour after the window arrives (one more capture file); the window grows by that hour."""
