@@ -270,3 +270,58 @@ def test_a_step_reads_only_the_features_its_monitor_reads_and_results_are_unchan
     assert "drift" in outcome.monitors and len(left_out) == len(outcome.monitors)
     assert sorted(left_out) == sorted([features] + [[]] * (len(left_out) - 1))
     pd.testing.assert_frame_equal(lake.results(outcome), lake.results(whole))
+
+
+def test_fresh_chunks_are_read_in_batches_of_whole_chunks_up_to_a_row_budget(binary_case: Case, tmp_path) -> None:
+    hours = [datetime(2026, 3, 2, h, tzinfo=UTC) for h in range(6)]
+    step = HOUR.to_pytimedelta()
+    counted = dict(zip(hours, (100, 100, 300, 50, 0, 40), strict=True))
+    # Given hours 0-3 and 5 counted, none analysed before (hour 4 has no rows)
+    counters = [HourCounter(h, rows=rows, data_version=1) for h, rows in counted.items() if rows]
+    plan = plan_reuse(
+        binary_case.config, "performance", LocalStore(tmp_path), "sha", counters, None, None, process_signer()
+    )
+    assert plan is not None
+    assert [rows for _, _, rows in plan.fresh_chunks] == [100, 100, 300, 50, 40]
+
+    # Then with no budget they are one batch, adjacent hours merged; with a budget of 200 rows each batch holds at
+    # most 200 counted rows, a bigger hour alone, and no hour is split or read twice
+    assert plan.batches(None) == [[(hours[0], hours[4]), (hours[5], hours[5] + step)]]
+    assert plan.fresh_ranges == plan.batches(None)[0]
+    assert plan.batches(200) == [
+        [(hours[0], hours[2])],
+        [(hours[2], hours[3])],
+        [(hours[3], hours[4]), (hours[5], hours[5] + step)],
+    ]
+    assert plan.batches(1) == [[(h, h + step)] for h in (*hours[:4], hours[5])]
+
+
+def test_a_run_analysing_its_fresh_hours_batch_by_batch_reports_what_one_batch_would(
+    binary_case: Case, tmp_path, spy_reads, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a lake with hours 0-5 captured, labels for hours 1-3 and for hour 7, which is never captured
+    # (unmatched), analysed once in one read per step, its stored analyses then dropped (baselines kept)
+    lake = CountedLake(tmp_path, binary_case)
+    lake.add_captures(_hours(binary_case, 0, 6))
+    lake.add_labels(pd.concat([_hours(binary_case, 1, 4), _hours(binary_case, 7, 8)])["inference_id"])
+    one_read = lake.run("r1")
+    assert spy_reads and all(len(ranges) == 1 for ranges in spy_reads)
+    for monitor in one_read.monitors:
+        analysis = artifacts.Artifact(lake.config.name, monitor, ANALYSIS, ".parquet")
+        lake.store.delete([analysis.body_key, analysis.manifest_key])
+    spy_reads.clear()
+
+    # When the steps may hold at most two hours' rows at once
+    monkeypatch.setattr(analysis_run, "BATCH_ROWS", 2 * 2_500)
+    in_batches = lake.run("r1")
+
+    # Then each step read its six hours in three batches, and the run reports exactly what one read did: the same
+    # results, chunks, alerts and label counts (the labels read once, matched batch by batch)
+    start = pd.Timestamp("2026-03-02", tz="UTC")
+    pairs = [[(start + h * HOUR, start + (h + 2) * HOUR)] for h in (0, 2, 4)]  # each step's three reads
+    assert spy_reads == [batch for _ in in_batches.monitors for batch in pairs]
+    assert in_batches.chunks_reused == 0
+    _same_outcome(in_batches, one_read, lake)
+    assert in_batches.labels == one_read.labels
+    assert in_batches.labels["unmatched_labels"] == 2_500 and in_batches.labels["label_rows"] == 4 * 2_500
+    assert in_batches.chunks_analysed == one_read.chunks_analysed == 6

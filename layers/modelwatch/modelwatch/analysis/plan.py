@@ -58,11 +58,34 @@ class ReusePlan:
     fingerprints: dict[str, str]  # chunk key -> fingerprint, for every chunk with counted rows in the window
     stored: StoredAnalysis | None = None
     reused: dict[str, ChunkInfo] = field(default_factory=dict)  # unchanged chunks, by key
-    fresh_ranges: list[tuple[datetime, datetime]] = field(default_factory=list)  # what must be read
+    fresh_chunks: list[tuple[datetime, datetime, int]] = field(default_factory=list)  # to read: start, end, rows
+
+    @property
+    def fresh_ranges(self) -> list[tuple[datetime, datetime]]:
+        """What must be read: the fresh chunks' time ranges, adjacent ones merged."""
+        return [r for batch in self.batches(None) for r in batch]
 
     @property
     def fresh_start(self) -> datetime | None:
-        return self.fresh_ranges[0][0] if self.fresh_ranges else None
+        return self.fresh_chunks[0][0] if self.fresh_chunks else None
+
+    def batches(self, max_rows: int | None) -> list[list[tuple[datetime, datetime]]]:
+        """The fresh chunks in time order, in batches of at most `max_rows` counted rows (a bigger chunk alone;
+        None: one batch), each batch as its time ranges with adjacent ones merged. A run analyses one batch at a
+        time: two hours of 4.2M rows held at once took the label-reading steps over the function's memory."""
+        batches: list[list[tuple[datetime, datetime]]] = []
+        rows = 0
+        for start, end, count in self.fresh_chunks:
+            if not batches or (max_rows is not None and rows + count > max_rows):
+                batches.append([])
+                rows = 0
+            ranges = batches[-1]
+            rows += count
+            if ranges and ranges[-1][1] == start:
+                ranges[-1] = (ranges[-1][0], end)
+            else:
+                ranges.append((start, end))
+        return batches
 
     def reused_rows(self) -> pd.DataFrame | None:
         """The stored rows of the reused chunks."""
@@ -138,11 +161,14 @@ def plan_reuse(
         # A chunk split at a version switch is reused only whole: its rows are read once for both parts.
         if all(k in chunks and stored.get(k) == plan.fingerprints[k] for k in keys):
             plan.reused.update({k: chunks[k] for k in keys})
-        elif plan.fresh_ranges and plan.fresh_ranges[-1][1] == start:
-            plan.fresh_ranges[-1] = (plan.fresh_ranges[-1][0], start + period)
         else:
-            plan.fresh_ranges.append((start, start + period))
+            plan.fresh_chunks.append((start, start + period, _counted_rows(start, start + period, by_hour)))
     return plan
+
+
+def _counted_rows(start: datetime, end: datetime, counters: Mapping[datetime, HourCounter]) -> int:
+    """The rows counted in the hours a chunk spans (every row of those hours for a chunk shorter than an hour)."""
+    return sum(c.rows for hour in hours_between(start, end) if (c := counters.get(hour)) is not None)
 
 
 def _stored_chunks(stored: StoredAnalysis, period: timedelta) -> dict[str, ChunkInfo]:

@@ -56,7 +56,7 @@ from modelwatch.monitors.frames import (
     reference_hash,
     shared_columns,
 )
-from modelwatch.monitors.labels import join_labels
+from modelwatch.monitors.labels import LabelJoin, combine_joins, join_labels
 from modelwatch.monitors.reference_check import judge_chunking
 from modelwatch.monitors.results import conform, empty_table, to_parquet
 from modelwatch.monitors.segments import segment_data, slices
@@ -410,6 +410,14 @@ class _ChunkFailed(Exception):
 CONSOLIDATE_ROWS = 500_000
 
 
+# Counted rows a run reads and analyses at once: fresh chunks holding more are read and analysed in batches of whole
+# chunks (ReusePlan.batches), a bigger chunk alone. The label-reading steps of a model at 100M inferences a day held
+# two hours of 4.2M rows at once in its steady state (an hour analysed, the next captured as its labels land) and
+# went over the function's 3,008 MB; one hour at a time fits. Chunks are analysed on their own (results per chunk),
+# so batches change memory, never values.
+BATCH_ROWS = 2_000_000
+
+
 # ---------------------------------------------------------------- one monitor, frames in memory
 def analyse_monitor(
     monitor: Monitor,
@@ -430,90 +438,170 @@ def analyse_monitor(
     their stored rows, and every analysed chunk is stored for the next run. Chunks whose data fails are skipped with
     the reason (see the module docstring); when every chunk fails, the first error is raised.
     """
-    import pandas as pd
+    window = WindowAnalysis(monitor, reference, request, store, now, plan, signer, version_references)
+    handed = [captures]
+    del captures  # handed over: dropped once prepared unless the caller holds them
+    window.add(handed.pop(), labels)
+    return window.finish()
 
-    config = monitor.config
-    now = to_utc(now)
-    reused = plan.reused if plan is not None else {}
-    if len(captures) == 0 and not reused:
-        raise EmptyWindowError(
-            f"model {config.name}: no captured rows in window [{request.window_start}, {request.window_end})"
-        )
-    result = MonitorResult(monitor=monitor.name, table=empty_table(), chunks_reused=len(reused))
-    fresh: list[ChunkInfo] = []
-    frame = None
-    failed: list[tuple[ChunkInfo, str]] = []
-    if len(captures):
-        prepared = _prepare(monitor, captures)  # the more specific complaint first
+
+class WindowAnalysis:
+    """One monitor's analysis of a run's window, fed the fresh rows in one or more batches of whole chunks
+    (`add`), then combined with the reused chunks' stored rows and stored for the next run (`finish`). The labels
+    are the window's, the same for every batch: each batch's rows take theirs."""
+
+    def __init__(
+        self,
+        monitor: Monitor,
+        reference: pd.DataFrame,
+        request: RunRequest,
+        store: ObjectStore,
+        now: datetime,
+        plan: ReusePlan | None,
+        signer: Signer,
+        version_references: Mapping[str, pd.DataFrame | None] | None = None,
+    ) -> None:
+        self.monitor, self.reference, self.request, self.store = monitor, reference, request, store
+        self.now, self.plan, self.signer, self.version_references = to_utc(now), plan, signer, version_references
+        self.reused = plan.reused if plan is not None else {}
+        self.result = MonitorResult(monitor=monitor.name, table=empty_table(), chunks_reused=len(self.reused))
+        reused_rows = plan.reused_rows() if plan is not None else None
+        self.parts: list[pd.DataFrame] = [] if reused_rows is None else [reused_rows]
+        self.rows = 0  # captured rows read
+        self.in_window = False  # some read chunk with predictions is in the window and not reused
+        self.unprepared: list[tuple[ChunkInfo, str]] = []  # chunks whose rows could not be prepared
+        self.triaged = 0  # complete chunks with enough rows, to analyse
+        self.broken: list[tuple[ChunkInfo, str]] = []  # chunks whose analysis failed
+        self.analysed: list[ChunkInfo] = []  # chunks analysed
+        self.first_failure: _ChunkFailed | None = None
+        self.joins: list[LabelJoin] = []  # each batch's label join, without its rows
+        self.baselines: list[str] = []
+
+    def add(self, captures: pd.DataFrame, labels: pd.DataFrame | None) -> None:
+        """Prepare, triage and analyse one batch of captured rows (whole chunks; the caller's reference to them is
+        dropped once prepared unless it holds them)."""
+        if not len(captures):
+            return
+        config, request = self.monitor.config, self.request
+        self.rows += len(captures)
+        prepared = _prepare(self.monitor, captures)  # the more specific complaint first
         del captures  # prepared shares the columns it keeps: the others go now unless the caller holds the rows
-        result.rows_without_prediction = prepared.rows_without_prediction
+        self.result.rows_without_prediction += prepared.rows_without_prediction
         frame = prepared.frame
-        failed = [(c, reason) for c, reason in prepared.failed if _in_window(c, request) and c.key not in reused]
+        self.unprepared += [
+            (c, why) for c, why in prepared.failed if _in_window(c, request) and c.key not in self.reused
+        ]
         del prepared
         all_chunks = split_chunks(config, frame, chunks_of(config, frame)) if frame is not None else []
-        in_window = [c for c in all_chunks if _in_window(c, request) and c.key not in reused]
-        if not in_window and not reused and not failed:
-            raise EmptyWindowError(
-                f"model {config.name}: no captured rows with predictions in window "
-                f"[{request.window_start}, {request.window_end})"
-            )
-        if all_chunks:
-            fresh, result.chunks_skipped = triage(config, in_window, all_chunks[-1].number, request, now)
-    if failed and not fresh and not reused:
-        raise ChunkDataError(failed[0][1])
-    parts = [] if plan is None or plan.reused_rows() is None else [plan.reused_rows()]
-    if fresh:
-        assert frame is not None
+        in_window = [c for c in all_chunks if _in_window(c, request) and c.key not in self.reused]
+        self.in_window = self.in_window or bool(in_window)
+        if not all_chunks or frame is None:
+            return
+        fresh, skipped = triage(config, in_window, all_chunks[-1].number, request, self.now)
+        self.result.chunks_skipped += skipped
+        self.triaged += len(fresh)
+        if fresh:
+            self._analyse(frame, fresh, labels)
+
+    def _analyse(self, frame: pd.DataFrame, fresh: list[ChunkInfo], labels: pd.DataFrame | None) -> None:
+        monitor, result = self.monitor, self.result
         fresh_rows = frame[CHUNK].isin({c.number for c in fresh}).to_numpy()
         if not fresh_rows.all():  # a copy only when some rows are not analysed (an hour of 4.2M rows: 1.3 GB)
             frame = frame.loc[fresh_rows]
         if monitor.reads_labels:  # joined once for every version's rows: a label is matched by any of them
-            frame = _with_labels(config, frame, labels, fresh, result)
-        labels = None  # joined: the caller's are gone too unless it holds them (analyse_from_lake not)
+            frame = self._with_labels(frame, labels, fresh)
         # The ids ordered the rows and joined the labels; no monitor reads them (two hours of 4.2M rows: 0.3 GB).
         frame = shared_columns(frame, [c for c in frame.columns if c not in ID_COLUMNS])
         if len(frame) <= CONSOLIDATE_ROWS:
             frame = frame.copy()  # one block per dtype, see CONSOLIDATE_ROWS
-        groups = _version_groups(config, fresh, reference, version_references)
-        first_failure: _ChunkFailed | None = None
-        for span, chunks, version_reference in groups:
+        broken: list[tuple[ChunkInfo, str]] = []
+        for span, chunks, version_reference in _version_groups(
+            monitor.config, fresh, self.reference, self.version_references
+        ):
             if version_reference is None:  # reported, never estimated against another version's reference
-                failed.extend((c, _no_reference(config, span.name)) for c in chunks)
+                broken.extend((c, _no_reference(monitor.config, span.name)) for c in chunks)
                 continue
             try:
-                outcome = _analyse_fresh(
-                    monitor, version_reference, frame, chunks, result, store, now, span, signer=signer
+                analysed, failed, unlabelled = _analyse_fresh(
+                    monitor, version_reference, frame, chunks, result, self.store, self.now, span, signer=self.signer
                 )
             except _ChunkFailed as exc:
-                first_failure = first_failure or exc
+                self.first_failure = self.first_failure or exc
                 # Every chunk of this version failed (the first one's error names them): each is skipped.
-                failed.extend((c, str(exc)) for c in chunks)
+                broken.extend((c, str(exc)) for c in chunks)
                 continue
-            analysed, broken, unlabelled = outcome
-            parts.extend(analysed)
-            failed.extend(broken)
-            skipped_spans = {(iso(c.start), iso(c.end)) for c, _ in broken}
+            self.baselines.append(result.baseline)
+            self.parts.extend(analysed)
+            broken.extend(failed)
+            skipped_spans = {(iso(c.start), iso(c.end)) for c, _ in failed}
             # A skipped chunk has no values at all: it is not also listed as estimated without its labels.
             realized = result.realized_skipped + [_skip(c, reason) for c, reason in unlabelled]
             result.realized_skipped = [e for e in realized if (e["start"], e["end"]) not in skipped_spans]
-        skipped_keys = {c.key for c, _ in failed}
-        fresh = [c for c in fresh if c.key not in skipped_keys]
-        if first_failure is not None and not fresh and not reused:
+        self.broken += broken
+        broken_keys = {c.key for c, _ in broken}
+        self.analysed += [c for c in fresh if c.key not in broken_keys]
+
+    def _with_labels(self, rows: pd.DataFrame, labels: pd.DataFrame | None, fresh: list[ChunkInfo]) -> pd.DataFrame:
+        """The chunks' rows with their labels joined (`frames.TARGET`); labels that cannot be joined at all leave
+        the chunks unlabelled (realized skipped with the reason), never fail their estimates."""
+        import pandas as pd
+
+        config = self.monitor.config
+        try:
+            joined = join_labels(config, rows, labels)
+        except Exception as exc:  # labels of another shape than the join needs; pandas raises many kinds
+            if isinstance(exc, (MemoryError, KeyboardInterrupt)):
+                raise
+            reason = f"labels not usable: {describe(exc)}"
+            logger.warning("labels not joined; estimating without them", model=config.name, error=type(exc).__name__)
+            self.result.realized_skipped += [_skip(c, reason) for c in fresh]
+            return _without_labels(config, AnalysisData(rows, fresh)).frame
+        self.joins.append(replace(joined, frame=pd.DataFrame()))  # its counts; the rows go on
+        return joined.frame
+
+    def finish(self) -> MonitorResult:
+        """The window's results: the analysed chunks' rows and the reused ones, stored for the next run. Raises when
+        nothing could be analysed (EmptyWindowError, ChunkDataError, ChunkAnalysisError: see the module docstring)."""
+        import pandas as pd
+
+        config, request, result, reused = self.monitor.config, self.request, self.result, self.reused
+        window = f"[{request.window_start}, {request.window_end})"
+        if not self.rows and not reused:
+            raise EmptyWindowError(f"model {config.name}: no captured rows in window {window}")
+        if self.rows and not self.in_window and not reused and not self.unprepared:
+            raise EmptyWindowError(f"model {config.name}: no captured rows with predictions in window {window}")
+        if self.unprepared and not self.triaged and not reused:
+            raise ChunkDataError(self.unprepared[0][1])
+        if self.first_failure is not None and not self.analysed and not reused:
             # No chunk of the run analysed: not one chunk's data (named, no values in the message).
             raise ChunkAnalysisError(
-                f"model {config.name}: every chunk failed in the analysis: {first_failure}"
-            ) from first_failure
-    result.chunks_skipped = sorted(
-        result.chunks_skipped + [_skip(c, reason) for c, reason in failed], key=lambda e: (e["start"], e["end"])
-    )
-    result.chunks_analysed = len(fresh) + len(reused)
-    parts = [p for p in parts if p is not None and len(p)]
-    if parts:
-        table = pd.concat(parts, ignore_index=True)
-        result.table = conform(table.sort_values(["chunk_start"], kind="stable"))
-    if plan is not None and result.chunks_analysed:
-        save_analysis(store, config.name, monitor.name, plan.key, result.table, plan.fingerprints, now, signer)
-    return result
+                f"model {config.name}: every chunk failed in the analysis: {self.first_failure}"
+            ) from self.first_failure
+        if self.joins:
+            result.labels = combine_joins(self.joins).summary()
+        if self.baselines:
+            result.baseline = "fit" if "fit" in self.baselines else self.baselines[-1]
+        result.chunks_skipped = sorted(
+            result.chunks_skipped + [_skip(c, reason) for c, reason in self.unprepared + self.broken],
+            key=lambda e: (e["start"], e["end"]),
+        )
+        result.chunks_analysed = len(self.analysed) + len(reused)
+        parts = [p for p in self.parts if p is not None and len(p)]
+        if parts:
+            table = pd.concat(parts, ignore_index=True)
+            result.table = conform(table.sort_values(["chunk_start"], kind="stable"))
+        if self.plan is not None and result.chunks_analysed:
+            save_analysis(
+                self.store,
+                config.name,
+                self.monitor.name,
+                self.plan.key,
+                result.table,
+                self.plan.fingerprints,
+                self.now,
+                self.signer,
+            )
+        return result
 
 
 def _version_groups(
@@ -586,28 +674,6 @@ def version_artifact(config: ModelConfig, version: str) -> str:
     return f"{artifacts.BASELINE}-version-{version}"
 
 
-def _with_labels(
-    config: ModelConfig,
-    chunk_rows: pd.DataFrame,
-    labels: pd.DataFrame | None,
-    fresh: list[ChunkInfo],
-    result: MonitorResult,
-) -> pd.DataFrame:
-    """The chunks' rows with their labels joined (`frames.TARGET`); labels that cannot be joined at all leave the
-    chunks unlabelled (realized skipped with the reason), never fail their estimates."""
-    try:
-        joined = join_labels(config, chunk_rows, labels)
-    except Exception as exc:  # labels of another shape than the join needs; pandas raises many kinds
-        if isinstance(exc, (MemoryError, KeyboardInterrupt)):
-            raise
-        reason = f"labels not usable: {describe(exc)}"
-        logger.warning("labels not joined; estimating without them", model=config.name, error=type(exc).__name__)
-        result.realized_skipped = [_skip(c, reason) for c in fresh]
-        return _without_labels(config, AnalysisData(chunk_rows, fresh)).frame
-    result.labels = joined.summary()
-    return joined.frame
-
-
 # ---------------------------------------------------------------- one monitor, from the lake
 def read_config_file(store: ObjectStore, config: ModelConfig, uri: str, what: str = "file") -> bytes:
     """A file the model config names: an s3:// URI in the store's bucket, or a path (ReferenceDataError otherwise)."""
@@ -663,7 +729,7 @@ def load_version_references(
 def read_captures(
     store: ObjectStore,
     model: str,
-    ranges: list[tuple[datetime | None, datetime | None]],
+    ranges: Sequence[tuple[datetime | None, datetime | None]],
     without: Sequence[str] = (),
 ) -> CaptureRows:
     """The model's capture rows of every range (polars), each record once, with what was left out; never the
@@ -697,41 +763,34 @@ def analyse_from_lake(
         plan = plan_reuse(
             config, monitor.name, store, reference_sha256, counters, start, end, signer, monitor.reads_labels
         )
-    ranges: list[tuple[datetime | None, datetime | None]] = [(start, end)]
+    batches: Sequence[Sequence[tuple[datetime | None, datetime | None]]] = [[(start, end)]]
     if plan is not None:
-        ranges = list(plan.fresh_ranges)
+        batches = plan.batches(BATCH_ROWS)
         start = plan.fresh_start
-    read = read_captures(store, config.name, ranges, without=_unread_features(monitor))
-    captures = lake_to_pandas(read.frame, consume=True)  # the polars rows go column by column as they convert
-    superseded, duplicates = read.superseded, read.duplicates
-    del read
     labels = None
-    if monitor.reads_labels and ranges:
+    if monitor.reads_labels and batches:
         # Labels arrive after their inference (ground truth is partitioned by label time): none before the window.
         labels = lake_to_pandas(read_ground_truth(store, config.name, start=start), consume=True)
-    logger.info(
-        "lake rows loaded",
-        model=config.name,
-        monitor=monitor.name,
-        captures=len(captures),
-        labels=0 if labels is None else len(labels),
-        reference=len(reference),
-        chunks_reused=len(plan.reused) if plan is not None else 0,
-    )
-    handed = [captures, labels]
-    del captures, labels  # handed over: analyse_monitor drops the lake rows once prepared, the labels once joined
-    result = analyse_monitor(
-        monitor,
-        reference,
-        handed.pop(0),
-        handed.pop(0),
-        request,
-        store,
-        now,
-        plan,
-        signer=signer,
-        version_references=version_references,
-    )
+    window = WindowAnalysis(monitor, reference, request, store, now, plan, signer, version_references)
+    superseded = duplicates = 0
+    for number, ranges in enumerate(batches, 1):
+        read = read_captures(store, config.name, ranges, without=_unread_features(monitor))
+        superseded, duplicates = superseded + read.superseded, duplicates + read.duplicates
+        handed = [lake_to_pandas(read.frame, consume=True)]  # the polars rows go column by column as they convert
+        del read
+        logger.info(
+            "lake rows loaded",
+            model=config.name,
+            monitor=monitor.name,
+            batch=f"{number}/{len(batches)}",
+            captures=len(handed[0]),
+            labels=0 if labels is None else len(labels),
+            reference=len(reference),
+            chunks_reused=len(plan.reused) if plan is not None else 0,
+        )
+        window.add(handed.pop(), labels)  # handed over: dropped once prepared
+    del labels
+    result = window.finish()
     result.rows_superseded, result.rows_duplicate = superseded, duplicates
     key = monitor_results_key(config.name, request.run_id, monitor.name)
     store.put(key, to_parquet(result.table))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -343,7 +343,7 @@ class CaptureRows:
 def read_captures(
     store: ObjectStore,
     model: str,
-    ranges: list[tuple[datetime | None, datetime | None]],
+    ranges: Sequence[tuple[datetime | None, datetime | None]],
     columns: list[str] | None = None,
     without: Collection[str] = (),
 ) -> CaptureRows:
@@ -433,12 +433,12 @@ def _unique_records(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
 
 
 def _ranges_of(
-    partition: Partition, ranges: list[tuple[datetime | None, datetime | None]]
+    partition: Partition, ranges: Sequence[tuple[datetime | None, datetime | None]]
 ) -> list[tuple[datetime | None, datetime | None]]:
     return [(start, end) for start, end in ranges if _overlaps(partition, start, end)]
 
 
-def _in_ranges(frame: pl.DataFrame, ranges: list[tuple[datetime | None, datetime | None]]) -> pl.DataFrame:
+def _in_ranges(frame: pl.DataFrame, ranges: Sequence[tuple[datetime | None, datetime | None]]) -> pl.DataFrame:
     """The rows whose inference time is in any of the ranges."""
     if COL_INFERENCE_TIME not in frame.columns or any(s is None and e is None for s, e in ranges):
         return frame
