@@ -30,4 +30,5 @@ def lambda_handler(event: AnalyseInput | AssembleInput, context: LambdaContext) 
         state=entry.state(settings),
         now=settings.clock().now(),
         signer=entry.signer(settings),
+        time_left=lambda: context.get_remaining_time_in_millis() / 1000,
     )

@@ -39,9 +39,11 @@ class LambdaContext:
     log_group_name: str = ""
     log_stream_name: str = ""
     timeout_seconds: int = 300
+    started: float = field(default_factory=time.monotonic)
 
     def get_remaining_time_in_millis(self) -> int:
-        return self.timeout_seconds * 1000
+        """As Lambda's: the function's timeout less the time since the invocation started."""
+        return max(int((self.timeout_seconds - (time.monotonic() - self.started)) * 1000), 0)
 
 
 @dataclass

@@ -13,7 +13,7 @@ import pytest
 
 from modelwatch.analysis import RunOutcome, RunSpec, run_monitor_from_lake
 from modelwatch.analysis import run as analysis_run
-from modelwatch.analysis.plan import ANALYSIS, plan_reuse
+from modelwatch.analysis.plan import ANALYSIS, merged_ranges, plan_reuse
 from modelwatch.chunks import floor_hour
 from modelwatch.lake.store import LocalStore
 from modelwatch.monitors import artifacts
@@ -74,17 +74,19 @@ class CountedLake:
                 counter, labels=counter.labels + int(count), label_version=counter.label_version + 1
             )
 
-    def run(self, run_id: str, counted: bool = True) -> RunOutcome:
+    def spec(self, run_id: str) -> RunSpec:
         config = Registry(self.store).get(self.config.name)
-        spec = RunSpec(
+        return RunSpec(
             model=config.name,
             run_id=run_id,
             window_start=pd.Timestamp("2026-03-02", tz="UTC").to_pydatetime(),
             window_end=LATE,
             config=config,
         )
+
+    def run(self, run_id: str, counted: bool = True) -> RunOutcome:
         counters = list(self.counters.values()) if counted else None
-        return run_monitor_from_lake(spec, self.store, LATE, counters)
+        return run_monitor_from_lake(self.spec(run_id), self.store, LATE, counters)
 
     def results(self, outcome: RunOutcome) -> pd.DataFrame:
         return pd.read_parquet(outcome.results_uri).drop(columns=["run_id"])
@@ -282,18 +284,19 @@ def test_fresh_chunks_are_read_in_batches_of_whole_chunks_up_to_a_row_budget(bin
         binary_case.config, "performance", LocalStore(tmp_path), "sha", counters, None, None, process_signer()
     )
     assert plan is not None
-    assert [rows for _, _, rows in plan.fresh_chunks] == [100, 100, 300, 50, 40]
 
-    # Then with no budget they are one batch, adjacent hours merged; with a budget of 200 rows each batch holds at
-    # most 200 counted rows, a bigger hour alone, and no hour is split or read twice
-    assert plan.batches(None) == [[(hours[0], hours[4]), (hours[5], hours[5] + step)]]
-    assert plan.fresh_ranges == plan.batches(None)[0]
-    assert plan.batches(200) == [
+    # Then with no budget they are one batch, read as two ranges (adjacent hours merged); with a budget of 200 rows
+    # each batch holds at most 200 counted rows, a bigger hour alone, and no hour is split or read twice
+    chunks = [(h, h + step, counted[h]) for h in (*hours[:4], hours[5])]
+    assert plan.fresh_chunks == chunks
+    assert plan.batches(None) == [chunks]
+    assert plan.fresh_ranges == merged_ranges(chunks) == [(hours[0], hours[4]), (hours[5], hours[5] + step)]
+    assert [merged_ranges(batch) for batch in plan.batches(200)] == [
         [(hours[0], hours[2])],
         [(hours[2], hours[3])],
         [(hours[3], hours[4]), (hours[5], hours[5] + step)],
     ]
-    assert plan.batches(1) == [[(h, h + step)] for h in (*hours[:4], hours[5])]
+    assert plan.batches(1) == [[chunk] for chunk in chunks]
 
 
 def test_a_run_analysing_its_fresh_hours_batch_by_batch_reports_what_one_batch_would(
@@ -325,3 +328,41 @@ def test_a_run_analysing_its_fresh_hours_batch_by_batch_reports_what_one_batch_w
     assert in_batches.labels == one_read.labels
     assert in_batches.labels["unmatched_labels"] == 2_500 and in_batches.labels["label_rows"] == 4 * 2_500
     assert in_batches.chunks_analysed == one_read.chunks_analysed == 6
+
+
+def test_a_step_out_of_time_defers_its_last_batches_and_the_next_run_analyses_only_them(
+    binary_case: Case, tmp_path, spy_reads, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given six captured hours, read two at a time, and a step whose time runs out after its second batch
+    lake = CountedLake(tmp_path, binary_case)
+    lake.add_captures(_hours(binary_case, 0, 6))
+    monkeypatch.setattr(analysis_run, "BATCH_ROWS", 2 * 2_500)
+    left = iter([analysis_run.DEADLINE_MARGIN_SECONDS + 600.0, 1.0])  # asked before the second and third batch
+
+    def step(run_id: str, time_left=None, counted: bool = True):
+        counters = list(lake.counters.values()) if counted else None
+        outcome = analysis_run.analyse_from_lake(
+            lake.spec(run_id), "drift", lake.store, counters, LATE, signer=process_signer(), time_left=time_left
+        )
+        return outcome, pd.read_parquet(io.BytesIO(lake.store.get(outcome.results_key)))
+
+    # When the step runs, then runs again with time to spare
+    first, _ = step("r1", lambda: next(left))
+    reads_first = list(spy_reads)
+    spy_reads.clear()
+    second, rows = step("r2")
+
+    # Then the first analysed four hours and deferred the last two, skipped with the reason (nothing lost), and the
+    # second read and analysed only those two, the rest taken from the first's stored results
+    start = pd.Timestamp("2026-03-02", tz="UTC")
+    assert reads_first == [[(start + h * HOUR, start + (h + 2) * HOUR)] for h in (0, 2)]
+    assert first.chunks_analysed == 4
+    assert [(e["start"], e["reason"]) for e in first.chunks_skipped] == [
+        (f"2026-03-02T0{h}:00:00Z", "deferred to the next run: the step's time ran out after 2 of 3 batches")
+        for h in (4, 5)
+    ]
+    assert spy_reads == [[(start + 4 * HOUR, start + 6 * HOUR)]]
+    assert second.chunks_analysed == 6 and second.chunks_reused == 4 and not second.chunks_skipped
+    # and its results are a full run's, exactly
+    _, full = step("full", counted=False)
+    pd.testing.assert_frame_equal(rows.drop(columns=["run_id"]), full.drop(columns=["run_id"]), check_exact=True)

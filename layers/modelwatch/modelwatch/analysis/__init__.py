@@ -9,7 +9,7 @@ stored themselves and trust nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -87,13 +87,23 @@ def run_monitor_from_lake(
 
 
 def run_analysis_step(
-    request: AnalyseInput | AssembleInput, *, store: ObjectStore, state: State, now: datetime, signer: Signer
+    request: AnalyseInput | AssembleInput,
+    *,
+    store: ObjectStore,
+    state: State,
+    now: datetime,
+    signer: Signer,
+    time_left: Callable[[], float] | None = None,
 ) -> dict[str, Any]:
     """One step of the Monitor state machine's analysis: a monitor over the run's window (the hour counters read
     first: only chunks whose inputs changed since they were last analysed are read; stored baselines and analyses
-    trusted only when `signer` verifies them), or the run assembled."""
+    trusted only when `signer` verifies them; batches that might not finish in `time_left` seconds deferred to the
+    next run), or the run assembled."""
     if isinstance(request, AnalyseInput):
         run = request.run.request()
         counters = state.counters.hours(run.model, run.window_start, run.window_end)
-        return analyse_from_lake(request.run, request.monitor, store, counters, now, signer=signer).to_dict()
+        outcome = analyse_from_lake(
+            request.run, request.monitor, store, counters, now, signer=signer, time_left=time_left
+        )
+        return outcome.to_dict()
     return assemble_from_lake(request.run, request.monitors, store, now).to_dict()

@@ -63,28 +63,24 @@ class ReusePlan:
     @property
     def fresh_ranges(self) -> list[tuple[datetime, datetime]]:
         """What must be read: the fresh chunks' time ranges, adjacent ones merged."""
-        return [r for batch in self.batches(None) for r in batch]
+        return merged_ranges(self.fresh_chunks)
 
     @property
     def fresh_start(self) -> datetime | None:
         return self.fresh_chunks[0][0] if self.fresh_chunks else None
 
-    def batches(self, max_rows: int | None) -> list[list[tuple[datetime, datetime]]]:
-        """The fresh chunks in time order, in batches of at most `max_rows` counted rows (a bigger chunk alone;
-        None: one batch), each batch as its time ranges with adjacent ones merged. A run analyses one batch at a
-        time: two hours of 4.2M rows held at once took the label-reading steps over the function's memory."""
-        batches: list[list[tuple[datetime, datetime]]] = []
+    def batches(self, max_rows: int | None) -> list[list[tuple[datetime, datetime, int]]]:
+        """The fresh chunks (start, end, counted rows) in time order, in batches of at most `max_rows` counted rows
+        (a bigger chunk alone; None: one batch). A run analyses one batch at a time: two hours of 4.2M rows held at
+        once took the label-reading steps over the function's memory."""
+        batches: list[list[tuple[datetime, datetime, int]]] = []
         rows = 0
-        for start, end, count in self.fresh_chunks:
-            if not batches or (max_rows is not None and rows + count > max_rows):
+        for chunk in self.fresh_chunks:
+            if not batches or (max_rows is not None and rows + chunk[2] > max_rows):
                 batches.append([])
                 rows = 0
-            ranges = batches[-1]
-            rows += count
-            if ranges and ranges[-1][1] == start:
-                ranges[-1] = (ranges[-1][0], end)
-            else:
-                ranges.append((start, end))
+            batches[-1].append(chunk)
+            rows += chunk[2]
         return batches
 
     def reused_rows(self) -> pd.DataFrame | None:
@@ -93,6 +89,17 @@ class ReusePlan:
             return None
         table = self.stored.table
         return table.loc[table["chunk_key"].isin(set(self.reused))]
+
+
+def merged_ranges(chunks: Iterable[tuple[datetime, datetime, int]]) -> list[tuple[datetime, datetime]]:
+    """The chunks' time ranges in order, adjacent ones merged (one read each)."""
+    ranges: list[tuple[datetime, datetime]] = []
+    for start, end, _ in chunks:
+        if ranges and ranges[-1][1] == start:
+            ranges[-1] = (ranges[-1][0], end)
+        else:
+            ranges.append((start, end))
+    return ranges
 
 
 def state_key(config: ModelConfig, monitor: str, reference_sha256: str) -> artifacts.CacheKey:

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelwatch.analysis.plan import ReusePlan, plan_reuse, save_analysis
+from modelwatch.analysis.plan import ReusePlan, merged_ranges, plan_reuse, save_analysis
 from modelwatch.analysis.requests import RunRequest, RunSpec
 from modelwatch.chunks import ChunkWindow, is_complete, number_start, period_chunk_key, period_ns, size_chunk_key
 from modelwatch.clock import to_utc
@@ -418,6 +419,13 @@ CONSOLIDATE_ROWS = 500_000
 BATCH_ROWS = 2_000_000
 
 
+# A step starts another batch only when its remaining time holds DEADLINE_FACTOR times its slowest batch so far plus
+# DEADLINE_MARGIN_SECONDS for what follows the last one (the results written, the analysis stored).
+DEADLINE_FACTOR = 1.5
+DEADLINE_MARGIN_SECONDS = 30.0
+DEFERRED = "deferred to the next run"
+
+
 # ---------------------------------------------------------------- one monitor, frames in memory
 def analyse_monitor(
     monitor: Monitor,
@@ -558,6 +566,21 @@ class WindowAnalysis:
             return _without_labels(config, AnalysisData(rows, fresh)).frame
         self.joins.append(replace(joined, frame=pd.DataFrame()))  # its counts; the rows go on
         return joined.frame
+
+    def defer(self, chunks: list[tuple[datetime, datetime, int]], done: int, batches: int) -> None:
+        """Chunks left for the next run: the step's time ran out after `done` of its `batches`."""
+        reason = f"{DEFERRED}: the step's time ran out after {done} of {batches} batches"
+        self.result.chunks_skipped += [
+            {"start": iso(s), "end": iso(e), "rows": rows, "reason": reason} for s, e, rows in chunks
+        ]
+        logger.warning(
+            "chunks deferred to the next run",
+            model=self.monitor.config.name,
+            monitor=self.monitor.name,
+            chunks=len(chunks),
+            batches_done=done,
+            batches=batches,
+        )
 
     def finish(self) -> MonitorResult:
         """The window's results: the analysed chunks' rows and the reused ones, stored for the next run. Raises when
@@ -737,6 +760,11 @@ def read_captures(
     return read_capture_rows(store, model, ranges, without=without)
 
 
+def _out_of_time(time_left: Callable[[], float] | None, longest: float) -> bool:
+    """Whether another batch as slow as the slowest so far might not finish in the step's remaining time."""
+    return time_left is not None and time_left() < longest * DEADLINE_FACTOR + DEADLINE_MARGIN_SECONDS
+
+
 def analyse_from_lake(
     spec: RunSpec,
     monitor_name: str,
@@ -745,10 +773,17 @@ def analyse_from_lake(
     now: datetime,
     *,
     signer: Signer,
+    time_left: Callable[[], float] | None = None,
 ) -> MonitorOutcome:
     """The per-monitor step: plan from the hour counters (read before the lake, so a chunk is never stored with a
-    newer fingerprint than its rows), read what changed, analyse, write the monitor's part of the results. Stored
-    baselines and analyses are trusted only with a proof by `signer`."""
+    newer fingerprint than its rows), read what changed, batch by batch, analyse, write the monitor's part of the
+    results. Stored baselines and analyses are trusted only with a proof by `signer`.
+
+    `time_left` (seconds, the Lambda context's remaining time): when the next batch might not finish in it, the
+    batches left are deferred to the next run (skipped with the reason; their chunks have no stored results, so the
+    next run analyses them), never lost to a timeout that would throw away every batch analysed and fail the run
+    again next time: a full re-analysis of a 14-day window of 4.2M rows an hour takes several runs, each keeping
+    what it analysed."""
     config = spec.model_config_or_error()
     monitor = monitor_for(monitor_name, config)
     request = spec.request()
@@ -763,17 +798,25 @@ def analyse_from_lake(
         plan = plan_reuse(
             config, monitor.name, store, reference_sha256, counters, start, end, signer, monitor.reads_labels
         )
-    batches: Sequence[Sequence[tuple[datetime | None, datetime | None]]] = [[(start, end)]]
+    batches: list[list[tuple[datetime, datetime, int]]] | None = None  # None: the window, in one read
     if plan is not None:
         batches = plan.batches(BATCH_ROWS)
         start = plan.fresh_start
+    reads: list[Sequence[tuple[datetime | None, datetime | None]]] = (
+        [[(start, end)]] if batches is None else [merged_ranges(batch) for batch in batches]
+    )
     labels = None
-    if monitor.reads_labels and batches:
+    if monitor.reads_labels and reads:
         # Labels arrive after their inference (ground truth is partitioned by label time): none before the window.
         labels = lake_to_pandas(read_ground_truth(store, config.name, start=start), consume=True)
     window = WindowAnalysis(monitor, reference, request, store, now, plan, signer, version_references)
     superseded = duplicates = 0
-    for number, ranges in enumerate(batches, 1):
+    longest = 0.0  # seconds of the slowest batch so far
+    for number, ranges in enumerate(reads, 1):
+        if batches is not None and number > 1 and _out_of_time(time_left, longest):
+            window.defer([c for batch in batches[number - 1 :] for c in batch], number - 1, len(reads))
+            break
+        began = time.monotonic()
         read = read_captures(store, config.name, ranges, without=_unread_features(monitor))
         superseded, duplicates = superseded + read.superseded, duplicates + read.duplicates
         handed = [lake_to_pandas(read.frame, consume=True)]  # the polars rows go column by column as they convert
@@ -782,13 +825,14 @@ def analyse_from_lake(
             "lake rows loaded",
             model=config.name,
             monitor=monitor.name,
-            batch=f"{number}/{len(batches)}",
+            batch=f"{number}/{len(reads)}",
             captures=len(handed[0]),
             labels=0 if labels is None else len(labels),
             reference=len(reference),
             chunks_reused=len(plan.reused) if plan is not None else 0,
         )
         window.add(handed.pop(), labels)  # handed over: dropped once prepared
+        longest = max(longest, time.monotonic() - began)
     del labels
     result = window.finish()
     result.rows_superseded, result.rows_duplicate = superseded, duplicates
