@@ -143,12 +143,41 @@ def test_handler_raises_named_errors(lake: S3Store, lake_rows, case: Case) -> No
         handler.lambda_handler({"action": "analyse", "monitor": "oracle", "run": run}, _context())
 
 
+def test_a_step_short_of_time_defers_the_chunks_it_cannot_finish(
+    lake: S3Store, lake_rows, case: Case, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given steps that read one hour at a time, and an invocation with 10 s left (less than the margin a step keeps)
+    from modelwatch.analysis import run as analysis_run
+
+    monkeypatch.setattr(analysis_run, "BATCH_ROWS", 2_500)
+    handler = load_handler("analyse")
+    run = _spec(lake, case, "short")
+
+    # When the performance step runs
+    output = handler.lambda_handler({"action": "analyse", "monitor": "performance", "run": run}, _context(10_000))
+
+    # Then it analysed its first hour and deferred the seven others to the next run, saying why
+    assert output["chunks_analysed"] == 1
+    reasons = {e["reason"] for e in output["chunks_skipped"]}
+    assert len(output["chunks_skipped"]) == 7
+    assert reasons == {"deferred to the next run: the step's time ran out after 1 of 8 batches"}
+    # and with the function's whole timeout the next run analyses those seven and reuses the first
+    again = handler.lambda_handler({"action": "analyse", "monitor": "performance", "run": run}, _context())
+    assert again["chunks_analysed"] == 8 and again["chunks_reused"] == 1 and not again["chunks_skipped"]
+
+
 class _Context:
     function_name = "AnalyseFunction"
     memory_limit_in_mb = 3008
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:AnalyseFunction"
     aws_request_id = "req-1"
 
+    def __init__(self, remaining_ms: int) -> None:
+        self.remaining_ms = remaining_ms
 
-def _context() -> _Context:
-    return _Context()
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def _context(remaining_ms: int = 900_000) -> _Context:
+    return _Context(remaining_ms)
