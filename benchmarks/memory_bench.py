@@ -229,6 +229,7 @@ def big_hour(quick: bool = False) -> dict[str, Any]:
         "reference_rows": reference_rows,
         "features": len(synthetic().features),
         "labelled": True,
+        "batch_rows": _batch_rows(),
         "environment": analyse_environment(),
         "steps": steps,
         "surrogate_sampling": sampling,
@@ -236,6 +237,13 @@ def big_hour(quick: bool = False) -> dict[str, Any]:
         "timeout_seconds": LAMBDA_TIMEOUT_SECONDS,
         "goal_met": all(s["fits_memory"] and s["fits_timeout"] for s in steps.values()),
     }
+
+
+def _batch_rows() -> int:
+    """The counted rows a step reads and analyses at once (`analysis.run.BATCH_ROWS`)."""
+    from modelwatch.analysis.run import BATCH_ROWS
+
+    return BATCH_ROWS
 
 
 def surrogate_sampling(case: Path) -> dict[str, Any]:

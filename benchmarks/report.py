@@ -405,6 +405,11 @@ def _big_hour_text(big: Mapping[str, Any] | None) -> str:
         "every monitor on: the shipped defaults, bias on one facet with every Clarify method but FT, feature "
         "attribution; the steady state of a labelled model: the hour before was analysed, and its labels land "
         "while this hour is captured, so the monitors that read labels analyse both hours"
+        + (
+            f", one batch of whole chunks of at most {big['batch_rows']:,} counted rows (here: one hour) at a time"
+            if big.get("batch_rows")
+            else ""
+        )
         if big.get("labelled")
         else "the shipped defaults, labels not captured"
     )
