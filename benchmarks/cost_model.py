@@ -105,6 +105,9 @@ class Deployment:
     runs_per_day: int = 24  # hourly chunks: one monitor run per completed chunk
     # Each run covers the recent past (workflow/window.py DEFAULT_LOOKBACK) so late rows and labels count ...
     lookback_days: float = 14.0
+    # A step reads and analyses its changed chunks in batches of whole chunks of at most this many rows
+    # (modelwatch.analysis.run.BATCH_ROWS; a bigger chunk alone); None: the whole run at once.
+    batch_rows: int | None = None
     # ... but re-estimates only chunks whose rows or labels changed (estimation/reuse.py): the new chunk, and each
     # chunk once more when its labels land. False: every run re-estimates the whole lookback (before reuse).
     incremental: bool = True
@@ -331,11 +334,22 @@ def s3_requests_per_day(workload: Workload, deployment: Deployment) -> tuple[flo
     return puts, gets
 
 
+def rows_held(workload: Workload, deployment: Deployment) -> float:
+    """Rows a run holds at once: its rows, or with batches (`batch_rows`) at most a batch's, and a chunk's at least
+    (a chunk is never split)."""
+    rows = rows_per_run(workload, deployment)
+    if deployment.batch_rows is None:
+        return rows
+    chunk = workload.inferences_per_day / deployment.runs_per_day
+    return min(rows, max(float(deployment.batch_rows), chunk))
+
+
 def estimate_peak_memory_mb(workload: Workload, measured: Measured, deployment: Deployment) -> float | None:
-    """The cached run's peak RSS extrapolated linearly to the run's rows (None when memory was not measured)."""
+    """The cached run's peak RSS extrapolated linearly to the rows it holds at once (None when memory was not
+    measured)."""
     if measured.estimate_memory_fixed_mb is None or measured.estimate_memory_mb_per_row is None:
         return None
-    return measured.estimate_memory_fixed_mb + measured.estimate_memory_mb_per_row * rows_per_run(workload, deployment)
+    return measured.estimate_memory_fixed_mb + measured.estimate_memory_mb_per_row * rows_held(workload, deployment)
 
 
 def chunks_per_run(deployment: Deployment) -> float:

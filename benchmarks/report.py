@@ -633,7 +633,7 @@ def cost_section(cost: Mapping[str, Any]) -> str:
         ]
     )
     rows.append(
-        ["estimate run peak memory (extrapolated)", "Lambda memory: template / max"]
+        ["estimate run peak memory (extrapolated)", "rows held at once: a batch of whole chunks, at most a run's"]
         + [
             "not measured"
             if t.get("estimate_peak_memory_mb") is None

@@ -185,6 +185,13 @@ def test_memory_is_fitted_and_extrapolated_to_the_runs_rows() -> None:
     incremental = replace(deployment, incremental=True)
     assert estimate_peak_memory_mb(Workload(1_000_000), measured, incremental) == pytest.approx(500.0 + 2e6 / 24e3)
     assert estimate_peak_memory_mb(Workload(1), MEASURED, deployment) is None  # not measured
+    # with batches of at most 300,000 rows, a run holds one batch (14 days of 100,000 a day: 1.4M rows), but never
+    # less than a chunk (an hour of 24M a day: 1M rows), nor more than its rows (two hours of 1M a day)
+    batched = replace(deployment, batch_rows=300_000)
+    assert estimate_peak_memory_mb(Workload(100_000), measured, batched) == pytest.approx(500.0 + 300.0)
+    assert estimate_peak_memory_mb(Workload(24_000_000), measured, batched) == pytest.approx(500.0 + 1_000.0)
+    small = replace(batched, incremental=True)
+    assert estimate_peak_memory_mb(Workload(1_000_000), measured, small) == pytest.approx(500.0 + 2e6 / 24e3)
 
 
 def test_ingest_compute_follows_capture_megabytes_and_files() -> None:
