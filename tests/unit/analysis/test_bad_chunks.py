@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from modelwatch.analysis import RunOutcome, RunRequest, run_monitor
+from modelwatch.analysis import run as analysis_run
 from modelwatch.errors import ChunkDataError
 from modelwatch.lake.store import LocalStore
 
@@ -63,13 +64,20 @@ def _hour(captures: pd.DataFrame, hour: int) -> pd.Series:
     return (captures["inference_time"] >= start) & (captures["inference_time"] < start + pd.Timedelta(hours=1))
 
 
-def test_poisoned_chunks_are_skipped_and_the_others_keep_their_values(lean: Case, clean: RunOutcome, tmp_path) -> None:
-    # Given an infinite probability in hour 1 (nannyml fails on it) and a prediction outside 0/1 in hour 2
-    captures = lean.captures.copy()
+def _poisoned(case: Case) -> pd.DataFrame:
+    """The case's captures with an infinite probability in hour 1 (nannyml fails on it) and a prediction outside 0/1
+    in hour 2."""
+    captures = case.captures.copy()
     first_of = {h: captures.index[_hour(captures, h)][0] for h in (1, 2)}
     captures.loc[first_of[1], "y_pred_proba"] = np.inf
     captures["y_pred"] = captures["y_pred"].astype("object")
     captures.loc[first_of[2], "y_pred"] = 7
+    return captures
+
+
+def test_poisoned_chunks_are_skipped_and_the_others_keep_their_values(lean: Case, clean: RunOutcome, tmp_path) -> None:
+    # Given an infinite probability in hour 1 (nannyml fails on it) and a prediction outside 0/1 in hour 2
+    captures = _poisoned(lean)
     # When the run analyses them
     outcome = _run(lean, tmp_path, captures=captures)
     # Then hours 1 and 2 are skipped with their reasons (named, no value from the rows in them)
@@ -79,6 +87,26 @@ def test_poisoned_chunks_are_skipped_and_the_others_keep_their_values(lean: Case
     assert reasons["01:00"].startswith(("ValueError", "CalculatorException", "InvalidArgumentsException"))
     assert outcome.chunks_analysed == HOURS - 2
     # And hours 0 and 3 have exactly the values they have without the poison
+    kept = _values(clean)
+    kept = kept.loc[~kept["chunk_start"].dt.hour.isin([1, 2])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(_values(outcome), kept)
+
+
+def test_read_an_hour_at_a_time_poisoned_hours_are_skipped_and_the_others_analysed(
+    lean: Case, clean: RunOutcome, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the poisoned hours in a lake whose steps read and analyse one hour at a time
+    lake = CountedLake(tmp_path, lean)
+    lake.add_captures(_poisoned(lean).astype({"y_pred": "int64"}))
+    lake.add_labels(lean.labels["inference_id"])
+    monkeypatch.setattr(analysis_run, "BATCH_ROWS", 2_500)
+    # When the model runs
+    outcome = lake.run("r1")
+    # Then the two poisoned hours, each its own batch, are skipped with the reasons an in-memory run gives, and the
+    # other two have the clean run's values
+    reasons = {s["start"][11:16]: s["reason"] for s in outcome.chunks_skipped}
+    assert set(reasons) == {"01:00", "02:00"} and "y_pred" in reasons["02:00"]
+    assert outcome.chunks_analysed == HOURS - 2
     kept = _values(clean)
     kept = kept.loc[~kept["chunk_start"].dt.hour.isin([1, 2])].reset_index(drop=True)
     pd.testing.assert_frame_equal(_values(outcome), kept)
