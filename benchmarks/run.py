@@ -1,6 +1,6 @@
 """`make bench`: every benchmark in one run, then `benchmarks/results/all.json`, the scaling PNG and BENCHMARKS.md.
 
-    python -m benchmarks.run            # full run (under 10 minutes on 2 cores), rewrites BENCHMARKS.md tables
+    python -m benchmarks.run            # full run, about 25 minutes on 2 cores; rewrites BENCHMARKS.md tables
     python -m benchmarks.run --quick    # CI smoke: small sizes, results in benchmarks/.data/quick-results/
 
 Sections: decode (ingest), estimation, data_quality, fairness (bias and attribution), e2e, coldstart, memory (the
