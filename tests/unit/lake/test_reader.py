@@ -89,6 +89,28 @@ def test_ground_truth_latest_source_wins_by_folder_time_then_last_modified_then_
     assert labels["y_true"].to_list() == [1, 1]
 
 
+def test_ground_truth_of_given_inference_ids_is_read_alone_with_the_same_latest_labels(tmp_path):
+    # Given labels for ids a-e over three label hours, a and c relabelled in a later hour
+    store = LocalStore(tmp_path)
+    t0 = datetime(2024, 3, 2, 8, tzinfo=UTC)
+    files = [
+        _labels("s3://b/gt/08/x", t0, t0, {"a": 0, "b": 0, "c": 0}),
+        _labels("s3://b/gt/09/y", t0, t0 + timedelta(hours=1), {"d": 1, "e": 1}),
+        _labels("s3://b/gt/10/z", t0, t0 + timedelta(hours=2), {"a": 1, "c": 1}),
+    ]
+    for index, frame in enumerate(files):
+        writer = PartitionedWriter(store, "ground_truth", "m", "label_time", f"f{index}")
+        writer.add(frame)
+        writer.write()
+    # When only the labels of ids a, d and one never labelled are read
+    wanted = read_ground_truth(store, "m", ids=pl.Series(["a", "d", "zz"])).sort("inference_id")
+    # Then those are the whole read's rows of a and d, the latest label of each
+    whole = read_ground_truth(store, "m").filter(pl.col("inference_id").is_in(["a", "d"])).sort("inference_id")
+    assert wanted.equals(whole)
+    assert wanted["inference_id"].to_list() == ["a", "d"] and wanted["y_true"].to_list() == [1, 1]
+    assert read_ground_truth(store, "m", ids=pl.Series([], dtype=pl.String)).height == 0
+
+
 def test_within_one_object_the_later_line_wins():
     t = datetime(2024, 1, 1, tzinfo=UTC)
     frame = pl.concat(

@@ -27,6 +27,7 @@ from modelwatch.analysis.requests import RunRequest, RunSpec
 from modelwatch.chunks import ChunkWindow, is_complete, number_start, period_chunk_key, period_ns, size_chunk_key
 from modelwatch.clock import to_utc
 from modelwatch.config.model import ModelConfig, VersionSpan
+from modelwatch.constants import COL_INFERENCE_ID
 from modelwatch.errors import (
     ChunkAnalysisError,
     ChunkDataError,
@@ -509,7 +510,9 @@ class WindowAnalysis:
         self.result.chunks_skipped += skipped
         self.triaged += len(fresh)
         if fresh:
-            self._analyse(frame, fresh, labels)
+            handed = [labels]
+            del labels  # handed over: dropped once joined
+            self._analyse(frame, fresh, handed.pop())
 
     def _analyse(self, frame: pd.DataFrame, fresh: list[ChunkInfo], labels: pd.DataFrame | None) -> None:
         monitor, result = self.monitor, self.result
@@ -518,6 +521,7 @@ class WindowAnalysis:
             frame = frame.loc[fresh_rows]
         if monitor.reads_labels:  # joined once for every version's rows: a label is matched by any of them
             frame = self._with_labels(frame, labels, fresh)
+        labels = None
         # The ids ordered the rows and joined the labels; no monitor reads them (two hours of 4.2M rows: 0.3 GB).
         frame = shared_columns(frame, [c for c in frame.columns if c not in ID_COLUMNS])
         if len(frame) <= CONSOLIDATE_ROWS:
@@ -805,10 +809,6 @@ def analyse_from_lake(
     reads: list[Sequence[tuple[datetime | None, datetime | None]]] = (
         [[(start, end)]] if batches is None else [merged_ranges(batch) for batch in batches]
     )
-    labels = None
-    if monitor.reads_labels and reads:
-        # Labels arrive after their inference (ground truth is partitioned by label time): none before the window.
-        labels = lake_to_pandas(read_ground_truth(store, config.name, start=start), consume=True)
     window = WindowAnalysis(monitor, reference, request, store, now, plan, signer, version_references)
     superseded = duplicates = 0
     longest = 0.0  # seconds of the slowest batch so far
@@ -819,7 +819,16 @@ def analyse_from_lake(
         began = time.monotonic()
         read = read_captures(store, config.name, ranges, without=_unread_features(monitor))
         superseded, duplicates = superseded + read.superseded, duplicates + read.duplicates
-        handed = [lake_to_pandas(read.frame, consume=True)]  # the polars rows go column by column as they convert
+        handed: list[Any] = [None, None]  # captures, labels: handed over, never held here
+        if monitor.reads_labels:
+            # Labels arrive after their inference (ground truth is partitioned by label time): none before the
+            # window's first fresh chunk; only this batch's (those of its inference ids), read file by file.
+            ids = read.frame.get_column(COL_INFERENCE_ID) if COL_INFERENCE_ID in read.frame.columns else None
+            labels = read_ground_truth(store, config.name, start=start, ids=ids)
+            del ids
+            handed[1] = lake_to_pandas(labels, consume=True)
+            del labels
+        handed[0] = lake_to_pandas(read.frame, consume=True)  # the polars rows go column by column as they convert
         del read
         logger.info(
             "lake rows loaded",
@@ -827,13 +836,12 @@ def analyse_from_lake(
             monitor=monitor.name,
             batch=f"{number}/{len(reads)}",
             captures=len(handed[0]),
-            labels=0 if labels is None else len(labels),
+            labels=0 if handed[1] is None else len(handed[1]),
             reference=len(reference),
             chunks_reused=len(plan.reused) if plan is not None else 0,
         )
-        window.add(handed.pop(), labels)  # handed over: dropped once prepared
+        window.add(handed.pop(0), handed.pop(0))  # handed over: dropped once prepared and joined
         longest = max(longest, time.monotonic() - began)
-    del labels
     result = window.finish()
     result.rows_superseded, result.rows_duplicate = superseded, duplicates
     key = monitor_results_key(config.name, request.run_id, monitor.name)

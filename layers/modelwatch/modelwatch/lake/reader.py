@@ -175,14 +175,20 @@ def changed_partitions(
     return {p: names for p, names in after.items() if sorted(names) != sorted(before.get(p, []))}
 
 
-def _read_parquet(data: bytes, columns: list[str] | None, without: Collection[str] = ()) -> pl.DataFrame:
+def _read_parquet(
+    data: bytes, columns: list[str] | None, without: Collection[str] = (), where: pl.Expr | None = None
+) -> pl.DataFrame:
+    """One file's rows (only `columns`, never `without`); with `where`, only the rows it keeps, filtered as the file
+    is decoded (a file of an hour's 4.2M labels is never held whole to keep a few)."""
     buffer = io.BytesIO(data)
-    if columns is None and not without:
+    if columns is None and not without and where is None:
         return pl.read_parquet(buffer)
     available = pl.read_parquet_schema(buffer)
     wanted = [c for c in (columns if columns is not None else available) if c in available and c not in without]
     buffer.seek(0)
-    return pl.read_parquet(buffer, columns=wanted)
+    if where is None:
+        return pl.read_parquet(buffer, columns=wanted)
+    return pl.scan_parquet(buffer).select(wanted).filter(where).collect()
 
 
 def _fetch(store: ObjectStore, key: str) -> bytes:
@@ -199,11 +205,14 @@ def read_partition(store: ObjectStore, partition: Partition, columns: list[str] 
 
 
 def _read_partitions(
-    store: ObjectStore, partitions: dict[Partition, list[str] | None], columns: list[str] | None
+    store: ObjectStore,
+    partitions: dict[Partition, list[str] | None],
+    columns: list[str] | None,
+    where: pl.Expr | None = None,
 ) -> list[pl.DataFrame]:
-    """Every file's rows of the partitions, in (dt, hour) order."""
+    """Every file's rows of the partitions (those `where` keeps), in (dt, hour) order."""
     ordered = sorted(partitions.items(), key=lambda item: (item[0].dt, item[0].hour))
-    return [frame for frames in _read_grouped(store, ordered, columns) for frame in frames]
+    return [frame for frames in _read_grouped(store, ordered, columns, where=where) for frame in frames]
 
 
 def _in_pool(work: Callable[[T], R], items: list[T]) -> list[R]:
@@ -219,8 +228,10 @@ def _read_grouped(
     ordered: list[tuple[Partition, list[str] | None]],
     columns: list[str] | None,
     without: Collection[str] = (),
+    where: pl.Expr | None = None,
 ) -> list[list[pl.DataFrame]]:
-    """Each partition's file frames (one list per partition, in the given order), `without` those columns."""
+    """Each partition's file frames (one list per partition, in the given order), `without` those columns, only the
+    rows `where` keeps."""
 
     def read_one(item: tuple[Partition, list[str] | None]) -> list[pl.DataFrame]:
         partition, names = item
@@ -232,7 +243,7 @@ def _read_grouped(
                 else:
                     names_now = names
                 keys = [partition.key(n) for n in readable_files(names_now, manifest)]
-                return [_read_parquet(_fetch(store, key), columns, without) for key in keys]
+                return [_read_parquet(_fetch(store, key), columns, without, where) for key in keys]
             except _PartitionChanged:
                 continue
         raise LakeError(f"{store.uri(partition.prefix)}: files kept changing while reading (concurrent compaction)")
@@ -255,11 +266,13 @@ def read_rows(
     end: datetime | None = None,
     columns: list[str] | None = None,
     schema: dict[str, pl.DataType] | None = None,
+    where: pl.Expr | None = None,
 ) -> pl.DataFrame:
     """Rows of one model in one lake area whose time (inference time for captures, label time for ground truth)
-    is in [start, end); only overlapping partitions are listed and read. An empty frame (with `columns`, typed by
-    `schema` when given) when nothing matches."""
-    return read_listed(store, area, list_partitions(store, area, model, start, end), start, end, columns, schema)
+    is in [start, end) and that `where` keeps; only overlapping partitions are listed and read. An empty frame
+    (with `columns`, typed by `schema` when given) when nothing matches."""
+    listing = list_partitions(store, area, model, start, end)
+    return read_listed(store, area, listing, start, end, columns, schema, where)
 
 
 def read_listed(
@@ -270,6 +283,7 @@ def read_listed(
     end: datetime | None = None,
     columns: list[str] | None = None,
     schema: dict[str, pl.DataType] | None = None,
+    where: pl.Expr | None = None,
 ) -> pl.DataFrame:
     """`read_rows` over partitions already listed (`list_partitions`), e.g. to read only what changed since."""
     time_column = TIME_COLUMNS.get(area)
@@ -277,7 +291,7 @@ def read_listed(
     if columns is not None and time_column and (start or end) and time_column not in columns:
         read_columns = [*columns, time_column]
     partitions: dict[Partition, list[str] | None] = dict(listing)
-    frames = [f for f in _read_partitions(store, partitions, read_columns) if f.height]
+    frames = [f for f in _read_partitions(store, partitions, read_columns, where) if f.height]
     if not frames:
         return _empty(columns, schema)
     frame = pl.concat(frames, how="diagonal_relaxed")
@@ -309,8 +323,11 @@ def read_ground_truth(
     end: datetime | None = None,
     columns: list[str] | None = None,
     schema: dict[str, pl.DataType] | None = None,
+    ids: pl.Series | None = None,
 ) -> pl.DataFrame:
-    """The model's labels (label time in [start, end), default all), latest per (inference_id, row_in_request)."""
+    """The model's labels (label time in [start, end), default all), latest per (inference_id, row_in_request);
+    with `ids`, only the labels of those inference ids (labels land long after their inference, so a run reading
+    an hour's captures would otherwise hold every label since: a day of them at 100M inferences a day)."""
     needed = [
         COL_INFERENCE_ID,
         COL_ROW_IN_REQUEST,
@@ -320,7 +337,10 @@ def read_ground_truth(
         COL_SOURCE_LINE,
     ]
     read_columns = None if columns is None else list(dict.fromkeys([*columns, *needed]))
-    frame = read_rows(store, LAKE_GROUND_TRUTH, model, start, end, read_columns, schema)
+    where = None
+    if ids is not None:  # ids are text in the lake; compared as text whatever a file or the caller typed them as
+        where = pl.col(COL_INFERENCE_ID).cast(pl.String).is_in(ids.cast(pl.String).implode())
+    frame = read_rows(store, LAKE_GROUND_TRUTH, model, start, end, read_columns, schema, where)
     frame = latest_labels(frame)
     if columns is not None:
         frame = frame.select([c for c in columns if c in frame.columns])

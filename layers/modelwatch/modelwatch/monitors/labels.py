@@ -37,7 +37,6 @@ class LabelJoin:
     excluded_label_rows: int = 0
     invalid_labels: int = 0  # outside the model's classes or not a finite number: never joined
     ambiguous_rows: int = 0  # captured rows sharing (inference_id, row_in_request) with another: no label joined
-    joinable_labels: int = 0  # labels with an id left after duplicates and invalid values: matched or unmatched
 
     def summary(self, limit: int = 20) -> dict[str, Any]:
         """Counts, and a sample of the excluded requests' inference ids (identifiers, never labels or payloads)."""
@@ -54,25 +53,19 @@ class LabelJoin:
 
 
 def combine_joins(joins: Sequence[LabelJoin]) -> LabelJoin:
-    """One label set joined to a window's rows batch by batch (each batch's join without its frame), as one join: the
-    labels counted once, unmatched when no batch matched them, the captured rows' counts added up. An inference id is
-    one request, captured at one time, so its rows are in one batch of whole chunks."""
+    """A window's rows joined batch by batch, each batch with its own labels (those of its inference ids), as one
+    join (without rows): every count added up."""
     import pandas as pd
 
-    if not joins:
-        return LabelJoin(frame=pd.DataFrame())
-    first = joins[0]
-    matched = sum(j.joinable_labels - j.unmatched_labels for j in joins)
     return LabelJoin(
         frame=pd.DataFrame(),
-        label_rows=first.label_rows,
-        duplicates_dropped=first.duplicates_dropped,
-        unmatched_labels=max(first.joinable_labels - matched, 0),
+        label_rows=sum(j.label_rows for j in joins),
+        duplicates_dropped=sum(j.duplicates_dropped for j in joins),
+        unmatched_labels=sum(j.unmatched_labels for j in joins),
         excluded_inference_ids=sorted(i for j in joins for i in j.excluded_inference_ids),
         excluded_label_rows=sum(j.excluded_label_rows for j in joins),
-        invalid_labels=first.invalid_labels,
+        invalid_labels=sum(j.invalid_labels for j in joins),
         ambiguous_rows=sum(j.ambiguous_rows for j in joins),
-        joinable_labels=first.joinable_labels,
     )
 
 
@@ -179,7 +172,6 @@ def join_labels(config: ModelConfig, analysis: pd.DataFrame, labels: pd.DataFram
         excluded_label_rows=int(counted[mismatched].sum()),
         invalid_labels=invalid_labels,
         ambiguous_rows=int(ambiguous_rows.sum()),
-        joinable_labels=int(counted.sum()),
     )
 
 
