@@ -13,7 +13,8 @@ import pytest
 
 from modelwatch.capture import capture_schema, decode_capture_bytes, iter_decode_capture
 from modelwatch.capture.decode import CaptureDecoder, DecodedBatch
-from modelwatch.capture.records import LineBatch
+from modelwatch.capture.envelope import CAPTURE_JSON_SCHEMA
+from modelwatch.capture.records import LineBatch, read_json_records
 from modelwatch.config.model import ModelConfig
 from modelwatch.errors import CaptureReadError
 from tests.unit.capture.conftest import capture_bytes, make_config
@@ -467,6 +468,33 @@ class TestFilesAndStreaming:
         whole = decode_capture_bytes(data, car_loan, "s")
         assert pl.concat([b.rows for b in small]).equals(whole.rows)
         assert [q for b in small for q in b.quarantined] == whole.quarantined
+
+    def test_a_decoder_reused_across_batches_of_other_kinds_decodes_each_as_a_fresh_one(
+        self, car_loan: ModelConfig
+    ) -> None:
+        # Given batches whose sides' content types and encodings differ, some sets of them coming back later (the
+        # decoder keeps what they allow from batch to batch)
+        kinds = [
+            [side(LOAN_CSV), side("0.5")],
+            [side(LOAN_CSV, "BASE64"), side("0.5", "BASE64")],
+            [side(LOAN_CSV, content_type="text/csv; charset=utf-8"), side("0.5", content_type="text/plain")],
+            [side(LOAN_CSV, content_type="application/json"), side("0.5")],
+        ]
+        lines = [record(inp, out).encode() for inp, out in kinds]
+        mixed = [b"\n".join(lines[:2]), b"\n".join(lines[1:])]
+        batches = [LineBatch(1, data) for data in [*lines, *reversed(lines), *mixed, *lines]]
+        frames = [read_json_records(batch, CAPTURE_JSON_SCHEMA)[0] for batch in batches]
+        # When one decoder decodes them all in turn
+        decoder = CaptureDecoder(car_loan, "s")
+        reused = [decoder.vectorised.decode(frame) for frame in frames]
+        # Then its vectorised path decodes each batch (or leaves it to the per-record path) exactly as a decoder of
+        # its own does
+        for frame, (rows, flagged) in zip(frames, reused, strict=True):
+            fresh_rows, fresh_flagged = CaptureDecoder(car_loan, "s").vectorised.decode(frame)
+            assert flagged == fresh_flagged
+            assert (rows is None) == (fresh_rows is None)
+            assert rows is None or fresh_rows is None or rows.equals(fresh_rows)
+        assert {rows is None for rows, _ in reused} == {True, False}  # some decoded here, some left per record
 
     def test_unreadable_stream_raises_capture_read_error(self, car_loan: ModelConfig) -> None:
         class Broken(io.RawIOBase):
