@@ -51,6 +51,7 @@ HEAVY = (
     "boto3",
 )
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 SECRET = b"memory-bench-shared-key-32-bytes-long!"  # the fit run and the measured steps trust the same baselines
 
 CHILD = r"""
@@ -131,7 +132,8 @@ def big_config(dataset: Any) -> dict[str, Any]:
 def _big_case(root: Path, rows: int, reference_rows: int) -> Path:
     """The steady state of a labelled model: every monitor's baselines fitted on `reference_rows` reference rows and
     one small hour; an hour of `rows` rows captured and analysed (stored), then the next hour of `rows` rows captured
-    while the first hour's labels land, all written by the real writers. The pickled step input runs over both
+    while the first hour's labels land, with the labels of an hour of the day before (`rows` more, captured before
+    the window), all written by the real writers. The pickled step input runs over both
     hours: the monitors that read labels analyse both (one new, one newly labelled), the others the new one."""
     import numpy as np
 
@@ -159,7 +161,13 @@ def _big_case(root: Path, rows: int, reference_rows: int) -> Path:
     _fit(lake, _spec(lake, ANALYSIS_START + HOUR, ANALYSIS_START + 2 * HOUR, "memory-bench-earlier-hour"))
     lake._write(later.drop(columns=["target"]))
     lake.write_labels(earlier, delay=HOUR + HOUR / 2)  # land during the later hour
-    del earlier, later
+    # and, landing with them, the labels of an hour of the day before (labels a day late land so, every hour):
+    # a step must never hold them, their captures are not among its rows
+    day_old = _rebase(_rows(rng, rows, dataset), ANALYSIS_START + HOUR - DAY, rows).assign(
+        id=lambda f: f["id"] + small + 2 * rows
+    )
+    lake.write_labels(day_old, delay=DAY + HOUR / 2)
+    del earlier, later, day_old
     measured = _spec(lake, ANALYSIS_START + HOUR, ANALYSIS_START + 3 * HOUR, "memory-bench-big-hour")
     return _write_case(root.parent / "big-case.pickle", lake, measured)
 
@@ -230,6 +238,7 @@ def big_hour(quick: bool = False) -> dict[str, Any]:
         "features": len(synthetic().features),
         "labelled": True,
         "batch_rows": _batch_rows(),
+        "day_old_labels": rows,  # labels of an hour of the day before, landing with the measured hour's
         "environment": analyse_environment(),
         "steps": steps,
         "surrogate_sampling": sampling,

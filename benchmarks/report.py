@@ -410,6 +410,12 @@ def _big_hour_text(big: Mapping[str, Any] | None) -> str:
             if big.get("batch_rows")
             else ""
         )
+        + (
+            f"; with those labels land the labels of an hour of the day before ({big['day_old_labels']:,} rows, as "
+            "labels a day late land every hour), whose captures no step reads"
+            if big.get("day_old_labels")
+            else ""
+        )
         if big.get("labelled")
         else "the shipped defaults, labels not captured"
     )

@@ -114,6 +114,7 @@ def test_the_memory_section_shows_the_big_hour_against_the_functions_limits() ->
             "goal_met": False,
             "labelled": True,
             "batch_rows": 2_000_000,
+            "day_old_labels": 4_200_000,
             "environment": {"ARROW_DEFAULT_MEMORY_POOL": "system"},
             "surrogate_sampling": {
                 "sampled": {"rows": 381_819, "faithfulness": 0.9955, "seconds": 18.5},
@@ -140,6 +141,7 @@ def test_the_memory_section_shows_the_big_hour_against_the_functions_limits() ->
     assert "within the Analyse function's 3,008 MB" in text and "**not met**" in text
     assert "every monitor on" in text and "the monitors that read labels analyse both hours" in text
     assert "one batch of whole chunks of at most 2,000,000 counted rows (here: one hour) at a time" in text
+    assert "the labels of an hour of the day before (4,200,000 rows" in text
     assert "with the Analyse function environment (ARROW_DEFAULT_MEMORY_POOL=system)" in text
     assert "so: 381,819 rows (R² 0.9955, 18.5 s), against all 4,200,000 (R² 0.9957, 78.3 s)" in text
     assert "same order of every feature: yes" in text
