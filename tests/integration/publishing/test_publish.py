@@ -197,7 +197,8 @@ def test_a_degraded_model_opens_one_incident_with_one_message_that_says_why(aws:
     assert "In alert: 2 metric(s); 4 chunk(s) crossed a threshold since it began." in text
     assert (
         f"  f1: estimated {f1.value:.4f} vs thresholds [{f1.lower_threshold:.4f}, {f1.upper_threshold:.4f}] ALERT "
-        "(latest chunk); in alert, since 04:00; label coverage 0%; labels confirm 2 / contradict 0 chunk(s)"
+        "(latest chunk); in alert, since 04:00; label coverage 0% (latest chunk); "
+        "labels confirm 2 / contradict 0 chunk(s)"
     ) in text
     assert "roc_auc" not in text.split("Top drifting features")[0]  # back in range at the latest chunk
     assert "Top drifting features: salary_range, repaid_loan_on_prev_car, loan_length" in text

@@ -265,3 +265,22 @@ def test_the_opened_incident_names_the_features_drifting_with_each_metrics_cross
         "feature": "tenure", "method": "jensen_shannon", "distance": 0.4, "threshold": 0.1,
     }  # fmt: skip
     assert by_metric.get("accuracy", {"drifting_features": []})["drifting_features"] == []
+
+
+def test_a_model_without_drift_monitoring_is_not_told_that_no_feature_drifts() -> None:
+    # Given an incident of a model with drift monitoring on, and the same of one with it off
+    notes = {}
+    for drift_on in (True, False):
+        config = _config()
+        if not drift_on:
+            estimation = config.estimation.model_copy(update={"drift_metrics": False, "top_features": 0})
+            config = config.model_copy(update={"estimation": estimation})
+        rows = [_row("f1", h, v) for h, v in enumerate([0.95, 0.951, 0.949, 0.913])]
+        views = views_by_kind(config, rows, candidates(config, rows, {}))
+        (event,) = decide(config, DEGRADATION, None, views[DEGRADATION], _hour(4), "run-1").events
+        context = RunContext(run_id="run-1", published_at=_hour(4))
+        notes[drift_on] = build_incident_notification(config, event, views[DEGRADATION], context).text
+
+    # Then the first says no feature is in drift alert, the second that drift is not monitored (nothing was checked)
+    assert "Top drifting features: none in drift alert" in notes[True]
+    assert "Drift: not monitored" in notes[False] and "Top drifting features" not in notes[False]

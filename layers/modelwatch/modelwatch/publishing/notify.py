@@ -16,6 +16,7 @@ from modelwatch.config.model import ModelConfig
 from modelwatch.constants import KIND_REALIZED
 from modelwatch.errors import safe_cause
 from modelwatch.lake.store import parse_s3_uri
+from modelwatch.monitors import configured
 from modelwatch.monitors.results import ResultRow
 from modelwatch.monitors.variants import Verdict
 from modelwatch.publishing.incidents import (
@@ -160,7 +161,8 @@ def _metric_line(
     state = "in alert" if entry.get("in_alert") else "back in range"
     parts.append(f"{state}, since {_when(parse_iso(entry['since']), now)}")
     coverage = view.label_coverage if view is not None else entry.get("label_coverage")
-    parts.append(f"label coverage {_coverage(coverage)}")
+    # the latest chunk's: its labels may be yet to land while earlier chunks' labels confirm the estimate
+    parts.append(f"label coverage {_coverage(coverage)} (latest chunk)")
     if entry.get("confirmed") or entry.get("contradicted"):
         parts.append(f"labels confirm {entry.get('confirmed', 0)} / contradict {entry.get('contradicted', 0)} chunk(s)")
     if drifting and entry.get("in_alert"):
@@ -240,9 +242,13 @@ def build_incident_notification(
         )
         if not document.get("paging"):
             body.append("This is a notice: it does not page (the model's alerts.direction is worse).")
-    drifting = ", ".join(context.top_drifting_features) if context.top_drifting_features else "none in drift alert"
     body.append("")
-    body.append(f"Top drifting features: {drifting}")
+    if context.top_drifting_features:
+        body.append(f"Top drifting features: {', '.join(context.top_drifting_features)}")
+    elif "drift" in configured(config):
+        body.append("Top drifting features: none in drift alert")
+    else:  # not "none": nothing was checked
+        body.append("Drift: not monitored (the model's drift monitor is off)")
     body.append(f"Report: {context.report_url or 'not available'}")
     if context.index_url:
         body.append(f"All reports of the model, latest first: {context.index_url}")
