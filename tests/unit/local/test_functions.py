@@ -6,7 +6,7 @@ import threading
 
 import boto3
 
-from modelwatch_cli.local.functions import serialized_client_creation
+from modelwatch_cli.local.functions import LambdaContext, serialized_client_creation
 
 
 def _create(done: threading.Event) -> None:
@@ -38,3 +38,16 @@ def test_the_patch_is_undone() -> None:
         worker.start()
         assert created.wait(30)
     worker.join(30)
+
+
+def test_the_local_context_counts_its_remaining_time_down_from_the_functions_timeout() -> None:
+    # Given an invocation of a function with a 900 s timeout that started 899.5 s ago
+    context = LambdaContext(
+        "AnalyseFunction", "arn:aws:lambda:us-east-1:0:function:AnalyseFunction", timeout_seconds=900
+    )
+    assert 899_000 < context.get_remaining_time_in_millis() <= 900_000
+    context.started -= 899.5
+    # Then about half a second is left, and once past the timeout nothing (never a negative time)
+    assert 0 < context.get_remaining_time_in_millis() <= 500
+    context.started -= 10
+    assert context.get_remaining_time_in_millis() == 0
