@@ -37,6 +37,8 @@ DIM_METRIC = "Metric"
 DIM_KIND = "Kind"
 KIND_ESTIMATED = "estimated"
 KIND_REALIZED = "realized"
+# The reason of a chunk an Analyse step left for the next run (its time ran out): the scheduled run re-runs for it
+SKIP_DEFERRED = "deferred to the next run"
 KIND_ERROR = "estimation_error"
 KIND_LOWER_BOUND = "lower_confidence_bound"
 KIND_UPPER_BOUND = "upper_confidence_bound"

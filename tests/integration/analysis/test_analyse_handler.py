@@ -160,7 +160,7 @@ def test_a_step_short_of_time_defers_the_chunks_it_cannot_finish(
     assert output["chunks_analysed"] == 1
     reasons = {e["reason"] for e in output["chunks_skipped"]}
     assert len(output["chunks_skipped"]) == 7
-    assert reasons == {"deferred to the next run: the step's time ran out after 1 of 8 batches"}
+    assert reasons == {"deferred to the next run: the performance step's time ran out after 1 of 8 batches"}
     # and with the function's whole timeout the next run analyses those seven and reuses the first
     again = handler.lambda_handler({"action": "analyse", "monitor": "performance", "run": run}, _context())
     assert again["chunks_analysed"] == 8 and again["chunks_reused"] == 1 and not again["chunks_skipped"]

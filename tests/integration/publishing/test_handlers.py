@@ -69,12 +69,16 @@ def test_publish_handler_publishes_the_state_machine_payload(lambda_env: Aws, ca
 def test_publish_handler_records_what_the_run_left_out_in_the_run_state(
     lambda_env: Aws, car_loan_run: RunFixture
 ) -> None:
-    # Given a run that left out duplicate rows and skipped a chunk
+    # Given a run that left out duplicate rows, skipped a chunk and deferred another to the next run
     aws = lambda_env
     aws.store.put(model_config_key(MODEL), car_loan_run.config.to_yaml().encode())
     outcome = load_event("publish/outcome")["outcome"]
     stage_run(aws, car_loan_run, outcome["run_id"])
-    skipped = [{"start": "2026-03-02T05:00:00Z", "end": "2026-03-02T06:00:00Z", "rows": 9, "reason": "ValueError: …"}]
+    deferred = "deferred to the next run: the drift step's time ran out after 1 of 2 batches"
+    skipped = [
+        {"start": "2026-03-02T05:00:00Z", "end": "2026-03-02T06:00:00Z", "rows": 9, "reason": "ValueError: …"},
+        {"start": "2026-03-02T06:00:00Z", "end": "2026-03-02T07:00:00Z", "rows": 9, "reason": deferred},
+    ]
     left_out = {**outcome, "rows_duplicate": 12, "rows_superseded": 3, "chunks_skipped": skipped}
     # When it is published
     load_handler("publish").lambda_handler(left_out, _Context())
@@ -84,7 +88,8 @@ def test_publish_handler_records_what_the_run_left_out_in_the_run_state(
         "run_id": outcome["run_id"],
         "rows_superseded": 3,
         "rows_duplicate": 12,
-        "chunks_skipped": 1,
+        "chunks_skipped": 2,
+        "chunks_deferred": 1,
         "realized_skipped": 0,
         "failed_monitors": 0,
     }

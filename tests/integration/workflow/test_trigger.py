@@ -342,3 +342,59 @@ def test_a_denied_describe_execution_fails_the_trigger_instead_of_reading_as_cla
     # Then the trigger fails with a named error (a missing permission must not read as "already claimed")
     with pytest.raises(WorkflowError, match="cannot read the state of execution"):
         _scheduled_retry_with_describe_error(aws, "AccessDeniedException")
+
+
+class _Statuses:
+    """A Step Functions client that starts for real and describes each execution with the status the test sets."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.status: dict[str, str] = {}
+
+    def start_execution(self, **kwargs: Any) -> Any:
+        self.status[kwargs["name"]] = "RUNNING"
+        return self.real.start_execution(**kwargs)
+
+    def describe_execution(self, executionArn: str) -> Any:
+        return {"status": self.status[executionArn.rsplit(":", 1)[1]]}
+
+
+def test_a_quiet_models_deferred_chunks_get_a_scheduled_run_for_the_same_inputs(aws: Aws) -> None:
+    # Given a model whose run succeeded for its inputs but deferred chunks to the next run (a step's time ran out),
+    # and no new data since
+    aws.register(model_config("loans"))
+    aws.ingest("loans", T0, rows=400)
+    aws.clock.set(T0 + timedelta(hours=2))
+    sfn = _Statuses(aws.sfn)
+
+    def schedule() -> dict:
+        return start_model_run(
+            "loans",
+            registry=aws.registry,
+            state=aws.state,
+            sfn_client=sfn,
+            state_machine_arn=aws.monitor_arn,
+            clock=aws.clock,
+        )
+
+    def succeed(run: dict, deferred: int) -> None:
+        sfn.status[run["execution_name"]] = "SUCCEEDED"
+        runs = State(aws.dynamodb, "state").runs
+        name, version = run["execution_name"], run["input_version"]
+        runs.record_success("loans", run_id=name, input_version=version, last_chunk_end="2026-01-05T01:00:00Z", now=T0)
+        runs.record_run_data("loans", run_id=name, counts={"chunks_skipped": deferred, "chunks_deferred": deferred})
+
+    first = schedule()
+    succeed(first, deferred=3)
+
+    # When the scheduled run comes, then again while that run is under way, then after it finished without deferring
+    again = schedule()
+    while_running = schedule()
+    succeed(again, deferred=0)
+    after = schedule()
+
+    # Then it starts one run for the same inputs under the next attempt's name, never a second beside it, and once
+    # nothing is deferred the model is up to date
+    assert again["status"] == "started" and again["execution_name"] == f"{first['execution_name']}-r1"
+    assert while_running["status"] == "already_claimed"
+    assert after["status"] == "up_to_date"

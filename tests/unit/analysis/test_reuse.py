@@ -359,7 +359,7 @@ def test_a_step_out_of_time_defers_its_last_batches_and_the_next_run_analyses_on
     assert reads_first == [[(start + h * HOUR, start + (h + 2) * HOUR)] for h in (0, 2)]
     assert first.chunks_analysed == 4
     assert [(e["start"], e["reason"]) for e in first.chunks_skipped] == [
-        (f"2026-03-02T0{h}:00:00Z", "deferred to the next run: the step's time ran out after 2 of 3 batches")
+        (f"2026-03-02T0{h}:00:00Z", "deferred to the next run: the drift step's time ran out after 2 of 3 batches")
         for h in (4, 5)
     ]
     assert spy_reads == [[(start + 4 * HOUR, start + 6 * HOUR)]]

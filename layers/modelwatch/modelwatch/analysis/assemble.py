@@ -121,7 +121,8 @@ def variant_comparisons(config: ModelConfig, rows: list[ResultRow], store: Objec
 
 
 def _skipped(results: list[MonitorResult]) -> list[dict[str, Any]]:
-    """Chunks skipped by any monitor (the same triage for all), once each, in time order."""
+    """Chunks skipped by any monitor (the same triage for all; a step short of time defers its own), once each, in
+    time order."""
     seen: dict[tuple[str, str], dict[str, Any]] = {}
     for result in results:
         for entry in result.chunks_skipped:

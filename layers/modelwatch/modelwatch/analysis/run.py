@@ -27,7 +27,7 @@ from modelwatch.analysis.requests import RunRequest, RunSpec
 from modelwatch.chunks import ChunkWindow, is_complete, number_start, period_chunk_key, period_ns, size_chunk_key
 from modelwatch.clock import to_utc
 from modelwatch.config.model import ModelConfig, VersionSpan
-from modelwatch.constants import COL_INFERENCE_ID
+from modelwatch.constants import COL_INFERENCE_ID, SKIP_DEFERRED
 from modelwatch.errors import (
     ChunkAnalysisError,
     ChunkDataError,
@@ -424,7 +424,6 @@ BATCH_ROWS = 2_000_000
 # DEADLINE_MARGIN_SECONDS for what follows the last one (the results written, the analysis stored).
 DEADLINE_FACTOR = 1.5
 DEADLINE_MARGIN_SECONDS = 30.0
-DEFERRED = "deferred to the next run"
 
 
 # ---------------------------------------------------------------- one monitor, frames in memory
@@ -573,7 +572,7 @@ class WindowAnalysis:
 
     def defer(self, chunks: list[tuple[datetime, datetime, int]], done: int, batches: int) -> None:
         """Chunks left for the next run: the step's time ran out after `done` of its `batches`."""
-        reason = f"{DEFERRED}: the step's time ran out after {done} of {batches} batches"
+        reason = f"{SKIP_DEFERRED}: the {self.monitor.name} step's time ran out after {done} of {batches} batches"
         self.result.chunks_skipped += [
             {"start": iso(s), "end": iso(e), "rows": rows, "reason": reason} for s, e, rows in chunks
         ]

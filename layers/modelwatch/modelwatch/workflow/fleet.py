@@ -23,7 +23,7 @@ from modelwatch.observability import logger
 from modelwatch.publishing.alerting import heartbeat_datapoint, put_heartbeat
 from modelwatch.publishing.metrics import Datapoint, put_datapoints
 from modelwatch.registry.store import Registry
-from modelwatch.state import State
+from modelwatch.state import RunState, State
 from modelwatch.workflow.trigger import (
     FAILED,
     NO_DATA,
@@ -110,7 +110,8 @@ def start_model_run(
         return {"model": model, "status": NOT_REGISTERED}
     window = plan_window(config, state.counters.hours(model), now)
     run_state = state.runs.load(model) if not window.is_empty else None
-    if run_state is None or run_state.last_input_version == window.input_version:
+    deferred = run_state is not None and _deferred(run_state)
+    if run_state is None or (run_state.last_input_version == window.input_version and not deferred):
         if cloudwatch is not None:
             put_heartbeat(cloudwatch, namespace, now, model)
         if run_state is None:
@@ -126,7 +127,16 @@ def start_model_run(
         config=config,
         retry_failed=True,
         sleep=sleep,
+        rerun_succeeded=deferred,
     )
+
+
+def _deferred(run_state: RunState) -> bool:
+    """Whether the model's last published run left chunks for the next run (a step's time ran out): a quiet model
+    gets no new data to trigger one, so the scheduled run runs again for the same inputs (a bounded number of
+    times, as for a failed run)."""
+    data = run_state.last_run_data or {}
+    return data.get("run_id") == run_state.last_run and int(data.get("chunks_deferred") or 0) > 0
 
 
 def start_model_runs(

@@ -83,8 +83,10 @@ def _execution_arn(state_machine_arn: str, name: str) -> str:
     return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
 
 
-def _closed_unsuccessfully(sfn_client: Any, state_machine_arn: str, name: str) -> bool:
-    """True when the named execution exists and failed, timed out or was aborted.
+def _closed_unsuccessfully(
+    sfn_client: Any, state_machine_arn: str, name: str, statuses: tuple[str, ...] = CLOSED_UNSUCCESSFULLY
+) -> bool:
+    """True when the named execution exists and failed, timed out or was aborted (closed with one of `statuses`).
 
     Only `ExecutionDoesNotExist` means "not started (yet)": another caller holds the claim. Any other error (an
     `AccessDenied` from a role without `states:DescribeExecution`, throttling past the SDK's retries) is raised, so a
@@ -96,7 +98,7 @@ def _closed_unsuccessfully(sfn_client: Any, state_machine_arn: str, name: str) -
         if exc.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
             return False
         raise WorkflowError(f"cannot read the state of execution {name}: {exc}") from exc
-    return described.get("status") in CLOSED_UNSUCCESSFULLY
+    return described.get("status") in statuses
 
 
 def _start_execution(
@@ -125,20 +127,24 @@ def start_monitor_execution(
     config: ModelConfig | None = None,
     retry_failed: bool = False,
     sleep: Callable[[float], None] = time.sleep,
+    rerun_succeeded: bool = False,
 ) -> dict[str, Any]:
     """Claim (model, window, input version) in the state table, then StartExecution under the deterministic name.
 
     A lost claim or `ExecutionAlreadyExists` both mean the run for these inputs is already under way or done. With
     `retry_failed` (the scheduled run), a run for unchanged inputs that failed is retried under `-r<n>` names, at
-    most MAX_ATTEMPTS times in all, so a transient failure does not stall a model until new data arrives.
+    most MAX_ATTEMPTS times in all, so a transient failure does not stall a model until new data arrives. With
+    `rerun_succeeded` too (its last run deferred chunks to the next run), a run that succeeded counts as closed as
+    well: the next attempt analyses what it deferred; a run still under way never gets a second one beside it.
     """
     result: dict[str, Any] = {"model": window.model, "input_version": window.input_version, "trigger": trigger}
+    closed = CLOSED_UNSUCCESSFULLY + (("SUCCEEDED",) if rerun_succeeded else ())
     payload = execution_input(window, trigger, config)
     for attempt in range(MAX_ATTEMPTS if retry_failed else 1):
         name = window.execution_name(attempt)
         result["execution_name"] = name
         if not state.leases.claim_run(window.model, name, _claim_attrs(now, trigger=trigger)):
-            if retry_failed and _closed_unsuccessfully(sfn_client, state_machine_arn, name):
+            if retry_failed and _closed_unsuccessfully(sfn_client, state_machine_arn, name, closed):
                 continue
             return {**result, "status": ALREADY_CLAIMED}
         try:
@@ -149,7 +155,7 @@ def start_monitor_execution(
                 isinstance(cause, ClientError)
                 and cause.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists"
             ):
-                if retry_failed and _closed_unsuccessfully(sfn_client, state_machine_arn, name):
+                if retry_failed and _closed_unsuccessfully(sfn_client, state_machine_arn, name, closed):
                     continue
                 return {**result, "status": ALREADY_EXISTS}
             # Nothing started: free the claim so the next trigger can try again.
