@@ -23,8 +23,9 @@ def _lag(seconds: float | None) -> str:
 
 
 def _left_out(row: dict[str, Any]) -> str:
-    """What the model's data left out: the last published run's duplicate rows, skipped chunks and realized values
-    and failed monitors; labels that matched no captured request (since the first label)."""
+    """What the model's data left out: the last published run's duplicate rows, skipped chunks (and how many of them
+    a step short of time deferred), realized values and failed monitors; labels that matched no captured request
+    (since the first label)."""
     data = row.get("last_run_data") or {}
     duplicates = int(data.get("rows_superseded", 0)) + int(data.get("rows_duplicate", 0))
     parts = [
@@ -33,6 +34,7 @@ def _left_out(row: dict[str, Any]) -> str:
             (duplicates, "duplicate rows"),
             (int(row.get("labels_unmatched") or 0), "unmatched labels"),
             (int(data.get("chunks_skipped", 0)), "chunks skipped"),
+            (int(data.get("chunks_deferred", 0)), "deferred to the next run"),
             (int(data.get("realized_skipped", 0)), "realized skipped"),
             (int(data.get("failed_monitors", 0)), "monitors failed"),
         )

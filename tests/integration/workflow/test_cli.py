@@ -190,13 +190,12 @@ def test_status_shows_last_chunk_lag_and_error(stack: dict[str, Any], model_dir:
 
 
 def test_status_shows_what_the_last_run_left_out(stack: dict[str, Any], model_dir: Path) -> None:
-    # Given a model whose last published run counted duplicates once and skipped a chunk, and two ground-truth
-    # objects with labels no captured request had
+    # Given a model whose last published run counted duplicates once and skipped two chunks, one of them deferred
+    # to the next run, and two ground-truth objects with labels no captured request had
     _invoke(register, str(model_dir / "model.yaml"), "--stack", STACK)
     runs = State(stack["dynamodb"], "mw-cli-state").runs
-    runs.record_run_data(
-        "loans", run_id="loans-run-3", counts={"rows_superseded": 2, "rows_duplicate": 5, "chunks_skipped": 1}
-    )
+    counts = {"rows_superseded": 2, "rows_duplicate": 5, "chunks_skipped": 2, "chunks_deferred": 1}
+    runs.record_run_data("loans", run_id="loans-run-3", counts=counts)
     runs.add_unmatched_labels("loans", 3, datetime.now(UTC))
     runs.add_unmatched_labels("loans", 1, datetime.now(UTC))
     # When the status is shown
@@ -204,7 +203,8 @@ def test_status_shows_what_the_last_run_left_out(stack: dict[str, Any], model_di
     table = CliRunner(env={"COLUMNS": "200"}).invoke(status, ["--stack", STACK]).output  # one line per model
     # Then the counts are there, as JSON and in the table
     assert row["last_run_data"]["rows_duplicate"] == 5 and row["labels_unmatched"] == 4
-    assert "7 duplicate" in table and "1 chunks" in table and "4 unmatched" in table
+    assert "7 duplicate" in table and "2 chunks" in table and "4 unmatched" in table
+    assert "1 deferred" in table
 
 
 def test_status_lists_open_incidents(stack: dict[str, Any], model_dir: Path) -> None:
