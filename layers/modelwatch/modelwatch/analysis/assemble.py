@@ -281,7 +281,7 @@ def report_facts(outcome: RunOutcome, alert_rows: pd.DataFrame) -> dict[str, Any
         "problem type": outcome.problem_type,
         "chunks analysed": outcome.chunks_analysed,
         "of which unchanged since an earlier run (results taken from it)": outcome.chunks_reused,
-        "chunks skipped (too few rows, see below)": len(outcome.chunks_skipped),
+        "chunks skipped (each with its reason below)": len(outcome.chunks_skipped),
         "chunks estimated without their labels": len(outcome.realized_skipped),
         "rows left out as duplicates": outcome.rows_superseded + outcome.rows_duplicate,
         "alerts on estimates": int((alert_rows["kind"] == KIND_ESTIMATED).sum()),
