@@ -2,8 +2,9 @@
 
 `analyse_monitor` works on frames already in memory (tests, `run_monitor`); `analyse_from_lake` is what the
 Monitor state machine's per-monitor step runs: it reads the config's reference, plans from the hour counters,
-reads only the chunks that changed (each captured record once) and writes the monitor's part of the run's results
-to the lake.
+reads only the chunks that changed (each captured record once), a batch of whole chunks at a time with the labels
+of its own inference ids (BATCH_ROWS: the biggest endpoints never hold their window), and writes the monitor's part
+of the run's results to the lake. A step short of time defers the batches left to the next run.
 
 A bad chunk is not a dead model: an error in one chunk's rows (values its preparation refuses, an analysis that
 fails on them) skips that chunk with the reason and the rest are analysed; an error in the labels skips the realized
@@ -455,8 +456,9 @@ def analyse_monitor(
 
 class WindowAnalysis:
     """One monitor's analysis of a run's window, fed the fresh rows in one or more batches of whole chunks
-    (`add`), then combined with the reused chunks' stored rows and stored for the next run (`finish`). The labels
-    are the window's, the same for every batch: each batch's rows take theirs."""
+    (`add`), then combined with the reused chunks' stored rows and stored for the next run (`finish`). Each batch
+    comes with its labels: from the lake, those of its own inference ids; in memory, the window's (the join matches
+    what it can)."""
 
     def __init__(
         self,
