@@ -109,6 +109,12 @@ def test_ground_truth_of_given_inference_ids_is_read_alone_with_the_same_latest_
     assert wanted.equals(whole)
     assert wanted["inference_id"].to_list() == ["a", "d"] and wanted["y_true"].to_list() == [1, 1]
     assert read_ground_truth(store, "m", ids=pl.Series([], dtype=pl.String)).height == 0
+    # and a file in the area without inference ids (not written by modelwatch) leaves nothing, never fails the read
+    writer = PartitionedWriter(store, "ground_truth", "m", "label_time", "f9")
+    writer.add(files[0].drop("inference_id"))
+    writer.write()
+    again = read_ground_truth(store, "m", ids=pl.Series(["a", "d", "zz"])).sort("inference_id")
+    assert again.equals(wanted)
 
 
 def test_within_one_object_the_later_line_wins():

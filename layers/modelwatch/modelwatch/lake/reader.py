@@ -188,6 +188,10 @@ def _read_parquet(
     buffer.seek(0)
     if where is None:
         return pl.read_parquet(buffer, columns=wanted)
+    if any(name not in available for name in where.meta.root_names()):
+        # a file without the columns the filter reads (not ours): none of its rows can be kept, as a row without an
+        # inference id never matches one
+        return pl.DataFrame(schema={c: available[c] for c in wanted})
     return pl.scan_parquet(buffer).select(wanted).filter(where).collect()
 
 
