@@ -316,6 +316,14 @@ def test_a_run_analysing_its_fresh_hours_batch_by_batch_reports_what_one_batch_w
 
     # When the steps may hold at most two hours' rows at once
     monkeypatch.setattr(analysis_run, "BATCH_ROWS", 2 * 2_500)
+    label_reads: list[datetime] = []
+    real_labels = analysis_run.read_ground_truth
+
+    def spy_labels(store, model, start=None, ids=None, **kwargs):
+        label_reads.append(start)
+        return real_labels(store, model, start=start, ids=ids, **kwargs)
+
+    monkeypatch.setattr(analysis_run, "read_ground_truth", spy_labels)
     in_batches = lake.run("r1")
 
     # Then each step read its six hours in three batches, and the run reports exactly what one read did: the same
@@ -324,6 +332,8 @@ def test_a_run_analysing_its_fresh_hours_batch_by_batch_reports_what_one_batch_w
     start = pd.Timestamp("2026-03-02", tz="UTC")
     pairs = [[(start + h * HOUR, start + (h + 2) * HOUR)] for h in (0, 2, 4)]  # each step's three reads
     assert spy_reads == [batch for _ in in_batches.monitors for batch in pairs]
+    # the step reading labels read each batch's from its first hour on (labels land after their inference)
+    assert label_reads == [reads[0][0] for reads in pairs]
     assert in_batches.chunks_reused == 0
     _same_outcome(in_batches, one_read, lake)
     assert in_batches.labels == one_read.labels

@@ -823,9 +823,11 @@ def analyse_from_lake(
         handed: list[Any] = [None, None]  # captures, labels: handed over, never held here
         if monitor.reads_labels:
             # Labels arrive after their inference (ground truth is partitioned by label time): none before the
-            # window's first fresh chunk; only this batch's (those of its inference ids), read file by file.
+            # batch's first chunk (with labels a day late, the new hour's batch need not scan the day of labels
+            # the day-old hour's batch reads); only this batch's (those of its inference ids), read file by file.
             ids = read.frame.get_column(COL_INFERENCE_ID) if COL_INFERENCE_ID in read.frame.columns else None
-            labels = read_ground_truth(store, config.name, start=start, ids=ids)
+            since = ranges[0][0] if batches is not None else start
+            labels = read_ground_truth(store, config.name, start=since, ids=ids)
             del ids
             handed[1] = lake_to_pandas(labels, consume=True)
             del labels
