@@ -237,7 +237,7 @@ def big_hour(quick: bool = False) -> dict[str, Any]:
         "reference_rows": reference_rows,
         "features": len(synthetic().features),
         "labelled": True,
-        "batch_rows": _batch_rows(),
+        "batch_rows": batch_rows(),
         "day_old_labels": rows,  # labels of an hour of the day before, landing with the measured hour's
         "environment": analyse_environment(),
         "steps": steps,
@@ -248,8 +248,8 @@ def big_hour(quick: bool = False) -> dict[str, Any]:
     }
 
 
-def _batch_rows() -> int:
-    """The counted rows a step reads and analyses at once (`analysis.run.BATCH_ROWS`)."""
+def batch_rows() -> int:
+    """The counted rows a step reads and analyses at once, a chunk apart (`analysis.run.BATCH_ROWS`)."""
     from modelwatch.analysis.run import BATCH_ROWS
 
     return BATCH_ROWS

@@ -211,14 +211,14 @@ def cost_from(results: dict[str, Any]) -> dict[str, Any]:
             "slope of the scaling bench's cached runs"
         )
     measured = type(measured)(**{**measured.__dict__, "sources": sources})
-    from benchmarks import series_count
+    from benchmarks import memory_bench, series_count
 
     series = series_count.counts()
     deployment = cost_model.Deployment(
         **_template_counts(),
         transitions_per_run=len(cost_model.success_path_transitions(_asl("monitor"))),
         lookback_days=_lookback_days(),
-        batch_rows=_batch_rows(),
+        batch_rows=memory_bench.batch_rows(),
         # The shipped defaults (lean metrics profile) for a binary model of 30 features with every monitor on,
         # counted from the monitors' publish code (benchmarks/series_count.py); alarms billed per metric they read.
         metrics_per_model=sum(series["profiles"]["lean"].values()) + len(series["operational"]),
@@ -255,13 +255,6 @@ def _rows_per_request(scaling: dict[str, Any]) -> float:
 
 def _asl(name: str) -> dict[str, Any]:
     return dict(json.loads((ROOT / "statemachines" / f"{name}.asl.json").read_text()))
-
-
-def _batch_rows() -> int:
-    """The rows an Analyse step holds at once at most (a chunk apart): `modelwatch.analysis.run.BATCH_ROWS`."""
-    from modelwatch.analysis.run import BATCH_ROWS
-
-    return BATCH_ROWS
 
 
 def _lookback_days() -> float:
