@@ -237,8 +237,9 @@ def test_every_chunk_overlapping_a_counted_hour_is_planned(binary_case: Case, tm
     counters = [HourCounter(hours[0], rows=10, data_version=1), HourCounter(hours[1], rows=10, data_version=1)]
     plan = plan_reuse(config, "performance", LocalStore(tmp_path), "sha", counters, None, None, process_signer())
     assert plan is not None and len(plan.fingerprints) == chunks and not plan.reused
-    assert plan.fresh_ranges == [(plan.fresh_ranges[0][0], plan.fresh_ranges[-1][1])]  # one contiguous read
-    assert plan.fresh_ranges[0][0] <= hours[0] and plan.fresh_ranges[0][1] >= hours[1] + HOUR.to_pytimedelta()
+    ranges = merged_ranges(plan.fresh_chunks)  # what the run reads
+    assert ranges == [(ranges[0][0], ranges[-1][1])]  # one contiguous read
+    assert ranges[0][0] <= hours[0] and ranges[0][1] >= hours[1] + HOUR.to_pytimedelta()
 
 
 def test_a_step_reads_only_the_features_its_monitor_reads_and_results_are_unchanged(
@@ -290,7 +291,7 @@ def test_fresh_chunks_are_read_in_batches_of_whole_chunks_up_to_a_row_budget(bin
     chunks = [(h, h + step, counted[h]) for h in (*hours[:4], hours[5])]
     assert plan.fresh_chunks == chunks
     assert plan.batches(None) == [chunks]
-    assert plan.fresh_ranges == merged_ranges(chunks) == [(hours[0], hours[4]), (hours[5], hours[5] + step)]
+    assert merged_ranges(plan.fresh_chunks) == [(hours[0], hours[4]), (hours[5], hours[5] + step)]
     assert [merged_ranges(batch) for batch in plan.batches(200)] == [
         [(hours[0], hours[2])],
         [(hours[2], hours[3])],

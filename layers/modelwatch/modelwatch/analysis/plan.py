@@ -60,15 +60,6 @@ class ReusePlan:
     reused: dict[str, ChunkInfo] = field(default_factory=dict)  # unchanged chunks, by key
     fresh_chunks: list[tuple[datetime, datetime, int]] = field(default_factory=list)  # to read: start, end, rows
 
-    @property
-    def fresh_ranges(self) -> list[tuple[datetime, datetime]]:
-        """What must be read: the fresh chunks' time ranges, adjacent ones merged."""
-        return merged_ranges(self.fresh_chunks)
-
-    @property
-    def fresh_start(self) -> datetime | None:
-        return self.fresh_chunks[0][0] if self.fresh_chunks else None
-
     def batches(self, max_rows: int | None) -> list[list[tuple[datetime, datetime, int]]]:
         """The fresh chunks (start, end, counted rows) in time order, in batches of at most `max_rows` counted rows
         (a bigger chunk alone; None: one batch). A run analyses one batch at a time: two hours of 4.2M rows held at

@@ -806,7 +806,6 @@ def analyse_from_lake(
     batches: list[list[tuple[datetime, datetime, int]]] | None = None  # None: the window, in one read
     if plan is not None:
         batches = plan.batches(BATCH_ROWS)
-        start = plan.fresh_start
     reads: list[Sequence[tuple[datetime | None, datetime | None]]] = (
         [[(start, end)]] if batches is None else [merged_ranges(batch) for batch in batches]
     )
@@ -826,8 +825,7 @@ def analyse_from_lake(
             # batch's first chunk (with labels a day late, the new hour's batch need not scan the day of labels
             # the day-old hour's batch reads); only this batch's (those of its inference ids), read file by file.
             ids = read.frame.get_column(COL_INFERENCE_ID) if COL_INFERENCE_ID in read.frame.columns else None
-            since = ranges[0][0] if batches is not None else start
-            labels = read_ground_truth(store, config.name, start=since, ids=ids)
+            labels = read_ground_truth(store, config.name, start=ranges[0][0], ids=ids)
             del ids
             handed[1] = lake_to_pandas(labels, consume=True)
             del labels
