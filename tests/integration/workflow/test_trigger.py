@@ -172,12 +172,12 @@ def test_fleet_run_restarts_only_changed_models(aws: Aws) -> None:
     assert State(aws.dynamodb, "state").runs.load("loans").last_run == first["execution_name"]
 
 
-def _schedule(aws: Aws, model: str = "loans") -> dict:
+def _schedule(aws: Aws, model: str = "loans", sfn_client: Any = None) -> dict:
     return start_model_run(
         model,
         registry=aws.registry,
         state=aws.state,
-        sfn_client=aws.sfn,
+        sfn_client=sfn_client or aws.sfn,
         state_machine_arn=aws.monitor_arn,
         clock=aws.clock,
     )
@@ -362,20 +362,11 @@ class _Statuses:
 def test_a_quiet_models_deferred_chunks_get_a_scheduled_run_for_the_same_inputs(aws: Aws) -> None:
     # Given a model whose run succeeded for its inputs but deferred chunks to the next run (a step's time ran out),
     # and no new data since
-    aws.register(model_config("loans"))
-    aws.ingest("loans", T0, rows=400)
-    aws.clock.set(T0 + timedelta(hours=2))
+    _ready(aws)
     sfn = _Statuses(aws.sfn)
 
     def schedule() -> dict:
-        return start_model_run(
-            "loans",
-            registry=aws.registry,
-            state=aws.state,
-            sfn_client=sfn,
-            state_machine_arn=aws.monitor_arn,
-            clock=aws.clock,
-        )
+        return _schedule(aws, sfn_client=sfn)
 
     def succeed(run: dict, deferred: int) -> None:
         sfn.status[run["execution_name"]] = "SUCCEEDED"
